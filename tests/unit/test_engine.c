@@ -1,0 +1,412 @@
+/*
+ * test_engine.c - unit tests of daemon/core/engine.c and
+ * daemon/core/metrics.c (the Foundation engine: decode and count).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine.h"
+#include "core/metrics.h"
+#include "core/wire.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct homa_addr test_src = {
+	.in6 = {.s6_addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0,
+			    1}}};
+
+static struct homa_engine *new_engine(void)
+{
+	struct homa_params p;
+	struct homa_engine *e;
+
+	engine_params_default(&p);
+	e = engine_create(&p);
+	ck_assert_ptr_nonnull(e);
+	return e;
+}
+
+/* Encode a minimal valid packet of type t into buf; returns its length. */
+static size_t make_pkt(enum homa_type t, uint8_t *buf, size_t cap,
+		       uint32_t payload_len)
+{
+	struct homa_pkt p;
+	size_t n;
+
+	memset(&p, 0, sizeof(p));
+	p.type = t;
+	p.sport = 4000;
+	p.dport = 0x8000;
+	p.sender_id = 12;
+	if (t == HOMA_DATA) {
+		p.u.data.message_length = 10000;
+		p.u.data.incoming = 10000;
+		p.u.data.payload_len = payload_len;
+		p.u.data.payload = NULL; /* bytes left as they are */
+	}
+	if (t == HOMA_ACK)
+		p.u.ack.num_acks = 1;
+	n = wire_encode(&p, buf, cap);
+	ck_assert_uint_gt(n, 0);
+	return n;
+}
+
+/* ---- engine_params_default ---------------------------------------------- */
+
+START_TEST(engine_params_default__values)
+{
+	static const uint32_t cutoffs[HOMA_NUM_PRIORITIES] = {
+		0, 0, 0, 0, 1000000, 15000, 2800, 200};
+	struct homa_params p;
+
+	memset(&p, 0xa5, sizeof(p));
+	engine_params_default(&p);
+	ck_assert_uint_eq(p.link_mbps, 25000);
+	ck_assert_uint_eq(p.unsched_bytes, 40000);
+	ck_assert_uint_eq(p.max_nic_est_backlog_usecs, 5);
+	ck_assert_uint_eq(p.max_nic_queue_usecs, 40);
+	ck_assert_uint_eq(p.defer_min_bytes, 1000);
+	ck_assert_uint_eq(p.pacer_fifo_fraction, 50);
+	ck_assert_uint_eq(p.max_overcommit, 8);
+	ck_assert_uint_eq(p.max_incoming, 400000);
+	ck_assert_uint_eq(p.max_sched_prio, 3);
+	ck_assert_uint_eq(p.num_priorities, 8);
+	ck_assert_uint_eq(p.fifo_grant_increment, 50000);
+	ck_assert_uint_eq(p.grant_fifo_fraction, 50);
+	for (int i = 0; i < HOMA_NUM_PRIORITIES; i++)
+		ck_assert_uint_eq(p.unsched_cutoffs[i], cutoffs[i]);
+	ck_assert_uint_eq(p.cutoff_version, 1);
+	ck_assert_uint_eq(p.resend_ticks, 5);
+	ck_assert_uint_eq(p.resend_interval, 5);
+	ck_assert_uint_eq(p.timeout_ticks, 100);
+	ck_assert_uint_eq(p.request_ack_ticks, 2);
+	ck_assert_uint_eq(p.reap_limit, 10);
+	ck_assert_uint_eq(p.dead_buffs_limit, 5000);
+	ck_assert_uint_eq(p.wmem_max, 100000000);
+	ck_assert_uint_eq(p.tick_usecs, 1000);
+}
+END_TEST
+
+/* ---- engine_create / engine_destroy -------------------------------------- */
+
+START_TEST(engine_create__zero_metrics_no_deadline)
+{
+	struct homa_engine *e = new_engine();
+	struct homa_metrics zero;
+
+	memset(&zero, 0, sizeof(zero));
+	ck_assert_mem_eq(engine_metrics(e), &zero, sizeof(zero));
+	ck_assert_uint_eq(engine_next_deadline(e), UINT64_MAX);
+	engine_tick(e, 1000000);
+	ck_assert_uint_eq(engine_next_deadline(e), UINT64_MAX);
+	ck_assert_mem_eq(engine_metrics(e), &zero, sizeof(zero));
+	engine_destroy(e);
+	engine_destroy(NULL);
+}
+END_TEST
+
+/* ---- engine_rx ----------------------------------------------------------- */
+
+START_TEST(engine_rx__counts_by_type)
+{
+	struct homa_engine *e = new_engine();
+	struct homa_metrics *m = engine_metrics(e);
+	uint8_t buf[2000];
+	uint64_t bytes = 0;
+
+	/* Type i is received i + 1 times. */
+	for (int t = HOMA_TYPE_MIN; t <= HOMA_TYPE_MAX; t++) {
+		size_t n = make_pkt((enum homa_type)t, buf, sizeof(buf), 100);
+
+		for (int k = 0; k <= t - HOMA_TYPE_MIN; k++) {
+			engine_rx(e, buf, n, &test_src, 7, 1000);
+			bytes += n;
+		}
+	}
+	for (int t = HOMA_TYPE_MIN; t <= HOMA_TYPE_MAX; t++)
+		ck_assert_uint_eq(
+			m->packets_received[wire_type_index((enum homa_type)t)],
+			(uint64_t)(t - HOMA_TYPE_MIN + 1));
+	ck_assert_uint_eq(m->bytes_received, bytes);
+	/* 100 payload bytes + 56 DATA, once; 33 GRANT twice, ... */
+	ck_assert_uint_eq(bytes, 156 + 2 * 33 + 3 * 37 + 4 * 28 + 5 * 28 +
+					 6 * 62 + 7 * 28 + 8 * 28 + 9 * 80);
+	for (int r = 0; r < WIRE_ERR_COUNT; r++)
+		ck_assert_uint_eq(m->malformed_packets[r], 0);
+	for (int t = 0; t < HOMA_TYPE_COUNT; t++)
+		ck_assert_uint_eq(m->packets_sent[t], 0);
+	engine_destroy(e);
+}
+END_TEST
+
+START_TEST(engine_rx__counts_malformed_by_reason)
+{
+	struct homa_engine *e = new_engine();
+	struct homa_metrics *m = engine_metrics(e);
+	uint8_t buf[2000];
+	size_t n;
+
+	n = make_pkt(HOMA_GRANT, buf, sizeof(buf), 0);
+	engine_rx(e, buf, 10, &test_src, 7, 0);	   /* short */
+	engine_rx(e, buf, 27, &test_src, 7, 0);	   /* short */
+	engine_rx(e, buf, n - 1, &test_src, 7, 0); /* truncated */
+	buf[11] = 0x19;
+	engine_rx(e, buf, n, &test_src, 7, 0); /* bad_type */
+
+	n = make_pkt(HOMA_ACK, buf, sizeof(buf), 0);
+	buf[28] = 0, buf[29] = 6;
+	engine_rx(e, buf, n, &test_src, 7, 0); /* num_acks */
+
+	n = make_pkt(HOMA_DATA, buf, sizeof(buf), 10);
+	memset(buf + 28, 0, 4);
+	engine_rx(e, buf, n, &test_src, 7, 0); /* msg_length */
+	buf[28] = 0, buf[29] = 0, buf[30] = 0, buf[31] = 5;
+	engine_rx(e, buf, n, &test_src, 7, 0); /* payload_length */
+	buf[31] = 10;
+	buf[52] = 0, buf[53] = 0, buf[54] = 0, buf[55] = 1;
+	engine_rx(e, buf, n, &test_src, 7, 0); /* offset */
+	buf[55] = 0;
+	engine_rx(e, buf, n, &test_src, 7, 0); /* valid */
+
+	ck_assert_uint_eq(m->malformed_packets[WIRE_OK], 0);
+	ck_assert_uint_eq(m->malformed_packets[WIRE_ERR_SHORT], 2);
+	ck_assert_uint_eq(m->malformed_packets[WIRE_ERR_BAD_TYPE], 1);
+	ck_assert_uint_eq(m->malformed_packets[WIRE_ERR_TRUNCATED], 1);
+	ck_assert_uint_eq(m->malformed_packets[WIRE_ERR_NUM_ACKS], 1);
+	ck_assert_uint_eq(m->malformed_packets[WIRE_ERR_MSG_LENGTH], 1);
+	ck_assert_uint_eq(m->malformed_packets[WIRE_ERR_PAYLOAD_LENGTH], 1);
+	ck_assert_uint_eq(m->malformed_packets[WIRE_ERR_OFFSET], 1);
+	ck_assert_uint_eq(m->packets_received[wire_type_index(HOMA_DATA)], 1);
+	ck_assert_uint_eq(m->bytes_received, n);
+	for (int t = HOMA_TYPE_MIN + 1; t <= HOMA_TYPE_MAX; t++)
+		ck_assert_uint_eq(
+			m->packets_received[wire_type_index((enum homa_type)t)],
+			0);
+	engine_destroy(e);
+}
+END_TEST
+
+START_TEST(engine_set_params__keeps_counting)
+{
+	struct homa_engine *e = new_engine();
+	struct homa_params p;
+	uint8_t buf[100];
+	size_t n = make_pkt(HOMA_BUSY, buf, sizeof(buf), 0);
+
+	engine_rx(e, buf, n, &test_src, 7, 0);
+	engine_params_default(&p);
+	p.unsched_bytes = 10000;
+	engine_set_params(e, &p);
+	engine_rx(e, buf, n, &test_src, 7, 0);
+	ck_assert_uint_eq(
+		engine_metrics(e)->packets_received[wire_type_index(HOMA_BUSY)],
+		2);
+	engine_destroy(e);
+}
+END_TEST
+
+/* ---- metrics_foreach ----------------------------------------------------- */
+
+#define MAX_VISITS 64
+
+struct visit {
+	char key[80]; /* name{label_key=label_value} */
+	uint64_t value;
+	int has_help;
+};
+
+struct visits {
+	int n;
+	struct visit v[MAX_VISITS];
+};
+
+static void record(void *ctx, const char *name, const char *label_key,
+		   const char *label_value, const char *help, uint64_t value)
+{
+	struct visits *vs = ctx;
+	struct visit *v;
+
+	ck_assert_int_lt(vs->n, MAX_VISITS);
+	ck_assert_ptr_nonnull(name);
+	ck_assert_msg((label_key == NULL) == (label_value == NULL),
+		      "%s: half a label", name);
+	v = &vs->v[vs->n++];
+	if (label_key != NULL)
+		snprintf(v->key, sizeof(v->key), "%s{%s=%s}", name, label_key,
+			 label_value);
+	else
+		snprintf(v->key, sizeof(v->key), "%s", name);
+	v->value = value;
+	v->has_help = help != NULL && help[0] != '\0';
+}
+
+static const struct visit *visit_find(const struct visits *vs, const char *key)
+{
+	for (int i = 0; i < vs->n; i++)
+		if (strcmp(vs->v[i].key, key) == 0)
+			return &vs->v[i];
+	return NULL;
+}
+
+START_TEST(metrics_foreach__names_labels_values)
+{
+	static const char *const expect[] = {
+		"packets_received{type=DATA}",
+		"packets_received{type=GRANT}",
+		"packets_received{type=RESEND}",
+		"packets_received{type=RPC_UNKNOWN}",
+		"packets_received{type=BUSY}",
+		"packets_received{type=CUTOFFS}",
+		"packets_received{type=FREEZE}",
+		"packets_received{type=NEED_ACK}",
+		"packets_received{type=ACK}",
+		"packets_sent{type=DATA}",
+		"packets_sent{type=GRANT}",
+		"packets_sent{type=RESEND}",
+		"packets_sent{type=RPC_UNKNOWN}",
+		"packets_sent{type=BUSY}",
+		"packets_sent{type=CUTOFFS}",
+		"packets_sent{type=FREEZE}",
+		"packets_sent{type=NEED_ACK}",
+		"packets_sent{type=ACK}",
+		"malformed_packets{reason=short}",
+		"malformed_packets{reason=bad_type}",
+		"malformed_packets{reason=truncated}",
+		"malformed_packets{reason=num_acks}",
+		"malformed_packets{reason=msg_length}",
+		"malformed_packets{reason=payload_length}",
+		"malformed_packets{reason=offset}",
+		"bytes_received",
+		"link_rx_datagrams",
+		"link_rx_truncated",
+		"link_rx_bad_ip",
+		"link_rx_gro_segments",
+		"link_rx_rearms",
+		"link_rx_errors",
+		"link_tx_packets",
+		"link_tx_bytes",
+		"link_tx_errors",
+		"link_tx_queue_drops",
+		"link_tx_batches",
+		"icmp_errors",
+		"loop_wakeups",
+		"ctl_messages",
+	};
+	struct homa_metrics m;
+	struct visits vs = {0};
+	uint64_t *words = (uint64_t *)&m;
+	size_t nwords = sizeof(m) / sizeof(uint64_t);
+
+	/* Every counter gets a distinct value: its word index + 1000. */
+	for (size_t i = 0; i < nwords; i++)
+		words[i] = 1000 + i;
+	metrics_foreach(&m, record, &vs);
+	ck_assert_int_eq(vs.n, (int)NELEM(expect));
+	for (size_t i = 0; i < NELEM(expect); i++) {
+		ck_assert_str_eq(vs.v[i].key, expect[i]);
+		ck_assert_msg(vs.v[i].has_help, "%s: no help", expect[i]);
+	}
+	/* Every word but malformed_packets[WIRE_OK] is visited once. */
+	for (size_t i = 0; i < nwords; i++) {
+		int seen = 0;
+
+		for (int k = 0; k < vs.n; k++)
+			seen += vs.v[k].value == 1000 + i;
+		ck_assert_int_eq(
+			seen,
+			&words[i] == &m.malformed_packets[WIRE_OK] ? 0 : 1);
+	}
+}
+END_TEST
+
+START_TEST(metrics_foreach__fields_map_to_names)
+{
+	struct homa_metrics m;
+	struct visits vs = {0};
+	const struct visit *v;
+
+	memset(&m, 0, sizeof(m));
+	m.packets_received[wire_type_index(HOMA_GRANT)] = 7;
+	m.packets_sent[wire_type_index(HOMA_ACK)] = 8;
+	m.malformed_packets[WIRE_ERR_TRUNCATED] = 9;
+	m.bytes_received = 123456789012ull;
+	m.link_tx_queue_drops = 11;
+	m.ctl_messages = 12;
+	metrics_foreach(&m, record, &vs);
+
+	ck_assert_ptr_nonnull(
+		v = visit_find(&vs, "packets_received{type=GRANT}"));
+	ck_assert_uint_eq(v->value, 7);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "packets_sent{type=ACK}"));
+	ck_assert_uint_eq(v->value, 8);
+	ck_assert_ptr_nonnull(
+		v = visit_find(&vs, "malformed_packets{reason=truncated}"));
+	ck_assert_uint_eq(v->value, 9);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "bytes_received"));
+	ck_assert_uint_eq(v->value, 123456789012ull);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "link_tx_queue_drops"));
+	ck_assert_uint_eq(v->value, 11);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "ctl_messages"));
+	ck_assert_uint_eq(v->value, 12);
+	ck_assert_ptr_nonnull(
+		v = visit_find(&vs, "packets_received{type=DATA}"));
+	ck_assert_uint_eq(v->value, 0);
+}
+END_TEST
+
+START_TEST(metrics_foreach__engine_counts_exported)
+{
+	struct homa_engine *e = new_engine();
+	struct visits vs = {0};
+	const struct visit *v;
+	uint8_t buf[100];
+	size_t n = make_pkt(HOMA_NEED_ACK, buf, sizeof(buf), 0);
+
+	engine_rx(e, buf, n, &test_src, 7, 0);
+	engine_rx(e, buf, 5, &test_src, 7, 0);
+	metrics_foreach(engine_metrics(e), record, &vs);
+	ck_assert_ptr_nonnull(
+		v = visit_find(&vs, "packets_received{type=NEED_ACK}"));
+	ck_assert_uint_eq(v->value, 1);
+	ck_assert_ptr_nonnull(
+		v = visit_find(&vs, "malformed_packets{reason=short}"));
+	ck_assert_uint_eq(v->value, 1);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "bytes_received"));
+	ck_assert_uint_eq(v->value, HOMA_COMMON_LEN);
+	engine_destroy(e);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc;
+
+	tc = tcase_create("engine");
+	tcase_add_test(tc, engine_params_default__values);
+	tcase_add_test(tc, engine_create__zero_metrics_no_deadline);
+	tcase_add_test(tc, engine_rx__counts_by_type);
+	tcase_add_test(tc, engine_rx__counts_malformed_by_reason);
+	tcase_add_test(tc, engine_set_params__keeps_counting);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("metrics");
+	tcase_add_test(tc, metrics_foreach__names_labels_values);
+	tcase_add_test(tc, metrics_foreach__fields_map_to_names);
+	tcase_add_test(tc, metrics_foreach__engine_counts_exported);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(engine_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
