@@ -6,6 +6,7 @@ libhomad_la_SOURCES = \
 	daemon/core/wire.c daemon/core/wire.h \
 	daemon/core/metrics.c daemon/core/metrics.h \
 	daemon/core/engine.c daemon/core/engine.h \
-	daemon/log.c daemon/log.h
-libhomad_la_CFLAGS = $(AM_CFLAGS)
-libhomad_la_LIBADD = $(PTHREAD_LIBS)
+	daemon/log.c daemon/log.h \
+	daemon/config.c daemon/config.h
+libhomad_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
+libhomad_la_LIBADD = $(LIBCONFIG_LIBS) $(PTHREAD_LIBS)

@@ -1,0 +1,107 @@
+/*
+ * config.h - homa.conf: homad's configuration, read with libconfig.
+ *
+ * Every key is known, typed and range-checked; an unknown key, a wrong
+ * type or an out-of-range value is an error whose text names the file, the
+ * line, the value and the allowed range, e.g.
+ *   /etc/homa.conf:12: max_overcommit = 0 is out of range (1..128)
+ * With no file at all homad runs on the embedded defaults.
+ *
+ * struct homa_config holds no pointers: it can be copied by value and handed
+ * between threads as a whole.
+ */
+#ifndef HOMAD_CONFIG_H
+#define HOMAD_CONFIG_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include "core/engine.h"
+
+#define HOMA_CONF_DEFAULT_PATH	   "/etc/homa.conf"
+#define HOMA_CONF_DEFAULT_SOCKET   "/run/homad/homad.sock"
+#define HOMA_CONF_DEFAULT_UDP_PORT 4146
+#define HOMA_CONF_MAX_ADDRESSES	   16
+#define HOMA_CONF_MAX_INTERFACES   16
+
+enum homa_link_kind {
+	HOMA_LINK_IP, /* raw IP protocol 146: byte-compatible with the module */
+	HOMA_LINK_UDP, /* the same packets inside UDP datagrams */
+};
+
+/* One local address homad receives on (and sends from). */
+struct homa_conf_addr {
+	int family; /* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} a;
+	char text[INET6_ADDRSTRLEN];
+};
+
+struct homa_config {
+	/* File this came from; "" when built from the defaults alone. */
+	char path[4096];
+
+	/* protocol { ... }: the engine's parameters. */
+	struct homa_params proto;
+
+	/* network { ... } */
+	enum homa_link_kind link; /* [ip] */
+	uint16_t udp_port;	  /* [4146] UDP link's port */
+	bool ipv4;		  /* [true] open IPv4 sockets */
+	bool ipv6;		  /* [true] open IPv6 sockets */
+	unsigned n_addresses;	  /* [0: any] addresses to bind */
+	struct homa_conf_addr addresses[HOMA_CONF_MAX_ADDRESSES];
+	unsigned n_interfaces; /* [0: all] SO_BINDTODEVICE */
+	char interfaces[HOMA_CONF_MAX_INTERFACES][IF_NAMESIZE];
+	uint32_t mtu;	       /* [0: from the interfaces, else 1500] */
+	uint32_t rx_buffers;   /* [512] provided buffers in the ring */
+	uint32_t tx_queue;     /* [4096] packets queued for sending */
+	uint32_t ring_entries; /* [256] io_uring submission entries */
+
+	/* control { ... } */
+	char control_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint32_t socket_mode;  /* [0660] */
+	char socket_group[64]; /* [""]: keep the creator's group */
+
+	/* daemon { ... } */
+	char user[64]; /* [""]: stay root; else switch to it */
+	int log_level; /* [info] enum log_level */
+
+	/* limits { ... } */
+	uint32_t max_clients;		 /* [1024] client connections */
+	uint32_t max_sockets_per_client; /* [64] */
+	uint32_t max_rpcs;		 /* [100000] RPCs on this host */
+	uint32_t max_peers;		 /* [10000] peer table entries */
+	uint64_t max_memory;		 /* [1 GiB] bytes for RPC state */
+};
+
+/* Fill cfg with the embedded defaults (path ""). */
+void config_defaults(struct homa_config *cfg);
+
+/*
+ * Load cfg from the file at path over the defaults.  Returns 0, or -1 with
+ * a one-line message in err[0..errlen) naming file, line, key, value and
+ * allowed range (or the libconfig syntax error, or why the file could not
+ * be read).  cfg is only written on success.
+ */
+int config_load(struct homa_config *cfg, const char *path, char *err,
+		size_t errlen);
+
+/*
+ * Load for homad's start-up and reloads: an explicit path must exist; the
+ * default path (explicit == false) may be absent, and then the defaults are
+ * used.  Same contract as config_load otherwise.
+ */
+int config_load_default(struct homa_config *cfg, const char *path,
+			bool explicit_path, char *err, size_t errlen);
+
+/* Name of a link kind: "ip" or "udp". */
+const char *config_link_name(enum homa_link_kind link);
+
+#endif /* HOMAD_CONFIG_H */

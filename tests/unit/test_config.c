@@ -1,0 +1,974 @@
+/*
+ * test_config.c - unit tests of daemon/config.c: defaults, the shipped
+ * conf/homa.conf, every key read, and the exact text of every kind of error.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+
+/* The source tree: VECTORS_DIR is "<abs srcdir>/tests/vectors". */
+static void top_srcdir(char *buf, size_t n)
+{
+	const char *suffix = "/tests/vectors";
+	size_t len = strlen(VECTORS_DIR);
+
+	ck_assert_uint_gt(len, strlen(suffix));
+	ck_assert_str_eq(VECTORS_DIR + len - strlen(suffix), suffix);
+	snprintf(buf, n, "%.*s", (int)(len - strlen(suffix)), VECTORS_DIR);
+}
+
+/* Path of the current temporary config file ("" when none). */
+static char tmp_path[64];
+
+/* Write text to a fresh temporary file; its name goes to tmp_path. */
+static void tmp_write(const char *text)
+{
+	int fd;
+
+	snprintf(tmp_path, sizeof(tmp_path), "/tmp/homa-test-conf-XXXXXX");
+	fd = mkstemp(tmp_path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void tmp_remove(void)
+{
+	if (tmp_path[0] != '\0')
+		unlink(tmp_path);
+	tmp_path[0] = '\0';
+}
+
+/* Load text as a file into cfg; returns config_load's result. */
+static int load_text(const char *text, struct homa_config *cfg, char *err,
+		     size_t errlen)
+{
+	int rc;
+
+	tmp_write(text);
+	rc = config_load(cfg, tmp_path, err, errlen);
+	tmp_remove();
+	return rc;
+}
+
+/* Load a valid text; fails the test with the error otherwise. */
+static void load_ok(const char *text, struct homa_config *cfg)
+{
+	char err[512] = "";
+
+	config_defaults(cfg);
+	if (load_text(text, cfg, err, sizeof(err)) != 0)
+		ck_abort_msg("unexpected error: %s", err);
+}
+
+/*
+ * Load an invalid text: it must fail with exactly "<file>:<line>: <msg>"
+ * (or "<file>: <msg>" for line 0), and leave cfg untouched.
+ */
+static void load_err(const char *text, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void load_err(const char *text, int line, const char *fmt, ...)
+{
+	struct homa_config cfg, before;
+	char err[512] = "", msg[400], want[512], path[64];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	config_defaults(&cfg);
+	cfg.proto.max_overcommit = 77; /* a marker: must survive */
+	before = cfg;
+	tmp_write(text);
+	snprintf(path, sizeof(path), "%s", tmp_path);
+	rc = config_load(&cfg, path, err, sizeof(err));
+	tmp_remove();
+	if (line > 0)
+		snprintf(want, sizeof(want), "%s:%d: %s", path, line, msg);
+	else
+		snprintf(want, sizeof(want), "%s: %s", path, msg);
+	ck_assert_msg(rc == -1, "accepted: %s", text);
+	ck_assert_str_eq(err, want);
+	ck_assert_uint_eq(cfg.proto.max_overcommit, 77);
+	ck_assert_str_eq(cfg.path, before.path);
+}
+
+/* Every field of a and b, compared one by one (no padding compared). */
+static void assert_same(const struct homa_config *a,
+			const struct homa_config *b)
+{
+	const struct homa_params *p = &a->proto, *q = &b->proto;
+
+#define SAME(f)                                          \
+	ck_assert_msg(p->f == q->f, #f ": %llu != %llu", \
+		      (unsigned long long)p->f, (unsigned long long)q->f)
+	SAME(link_mbps);
+	SAME(unsched_bytes);
+	SAME(max_nic_est_backlog_usecs);
+	SAME(max_nic_queue_usecs);
+	SAME(defer_min_bytes);
+	SAME(pacer_fifo_fraction);
+	SAME(max_overcommit);
+	SAME(max_incoming);
+	SAME(max_sched_prio);
+	SAME(num_priorities);
+	SAME(fifo_grant_increment);
+	SAME(grant_fifo_fraction);
+	for (int i = 0; i < HOMA_NUM_PRIORITIES; i++)
+		SAME(unsched_cutoffs[i]);
+	SAME(cutoff_version);
+	SAME(resend_ticks);
+	SAME(resend_interval);
+	SAME(timeout_ticks);
+	SAME(request_ack_ticks);
+	SAME(reap_limit);
+	SAME(dead_buffs_limit);
+	SAME(wmem_max);
+	SAME(tick_usecs);
+#undef SAME
+#define SAME(f)                                          \
+	ck_assert_msg(a->f == b->f, #f ": %llu != %llu", \
+		      (unsigned long long)a->f, (unsigned long long)b->f)
+	SAME(link);
+	SAME(udp_port);
+	SAME(ipv4);
+	SAME(ipv6);
+	SAME(n_addresses);
+	for (unsigned i = 0; i < a->n_addresses; i++)
+		ck_assert_str_eq(a->addresses[i].text, b->addresses[i].text);
+	SAME(n_interfaces);
+	for (unsigned i = 0; i < a->n_interfaces; i++)
+		ck_assert_str_eq(a->interfaces[i], b->interfaces[i]);
+	SAME(mtu);
+	SAME(rx_buffers);
+	SAME(tx_queue);
+	SAME(ring_entries);
+	ck_assert_str_eq(a->control_socket, b->control_socket);
+	SAME(socket_mode);
+	ck_assert_str_eq(a->socket_group, b->socket_group);
+	ck_assert_str_eq(a->user, b->user);
+	SAME(log_level);
+	SAME(max_clients);
+	SAME(max_sockets_per_client);
+	SAME(max_rpcs);
+	SAME(max_peers);
+	SAME(max_memory);
+#undef SAME
+}
+
+START_TEST(config_defaults__values)
+{
+	struct homa_config c;
+	const uint32_t cutoffs[8] = {0, 0, 0, 0, 1000000, 15000, 2800, 200};
+
+	memset(&c, 0xa5, sizeof(c));
+	config_defaults(&c);
+	ck_assert_str_eq(c.path, "");
+	ck_assert_uint_eq(c.proto.link_mbps, 25000);
+	ck_assert_uint_eq(c.proto.unsched_bytes, 40000);
+	ck_assert_uint_eq(c.proto.max_nic_est_backlog_usecs, 5);
+	ck_assert_uint_eq(c.proto.max_nic_queue_usecs, 40);
+	ck_assert_uint_eq(c.proto.defer_min_bytes, 1000);
+	ck_assert_uint_eq(c.proto.pacer_fifo_fraction, 50);
+	ck_assert_uint_eq(c.proto.max_overcommit, 8);
+	ck_assert_uint_eq(c.proto.max_incoming, 400000);
+	ck_assert_uint_eq(c.proto.max_sched_prio, 3);
+	ck_assert_uint_eq(c.proto.num_priorities, 8);
+	ck_assert_uint_eq(c.proto.fifo_grant_increment, 50000);
+	ck_assert_uint_eq(c.proto.grant_fifo_fraction, 50);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_eq(c.proto.unsched_cutoffs[i], cutoffs[i]);
+	ck_assert_uint_eq(c.proto.cutoff_version, 1);
+	ck_assert_uint_eq(c.proto.resend_ticks, 5);
+	ck_assert_uint_eq(c.proto.resend_interval, 5);
+	ck_assert_uint_eq(c.proto.timeout_ticks, 100);
+	ck_assert_uint_eq(c.proto.request_ack_ticks, 2);
+	ck_assert_uint_eq(c.proto.reap_limit, 10);
+	ck_assert_uint_eq(c.proto.dead_buffs_limit, 5000);
+	ck_assert_uint_eq(c.proto.wmem_max, 100000000);
+	ck_assert_uint_eq(c.proto.tick_usecs, 1000);
+	ck_assert_int_eq(c.link, HOMA_LINK_IP);
+	ck_assert_uint_eq(c.udp_port, 4146);
+	ck_assert(c.ipv4 && c.ipv6);
+	ck_assert_uint_eq(c.n_addresses, 0);
+	ck_assert_uint_eq(c.n_interfaces, 0);
+	ck_assert_uint_eq(c.mtu, 0);
+	ck_assert_uint_eq(c.rx_buffers, 512);
+	ck_assert_uint_eq(c.tx_queue, 4096);
+	ck_assert_uint_eq(c.ring_entries, 256);
+	ck_assert_str_eq(c.control_socket, "/run/homad/homad.sock");
+	ck_assert_uint_eq(c.socket_mode, 0660);
+	ck_assert_str_eq(c.socket_group, "");
+	ck_assert_str_eq(c.user, "");
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
+	ck_assert_uint_eq(c.max_clients, 1024);
+	ck_assert_uint_eq(c.max_sockets_per_client, 64);
+	ck_assert_uint_eq(c.max_rpcs, 100000);
+	ck_assert_uint_eq(c.max_peers, 10000);
+	ck_assert_uint_eq(c.max_memory, 1073741824);
+}
+END_TEST
+
+START_TEST(config_defaults__engine_params)
+{
+	struct homa_config c, d;
+
+	config_defaults(&c);
+	config_defaults(&d);
+	engine_params_default(&d.proto);
+	assert_same(&c, &d);
+}
+END_TEST
+
+/* The installed, commented example parses and sets only the defaults. */
+START_TEST(config_load__shipped_conf)
+{
+	struct homa_config c, d;
+	char src[4096], path[4200], err[512] = "";
+
+	top_srcdir(src, sizeof(src));
+	snprintf(path, sizeof(path), "%s/conf/homa.conf", src);
+	config_defaults(&d);
+	ck_assert_msg(config_load(&c, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.path, path);
+	assert_same(&c, &d);
+}
+END_TEST
+
+/*
+ * The shipped file shows every key commented out as "#key = value;": with
+ * those "#" removed it must still load, set every key once (a key set twice
+ * is a syntax error) and give exactly the defaults, so the documented
+ * defaults are the real ones.
+ */
+START_TEST(config_load__shipped_conf_uncommented)
+{
+	struct homa_config c, d;
+	char src[4096], path[4200], line[512], err[512] = "";
+	char *text;
+	size_t len = 0, cap = 1 << 16;
+	int settings = 0;
+	FILE *f;
+
+	top_srcdir(src, sizeof(src));
+	snprintf(path, sizeof(path), "%s/conf/homa.conf", src);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	text[0] = '\0';
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line + strspn(line, " \t");
+
+		if (p[0] == '#' && p[1] >= 'a' && p[1] <= 'z') {
+			memmove(p, p + 1, strlen(p));
+			settings++;
+		}
+		ck_assert_uint_lt(len + strlen(line), cap);
+		memcpy(text + len, line, strlen(line) + 1);
+		len += strlen(line);
+	}
+	fclose(f);
+	/* 22 protocol, 10 network, 3 control, 2 daemon and 5 limits keys. */
+	ck_assert_int_eq(settings, 42);
+	tmp_write(text);
+	free(text);
+	config_defaults(&d);
+	ck_assert_msg(config_load(&c, tmp_path, err, sizeof(err)) == 0, "%s",
+		      err);
+	tmp_remove();
+	assert_same(&c, &d);
+}
+END_TEST
+
+START_TEST(config_load__empty_file)
+{
+	struct homa_config c, d;
+
+	load_ok("", &c);
+	config_defaults(&d);
+	assert_same(&c, &d);
+	load_ok("# only a comment\nprotocol = { };\n", &c);
+	assert_same(&c, &d);
+}
+END_TEST
+
+/* Every key, each set to something other than its default. */
+START_TEST(config_load__every_key)
+{
+	const uint32_t cutoffs[8] = {7, 6, 5, 4, 900000, 10000, 2000, 100};
+	struct homa_config c;
+	struct in6_addr v6;
+
+	load_ok("protocol = {\n"
+		"  link_mbps = 100000; unsched_bytes = 60000;\n"
+		"  max_nic_est_backlog_usecs = 7; max_nic_queue_usecs = 50;\n"
+		"  defer_min_bytes = 2000; pacer_fifo_fraction = 100;\n"
+		"  max_overcommit = 4; max_incoming = 800000;\n"
+		"  max_sched_prio = 2; num_priorities = 6;\n"
+		"  fifo_grant_increment = 60000; grant_fifo_fraction = 0;\n"
+		"  unsched_cutoffs = [7, 6, 5, 4, 900000, 10000, 2000, 100];\n"
+		"  cutoff_version = 9; resend_ticks = 6; resend_interval = 7;\n"
+		"  timeout_ticks = 200; request_ack_ticks = 3;\n"
+		"  reap_limit = 20; dead_buffs_limit = 6000;\n"
+		"  wmem_max = 200000000; tick_usecs = 500;\n"
+		"};\n"
+		"network = {\n"
+		"  link = \"udp\"; udp_port = 5000; ipv4 = true; ipv6 = "
+		"false;\n"
+		"  addresses = [\"10.1.2.3\", \"127.0.0.1\"];\n"
+		"  interfaces = (\"eth0\", \"veth-a.100\");\n"
+		"  mtu = 9000; rx_buffers = 1024; tx_queue = 8192;\n"
+		"  ring_entries = 512;\n"
+		"};\n"
+		"control = { socket = \"/tmp/h.sock\"; socket_mode = 384;\n"
+		"  socket_group = \"homa\"; };\n"
+		"daemon = { user = \"nobody\"; log_level = \"debug\"; };\n"
+		"limits = { max_clients = 10; max_sockets_per_client = 2;\n"
+		"  max_rpcs = 300; max_peers = 40; max_memory = 2097152; };\n",
+		&c);
+	ck_assert_uint_eq(c.proto.link_mbps, 100000);
+	ck_assert_uint_eq(c.proto.unsched_bytes, 60000);
+	ck_assert_uint_eq(c.proto.max_nic_est_backlog_usecs, 7);
+	ck_assert_uint_eq(c.proto.max_nic_queue_usecs, 50);
+	ck_assert_uint_eq(c.proto.defer_min_bytes, 2000);
+	ck_assert_uint_eq(c.proto.pacer_fifo_fraction, 100);
+	ck_assert_uint_eq(c.proto.max_overcommit, 4);
+	ck_assert_uint_eq(c.proto.max_incoming, 800000);
+	ck_assert_uint_eq(c.proto.max_sched_prio, 2);
+	ck_assert_uint_eq(c.proto.num_priorities, 6);
+	ck_assert_uint_eq(c.proto.fifo_grant_increment, 60000);
+	ck_assert_uint_eq(c.proto.grant_fifo_fraction, 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_eq(c.proto.unsched_cutoffs[i], cutoffs[i]);
+	ck_assert_uint_eq(c.proto.cutoff_version, 9);
+	ck_assert_uint_eq(c.proto.resend_ticks, 6);
+	ck_assert_uint_eq(c.proto.resend_interval, 7);
+	ck_assert_uint_eq(c.proto.timeout_ticks, 200);
+	ck_assert_uint_eq(c.proto.request_ack_ticks, 3);
+	ck_assert_uint_eq(c.proto.reap_limit, 20);
+	ck_assert_uint_eq(c.proto.dead_buffs_limit, 6000);
+	ck_assert_uint_eq(c.proto.wmem_max, 200000000);
+	ck_assert_uint_eq(c.proto.tick_usecs, 500);
+	ck_assert_int_eq(c.link, HOMA_LINK_UDP);
+	ck_assert_uint_eq(c.udp_port, 5000);
+	ck_assert(c.ipv4);
+	ck_assert(!c.ipv6);
+	ck_assert_uint_eq(c.n_addresses, 2);
+	ck_assert_int_eq(c.addresses[0].family, AF_INET);
+	ck_assert_uint_eq(c.addresses[0].a.v4.s_addr, htonl(0x0a010203));
+	ck_assert_str_eq(c.addresses[0].text, "10.1.2.3");
+	ck_assert_str_eq(c.addresses[1].text, "127.0.0.1");
+	ck_assert_uint_eq(c.n_interfaces, 2);
+	ck_assert_str_eq(c.interfaces[0], "eth0");
+	ck_assert_str_eq(c.interfaces[1], "veth-a.100");
+	ck_assert_uint_eq(c.mtu, 9000);
+	ck_assert_uint_eq(c.rx_buffers, 1024);
+	ck_assert_uint_eq(c.tx_queue, 8192);
+	ck_assert_uint_eq(c.ring_entries, 512);
+	ck_assert_str_eq(c.control_socket, "/tmp/h.sock");
+	ck_assert_uint_eq(c.socket_mode, 0600);
+	ck_assert_str_eq(c.socket_group, "homa");
+	ck_assert_str_eq(c.user, "nobody");
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
+	ck_assert_uint_eq(c.max_clients, 10);
+	ck_assert_uint_eq(c.max_sockets_per_client, 2);
+	ck_assert_uint_eq(c.max_rpcs, 300);
+	ck_assert_uint_eq(c.max_peers, 40);
+	ck_assert_uint_eq(c.max_memory, 2097152);
+
+	/* IPv6 addresses are normalized; the family follows the text. */
+	load_ok("network = { ipv4 = false;\n"
+		"  addresses = [\"FD00:0:0::1\", \"::1\"]; };\n",
+		&c);
+	ck_assert_uint_eq(c.n_addresses, 2);
+	ck_assert_int_eq(c.addresses[0].family, AF_INET6);
+	ck_assert_str_eq(c.addresses[0].text, "fd00::1");
+	inet_pton(AF_INET6, "fd00::1", &v6);
+	ck_assert_mem_eq(&c.addresses[0].a.v6, &v6, sizeof(v6));
+	ck_assert_str_eq(c.addresses[1].text, "::1");
+	ck_assert(!c.ipv4);
+	ck_assert(c.ipv6);
+
+	/* Empty arrays mean "any" / "all". */
+	load_ok("network = { addresses = []; interfaces = []; };\n", &c);
+	ck_assert_uint_eq(c.n_addresses, 0);
+	ck_assert_uint_eq(c.n_interfaces, 0);
+}
+END_TEST
+
+/* An absent group or key keeps its default. */
+START_TEST(config_load__partial)
+{
+	struct homa_config c, d;
+
+	load_ok("protocol = { max_overcommit = 3; };\n", &c);
+	config_defaults(&d);
+	d.proto.max_overcommit = 3;
+	assert_same(&c, &d);
+}
+END_TEST
+
+START_TEST(config_load__limits_of_ranges)
+{
+	struct homa_config c;
+
+	load_ok("protocol = { max_overcommit = 1; link_mbps = 1000000;\n"
+		"  max_sched_prio = 0; num_priorities = 1;\n"
+		"  unsched_cutoffs = [1000000, 0, 0, 0, 0, 0, 0, 0]; };\n"
+		"network = { mtu = 576; udp_port = 65535; };\n"
+		"control = { socket_mode = 0; };\n",
+		&c);
+	ck_assert_uint_eq(c.proto.max_overcommit, 1);
+	ck_assert_uint_eq(c.proto.link_mbps, 1000000);
+	ck_assert_uint_eq(c.proto.num_priorities, 1);
+	ck_assert_uint_eq(c.proto.unsched_cutoffs[0], 1000000);
+	ck_assert_uint_eq(c.mtu, 576);
+	ck_assert_uint_eq(c.udp_port, 65535);
+	ck_assert_uint_eq(c.socket_mode, 0);
+	load_ok("protocol = { max_overcommit = 128; };\n"
+		"network = { mtu = 65535; };\n",
+		&c);
+	ck_assert_uint_eq(c.proto.max_overcommit, 128);
+	ck_assert_uint_eq(c.mtu, 65535);
+	load_ok("network = { mtu = 0; };\n", &c);
+	ck_assert_uint_eq(c.mtu, 0);
+}
+END_TEST
+
+START_TEST(config_load__int64_keys)
+{
+	struct homa_config c;
+
+	load_ok("protocol = { wmem_max = 5000000000L; };\n"
+		"limits = { max_memory = 1099511627776L; };\n",
+		&c);
+	ck_assert_uint_eq(c.proto.wmem_max, 5000000000ULL);
+	ck_assert_uint_eq(c.max_memory, 1099511627776ULL);
+	/* Plain integers for 64-bit keys; L integers for 32-bit keys. */
+	load_ok("protocol = { wmem_max = 1000; max_overcommit = 4L; };\n"
+		"limits = { max_memory = 0x100000; };\n",
+		&c);
+	ck_assert_uint_eq(c.proto.wmem_max, 1000);
+	ck_assert_uint_eq(c.proto.max_overcommit, 4);
+	ck_assert_uint_eq(c.max_memory, 1048576);
+	load_err("limits = { max_memory = 1099511627777L; };\n", 1,
+		 "max_memory = 1099511627777 is out of range "
+		 "(1048576..1099511627776)");
+	load_err("protocol = { max_overcommit = 129L; };\n", 1,
+		 "max_overcommit = 129 is out of range (1..128)");
+}
+END_TEST
+
+/* libconfig cuts plain integers to 32 bits: such literals are refused. */
+START_TEST(config_load__int_too_big_for_32_bits)
+{
+	load_err("limits = {\n max_memory = 5000000000;\n};\n", 2,
+		 "max_memory = 5000000000 needs an L suffix to be read as a "
+		 "64-bit integer (write 5000000000L)");
+	load_err("protocol = {\n\n max_overcommit = 4294967297; };\n", 3,
+		 "max_overcommit = 4294967297 is out of range (1..128)");
+	load_err("protocol = { unsched_cutoffs = [0, 0, 0,\n"
+		 "  4294967296, 0, 0, 0, 0]; };\n",
+		 2,
+		 "unsched_cutoffs[3] = 4294967296 is out of range "
+		 "(0..1000000)");
+	load_err("protocol = { max_overcommit = 0x80000000; };\n", 1,
+		 "max_overcommit = 0x80000000 is out of range (1..128)");
+	load_err("protocol = { wmem_max = 99999999999999999999L; };\n", 1,
+		 "wmem_max = 99999999999999999999L is out of range "
+		 "(1..1099511627776)");
+	load_err("limits = { max_memory = -5000000000; };\n", 1,
+		 "max_memory = -5000000000 is out of range "
+		 "(1048576..1099511627776)");
+}
+END_TEST
+
+START_TEST(config_load__out_of_range)
+{
+	load_err("# comment\nprotocol = {\n  max_overcommit = 0;\n};\n", 3,
+		 "max_overcommit = 0 is out of range (1..128)");
+	load_err("protocol = { max_overcommit = 129; };\n", 1,
+		 "max_overcommit = 129 is out of range (1..128)");
+	load_err("protocol = { max_overcommit = -1; };\n", 1,
+		 "max_overcommit = -1 is out of range (1..128)");
+	load_err("protocol = { link_mbps = 1000001; };\n", 1,
+		 "link_mbps = 1000001 is out of range (1..1000000)");
+	load_err("protocol = { unsched_bytes = 0; };\n", 1,
+		 "unsched_bytes = 0 is out of range (1..1000000)");
+	load_err("protocol = { num_priorities = 9; };\n", 1,
+		 "num_priorities = 9 is out of range (1..8)");
+	load_err("protocol = { max_sched_prio = 8; };\n", 1,
+		 "max_sched_prio = 8 is out of range (0..7)");
+	load_err("protocol = { cutoff_version = 0; };\n", 1,
+		 "cutoff_version = 0 is out of range (1..65535)");
+	load_err("protocol = { tick_usecs = 99; };\n", 1,
+		 "tick_usecs = 99 is out of range (100..100000)");
+	load_err("protocol = { wmem_max = 0; };\n", 1,
+		 "wmem_max = 0 is out of range (1..1099511627776)");
+	load_err("network = { udp_port = 0; };\n", 1,
+		 "udp_port = 0 is out of range (1..65535)");
+	load_err("network = { udp_port = 65536; };\n", 1,
+		 "udp_port = 65536 is out of range (1..65535)");
+	load_err("network = { mtu = 575; };\n", 1,
+		 "mtu = 575 is out of range (0 or 576..65535)");
+	load_err("network = { mtu = 65536; };\n", 1,
+		 "mtu = 65536 is out of range (0 or 576..65535)");
+	load_err("network = { rx_buffers = 500; };\n", 1,
+		 "rx_buffers = 500 is not a power of two");
+	load_err("network = { rx_buffers = 8; };\n", 1,
+		 "rx_buffers = 8 is out of range (16..32768)");
+	load_err("limits = { max_clients = 0; };\n", 1,
+		 "max_clients = 0 is out of range (1..65536)");
+	load_err("limits = { max_memory = 1048575; };\n", 1,
+		 "max_memory = 1048575 is out of range "
+		 "(1048576..1099511627776)");
+}
+END_TEST
+
+START_TEST(config_load__wrong_type)
+{
+	load_err("protocol = {\n\n\n\n\n\n  link_mbps = \"fast\";\n};\n", 7,
+		 "link_mbps = \"fast\" has the wrong type (integer expected)");
+	load_err("protocol = { link_mbps = 1.5; };\n", 1,
+		 "link_mbps = 1.5 has the wrong type (integer expected)");
+	load_err("protocol = { link_mbps = true; };\n", 1,
+		 "link_mbps = true has the wrong type (integer expected)");
+	load_err("protocol = { link_mbps = [1]; };\n", 1,
+		 "link_mbps = [ ... ] has the wrong type (integer expected)");
+	load_err("network = { ipv4 = 1; };\n", 1,
+		 "ipv4 = 1 has the wrong type (boolean expected)");
+	load_err("network = { link = 1; };\n", 1,
+		 "link = 1 has the wrong type (string expected)");
+	load_err("daemon = { user = 0; };\n", 1,
+		 "user = 0 has the wrong type (string expected)");
+	load_err("network = { addresses = \"10.0.0.1\"; };\n", 1,
+		 "addresses = \"10.0.0.1\" has the wrong type (array of "
+		 "strings expected)");
+	load_err("network = { addresses = [1]; };\n", 1,
+		 "addresses[0] = 1 has the wrong type (string expected)");
+	load_err("network = { interfaces = ( \"eth0\", 2 ); };\n", 1,
+		 "interfaces[1] = 2 has the wrong type (string expected)");
+	load_err("protocol = { unsched_cutoffs = 5; };\n", 1,
+		 "unsched_cutoffs = 5 has the wrong type (array of 8 "
+		 "integers expected)");
+	load_err("protocol = { unsched_cutoffs = (0, 0, 0, \"x\", 0, 0, 0, "
+		 "0); };\n",
+		 1,
+		 "unsched_cutoffs[3] = \"x\" has the wrong type (integer "
+		 "expected)");
+	load_err("control = { socket_mode = true; };\n", 1,
+		 "socket_mode = true has the wrong type (integer or octal "
+		 "string expected)");
+	load_err("\nprotocol = 5;\n", 2,
+		 "protocol = 5 has the wrong type (group expected)");
+	load_err("limits = { max_memory = \"1G\"; };\n", 1,
+		 "max_memory = \"1G\" has the wrong type (integer expected)");
+}
+END_TEST
+
+START_TEST(config_load__unknown_key)
+{
+	load_err("\n\nprotocol = { foo = 1; };\n", 3,
+		 "unknown key 'protocol.foo'");
+	load_err("network = {\n link_mbps = 1; };\n", 2,
+		 "unknown key 'network.link_mbps'");
+	load_err("daemon = { sub = { a = 1; }; };\n", 1,
+		 "unknown key 'daemon.sub'");
+	load_err("verbose = true;\n", 1, "unknown key 'verbose'");
+	load_err("link_mbps = 1000;\n", 1,
+		 "unknown key 'link_mbps' (it belongs in the protocol group)");
+}
+END_TEST
+
+START_TEST(config_load__unknown_group)
+{
+	load_err("protocol = { };\nfoo = { a = 1; };\n", 2,
+		 "unknown group 'foo'");
+	load_err("Protocol = { };\n", 1, "unknown group 'Protocol'");
+}
+END_TEST
+
+START_TEST(config_load__syntax_error)
+{
+	load_err("protocol = {\n  link_mbps = ;\n};\n", 2, "syntax error");
+	load_err("protocol = { link_mbps = 1 2; };\n", 1, "syntax error");
+	load_err("protocol = {\n max_overcommit = 1;\n max_overcommit = 2;\n"
+		 "};\n",
+		 3, "syntax error: duplicate setting name");
+	load_err("network = { addresses = [\"a\", 1]; };\n", 1,
+		 "syntax error: mismatched element type in array");
+	load_err("@include \"other.conf\"\n", 1, "@include is not supported");
+}
+END_TEST
+
+START_TEST(config_load__missing_file)
+{
+	struct homa_config c;
+	char err[512];
+
+	config_defaults(&c);
+	c.proto.max_overcommit = 77;
+	ck_assert_int_eq(
+		config_load(&c, "/nonexistent/homa.conf", err, sizeof(err)),
+		-1);
+	ck_assert_str_eq(err,
+			 "/nonexistent/homa.conf: No such file or directory");
+	ck_assert_uint_eq(c.proto.max_overcommit, 77);
+	/* Explicit: must exist. */
+	ck_assert_int_eq(config_load_default(&c, "/nonexistent/homa.conf", true,
+					     err, sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err,
+			 "/nonexistent/homa.conf: No such file or directory");
+	ck_assert_uint_eq(c.proto.max_overcommit, 77);
+	/* A directory is not a file. */
+	ck_assert_int_eq(config_load(&c, "/tmp", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/tmp: Is a directory");
+}
+END_TEST
+
+/* Files that are not text of a sane size are refused before parsing. */
+START_TEST(config_load__nul_and_huge_files)
+{
+	struct homa_config c;
+	char err[512], want[600];
+	int fd;
+
+	config_defaults(&c);
+	tmp_write("");
+	fd = open(tmp_path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "a = 1;\0\n", 8), 8);
+	close(fd);
+	ck_assert_int_eq(config_load(&c, tmp_path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: file contains a NUL byte", tmp_path);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(truncate(tmp_path, 1024 * 1024 + 1), 0);
+	ck_assert_int_eq(config_load(&c, tmp_path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: file larger than 1048576 bytes",
+		 tmp_path);
+	ck_assert_str_eq(err, want);
+	tmp_remove();
+}
+END_TEST
+
+START_TEST(config_load_default__missing_default_file)
+{
+	struct homa_config c, d;
+	char err[512] = "x";
+
+	memset(&c, 0, sizeof(c));
+	c.proto.max_overcommit = 77;
+	snprintf(c.path, sizeof(c.path), "/old/path");
+	ck_assert_int_eq(config_load_default(&c, "/nonexistent/homa.conf",
+					     false, err, sizeof(err)),
+			 0);
+	config_defaults(&d);
+	assert_same(&c, &d);
+	ck_assert_str_eq(c.path, "");
+}
+END_TEST
+
+START_TEST(config_load_default__existing_file)
+{
+	struct homa_config c;
+	char err[512] = "";
+	char path[64];
+
+	tmp_write("protocol = { max_overcommit = 5; };\n");
+	snprintf(path, sizeof(path), "%s", tmp_path);
+	config_defaults(&c);
+	ck_assert_int_eq(config_load_default(&c, path, false, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.proto.max_overcommit, 5);
+	ck_assert_str_eq(c.path, path);
+	tmp_remove();
+
+	/* A bad default file is an error, not a silent fallback. */
+	tmp_write("protocol = { max_overcommit = 0; };\n");
+	snprintf(path, sizeof(path), "%s", tmp_path);
+	ck_assert_int_eq(config_load_default(&c, path, false, err, sizeof(err)),
+			 -1);
+	tmp_remove();
+	ck_assert_uint_eq(c.proto.max_overcommit, 5);
+}
+END_TEST
+
+/* A file that cannot be read (not ENOENT) is an error even by default. */
+START_TEST(config_load_default__unreadable)
+{
+	struct homa_config c;
+	char err[512] = "";
+
+	config_defaults(&c);
+	ck_assert_int_eq(
+		config_load_default(&c, "/tmp", false, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/tmp: Is a directory");
+}
+END_TEST
+
+START_TEST(config_load__socket_mode)
+{
+	struct homa_config c;
+
+	load_ok("control = { socket_mode = 432; };\n", &c);
+	ck_assert_uint_eq(c.socket_mode, 0660);
+	load_ok("control = { socket_mode = 0x1a4; };\n", &c);
+	ck_assert_uint_eq(c.socket_mode, 0644);
+	load_ok("control = { socket_mode = \"0600\"; };\n", &c);
+	ck_assert_uint_eq(c.socket_mode, 0600);
+	load_ok("control = { socket_mode = \"640\"; };\n", &c);
+	ck_assert_uint_eq(c.socket_mode, 0640);
+	load_ok("control = { socket_mode = \"0777\"; };\n", &c);
+	ck_assert_uint_eq(c.socket_mode, 0777);
+	load_ok("control = { socket_mode = 0; };\n", &c);
+	ck_assert_uint_eq(c.socket_mode, 0);
+
+	load_err("control = { socket_mode = 512; };\n", 1,
+		 "socket_mode = 512 is out of range (0..0777)");
+	load_err("control = { socket_mode = \"1000\"; };\n", 1,
+		 "socket_mode = \"1000\" is not an octal mode in 0..0777 "
+		 "(e.g. \"0660\")");
+	load_err("control = { socket_mode = \"0689\"; };\n", 1,
+		 "socket_mode = \"0689\" is not an octal mode in 0..0777 "
+		 "(e.g. \"0660\")");
+	load_err("control = { socket_mode = \"\"; };\n", 1,
+		 "socket_mode = \"\" is not an octal mode in 0..0777 "
+		 "(e.g. \"0660\")");
+	/* libconfig would read 0440 as decimal 440 = 0670: refused. */
+	load_err("control = {\n socket_mode = 0440; };\n", 2,
+		 "socket_mode = 0440 is read as decimal by libconfig, which "
+		 "has no octal integers: write \"0440\" for an octal mode");
+	load_err("protocol = { max_overcommit = 08; };\n", 1,
+		 "max_overcommit = 08 has a leading zero (libconfig has no "
+		 "octal integers)");
+}
+END_TEST
+
+START_TEST(config_load__bad_address)
+{
+	char many[1024];
+	size_t n;
+
+	load_err("network = {\n addresses = [\"10.0.0.1\",\n"
+		 " \"10.0.0.300\"]; };\n",
+		 3,
+		 "addresses[1] = \"10.0.0.300\" is not an IPv4 or IPv6 "
+		 "address");
+	load_err("network = { addresses = [\"eth0\"]; };\n", 1,
+		 "addresses[0] = \"eth0\" is not an IPv4 or IPv6 address");
+	load_err("network = { addresses = [\"fd00::1\", \"FD00::1\"]; };\n", 1,
+		 "addresses[1] = \"FD00::1\" is listed twice");
+	load_err("network = { ipv4 = false; addresses = [\"::1\", "
+		 "\"10.0.0.1\"]; };\n",
+		 1,
+		 "addresses[1] = \"10.0.0.1\" is an IPv4 address but ipv4 = "
+		 "false");
+	load_err("network = {\n ipv6 = false;\n addresses = [\"fd00::1\"]; "
+		 "};\n",
+		 3,
+		 "addresses[0] = \"fd00::1\" is an IPv6 address but ipv6 = "
+		 "false");
+	n = (size_t)snprintf(many, sizeof(many), "network = { addresses = [");
+	for (int i = 0; i < 17; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n,
+				      "%s\"10.0.0.%d\"", i ? ", " : "", i + 1);
+	snprintf(many + n, sizeof(many) - n, "]; };\n");
+	load_err(many, 1, "addresses has 17 elements (at most 16 allowed)");
+}
+END_TEST
+
+START_TEST(config_load__bad_interface)
+{
+	load_err("network = { interfaces = [\"a-very-long-ifname\"]; };\n", 1,
+		 "interfaces[0] = \"a-very-long-ifname\" is not an interface "
+		 "name (1..15 characters, no '/', ':' or blanks)");
+	load_err("network = { interfaces = [\"\"]; };\n", 1,
+		 "interfaces[0] = \"\" is not an interface name (1..15 "
+		 "characters, no '/', ':' or blanks)");
+	load_err("network = { interfaces = [\"eth0\", \"eth 1\"]; };\n", 1,
+		 "interfaces[1] = \"eth 1\" is not an interface name (1..15 "
+		 "characters, no '/', ':' or blanks)");
+	load_err("network = { interfaces = [\"eth0\", \"eth0\"]; };\n", 1,
+		 "interfaces[1] = \"eth0\" is listed twice");
+}
+END_TEST
+
+START_TEST(config_load__bad_link_name)
+{
+	load_err("network = { link = \"tcp\"; };\n", 1,
+		 "link = \"tcp\" is not allowed (ip, udp)");
+	load_err("network = { link = \"IP\"; };\n", 1,
+		 "link = \"IP\" is not allowed (ip, udp)");
+	load_err("daemon = { log_level = \"verbose\"; };\n", 1,
+		 "log_level = \"verbose\" is not allowed (err, warning, "
+		 "notice, info, debug)");
+}
+END_TEST
+
+START_TEST(config_load__bad_strings)
+{
+	char long_path[256], want[256];
+
+	load_err("control = { socket = \"homad.sock\"; };\n", 1,
+		 "socket = \"homad.sock\" is not an absolute path");
+	load_err("control = { socket = \"\"; };\n", 1,
+		 "socket = \"\" is not an absolute path");
+	snprintf(long_path, sizeof(long_path),
+		 "control = { socket = \"/%0108d\"; };\n", 0);
+	snprintf(want, sizeof(want),
+		 "socket = \"/%059d...\" is too long (at most 107 characters)",
+		 0);
+	load_err(long_path, 1, "%s", want);
+	load_err("daemon = { user = \"a:b\"; };\n", 1,
+		 "user = \"a:b\" is not a valid user name (no '/', ':', "
+		 "blanks, or leading '-')");
+	load_err("control = { socket_group = \"-g\"; };\n", 1,
+		 "socket_group = \"-g\" is not a valid group name (no '/', "
+		 "':', blanks, or leading '-')");
+	load_err("daemon = { user = "
+		 "\"u123456789012345678901234567890123456789012345678901234567"
+		 "890123\"; };\n",
+		 1,
+		 "user = "
+		 "\"u123456789012345678901234567890123456789012345678901234567"
+		 "890123\" is too long (at most 63 characters)");
+}
+END_TEST
+
+START_TEST(config_load__cutoffs)
+{
+	load_err("protocol = {\n unsched_cutoffs = [0, 0, 0, 0, 1000000, "
+		 "15000, 2800];\n};\n",
+		 2, "unsched_cutoffs has 7 elements (exactly 8 expected)");
+	load_err("protocol = { unsched_cutoffs = [0, 0, 0, 0, 1000000, "
+		 "15000, 2800, 200, 100]; };\n",
+		 1, "unsched_cutoffs has 9 elements (exactly 8 expected)");
+	load_err("protocol = { unsched_cutoffs = [0, 0, 0, 0, 1000001, "
+		 "15000, 2800, 200]; };\n",
+		 1,
+		 "unsched_cutoffs[4] = 1000001 is out of range "
+		 "(0..1000000)");
+	load_err("protocol = { unsched_cutoffs = [0, 0, 0, 0, 1000000, "
+		 "15000, 2800, -1]; };\n",
+		 1, "unsched_cutoffs[7] = -1 is out of range (0..1000000)");
+}
+END_TEST
+
+START_TEST(config_load__cross_field)
+{
+	load_err("protocol = {\n num_priorities = 4;\n max_sched_prio = 4;\n"
+		 "};\n",
+		 3, "max_sched_prio = 4 must be less than num_priorities (4)");
+	load_err("protocol = {\n num_priorities = 3;\n};\n", 2,
+		 "max_sched_prio = 3 must be less than num_priorities (3)");
+	load_err("protocol = { resend_ticks = 10;\n timeout_ticks = 10; };\n",
+		 2,
+		 "timeout_ticks = 10 must be greater than resend_ticks (10)");
+	load_err("protocol = {\n resend_ticks = 100; };\n", 2,
+		 "timeout_ticks = 100 must be greater than resend_ticks (100)");
+	load_err("protocol = { max_nic_est_backlog_usecs = 41; };\n", 1,
+		 "max_nic_est_backlog_usecs = 41 must not exceed "
+		 "max_nic_queue_usecs (40)");
+	load_err("network = {\n ipv4 = false;\n ipv6 = false;\n};\n", 3,
+		 "ipv4 = false and ipv6 = false: at least one must be true");
+}
+END_TEST
+
+START_TEST(config_load__path_too_long)
+{
+	struct homa_config c;
+	char path[5000], err[6000];
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	ck_assert_int_eq(config_load(&c, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, ": File name too long"));
+}
+END_TEST
+
+/* A short error buffer truncates the message; no buffer at all is fine. */
+START_TEST(config_load__small_err_buffer)
+{
+	struct homa_config c;
+	char err[8];
+
+	config_defaults(&c);
+	ck_assert_int_eq(config_load(&c, "/nonexistent/x", err, sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err, "/nonexi");
+	ck_assert_int_eq(config_load(&c, "/nonexistent/x", NULL, 0), -1);
+}
+END_TEST
+
+START_TEST(config_link_name__names)
+{
+	ck_assert_str_eq(config_link_name(HOMA_LINK_IP), "ip");
+	ck_assert_str_eq(config_link_name(HOMA_LINK_UDP), "udp");
+	ck_assert_str_eq(config_link_name((enum homa_link_kind)42), "?");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, config_defaults__values);
+	tcase_add_test(tc, config_defaults__engine_params);
+	tcase_add_test(tc, config_load__shipped_conf);
+	tcase_add_test(tc, config_load__shipped_conf_uncommented);
+	tcase_add_test(tc, config_load__empty_file);
+	tcase_add_test(tc, config_load__every_key);
+	tcase_add_test(tc, config_load__partial);
+	tcase_add_test(tc, config_load__limits_of_ranges);
+	tcase_add_test(tc, config_load__int64_keys);
+	tcase_add_test(tc, config_load__int_too_big_for_32_bits);
+	tcase_add_test(tc, config_load__out_of_range);
+	tcase_add_test(tc, config_load__wrong_type);
+	tcase_add_test(tc, config_load__unknown_key);
+	tcase_add_test(tc, config_load__unknown_group);
+	tcase_add_test(tc, config_load__syntax_error);
+	tcase_add_test(tc, config_load__missing_file);
+	tcase_add_test(tc, config_load__nul_and_huge_files);
+	tcase_add_test(tc, config_load_default__missing_default_file);
+	tcase_add_test(tc, config_load_default__existing_file);
+	tcase_add_test(tc, config_load_default__unreadable);
+	tcase_add_test(tc, config_load__socket_mode);
+	tcase_add_test(tc, config_load__bad_address);
+	tcase_add_test(tc, config_load__bad_interface);
+	tcase_add_test(tc, config_load__bad_link_name);
+	tcase_add_test(tc, config_load__bad_strings);
+	tcase_add_test(tc, config_load__cutoffs);
+	tcase_add_test(tc, config_load__cross_field);
+	tcase_add_test(tc, config_load__path_too_long);
+	tcase_add_test(tc, config_load__small_err_buffer);
+	tcase_add_test(tc, config_link_name__names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
