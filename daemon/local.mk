@@ -7,6 +7,9 @@ libhomad_la_SOURCES = \
 	daemon/core/metrics.c daemon/core/metrics.h \
 	daemon/core/engine.c daemon/core/engine.h \
 	daemon/log.c daemon/log.h \
-	daemon/config.c daemon/config.h
-libhomad_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
-libhomad_la_LIBADD = $(LIBCONFIG_LIBS) $(PTHREAD_LIBS)
+	daemon/config.c daemon/config.h \
+	daemon/uring.c daemon/uring.h \
+	daemon/link.c daemon/link.h \
+	daemon/dataplane.c daemon/dataplane.h
+libhomad_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(LIBCONFIG_CFLAGS)
+libhomad_la_LIBADD = $(URING_LIBS) $(LIBCONFIG_LIBS) $(PTHREAD_LIBS)

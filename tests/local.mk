@@ -12,6 +12,7 @@ TESTS_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TESTS_LDADD = libhomad.la $(CHECK_LIBS)
 
 include tests/unit/local.mk
+include tests/integration/local.mk
 
 TESTS += tests/format.sh
 EXTRA_DIST += tests/format.sh

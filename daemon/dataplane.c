@@ -1,0 +1,443 @@
+/*
+ * dataplane.c - the data-plane thread: one io_uring wait, the link, the
+ * engine, and messages from the control plane.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dataplane.h"
+#include "link.h"
+#include "log.h"
+#include "uring.h"
+
+_Static_assert(DP_MAX_SOCKETS >= LINK_MAX_SOCKETS,
+	       "a snapshot must hold every socket of the link");
+
+/* Entries of the control plane's own ring (dp_post's MSG_RING). */
+#define DP_CTL_RING_ENTRIES 4
+/* Largest completion queue the kernel allows (2 x IORING_MAX_ENTRIES). */
+#define DP_MAX_CQ_ENTRIES 65536u
+/* How long the thread waits for cancelled requests when stopping. */
+#define DP_DRAIN_NS (2ull * 1000000000ull)
+
+struct dp {
+	struct homa_config cfg; /* as given to dp_create */
+	struct uring u;		/* the data plane's ring */
+	struct link *link;
+	struct homa_engine *engine;
+	struct homa_metrics *m; /* engine_metrics(engine) */
+
+	/* The control plane's ring, used by dp_post/dp_destroy only. */
+	struct io_uring ctl_ring;
+	bool ctl_ok;
+	bool stop_posted; /* a STOP (or QUIT) was posted */
+
+	pthread_t thread;
+	bool started;		   /* dp_start created the thread */
+	atomic_bool exited;	   /* the thread left its loop for good */
+	void (*notify)(void *arg); /* called after adding replies */
+	void *notify_arg;
+
+	/* Returned messages, oldest first; the only state shared. */
+	pthread_mutex_t lock;
+	struct dp_msg *replies;
+	struct dp_msg **replies_tail;
+
+	/* Thread state. */
+	uint64_t started_ns; /* CLOCK_MONOTONIC at thread start */
+	bool quit;	     /* leave the loop */
+	bool timeout_armed;  /* an IORING_OP_TIMEOUT is in flight */
+	uint64_t timeout_at; /* its expiry, ns */
+	struct __kernel_timespec timeout_ts;
+	struct __kernel_timespec update_ts;
+};
+
+static uint64_t dp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void dp_ts(struct __kernel_timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (long long)(ns / 1000000000ull);
+	ts->tv_nsec = (long long)(ns % 1000000000ull);
+}
+
+/* The link's receiver: every packet goes to the engine. */
+static void dp_rx(void *arg, const void *pkt, size_t len,
+		  const struct homa_addr *src, uint8_t prio, uint64_t now)
+{
+	struct dp *dp = arg;
+
+	engine_rx(dp->engine, pkt, len, src, prio, now);
+}
+
+/* Completion queue large enough for everything that can be in flight. */
+static unsigned dp_cq_entries(const struct homa_config *cfg)
+{
+	uint64_t need = (uint64_t)cfg->tx_queue + cfg->rx_buffers +
+			4u * LINK_MAX_SOCKETS + 64u;
+	unsigned n = 1;
+
+	while (n < need && n < DP_MAX_CQ_ENTRIES)
+		n <<= 1;
+	return n;
+}
+
+struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
+{
+	struct dp *dp = calloc(1, sizeof(*dp));
+	int r;
+
+	if (!dp) {
+		snprintf(err, errlen, "out of memory for the data plane");
+		return NULL;
+	}
+	dp->cfg = *cfg;
+	pthread_mutex_init(&dp->lock, NULL);
+	dp->replies_tail = &dp->replies;
+	atomic_init(&dp->exited, false);
+
+	if (uring_init(&dp->u, cfg->ring_entries, dp_cq_entries(cfg), err,
+		       errlen) < 0)
+		goto fail;
+	dp->engine = engine_create(&cfg->proto);
+	if (!dp->engine) {
+		snprintf(err, errlen, "out of memory for the engine");
+		goto fail;
+	}
+	dp->m = engine_metrics(dp->engine);
+	dp->link = link_create(&dp->u, cfg, dp->m, dp_rx, dp, err, errlen);
+	if (!dp->link)
+		goto fail;
+	r = io_uring_queue_init(DP_CTL_RING_ENTRIES, &dp->ctl_ring, 0);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create the control io_uring: %s",
+			 strerror(-r));
+		goto fail;
+	}
+	dp->ctl_ok = true;
+	if (link_start(dp->link, err, errlen) < 0)
+		goto fail;
+	log_info("data plane: %s link, %u sockets, MTU %u, io_uring of %u "
+		 "entries",
+		 config_link_name(cfg->link), link_n_sockets(dp->link),
+		 link_mtu(dp->link), dp->u.ring.sq.ring_entries);
+	return dp;
+fail:
+	dp_destroy(dp);
+	return NULL;
+}
+
+/* ---- the thread ------------------------------------------------------- */
+
+/* Have the io_uring timeout fire at deadline (ns, CLOCK_MONOTONIC). */
+static void dp_arm_timeout(struct dp *dp, uint64_t deadline)
+{
+	struct io_uring_sqe *sqe;
+
+	if (dp->timeout_armed && dp->timeout_at == deadline)
+		return;
+	sqe = uring_sqe(&dp->u);
+	if (!sqe)
+		return;
+	if (!dp->timeout_armed) {
+		dp_ts(&dp->timeout_ts, deadline);
+		io_uring_prep_timeout(sqe, &dp->timeout_ts, 0,
+				      IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(sqe, uring_data(dp, URING_TAG_TIMEOUT));
+		dp->timeout_armed = true;
+	} else {
+		/* If it fired meanwhile, this fails with -ENOENT: harmless. */
+		dp_ts(&dp->update_ts, deadline);
+		io_uring_prep_timeout_update(sqe, &dp->update_ts,
+					     uring_data(dp, URING_TAG_TIMEOUT),
+					     IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(sqe,
+					uring_data(NULL, URING_TAG_INTERNAL));
+	}
+	dp->timeout_at = deadline;
+}
+
+/* Give msg back to the control plane. */
+static void dp_reply(struct dp *dp, struct dp_msg *msg)
+{
+	msg->next = NULL;
+	pthread_mutex_lock(&dp->lock);
+	*dp->replies_tail = msg;
+	dp->replies_tail = &msg->next;
+	pthread_mutex_unlock(&dp->lock);
+	if (dp->notify)
+		dp->notify(dp->notify_arg);
+}
+
+static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
+{
+	unsigned i, n = link_n_sockets(dp->link);
+
+	memset(s, 0, sizeof(*s));
+	s->taken_ns = now;
+	s->started_ns = dp->started_ns;
+	s->link = dp->cfg.link;
+	s->mtu = link_mtu(dp->link);
+	if (n > DP_MAX_SOCKETS)
+		n = DP_MAX_SOCKETS;
+	s->n_sockets = n;
+	for (i = 0; i < n; i++) {
+		s->sockets[i].family = link_socket_family(dp->link, i);
+		s->sockets[i].kind = (int)dp->cfg.link;
+		snprintf(s->sockets[i].desc, sizeof(s->sockets[i].desc), "%s",
+			 link_socket_desc(dp->link, i));
+	}
+	s->metrics = *dp->m;
+}
+
+/* A message from the control plane. */
+static void dp_ctl(struct dp *dp, struct dp_msg *msg, uint64_t now)
+{
+	if (!msg) {
+		log_warnx("data plane: empty control message ignored");
+		return;
+	}
+	dp->m->ctl_messages++;
+	msg->result = 0;
+	if (dp->quit && msg->type != DP_MSG_STOP) {
+		/* Posted while stopping: answer, do nothing. */
+		msg->result = -ESHUTDOWN;
+		dp_reply(dp, msg);
+		return;
+	}
+	switch (msg->type) {
+	case DP_MSG_PING:
+		break;
+	case DP_MSG_SNAPSHOT:
+		dp_snapshot(dp, &msg->u.snapshot, now);
+		break;
+	case DP_MSG_RECONFIG:
+		engine_set_params(dp->engine, &msg->u.config.proto);
+		log_set_level((enum log_level)msg->u.config.log_level);
+		log_debug("data plane: parameters reloaded");
+		break;
+	case DP_MSG_STOP:
+		dp->quit = true;
+		break;
+	default:
+		msg->result = -EINVAL;
+		break;
+	}
+	dp_reply(dp, msg);
+}
+
+static void dp_dispatch(struct dp *dp, const struct io_uring_cqe *cqe,
+			uint64_t now)
+{
+	if (link_complete(dp->link, cqe, now))
+		return;
+	switch (uring_data_tag(cqe->user_data)) {
+	case URING_TAG_CTL:
+		dp_ctl(dp, uring_data_ptr(cqe->user_data), now);
+		break;
+	case URING_TAG_TIMEOUT:
+		/* -ETIME when it expired, -ECANCELED when cancelled. */
+		dp->timeout_armed = false;
+		break;
+	case URING_TAG_QUIT:
+		dp->quit = true;
+		break;
+	case URING_TAG_INTERNAL:
+		if (cqe->res < 0 && cqe->res != -ENOENT &&
+		    cqe->res != -EALREADY && cqe->res != -ECANCELED &&
+		    cqe->res != -ETIME)
+			log_debug("data plane: internal request: %s",
+				  strerror(-cqe->res));
+		break;
+	default:
+		log_warnx("data plane: completion with unknown tag %u",
+			  (unsigned)uring_data_tag(cqe->user_data));
+		break;
+	}
+}
+
+/* Handle every ready completion, then release them all at once. */
+static unsigned dp_reap(struct dp *dp, uint64_t now)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&dp->u.ring, head, cqe)
+	{
+		dp_dispatch(dp, cqe, now);
+		n++;
+	}
+	io_uring_cq_advance(&dp->u.ring, n);
+	return n;
+}
+
+/* After STOP: cancel everything in flight and wait (bounded) for it. */
+static void dp_drain(struct dp *dp)
+{
+	uint64_t end = dp_now() + DP_DRAIN_NS;
+
+	link_stop(dp->link);
+	while (!link_idle(dp->link) || dp->timeout_armed) {
+		struct __kernel_timespec ts = {.tv_sec = 0,
+					       .tv_nsec = 100000000};
+		struct io_uring_cqe *cqe;
+		uint64_t now = dp_now();
+
+		if (now >= end) {
+			log_warnx("data plane: %u sends still in flight at "
+				  "stop",
+				  link_tx_in_flight(dp->link));
+			break;
+		}
+		io_uring_submit(&dp->u.ring);
+		io_uring_wait_cqe_timeout(&dp->u.ring, &cqe, &ts);
+		dp_reap(dp, dp_now());
+	}
+}
+
+static void *dp_thread(void *arg)
+{
+	struct dp *dp = arg;
+	uint64_t now, deadline;
+	int r;
+
+	dp->started_ns = dp_now();
+	log_debug("data plane: thread started");
+	while (!dp->quit) {
+		now = dp_now();
+		deadline = engine_next_deadline(dp->engine);
+		if (deadline <= now) {
+			engine_tick(dp->engine, now);
+			deadline = engine_next_deadline(dp->engine);
+		}
+		if (deadline != UINT64_MAX)
+			dp_arm_timeout(dp, deadline);
+
+		r = uring_submit_and_wait(&dp->u, 1);
+		dp->m->loop_wakeups++;
+		if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY &&
+		    r != -EAGAIN)
+			log_warnx("data plane: io_uring_submit_and_wait: %s",
+				  strerror(-r));
+		now = dp_now();
+		dp_reap(dp, now);
+		if (deadline != UINT64_MAX && now >= deadline)
+			engine_tick(dp->engine, now);
+	}
+	dp_drain(dp);
+	atomic_store(&dp->exited, true);
+	log_debug("data plane: thread stopped");
+	return NULL;
+}
+
+int dp_start(struct dp *dp, void (*notify)(void *arg), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	if (dp->started)
+		return -EALREADY;
+	dp->notify = notify;
+	dp->notify_arg = arg;
+	/* Signals are the control plane's: the thread blocks them all. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&dp->thread, NULL, dp_thread, dp);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		return -r;
+	pthread_setname_np(dp->thread, "homad-dp");
+	dp->started = true;
+	return 0;
+}
+
+/* Post data into the data plane's ring with MSG_RING; wait for the post. */
+static int dp_msg_ring(struct dp *dp, uint64_t data)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int r;
+
+	sqe = io_uring_get_sqe(&dp->ctl_ring);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_msg_ring(sqe, dp->u.ring.ring_fd, 0, data, 0);
+	io_uring_sqe_set_data64(sqe, 1);
+	r = io_uring_submit_and_wait(&dp->ctl_ring, 1);
+	if (r < 0)
+		return r;
+	do {
+		r = io_uring_wait_cqe(&dp->ctl_ring, &cqe);
+	} while (r == -EINTR);
+	if (r < 0)
+		return r;
+	r = cqe->res;
+	io_uring_cqe_seen(&dp->ctl_ring, cqe);
+	return r < 0 ? r : 0;
+}
+
+int dp_post(struct dp *dp, struct dp_msg *msg)
+{
+	enum dp_msg_type type;
+	int r;
+
+	if (!msg || ((uintptr_t)msg & URING_TAG_MASK))
+		return -EINVAL;
+	if (!dp->started || dp->stop_posted || atomic_load(&dp->exited))
+		return -ESHUTDOWN;
+	type = msg->type; /* msg is the data plane's once posted */
+	r = dp_msg_ring(dp, uring_data(msg, URING_TAG_CTL));
+	if (r == 0 && type == DP_MSG_STOP)
+		dp->stop_posted = true;
+	return r;
+}
+
+struct dp_msg *dp_take_replies(struct dp *dp)
+{
+	struct dp_msg *list;
+
+	pthread_mutex_lock(&dp->lock);
+	list = dp->replies;
+	dp->replies = NULL;
+	dp->replies_tail = &dp->replies;
+	pthread_mutex_unlock(&dp->lock);
+	return list;
+}
+
+void dp_destroy(struct dp *dp)
+{
+	if (!dp)
+		return;
+	if (dp->started) {
+		if (!dp->stop_posted && !atomic_load(&dp->exited)) {
+			int r = dp_msg_ring(dp, uring_data(dp, URING_TAG_QUIT));
+
+			if (r < 0)
+				fatalx("data plane: cannot tell the thread to "
+				       "stop: %s",
+				       strerror(-r));
+		}
+		pthread_join(dp->thread, NULL);
+	}
+	/* Exiting the ring cancels whatever is still in flight. */
+	uring_exit(&dp->u);
+	link_destroy(dp->link);
+	if (dp->ctl_ok)
+		io_uring_queue_exit(&dp->ctl_ring);
+	engine_destroy(dp->engine);
+	pthread_mutex_destroy(&dp->lock);
+	free(dp);
+}

@@ -1,0 +1,153 @@
+/*
+ * link.h - homad's link layer: Homa packets on raw IP protocol 146 or UDP.
+ *
+ * A link is the set of sockets homad speaks Homa on, driven entirely
+ * through one struct uring (io_uring):
+ *   - `ip`:  socket(AF_INET[6], SOCK_RAW, 146); the kernel writes the IP
+ *            header.  IPv4 reads start with the IP header (its TOS byte is
+ *            the priority); IPv6 reads start at the Homa header, the
+ *            priority comes in an IPV6_TCLASS cmsg.
+ *   - `udp`: SOCK_DGRAM sockets on cfg->udp_port; the UDP payload is the
+ *            Homa packet.  UDP_GRO is on, so one read may hold several
+ *            datagrams, which are split by the GRO segment size.
+ * The sockets are addresses x families x interfaces: one per configured
+ * address (or one unbound socket per enabled family when none is
+ * configured), each repeated per configured interface (SO_BINDTODEVICE).
+ *
+ * Receiving: one multishot recvmsg per socket into the uring's
+ * provided-buffer ring, re-armed whenever the kernel ends it; every
+ * datagram is handed to the link_rx_fn given at creation.  ICMP errors
+ * about our packets are read from each socket's error queue (a multishot
+ * POLLERR poll), counted and logged.
+ *
+ * Sending: link_send copies the packet into one of cfg->tx_queue slots and
+ * queues one sendmsg with a per-packet priority cmsg; the caller's next
+ * submit carries every queued send at once.  The slot is freed when the
+ * send completes.
+ *
+ * The link's counters are the link_* fields (and icmp_errors) of the
+ * struct homa_metrics given at creation.  A link is used by one thread.
+ */
+#ifndef HOMAD_LINK_H
+#define HOMAD_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "core/engine.h"
+#include "core/metrics.h"
+#include "uring.h"
+
+/* Most sockets a link opens (addresses x families x interfaces). */
+#define LINK_MAX_SOCKETS 64
+
+/*
+ * Layout of every rx buffer, as multishot recvmsg fills it: a struct
+ * io_uring_recvmsg_out, the source address (LINK_RX_NAMELEN bytes), the
+ * cmsgs (LINK_RX_CONTROLLEN bytes), then the datagram.
+ */
+#define LINK_RX_NAMELEN	   32
+#define LINK_RX_CONTROLLEN 128
+#define LINK_RX_HEADROOM                                         \
+	(sizeof(struct io_uring_recvmsg_out) + LINK_RX_NAMELEN + \
+	 LINK_RX_CONTROLLEN)
+
+/*
+ * A received Homa packet: pkt[0..len) starts at the Homa header; src is
+ * the sender (IPv4 v4-mapped); prio the priority it arrived with (0..7);
+ * now the time the caller passed to link_complete.  pkt is only borrowed
+ * for the call.
+ */
+typedef void (*link_rx_fn)(void *arg, const void *pkt, size_t len,
+			   const struct homa_addr *src, uint8_t prio,
+			   uint64_t now);
+
+struct link;
+
+/*
+ * Size of each provided rx buffer for a link of this kind and MTU:
+ * LINK_RX_HEADROOM plus room for the largest datagram one read returns --
+ * 65,536 bytes for udp (a GRO read holds up to 64 KiB), max(mtu, 9000) for
+ * ip (an IPv4 read includes the IP header, which the MTU counts) -- rounded
+ * up to 64 bytes.  A datagram larger than that is counted as
+ * link_rx_truncated and dropped.
+ */
+uint32_t link_rx_buf_size(enum homa_link_kind kind, uint32_t mtu);
+
+/*
+ * Open and configure the sockets cfg asks for, work out the MTU (cfg->mtu,
+ * or the largest of cfg's interfaces, or 1500), set up u's provided-buffer
+ * ring (cfg->rx_buffers buffers of link_rx_buf_size) and cfg->tx_queue tx
+ * slots.  Counters go to *m, received packets to rx(rx_arg, ...).  The ip
+ * link needs CAP_NET_RAW.  Returns NULL with a one-line reason in err
+ * (e.g. "cannot open raw IP protocol 146 socket: Operation not permitted
+ * (needs CAP_NET_RAW)").  Nothing is armed yet: see link_start.
+ */
+struct link *link_create(struct uring *u, const struct homa_config *cfg,
+			 struct homa_metrics *m, link_rx_fn rx, void *rx_arg,
+			 char *err, size_t errlen);
+
+/*
+ * Arm a multishot recvmsg and a multishot POLLERR poll on every socket,
+ * submit them, and check that the kernel accepted them (a kernel without
+ * multishot recvmsg refuses the first arm at once).  Returns 0 or -errno
+ * with a reason in err.  Completions that are already there are left in
+ * the queue for the caller's loop.
+ */
+int link_start(struct link *l, char *err, size_t errlen);
+
+/*
+ * Queue pkt[0..len) for sending to dst (IPv4 v4-mapped) at priority prio
+ * (0..7): copied into a free tx slot, so pkt is only borrowed.  Sent by
+ * the caller's next submit.  Returns 0, -ENOBUFS when every slot is in
+ * use (counted in link_tx_queue_drops), -EMSGSIZE when len exceeds the
+ * MTU, -EAFNOSUPPORT when the link has no socket of dst's family, -EINVAL
+ * for prio > 7, -EBUSY when no submission entry could be had (counted in
+ * link_tx_errors).
+ */
+int link_send(struct link *l, const struct homa_addr *dst, uint8_t prio,
+	      const void *pkt, size_t len);
+
+/*
+ * Handle one completion if it is the link's (tags URING_TAG_RECV, _SEND,
+ * _ERRPOLL): deliver received packets, return rx buffers, free tx slots,
+ * read error queues, re-arm what the kernel ended (unless stopping).  now
+ * is the caller's CLOCK_MONOTONIC time in ns.  Returns false, doing
+ * nothing, for a completion of another tag.
+ */
+bool link_complete(struct link *l, const struct io_uring_cqe *cqe,
+		   uint64_t now);
+
+/*
+ * Stop: re-arm nothing from now on, and queue a cancellation of every
+ * request in flight on the ring (IORING_ASYNC_CANCEL_ANY: the caller's
+ * other requests too).  The caller then processes completions until
+ * link_idle.
+ */
+void link_stop(struct link *l);
+
+/* True when none of the link's requests is in flight. */
+bool link_idle(const struct link *l);
+
+/* Sends queued or in flight. */
+unsigned link_tx_in_flight(const struct link *l);
+
+/* The MTU in effect. */
+uint32_t link_mtu(const struct link *l);
+
+/* Number of sockets; family and a description ("ip 10.0.0.1",
+ * "udp [::]:4146 dev veth0") of socket i < link_n_sockets. */
+unsigned link_n_sockets(const struct link *l);
+int link_socket_family(const struct link *l, unsigned i);
+const char *link_socket_desc(const struct link *l, unsigned i);
+
+/*
+ * Close the sockets and free the tx slots.  Call only once the ring uses
+ * none of them any more (after link_idle, or after the ring was exited).
+ * Takes NULL.
+ */
+void link_destroy(struct link *l);
+
+#endif /* HOMAD_LINK_H */

@@ -1,0 +1,147 @@
+/*
+ * uring.h - a thin layer over liburing 2.3 for homad's data plane.
+ *
+ * One struct uring is one io_uring (default flags: no SQPOLL, no
+ * COOP_TASKRUN/DEFER_TASKRUN, so completions are visible to user space as
+ * soon as the kernel posts them) plus, optionally, one provided-buffer ring
+ * (buffer group URING_BGID) that multishot receives pick their buffers
+ * from.  liburing 2.3 has no io_uring_setup_buf_ring, so the buffer ring is
+ * mmap'ed, initialised and registered here by hand.
+ *
+ * Completions are told apart by their user_data: the low 3 bits are a tag
+ * (enum uring_tag), the rest an 8-byte-aligned pointer to the object the
+ * operation belongs to.  A struct dp_msg posted by the control plane with
+ * MSG_RING carries its plain pointer (tag 0, URING_TAG_CTL).
+ *
+ * A struct uring is used by one thread at a time.
+ */
+#ifndef HOMAD_URING_H
+#define HOMAD_URING_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The buffer group of the provided-buffer ring. */
+#define URING_BGID 0
+/* Largest provided-buffer ring the kernel accepts. */
+#define URING_MAX_BUFS 32768u
+
+/* What a completion is about: the low 3 bits of its user_data. */
+enum uring_tag {
+	URING_TAG_CTL = 0,	/* MSG_RING from the control plane: dp_msg * */
+	URING_TAG_RECV = 1,	/* multishot recvmsg of a link socket */
+	URING_TAG_SEND = 2,	/* sendmsg of one tx slot */
+	URING_TAG_ERRPOLL = 3,	/* multishot POLLERR poll of a link socket */
+	URING_TAG_TIMEOUT = 4,	/* the loop's timeout at the engine deadline */
+	URING_TAG_INTERNAL = 5, /* timeout updates, cancels: errors only */
+	URING_TAG_QUIT = 6,	/* MSG_RING from dp_destroy: leave the loop */
+};
+#define URING_TAG_MASK 7u
+
+static inline uint64_t uring_data(const void *ptr, enum uring_tag tag)
+{
+	return (uint64_t)(uintptr_t)ptr | (uint64_t)tag;
+}
+
+static inline enum uring_tag uring_data_tag(uint64_t data)
+{
+	return (enum uring_tag)(data & URING_TAG_MASK);
+}
+
+static inline void *uring_data_ptr(uint64_t data)
+{
+	return (void *)(uintptr_t)(data & ~(uint64_t)URING_TAG_MASK);
+}
+
+/* An io_uring and its provided buffers. */
+struct uring {
+	struct io_uring ring;
+	bool ring_ok; /* ring initialised */
+
+	/* Provided-buffer ring (group URING_BGID); br NULL when none. */
+	struct io_uring_buf_ring *br; /* mmap'ed, br_entries entries */
+	size_t br_len;		      /* bytes mapped for br */
+	unsigned br_entries;	      /* power of two >= n_bufs */
+	uint8_t *bufs;		      /* n_bufs * buf_size bytes, mmap'ed */
+	size_t bufs_len;	      /* bytes mapped for bufs */
+	unsigned n_bufs;	      /* buffers handed to the kernel */
+	uint32_t buf_size;	      /* bytes per buffer */
+	bool registered;	      /* br registered with the ring */
+
+	/*
+	 * Sends queued since the last submit, and where to count a submit
+	 * that carried at least one (NULL: not counted).
+	 */
+	unsigned sends_queued;
+	uint64_t *tx_batches;
+};
+
+/*
+ * Check that the kernel behind ring has everything homad's data plane
+ * uses: the opcodes RECVMSG, SENDMSG, MSG_RING, TIMEOUT, TIMEOUT_REMOVE,
+ * POLL_ADD, ASYNC_CANCEL and the features NODROP, FAST_POLL and
+ * SUBMIT_STABLE.  (Multishot recvmsg, Linux >= 6.0, cannot be probed: the
+ * link checks the completion of its first arm instead.)  Returns 0, or
+ * -EOPNOTSUPP with one line naming everything missing in err.
+ */
+int uring_probe(struct io_uring *ring, char *err, size_t errlen);
+
+/*
+ * Set u up as a ring of `entries` submission entries (rounded up to a power
+ * of two by the kernel) and a completion queue of at least cq_entries
+ * (0: the kernel's default of twice entries), then probe it (uring_probe).
+ * Returns 0 or -errno with a one-line reason in err.
+ */
+int uring_init(struct uring *u, unsigned entries, unsigned cq_entries,
+	       char *err, size_t errlen);
+
+/*
+ * Create, fill and register the provided-buffer ring: n buffers (1 ..
+ * URING_MAX_BUFS) of size bytes each, group URING_BGID.  Returns 0 or
+ * -errno with a reason in err.  Freed by uring_exit.
+ */
+int uring_bufs_init(struct uring *u, unsigned n, uint32_t size, char *err,
+		    size_t errlen);
+
+/* The memory of buffer bid (as in a completion's flags >> 16). */
+static inline void *uring_buf(const struct uring *u, unsigned bid)
+{
+	return u->bufs + (size_t)bid * u->buf_size;
+}
+
+/*
+ * Give buffer bid back to the kernel, at once (call as soon as the
+ * completion that carried it has been processed).
+ */
+void uring_buf_return(struct uring *u, unsigned bid);
+
+/*
+ * A submission entry, submitting the queued ones first when the SQ is
+ * full.  NULL only if that submit failed (logged); the caller then
+ * gives up the operation.
+ */
+struct io_uring_sqe *uring_sqe(struct uring *u);
+
+/* Note that a send was queued (for link_tx_batches). */
+static inline void uring_note_send(struct uring *u)
+{
+	u->sends_queued++;
+}
+
+/*
+ * Submit what is queued and wait for at least wait_nr completions
+ * (io_uring_submit_and_wait).  Returns its result: >= 0, or -errno
+ * (-EINTR, -ETIME... are the caller's to retry).
+ */
+int uring_submit_and_wait(struct uring *u, unsigned wait_nr);
+
+/*
+ * Tear down: exit the ring (which cancels whatever is in flight), then
+ * unmap the buffer ring and buffers.  Takes a zeroed or half-set-up u;
+ * may be called twice.
+ */
+void uring_exit(struct uring *u);
+
+#endif /* HOMAD_URING_H */

@@ -1,0 +1,19 @@
+# Integration tests: real homad processes in network namespaces they create
+# and delete themselves (root needed; they skip with exit 77 and a reason
+# when it is truly absent).
+check_PROGRAMS += tests/integration/pktsend tests/integration/link_test
+TESTS += tests/integration/link.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/link.sh
+
+# Sends the Homa packets of pcaps (or garbage) from a raw socket.
+tests_integration_pktsend_SOURCES = tests/integration/pktsend.c \
+	tests/unit/pcapvec.c tests/unit/pcapvec.h
+tests_integration_pktsend_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/tests/unit
+tests_integration_pktsend_CFLAGS = $(AM_CFLAGS) $(PCAP_CFLAGS)
+tests_integration_pktsend_LDADD = libhomad.la $(PCAP_LIBS)
+
+# Drives daemon/link.c directly: batched sends with per-packet priority.
+tests_integration_link_test_SOURCES = tests/integration/link_test.c
+tests_integration_link_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_integration_link_test_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
+tests_integration_link_test_LDADD = libhomad.la
