@@ -10,6 +10,24 @@ libhomad_la_SOURCES = \
 	daemon/config.c daemon/config.h \
 	daemon/uring.c daemon/uring.h \
 	daemon/link.c daemon/link.h \
-	daemon/dataplane.c daemon/dataplane.h
-libhomad_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(LIBCONFIG_CFLAGS)
-libhomad_la_LIBADD = $(URING_LIBS) $(LIBCONFIG_LIBS) $(PTHREAD_LIBS)
+	daemon/dataplane.c daemon/dataplane.h \
+	daemon/ctl.c daemon/ctl.h \
+	daemon/privs.c daemon/privs.h
+libhomad_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(LIBCONFIG_CFLAGS) \
+	$(SYSTEMD_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCAP_CFLAGS)
+libhomad_la_LIBADD = libhomaproto.la $(URING_LIBS) $(LIBCONFIG_LIBS) \
+	$(SYSTEMD_LIBS) $(EV_LIBS) $(LIBCAP_LIBS) $(PTHREAD_LIBS)
+
+sbin_PROGRAMS += homad
+homad_SOURCES = daemon/main.c
+homad_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
+homad_LDADD = libhomad.la
+
+bin_PROGRAMS += homactl
+homactl_SOURCES = daemon/homactl.c
+homactl_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(JSONC_CFLAGS)
+homactl_LDADD = libhomaproto.la $(JSONC_LIBS)
+
+# The generated protocol header must exist before these compile (a plain
+# `make homad` in a fresh tree does not go through BUILT_SOURCES).
+daemon/libhomad_la-ctl.lo daemon/homactl-homactl.$(OBJEXT): proto/homa_ctl.pb-c.h

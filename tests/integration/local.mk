@@ -1,9 +1,12 @@
 # Integration tests: real homad processes in network namespaces they create
 # and delete themselves (root needed; they skip with exit 77 and a reason
 # when it is truly absent).
-check_PROGRAMS += tests/integration/pktsend tests/integration/link_test
-TESTS += tests/integration/link.sh
-EXTRA_DIST += tests/integration/lib.sh tests/integration/link.sh
+check_PROGRAMS += tests/integration/pktsend tests/integration/link_test \
+	tests/integration/notify_listen
+TESTS += tests/integration/link.sh tests/integration/daemon.sh \
+	tests/integration/systemd_verify.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/link.sh \
+	tests/integration/daemon.sh tests/integration/systemd_verify.sh
 
 # Sends the Homa packets of pcaps (or garbage) from a raw socket.
 tests_integration_pktsend_SOURCES = tests/integration/pktsend.c \
@@ -17,3 +20,7 @@ tests_integration_link_test_SOURCES = tests/integration/link_test.c
 tests_integration_link_test_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_integration_link_test_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 tests_integration_link_test_LDADD = libhomad.la
+
+# A NOTIFY_SOCKET listener: records sd_notify datagrams to a file.
+tests_integration_notify_listen_SOURCES = tests/integration/notify_listen.c
+tests_integration_notify_listen_CFLAGS = $(AM_CFLAGS)

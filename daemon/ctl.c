@@ -1,0 +1,1191 @@
+/*
+ * ctl.c - homad's control plane (see ctl.h).
+ *
+ * Every message the control plane hands to the data plane is a struct
+ * ctl_msg: the struct dp_msg first, then what the control plane needs to
+ * route the reply (its kind and, for a homactl request, the connection id
+ * and the request's serial).  The dp_msg's cookie points back to it.  A
+ * reply never holds a pointer to a connection: the connection may have
+ * gone (or timed out and moved on) meanwhile, so replies find their
+ * connection by id and serial, and are dropped when it is not there.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "ctl.h"
+#include "homa_ctl.pb-c.h"
+#include "log.h"
+
+/* Most counters a metrics answer carries (metrics_foreach visits fewer). */
+#define CTL_MAX_METRICS 4096
+/* Connections accepted per wake-up of the listener, for fairness. */
+#define CTL_ACCEPT_BATCH 16
+/* Pause of the listener after accept ran out of descriptors or memory. */
+#define CTL_ACCEPT_PAUSE 1.0
+
+/* What a message to the data plane is for. */
+enum ctl_msg_kind {
+	CTL_MSG_STARTUP, /* first snapshot: READY=1 when it comes back */
+	CTL_MSG_STATUS,	 /* periodic snapshot for STATUS= */
+	CTL_MSG_PING,	 /* watchdog ping */
+	CTL_MSG_RELOAD,	 /* DP_MSG_RECONFIG with the reloaded configuration */
+	CTL_MSG_STOP,	 /* DP_MSG_STOP */
+	CTL_MSG_REQUEST, /* snapshot for a homactl request */
+};
+
+/* A dp_msg and its routing; allocated and freed by the control plane. */
+struct ctl_msg {
+	struct dp_msg dp;
+	enum ctl_msg_kind kind;
+	uint64_t conn_id; /* CTL_MSG_REQUEST: the asking connection */
+	uint64_t serial;  /* CTL_MSG_REQUEST: the request it answers */
+};
+
+/*
+ * One homactl connection.  At most one request per connection is in
+ * progress: while it is, the connection is not read (the next request
+ * waits in the socket), so requests are answered in order and a client
+ * cannot queue work without bound.
+ */
+struct ctl_conn {
+	struct ctl *ctl;
+	uint64_t id; /* unique for homad's lifetime; 0: slot free */
+	int fd;
+	ev_io io;	 /* readable */
+	ev_timer timer;	 /* deadline of the request in progress */
+	uint64_t serial; /* request in progress; 0: none */
+	Homa__Ctl__Request__CmdCase cmd; /* its command */
+};
+
+struct ctl {
+	struct ev_loop *loop;
+	struct dp *dp;
+	struct homa_config cfg;		/* running configuration */
+	const struct ctl_options *opts; /* borrowed */
+
+	int listen_fd;
+	ev_io accept_io;
+	ev_timer accept_pause;
+	ev_async async; /* the data plane's replies */
+	ev_signal sigterm, sigint, sighup;
+	ev_timer watchdog;
+	ev_timer status_timer;
+	ev_timer stop_timer;
+
+	struct ctl_conn conns[CTL_MAX_CONNECTIONS];
+	unsigned n_conns;
+	uint64_t next_conn_id;
+	uint64_t next_serial;
+
+	int notify_fd;	      /* connected to NOTIFY_SOCKET, or -1 */
+	bool notify_fallback; /* NOTIFY_SOCKET not a unix path: sd_notify */
+
+	unsigned in_flight;	 /* messages inside the data plane */
+	bool ready;		 /* READY=1 sent */
+	bool stopping;		 /* SIGTERM/SIGINT seen */
+	bool reload_pending;	 /* RECONFIG in the data plane */
+	bool reload_again;	 /* SIGHUP while one was pending */
+	bool ping_outstanding;	 /* watchdog ping not answered yet */
+	bool ping_late;		 /* ... and a tick passed meanwhile */
+	bool status_outstanding; /* STATUS snapshot not answered yet */
+
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+	char last_reload_error[1024];
+	char status_text[160]; /* last STATUS= */
+
+	uint64_t conns_refused;
+	uint64_t requests_bad;
+	uint64_t requests_timed_out;
+
+	uint8_t rxbuf[CTL_MAX_REQUEST];
+};
+
+static uint64_t ctl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- systemd notifications -------------------------------------------- */
+
+/*
+ * Connect a datagram socket to NOTIFY_SOCKET (a path, or "@name" for an
+ * abstract one).  Done at start-up, while homad is still root: after the
+ * privilege drop the socket's directory may be out of reach, but a
+ * connected socket keeps working.  Returns the fd or -errno
+ * (-EAFNOSUPPORT: not a unix address, sd_notify handles those).
+ */
+static int ctl_notify_connect(const char *addr)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = strlen(addr);
+	int fd;
+
+	if (addr[0] != '/' && addr[0] != '@')
+		return -EAFNOSUPPORT;
+	if (len >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, addr, len);
+	if (addr[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) <
+	    0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Send one notification ("KEY=value" lines) to systemd, if homad runs
+ * under it.  If systemd was re-executed meanwhile the socket is
+ * reconnected once.
+ */
+static void ctl_notify(struct ctl *ctl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void ctl_notify(struct ctl *ctl, const char *fmt, ...)
+{
+	const char *addr = getenv("NOTIFY_SOCKET");
+	char buf[512];
+	va_list ap;
+	int len, fd;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(buf))
+		len = (int)strlen(buf);
+	if (ctl->notify_fallback) {
+		sd_notify(0, buf);
+		return;
+	}
+	if (ctl->notify_fd < 0)
+		return;
+	if (send(ctl->notify_fd, buf, (size_t)len, MSG_NOSIGNAL) >= 0)
+		return;
+	if ((errno == ECONNREFUSED || errno == ENOTCONN) && addr != NULL) {
+		fd = ctl_notify_connect(addr);
+		if (fd >= 0) {
+			close(ctl->notify_fd);
+			ctl->notify_fd = fd;
+			if (send(fd, buf, (size_t)len, MSG_NOSIGNAL) >= 0)
+				return;
+		}
+	}
+	log_debug("sd_notify: %s", strerror(errno));
+}
+
+void ctl_apply_overrides(struct homa_config *cfg, const struct ctl_options *o)
+{
+	if (o->socket_path != NULL)
+		snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
+			 o->socket_path);
+	if (o->user != NULL)
+		snprintf(cfg->user, sizeof(cfg->user), "%s", o->user);
+	if (o->debug)
+		cfg->log_level = LOG_LEVEL_DEBUG;
+}
+
+/* ---- the control socket file ------------------------------------------ */
+
+/* mkdir -p of the directory part of path, new levels mode 0755. */
+static int ctl_mkdir_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *p;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	p = strrchr(dir, '/');
+	if (p == NULL || p == dir)
+		return 0;
+	*p = '\0';
+	for (p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * An existing file at sa's path: a socket something listens on is "in use"
+ * (-EADDRINUSE); a dead socket is removed; anything else is -EEXIST.
+ */
+static int ctl_probe_existing(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	if (rc == 0 || errno == EPROTOTYPE || errno == EAGAIN) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	log_info("removed the stale control socket %s", sa->sun_path);
+	return 0;
+}
+
+int ctl_socket_create(const struct homa_config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = cfg->control_socket;
+	gid_t gid = (gid_t)-1;
+	mode_t old_umask;
+	int fd, rc;
+
+	if (path[0] == '\0' || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "control socket path \"%s\" is %s", path,
+			 path[0] == '\0' ? "empty" : "too long");
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (cfg->socket_group[0] != '\0') {
+		struct group *gr = getgrnam(cfg->socket_group);
+
+		if (gr == NULL) {
+			snprintf(err, errlen,
+				 "control socket group \"%s\" does not exist",
+				 cfg->socket_group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	rc = ctl_mkdir_parent(path);
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "cannot create the directory of control socket %s: %s",
+			 path, strerror(-rc));
+		return -1;
+	}
+	rc = ctl_probe_existing(&sa);
+	if (rc == -EADDRINUSE) {
+		snprintf(err, errlen,
+			 "control socket %s in use (another homad running?)",
+			 path);
+		return -1;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "control socket %s: %s", path,
+			 rc == -EEXIST ? "exists and is not a socket"
+				       : strerror(-rc));
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "control socket: socket: %s",
+			 strerror(errno));
+		return -1;
+	}
+	/* No window in which the socket is more open than asked for. */
+	old_umask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_umask);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot bind control socket %s: %s", path,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, 16) < 0 || chmod(path, cfg->socket_mode) < 0 ||
+	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
+		snprintf(err, errlen, "control socket %s: %s", path,
+			 strerror(errno));
+		unlink(path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- messages to the data plane ---------------------------------------- */
+
+/* Post a new message; returns it (now the data plane's) or NULL. */
+static struct ctl_msg *ctl_post(struct ctl *ctl, enum ctl_msg_kind kind,
+				enum dp_msg_type type, int *errp)
+{
+	struct ctl_msg *cm = calloc(1, sizeof(*cm));
+	int rc;
+
+	if (cm == NULL) {
+		*errp = -ENOMEM;
+		return NULL;
+	}
+	cm->kind = kind;
+	cm->dp.type = type;
+	cm->dp.cookie = cm;
+	rc = dp_post(ctl->dp, &cm->dp);
+	if (rc < 0) {
+		free(cm);
+		*errp = rc;
+		return NULL;
+	}
+	ctl->in_flight++;
+	return cm;
+}
+
+static uint64_t ctl_sum(const uint64_t *v, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
+	return sum;
+}
+
+/* STATUS= text from a snapshot. */
+static void ctl_status_update(struct ctl *ctl, const struct dp_snapshot *s)
+{
+	const struct homa_metrics *m = &s->metrics;
+
+	snprintf(ctl->status_text, sizeof(ctl->status_text),
+		 "link %s, %u socket%s, %" PRIu64 " packets received",
+		 config_link_name(s->link), s->n_sockets,
+		 s->n_sockets == 1 ? "" : "s",
+		 ctl_sum(m->packets_received, HOMA_TYPE_COUNT));
+}
+
+/* ---- connections ----------------------------------------------------- */
+
+static void ctl_conn_close(struct ctl_conn *c)
+{
+	struct ctl *ctl = c->ctl;
+
+	ev_io_stop(ctl->loop, &c->io);
+	ev_timer_stop(ctl->loop, &c->timer);
+	close(c->fd);
+	c->fd = -1;
+	c->id = 0;
+	c->serial = 0;
+	ctl->n_conns--;
+}
+
+static struct ctl_conn *ctl_conn_find(struct ctl *ctl, uint64_t id)
+{
+	for (unsigned i = 0; i < CTL_MAX_CONNECTIONS; i++)
+		if (ctl->conns[i].id != 0 && ctl->conns[i].id == id)
+			return &ctl->conns[i];
+	return NULL;
+}
+
+/*
+ * Send resp on c as one datagram.  A client that does not read its answers
+ * (send would block) or has gone is disconnected.  Returns 0, or -1 when c
+ * was closed.
+ */
+static int ctl_conn_send(struct ctl_conn *c, const Homa__Ctl__Response *resp)
+{
+	size_t len = homa__ctl__response__get_packed_size(resp);
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+	ssize_t n;
+
+	if (buf == NULL) {
+		log_warnx("control connection %" PRIu64
+			  ": no memory for a %zu-byte answer",
+			  c->id, len);
+		ctl_conn_close(c);
+		return -1;
+	}
+	homa__ctl__response__pack(resp, buf);
+	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(buf);
+	if (n < 0 || (size_t)n != len) {
+		log_debug("control connection %" PRIu64 ": send: %s", c->id,
+			  n < 0 ? strerror(errno) : "short");
+		ctl_conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+static int ctl_conn_send_error(struct ctl_conn *c, int errnum, const char *text)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+
+	resp.error = errnum;
+	resp.error_text = (char *)text;
+	return ctl_conn_send(c, &resp);
+}
+
+static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
+			     struct dp_snapshot *s)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__Status st = HOMA__CTL__STATUS__INIT;
+	char *sockets[DP_MAX_SOCKETS];
+	unsigned n =
+		s->n_sockets < DP_MAX_SOCKETS ? s->n_sockets : DP_MAX_SOCKETS;
+	const struct homa_metrics *m = &s->metrics;
+
+	for (unsigned i = 0; i < n; i++) {
+		s->sockets[i].desc[sizeof(s->sockets[i].desc) - 1] = '\0';
+		sockets[i] = s->sockets[i].desc;
+	}
+	st.version = (char *)PACKAGE_VERSION;
+	st.pid = (uint32_t)getpid();
+	st.uptime_ms = (ctl_now_ns() - ctl->opts->start_ns) / 1000000u;
+	st.link = (char *)config_link_name(s->link);
+	st.udp_port = s->link == HOMA_LINK_UDP ? ctl->cfg.udp_port : 0;
+	st.mtu = s->mtu;
+	st.n_sockets = n;
+	st.sockets = sockets;
+	st.config_path = ctl->cfg.path;
+	st.log_level = (char *)log_level_name(log_get_level());
+	st.reloads_ok = ctl->reloads_ok;
+	st.reloads_failed = ctl->reloads_failed;
+	st.last_reload_error = ctl->last_reload_error;
+	st.packets_received = ctl_sum(m->packets_received, HOMA_TYPE_COUNT);
+	st.malformed_packets = ctl_sum(m->malformed_packets, WIRE_ERR_COUNT);
+	st.ctl_connections_refused = ctl->conns_refused;
+	st.ctl_requests_bad = ctl->requests_bad;
+	st.ctl_requests_timed_out = ctl->requests_timed_out;
+	resp.body_case = HOMA__CTL__RESPONSE__BODY_STATUS;
+	resp.status = &st;
+	return ctl_conn_send(c, &resp);
+}
+
+/* metrics_foreach visitor collecting into a Metrics message. */
+struct ctl_metrics_ctx {
+	Homa__Ctl__Metric *items;
+	Homa__Ctl__Metric **ptrs;
+	size_t n;
+	size_t dropped;
+};
+
+static void ctl_metrics_visit(void *arg, const char *name,
+			      const char *label_key, const char *label_value,
+			      const char *help, uint64_t value)
+{
+	struct ctl_metrics_ctx *x = arg;
+	Homa__Ctl__Metric *it;
+
+	if (x->n == CTL_MAX_METRICS) {
+		x->dropped++;
+		return;
+	}
+	it = &x->items[x->n];
+	homa__ctl__metric__init(it);
+	it->name = (char *)name;
+	if (label_key != NULL && label_value != NULL) {
+		it->label_key = (char *)label_key;
+		it->label_value = (char *)label_value;
+	}
+	it->help = (char *)(help != NULL ? help : "");
+	it->value = value;
+	x->ptrs[x->n++] = it;
+}
+
+static int ctl_answer_metrics(struct ctl_conn *c, const struct dp_snapshot *s)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__Metrics body = HOMA__CTL__METRICS__INIT;
+	struct ctl_metrics_ctx x = {0};
+	int rc;
+
+	x.items = calloc(CTL_MAX_METRICS, sizeof(*x.items));
+	x.ptrs = calloc(CTL_MAX_METRICS, sizeof(*x.ptrs));
+	if (x.items == NULL || x.ptrs == NULL) {
+		free(x.items);
+		free(x.ptrs);
+		return ctl_conn_send_error(c, ENOMEM, "out of memory");
+	}
+	metrics_foreach(&s->metrics, ctl_metrics_visit, &x);
+	if (x.dropped > 0)
+		log_warnx("metrics answer: %zu counters over the limit of %d "
+			  "left out",
+			  x.dropped, CTL_MAX_METRICS);
+	body.n_metrics = x.n;
+	body.metrics = x.ptrs;
+	resp.body_case = HOMA__CTL__RESPONSE__BODY_METRICS;
+	resp.metrics = &body;
+	rc = ctl_conn_send(c, &resp);
+	free(x.items);
+	free(x.ptrs);
+	return rc;
+}
+
+/* The data plane answered the request in progress on c (if still so). */
+static void ctl_request_done(struct ctl *ctl, struct ctl_msg *cm)
+{
+	struct ctl_conn *c = ctl_conn_find(ctl, cm->conn_id);
+	uint64_t id;
+	int rc;
+
+	if (c == NULL || c->serial != cm->serial) {
+		log_debug("control: late answer for connection %" PRIu64
+			  " dropped",
+			  cm->conn_id);
+		return;
+	}
+	id = c->id;
+	ev_timer_stop(ctl->loop, &c->timer);
+	c->serial = 0;
+	if (cm->dp.result < 0)
+		rc = ctl_conn_send_error(c, -cm->dp.result,
+					 strerror(-cm->dp.result));
+	else if (c->cmd == HOMA__CTL__REQUEST__CMD_STATUS)
+		rc = ctl_answer_status(ctl, c, &cm->dp.u.snapshot);
+	else
+		rc = ctl_answer_metrics(c, &cm->dp.u.snapshot);
+	if (rc == 0 && c->id == id)
+		ev_io_start(ctl->loop, &c->io);
+}
+
+static void ctl_conn_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl_conn *c = w->data;
+	struct ctl *ctl = c->ctl;
+	char text[96];
+
+	ctl->requests_timed_out++;
+	c->serial = 0;
+	log_warnx("control: the data plane did not answer a request within "
+		  "%.0f s",
+		  CTL_REQUEST_TIMEOUT);
+	snprintf(text, sizeof(text),
+		 "the data plane did not answer within %.0f s",
+		 CTL_REQUEST_TIMEOUT);
+	if (ctl_conn_send_error(c, ETIMEDOUT, text) == 0)
+		ev_io_start(loop, &c->io);
+}
+
+/* Act on one decoded request; returns -1 when c was closed. */
+static int ctl_request(struct ctl *ctl, struct ctl_conn *c,
+		       const Homa__Ctl__Request *req)
+{
+	struct ctl_msg *cm;
+	int rc;
+
+	switch (req->cmd_case) {
+	case HOMA__CTL__REQUEST__CMD_STATUS:
+	case HOMA__CTL__REQUEST__CMD_METRICS:
+		break;
+	case HOMA__CTL__REQUEST__CMD__NOT_SET:
+	default:
+		return ctl_conn_send_error(c, EOPNOTSUPP,
+					   "command not supported by this "
+					   "homad " PACKAGE_VERSION);
+	}
+	if (ctl->in_flight >= CTL_MAX_IN_FLIGHT)
+		return ctl_conn_send_error(c, EBUSY,
+					   "too many requests in progress");
+	cm = ctl_post(ctl, CTL_MSG_REQUEST, DP_MSG_SNAPSHOT, &rc);
+	if (cm == NULL) {
+		log_warnx("control: cannot ask the data plane: %s",
+			  strerror(-rc));
+		return ctl_conn_send_error(c, -rc, strerror(-rc));
+	}
+	cm->conn_id = c->id;
+	cm->serial = ++ctl->next_serial;
+	c->serial = cm->serial;
+	c->cmd = req->cmd_case;
+	ev_io_stop(ctl->loop, &c->io);
+	ev_timer_set(&c->timer, CTL_REQUEST_TIMEOUT, 0.);
+	ev_timer_start(ctl->loop, &c->timer);
+	return 0;
+}
+
+static void ctl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ctl_conn *c = w->data;
+	struct ctl *ctl = c->ctl;
+	struct iovec iov = {ctl->rxbuf, sizeof(ctl->rxbuf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	Homa__Ctl__Request *req;
+	ssize_t n;
+
+	n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			log_debug("control connection %" PRIu64 ": recv: %s",
+				  c->id, strerror(errno));
+		ctl_conn_close(c);
+		return;
+	}
+	if (mh.msg_flags & MSG_TRUNC) {
+		ctl->requests_bad++;
+		log_debug("control connection %" PRIu64
+			  ": request over %d bytes: closed",
+			  c->id, CTL_MAX_REQUEST);
+		ctl_conn_close(c);
+		return;
+	}
+	req = homa__ctl__request__unpack(NULL, (size_t)n, ctl->rxbuf);
+	if (req == NULL) {
+		ctl->requests_bad++;
+		log_debug("control connection %" PRIu64
+			  ": undecodable request (%zd bytes): closed",
+			  c->id, n);
+		ctl_conn_close(c);
+		return;
+	}
+	ctl_request(ctl, c, req);
+	homa__ctl__request__free_unpacked(req, NULL);
+}
+
+static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ctl *ctl = w->data;
+
+	for (int i = 0; i < CTL_ACCEPT_BATCH; i++) {
+		struct ctl_conn *c = NULL;
+		int fd = accept4(ctl->listen_fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			log_warn("control socket: accept");
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				ev_io_stop(loop, &ctl->accept_io);
+				ev_timer_start(loop, &ctl->accept_pause);
+			}
+			return;
+		}
+		for (unsigned j = 0; j < CTL_MAX_CONNECTIONS; j++)
+			if (ctl->conns[j].id == 0) {
+				c = &ctl->conns[j];
+				break;
+			}
+		if (c == NULL) {
+			if (ctl->conns_refused++ == 0)
+				log_warnx("control socket: over %d connections:"
+					  " refusing more",
+					  CTL_MAX_CONNECTIONS);
+			close(fd);
+			continue;
+		}
+		c->ctl = ctl;
+		c->id = ++ctl->next_conn_id;
+		c->fd = fd;
+		c->serial = 0;
+		ev_io_init(&c->io, ctl_conn_read_cb, fd, EV_READ);
+		c->io.data = c;
+		ev_timer_init(&c->timer, ctl_conn_timeout_cb,
+			      CTL_REQUEST_TIMEOUT, 0.);
+		c->timer.data = c;
+		ev_io_start(loop, &c->io);
+		ctl->n_conns++;
+	}
+}
+
+static void ctl_accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl *ctl = w->data;
+
+	if (!ctl->stopping)
+		ev_io_start(loop, &ctl->accept_io);
+}
+
+/* ---- reload ------------------------------------------------------------ */
+
+static void ctl_reload_failed(struct ctl *ctl, const char *why)
+{
+	ctl->reloads_failed++;
+	snprintf(ctl->last_reload_error, sizeof(ctl->last_reload_error), "%s",
+		 why);
+	log_warnx("reload failed, keeping the running configuration: %s", why);
+}
+
+static void ctl_reload_finish(struct ctl *ctl);
+
+/* Append name to a ", "-separated list in buf. */
+static void ctl_list_add(char *buf, size_t len, const char *name)
+{
+	size_t used = strlen(buf);
+
+	snprintf(buf + used, len - used, "%s%s", used > 0 ? ", " : "", name);
+}
+
+static bool ctl_addresses_differ(const struct homa_config *a,
+				 const struct homa_config *b)
+{
+	if (a->n_addresses != b->n_addresses)
+		return true;
+	for (unsigned i = 0; i < a->n_addresses && i < HOMA_CONF_MAX_ADDRESSES;
+	     i++)
+		if (a->addresses[i].family != b->addresses[i].family ||
+		    strcmp(a->addresses[i].text, b->addresses[i].text) != 0)
+			return true;
+	return false;
+}
+
+static bool ctl_interfaces_differ(const struct homa_config *a,
+				  const struct homa_config *b)
+{
+	if (a->n_interfaces != b->n_interfaces)
+		return true;
+	for (unsigned i = 0;
+	     i < a->n_interfaces && i < HOMA_CONF_MAX_INTERFACES; i++)
+		if (strncmp(a->interfaces[i], b->interfaces[i], IF_NAMESIZE) !=
+		    0)
+			return true;
+	return false;
+}
+
+/*
+ * The settings of the network and control sections (and daemon.user) are
+ * fixed once homad runs: sockets, rings and privileges exist.  Keep the
+ * running ones in nc, warning about each that the new file changes.
+ */
+static void ctl_keep_fixed_settings(const struct homa_config *run,
+				    struct homa_config *nc)
+{
+	char changed[512] = "";
+
+	if (run->link != nc->link)
+		ctl_list_add(changed, sizeof(changed), "network.link");
+	if (run->udp_port != nc->udp_port)
+		ctl_list_add(changed, sizeof(changed), "network.udp_port");
+	if (run->ipv4 != nc->ipv4)
+		ctl_list_add(changed, sizeof(changed), "network.ipv4");
+	if (run->ipv6 != nc->ipv6)
+		ctl_list_add(changed, sizeof(changed), "network.ipv6");
+	if (ctl_addresses_differ(run, nc))
+		ctl_list_add(changed, sizeof(changed), "network.addresses");
+	if (ctl_interfaces_differ(run, nc))
+		ctl_list_add(changed, sizeof(changed), "network.interfaces");
+	if (run->mtu != nc->mtu)
+		ctl_list_add(changed, sizeof(changed), "network.mtu");
+	if (run->rx_buffers != nc->rx_buffers)
+		ctl_list_add(changed, sizeof(changed), "network.rx_buffers");
+	if (run->tx_queue != nc->tx_queue)
+		ctl_list_add(changed, sizeof(changed), "network.tx_queue");
+	if (run->ring_entries != nc->ring_entries)
+		ctl_list_add(changed, sizeof(changed), "network.ring_entries");
+	if (strcmp(run->control_socket, nc->control_socket) != 0)
+		ctl_list_add(changed, sizeof(changed), "control.socket");
+	if (run->socket_mode != nc->socket_mode)
+		ctl_list_add(changed, sizeof(changed), "control.socket_mode");
+	if (strcmp(run->socket_group, nc->socket_group) != 0)
+		ctl_list_add(changed, sizeof(changed), "control.socket_group");
+	if (strcmp(run->user, nc->user) != 0)
+		ctl_list_add(changed, sizeof(changed), "daemon.user");
+	if (changed[0] != '\0')
+		log_warnx("reload: %s changed: these take effect only after a "
+			  "restart; keeping the running values",
+			  changed);
+
+	nc->link = run->link;
+	nc->udp_port = run->udp_port;
+	nc->ipv4 = run->ipv4;
+	nc->ipv6 = run->ipv6;
+	nc->n_addresses = run->n_addresses;
+	memcpy(nc->addresses, run->addresses, sizeof(nc->addresses));
+	nc->n_interfaces = run->n_interfaces;
+	memcpy(nc->interfaces, run->interfaces, sizeof(nc->interfaces));
+	nc->mtu = run->mtu;
+	nc->rx_buffers = run->rx_buffers;
+	nc->tx_queue = run->tx_queue;
+	nc->ring_entries = run->ring_entries;
+	memcpy(nc->control_socket, run->control_socket,
+	       sizeof(nc->control_socket));
+	nc->socket_mode = run->socket_mode;
+	memcpy(nc->socket_group, run->socket_group, sizeof(nc->socket_group));
+	memcpy(nc->user, run->user, sizeof(nc->user));
+}
+
+static void ctl_reload(struct ctl *ctl)
+{
+	const struct ctl_options *o = ctl->opts;
+	struct homa_config *nc;
+	struct ctl_msg *cm;
+	char err[1024];
+	int rc;
+
+	if (ctl->stopping)
+		return;
+	if (ctl->reload_pending) {
+		ctl->reload_again = true;
+		return;
+	}
+	ctl_notify(ctl,
+		   "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%" PRIu64,
+		   ctl_now_ns() / 1000u);
+	log_notice("reloading the configuration (%s)", o->config_path);
+
+	/* Loaded straight into the message, posted only when valid. */
+	cm = calloc(1, sizeof(*cm));
+	if (cm == NULL) {
+		ctl_reload_failed(ctl, "out of memory");
+		ctl_reload_finish(ctl);
+		return;
+	}
+	nc = &cm->dp.u.config;
+	if (config_load_default(nc, o->config_path, o->config_explicit, err,
+				sizeof(err)) < 0) {
+		free(cm);
+		ctl_reload_failed(ctl, err);
+		ctl_reload_finish(ctl);
+		return;
+	}
+	ctl_apply_overrides(nc, o);
+	ctl_keep_fixed_settings(&ctl->cfg, nc);
+	cm->kind = CTL_MSG_RELOAD;
+	cm->dp.type = DP_MSG_RECONFIG;
+	cm->dp.cookie = cm;
+	rc = dp_post(ctl->dp, &cm->dp);
+	if (rc < 0) {
+		free(cm);
+		snprintf(err, sizeof(err),
+			 "cannot hand the configuration to the data plane: %s",
+			 strerror(-rc));
+		ctl_reload_failed(ctl, err);
+		ctl_reload_finish(ctl);
+		return;
+	}
+	ctl->in_flight++;
+	ctl->reload_pending = true;
+}
+
+/* The reload is over, applied or not: tell systemd, run a queued one. */
+static void ctl_reload_finish(struct ctl *ctl)
+{
+	if (ctl->stopping)
+		return;
+	ctl_notify(ctl, "READY=1\nSTATUS=%s", ctl->status_text);
+	if (ctl->reload_again) {
+		ctl->reload_again = false;
+		ctl_reload(ctl);
+	}
+}
+
+static void ctl_reload_done(struct ctl *ctl, struct ctl_msg *cm)
+{
+	char err[256];
+
+	ctl->reload_pending = false;
+	if (cm->dp.result < 0) {
+		snprintf(err, sizeof(err),
+			 "the data plane refused the configuration: %s",
+			 strerror(-cm->dp.result));
+		ctl_reload_failed(ctl, err);
+	} else {
+		ctl->cfg = cm->dp.u.config;
+		ctl->reloads_ok++;
+		log_set_level((enum log_level)ctl->cfg.log_level);
+		log_notice("configuration reloaded from %s",
+			   ctl->cfg.path[0] != '\0' ? ctl->cfg.path
+						    : "the defaults");
+	}
+	ctl_reload_finish(ctl);
+}
+
+/* ---- stop ------------------------------------------------------------- */
+
+static void ctl_stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	fatalx("the data plane did not stop within %.0f s", CTL_STOP_TIMEOUT);
+}
+
+static void ctl_stop(struct ctl *ctl, const char *why)
+{
+	int rc;
+
+	if (ctl->stopping) {
+		log_info("%s: already stopping", why);
+		return;
+	}
+	ctl->stopping = true;
+	log_notice("%s: stopping", why);
+	ctl_notify(ctl, "STOPPING=1\nSTATUS=stopping");
+	for (unsigned i = 0; i < CTL_MAX_CONNECTIONS; i++)
+		if (ctl->conns[i].id != 0)
+			ctl_conn_close(&ctl->conns[i]);
+	ev_io_stop(ctl->loop, &ctl->accept_io);
+	ev_timer_stop(ctl->loop, &ctl->accept_pause);
+	ev_timer_stop(ctl->loop, &ctl->watchdog);
+	ev_timer_stop(ctl->loop, &ctl->status_timer);
+	if (ctl_post(ctl, CTL_MSG_STOP, DP_MSG_STOP, &rc) == NULL)
+		fatalx("cannot stop the data plane: %s", strerror(-rc));
+	ev_timer_start(ctl->loop, &ctl->stop_timer);
+}
+
+/* ---- replies, signals, timers ------------------------------------------ */
+
+static void ctl_reply(struct ctl *ctl, struct ctl_msg *cm)
+{
+	switch (cm->kind) {
+	case CTL_MSG_STARTUP:
+		if (cm->dp.result == 0)
+			ctl_status_update(ctl, &cm->dp.u.snapshot);
+		else
+			snprintf(ctl->status_text, sizeof(ctl->status_text),
+				 "running");
+		if (!ctl->stopping) {
+			ctl->ready = true;
+			ctl_notify(ctl, "READY=1\nSTATUS=%s", ctl->status_text);
+			log_notice("homad %s ready: %s", PACKAGE_VERSION,
+				   ctl->status_text);
+		}
+		break;
+	case CTL_MSG_STATUS:
+		ctl->status_outstanding = false;
+		if (cm->dp.result == 0 && !ctl->stopping) {
+			char old[sizeof(ctl->status_text)];
+
+			memcpy(old, ctl->status_text, sizeof(old));
+			ctl_status_update(ctl, &cm->dp.u.snapshot);
+			if (strcmp(old, ctl->status_text) != 0 &&
+			    !ctl->reload_pending)
+				ctl_notify(ctl, "STATUS=%s", ctl->status_text);
+		}
+		break;
+	case CTL_MSG_PING:
+		ctl->ping_outstanding = false;
+		if (ctl->ping_late)
+			log_notice("the data plane answers again");
+		ctl->ping_late = false;
+		if (!ctl->stopping)
+			ctl_notify(ctl, "WATCHDOG=1");
+		break;
+	case CTL_MSG_RELOAD:
+		ctl_reload_done(ctl, cm);
+		break;
+	case CTL_MSG_STOP:
+		ev_timer_stop(ctl->loop, &ctl->stop_timer);
+		log_debug("the data plane stopped");
+		ev_break(ctl->loop, EVBREAK_ALL);
+		break;
+	case CTL_MSG_REQUEST:
+		ctl_request_done(ctl, cm);
+		break;
+	}
+}
+
+static void ctl_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct ctl *ctl = w->data;
+	struct dp_msg *m, *next;
+
+	for (m = dp_take_replies(ctl->dp); m != NULL; m = next) {
+		struct ctl_msg *cm = m->cookie;
+
+		next = m->next;
+		if (cm == NULL || &cm->dp != m)
+			fatalx("data plane returned a message that is not "
+			       "the control plane's");
+		ctl->in_flight--;
+		ctl_reply(ctl, cm);
+		free(cm);
+	}
+}
+
+void ctl_dp_notify(void *arg)
+{
+	struct ctl *ctl = arg;
+
+	ev_async_send(ctl->loop, &ctl->async);
+}
+
+static void ctl_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct ctl *ctl = w->data;
+
+	switch (w->signum) {
+	case SIGHUP:
+		ctl_reload(ctl);
+		break;
+	case SIGTERM:
+		ctl_stop(ctl, "SIGTERM");
+		break;
+	default:
+		ctl_stop(ctl, "SIGINT");
+		break;
+	}
+}
+
+static void ctl_watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl *ctl = w->data;
+	int rc;
+
+	if (ctl->stopping)
+		return;
+	if (ctl->ping_outstanding) {
+		if (!ctl->ping_late)
+			log_warnx("the data plane has not answered a ping "
+				  "within %.1f s: not feeding the watchdog",
+				  w->repeat);
+		ctl->ping_late = true;
+		return;
+	}
+	if (ctl_post(ctl, CTL_MSG_PING, DP_MSG_PING, &rc) == NULL) {
+		log_warnx("watchdog: cannot ping the data plane: %s",
+			  strerror(-rc));
+		return;
+	}
+	ctl->ping_outstanding = true;
+}
+
+static void ctl_status_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl *ctl = w->data;
+	int rc;
+
+	if (ctl->stopping || ctl->status_outstanding || !ctl->ready)
+		return;
+	if (ctl_post(ctl, CTL_MSG_STATUS, DP_MSG_SNAPSHOT, &rc) != NULL)
+		ctl->status_outstanding = true;
+	else
+		log_debug("status: cannot ask the data plane: %s",
+			  strerror(-rc));
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+struct ctl *ctl_create(struct ev_loop *loop, struct dp *dp,
+		       const struct homa_config *cfg,
+		       const struct ctl_options *opts, int listen_fd)
+{
+	struct ctl *ctl = calloc(1, sizeof(*ctl));
+
+	if (ctl == NULL)
+		return NULL;
+	ctl->loop = loop;
+	ctl->dp = dp;
+	ctl->cfg = *cfg;
+	ctl->opts = opts;
+	ctl->listen_fd = listen_fd;
+	snprintf(ctl->status_text, sizeof(ctl->status_text), "starting");
+	ctl->notify_fd = -1;
+	if (getenv("NOTIFY_SOCKET") != NULL) {
+		int fd = ctl_notify_connect(getenv("NOTIFY_SOCKET"));
+
+		if (fd >= 0)
+			ctl->notify_fd = fd;
+		else if (fd == -EAFNOSUPPORT)
+			ctl->notify_fallback = true;
+		else
+			log_warnx("cannot reach NOTIFY_SOCKET %s: %s",
+				  getenv("NOTIFY_SOCKET"), strerror(-fd));
+	}
+	for (unsigned i = 0; i < CTL_MAX_CONNECTIONS; i++)
+		ctl->conns[i].fd = -1;
+
+	ev_io_init(&ctl->accept_io, ctl_accept_cb, listen_fd, EV_READ);
+	ctl->accept_io.data = ctl;
+	ev_timer_init(&ctl->accept_pause, ctl_accept_resume_cb,
+		      CTL_ACCEPT_PAUSE, 0.);
+	ctl->accept_pause.data = ctl;
+	ev_signal_init(&ctl->sigterm, ctl_signal_cb, SIGTERM);
+	ctl->sigterm.data = ctl;
+	ev_signal_init(&ctl->sigint, ctl_signal_cb, SIGINT);
+	ctl->sigint.data = ctl;
+	ev_signal_init(&ctl->sighup, ctl_signal_cb, SIGHUP);
+	ctl->sighup.data = ctl;
+	ev_timer_init(&ctl->watchdog, ctl_watchdog_cb, 0., 0.);
+	ctl->watchdog.data = ctl;
+	ev_timer_init(&ctl->status_timer, ctl_status_cb, CTL_STATUS_INTERVAL,
+		      CTL_STATUS_INTERVAL);
+	ctl->status_timer.data = ctl;
+	ev_timer_init(&ctl->stop_timer, ctl_stop_timeout_cb, CTL_STOP_TIMEOUT,
+		      0.);
+	ctl->stop_timer.data = ctl;
+
+	/*
+	 * Started now, before dp_start: an ev_async started after a send
+	 * would lose it.
+	 */
+	ev_async_init(&ctl->async, ctl_async_cb);
+	ctl->async.data = ctl;
+	ev_async_start(loop, &ctl->async);
+	return ctl;
+}
+
+int ctl_start(struct ctl *ctl)
+{
+	uint64_t usec = 0;
+	int rc;
+
+	ev_signal_start(ctl->loop, &ctl->sigterm);
+	ev_signal_start(ctl->loop, &ctl->sigint);
+	ev_signal_start(ctl->loop, &ctl->sighup);
+	ev_io_start(ctl->loop, &ctl->accept_io);
+	ev_timer_start(ctl->loop, &ctl->status_timer);
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		ev_tstamp half = (ev_tstamp)usec / 2e6;
+
+		ev_timer_set(&ctl->watchdog, half, half);
+		ev_timer_start(ctl->loop, &ctl->watchdog);
+		log_info("systemd watchdog: pinging the data plane every "
+			 "%.1f s",
+			 half);
+	}
+	if (ctl_post(ctl, CTL_MSG_STARTUP, DP_MSG_SNAPSHOT, &rc) == NULL)
+		return rc;
+	return 0;
+}
+
+void ctl_destroy(struct ctl *ctl)
+{
+	if (ctl == NULL)
+		return;
+	for (unsigned i = 0; i < CTL_MAX_CONNECTIONS; i++)
+		if (ctl->conns[i].id != 0)
+			ctl_conn_close(&ctl->conns[i]);
+	ev_io_stop(ctl->loop, &ctl->accept_io);
+	ev_timer_stop(ctl->loop, &ctl->accept_pause);
+	ev_signal_stop(ctl->loop, &ctl->sigterm);
+	ev_signal_stop(ctl->loop, &ctl->sigint);
+	ev_signal_stop(ctl->loop, &ctl->sighup);
+	ev_timer_stop(ctl->loop, &ctl->watchdog);
+	ev_timer_stop(ctl->loop, &ctl->status_timer);
+	ev_timer_stop(ctl->loop, &ctl->stop_timer);
+	ev_async_stop(ctl->loop, &ctl->async);
+	if (ctl->in_flight > 0)
+		log_debug("%u messages still in the data plane at exit",
+			  ctl->in_flight);
+	if (ctl->listen_fd >= 0)
+		close(ctl->listen_fd);
+	if (ctl->notify_fd >= 0)
+		close(ctl->notify_fd);
+	free(ctl);
+}

@@ -1,0 +1,313 @@
+/*
+ * main.c - homad: command line, start-up and shut-down.
+ *
+ * Start-up order (each step's failure is fatal, with its reason):
+ *   1. command line, logging, configuration (-n stops here);
+ *   2. one homad per network namespace: an abstract unix socket name,
+ *      which the kernel keeps per network namespace, is bound for life;
+ *   3. the data plane (raw sockets need root or CAP_NET_RAW);
+ *   4. the control socket: from systemd (socket activation) or created;
+ *   5. privileges dropped to the configured user, keeping CAP_NET_RAW;
+ *   6. the data-plane thread started, the control plane's watchers; READY=1
+ *      goes to systemd once the data plane has answered a first snapshot;
+ *   7. the libev loop until SIGTERM/SIGINT.
+ * homad stays in the foreground (systemd Type=notify).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "dataplane.h"
+#include "log.h"
+#include "privs.h"
+
+#define MAIN_DEFAULT_CONFIG SYSCONFDIR "/homa.conf"
+/* Abstract unix socket name held for life: one homad per netns. */
+#define MAIN_INSTANCE_NAME "homad"
+
+static void main_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: homad [-c FILE] [-n] [-S SOCKET] [-u USER] [-v] [-V] "
+		"[-h]\n"
+		"  -c, --config FILE   configuration file (default %s;\n"
+		"                      if that is absent, built-in defaults)\n"
+		"  -n, --check         check the configuration and exit\n"
+		"  -S, --socket PATH   control socket (overrides "
+		"control.socket)\n"
+		"  -u, --user USER     user to switch to (overrides "
+		"daemon.user)\n"
+		"  -v, --verbose       log at debug level\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n",
+		MAIN_DEFAULT_CONFIG);
+}
+
+static uint64_t main_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Bind the abstract name MAIN_INSTANCE_NAME.  Abstract unix names live in
+ * the network namespace, so this admits one homad per namespace, and the
+ * kernel frees the name when the process dies, however it dies.  Returns
+ * the fd or -errno (-EADDRINUSE: another homad holds it).
+ */
+static int main_single_instance(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+				    strlen(MAIN_INSTANCE_NAME));
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path + 1, MAIN_INSTANCE_NAME, strlen(MAIN_INSTANCE_NAME));
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * The control socket systemd passed (homad.socket), or -1 when homad was
+ * not socket-activated.  Anything but exactly one listening unix
+ * SOCK_SEQPACKET socket is fatal.
+ */
+static int main_activated_socket(void)
+{
+	int n = sd_listen_fds(1);
+	int fd = SD_LISTEN_FDS_START;
+	int rc;
+
+	if (n < 0)
+		fatalx("socket activation: %s", strerror(-n));
+	if (n == 0)
+		return -1;
+	if (n > 1)
+		fatalx("socket activation: expected one socket, systemd passed "
+		       "%d",
+		       n);
+	rc = sd_is_socket(fd, AF_UNIX, SOCK_SEQPACKET, 1);
+	if (rc < 0)
+		fatalx("socket activation: %s", strerror(-rc));
+	if (rc == 0)
+		fatalx("socket activation: the socket systemd passed is not a "
+		       "listening unix SOCK_SEQPACKET socket");
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		fatal("socket activation: fcntl");
+	return fd;
+}
+
+/*
+ * homad -n: the configuration loaded; also check that the user and group
+ * it names exist.  Returns the exit status.
+ */
+static int main_check(const struct homa_config *cfg)
+{
+	if (cfg->user[0] != '\0' && getpwnam(cfg->user) == NULL) {
+		fprintf(stderr, "homad: user \"%s\" does not exist\n",
+			cfg->user);
+		return 1;
+	}
+	if (cfg->socket_group[0] != '\0' &&
+	    getgrnam(cfg->socket_group) == NULL) {
+		fprintf(stderr,
+			"homad: control socket group \"%s\" does not exist\n",
+			cfg->socket_group);
+		return 1;
+	}
+	printf("configuration OK: %s\n",
+	       cfg->path[0] != '\0' ? cfg->path : "defaults");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'n'},
+		{"socket", required_argument, NULL, 'S'},
+		{"user", required_argument, NULL, 'u'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static struct homa_config cfg;
+	struct ctl_options opts = {.start_ns = main_now_ns()};
+	const char *config_path = NULL;
+	bool check = false, activated;
+	char err[1024];
+	sigset_t sigs;
+	struct ev_loop *loop;
+	struct ctl *ctl;
+	struct dp *dp;
+	int opt, instance_fd, listen_fd, rc;
+
+	while ((opt = getopt_long(argc, argv, "c:nS:u:vVh", longopts, NULL)) !=
+	       -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'S':
+			opts.socket_path = optarg;
+			break;
+		case 'u':
+			opts.user = optarg;
+			break;
+		case 'v':
+			opts.debug = true;
+			break;
+		case 'V':
+			printf("homad %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "homad: unexpected argument \"%s\"\n",
+			argv[optind]);
+		main_usage(stderr);
+		return 2;
+	}
+	if (opts.socket_path != NULL &&
+	    (opts.socket_path[0] == '\0' ||
+	     strlen(opts.socket_path) >=
+		     sizeof(((struct sockaddr_un *)0)->sun_path))) {
+		fprintf(stderr,
+			"homad: -S: socket path is empty or too long\n");
+		return 2;
+	}
+	if (opts.user != NULL &&
+	    (opts.user[0] == '\0' || strlen(opts.user) >= sizeof(cfg.user))) {
+		fprintf(stderr, "homad: -u: user name is empty or too long\n");
+		return 2;
+	}
+	opts.config_path =
+		config_path != NULL ? config_path : MAIN_DEFAULT_CONFIG;
+	opts.config_explicit = config_path != NULL;
+
+	log_init("homad", opts.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	if (config_load_default(&cfg, opts.config_path, opts.config_explicit,
+				err, sizeof(err)) < 0) {
+		if (check) {
+			fprintf(stderr, "homad: %s\n", err);
+			return 1;
+		}
+		fatalx("%s", err);
+	}
+	ctl_apply_overrides(&cfg, &opts);
+	if (check)
+		return main_check(&cfg);
+	log_set_level((enum log_level)cfg.log_level);
+	log_info("homad %s starting, configuration: %s", PACKAGE_VERSION,
+		 cfg.path[0] != '\0' ? cfg.path : "defaults");
+
+	instance_fd = main_single_instance();
+	if (instance_fd == -EADDRINUSE)
+		fatalx("another homad is already running in this network "
+		       "namespace");
+	if (instance_fd < 0)
+		fatalx("single-instance check: %s", strerror(-instance_fd));
+
+	dp = dp_create(&cfg, err, sizeof(err));
+	if (dp == NULL)
+		fatalx("%s", err);
+
+	listen_fd = main_activated_socket();
+	activated = listen_fd >= 0;
+	if (activated) {
+		log_info("control socket passed by systemd");
+	} else {
+		listen_fd = ctl_socket_create(&cfg, err, sizeof(err));
+		if (listen_fd < 0)
+			fatalx("%s", err);
+		log_info("control socket %s", cfg.control_socket);
+	}
+
+	/* Before the privilege drop: it connects to systemd's socket. */
+	loop = ev_default_loop(EVFLAG_AUTO);
+	if (loop == NULL)
+		fatalx("cannot create the event loop");
+	ctl = ctl_create(loop, dp, &cfg, &opts, listen_fd);
+	if (ctl == NULL)
+		fatalx("out of memory");
+
+	if (cfg.user[0] != '\0') {
+		if (privs_drop(cfg.user, err, sizeof(err)) < 0) {
+			if (!activated)
+				unlink(cfg.control_socket);
+			fatalx("cannot switch to user %s: %s", cfg.user, err);
+		}
+		log_info("running as user %s with CAP_NET_RAW only", cfg.user);
+	}
+
+	/*
+	 * The data-plane thread inherits these blocked: the signals are the
+	 * control plane's.  They are unblocked on this thread once libev's
+	 * handlers are in place (libev may leave the mask alone), so one that
+	 * came during start-up is acted on then.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	rc = dp_start(dp, ctl_dp_notify, ctl);
+	if (rc < 0)
+		fatalx("cannot start the data plane: %s", strerror(-rc));
+	rc = ctl_start(ctl);
+	if (rc < 0)
+		fatalx("cannot reach the data plane: %s", strerror(-rc));
+	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+
+	ev_run(loop, 0);
+
+	ctl_destroy(ctl);
+	dp_destroy(dp);
+	if (!activated && unlink(cfg.control_socket) < 0)
+		log_notice("control socket %s left behind: %s (the next homad "
+			   "removes it)",
+			   cfg.control_socket, strerror(errno));
+	close(instance_fd);
+	log_info("homad stopped");
+	return 0;
+}
