@@ -6,6 +6,10 @@ libhomad_la_SOURCES = \
 	daemon/core/wire.c daemon/core/wire.h \
 	daemon/core/metrics.c daemon/core/metrics.h \
 	daemon/core/engine.c daemon/core/engine.h \
+	daemon/core/homa_int.h \
+	daemon/core/sock.c daemon/core/pool.c daemon/core/peer.c \
+	daemon/core/rpc.c daemon/core/msgout.c daemon/core/msgin.c \
+	daemon/core/grant.c daemon/core/pacer.c daemon/core/timer.c \
 	daemon/log.c daemon/log.h \
 	daemon/config.c daemon/config.h \
 	daemon/uring.c daemon/uring.h \

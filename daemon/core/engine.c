@@ -1,24 +1,16 @@
 /*
- * engine.c - homad's sans-I/O Homa engine (see engine.h).
+ * engine.c - homad's sans-I/O Homa engine: the entry points of engine.h,
+ * packet dispatch and output (see homa_int.h for the files behind it).
  *
- * Foundation stage: the engine owns its parameters and counters, decodes
- * every received packet and counts it.  No syscalls, no clock reads, no
- * globals: time only ever arrives as an argument.
+ * No syscalls, no clock reads, no globals: time only ever arrives as an
+ * argument, and everything leaves through struct homa_engine_ops.
  */
-#include <stdint.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
-#include "core/engine.h"
-
-/*
- * The engine.  Owned by its creator (the data plane, the simulator, a
- * test); freed by engine_destroy.
- */
-struct homa_engine {
-	struct homa_params params;   /* copy; replaced by engine_set_params */
-	struct homa_metrics metrics; /* counters, see metrics.h */
-};
+#include "core/homa_int.h"
 
 /* Unscheduled cutoffs by priority level (spec/protocol.md). */
 static const uint32_t engine_default_cutoffs[HOMA_NUM_PRIORITIES] = {
@@ -51,6 +43,37 @@ void engine_params_default(struct homa_params *p)
 	p->dead_buffs_limit = 5000;
 	p->wmem_max = 100000000;
 	p->tick_usecs = 1000;
+	p->mtu = 1500;
+	p->max_rpcs = 100000;
+	p->max_rpcs_per_peer = 10000;
+	p->max_peers = 10000;
+	p->max_sockets = 4096;
+	p->max_gaps = 256;
+	p->need_ack_timeout = 10;
+	p->n_rate_rules = 0;
+}
+
+/* Values the engine cannot work with are replaced (config validates). */
+static void engine_sanitize(struct homa_params *p)
+{
+	if (p->tick_usecs == 0)
+		p->tick_usecs = 1000;
+	if (p->num_priorities == 0 || p->num_priorities > HOMA_NUM_PRIORITIES)
+		p->num_priorities = HOMA_NUM_PRIORITIES;
+	if (p->max_overcommit == 0)
+		p->max_overcommit = 1;
+	if (p->max_overcommit > HOMA_MAX_OVERCOMMIT)
+		p->max_overcommit = HOMA_MAX_OVERCOMMIT;
+	if (p->mtu < 576)
+		p->mtu = 576;
+	if (p->mtu > 65535)
+		p->mtu = 65535;
+	if (p->timeout_ticks == 0)
+		p->timeout_ticks = 1;
+	if (p->max_gaps == 0)
+		p->max_gaps = 1;
+	if (p->n_rate_rules > HOMA_MAX_RATE_RULES)
+		p->n_rate_rules = HOMA_MAX_RATE_RULES;
 }
 
 struct homa_engine *engine_create(const struct homa_params *params)
@@ -59,31 +82,322 @@ struct homa_engine *engine_create(const struct homa_params *params)
 
 	if (e == NULL)
 		return NULL;
+	e->rpc_buckets = calloc(RPC_BUCKETS, sizeof(*e->rpc_buckets));
+	e->peer_buckets = calloc(PEER_BUCKETS, sizeof(*e->peer_buckets));
+	if (e->rpc_buckets == NULL || e->peer_buckets == NULL) {
+		free(e->rpc_buckets);
+		free(e->peer_buckets);
+		free(e);
+		return NULL;
+	}
 	e->params = *params;
+	engine_sanitize(&e->params);
+	TAILQ_INIT(&e->socks);
+	TAILQ_INIT(&e->rpcs);
+	TAILQ_INIT(&e->dead);
+	TAILQ_INIT(&e->peer_lru);
+	TAILQ_INIT(&e->grantable);
+	e->next_port = HOMA_MIN_DEFAULT_PORT;
+	e->pacer_fifo_count = 1000;
 	return e;
 }
 
 void engine_destroy(struct homa_engine *e)
 {
+	struct homa_sock *s;
+
+	if (e == NULL)
+		return;
+	while ((s = TAILQ_FIRST(&e->socks)) != NULL)
+		sock_free(e, s);
+	while (e->ndead > 0)
+		rpc_reap(e, e->ndead);
+	peer_free_all(e);
+	free(e->heap);
+	free(e->rpc_buckets);
+	free(e->peer_buckets);
 	free(e);
+}
+
+void engine_set_ops(struct homa_engine *e, const struct homa_engine_ops *ops,
+		    void *ctx)
+{
+	e->ops = *ops;
+	e->ops_ctx = ctx;
 }
 
 void engine_set_params(struct homa_engine *e, const struct homa_params *p)
 {
+	struct homa_peer *peer;
+
 	e->params = *p;
+	engine_sanitize(&e->params);
+	TAILQ_FOREACH(peer, &e->peer_lru, lru_link)
+	peer_set_rate(e, peer);
+}
+
+struct homa_metrics *engine_metrics(struct homa_engine *e)
+{
+	return &e->metrics;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+uint8_t engine_clamp_prio(const struct homa_engine *e, unsigned prio)
+{
+	unsigned n = e->params.num_priorities;
+
+	return (uint8_t)(prio >= n ? n - 1 : prio);
+}
+
+void engine_xmit(struct homa_engine *e, const struct homa_addr *dst,
+		 struct homa_peer *peer, uint8_t prio, enum homa_type type,
+		 size_t hdr_len, const uint8_t *payload, size_t payload_len,
+		 const struct homa_rpc *rpc, uint64_t now)
+{
+	struct homa_out out;
+	size_t ip = addr_is_v4(dst) ? 20 : 40;
+
+	if (hdr_len == 0)
+		return; /* cannot happen: our packets always encode */
+	prio = engine_clamp_prio(e, prio);
+	e->metrics.packets_sent[wire_type_index(type)]++;
+	e->metrics.priority_packets[prio]++;
+	e->metrics.priority_bytes[prio] += hdr_len + payload_len;
+	pacer_account(e, peer, hdr_len + payload_len + ip, now);
+	if (e->ops.send == NULL)
+		return;
+	memset(&out, 0, sizeof(out));
+	out.dst = dst;
+	out.prio = prio;
+	out.type = type;
+	out.hdr = e->hdr;
+	out.hdr_len = hdr_len;
+	out.payload = payload_len > 0 ? payload : NULL;
+	out.payload_len = payload_len;
+	if (rpc != NULL) {
+		out.msg_cookie = rpc->msgout.cookie;
+		out.rpc_id = rpc->id;
+	}
+	e->ops.send(e->ops_ctx, &out);
+}
+
+void engine_xmit_control_to(struct homa_engine *e, const struct homa_addr *dst,
+			    struct homa_peer *peer, struct homa_pkt *pkt,
+			    uint64_t now)
+{
+	size_t len = wire_encode(pkt, e->hdr, sizeof(e->hdr));
+
+	engine_xmit(e, dst, peer, HOMA_CONTROL_PRIORITY, pkt->type, len, NULL,
+		    0, NULL, now);
+}
+
+void engine_xmit_control(struct homa_engine *e, struct homa_peer *peer,
+			 struct homa_pkt *pkt, uint64_t now)
+{
+	engine_xmit_control_to(e, &peer->addr, peer, pkt, now);
+}
+
+/* Answer pkt (from src) with a bare control packet of type. */
+static void engine_reply(struct homa_engine *e, const struct homa_addr *src,
+			 struct homa_peer *peer, const struct homa_pkt *in,
+			 enum homa_type type, uint64_t now)
+{
+	struct homa_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = type;
+	pkt.sport = in->dport;
+	pkt.dport = in->sport;
+	pkt.sender_id = in->sender_id ^ 1;
+	engine_xmit_control_to(e, src, peer, &pkt, now);
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+/*
+ * The RPC a packet from src to socket s is about (local id), or NULL.  A
+ * client RPC must be with src, a server RPC is keyed by its peer.
+ */
+static struct homa_rpc *engine_lookup(struct homa_engine *e,
+				      struct homa_sock *s, uint64_t local,
+				      struct homa_peer *peer,
+				      const struct homa_addr *src)
+{
+	struct homa_rpc *rpc;
+
+	if ((local & 1) == 0) {
+		rpc = rpc_find(e, local, NULL);
+		if (rpc != NULL &&
+		    memcmp(&rpc->peer->addr, src, sizeof(*src)) != 0)
+			rpc = NULL;
+	} else {
+		rpc = rpc_find(e, local, peer);
+	}
+	if (rpc != NULL && rpc->sock != s)
+		rpc = NULL;
+	return rpc;
+}
+
+static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
+			   const struct homa_pkt *pkt,
+			   const struct homa_addr *src, uint64_t now)
+{
+	uint64_t local = pkt->sender_id ^ 1;
+	struct homa_peer *peer = peer_get(e, src, now);
+	struct homa_rpc *rpc;
+
+	if (peer == NULL)
+		return;
+	rpc = engine_lookup(e, s, local, peer, src);
+	if (rpc == NULL) {
+		if ((local & 1) == 0) {
+			e->metrics.unknown_rpcs++;
+			return;
+		}
+		if (s->pool.base == NULL) {
+			/* A socket without a pool cannot receive. */
+			e->metrics.dropped_data_no_bufs++;
+			return;
+		}
+		if (rpc_new_server(e, s, peer, local, pkt->sport, now, &rpc) <
+		    0) {
+			e->metrics.server_cant_create_rpcs++;
+			return;
+		}
+	}
+	if ((pkt->sender_id & 1) == 0 && pkt->u.data.ack.client_id != 0) {
+		rpc_acked(e, peer, &pkt->u.data.ack);
+		if (rpc->state == RPC_DEAD)
+			return;
+	}
+	msgin_data(e, rpc, pkt, now);
+}
+
+static void engine_rx_resend(struct homa_engine *e, struct homa_sock *s,
+			     const struct homa_pkt *pkt,
+			     const struct homa_addr *src, uint64_t now)
+{
+	struct homa_peer *peer = peer_find(e, src);
+	struct homa_rpc *rpc =
+		engine_lookup(e, s, pkt->sender_id ^ 1, peer, src);
+	struct homa_msgout *m;
+	uint64_t start, end;
+
+	if (rpc == NULL) {
+		e->metrics.unknown_rpcs++;
+		engine_reply(e, src, peer, pkt, HOMA_RPC_UNKNOWN, now);
+		return;
+	}
+	m = &rpc->msgout;
+	if (rpc->state != RPC_OUTGOING || !m->present) {
+		/* No response yet (or the response is arriving). */
+		engine_reply(e, src, rpc->peer, pkt, HOMA_BUSY, now);
+		return;
+	}
+	start = pkt->u.resend.offset;
+	if (pkt->u.resend.length == HOMA_RESEND_ALL)
+		end = m->next_xmit;
+	else
+		end = start + pkt->u.resend.length;
+	if (end > m->length)
+		end = m->length;
+	if (start >= m->next_xmit || end <= start) {
+		/* Nothing sent there yet: an implicit grant, and BUSY. */
+		if (end > m->granted) {
+			m->granted = (uint32_t)end;
+			msgout_update(e, rpc);
+			pacer_xmit(e, now);
+		}
+		engine_reply(e, src, rpc->peer, pkt, HOMA_BUSY, now);
+		return;
+	}
+	msgout_resend(e, rpc, (uint32_t)start, (uint32_t)end,
+		      engine_clamp_prio(e, pkt->u.resend.priority), now);
+}
+
+static void engine_rx_unknown(struct homa_engine *e, struct homa_sock *s,
+			      const struct homa_pkt *pkt,
+			      const struct homa_addr *src, uint64_t now)
+{
+	struct homa_peer *peer = peer_find(e, src);
+	struct homa_rpc *rpc =
+		engine_lookup(e, s, pkt->sender_id ^ 1, peer, src);
+
+	if (rpc == NULL)
+		return;
+	if (!rpc_is_client(rpc)) {
+		rpc_end(e, rpc);
+		return;
+	}
+	if (rpc->state == RPC_OUTGOING && rpc->msgout.next_xmit > 0)
+		msgout_resend(
+			e, rpc, 0, rpc->msgout.next_xmit,
+			peer_unsched_prio(e, rpc->peer, rpc->msgout.length),
+			now);
+}
+
+static void engine_rx_need_ack(struct homa_engine *e, struct homa_sock *s,
+			       const struct homa_pkt *pkt,
+			       const struct homa_addr *src, uint64_t now)
+{
+	struct homa_peer *peer = peer_find(e, src);
+	uint64_t local = pkt->sender_id ^ 1;
+	struct homa_rpc *rpc;
+	struct homa_pkt ack;
+
+	if ((local & 1) != 0)
+		return; /* only a server asks a client */
+	rpc = engine_lookup(e, s, local, peer, src);
+	if (rpc != NULL) {
+		msgin_request_retrans(e, rpc, now);
+		return;
+	}
+	memset(&ack, 0, sizeof(ack));
+	ack.type = HOMA_ACK;
+	ack.sport = pkt->dport;
+	ack.dport = pkt->sport;
+	ack.sender_id = local;
+	if (peer != NULL)
+		ack.u.ack.num_acks =
+			(uint16_t)peer_take_acks(peer, ack.u.ack.acks);
+	engine_xmit_control_to(e, src, peer, &ack, now);
+}
+
+static void engine_rx_ack(struct homa_engine *e, const struct homa_pkt *pkt,
+			  const struct homa_addr *src)
+{
+	struct homa_peer *peer = peer_find(e, src);
+	struct homa_ack a;
+
+	if (peer == NULL)
+		return;
+	a.client_id = pkt->sender_id;
+	a.server_port = pkt->dport;
+	rpc_acked(e, peer, &a);
+	for (unsigned i = 0; i < pkt->u.ack.num_acks; i++)
+		rpc_acked(e, peer, &pkt->u.ack.acks[i]);
+}
+
+static void engine_port_unreachable(struct homa_engine *e,
+				    const struct homa_addr *src,
+				    const void *buf, size_t len)
+{
+	e->metrics.port_unreachables++;
+	if (e->ops.port_unreachable != NULL)
+		e->ops.port_unreachable(e->ops_ctx, src, buf, len);
 }
 
 void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	       const struct homa_addr *src, uint8_t prio, uint64_t now)
 {
 	struct homa_pkt pkt;
+	struct homa_sock *s;
+	struct homa_peer *peer;
+	struct homa_rpc *rpc;
 	int err;
 
-	/* Used once the protocol plugs in behind this entry point. */
-	(void)src;
 	(void)prio;
-	(void)now;
-
 	err = wire_decode(buf, len, &pkt);
 	if (err < 0) {
 		/* wire_decode returns -1 .. -(WIRE_ERR_COUNT - 1). */
@@ -93,22 +407,352 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	}
 	e->metrics.packets_received[wire_type_index(pkt.type)]++;
 	e->metrics.bytes_received += len;
+	if (e->ndead > 0)
+		rpc_reap(e, e->params.reap_limit);
+
+	s = sock_find(e, pkt.dport);
+	if (s == NULL) {
+		engine_port_unreachable(e, src, buf, len);
+		return;
+	}
+	if (pkt.type == HOMA_DATA && (pkt.sender_id & 1) == 0 && !s->server) {
+		/* A request for a socket not accepting them. */
+		engine_port_unreachable(e, src, buf, len);
+		return;
+	}
+
+	switch (pkt.type) {
+	case HOMA_DATA:
+		engine_rx_data(e, s, &pkt, src, now);
+		break;
+	case HOMA_GRANT:
+		peer = peer_find(e, src);
+		rpc = engine_lookup(e, s, pkt.sender_id ^ 1, peer, src);
+		if (rpc == NULL)
+			e->metrics.unknown_rpcs++;
+		else
+			msgout_grant(e, rpc, &pkt, now);
+		break;
+	case HOMA_RESEND:
+		engine_rx_resend(e, s, &pkt, src, now);
+		break;
+	case HOMA_RPC_UNKNOWN:
+		engine_rx_unknown(e, s, &pkt, src, now);
+		break;
+	case HOMA_BUSY:
+		peer = peer_find(e, src);
+		rpc = engine_lookup(e, s, pkt.sender_id ^ 1, peer, src);
+		if (rpc != NULL)
+			rpc->silent_ticks = 0;
+		break;
+	case HOMA_CUTOFFS:
+		peer = peer_find(e, src);
+		if (peer != NULL)
+			peer_set_cutoffs(peer, &pkt);
+		break;
+	case HOMA_FREEZE:
+		break; /* a debugging aid of the module: counted only */
+	case HOMA_NEED_ACK:
+		engine_rx_need_ack(e, s, &pkt, src, now);
+		break;
+	case HOMA_ACK:
+		engine_rx_ack(e, &pkt, src);
+		break;
+	}
 }
+
+int engine_icmp_errno(int family, uint8_t type, uint8_t code, bool *port_only)
+{
+	*port_only = false;
+	if (family == AF_INET) {
+		if (type != 3)
+			return 0;
+		if (code == 3) {
+			*port_only = true;
+			return ENOTCONN;
+		}
+		return code == 2 ? EPROTONOSUPPORT : EHOSTUNREACH;
+	}
+	if (family == AF_INET6) {
+		if (type == 1 && code == 4) {
+			*port_only = true;
+			return ENOTCONN;
+		}
+		if (type == 1 && code == 3)
+			return EHOSTUNREACH;
+		if (type == 4 && code == 1)
+			return EPROTONOSUPPORT;
+	}
+	return 0;
+}
+
+void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
+		       uint16_t dport, int err, uint64_t now)
+{
+	struct homa_peer *p = peer_find(e, peer);
+	struct homa_rpc *rpc, *next;
+
+	(void)now;
+	if (p == NULL || err <= 0)
+		return;
+	for (rpc = TAILQ_FIRST(&e->rpcs); rpc != NULL; rpc = next) {
+		next = TAILQ_NEXT(rpc, link);
+		if (rpc->peer != p || (dport != 0 && rpc->dport != dport))
+			continue;
+		e->metrics.rpc_icmp_errors++;
+		rpc_fail(e, rpc, rpc_is_client(rpc) ? err : 0);
+	}
+}
+
+/* ---- time -------------------------------------------------------------- */
 
 uint64_t engine_next_deadline(const struct homa_engine *e)
 {
-	(void)e;
-	return UINT64_MAX; /* no timers yet */
+	uint64_t t = UINT64_MAX;
+
+	if (e->next_tick != 0)
+		t = e->next_tick;
+	if (e->pacer_wake != 0 && e->pacer_wake < t)
+		t = e->pacer_wake;
+	return t;
 }
 
 void engine_tick(struct homa_engine *e, uint64_t now)
 {
-	/* The protocol engine issue adds timers (resend, timeout, acks). */
-	(void)e;
-	(void)now;
+	if (e->next_tick != 0 && now >= e->next_tick)
+		timer_tick(e, now);
+	if (e->pacer_wake != 0 && now >= e->pacer_wake)
+		pacer_xmit(e, now);
 }
 
-struct homa_metrics *engine_metrics(struct homa_engine *e)
+/* ---- application commands ------------------------------------------ */
+
+int engine_sock_open(struct homa_engine *e, void *app, struct homa_sock **out)
 {
-	return &e->metrics;
+	return sock_open(e, app, out);
+}
+
+uint16_t engine_sock_port(const struct homa_sock *s)
+{
+	return s->port;
+}
+
+int engine_sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port)
+{
+	return sock_bind(e, s, port);
+}
+
+int engine_sock_set_server(struct homa_engine *e, struct homa_sock *s, bool on)
+{
+	(void)e;
+	if (s->shutdown)
+		return -ESHUTDOWN;
+	s->server = on;
+	return 0;
+}
+
+int engine_sock_set_pool(struct homa_engine *e, struct homa_sock *s, void *base,
+			 size_t length)
+{
+	(void)e;
+	if (s->shutdown)
+		return -ESHUTDOWN;
+	if (s->pool.base != NULL)
+		return -EINVAL;
+	return pool_init(&s->pool, base, length);
+}
+
+void engine_sock_shutdown(struct homa_engine *e, struct homa_sock *s,
+			  uint64_t now)
+{
+	(void)now;
+	sock_shutdown(e, s);
+}
+
+void engine_sock_close(struct homa_engine *e, struct homa_sock *s, uint64_t now)
+{
+	(void)now;
+	sock_free(e, s);
+}
+
+/* Common checks of a send; -errno as engine_send_request says. */
+static int engine_check_send(struct homa_engine *e, struct homa_sock *s,
+			     const struct homa_msgbuf *msg)
+{
+	if (s->shutdown)
+		return -ESHUTDOWN;
+	if (msg == NULL || msg->data == NULL || msg->length == 0 ||
+	    msg->length > HOMA_MAX_MESSAGE_LENGTH)
+		return -EINVAL;
+	if (s->wmem > 0 && s->wmem + msg->length > e->params.wmem_max) {
+		s->wmem_blocked = true;
+		e->metrics.wmem_full++;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+int engine_send_request(struct homa_engine *e, struct homa_sock *s,
+			const struct homa_addr *dst, uint16_t dport,
+			const struct homa_msgbuf *msg, uint64_t cookie,
+			uint64_t now, uint64_t *id)
+{
+	struct homa_peer *peer;
+	struct homa_rpc *rpc;
+	int err = engine_check_send(e, s, msg);
+
+	if (err < 0)
+		return err;
+	if (dport == 0)
+		return -EINVAL;
+	if (e->ndead > 0)
+		rpc_reap(e, e->params.reap_limit);
+	peer = peer_get(e, dst, now);
+	if (peer == NULL)
+		return -ENOMEM;
+	err = rpc_new_client(e, s, peer, dport, now, &rpc);
+	if (err < 0)
+		return err;
+	rpc->cookie = cookie;
+	*id = rpc->id;
+	msgout_init(e, rpc, msg, now);
+	msgout_update(e, rpc);
+	pacer_xmit(e, now);
+	return 0;
+}
+
+int engine_send_response(struct homa_engine *e, struct homa_sock *s,
+			 uint64_t id, const struct homa_addr *client,
+			 const struct homa_msgbuf *msg, uint64_t now)
+{
+	struct homa_peer *peer;
+	struct homa_rpc *rpc;
+	int err;
+
+	if (s->shutdown)
+		return -ESHUTDOWN;
+	if (msg == NULL || msg->data == NULL || msg->length == 0 ||
+	    msg->length > HOMA_MAX_MESSAGE_LENGTH || (id & 1) == 0)
+		return -EINVAL;
+	peer = peer_find(e, client);
+	rpc = peer != NULL ? rpc_find(e, id, peer) : NULL;
+	if (rpc == NULL || rpc->sock != s)
+		return -ENOENT;
+	if (rpc->state != RPC_IN_SERVICE)
+		return -EINVAL;
+	err = engine_check_send(e, s, msg);
+	if (err < 0)
+		return err;
+	msgout_init(e, rpc, msg, now);
+	rpc_set_state(e, rpc, RPC_OUTGOING);
+	msgout_update(e, rpc);
+	pacer_xmit(e, now);
+	return 0;
+}
+
+int engine_abort(struct homa_engine *e, struct homa_sock *s, uint64_t id,
+		 int err, uint64_t now)
+{
+	struct homa_rpc *rpc, *next;
+
+	(void)now;
+	if (err < 0)
+		err = -err;
+	if (id == 0) {
+		for (rpc = TAILQ_FIRST(&s->rpcs); rpc != NULL; rpc = next) {
+			next = TAILQ_NEXT(rpc, sock_link);
+			if (rpc_is_client(rpc))
+				rpc_fail(e, rpc, err);
+		}
+		return 0;
+	}
+	if ((id & 1) != 0)
+		return -EINVAL;
+	rpc = rpc_find(e, id, NULL);
+	if (rpc == NULL || rpc->sock != s)
+		return -EINVAL;
+	rpc_fail(e, rpc, err);
+	return 0;
+}
+
+int engine_recycle(struct homa_engine *e, struct homa_sock *s,
+		   const uint32_t *offsets, unsigned n, uint64_t now)
+{
+	if (n == 0)
+		return 0;
+	return msgin_recycle(e, s, offsets, n, now);
+}
+
+/* ---- introspection ----------------------------------------------------- */
+
+void engine_sock_info(const struct homa_sock *s, struct homa_sock_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->port = s->port;
+	info->server = s->server;
+	info->shutdown = s->shutdown;
+	info->num_rpcs = s->nrpcs;
+	info->pool_avail_bytes =
+		s->pool.base != NULL ? pool_avail_bytes(&s->pool) : 0;
+	info->wmem = s->wmem;
+}
+
+unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
+			  unsigned max)
+{
+	const struct homa_rpc *rpc;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(rpc, &s->rpcs, sock_link)
+	{
+		struct homa_rpc_info *ri = &out[n];
+		uint32_t gap_bytes = 0;
+
+		if (n >= max)
+			break;
+		memset(ri, 0, sizeof(*ri));
+		ri->id = rpc->id;
+		ri->peer = rpc->peer->addr;
+		ri->peer_port = rpc->dport;
+		ri->cookie = rpc->cookie;
+		ri->tx_length =
+			rpc->msgout.present ? (int32_t)rpc->msgout.length : -1;
+		ri->tx_sent = rpc->msgout.next_xmit;
+		ri->tx_granted = rpc->msgout.granted;
+		ri->tx_prio = rpc->msgout.sched_prio;
+		ri->rx_length =
+			rpc->msgin.present ? (int32_t)rpc->msgin.length : -1;
+		ri->rx_remaining = rpc->msgin.bytes_remaining;
+		ri->rx_gaps = rpc->msgin.num_gaps;
+		for (uint32_t i = 0; i < rpc->msgin.num_gaps; i++)
+			gap_bytes += rpc->msgin.gaps[i].end -
+				     rpc->msgin.gaps[i].start;
+		ri->rx_gap_bytes = gap_bytes;
+		ri->rx_granted = rpc->msgin.granted;
+		if (rpc->msgin.waiting)
+			ri->flags |= HOMA_RPC_BUF_STALL;
+		if (rpc->msgin.delivered)
+			ri->flags |= HOMA_RPC_RX_READY;
+		n++;
+	}
+	return n;
+}
+
+void engine_state(const struct homa_engine *e, struct homa_engine_state *st)
+{
+	const struct homa_sock *s;
+
+	memset(st, 0, sizeof(*st));
+	st->sockets = e->nsocks;
+	st->rpcs = e->nrpcs;
+	st->dead_rpcs = e->ndead;
+	st->client_rpcs = e->nclient;
+	st->server_rpcs = e->nserver;
+	st->peers = e->npeers;
+	st->active_grants = e->nactive;
+	st->grantable = e->ngrantable;
+	st->total_incoming = e->total_incoming;
+	st->throttled = e->nheap;
+	TAILQ_FOREACH(s, &e->socks, link)
+	st->buffer_waits += s->pool.nwaiting;
 }

@@ -3,14 +3,35 @@
  *
  * The engine holds every rule of Homa and nothing else: no syscalls, no
  * clock reads, no globals.  The caller (homad's data plane, the simulator,
- * the fuzzers) feeds it received packets, application commands and clock
- * ticks, always passing the current time; the engine's outputs are packets
- * to send, deliveries to sockets, the time of its next deadline and its
- * metrics.
+ * the fuzzers) feeds it
+ *   - received packets (engine_rx) and ICMP errors (engine_icmp_error),
+ *   - application commands (engine_sock_*, engine_send_request,
+ *     engine_send_response, engine_abort, engine_recycle),
+ *   - clock ticks (engine_tick at engine_next_deadline),
+ * always passing the current time `now` (ns, any monotonic origin).
  *
- * At this stage (Foundation) the engine decodes and counts every received
- * packet, by type and malformed ones by reason; the protocol itself plugs
- * in behind the same entry point (engine_rx).
+ * Outputs go through the callbacks of struct homa_engine_ops, called
+ * synchronously from inside those entry points: packets to send (with
+ * their priority; DATA payload by reference into the message's buffer, no
+ * copy), deliveries of complete messages and failed RPCs, the release of
+ * outgoing message buffers, send-space events, and "answer this packet
+ * with ICMP port unreachable".  A callback must not call back into the
+ * engine; a caller that wants to act on a delivery (reply, recycle) queues
+ * it and acts after the entry point returns.
+ *
+ * Memory ownership:
+ *   - Receive pool: the caller owns the region given to engine_sock_set_pool
+ *     and keeps it mapped until the socket is closed.  The engine writes
+ *     message bytes into it and accounts for its 64 KiB bpages; a delivered
+ *     message's bpages belong to the application until it hands them back
+ *     with engine_recycle (each offset exactly once).
+ *   - Outgoing messages: the caller lends the bytes of a struct
+ *     homa_msgbuf to the engine on a successful send; they must stay valid
+ *     and unchanged until ops.tx_release(cookie).  The engine never copies
+ *     them except into the scratch header it hands to ops.send (DATA payload
+ *     is passed by pointer into the buffer).  A caller whose link sends
+ *     asynchronously must itself keep the bytes of packets in flight valid
+ *     after tx_release (e.g. by reference-counting the extent).
  */
 #ifndef HOMAD_CORE_ENGINE_H
 #define HOMAD_CORE_ENGINE_H
@@ -23,9 +44,27 @@
 #include "core/metrics.h"
 #include "core/wire.h"
 
+#define HOMA_BPAGE_SHIFT      16
+#define HOMA_BPAGE_SIZE	      (1u << HOMA_BPAGE_SHIFT)
+#define HOMA_MAX_BPAGES	      16
+#define HOMA_MIN_DEFAULT_PORT 0x8000
+#define HOMA_MAX_OVERCOMMIT   128 /* upper bound of max_overcommit */
+#define HOMA_MAX_RATE_RULES   32  /* per-peer pacing rules */
+
 /* A host address; IPv4 addresses are held v4-mapped (::ffff:a.b.c.d). */
 struct homa_addr {
 	struct in6_addr in6;
+};
+
+/*
+ * A pacing cap for the peers inside prefix/prefix_len (IPv4 prefixes are
+ * written v4-mapped, prefix_len counted over the 128 bits, i.e. 96 + n).
+ * The first matching rule wins.
+ */
+struct homa_rate_rule {
+	struct homa_addr prefix;
+	uint8_t prefix_len; /* 0..128 */
+	uint32_t mbps;	    /* cap for each such peer, Mbit/s (> 0) */
 };
 
 /*
@@ -55,19 +94,124 @@ struct homa_params {
 	uint32_t dead_buffs_limit;  /* [5000] force harder reaping */
 	uint64_t wmem_max;	    /* [100000000] tx bytes/socket */
 	uint32_t tick_usecs;	    /* [1000] timer tick */
+
+	/* --- added by the engine (homa.conf keys to add in config) ------ */
+	/*
+	 * [1500] Bytes of an IP packet available to Homa, IP header included
+	 * (UDP link: the MTU minus 8).  DATA payload per packet is this minus
+	 * the IP header (20 for IPv4 peers, 40 for IPv6) minus 56.  Range
+	 * 576..65535.
+	 */
+	uint32_t mtu;
+	uint32_t max_rpcs;	    /* [100000] live RPCs on this host */
+	uint32_t max_rpcs_per_peer; /* [10000] server RPCs one peer may hold */
+	uint32_t max_peers;	    /* [10000] peer table entries */
+	uint32_t max_sockets;	    /* [4096] open sockets */
+	uint32_t max_gaps;	    /* [256] gaps tracked per message */
+	/*
+	 * [10] A server RPC whose response was sent ends silently after
+	 * need_ack_timeout × timeout_ticks ticks of unanswered NEED_ACKs (a
+	 * homad bound; the module waits forever).  0: never.
+	 */
+	uint32_t need_ack_timeout;
+	uint32_t n_rate_rules; /* [0] entries used in rate_rules */
+	struct homa_rate_rule rate_rules[HOMA_MAX_RATE_RULES];
 };
 
 /* Fill p with the defaults of spec/protocol.md. */
 void engine_params_default(struct homa_params *p);
 
 struct homa_engine;
+struct homa_sock;
+
+/*
+ * An outgoing message, lent to the engine by engine_send_request or
+ * engine_send_response.  data[0..length) must stay valid and unchanged
+ * until ops.tx_release(ctx, app, cookie) is called.
+ */
+struct homa_msgbuf {
+	const void *data;
+	uint32_t length; /* 1 .. HOMA_MAX_MESSAGE_LENGTH */
+	void *cookie;	 /* the caller's, handed back to tx_release */
+};
+
+/*
+ * A packet to send, handed to ops.send.  The bytes on the wire are
+ * hdr[0..hdr_len) followed by payload[0..payload_len).  hdr is the
+ * engine's scratch space, valid only during the call; payload (DATA only,
+ * else NULL) points into the message's buffer, valid until its release.
+ */
+struct homa_out {
+	const struct homa_addr *dst;
+	uint8_t prio;	     /* 0..7: IPv4 TOS / IPv6 tclass = prio << 5 */
+	enum homa_type type; /* packet type, for the link's batching */
+	const uint8_t *hdr;
+	size_t hdr_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	void *msg_cookie; /* DATA: homa_msgbuf.cookie of the message */
+	uint64_t rpc_id;  /* DATA: local RPC id (GSO runs are per message) */
+};
+
+enum homa_delivery_kind {
+	HOMA_DELIVER_MESSAGE, /* a complete request or response */
+	HOMA_DELIVER_ERROR,   /* a client RPC failed (error is set) */
+};
+
+/*
+ * A delivery to a socket, handed to ops.deliver.  A request has an odd id
+ * (answer it with engine_send_response(id, peer)); a response an even id
+ * and the request's cookie.  The message lies in the socket's pool at
+ * bpage_offsets[0..num_bpages) (offsets from the pool's base; all bpages
+ * full and 64 KiB-aligned but the last) and now belongs to the
+ * application, which returns each offset once with engine_recycle.
+ */
+struct homa_delivery {
+	enum homa_delivery_kind kind;
+	struct homa_sock *sock;
+	void *app; /* the socket's cookie from engine_sock_open */
+	uint64_t id;
+	uint64_t cookie; /* responses and errors: the request's cookie */
+	struct homa_addr peer;
+	uint16_t peer_port;
+	uint32_t length;
+	uint32_t num_bpages;
+	uint32_t bpage_offsets[HOMA_MAX_BPAGES];
+	int error; /* HOMA_DELIVER_ERROR: positive errno */
+};
+
+/*
+ * The engine's outputs.  Every callback is optional (NULL: the event is
+ * dropped; a dropped send is still counted as sent).  ctx is the caller's,
+ * passed to every callback.
+ */
+struct homa_engine_ops {
+	void (*send)(void *ctx, const struct homa_out *pkt);
+	void (*deliver)(void *ctx, const struct homa_delivery *d);
+	/* The engine no longer needs the message buffer with this cookie. */
+	void (*tx_release)(void *ctx, void *sock_app, void *cookie);
+	/* The socket's outgoing memory fell below wmem_max after an EAGAIN. */
+	void (*send_space)(void *ctx, struct homa_sock *s, void *sock_app);
+	/*
+	 * Answer the received packet pkt[0..len) (Homa header on) from src
+	 * with ICMP destination unreachable / port unreachable: it was for a
+	 * port with no socket, or a request for a socket not accepting them.
+	 */
+	void (*port_unreachable)(void *ctx, const struct homa_addr *src,
+				 const void *pkt, size_t len);
+};
 
 /*
  * Create an engine with a copy of params.  Returns NULL only when memory
- * runs out.  Destroy with engine_destroy (which takes NULL).
+ * runs out.  Destroy with engine_destroy (which takes NULL): every socket
+ * is closed (nothing is sent) and every outgoing buffer released.
  */
 struct homa_engine *engine_create(const struct homa_params *params);
 void engine_destroy(struct homa_engine *e);
+
+/* Install the output callbacks (copied); before any other call. */
+void engine_set_ops(struct homa_engine *e, const struct homa_engine_ops *ops,
+		    void *ctx);
 
 /* Replace the engine's parameters (config reload), effective at once. */
 void engine_set_params(struct homa_engine *e, const struct homa_params *p);
@@ -82,12 +226,28 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	       const struct homa_addr *src, uint8_t prio, uint64_t now);
 
 /*
+ * The errno an ICMP error means for Homa (spec/protocol.md, Ports), or 0
+ * when it is to be ignored.  family is AF_INET or AF_INET6; *port_only is
+ * set when the error concerns only the port (port unreachable).
+ */
+int engine_icmp_errno(int family, uint8_t type, uint8_t code, bool *port_only);
+
+/*
+ * An ICMP error about a packet we sent to peer (dport: the Homa dport of
+ * the quoted packet; 0 = any port).  err is a positive errno (from
+ * engine_icmp_errno).  Client RPCs to that peer (and port) fail with err at
+ * once; server RPCs with it end silently.
+ */
+void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
+		       uint16_t dport, int err, uint64_t now);
+
+/*
  * The time (caller's clock, ns) at which the engine next needs
  * engine_tick(); UINT64_MAX when it has nothing pending.
  */
 uint64_t engine_next_deadline(const struct homa_engine *e);
 
-/* Clock tick: run the timers that are due at now. */
+/* Clock tick: run the timers and the pacer that are due at now. */
 void engine_tick(struct homa_engine *e, uint64_t now);
 
 /*
@@ -95,5 +255,136 @@ void engine_tick(struct homa_engine *e, uint64_t now);
  * may update them through this pointer (the engine never touches them).
  */
 struct homa_metrics *engine_metrics(struct homa_engine *e);
+
+/* ---- sockets -------------------------------------------------------- */
+
+/*
+ * Open a socket with a default port (>= 0x8000) and no receive pool; it
+ * does not accept requests.  app is the caller's cookie, handed back in
+ * every event of the socket.  Returns 0 and *out, or -EMFILE (max_sockets
+ * reached), -EADDRINUSE (no default port free), -ENOMEM.
+ */
+int engine_sock_open(struct homa_engine *e, void *app, struct homa_sock **out);
+
+/* The socket's port (0 after shutdown). */
+uint16_t engine_sock_port(const struct homa_sock *s);
+
+/*
+ * bind(): take port (< 0x8000, else -EINVAL) and accept requests; port 0
+ * changes nothing.  -EADDRINUSE: another socket has it; -ESHUTDOWN.
+ */
+int engine_sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port);
+
+/* SO_HOMA_SERVER: accept requests or not.  -ESHUTDOWN after shutdown. */
+int engine_sock_set_server(struct homa_engine *e, struct homa_sock *s, bool on);
+
+/*
+ * SO_HOMA_RCVBUF: the socket's receive pool is base[0..length), owned by
+ * the caller.  Once per socket; length is rounded down to whole bpages.
+ * -EINVAL: already set, base NULL, less than one bpage or more than 4 GiB.
+ */
+int engine_sock_set_pool(struct homa_engine *e, struct homa_sock *s, void *base,
+			 size_t length);
+
+/*
+ * shutdown(): end all the socket's RPCs locally (nothing is sent, buffers
+ * released), release its port; later sends fail -ESHUTDOWN.
+ */
+void engine_sock_shutdown(struct homa_engine *e, struct homa_sock *s,
+			  uint64_t now);
+
+/* close(): shutdown, then free the socket (s is invalid afterwards). */
+void engine_sock_close(struct homa_engine *e, struct homa_sock *s,
+		       uint64_t now);
+
+/*
+ * Send a request to (dst, dport).  On success (0) *id is the new RPC's id
+ * and the engine holds msg until tx_release.  Errors (msg still the
+ * caller's): -EINVAL length 0 or > 1,000,000 or dport 0; -ESHUTDOWN;
+ * -EAGAIN the socket's outgoing memory is at wmem_max (a send_space event
+ * follows when it drops); -ENOMEM RPC or peer limit reached.
+ */
+int engine_send_request(struct homa_engine *e, struct homa_sock *s,
+			const struct homa_addr *dst, uint16_t dport,
+			const struct homa_msgbuf *msg, uint64_t cookie,
+			uint64_t now, uint64_t *id);
+
+/*
+ * Send the response of server RPC id (odd) from client.  0: the engine
+ * holds msg.  -ENOENT: no such RPC (it timed out or was acked: the kernel
+ * API discards such a response silently, returning 0); -EINVAL: the RPC
+ * is not waiting for a response, or a bad length; -ESHUTDOWN; -EAGAIN.
+ */
+int engine_send_response(struct homa_engine *e, struct homa_sock *s,
+			 uint64_t id, const struct homa_addr *client,
+			 const struct homa_msgbuf *msg, uint64_t now);
+
+/*
+ * HOMAIOCABORT: end client RPC id (0: all the socket's client RPCs).  err
+ * 0: silently; else each completes with a HOMA_DELIVER_ERROR of err.
+ * -EINVAL: id is not a client RPC of this socket.
+ */
+int engine_abort(struct homa_engine *e, struct homa_sock *s, uint64_t id,
+		 int err, uint64_t now);
+
+/*
+ * Return bpages of delivered messages (offsets as delivered).  All are
+ * checked first: -EINVAL if one is not an offset the application holds
+ * (nothing is returned then).  Messages waiting for space may restart.
+ */
+int engine_recycle(struct homa_engine *e, struct homa_sock *s,
+		   const uint32_t *offsets, unsigned n, uint64_t now);
+
+/* ---- introspection (HOMAIOCINFO, homactl, tests) --------------------- */
+
+#define HOMA_RPC_BUF_STALL 1 /* waiting for receive buffer space */
+#define HOMA_RPC_RX_READY  4 /* message complete, delivered */
+
+/* One RPC, as HOMAIOCINFO's homa_rpc_info describes it. */
+struct homa_rpc_info {
+	uint64_t id;
+	struct homa_addr peer;
+	uint16_t peer_port;
+	uint64_t cookie;
+	int32_t tx_length; /* -1: no outgoing message yet */
+	uint32_t tx_sent, tx_granted, tx_prio;
+	int32_t rx_length; /* -1: nothing received yet */
+	uint32_t rx_remaining, rx_gaps, rx_gap_bytes, rx_granted;
+	uint16_t flags; /* HOMA_RPC_* */
+};
+
+struct homa_sock_info {
+	uint16_t port;
+	bool server;
+	bool shutdown;
+	uint32_t num_rpcs;
+	uint64_t pool_avail_bytes;
+	uint64_t wmem; /* outgoing bytes held */
+};
+
+void engine_sock_info(const struct homa_sock *s, struct homa_sock_info *info);
+
+/*
+ * Fill up to max entries of out with the socket's live RPCs; returns how
+ * many were written.
+ */
+unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
+			  unsigned max);
+
+/* Engine-wide state, for homactl and the simulator's invariants. */
+struct homa_engine_state {
+	uint32_t sockets;
+	uint32_t rpcs;	    /* live */
+	uint32_t dead_rpcs; /* ended, not yet reaped */
+	uint32_t client_rpcs, server_rpcs;
+	uint32_t peers;
+	uint32_t active_grants;	 /* messages being granted */
+	uint32_t grantable;	 /* messages waiting for grants */
+	uint64_t total_incoming; /* granted/unscheduled not yet received */
+	uint32_t throttled;	 /* messages with bytes the pacer holds */
+	uint32_t buffer_waits;	 /* messages waiting for bpages */
+};
+
+void engine_state(const struct homa_engine *e, struct homa_engine_state *st);
 
 #endif /* HOMAD_CORE_ENGINE_H */

@@ -28,6 +28,57 @@ struct homa_metrics {
 	uint64_t malformed_packets[WIRE_ERR_COUNT];
 	/* Bytes of valid Homa packets received (from the Homa header on). */
 	uint64_t bytes_received;
+	/* Packets / bytes (Homa header on) sent, by priority level. */
+	uint64_t priority_packets[HOMA_NUM_PRIORITIES];
+	uint64_t priority_bytes[HOMA_NUM_PRIORITIES];
+
+	/* RPC life cycle, as the kernel module counts it: a message is
+	 * "started" when its first byte is sent or received and "done" when
+	 * its last one is. */
+	uint64_t client_requests_started;
+	uint64_t client_request_bytes_started;
+	uint64_t client_request_bytes_done;
+	uint64_t client_requests_done;
+	uint64_t client_responses_started;
+	uint64_t client_response_bytes_started;
+	uint64_t client_response_bytes_done;
+	uint64_t client_responses_done;
+	uint64_t server_requests_started;
+	uint64_t server_request_bytes_started;
+	uint64_t server_request_bytes_done;
+	uint64_t server_requests_done;
+	uint64_t server_responses_started;
+	uint64_t server_response_bytes_started;
+	uint64_t server_response_bytes_done;
+	uint64_t server_responses_done;
+
+	uint64_t resent_packets;      /* DATA retransmitted for a RESEND */
+	uint64_t resend_requests;     /* RESENDs we sent (timer, NEED_ACK) */
+	uint64_t client_rpc_timeouts; /* client RPCs failed ETIMEDOUT */
+	uint64_t server_rpc_timeouts; /* server RPCs ended by silence */
+	uint64_t need_ack_timeouts;   /* server RPCs never acked (homad) */
+	uint64_t unknown_rpcs;	      /* packets for RPCs we do not have */
+	uint64_t server_cant_create_rpcs; /* requests refused: limits */
+	uint64_t packet_discards;	  /* DATA dropped: duplicate, overlap,
+					     stale state, inconsistent length */
+	uint64_t buffer_alloc_failures;	  /* messages that found no bpages */
+	uint64_t dropped_data_no_bufs;	  /* DATA dropped while waiting */
+	uint64_t fifo_grant_bytes;	  /* bytes granted by FIFO grants */
+	uint64_t grant_bytes;		  /* bytes granted by all GRANTs */
+	uint64_t rpc_icmp_errors;	  /* RPCs failed/ended by ICMP errors */
+	uint64_t port_unreachables;  /* packets answered port unreachable */
+	uint64_t acks_received;	     /* server RPCs ended by an ack */
+	uint64_t peer_new_entries;   /* peers added to the table */
+	uint64_t peer_evictions;     /* idle peers evicted (table full) */
+	uint64_t peer_table_full;    /* packets/sends refused: no peer slot */
+	uint64_t rpc_limit_drops;    /* RPCs refused: max_rpcs reached */
+	uint64_t gap_limit_drops;    /* DATA dropped: max_gaps reached */
+	uint64_t reaper_calls;	     /* reaping passes that freed RPCs */
+	uint64_t rpcs_reaped;	     /* dead RPCs freed */
+	uint64_t pacer_packets;	     /* DATA sent after the pacer held it */
+	uint64_t throttle_list_adds; /* messages the pacer had to hold */
+	uint64_t wmem_full;	     /* sends refused with EAGAIN */
+	uint64_t bad_recycles;	     /* engine_recycle with bad offsets */
 
 	/* --- link layer (daemon) --------------------------------------- */
 	uint64_t link_rx_datagrams;    /* completions with a datagram in them */

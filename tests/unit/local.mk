@@ -24,3 +24,70 @@ tests_unit_test_log_SOURCES = tests/unit/test_log.c
 tests_unit_test_log_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_test_log_CFLAGS = $(TESTS_CFLAGS)
 tests_unit_test_log_LDADD = $(TESTS_LDADD)
+
+# The engine's modules (daemon/core): one suite each; all but pool use the
+# engine harness tests/unit/enginetest.[ch].
+check_PROGRAMS += tests/unit/test_pool tests/unit/test_sock tests/unit/test_peer tests/unit/test_rpc tests/unit/test_msgout tests/unit/test_msgin tests/unit/test_grant tests/unit/test_pacer tests/unit/test_timer
+TESTS += tests/unit/test_pool tests/unit/test_sock tests/unit/test_peer tests/unit/test_rpc tests/unit/test_msgout tests/unit/test_msgin tests/unit/test_grant tests/unit/test_pacer tests/unit/test_timer
+
+tests_unit_test_pool_SOURCES = tests/unit/test_pool.c
+tests_unit_test_pool_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_pool_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_pool_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_sock_SOURCES = tests/unit/test_sock.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_sock_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_sock_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_sock_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_peer_SOURCES = tests/unit/test_peer.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_peer_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_peer_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_peer_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_rpc_SOURCES = tests/unit/test_rpc.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_rpc_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_rpc_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_rpc_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_msgout_SOURCES = tests/unit/test_msgout.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_msgout_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_msgout_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_msgout_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_msgin_SOURCES = tests/unit/test_msgin.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_msgin_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_msgin_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_msgin_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_grant_SOURCES = tests/unit/test_grant.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_grant_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_grant_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_grant_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_pacer_SOURCES = tests/unit/test_pacer.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_pacer_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_pacer_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_pacer_LDADD = $(TESTS_LDADD)
+
+tests_unit_test_timer_SOURCES = tests/unit/test_timer.c tests/unit/enginetest.c \
+	tests/unit/enginetest.h
+tests_unit_test_timer_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_timer_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_timer_LDADD = $(TESTS_LDADD)
+
+# The engine against the kernel module's captures (tests/vectors/kernel).
+check_PROGRAMS += tests/unit/test_conformance
+TESTS += tests/unit/test_conformance
+tests_unit_test_conformance_SOURCES = tests/unit/test_conformance.c \
+	tests/unit/pcapvec.c tests/unit/pcapvec.h tests/unit/enginetest.h
+tests_unit_test_conformance_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_conformance_CFLAGS = $(TESTS_CFLAGS) $(PCAP_CFLAGS)
+tests_unit_test_conformance_LDADD = $(TESTS_LDADD) $(PCAP_LIBS)

@@ -1,0 +1,358 @@
+/*
+ * homa_int.h - the engine's internal structs and the functions its files
+ * share.  Nothing outside daemon/core (and its unit tests) includes this:
+ * the rest of homad sees only engine.h.
+ *
+ * One file per concept, functions prefixed by it:
+ *   sock.c   sockets and ports          pool.c   receive buffer pools
+ *   peer.c   peer table, cutoffs, acks  rpc.c    RPC table, life cycle
+ *   msgout.c outgoing messages          msgin.c  incoming messages
+ *   grant.c  receiver's grant policy    pacer.c  sender's SRPT + pacing
+ *   timer.c  ticks, RESEND, timeouts    engine.c entry points, dispatch
+ *
+ * Every struct is owned by the engine and freed by it; every list and table
+ * has a limit from struct homa_params.
+ */
+#ifndef HOMAD_CORE_HOMA_INT_H
+#define HOMAD_CORE_HOMA_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "core/engine.h"
+
+struct homa_rpc;
+
+TAILQ_HEAD(homa_rpc_list, homa_rpc);
+
+/* ---- pool.c ----------------------------------------------------------- */
+
+/*
+ * A socket's receive buffer pool: the caller's region cut into bpages.
+ * Full bpages have one user (a message chunk); the last, partial chunk of a
+ * message is cut from the pool's current "partial" bpage, which may hold
+ * pieces of several messages (refs counts them).  A bpage is free when its
+ * refs are 0 and it is not the partial one.
+ */
+struct homa_pool {
+	uint8_t *base;	       /* caller's memory; NULL: no pool */
+	uint32_t nbpages;      /* bpages in the region */
+	uint32_t *refs;	       /* [nbpages] users of each bpage */
+	uint32_t *free_stack;  /* [nbpages] indices of free bpages */
+	uint32_t nfree;	       /* entries in free_stack */
+	int64_t partial;       /* index of the partial bpage, -1: none */
+	uint32_t partial_fill; /* bytes used in it (64-byte aligned) */
+	/* Messages waiting for space, shortest first (msgin.wait_link). */
+	struct homa_rpc_list waiting;
+	uint32_t nwaiting;
+};
+
+int pool_init(struct homa_pool *p, void *base, size_t length);
+void pool_destroy(struct homa_pool *p);
+int pool_alloc(struct homa_pool *p, uint32_t length,
+	       uint32_t offsets[HOMA_MAX_BPAGES], uint32_t *n);
+void pool_free(struct homa_pool *p, const uint32_t *offsets, uint32_t n);
+int pool_check_release(const struct homa_pool *p, const uint32_t *offsets,
+		       unsigned n);
+void pool_release(struct homa_pool *p, const uint32_t *offsets, unsigned n);
+uint64_t pool_avail_bytes(const struct homa_pool *p);
+void pool_write(struct homa_pool *p, const uint32_t *offsets,
+		uint32_t msg_offset, const uint8_t *data, uint32_t len);
+
+/* ---- sock.c ----------------------------------------------------------- */
+
+struct homa_sock {
+	uint16_t port; /* 0 after shutdown */
+	bool server;   /* accepts requests */
+	bool shutdown; /* no more sends; port released */
+	void *app;     /* caller's cookie */
+	struct homa_pool pool;
+	struct homa_rpc_list rpcs; /* live RPCs (rpc.sock_link) */
+	uint32_t nrpcs;
+	uint64_t wmem;		     /* bytes of outgoing messages held */
+	bool wmem_blocked;	     /* a send got EAGAIN: report send space */
+	struct homa_sock *hash_next; /* port table chain */
+	TAILQ_ENTRY(homa_sock) link; /* e->socks */
+};
+
+#define SOCK_BUCKETS 256
+
+struct homa_sock *sock_find(const struct homa_engine *e, uint16_t port);
+int sock_open(struct homa_engine *e, void *app, struct homa_sock **out);
+int sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port);
+void sock_shutdown(struct homa_engine *e, struct homa_sock *s);
+void sock_free(struct homa_engine *e, struct homa_sock *s);
+void sock_wmem_release(struct homa_engine *e, struct homa_sock *s,
+		       uint32_t bytes);
+
+/* ---- peer.c ----------------------------------------------------------- */
+
+struct homa_peer {
+	struct homa_addr addr;
+	bool ipv6; /* not v4-mapped: 40-byte IP header */
+	struct homa_peer *hash_next;
+	TAILQ_ENTRY(homa_peer) lru_link; /* e->peer_lru, idlest first */
+	uint32_t refs;			 /* RPCs holding this peer */
+	uint32_t server_rpcs;		 /* of which we are the server */
+	uint64_t last_used;
+	/* Cutoffs the peer gave us (for our unscheduled packets to it). */
+	uint32_t unsched_cutoffs[HOMA_NUM_PRIORITIES];
+	uint16_t cutoff_version;  /* 0: none received yet */
+	uint64_t cutoffs_sent_at; /* when we last sent it our CUTOFFS */
+	bool cutoffs_sent;
+	/* Acks of finished client RPCs, queued for this server host. */
+	struct homa_ack acks[HOMA_MAX_ACKS];
+	uint32_t num_acks;
+	/* Receiver side: messages from it in the grant active set. */
+	uint32_t active_grants;
+	/* Sender side: pacing cap (0: none) and its virtual link. */
+	uint32_t rate_mbps;
+	uint64_t tx_idle; /* when its capped link is idle again */
+};
+
+#define PEER_BUCKETS 1024
+
+struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
+			   uint64_t now);
+struct homa_peer *peer_find(const struct homa_engine *e,
+			    const struct homa_addr *a);
+void peer_hold(struct homa_engine *e, struct homa_peer *p, uint64_t now);
+void peer_put(struct homa_engine *e, struct homa_peer *p);
+void peer_free_all(struct homa_engine *e);
+void peer_set_rate(const struct homa_engine *e, struct homa_peer *p);
+uint8_t peer_unsched_prio(const struct homa_engine *e,
+			  const struct homa_peer *p, uint32_t length);
+void peer_set_cutoffs(struct homa_peer *p, const struct homa_pkt *pkt);
+bool peer_pop_ack(struct homa_peer *p, struct homa_ack *ack);
+void peer_add_ack(struct homa_engine *e, struct homa_peer *p,
+		  uint16_t client_port, uint16_t server_port, uint64_t id,
+		  uint64_t now);
+uint32_t peer_take_acks(struct homa_peer *p, struct homa_ack *acks);
+uint32_t peer_max_payload(const struct homa_engine *e,
+			  const struct homa_peer *p);
+bool addr_is_v4(const struct homa_addr *a);
+
+/* ---- msgout.c --------------------------------------------------------- */
+
+struct homa_msgout {
+	bool present; /* a message was given */
+	uint32_t length;
+	const uint8_t *data;  /* caller's bytes (lent until tx_release) */
+	void *cookie;	      /* caller's, for tx_release */
+	uint32_t unscheduled; /* min(unsched_bytes, length): a boundary */
+	uint32_t seg;	      /* payload bytes per packet, fixed */
+	uint32_t next_xmit;   /* bytes sent at least once (packet-aligned) */
+	uint32_t granted;     /* may send every packet starting below */
+	uint8_t sched_prio;   /* from the last GRANT */
+	bool started;	      /* first packet sent (metrics) */
+	uint64_t birth;	      /* when queued (pacer FIFO share) */
+	int32_t heap_index;   /* in e->pacer heap; -1: not there */
+	bool throttled;	      /* the pacer held it at least once */
+};
+
+void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
+		 const struct homa_msgbuf *msg, uint64_t now);
+uint32_t msgout_pkt_start(const struct homa_msgout *m, uint32_t offset);
+uint32_t msgout_pkt_len(const struct homa_msgout *m, uint32_t start);
+bool msgout_sendable(const struct homa_rpc *rpc);
+uint32_t msgout_xmit_one(struct homa_engine *e, struct homa_rpc *rpc,
+			 uint64_t now);
+void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
+		  const struct homa_pkt *pkt, uint64_t now);
+void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
+		   uint32_t end, uint8_t prio, uint64_t now);
+void msgout_update(struct homa_engine *e, struct homa_rpc *rpc);
+
+/* ---- msgin.c ---------------------------------------------------------- */
+
+struct homa_gap {
+	uint32_t start, end; /* missing bytes [start, end) */
+};
+
+struct homa_msgin {
+	bool present; /* the first DATA arrived: length known */
+	uint32_t length;
+	uint32_t recv_end; /* highest byte received + 1 */
+	uint32_t bytes_remaining;
+	uint32_t granted;      /* peer may send everything below */
+	uint8_t prio;	       /* priority of our last grant */
+	struct homa_gap *gaps; /* sorted, disjoint, below recv_end */
+	uint32_t num_gaps, cap_gaps;
+	bool bufs;	/* bpages allocated */
+	bool delivered; /* bpages belong to the application */
+	uint32_t bpage_offsets[HOMA_MAX_BPAGES];
+	uint32_t num_bpages;
+	bool waiting; /* in sock->pool.waiting */
+	TAILQ_ENTRY(homa_rpc) wait_link;
+	uint64_t incoming;		  /* our part of e->total_incoming */
+	bool grantable;			  /* in e->grantable or e->active */
+	bool active;			  /* in e->active[] */
+	TAILQ_ENTRY(homa_rpc) grant_link; /* e->grantable (not active) */
+	uint64_t birth;			  /* first DATA (FIFO grants) */
+};
+
+void msgin_init(struct homa_rpc *rpc, uint32_t length, uint32_t incoming,
+		uint64_t now);
+void msgin_destroy(struct homa_msgin *m);
+int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
+		     uint32_t start, uint32_t len);
+void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
+		const struct homa_pkt *pkt, uint64_t now);
+bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
+void msgin_request_retrans(struct homa_engine *e, struct homa_rpc *rpc,
+			   uint64_t now);
+uint32_t msgin_received(const struct homa_msgin *m);
+int msgin_recycle(struct homa_engine *e, struct homa_sock *s,
+		  const uint32_t *offsets, unsigned n, uint64_t now);
+
+/* ---- rpc.c ------------------------------------------------------------ */
+
+/*
+ * RPC states and their legal orders:
+ *   client: OUTGOING (sending the request, then waiting)
+ *             -> INCOMING (response arriving) -> DEAD (delivered, failed)
+ *           OUTGOING -> DEAD (failed, aborted)
+ *   server: INCOMING (request arriving) -> IN_SERVICE (delivered to the
+ *             application) -> OUTGOING (response) -> DEAD (acked)
+ *           any -> DEAD (timeout, RPC_UNKNOWN, ICMP, socket closed)
+ * rpc_set_state is the only function that changes state.
+ */
+enum homa_rpc_state {
+	RPC_OUTGOING,
+	RPC_INCOMING,
+	RPC_IN_SERVICE,
+	RPC_DEAD,
+};
+
+struct homa_rpc {
+	uint64_t id; /* local id: even client, odd server */
+	enum homa_rpc_state state;
+	struct homa_sock *sock; /* NULL once dead */
+	void *sock_app;		/* the socket's cookie (tx_release) */
+	struct homa_peer *peer; /* held (peer.refs) until reaped */
+	uint16_t dport;		/* the peer's port */
+	uint64_t cookie;	/* client: completion cookie */
+	uint32_t silent_ticks;	/* ticks without DATA/GRANT/BUSY */
+	uint32_t done_ticks;	/* server: ticks since response sent */
+	struct homa_msgin msgin;
+	struct homa_msgout msgout;
+	struct homa_rpc *hash_next;	 /* e->rpc_buckets chain */
+	TAILQ_ENTRY(homa_rpc) sock_link; /* sock->rpcs */
+	TAILQ_ENTRY(homa_rpc) link;	 /* e->rpcs, or e->dead once dead */
+};
+
+static inline bool rpc_is_client(const struct homa_rpc *rpc)
+{
+	return (rpc->id & 1) == 0;
+}
+
+#define RPC_BUCKETS 16384
+
+struct homa_rpc *rpc_find(const struct homa_engine *e, uint64_t id,
+			  const struct homa_peer *peer);
+int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
+		   struct homa_peer *peer, uint16_t dport, uint64_t now,
+		   struct homa_rpc **out);
+int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
+		   struct homa_peer *peer, uint64_t id, uint16_t dport,
+		   uint64_t now, struct homa_rpc **out);
+void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
+		   enum homa_rpc_state state);
+void rpc_end(struct homa_engine *e, struct homa_rpc *rpc);
+void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err);
+unsigned rpc_reap(struct homa_engine *e, unsigned limit);
+void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
+void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
+	       const struct homa_ack *ack);
+
+/* ---- grant.c ---------------------------------------------------------- */
+
+void grant_update_incoming(struct homa_engine *e, struct homa_rpc *rpc);
+void grant_add(struct homa_engine *e, struct homa_rpc *rpc);
+void grant_remove(struct homa_engine *e, struct homa_rpc *rpc);
+void grant_reposition(struct homa_engine *e, struct homa_rpc *rpc);
+void grant_check(struct homa_engine *e, uint64_t now);
+uint64_t grant_fifo_interval(const struct homa_params *p);
+uint8_t grant_prio(const struct homa_params *p, uint32_t rank,
+		   uint32_t nactive);
+
+/* ---- pacer.c ---------------------------------------------------------- */
+
+void pacer_add(struct homa_engine *e, struct homa_rpc *rpc);
+void pacer_remove(struct homa_engine *e, struct homa_rpc *rpc);
+void pacer_update(struct homa_engine *e, struct homa_rpc *rpc);
+void pacer_xmit(struct homa_engine *e, uint64_t now);
+void pacer_account(struct homa_engine *e, struct homa_peer *peer,
+		   size_t ip_bytes, uint64_t now);
+uint64_t pacer_ns(uint64_t bytes, uint32_t mbps);
+
+/* ---- timer.c ---------------------------------------------------------- */
+
+void timer_tick(struct homa_engine *e, uint64_t now);
+void timer_arm(struct homa_engine *e, uint64_t now);
+
+/* ---- engine.c --------------------------------------------------------- */
+
+struct homa_engine {
+	struct homa_params params;
+	struct homa_metrics metrics;
+	struct homa_engine_ops ops;
+	void *ops_ctx;
+
+	/* Sockets: port table and list. */
+	struct homa_sock *sock_buckets[SOCK_BUCKETS];
+	TAILQ_HEAD(, homa_sock) socks;
+	uint32_t nsocks;
+	uint16_t next_port; /* next default port to try */
+
+	/* RPCs: table of live ones, list of live and of dead ones. */
+	struct homa_rpc **rpc_buckets; /* [RPC_BUCKETS] */
+	struct homa_rpc_list rpcs;
+	struct homa_rpc_list dead;
+	uint32_t nrpcs, ndead, nclient, nserver;
+	uint64_t next_client_id;
+
+	/* Peers. */
+	struct homa_peer **peer_buckets; /* [PEER_BUCKETS] */
+	TAILQ_HEAD(, homa_peer) peer_lru;
+	uint32_t npeers;
+
+	/* Grants (receiver). */
+	struct homa_rpc_list grantable; /* not active, fewest bytes first */
+	uint32_t ngrantable;
+	struct homa_rpc *active[HOMA_MAX_OVERCOMMIT]; /* SRPT order */
+	uint32_t nactive;
+	uint64_t total_incoming;
+	uint64_t next_fifo_grant; /* time of the next FIFO grant */
+
+	/* Pacer (sender): heap of messages with sendable bytes. */
+	struct homa_rpc **heap;
+	uint32_t nheap, heap_cap;
+	uint64_t link_idle; /* estimated time the NIC queue drains */
+	int32_t pacer_fifo_count;
+	uint64_t pacer_wake; /* 0: none; else when the pacer may go on */
+
+	/* Timer. */
+	uint64_t next_tick; /* 0: not armed */
+	uint64_t ticks;	    /* ticks run so far */
+
+	/* Scratch header space for ops.send. */
+	uint8_t hdr[128];
+};
+
+/* Send a control packet (prio 7) built in pkt to peer. */
+void engine_xmit_control(struct homa_engine *e, struct homa_peer *peer,
+			 struct homa_pkt *pkt, uint64_t now);
+/* The same to an address we keep no peer state for (peer NULL). */
+void engine_xmit_control_to(struct homa_engine *e, const struct homa_addr *dst,
+			    struct homa_peer *peer, struct homa_pkt *pkt,
+			    uint64_t now);
+/* Hand one encoded packet (header in e->hdr) to ops.send and count it. */
+void engine_xmit(struct homa_engine *e, const struct homa_addr *dst,
+		 struct homa_peer *peer, uint8_t prio, enum homa_type type,
+		 size_t hdr_len, const uint8_t *payload, size_t payload_len,
+		 const struct homa_rpc *rpc, uint64_t now);
+uint8_t engine_clamp_prio(const struct homa_engine *e, unsigned prio);
+
+#endif /* HOMAD_CORE_HOMA_INT_H */

@@ -1,0 +1,363 @@
+/*
+ * msgin.c - incoming messages (spec/protocol.md, "Receiving a message",
+ * "Receive buffer pool", RESEND).
+ *
+ * Received bytes are tracked as recv_end (one past the highest byte) and a
+ * sorted list of gaps below it; a packet must fill a gap exactly or part of
+ * one, or extend recv_end: anything overlapping bytes we have, straddling a
+ * gap's edge or straddling recv_end is a duplicate and dropped, as the
+ * module does.  Payload goes straight into the socket's bpages.  A message
+ * that finds no bpages waits in its pool's queue, its packets dropped, and
+ * restarts with a RESEND(0, all) once space frees up.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/homa_int.h"
+
+/* Period of CUTOFFS to one peer, at most (ns). */
+#define MSGIN_CUTOFFS_INTERVAL 1000000ull
+
+void msgin_init(struct homa_rpc *rpc, uint32_t length, uint32_t incoming,
+		uint64_t now)
+{
+	struct homa_msgin *m = &rpc->msgin;
+
+	m->present = true;
+	m->length = length;
+	m->recv_end = 0;
+	m->bytes_remaining = length;
+	m->granted = incoming < length ? incoming : length;
+	m->num_gaps = 0;
+	m->birth = now;
+}
+
+/* Free what msgin_add_packet allocated. */
+void msgin_destroy(struct homa_msgin *m)
+{
+	free(m->gaps);
+	m->gaps = NULL;
+	m->num_gaps = m->cap_gaps = 0;
+}
+
+/* Bytes received so far. */
+uint32_t msgin_received(const struct homa_msgin *m)
+{
+	return m->length - m->bytes_remaining;
+}
+
+static int msgin_gap_insert(struct homa_engine *e, struct homa_msgin *m,
+			    uint32_t at, uint32_t start, uint32_t end)
+{
+	if (m->num_gaps >= e->params.max_gaps)
+		return -ENOSPC;
+	if (m->num_gaps == m->cap_gaps) {
+		uint32_t cap = m->cap_gaps ? 2 * m->cap_gaps : 8;
+		struct homa_gap *g;
+
+		if (cap > e->params.max_gaps)
+			cap = e->params.max_gaps;
+		g = realloc(m->gaps, cap * sizeof(*g));
+		if (g == NULL)
+			return -ENOSPC;
+		m->gaps = g;
+		m->cap_gaps = cap;
+	}
+	memmove(&m->gaps[at + 1], &m->gaps[at],
+		(m->num_gaps - at) * sizeof(*m->gaps));
+	m->gaps[at].start = start;
+	m->gaps[at].end = end;
+	m->num_gaps++;
+	return 0;
+}
+
+/*
+ * Account for the packet [start, start + len).  0: new bytes, to be stored;
+ * -EEXIST: a duplicate or an overlap (drop it); -ENOSPC: it would need a
+ * gap beyond max_gaps (drop it).
+ */
+int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
+		     uint32_t start, uint32_t len)
+{
+	uint32_t end = start + len;
+	uint32_t i;
+
+	if (start >= m->recv_end) {
+		if (start > m->recv_end) {
+			int err = msgin_gap_insert(e, m, m->num_gaps,
+						   m->recv_end, start);
+			if (err < 0)
+				return err;
+		}
+		m->recv_end = end;
+		return 0;
+	}
+	if (end > m->recv_end)
+		return -EEXIST;
+	for (i = 0; i < m->num_gaps; i++) {
+		struct homa_gap *g = &m->gaps[i];
+
+		if (start < g->start)
+			return -EEXIST;
+		if (start >= g->end)
+			continue;
+		if (end > g->end)
+			return -EEXIST;
+		if (start == g->start && end == g->end) {
+			memmove(g, g + 1, (m->num_gaps - i - 1) * sizeof(*g));
+			m->num_gaps--;
+		} else if (start == g->start) {
+			g->start = end;
+		} else if (end == g->end) {
+			g->end = start;
+		} else {
+			uint32_t old_end = g->end;
+			int err = msgin_gap_insert(e, m, i + 1, end, old_end);
+
+			if (err < 0)
+				return err;
+			m->gaps[i].end = start;
+		}
+		return 0;
+	}
+	return -EEXIST;
+}
+
+/* Send a RESEND for [offset, offset + length) of rpc. */
+static void msgin_send_resend(struct homa_engine *e, struct homa_rpc *rpc,
+			      uint32_t offset, uint32_t length, uint8_t prio,
+			      uint64_t now)
+{
+	struct homa_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_RESEND;
+	pkt.sport = rpc->sock->port;
+	pkt.dport = rpc->dport;
+	pkt.sender_id = rpc->id;
+	pkt.u.resend.offset = offset;
+	pkt.u.resend.length = length;
+	pkt.u.resend.priority = prio;
+	engine_xmit_control(e, rpc->peer, &pkt, now);
+	e->metrics.resend_requests++;
+}
+
+/*
+ * Ask the peer for what rpc lacks: a client still waiting for its response
+ * asks for "everything" (0, -1); a receiver asks for each gap and for
+ * [recv_end, granted).
+ */
+void msgin_request_retrans(struct homa_engine *e, struct homa_rpc *rpc,
+			   uint64_t now)
+{
+	struct homa_msgin *m = &rpc->msgin;
+
+	if (rpc->state == RPC_OUTGOING) {
+		if (rpc_is_client(rpc))
+			msgin_send_resend(e, rpc, 0, HOMA_RESEND_ALL,
+					  HOMA_CONTROL_PRIORITY, now);
+		return;
+	}
+	if (rpc->state != RPC_INCOMING || !m->present || !m->bufs)
+		return;
+	for (uint32_t i = 0; i < m->num_gaps; i++)
+		msgin_send_resend(e, rpc, m->gaps[i].start,
+				  m->gaps[i].end - m->gaps[i].start,
+				  HOMA_CONTROL_PRIORITY, now);
+	if (m->recv_end < m->granted)
+		msgin_send_resend(e, rpc, m->recv_end, m->granted - m->recv_end,
+				  HOMA_CONTROL_PRIORITY, now);
+}
+
+/* Insert rpc into its pool's wait queue, shortest message first. */
+static void msgin_wait(struct homa_pool *p, struct homa_rpc *rpc)
+{
+	struct homa_rpc *it;
+
+	TAILQ_FOREACH(it, &p->waiting, msgin.wait_link)
+	if (it->msgin.length > rpc->msgin.length)
+		break;
+	if (it != NULL)
+		TAILQ_INSERT_BEFORE(it, rpc, msgin.wait_link);
+	else
+		TAILQ_INSERT_TAIL(&p->waiting, rpc, msgin.wait_link);
+	p->nwaiting++;
+	rpc->msgin.waiting = true;
+}
+
+/*
+ * Find bpages for rpc's message.  true: it has them.  false: the socket has
+ * no pool (the packet is simply dropped), or the pool is full and the
+ * message now waits for space.
+ */
+bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
+{
+	struct homa_msgin *m = &rpc->msgin;
+	struct homa_pool *p = &rpc->sock->pool;
+	int err;
+
+	(void)now;
+	if (m->bufs)
+		return true;
+	if (m->waiting || p->base == NULL)
+		return false;
+	/* Strictly shortest first: no overtaking of waiting messages. */
+	if (p->nwaiting > 0 &&
+	    TAILQ_FIRST(&p->waiting)->msgin.length <= m->length)
+		err = -ENOMEM;
+	else
+		err = pool_alloc(p, m->length, m->bpage_offsets,
+				 &m->num_bpages);
+	if (err < 0) {
+		e->metrics.buffer_alloc_failures++;
+		msgin_wait(p, rpc);
+		return false;
+	}
+	m->bufs = true;
+	return true;
+}
+
+/* Space was freed in s's pool: start waiting messages that now fit. */
+static void msgin_pool_retry(struct homa_engine *e, struct homa_sock *s,
+			     uint64_t now);
+
+static void msgin_maybe_send_cutoffs(struct homa_engine *e,
+				     struct homa_rpc *rpc,
+				     const struct homa_pkt *pkt, uint64_t now)
+{
+	struct homa_peer *peer = rpc->peer;
+	struct homa_pkt c;
+
+	if (pkt->u.data.cutoff_version == e->params.cutoff_version)
+		return;
+	if (peer->cutoffs_sent &&
+	    now - peer->cutoffs_sent_at < MSGIN_CUTOFFS_INTERVAL)
+		return;
+	peer->cutoffs_sent = true;
+	peer->cutoffs_sent_at = now;
+	memset(&c, 0, sizeof(c));
+	c.type = HOMA_CUTOFFS;
+	c.sport = rpc->sock->port;
+	c.dport = rpc->dport;
+	c.sender_id = rpc->id;
+	memcpy(c.u.cutoffs.unsched_cutoffs, e->params.unsched_cutoffs,
+	       sizeof(c.u.cutoffs.unsched_cutoffs));
+	c.u.cutoffs.cutoff_version = (uint16_t)e->params.cutoff_version;
+	engine_xmit_control(e, peer, &c, now);
+}
+
+/*
+ * A DATA packet for rpc (already found or created by the dispatcher).
+ * Drops what it must (counted), stores the rest, delivers a complete
+ * message, and lets the grant policy react.
+ */
+void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
+		const struct homa_pkt *pkt, uint64_t now)
+{
+	struct homa_msgin *m = &rpc->msgin;
+	uint32_t start = pkt->u.data.offset;
+	uint32_t len = pkt->u.data.payload_len;
+	int err;
+
+	rpc->silent_ticks = 0;
+	if (rpc_is_client(rpc) && rpc->state == RPC_OUTGOING) {
+		/* The response has begun: the request is no longer sent. */
+		rpc_set_state(e, rpc, RPC_INCOMING);
+		pacer_remove(e, rpc);
+	}
+	if (rpc->state != RPC_INCOMING) {
+		/* At-most-once: a server past receiving drops request data. */
+		e->metrics.packet_discards++;
+		return;
+	}
+	if (!m->present) {
+		msgin_init(rpc, pkt->u.data.message_length,
+			   pkt->u.data.incoming, now);
+		if (rpc_is_client(rpc)) {
+			e->metrics.client_responses_started++;
+			e->metrics.client_response_bytes_started += m->length;
+		} else {
+			e->metrics.server_requests_started++;
+			e->metrics.server_request_bytes_started += m->length;
+		}
+	} else if (pkt->u.data.message_length != m->length) {
+		e->metrics.packet_discards++;
+		return;
+	}
+	if (!msgin_get_bufs(e, rpc, now)) {
+		e->metrics.dropped_data_no_bufs++;
+		return;
+	}
+	if (pkt->u.data.incoming > m->granted)
+		m->granted = pkt->u.data.incoming < m->length
+				     ? pkt->u.data.incoming
+				     : m->length;
+	msgin_maybe_send_cutoffs(e, rpc, pkt, now);
+	if (len == 0) {
+		e->metrics.packet_discards++;
+		return;
+	}
+	err = msgin_add_packet(e, m, start, len);
+	if (err < 0) {
+		if (err == -ENOSPC)
+			e->metrics.gap_limit_drops++;
+		else
+			e->metrics.packet_discards++;
+		return;
+	}
+	pool_write(&rpc->sock->pool, m->bpage_offsets, start,
+		   pkt->u.data.payload, len);
+	m->bytes_remaining -= len;
+	grant_update_incoming(e, rpc);
+	if (m->bytes_remaining == 0) {
+		rpc_deliver(e, rpc, now);
+	} else if (m->granted < m->length) {
+		grant_add(e, rpc);
+	}
+	grant_check(e, now);
+}
+
+static void msgin_pool_retry(struct homa_engine *e, struct homa_sock *s,
+			     uint64_t now)
+{
+	struct homa_pool *p = &s->pool;
+	struct homa_rpc *rpc;
+
+	while ((rpc = TAILQ_FIRST(&p->waiting)) != NULL) {
+		struct homa_msgin *m = &rpc->msgin;
+
+		if (pool_alloc(p, m->length, m->bpage_offsets, &m->num_bpages) <
+		    0)
+			break;
+		TAILQ_REMOVE(&p->waiting, rpc, msgin.wait_link);
+		p->nwaiting--;
+		m->waiting = false;
+		m->bufs = true;
+		rpc->silent_ticks = 0;
+		/* The sender starts over; priority 6 as the module asks. */
+		msgin_send_resend(e, rpc, 0, HOMA_RESEND_ALL,
+				  engine_clamp_prio(e, 6), now);
+		grant_update_incoming(e, rpc);
+		if (m->granted < m->length)
+			grant_add(e, rpc);
+	}
+	grant_check(e, now);
+}
+
+/*
+ * Return bpages of s (engine_recycle): all offsets are checked first.
+ * -EINVAL: an offset the application does not hold.
+ */
+int msgin_recycle(struct homa_engine *e, struct homa_sock *s,
+		  const uint32_t *offsets, unsigned n, uint64_t now)
+{
+	if (pool_check_release(&s->pool, offsets, n) < 0) {
+		e->metrics.bad_recycles++;
+		return -EINVAL;
+	}
+	pool_release(&s->pool, offsets, n);
+	if (s->pool.nwaiting > 0)
+		msgin_pool_retry(e, s, now);
+	return 0;
+}

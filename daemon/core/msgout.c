@@ -1,0 +1,188 @@
+/*
+ * msgout.c - outgoing messages (spec/protocol.md, "Sending a message").
+ *
+ * Packet boundaries are a pure function of the message: packets of `seg`
+ * payload bytes from offset 0, a short packet ending exactly at the
+ * unscheduled limit, then packets of `seg` bytes from there.  They never
+ * change, so a retransmission resends the very packets the receiver lacks.
+ * The bytes stay in the caller's buffer: a DATA packet is our header plus
+ * a pointer into it.
+ */
+#include <string.h>
+
+#include "core/homa_int.h"
+
+/* Set up rpc's outgoing message (the engine now holds msg). */
+void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
+		 const struct homa_msgbuf *msg, uint64_t now)
+{
+	struct homa_msgout *m = &rpc->msgout;
+
+	m->present = true;
+	m->length = msg->length;
+	m->data = msg->data;
+	m->cookie = msg->cookie;
+	m->seg = peer_max_payload(e, rpc->peer);
+	m->unscheduled = e->params.unsched_bytes < msg->length
+				 ? e->params.unsched_bytes
+				 : msg->length;
+	/* Without one unscheduled packet the receiver never hears of it. */
+	if (m->unscheduled == 0)
+		m->unscheduled = m->seg < msg->length ? m->seg : msg->length;
+	m->next_xmit = 0;
+	m->granted = m->unscheduled;
+	m->sched_prio = 0;
+	m->birth = now;
+	m->heap_index = -1;
+	rpc->sock->wmem += msg->length;
+	if (rpc_is_client(rpc)) {
+		e->metrics.client_requests_started++;
+		e->metrics.client_request_bytes_started += msg->length;
+	} else {
+		e->metrics.server_responses_started++;
+		e->metrics.server_response_bytes_started += msg->length;
+	}
+}
+
+/* Start of the packet that holds byte offset (offset < length). */
+uint32_t msgout_pkt_start(const struct homa_msgout *m, uint32_t offset)
+{
+	if (offset < m->unscheduled)
+		return offset - offset % m->seg;
+	return offset - (offset - m->unscheduled) % m->seg;
+}
+
+/* Payload length of the packet starting at start (a boundary). */
+uint32_t msgout_pkt_len(const struct homa_msgout *m, uint32_t start)
+{
+	uint32_t limit = start < m->unscheduled ? m->unscheduled : m->length;
+	uint32_t len = limit - start;
+
+	return len < m->seg ? len : m->seg;
+}
+
+/* True when rpc has bytes it may send now (whole packets below granted). */
+bool msgout_sendable(const struct homa_rpc *rpc)
+{
+	const struct homa_msgout *m = &rpc->msgout;
+
+	return m->present && rpc->state == RPC_OUTGOING &&
+	       m->next_xmit < m->length && m->next_xmit < m->granted;
+}
+
+/* Build and send the DATA packet of rpc starting at start. */
+static void msgout_xmit_packet(struct homa_engine *e, struct homa_rpc *rpc,
+			       uint32_t start, bool retransmit,
+			       uint32_t incoming, uint8_t prio, uint64_t now)
+{
+	struct homa_msgout *m = &rpc->msgout;
+	uint32_t len = msgout_pkt_len(m, start);
+	struct homa_pkt pkt;
+	size_t hlen;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_DATA;
+	pkt.sport = rpc->sock->port;
+	pkt.dport = rpc->dport;
+	pkt.sender_id = rpc->id;
+	pkt.u.data.message_length = m->length;
+	pkt.u.data.incoming = incoming;
+	/* Acks ride on requests to the server host they are for. */
+	if (rpc_is_client(rpc))
+		peer_pop_ack(rpc->peer, &pkt.u.data.ack);
+	pkt.u.data.cutoff_version = rpc->peer->cutoff_version;
+	pkt.u.data.retransmit = retransmit ? 1 : 0;
+	pkt.u.data.offset = start;
+	pkt.u.data.payload_len = 0; /* the payload goes by reference */
+	hlen = wire_encode(&pkt, e->hdr, sizeof(e->hdr));
+	engine_xmit(e, &rpc->peer->addr, rpc->peer, prio, HOMA_DATA, hlen,
+		    m->data + start, len, rpc, now);
+}
+
+/*
+ * Send rpc's next new packet (the caller checked msgout_sendable).  Returns
+ * its payload length.
+ */
+uint32_t msgout_xmit_one(struct homa_engine *e, struct homa_rpc *rpc,
+			 uint64_t now)
+{
+	struct homa_msgout *m = &rpc->msgout;
+	uint32_t start = m->next_xmit;
+	uint32_t len = msgout_pkt_len(m, start);
+	uint8_t prio;
+
+	if (start < m->unscheduled)
+		prio = peer_unsched_prio(e, rpc->peer, m->length);
+	else
+		prio = m->sched_prio;
+	msgout_xmit_packet(e, rpc, start, false, m->unscheduled, prio, now);
+	m->next_xmit += len;
+	if (m->next_xmit >= m->length) {
+		if (rpc_is_client(rpc)) {
+			e->metrics.client_requests_done++;
+			e->metrics.client_request_bytes_done += m->length;
+		} else {
+			e->metrics.server_responses_done++;
+			e->metrics.server_response_bytes_done += m->length;
+		}
+	}
+	return len;
+}
+
+/* rpc's sendable state changed: tell the pacer. */
+void msgout_update(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	if (msgout_sendable(rpc))
+		pacer_add(e, rpc);
+	else
+		pacer_remove(e, rpc);
+}
+
+/*
+ * A GRANT for rpc.  A client that is receiving its response, or an RPC
+ * not sending, ignores it; otherwise the granted offset only grows.
+ */
+void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
+		  const struct homa_pkt *pkt, uint64_t now)
+{
+	struct homa_msgout *m = &rpc->msgout;
+	uint32_t offset = pkt->u.grant.offset;
+
+	rpc->silent_ticks = 0;
+	if (rpc->state != RPC_OUTGOING || !m->present)
+		return;
+	if (offset > m->length)
+		offset = m->length;
+	if (offset > m->granted)
+		m->granted = offset;
+	m->sched_prio = engine_clamp_prio(e, pkt->u.grant.priority);
+	msgout_update(e, rpc);
+	pacer_xmit(e, now);
+}
+
+/*
+ * Resend the packets of [start, end) that were sent before (retransmit = 1,
+ * incoming = end, at prio) and treat end as granted.  The caller checked
+ * that start lies below next_xmit.
+ */
+void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
+		   uint32_t end, uint8_t prio, uint64_t now)
+{
+	struct homa_msgout *m = &rpc->msgout;
+	uint32_t off;
+
+	if (end > m->length)
+		end = m->length;
+	if (end > m->granted)
+		m->granted = end;
+	if (start < m->length) {
+		for (off = msgout_pkt_start(m, start);
+		     off < end && off < m->next_xmit;
+		     off += msgout_pkt_len(m, off)) {
+			msgout_xmit_packet(e, rpc, off, true, end, prio, now);
+			e->metrics.resent_packets++;
+		}
+	}
+	msgout_update(e, rpc);
+	pacer_xmit(e, now);
+}

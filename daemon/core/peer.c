@@ -1,0 +1,244 @@
+/*
+ * peer.c - what the engine knows about each remote host: the cutoffs it
+ * gave us, when we last sent it ours, the acks queued for it, its share of
+ * our grants and its pacing cap.
+ *
+ * The table is bounded (max_peers).  A peer is held by every RPC that uses
+ * it; when the table is full the idlest peer nobody holds is evicted, and
+ * if every peer is held the new one is refused (counted) - so no sender,
+ * however hostile, makes it grow without bound.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/homa_int.h"
+
+/* True when a is an IPv4 address (v4-mapped). */
+bool addr_is_v4(const struct homa_addr *a)
+{
+	return IN6_IS_ADDR_V4MAPPED(&a->in6);
+}
+
+static unsigned peer_bucket(const struct homa_addr *a)
+{
+	uint32_t w[4];
+	uint32_t h = 2166136261u;
+
+	memcpy(w, &a->in6, sizeof(w));
+	for (int i = 0; i < 4; i++)
+		h = (h ^ w[i]) * 16777619u;
+	h ^= h >> 15;
+	return h % PEER_BUCKETS;
+}
+
+/* The peer for a, or NULL. */
+struct homa_peer *peer_find(const struct homa_engine *e,
+			    const struct homa_addr *a)
+{
+	struct homa_peer *p;
+
+	for (p = e->peer_buckets[peer_bucket(a)]; p != NULL; p = p->hash_next)
+		if (memcmp(&p->addr, a, sizeof(*a)) == 0)
+			return p;
+	return NULL;
+}
+
+static void peer_unlink(struct homa_engine *e, struct homa_peer *p)
+{
+	struct homa_peer **pp = &e->peer_buckets[peer_bucket(&p->addr)];
+
+	while (*pp != p)
+		pp = &(*pp)->hash_next;
+	*pp = p->hash_next;
+	TAILQ_REMOVE(&e->peer_lru, p, lru_link);
+	e->npeers--;
+}
+
+static bool peer_prefix_match(const struct homa_addr *a,
+			      const struct homa_rate_rule *r)
+{
+	const uint8_t *x = a->in6.s6_addr, *y = r->prefix.in6.s6_addr;
+	unsigned bits = r->prefix_len > 128 ? 128 : r->prefix_len;
+	unsigned bytes = bits / 8, rem = bits % 8;
+
+	if (memcmp(x, y, bytes) != 0)
+		return false;
+	if (rem == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xFF << (8 - rem));
+	return (x[bytes] & mask) == (y[bytes] & mask);
+}
+
+/* Apply the first matching rate rule of the params to p (0: none). */
+void peer_set_rate(const struct homa_engine *e, struct homa_peer *p)
+{
+	const struct homa_params *prm = &e->params;
+	uint32_t n = prm->n_rate_rules;
+
+	p->rate_mbps = 0;
+	if (n > HOMA_MAX_RATE_RULES)
+		n = HOMA_MAX_RATE_RULES;
+	for (uint32_t i = 0; i < n; i++)
+		if (peer_prefix_match(&p->addr, &prm->rate_rules[i])) {
+			p->rate_mbps = prm->rate_rules[i].mbps;
+			return;
+		}
+}
+
+/*
+ * The peer for a, created if needed (evicting the idlest unheld peer when
+ * the table is full).  NULL when the table is full of held peers or memory
+ * runs out (counted in peer_table_full).
+ */
+struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
+			   uint64_t now)
+{
+	struct homa_peer *p = peer_find(e, a);
+	unsigned b;
+
+	if (p != NULL) {
+		p->last_used = now;
+		TAILQ_REMOVE(&e->peer_lru, p, lru_link);
+		TAILQ_INSERT_TAIL(&e->peer_lru, p, lru_link);
+		return p;
+	}
+	if (e->npeers >= e->params.max_peers) {
+		struct homa_peer *victim;
+
+		TAILQ_FOREACH(victim, &e->peer_lru, lru_link)
+		if (victim->refs == 0)
+			break;
+		if (victim == NULL) {
+			e->metrics.peer_table_full++;
+			return NULL;
+		}
+		peer_unlink(e, victim);
+		free(victim);
+		e->metrics.peer_evictions++;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		e->metrics.peer_table_full++;
+		return NULL;
+	}
+	p->addr = *a;
+	p->ipv6 = !addr_is_v4(a);
+	p->last_used = now;
+	/* The module's initial table: everything unscheduled at level 6. */
+	p->unsched_cutoffs[HOMA_NUM_PRIORITIES - 1] = 0;
+	p->unsched_cutoffs[HOMA_NUM_PRIORITIES - 2] = 0x7FFFFFFF;
+	peer_set_rate(e, p);
+	b = peer_bucket(a);
+	p->hash_next = e->peer_buckets[b];
+	e->peer_buckets[b] = p;
+	TAILQ_INSERT_TAIL(&e->peer_lru, p, lru_link);
+	e->npeers++;
+	e->metrics.peer_new_entries++;
+	return p;
+}
+
+/* An RPC starts using p. */
+void peer_hold(struct homa_engine *e, struct homa_peer *p, uint64_t now)
+{
+	(void)e;
+	p->refs++;
+	p->last_used = now;
+}
+
+/* An RPC (being reaped) stops using p; p stays in the table. */
+void peer_put(struct homa_engine *e, struct homa_peer *p)
+{
+	(void)e;
+	if (p->refs > 0)
+		p->refs--;
+}
+
+/* Free every peer (engine_destroy). */
+void peer_free_all(struct homa_engine *e)
+{
+	struct homa_peer *p;
+
+	while ((p = TAILQ_FIRST(&e->peer_lru)) != NULL) {
+		peer_unlink(e, p);
+		free(p);
+	}
+}
+
+/*
+ * Priority of the unscheduled packets of a message of length bytes to p:
+ * the highest level whose cutoff admits it.
+ */
+uint8_t peer_unsched_prio(const struct homa_engine *e,
+			  const struct homa_peer *p, uint32_t length)
+{
+	for (int i = HOMA_NUM_PRIORITIES - 1; i >= 0; i--)
+		if (p->unsched_cutoffs[i] >= length)
+			return engine_clamp_prio(e, (unsigned)i);
+	return 0;
+}
+
+/* The peer sent us CUTOFFS: use them (entry 0 admits everything). */
+void peer_set_cutoffs(struct homa_peer *p, const struct homa_pkt *pkt)
+{
+	memcpy(p->unsched_cutoffs, pkt->u.cutoffs.unsched_cutoffs,
+	       sizeof(p->unsched_cutoffs));
+	p->unsched_cutoffs[0] = 0x7FFFFFFF;
+	p->cutoff_version = pkt->u.cutoffs.cutoff_version;
+}
+
+/* Take one queued ack for a DATA packet to p; false when none. */
+bool peer_pop_ack(struct homa_peer *p, struct homa_ack *ack)
+{
+	if (p->num_acks == 0)
+		return false;
+	*ack = p->acks[--p->num_acks];
+	return true;
+}
+
+/* Take all queued acks (at most HOMA_MAX_ACKS) into acks; returns count. */
+uint32_t peer_take_acks(struct homa_peer *p, struct homa_ack *acks)
+{
+	uint32_t n = p->num_acks;
+
+	memcpy(acks, p->acks, n * sizeof(*acks));
+	p->num_acks = 0;
+	return n;
+}
+
+/*
+ * The application received the response of client RPC id (from
+ * client_port to server_port on p): queue its ack.  When the queue is full
+ * the five queued acks and this one go out at once in an ACK packet.
+ */
+void peer_add_ack(struct homa_engine *e, struct homa_peer *p,
+		  uint16_t client_port, uint16_t server_port, uint64_t id,
+		  uint64_t now)
+{
+	struct homa_pkt pkt;
+
+	if (p->num_acks < HOMA_MAX_ACKS) {
+		p->acks[p->num_acks].client_id = id;
+		p->acks[p->num_acks].server_port = server_port;
+		p->num_acks++;
+		return;
+	}
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_ACK;
+	pkt.sport = client_port;
+	pkt.dport = server_port;
+	pkt.sender_id = id;
+	pkt.u.ack.num_acks = (uint16_t)peer_take_acks(p, pkt.u.ack.acks);
+	engine_xmit_control(e, p, &pkt, now);
+}
+
+/* DATA payload bytes per packet to p. */
+uint32_t peer_max_payload(const struct homa_engine *e,
+			  const struct homa_peer *p)
+{
+	uint32_t ip = p->ipv6 ? 40 : 20;
+	uint32_t mtu = e->params.mtu;
+
+	if (mtu < 576)
+		mtu = 576;
+	return mtu - ip - HOMA_DATA_LEN;
+}

@@ -1,0 +1,292 @@
+/*
+ * rpc.c - the RPC table and every RPC's life cycle (spec/protocol.md,
+ * "Messages and RPCs", "Acks and server cleanup").
+ *
+ * A client RPC is found by its (even) id alone, ids being unique on the
+ * host; a server RPC by (client host, odd id).  Ending an RPC takes it out
+ * of the table and of every queue at once, releases what the application
+ * cannot see any more (undelivered bpages, outgoing memory) and moves it to
+ * the dead list; the reaper frees dead RPCs in small batches (reap_limit,
+ * more when dead_buffs_limit is exceeded) and releases their outgoing
+ * buffers to the caller.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/homa_int.h"
+
+static unsigned rpc_bucket(uint64_t id, const struct homa_peer *peer)
+{
+	uint64_t h = id * 0x9E3779B97F4A7C15ull;
+
+	if ((id & 1) != 0)
+		h ^= (uint64_t)(uintptr_t)peer * 0xC2B2AE3D27D4EB4Full;
+	return (unsigned)((h >> 40) % RPC_BUCKETS);
+}
+
+/*
+ * The live RPC with local id (for a server RPC: from peer), or NULL.  peer
+ * may be NULL for a server id (then nothing is found).
+ */
+struct homa_rpc *rpc_find(const struct homa_engine *e, uint64_t id,
+			  const struct homa_peer *peer)
+{
+	struct homa_rpc *rpc;
+	bool client = (id & 1) == 0;
+
+	if (!client && peer == NULL)
+		return NULL;
+	for (rpc = e->rpc_buckets[rpc_bucket(id, peer)]; rpc != NULL;
+	     rpc = rpc->hash_next)
+		if (rpc->id == id && (client || rpc->peer == peer))
+			return rpc;
+	return NULL;
+}
+
+static void rpc_hash_del(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	struct homa_rpc **pp = &e->rpc_buckets[rpc_bucket(rpc->id, rpc->peer)];
+
+	while (*pp != NULL) {
+		if (*pp == rpc) {
+			*pp = rpc->hash_next;
+			rpc->hash_next = NULL;
+			return;
+		}
+		pp = &(*pp)->hash_next;
+	}
+}
+
+static struct homa_rpc *rpc_alloc(struct homa_engine *e, struct homa_sock *s,
+				  struct homa_peer *peer, uint64_t id,
+				  uint16_t dport, uint64_t now)
+{
+	struct homa_rpc *rpc;
+	unsigned b;
+
+	if (e->nrpcs >= e->params.max_rpcs) {
+		e->metrics.rpc_limit_drops++;
+		return NULL;
+	}
+	rpc = calloc(1, sizeof(*rpc));
+	if (rpc == NULL)
+		return NULL;
+	rpc->id = id;
+	rpc->sock = s;
+	rpc->sock_app = s->app;
+	rpc->peer = peer;
+	rpc->dport = dport;
+	rpc->msgout.heap_index = -1;
+	peer_hold(e, peer, now);
+	b = rpc_bucket(id, peer);
+	rpc->hash_next = e->rpc_buckets[b];
+	e->rpc_buckets[b] = rpc;
+	TAILQ_INSERT_TAIL(&s->rpcs, rpc, sock_link);
+	s->nrpcs++;
+	TAILQ_INSERT_TAIL(&e->rpcs, rpc, link);
+	e->nrpcs++;
+	timer_arm(e, now);
+	return rpc;
+}
+
+/*
+ * A new client RPC of s to (peer, dport), in state OUTGOING.  -ENOMEM: the
+ * RPC limit is reached or memory ran out.
+ */
+int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
+		   struct homa_peer *peer, uint16_t dport, uint64_t now,
+		   struct homa_rpc **out)
+{
+	struct homa_rpc *rpc;
+
+	e->next_client_id += 2;
+	rpc = rpc_alloc(e, s, peer, e->next_client_id, dport, now);
+	if (rpc == NULL)
+		return -ENOMEM;
+	rpc->state = RPC_OUTGOING;
+	e->nclient++;
+	*out = rpc;
+	return 0;
+}
+
+/*
+ * A new server RPC of s for request id (odd) from (peer, dport), in state
+ * INCOMING.  -ENOMEM: a limit (max_rpcs, max_rpcs_per_peer) or memory.
+ */
+int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
+		   struct homa_peer *peer, uint64_t id, uint16_t dport,
+		   uint64_t now, struct homa_rpc **out)
+{
+	struct homa_rpc *rpc;
+
+	if (peer->server_rpcs >= e->params.max_rpcs_per_peer)
+		return -ENOMEM;
+	rpc = rpc_alloc(e, s, peer, id, dport, now);
+	if (rpc == NULL)
+		return -ENOMEM;
+	rpc->state = RPC_INCOMING;
+	peer->server_rpcs++;
+	e->nserver++;
+	*out = rpc;
+	return 0;
+}
+
+/* The one place an RPC changes state (legal orders: homa_int.h). */
+void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
+		   enum homa_rpc_state state)
+{
+	(void)e;
+	rpc->state = state;
+	rpc->silent_ticks = 0;
+}
+
+/*
+ * End rpc locally: nothing is sent and nothing delivered.  Safe to call on
+ * a dead RPC (no-op).
+ */
+void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	struct homa_sock *s = rpc->sock;
+
+	if (rpc->state == RPC_DEAD)
+		return;
+	rpc_hash_del(e, rpc);
+	grant_remove(e, rpc);
+	pacer_remove(e, rpc);
+	if (rpc->msgin.waiting) {
+		TAILQ_REMOVE(&s->pool.waiting, rpc, msgin.wait_link);
+		s->pool.nwaiting--;
+		rpc->msgin.waiting = false;
+	}
+	if (rpc->msgin.bufs && !rpc->msgin.delivered)
+		pool_free(&s->pool, rpc->msgin.bpage_offsets,
+			  rpc->msgin.num_bpages);
+	rpc->msgin.bufs = false;
+	TAILQ_REMOVE(&s->rpcs, rpc, sock_link);
+	s->nrpcs--;
+	if (rpc_is_client(rpc))
+		e->nclient--;
+	else {
+		e->nserver--;
+		rpc->peer->server_rpcs--;
+	}
+	rpc_set_state(e, rpc, RPC_DEAD);
+	TAILQ_REMOVE(&e->rpcs, rpc, link);
+	e->nrpcs--;
+	TAILQ_INSERT_TAIL(&e->dead, rpc, link);
+	e->ndead++;
+	rpc->sock = NULL;
+	if (rpc->msgout.present)
+		sock_wmem_release(e, s, rpc->msgout.length);
+}
+
+/*
+ * End rpc with an error: a client RPC is reported to its socket
+ * (HOMA_DELIVER_ERROR, err > 0); a server RPC ends silently.
+ */
+void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err)
+{
+	if (rpc->state == RPC_DEAD)
+		return;
+	if (rpc_is_client(rpc) && err != 0 && e->ops.deliver != NULL) {
+		struct homa_delivery d;
+
+		memset(&d, 0, sizeof(d));
+		d.kind = HOMA_DELIVER_ERROR;
+		d.sock = rpc->sock;
+		d.app = rpc->sock->app;
+		d.id = rpc->id;
+		d.cookie = rpc->cookie;
+		d.peer = rpc->peer->addr;
+		d.peer_port = rpc->dport;
+		d.error = err;
+		e->ops.deliver(e->ops_ctx, &d);
+	}
+	rpc_end(e, rpc);
+}
+
+/*
+ * Free up to limit dead RPCs (oldest first), releasing their outgoing
+ * buffers.  Returns how many were freed.
+ */
+unsigned rpc_reap(struct homa_engine *e, unsigned limit)
+{
+	unsigned n = 0;
+	struct homa_rpc *rpc;
+
+	while (n < limit && (rpc = TAILQ_FIRST(&e->dead)) != NULL) {
+		TAILQ_REMOVE(&e->dead, rpc, link);
+		e->ndead--;
+		if (rpc->msgout.present && e->ops.tx_release != NULL)
+			e->ops.tx_release(e->ops_ctx, rpc->sock_app,
+					  rpc->msgout.cookie);
+		msgin_destroy(&rpc->msgin);
+		peer_put(e, rpc->peer);
+		free(rpc);
+		n++;
+	}
+	if (n > 0) {
+		e->metrics.reaper_calls++;
+		e->metrics.rpcs_reaped += n;
+	}
+	return n;
+}
+
+/*
+ * The message of rpc is complete: hand it to the application.  A request
+ * moves its RPC to IN_SERVICE; a response ends its RPC and queues its ack.
+ */
+void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
+{
+	struct homa_delivery d;
+	struct homa_sock *s = rpc->sock;
+	struct homa_msgin *m = &rpc->msgin;
+
+	memset(&d, 0, sizeof(d));
+	d.kind = HOMA_DELIVER_MESSAGE;
+	d.sock = s;
+	d.app = s->app;
+	d.id = rpc->id;
+	d.cookie = rpc_is_client(rpc) ? rpc->cookie : 0;
+	d.peer = rpc->peer->addr;
+	d.peer_port = rpc->dport;
+	d.length = m->length;
+	d.num_bpages = m->num_bpages;
+	memcpy(d.bpage_offsets, m->bpage_offsets,
+	       m->num_bpages * sizeof(uint32_t));
+	m->delivered = true;
+	grant_remove(e, rpc);
+	if (rpc_is_client(rpc)) {
+		e->metrics.client_responses_done++;
+		e->metrics.client_response_bytes_done += m->length;
+	} else {
+		e->metrics.server_requests_done++;
+		e->metrics.server_request_bytes_done += m->length;
+		rpc_set_state(e, rpc, RPC_IN_SERVICE);
+	}
+	if (e->ops.deliver != NULL)
+		e->ops.deliver(e->ops_ctx, &d);
+	if (rpc_is_client(rpc)) {
+		peer_add_ack(e, rpc->peer, s->port, rpc->dport, rpc->id, now);
+		rpc_end(e, rpc);
+	}
+}
+
+/*
+ * The client on peer acked its RPC ack->client_id: end our server RPC for
+ * it, if the ack names a socket of ours that has it.
+ */
+void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
+	       const struct homa_ack *ack)
+{
+	struct homa_rpc *rpc;
+
+	if ((ack->client_id & 1) != 0)
+		return;
+	rpc = rpc_find(e, ack->client_id | 1, peer);
+	if (rpc == NULL || rpc->sock->port != ack->server_port)
+		return;
+	e->metrics.acks_received++;
+	rpc_end(e, rpc);
+}

@@ -1,0 +1,130 @@
+/*
+ * timer.c - the engine's tick (spec/protocol.md, "Timers, RESEND, BUSY,
+ * RPC_UNKNOWN" and "Acks and server cleanup").
+ *
+ * Every tick_usecs each live RPC is checked:
+ *   - a server whose response is fully sent asks for an ack: NEED_ACK
+ *     after request_ack_ticks ticks, then every tick (and, a homad bound,
+ *     gives up silently after need_ack_timeout x timeout_ticks);
+ *   - an RPC that expects nothing (granted bytes still to send, all
+ *     granted bytes received, waiting for bpages, server computing) has
+ *     its silence forgiven;
+ *   - otherwise its silent ticks grow: RESENDs after resend_ticks and then
+ *     every resend_interval, abort after timeout_ticks (a client RPC fails
+ *     with ETIMEDOUT, a server RPC ends silently).
+ * Then dead RPCs are reaped (10 x reap_limit, more beyond dead_buffs_limit)
+ * and the grant policy tops up grants.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/homa_int.h"
+
+/* Make sure a tick is scheduled (an RPC exists). */
+void timer_arm(struct homa_engine *e, uint64_t now)
+{
+	if (e->next_tick == 0)
+		e->next_tick = now + (uint64_t)e->params.tick_usecs * 1000;
+}
+
+static void timer_need_ack(struct homa_engine *e, struct homa_rpc *rpc,
+			   uint64_t now)
+{
+	struct homa_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_NEED_ACK;
+	pkt.sport = rpc->sock->port;
+	pkt.dport = rpc->dport;
+	pkt.sender_id = rpc->id;
+	engine_xmit_control(e, rpc->peer, &pkt, now);
+}
+
+static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
+			    uint64_t now)
+{
+	const struct homa_params *p = &e->params;
+	struct homa_msgout *out = &rpc->msgout;
+	struct homa_msgin *in = &rpc->msgin;
+
+	if (!rpc_is_client(rpc) && rpc->state == RPC_OUTGOING &&
+	    out->next_xmit >= out->length) {
+		rpc->done_ticks++;
+		if (p->need_ack_timeout > 0 &&
+		    rpc->done_ticks >=
+			    (uint64_t)p->need_ack_timeout * p->timeout_ticks) {
+			e->metrics.need_ack_timeouts++;
+			rpc_end(e, rpc);
+			return;
+		}
+		if (rpc->done_ticks >= p->request_ack_ticks)
+			timer_need_ack(e, rpc, now);
+		return;
+	}
+	switch (rpc->state) {
+	case RPC_OUTGOING:
+		if (out->next_xmit < out->granted &&
+		    out->next_xmit < out->length) {
+			/* The ball is in our court (the pacer's). */
+			rpc->silent_ticks = 0;
+			return;
+		}
+		break;
+	case RPC_INCOMING:
+		/* Waiting for bpages, or for our own grants. */
+		if (in->waiting || (in->bufs && in->num_gaps == 0 &&
+				    in->recv_end >= in->granted)) {
+			rpc->silent_ticks = 0;
+			return;
+		}
+		break;
+	case RPC_IN_SERVICE:
+		rpc->silent_ticks = 0;
+		return;
+	case RPC_DEAD:
+		return;
+	}
+	rpc->silent_ticks++;
+	if (rpc->silent_ticks >= p->timeout_ticks) {
+		if (rpc_is_client(rpc)) {
+			e->metrics.client_rpc_timeouts++;
+			rpc_fail(e, rpc, ETIMEDOUT);
+		} else {
+			e->metrics.server_rpc_timeouts++;
+			rpc_end(e, rpc);
+		}
+		return;
+	}
+	if (rpc->silent_ticks >= p->resend_ticks &&
+	    (p->resend_interval == 0 ||
+	     (rpc->silent_ticks - p->resend_ticks) % p->resend_interval == 0)) {
+		/* A sender waiting for grants leaves asking to the receiver. */
+		if (rpc->state == RPC_OUTGOING && !rpc_is_client(rpc))
+			return;
+		msgin_request_retrans(e, rpc, now);
+	}
+}
+
+/* One tick: check every RPC, reap, top up grants, re-arm. */
+void timer_tick(struct homa_engine *e, uint64_t now)
+{
+	struct homa_rpc *rpc, *next;
+	unsigned reap;
+
+	e->ticks++;
+	for (rpc = TAILQ_FIRST(&e->rpcs); rpc != NULL; rpc = next) {
+		next = TAILQ_NEXT(rpc, link);
+		timer_check_rpc(e, rpc, now);
+	}
+	/* Packets and commands reap reap_limit each; an idle engine catches
+	 * up here. */
+	reap = 10 * (e->params.reap_limit ? e->params.reap_limit : 1);
+	if (e->ndead > e->params.dead_buffs_limit)
+		reap += e->ndead - e->params.dead_buffs_limit;
+	rpc_reap(e, reap);
+	grant_check(e, now);
+	if (e->nrpcs > 0 || e->ndead > 0)
+		e->next_tick = now + (uint64_t)e->params.tick_usecs * 1000;
+	else
+		e->next_tick = 0;
+}

@@ -1,0 +1,271 @@
+/*
+ * test_grant.c - unit tests of daemon/core/grant.c (the receiver's grant
+ * policy) through the engine.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enginetest.h"
+
+static struct et t;
+
+static void setup(void)
+{
+	et_init(&t, NULL);
+}
+
+static void teardown(void)
+{
+	et_free(&t);
+}
+
+/* DATA of request id (len bytes, 40000 unscheduled) from src. */
+static void data_from(const struct homa_addr *src, uint64_t id, uint32_t len,
+		      uint32_t off, uint32_t n)
+{
+	struct homa_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_DATA;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = id;
+	p.u.data.message_length = len;
+	p.u.data.incoming = len < 40000 ? len : 40000;
+	p.u.data.cutoff_version = 1;
+	p.u.data.offset = off;
+	p.u.data.payload_len = n;
+	et_rx(&t, &p, src);
+}
+
+/* The last GRANT sent for server RPC id (NULL: none). */
+static const struct et_out *last_grant(uint64_t id)
+{
+	const struct et_out *g = NULL;
+
+	for (size_t i = 0; i < et_count(&t, HOMA_GRANT); i++)
+		if (et_nth(&t, HOMA_GRANT, i)->pkt.sender_id == id)
+			g = et_nth(&t, HOMA_GRANT, i);
+	return g;
+}
+
+/* All of a message, in order. */
+static void whole(const struct homa_addr *src, uint64_t id, uint32_t len)
+{
+	for (uint32_t off = 0; off < len; off += 1424)
+		data_from(src, id, len, off,
+			  len - off < 1424 ? len - off : 1424);
+}
+
+START_TEST(grant_prio__by_rank_and_active_count)
+{
+	struct homa_params p;
+
+	engine_params_default(&p);
+	ck_assert_uint_eq(grant_prio(&p, 0, 1), 0);
+	ck_assert_uint_eq(grant_prio(&p, 0, 2), 1);
+	ck_assert_uint_eq(grant_prio(&p, 1, 2), 0);
+	ck_assert_uint_eq(grant_prio(&p, 0, 4), 3);
+	ck_assert_uint_eq(grant_prio(&p, 3, 4), 0);
+	ck_assert_uint_eq(grant_prio(&p, 0, 8), 3);
+	ck_assert_uint_eq(grant_prio(&p, 6, 8), 0);
+}
+END_TEST
+
+START_TEST(grant_fifo_interval__default_320us)
+{
+	struct homa_params p;
+
+	engine_params_default(&p);
+	ck_assert_uint_eq(grant_fifo_interval(&p), 320000);
+	p.grant_fifo_fraction = 0;
+	ck_assert_uint_eq(grant_fifo_interval(&p), UINT64_MAX);
+}
+END_TEST
+
+START_TEST(grant_check__lone_message_window)
+{
+	const struct et_out *g;
+
+	data_from(&et_peer, 10, 500000, 0, 1424);
+	g = last_grant(11);
+	ck_assert_ptr_nonnull(g);
+	/* received + 400000 / 2, at priority 0; control packets at 7. */
+	ck_assert_uint_eq(g->pkt.u.grant.offset, 1424 + 200000);
+	ck_assert_uint_eq(g->pkt.u.grant.priority, 0);
+	ck_assert_uint_eq(g->prio, 7);
+	ck_assert_uint_eq(g->pkt.sport, ET_SERVER_PORT);
+	ck_assert_uint_eq(g->pkt.dport, ET_PEER_PORT);
+	data_from(&et_peer, 10, 500000, 1424, 1424);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset, 2848 + 200000);
+}
+END_TEST
+
+START_TEST(grant_check__unscheduled_only_never_granted)
+{
+	data_from(&et_peer, 10, 40000, 0, 1424);
+	data_from(&et_peer, 12, 30000, 0, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 0);
+}
+END_TEST
+
+START_TEST(grant_check__rank_sets_window_and_priority)
+{
+	data_from(&et_peer, 10, 500000, 0, 1424);
+	data_from(&et_peer2, 20, 300000, 0, 1424);
+	/* Two active: window 400000 / 3; the shorter one ranks first. */
+	ck_assert_uint_eq(last_grant(21)->pkt.u.grant.offset, 1424 + 133333);
+	ck_assert_uint_eq(last_grant(21)->pkt.u.grant.priority, 1);
+	data_from(&et_peer, 10, 500000, 1424, 1424);
+	/* The longer one has rank 1 now: priority 0; its grant grows only
+	 * as far as max_incoming allows. */
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.priority, 0);
+	struct homa_engine_state st;
+	engine_state(t.e, &st);
+	ck_assert_uint_le(st.total_incoming, 400000);
+	ck_assert_uint_eq(st.active_grants, 2);
+}
+END_TEST
+
+START_TEST(grant_check__max_incoming_and_overcommit)
+{
+	struct homa_engine_state st;
+
+	/* Ten 500 KB messages: the grants stop at max_incoming (plus the
+	 * unscheduled bytes each brought), at most 8 are active. */
+	for (uint64_t i = 0; i < 10; i++)
+		data_from(&et_peer, 100 + 2 * i, 500000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_le(st.active_grants, 8);
+	ck_assert_uint_le(st.total_incoming, 400000 + 10 * 40000);
+	ck_assert_uint_eq(st.active_grants + st.grantable, 10);
+	/* Once the cap is reached, later messages get no grant at all. */
+	for (uint64_t i = 3; i < 10; i++)
+		ck_assert_ptr_null(last_grant(100 + 2 * i + 1));
+}
+END_TEST
+
+START_TEST(grant_check__freed_slot_goes_to_least_served_peer)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.max_overcommit = 2;
+	et_init(&t, &p);
+	data_from(&et_peer, 10, 300000, 0, 1424);  /* A1 */
+	data_from(&et_peer, 12, 310000, 0, 1424);  /* A2 */
+	data_from(&et_peer, 14, 320000, 0, 1424);  /* A3 waits */
+	data_from(&et_peer2, 20, 330000, 0, 1424); /* B1 waits */
+	ck_assert_ptr_null(last_grant(15));
+	ck_assert_ptr_null(last_grant(21));
+	et_clear(&t);
+	whole(&et_peer, 10, 300000); /* A1 completes */
+	/* B1 is promoted before the shorter A3: spread across peers. */
+	ck_assert_ptr_nonnull(last_grant(21));
+	ck_assert_ptr_null(last_grant(15));
+}
+END_TEST
+
+START_TEST(grant_check__shorter_message_preempts)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.max_overcommit = 1;
+	et_init(&t, &p);
+	data_from(&et_peer, 10, 900000, 0, 1424);
+	ck_assert_ptr_nonnull(last_grant(11));
+	et_clear(&t);
+	data_from(&et_peer2, 20, 300000, 0, 1424);
+	ck_assert_ptr_nonnull(last_grant(21));
+	data_from(&et_peer, 10, 900000, 1424, 1424);
+	ck_assert_ptr_null(last_grant(11));
+	struct homa_engine_state st;
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.active_grants, 1);
+	ck_assert_uint_eq(st.grantable, 1);
+}
+END_TEST
+
+START_TEST(grant_check__fifo_grant_to_oldest)
+{
+	const struct et_out *g;
+	uint32_t before;
+
+	data_from(&et_peer, 10, 1000000, 0, 1424); /* oldest */
+	t.now += 1000;
+	data_from(&et_peer2, 20, 100000, 0, 1424);
+	before = last_grant(11)->pkt.u.grant.offset;
+	et_clear(&t);
+	/* 320 us later, the next grant check adds a FIFO grant. */
+	t.now += 330000;
+	data_from(&et_peer2, 20, 100000, 1424, 1424);
+	g = last_grant(11);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_uint_eq(g->pkt.u.grant.offset, before + 50000);
+	ck_assert_uint_eq(g->pkt.u.grant.priority, 6);
+	ck_assert_uint_eq(engine_metrics(t.e)->fifo_grant_bytes, 50000);
+	/* Not again before another 320 us. */
+	et_clear(&t);
+	t.now += 100000;
+	data_from(&et_peer2, 20, 100000, 2848, 1424);
+	ck_assert_ptr_null(last_grant(11));
+}
+END_TEST
+
+START_TEST(grant_remove__rpc_end_clears_incoming)
+{
+	struct homa_engine_state st;
+
+	data_from(&et_peer, 10, 500000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_gt(st.total_incoming, 0);
+	ck_assert_uint_eq(st.active_grants, 1);
+	/* The client gives up: RPC_UNKNOWN ends the server RPC. */
+	struct homa_pkt p;
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_RPC_UNKNOWN;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = 10;
+	et_rx(&t, &p, &et_peer);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.total_incoming, 0);
+	ck_assert_uint_eq(st.active_grants, 0);
+	ck_assert_uint_eq(st.rpcs, 0);
+}
+END_TEST
+
+static Suite *grant_suite(void)
+{
+	Suite *s = suite_create("grant");
+	TCase *tc = tcase_create("grant");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, grant_prio__by_rank_and_active_count);
+	tcase_add_test(tc, grant_fifo_interval__default_320us);
+	tcase_add_test(tc, grant_check__lone_message_window);
+	tcase_add_test(tc, grant_check__unscheduled_only_never_granted);
+	tcase_add_test(tc, grant_check__rank_sets_window_and_priority);
+	tcase_add_test(tc, grant_check__max_incoming_and_overcommit);
+	tcase_add_test(tc, grant_check__freed_slot_goes_to_least_served_peer);
+	tcase_add_test(tc, grant_check__shorter_message_preempts);
+	tcase_add_test(tc, grant_check__fifo_grant_to_oldest);
+	tcase_add_test(tc, grant_remove__rpc_end_clears_incoming);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(grant_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

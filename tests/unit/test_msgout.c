@@ -1,0 +1,295 @@
+/*
+ * test_msgout.c - unit tests of daemon/core/msgout.c (outgoing messages:
+ * packet boundaries, grants, retransmission) through the engine.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enginetest.h"
+
+static struct et t;
+
+static void setup(void)
+{
+	et_init(&t, NULL);
+}
+
+static void teardown(void)
+{
+	et_free(&t);
+}
+
+/* A control packet from the server of our client RPC id. */
+static void from_server(enum homa_type type, uint64_t id, uint32_t a,
+			uint32_t b, uint8_t prio)
+{
+	struct homa_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.type = type;
+	p.sport = ET_PEER_PORT;
+	p.dport = engine_sock_port(t.cli);
+	p.sender_id = id | 1;
+	if (type == HOMA_GRANT) {
+		p.u.grant.offset = a;
+		p.u.grant.priority = prio;
+	} else if (type == HOMA_RESEND) {
+		p.u.resend.offset = a;
+		p.u.resend.length = b;
+		p.u.resend.priority = prio;
+	}
+	et_rx(&t, &p, &et_peer);
+}
+
+START_TEST(msgout_pkt_start__boundary_at_unscheduled_limit)
+{
+	struct homa_msgout m;
+
+	memset(&m, 0, sizeof(m));
+	m.length = 100000;
+	m.unscheduled = 40000;
+	m.seg = 1424;
+	ck_assert_uint_eq(msgout_pkt_start(&m, 0), 0);
+	ck_assert_uint_eq(msgout_pkt_start(&m, 1423), 0);
+	ck_assert_uint_eq(msgout_pkt_start(&m, 1424), 1424);
+	ck_assert_uint_eq(msgout_pkt_start(&m, 39999), 39872);
+	ck_assert_uint_eq(msgout_pkt_len(&m, 39872), 128);
+	ck_assert_uint_eq(msgout_pkt_start(&m, 40000), 40000);
+	ck_assert_uint_eq(msgout_pkt_start(&m, 41423), 40000);
+	ck_assert_uint_eq(msgout_pkt_start(&m, 41424), 41424);
+	ck_assert_uint_eq(msgout_pkt_len(&m, 40000), 1424);
+	/* The last packet: 100000 - 40000 = 42 x 1424 + 192. */
+	ck_assert_uint_eq(msgout_pkt_start(&m, 99999), 99808);
+	ck_assert_uint_eq(msgout_pkt_len(&m, 99808), 192);
+}
+END_TEST
+
+START_TEST(msgout_xmit_one__unscheduled_packets)
+{
+	uint64_t id = et_request(&t, 100000);
+	uint32_t expect = 0;
+
+	et_pace(&t);
+	ck_assert_uint_eq(id % 2, 0);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 29);
+	for (size_t i = 0; i < 29; i++) {
+		const struct et_out *o = et_nth(&t, HOMA_DATA, i);
+
+		ck_assert_uint_eq(o->pkt.u.data.offset, expect);
+		ck_assert_uint_eq(o->pkt.sequence, expect);
+		ck_assert_uint_eq(o->pkt.u.data.seg_offset, expect);
+		ck_assert_uint_eq(o->pkt.u.data.incoming, 40000);
+		ck_assert_uint_eq(o->pkt.u.data.message_length, 100000);
+		ck_assert_uint_eq(o->pkt.u.data.retransmit, 0);
+		ck_assert_uint_eq(o->pkt.u.data.cutoff_version, 0);
+		ck_assert_uint_eq(o->pkt.sender_id, id);
+		ck_assert_uint_eq(o->pkt.dport, ET_PEER_PORT);
+		ck_assert_uint_eq(o->pkt.sport, engine_sock_port(t.cli));
+		/* No cutoffs from the peer yet: level 6. */
+		ck_assert_uint_eq(o->prio, 6);
+		ck_assert_mem_eq(o->pkt.u.data.payload,
+				 (uint8_t[]){et_byte(expect)}, 1);
+		expect += o->pkt.u.data.payload_len;
+	}
+	ck_assert_uint_eq(expect, 40000);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 28)->pkt.u.data.payload_len,
+			  128);
+}
+END_TEST
+
+START_TEST(msgout_xmit_one__ipv6_peer_smaller_packets)
+{
+	struct homa_msgbuf mb = {"x", 1, NULL};
+	static uint8_t buf[5000];
+	uint64_t id;
+
+	mb.data = buf;
+	mb.length = sizeof(buf);
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer6, 99, &mb, 0,
+					     t.now, &id),
+			 0);
+	et_pace(&t);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.payload_len,
+			  1500 - 40 - 56);
+}
+END_TEST
+
+START_TEST(msgout_grant__sends_whole_packets_below_grant)
+{
+	uint64_t id = et_request(&t, 100000);
+
+	et_pace(&t);
+	et_clear(&t);
+	from_server(HOMA_GRANT, id, 50000, 0, 2);
+	et_pace(&t);
+	/* 40000 + 7 x 1424 = 49968 < 50000: 8 packets, up to 51392. */
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 8);
+	for (size_t i = 0; i < 8; i++) {
+		const struct et_out *o = et_nth(&t, HOMA_DATA, i);
+
+		ck_assert_uint_eq(o->pkt.u.data.offset, 40000 + 1424 * i);
+		ck_assert_uint_eq(o->prio, 2);
+		ck_assert_uint_eq(o->pkt.u.data.incoming, 40000);
+	}
+	/* A grant that does not move forward sends nothing. */
+	et_clear(&t);
+	from_server(HOMA_GRANT, id, 45000, 0, 2);
+	et_pace(&t);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 0);
+	/* Grants past the end are capped. */
+	from_server(HOMA_GRANT, id, 2000000, 0, 3);
+	et_pace(&t);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 43 - 8);
+}
+END_TEST
+
+START_TEST(msgout_grant__ignored_once_response_arrives)
+{
+	uint64_t id = et_request(&t, 100000);
+
+	et_pace(&t);
+	/* First byte of the response. */
+	et_data(&t, engine_sock_port(t.cli), id | 1, 5000, 5000, 0, 1000);
+	et_clear(&t);
+	from_server(HOMA_GRANT, id, 100000, 0, 2);
+	et_pace(&t);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 0);
+}
+END_TEST
+
+START_TEST(msgout_resend__same_boundaries_retransmit)
+{
+	uint64_t id = et_request(&t, 100000);
+
+	et_pace(&t);
+	et_clear(&t);
+	from_server(HOMA_RESEND, id, 2000, 1000, 5);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct et_out *o = et_nth(&t, HOMA_DATA, i);
+
+		ck_assert_uint_eq(o->pkt.u.data.offset, 1424 * (i + 1));
+		ck_assert_uint_eq(o->pkt.u.data.payload_len, 1424);
+		ck_assert_uint_eq(o->pkt.u.data.retransmit, 1);
+		ck_assert_uint_eq(o->pkt.u.data.incoming, 3000);
+		ck_assert_uint_eq(o->prio, 5);
+	}
+	ck_assert_uint_eq(engine_metrics(t.e)->resent_packets, 2);
+	/* The short packet at the unscheduled limit is resent as it was. */
+	et_clear(&t);
+	from_server(HOMA_RESEND, id, 39900, 50, 7);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.offset, 39872);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.payload_len,
+			  128);
+}
+END_TEST
+
+START_TEST(msgout_resend__beyond_sent_busy_and_implicit_grant)
+{
+	uint64_t id = et_request(&t, 100000);
+
+	et_pace(&t);
+	et_clear(&t);
+	from_server(HOMA_RESEND, id, 40000, 20000, 4);
+	et_pace(&t);
+	ck_assert_uint_eq(et_count(&t, HOMA_BUSY), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_BUSY, 0)->pkt.sender_id, id);
+	/* New packets up to the end of the range: 40000 .. 59936. */
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 15);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.retransmit, 0);
+}
+END_TEST
+
+START_TEST(msgout_resend__all_resends_what_was_sent)
+{
+	uint64_t id = et_request(&t, 3000);
+
+	et_pace(&t);
+	et_clear(&t);
+	from_server(HOMA_RESEND, id, 0, HOMA_RESEND_ALL, 7);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 2)->pkt.u.data.incoming, 3000);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 2)->pkt.u.data.retransmit, 1);
+}
+END_TEST
+
+START_TEST(msgout_resend__rpc_unknown_restarts_request)
+{
+	uint64_t id = et_request(&t, 60000);
+	struct homa_pkt p;
+
+	et_pace(&t);
+	et_clear(&t);
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_RPC_UNKNOWN;
+	p.sport = ET_PEER_PORT;
+	p.dport = engine_sock_port(t.cli);
+	p.sender_id = id | 1;
+	et_rx(&t, &p, &et_peer);
+	/* [0, sent) again, at the unscheduled priority. */
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 29);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->prio, 6);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.retransmit, 1);
+}
+END_TEST
+
+START_TEST(msgout_xmit_one__priority_from_peer_cutoffs)
+{
+	struct homa_pkt p;
+	static const uint32_t cut[8] = {0, 0, 0, 0, 1000000, 15000, 2800, 200};
+
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_CUTOFFS;
+	p.sport = ET_PEER_PORT;
+	p.dport = engine_sock_port(t.cli);
+	memcpy(p.u.cutoffs.unsched_cutoffs, cut, sizeof(cut));
+	p.u.cutoffs.cutoff_version = 3;
+	et_request(&t, 100); /* the peer exists now */
+	et_rx(&t, &p, &et_peer);
+	et_clear(&t);
+	et_request(&t, 100);
+	et_request(&t, 2000);
+	et_request(&t, 10000);
+	et_request(&t, 500000);
+	et_pace(&t);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->prio, 7);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.cutoff_version,
+			  3);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 1)->prio, 6);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 3)->prio, 5);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 20)->prio, 4);
+}
+END_TEST
+
+static Suite *msgout_suite(void)
+{
+	Suite *s = suite_create("msgout");
+	TCase *tc = tcase_create("msgout");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, msgout_pkt_start__boundary_at_unscheduled_limit);
+	tcase_add_test(tc, msgout_xmit_one__unscheduled_packets);
+	tcase_add_test(tc, msgout_xmit_one__ipv6_peer_smaller_packets);
+	tcase_add_test(tc, msgout_xmit_one__priority_from_peer_cutoffs);
+	tcase_add_test(tc, msgout_grant__sends_whole_packets_below_grant);
+	tcase_add_test(tc, msgout_grant__ignored_once_response_arrives);
+	tcase_add_test(tc, msgout_resend__same_boundaries_retransmit);
+	tcase_add_test(tc, msgout_resend__beyond_sent_busy_and_implicit_grant);
+	tcase_add_test(tc, msgout_resend__all_resends_what_was_sent);
+	tcase_add_test(tc, msgout_resend__rpc_unknown_restarts_request);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(msgout_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

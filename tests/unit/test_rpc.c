@@ -1,0 +1,337 @@
+/*
+ * test_rpc.c - unit tests of daemon/core/rpc.c (RPC table and life cycle:
+ * ids, delivery, acks, aborts, limits, reaping) and of the engine's RPC
+ * commands and ICMP input.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "enginetest.h"
+
+static struct et t;
+static uint8_t resp[3000];
+
+static void setup(void)
+{
+	et_init(&t, NULL);
+}
+
+static void teardown(void)
+{
+	et_free(&t);
+}
+
+/* A whole 1000-byte request of client id from et_peer. */
+static void request(uint64_t id)
+{
+	et_data(&t, ET_SERVER_PORT, id, 1000, 1000, 0, 1000);
+}
+
+static int respond(uint64_t id)
+{
+	struct homa_msgbuf mb = {resp, sizeof(resp), resp};
+
+	return engine_send_response(t.e, t.srv, id, &et_peer, &mb, t.now);
+}
+
+static uint32_t nrpcs(void)
+{
+	struct homa_engine_state st;
+
+	engine_state(t.e, &st);
+	return st.rpcs;
+}
+
+START_TEST(rpc_new_client__even_increasing_ids)
+{
+	uint64_t a = et_request(&t, 10), b = et_request(&t, 10);
+
+	ck_assert_uint_eq(a % 2, 0);
+	ck_assert_uint_eq(b, a + 2);
+	ck_assert_ptr_nonnull(rpc_find(t.e, a, NULL));
+	ck_assert_ptr_null(rpc_find(t.e, a + 1, NULL));
+}
+END_TEST
+
+START_TEST(rpc_deliver__response_ends_rpc_and_queues_ack)
+{
+	uint64_t id = et_request(&t, 100);
+	const struct homa_delivery *d;
+
+	et_data(&t, engine_sock_port(t.cli), id | 1, 2000, 2000, 0, 1424);
+	et_data(&t, engine_sock_port(t.cli), id | 1, 2000, 2000, 1424, 576);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	d = &t.deliv[0];
+	ck_assert_uint_eq(d->id, id);
+	ck_assert_uint_eq(d->cookie, 77);
+	ck_assert_uint_eq(d->length, 2000);
+	ck_assert_ptr_eq(d->sock, t.cli);
+	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(peer_find(t.e, &et_peer)->num_acks, 1);
+	/* The next request carries the ack. */
+	et_clear(&t);
+	et_request(&t, 100);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.ack.client_id,
+			  id);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.ack.server_port,
+			  ET_PEER_PORT);
+	ck_assert_uint_eq(peer_find(t.e, &et_peer)->num_acks, 0);
+	/* The late duplicate of the response: unknown RPC, dropped. */
+	et_data(&t, engine_sock_port(t.cli), id | 1, 2000, 2000, 0, 1424);
+	ck_assert_uint_eq(engine_metrics(t.e)->unknown_rpcs, 1);
+}
+END_TEST
+
+START_TEST(rpc_acked__piggybacked_ack_ends_server_rpc)
+{
+	struct homa_pkt p;
+
+	request(10);
+	ck_assert_int_eq(respond(11), 0);
+	ck_assert_uint_eq(nrpcs(), 1);
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_DATA;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = 20;
+	p.u.data.message_length = 100;
+	p.u.data.incoming = 100;
+	p.u.data.payload_len = 100;
+	p.u.data.cutoff_version = 1;
+	p.u.data.ack.client_id = 10;
+	p.u.data.ack.server_port = ET_SERVER_PORT;
+	et_rx(&t, &p, &et_peer);
+	ck_assert_uint_eq(engine_metrics(t.e)->acks_received, 1);
+	ck_assert_ptr_null(rpc_find(t.e, 11, peer_find(t.e, &et_peer)));
+	ck_assert_uint_eq(nrpcs(), 1); /* the new request, 21 */
+	/* The response buffer goes back on reaping. */
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(t.nreleased, 1);
+	ck_assert_ptr_eq(t.released[0], resp);
+}
+END_TEST
+
+START_TEST(rpc_acked__ack_packet_ends_header_and_list)
+{
+	struct homa_pkt p;
+
+	request(10);
+	request(12);
+	request(14);
+	ck_assert_uint_eq(nrpcs(), 3);
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_ACK;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = 10;
+	p.u.ack.num_acks = 2;
+	p.u.ack.acks[0].client_id = 12;
+	p.u.ack.acks[0].server_port = ET_SERVER_PORT;
+	p.u.ack.acks[1].client_id = 14;
+	p.u.ack.acks[1].server_port = 999; /* not ours: ignored */
+	et_rx(&t, &p, &et_peer);
+	ck_assert_uint_eq(nrpcs(), 1);
+	ck_assert_ptr_nonnull(rpc_find(t.e, 15, peer_find(t.e, &et_peer)));
+}
+END_TEST
+
+START_TEST(engine_send_response__errors)
+{
+	struct homa_msgbuf mb = {resp, 0, NULL};
+
+	ck_assert_int_eq(respond(11), -ENOENT);
+	et_data(&t, ET_SERVER_PORT, 10, 3000, 3000, 0, 1000);
+	/* Still receiving the request. */
+	ck_assert_int_eq(respond(11), -EINVAL);
+	et_data(&t, ET_SERVER_PORT, 10, 3000, 3000, 1000, 2000);
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 11, &et_peer, &mb, t.now),
+		-EINVAL);
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 10, &et_peer, &mb, t.now),
+		-EINVAL);
+	ck_assert_int_eq(respond(11), 0);
+	ck_assert_int_eq(respond(11), -EINVAL); /* already answered */
+	ck_assert_int_eq(engine_send_response(
+				 t.e, t.cli, 11, &et_peer,
+				 &(struct homa_msgbuf){resp, 5, NULL}, t.now),
+			 -ENOENT);
+}
+END_TEST
+
+START_TEST(engine_send_request__bad_length)
+{
+	struct homa_msgbuf mb = {resp, 0, NULL};
+	uint64_t id;
+
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 1, &mb, 0,
+					     t.now, &id),
+			 -EINVAL);
+	mb.length = HOMA_MAX_MESSAGE_LENGTH + 1;
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 1, &mb, 0,
+					     t.now, &id),
+			 -EINVAL);
+	mb.length = 1;
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 0, &mb, 0,
+					     t.now, &id),
+			 -EINVAL);
+}
+END_TEST
+
+START_TEST(engine_abort__error_or_silent)
+{
+	uint64_t a = et_request(&t, 100), b = et_request(&t, 100);
+
+	et_request(&t, 100);
+	ck_assert_int_eq(engine_abort(t.e, t.cli, a, ECANCELED, t.now), 0);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(t.deliv[0].kind, HOMA_DELIVER_ERROR);
+	ck_assert_int_eq(t.deliv[0].error, ECANCELED);
+	ck_assert_uint_eq(t.deliv[0].cookie, 77);
+	ck_assert_int_eq(engine_abort(t.e, t.cli, b, 0, t.now), 0);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(engine_abort(t.e, t.cli, b, 0, t.now), -EINVAL);
+	ck_assert_int_eq(engine_abort(t.e, t.srv, b + 2, 0, t.now), -EINVAL);
+	ck_assert_int_eq(engine_abort(t.e, t.cli, 0, 0, t.now), 0);
+	ck_assert_uint_eq(nrpcs(), 0);
+	/* Nothing was sent for the aborts. */
+	ck_assert_uint_eq(et_count(&t, HOMA_RPC_UNKNOWN), 0);
+}
+END_TEST
+
+START_TEST(rpc_new_server__limits)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.max_rpcs_per_peer = 2;
+	p.max_rpcs = 3;
+	et_init(&t, &p);
+	request(10);
+	request(12);
+	request(14);
+	ck_assert_uint_eq(nrpcs(), 2);
+	ck_assert_uint_eq(engine_metrics(t.e)->server_cant_create_rpcs, 1);
+	et_request(&t, 10);
+	struct homa_msgbuf mb = {resp, 10, NULL};
+	uint64_t id;
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
+					     t.now, &id),
+			 -ENOMEM);
+	ck_assert_uint_eq(engine_metrics(t.e)->rpc_limit_drops, 1);
+}
+END_TEST
+
+START_TEST(engine_rx_resend__unknown_and_busy)
+{
+	struct homa_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_RESEND;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = 10;
+	p.u.resend.length = HOMA_RESEND_ALL;
+	et_rx(&t, &p, &et_peer);
+	ck_assert_uint_eq(et_count(&t, HOMA_RPC_UNKNOWN), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RPC_UNKNOWN, 0)->pkt.sender_id, 11);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RPC_UNKNOWN, 0)->pkt.dport,
+			  ET_PEER_PORT);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RPC_UNKNOWN, 0)->prio, 7);
+	/* The application is working on it: BUSY. */
+	request(10);
+	et_rx(&t, &p, &et_peer);
+	ck_assert_uint_eq(et_count(&t, HOMA_BUSY), 1);
+	/* RESEND(0, -1) once the response is out: it is sent again. */
+	ck_assert_int_eq(respond(11), 0);
+	et_pace(&t);
+	et_clear(&t);
+	et_rx(&t, &p, &et_peer);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.retransmit, 1);
+}
+END_TEST
+
+START_TEST(engine_icmp_errno__mapping)
+{
+	bool port;
+
+	ck_assert_int_eq(engine_icmp_errno(AF_INET, 3, 3, &port), ENOTCONN);
+	ck_assert(port);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET, 3, 2, &port),
+			 EPROTONOSUPPORT);
+	ck_assert(!port);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET, 3, 1, &port), EHOSTUNREACH);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET, 11, 0, &port), 0);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET6, 1, 4, &port), ENOTCONN);
+	ck_assert(port);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET6, 1, 3, &port),
+			 EHOSTUNREACH);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET6, 4, 1, &port),
+			 EPROTONOSUPPORT);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET6, 1, 0, &port), 0);
+	ck_assert_int_eq(engine_icmp_errno(AF_INET6, 2, 0, &port), 0);
+}
+END_TEST
+
+START_TEST(engine_icmp_error__fails_client_ends_server)
+{
+	struct homa_msgbuf mb = {resp, 10, NULL};
+	uint64_t other;
+
+	et_request(&t, 100);
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 4001, &mb, 5,
+					     t.now, &other),
+			 0);
+	request(10);
+	et_clear(&t);
+	/* Port unreachable for 4000: only RPCs with that port. */
+	engine_icmp_error(t.e, &et_peer, ET_PEER_PORT, ENOTCONN, t.now);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(t.deliv[0].error, ENOTCONN);
+	ck_assert_uint_eq(nrpcs(), 1);
+	/* Protocol unreachable: everything with that host. */
+	engine_icmp_error(t.e, &et_peer, 0, EPROTONOSUPPORT, t.now);
+	ck_assert_uint_eq(t.ndeliv, 2);
+	ck_assert_int_eq(t.deliv[1].error, EPROTONOSUPPORT);
+	ck_assert_uint_eq(t.deliv[1].id, other);
+	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(t.nout, 0);
+}
+END_TEST
+
+static Suite *rpc_suite(void)
+{
+	Suite *s = suite_create("rpc");
+	TCase *tc = tcase_create("rpc");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, rpc_new_client__even_increasing_ids);
+	tcase_add_test(tc, rpc_new_server__limits);
+	tcase_add_test(tc, rpc_deliver__response_ends_rpc_and_queues_ack);
+	tcase_add_test(tc, rpc_acked__piggybacked_ack_ends_server_rpc);
+	tcase_add_test(tc, rpc_acked__ack_packet_ends_header_and_list);
+	tcase_add_test(tc, engine_send_request__bad_length);
+	tcase_add_test(tc, engine_send_response__errors);
+	tcase_add_test(tc, engine_abort__error_or_silent);
+	tcase_add_test(tc, engine_rx_resend__unknown_and_busy);
+	tcase_add_test(tc, engine_icmp_errno__mapping);
+	tcase_add_test(tc, engine_icmp_error__fails_client_ends_server);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(rpc_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,242 @@
+/*
+ * test_timer.c - unit tests of daemon/core/timer.c (RESEND rounds,
+ * timeouts, BUSY, NEED_ACK) and the NEED_ACK answer.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enginetest.h"
+
+static struct et t;
+static uint8_t resp[100];
+
+static void setup(void)
+{
+	et_init(&t, NULL);
+}
+
+static void teardown(void)
+{
+	et_free(&t);
+}
+
+static uint32_t nrpcs(void)
+{
+	struct homa_engine_state st;
+
+	engine_state(t.e, &st);
+	return st.rpcs;
+}
+
+START_TEST(engine_next_deadline__idle_and_armed)
+{
+	ck_assert_uint_eq(engine_next_deadline(t.e), UINT64_MAX);
+	et_request(&t, 100);
+	ck_assert_uint_eq(engine_next_deadline(t.e), t.now + ET_MS);
+}
+END_TEST
+
+START_TEST(timer_tick__client_resend_all_then_timeout)
+{
+	uint64_t id = et_request(&t, 100);
+	const struct et_out *r;
+
+	et_clear(&t);
+	et_ticks(&t, 4);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 0);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+	r = et_nth(&t, HOMA_RESEND, 0);
+	ck_assert_uint_eq(r->pkt.sender_id, id);
+	ck_assert_uint_eq(r->pkt.u.resend.offset, 0);
+	ck_assert_uint_eq(r->pkt.u.resend.length, HOMA_RESEND_ALL);
+	ck_assert_uint_eq(r->pkt.u.resend.priority, 7);
+	ck_assert_uint_eq(r->prio, 7);
+	et_ticks(&t, 5);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 2);
+	et_ticks(&t, 89);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(t.deliv[0].kind, HOMA_DELIVER_ERROR);
+	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
+	ck_assert_uint_eq(t.deliv[0].id, id);
+	ck_assert_uint_eq(engine_metrics(t.e)->client_rpc_timeouts, 1);
+	ck_assert_uint_eq(nrpcs(), 0);
+}
+END_TEST
+
+START_TEST(timer_tick__busy_keeps_rpc_alive)
+{
+	uint64_t id = et_request(&t, 100);
+
+	for (int i = 0; i < 50; i++) {
+		et_ticks(&t, 4);
+		et_ctrl(&t, HOMA_BUSY, engine_sock_port(t.cli), id | 1);
+	}
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(nrpcs(), 1);
+}
+END_TEST
+
+START_TEST(timer_tick__receiver_resends_gaps_and_tail)
+{
+	et_data(&t, ET_SERVER_PORT, 10, 10000, 10000, 0, 1424);
+	et_data(&t, ET_SERVER_PORT, 10, 10000, 10000, 2848, 1424);
+	et_clear(&t);
+	et_ticks(&t, 5);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 2);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 0)->pkt.u.resend.offset,
+			  1424);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 0)->pkt.u.resend.length,
+			  1424);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 1)->pkt.u.resend.offset,
+			  4272);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 1)->pkt.u.resend.length,
+			  10000 - 4272);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 1)->pkt.sender_id, 11);
+	/* DATA resets the silence. */
+	et_data(&t, ET_SERVER_PORT, 10, 10000, 10000, 1424, 1424);
+	et_clear(&t);
+	et_ticks(&t, 4);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 0);
+}
+END_TEST
+
+START_TEST(timer_tick__resend_asks_for_granted_tail)
+{
+	/* 100 KB, 40 KB unscheduled: everything granted arrived. */
+	for (uint32_t off = 0; off < 40000; off += 1424)
+		et_data(&t, ET_SERVER_PORT, 10, 100000, 40000, off,
+			40000 - off < 1424 ? 40000 - off : 1424);
+	/* Our grants are outstanding, so RESENDs ask for [40000, granted);
+	 * once they are "received" nothing more is asked for. */
+	et_clear(&t);
+	et_ticks(&t, 5);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 0)->pkt.u.resend.offset,
+			  40000);
+}
+END_TEST
+
+START_TEST(timer_tick__server_receiving_times_out_silently)
+{
+	et_data(&t, ET_SERVER_PORT, 10, 10000, 10000, 0, 1424);
+	et_ticks(&t, 99);
+	ck_assert_uint_eq(nrpcs(), 1);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->server_rpc_timeouts, 1);
+}
+END_TEST
+
+START_TEST(timer_tick__server_in_service_waits)
+{
+	et_data(&t, ET_SERVER_PORT, 10, 100, 100, 0, 100);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	et_clear(&t);
+	et_ticks(&t, 300);
+	ck_assert_uint_eq(nrpcs(), 1);
+	ck_assert_uint_eq(t.nout, 0);
+}
+END_TEST
+
+START_TEST(timer_tick__need_ack_after_response)
+{
+	struct homa_msgbuf mb = {resp, sizeof(resp), NULL};
+	const struct et_out *n;
+
+	et_data(&t, ET_SERVER_PORT, 10, 100, 100, 0, 100);
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 11, &et_peer, &mb, t.now), 0);
+	et_clear(&t);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 0);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 1);
+	n = et_nth(&t, HOMA_NEED_ACK, 0);
+	ck_assert_uint_eq(n->pkt.sender_id, 11);
+	ck_assert_uint_eq(n->pkt.sport, ET_SERVER_PORT);
+	ck_assert_uint_eq(n->pkt.dport, ET_PEER_PORT);
+	ck_assert_uint_eq(n->len, 28);
+	et_ticks(&t, 3);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 4);
+	/* Never a timeout while waiting for the ack... */
+	et_ticks(&t, 200);
+	ck_assert_uint_eq(nrpcs(), 1);
+	/* ...which ends it. */
+	et_ctrl(&t, HOMA_ACK, ET_SERVER_PORT, 10);
+	ck_assert_uint_eq(nrpcs(), 0);
+}
+END_TEST
+
+START_TEST(timer_tick__need_ack_gives_up_eventually)
+{
+	struct homa_msgbuf mb = {resp, sizeof(resp), NULL};
+
+	et_data(&t, ET_SERVER_PORT, 10, 100, 100, 0, 100);
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 11, &et_peer, &mb, t.now), 0);
+	et_ticks(&t, 999);
+	ck_assert_uint_eq(nrpcs(), 1);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->need_ack_timeouts, 1);
+}
+END_TEST
+
+START_TEST(engine_rx_need_ack__client_answers)
+{
+	uint64_t id = et_request(&t, 100);
+	const struct et_out *a;
+
+	/* Unknown to us (e.g. response delivered long ago): ACK. */
+	et_clear(&t);
+	et_ctrl(&t, HOMA_NEED_ACK, engine_sock_port(t.cli), 1001);
+	ck_assert_uint_eq(et_count(&t, HOMA_ACK), 1);
+	a = et_nth(&t, HOMA_ACK, 0);
+	ck_assert_uint_eq(a->pkt.sender_id, 1000);
+	ck_assert_uint_eq(a->pkt.sport, engine_sock_port(t.cli));
+	ck_assert_uint_eq(a->pkt.dport, ET_PEER_PORT);
+	ck_assert_uint_eq(a->len, HOMA_ACK_LEN);
+	/* Still waiting for its response: RESEND instead. */
+	et_clear(&t);
+	et_ctrl(&t, HOMA_NEED_ACK, engine_sock_port(t.cli), id | 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_ACK), 0);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+}
+END_TEST
+
+static Suite *timer_suite(void)
+{
+	Suite *s = suite_create("timer");
+	TCase *tc = tcase_create("timer");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, engine_next_deadline__idle_and_armed);
+	tcase_add_test(tc, timer_tick__client_resend_all_then_timeout);
+	tcase_add_test(tc, timer_tick__busy_keeps_rpc_alive);
+	tcase_add_test(tc, timer_tick__receiver_resends_gaps_and_tail);
+	tcase_add_test(tc, timer_tick__resend_asks_for_granted_tail);
+	tcase_add_test(tc, timer_tick__server_receiving_times_out_silently);
+	tcase_add_test(tc, timer_tick__server_in_service_waits);
+	tcase_add_test(tc, timer_tick__need_ack_after_response);
+	tcase_add_test(tc, timer_tick__need_ack_gives_up_eventually);
+	tcase_add_test(tc, engine_rx_need_ack__client_answers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(timer_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
