@@ -603,14 +603,14 @@ int engine_send_request(struct homa_engine *e, struct homa_sock *s,
 
 	if (err < 0)
 		return err;
-	if (dport == 0)
+	if (dport == 0 || (*id & 1) != 0)
 		return -EINVAL;
 	if (e->ndead > 0)
 		rpc_reap(e, e->params.reap_limit);
 	peer = peer_get(e, dst, now);
 	if (peer == NULL)
 		return -ENOMEM;
-	err = rpc_new_client(e, s, peer, dport, now, &rpc);
+	err = rpc_new_client(e, s, peer, *id, dport, now, &rpc);
 	if (err < 0)
 		return err;
 	rpc->cookie = cookie;
@@ -619,6 +619,14 @@ int engine_send_request(struct homa_engine *e, struct homa_sock *s,
 	msgout_update(e, rpc);
 	pacer_xmit(e, now);
 	return 0;
+}
+
+uint64_t engine_reserve_ids(struct homa_engine *e, uint32_t count)
+{
+	uint64_t base = e->next_client_id + 2;
+
+	e->next_client_id += 2 * (uint64_t)count;
+	return base;
 }
 
 int engine_send_response(struct homa_engine *e, struct homa_sock *s,

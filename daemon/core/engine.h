@@ -298,16 +298,27 @@ void engine_sock_close(struct homa_engine *e, struct homa_sock *s,
 		       uint64_t now);
 
 /*
- * Send a request to (dst, dport).  On success (0) *id is the new RPC's id
- * and the engine holds msg until tx_release.  Errors (msg still the
- * caller's): -EINVAL length 0 or > 1,000,000 or dport 0; -ESHUTDOWN;
- * -EAGAIN the socket's outgoing memory is at wmem_max (a send_space event
- * follows when it drops); -ENOMEM RPC or peer limit reached.
+ * Send a request to (dst, dport).  *id on entry: 0 to have the engine pick
+ * the next id, or an even id the caller took from engine_reserve_ids
+ * (never used before).  On success (0) *id is the new RPC's id and the
+ * engine holds msg until tx_release.  Errors (msg still the caller's):
+ * -EINVAL length 0 or > 1,000,000, dport 0 or an odd id; -EEXIST the id
+ * is in use; -ESHUTDOWN; -EAGAIN the socket's outgoing memory is at
+ * wmem_max (a send_space event follows when it drops); -ENOMEM RPC or peer
+ * limit reached.
  */
 int engine_send_request(struct homa_engine *e, struct homa_sock *s,
 			const struct homa_addr *dst, uint16_t dport,
 			const struct homa_msgbuf *msg, uint64_t cookie,
 			uint64_t now, uint64_t *id);
+
+/*
+ * Reserve count client RPC ids for a caller that picks ids itself (homad's
+ * client channel hands blocks of them to client libraries, so that a send
+ * needs no round trip).  Returns the first; the ids are first, first + 2,
+ * ... first + 2 * (count - 1).  The engine never allocates them itself.
+ */
+uint64_t engine_reserve_ids(struct homa_engine *e, uint32_t count);
 
 /*
  * Send the response of server RPC id (odd) from client.  0: the engine

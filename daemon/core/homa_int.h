@@ -252,8 +252,8 @@ static inline bool rpc_is_client(const struct homa_rpc *rpc)
 struct homa_rpc *rpc_find(const struct homa_engine *e, uint64_t id,
 			  const struct homa_peer *peer);
 int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
-		   struct homa_peer *peer, uint16_t dport, uint64_t now,
-		   struct homa_rpc **out);
+		   struct homa_peer *peer, uint64_t id, uint16_t dport,
+		   uint64_t now, struct homa_rpc **out);
 int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
 		   struct homa_peer *peer, uint64_t id, uint16_t dport,
 		   uint64_t now, struct homa_rpc **out);

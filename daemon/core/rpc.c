@@ -91,17 +91,23 @@ static struct homa_rpc *rpc_alloc(struct homa_engine *e, struct homa_sock *s,
 }
 
 /*
- * A new client RPC of s to (peer, dport), in state OUTGOING.  -ENOMEM: the
- * RPC limit is reached or memory ran out.
+ * A new client RPC of s to (peer, dport), in state OUTGOING, with id (even,
+ * from engine_reserve_ids) or, when id is 0, the next free id.  -ENOMEM:
+ * the RPC limit is reached or memory ran out; -EEXIST: id is in use.
  */
 int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
-		   struct homa_peer *peer, uint16_t dport, uint64_t now,
-		   struct homa_rpc **out)
+		   struct homa_peer *peer, uint64_t id, uint16_t dport,
+		   uint64_t now, struct homa_rpc **out)
 {
 	struct homa_rpc *rpc;
 
-	e->next_client_id += 2;
-	rpc = rpc_alloc(e, s, peer, e->next_client_id, dport, now);
+	if (id == 0) {
+		e->next_client_id += 2;
+		id = e->next_client_id;
+	} else if (rpc_find(e, id, peer) != NULL) {
+		return -EEXIST;
+	}
+	rpc = rpc_alloc(e, s, peer, id, dport, now);
 	if (rpc == NULL)
 		return -ENOMEM;
 	rpc->state = RPC_OUTGOING;

@@ -102,10 +102,11 @@ START_TEST(msgout_xmit_one__ipv6_peer_smaller_packets)
 {
 	struct homa_msgbuf mb = {"x", 1, NULL};
 	static uint8_t buf[5000];
-	uint64_t id;
+	uint64_t id = 0;
 
 	mb.data = buf;
 	mb.length = sizeof(buf);
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer6, 99, &mb, 0,
 					     t.now, &id),
 			 0);

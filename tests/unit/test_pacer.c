@@ -24,7 +24,7 @@ static uint64_t send_to(const struct homa_addr *dst, uint32_t len)
 {
 	static uint8_t buf[HOMA_MAX_MESSAGE_LENGTH];
 	struct homa_msgbuf mb = {buf, len, NULL};
-	uint64_t id;
+	uint64_t id = 0;
 
 	ck_assert_int_eq(
 		engine_send_request(t.e, t.cli, dst, 9, &mb, 0, t.now, &id), 0);

@@ -165,19 +165,52 @@ END_TEST
 START_TEST(engine_send_request__bad_length)
 {
 	struct homa_msgbuf mb = {resp, 0, NULL};
-	uint64_t id;
+	uint64_t id = 0;
 
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 1, &mb, 0,
 					     t.now, &id),
 			 -EINVAL);
 	mb.length = HOMA_MAX_MESSAGE_LENGTH + 1;
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 1, &mb, 0,
 					     t.now, &id),
 			 -EINVAL);
 	mb.length = 1;
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 0, &mb, 0,
 					     t.now, &id),
 			 -EINVAL);
+}
+END_TEST
+
+START_TEST(engine_reserve_ids__caller_chosen_ids)
+{
+	struct homa_msgbuf mb = {resp, 10, NULL};
+	uint64_t auto_id = et_request(&t, 100);
+	uint64_t base = engine_reserve_ids(t.e, 4);
+	uint64_t id = base + 2;
+
+	/* A reserved block lies above every id handed out so far... */
+	ck_assert_uint_gt(base, auto_id);
+	ck_assert_uint_eq(base & 1, 0);
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
+					     t.now, &id),
+			 0);
+	ck_assert_uint_eq(id, base + 2);
+	/* ...an id in use is refused, an odd one is invalid... */
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
+					     t.now, &id),
+			 -EEXIST);
+	id = base + 3;
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
+					     t.now, &id),
+			 -EINVAL);
+	/* ...and the engine's own ids continue above the block. */
+	id = 0;
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
+					     t.now, &id),
+			 0);
+	ck_assert_uint_ge(id, base + 8);
 }
 END_TEST
 
@@ -218,7 +251,8 @@ START_TEST(rpc_new_server__limits)
 	ck_assert_uint_eq(engine_metrics(t.e)->server_cant_create_rpcs, 1);
 	et_request(&t, 10);
 	struct homa_msgbuf mb = {resp, 10, NULL};
-	uint64_t id;
+	uint64_t id = 0;
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
 					     t.now, &id),
 			 -ENOMEM);
@@ -281,9 +315,10 @@ END_TEST
 START_TEST(engine_icmp_error__fails_client_ends_server)
 {
 	struct homa_msgbuf mb = {resp, 10, NULL};
-	uint64_t other;
+	uint64_t other = 0;
 
 	et_request(&t, 100);
+	other = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 4001, &mb, 5,
 					     t.now, &other),
 			 0);
@@ -316,6 +351,7 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, rpc_acked__piggybacked_ack_ends_server_rpc);
 	tcase_add_test(tc, rpc_acked__ack_packet_ends_header_and_list);
 	tcase_add_test(tc, engine_send_request__bad_length);
+	tcase_add_test(tc, engine_reserve_ids__caller_chosen_ids);
 	tcase_add_test(tc, engine_send_response__errors);
 	tcase_add_test(tc, engine_abort__error_or_silent);
 	tcase_add_test(tc, engine_rx_resend__unknown_and_busy);

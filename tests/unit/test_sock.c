@@ -97,7 +97,7 @@ START_TEST(sock_shutdown__ends_rpcs_releases_port)
 {
 	struct homa_engine_state st;
 	struct homa_msgbuf mb = {"abc", 3, NULL};
-	uint64_t id;
+	uint64_t id = 0;
 
 	et_request(&t, 5000);
 	et_data(&t, ET_SERVER_PORT, 10, 100000, 40000, 0, 1400);
@@ -116,6 +116,7 @@ START_TEST(sock_shutdown__ends_rpcs_releases_port)
 	ck_assert_uint_eq(t.nreleased, 1);
 	ck_assert_uint_eq(engine_sock_port(t.srv), 0);
 	ck_assert_ptr_null(sock_find(t.e, ET_SERVER_PORT));
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 1, &mb, 0,
 					     t.now, &id),
 			 -ESHUTDOWN);
@@ -129,7 +130,7 @@ END_TEST
 START_TEST(sock_wmem_release__send_space_after_eagain)
 {
 	struct homa_params p;
-	uint64_t id;
+	uint64_t id = 0;
 	static uint8_t buf[60000];
 	struct homa_msgbuf mb = {buf, sizeof(buf), NULL};
 
@@ -137,9 +138,11 @@ START_TEST(sock_wmem_release__send_space_after_eagain)
 	engine_params_default(&p);
 	p.wmem_max = 100000;
 	et_init(&t, &p);
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
 					     t.now, &id),
 			 0);
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
 					     t.now, &id),
 			 -EAGAIN);
@@ -147,6 +150,7 @@ START_TEST(sock_wmem_release__send_space_after_eagain)
 	ck_assert_uint_eq(t.send_space, 0);
 	engine_abort(t.e, t.cli, 0, 0, t.now);
 	ck_assert_uint_eq(t.send_space, 1);
+	id = 0;
 	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
 					     t.now, &id),
 			 0);
