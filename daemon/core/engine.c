@@ -12,6 +12,11 @@
 
 #include "core/homa_int.h"
 
+/* Defaults of homad's own extensions (engine.h; chosen on homa-sim). */
+#define ENGINE_UNSCHED_FROM_RTT 0
+#define ENGINE_INCAST_THRESHOLD 8
+#define ENGINE_INCAST_UNSCHED	10000
+
 /* Unscheduled cutoffs by priority level (spec/protocol.md). */
 static const uint32_t engine_default_cutoffs[HOMA_NUM_PRIORITIES] = {
 	0, 0, 0, 0, 1000000, 15000, 2800, 200,
@@ -51,6 +56,9 @@ void engine_params_default(struct homa_params *p)
 	p->max_gaps = 256;
 	p->need_ack_timeout = 10;
 	p->n_rate_rules = 0;
+	p->unsched_from_rtt = ENGINE_UNSCHED_FROM_RTT;
+	p->incast_threshold = ENGINE_INCAST_THRESHOLD;
+	p->incast_unsched_bytes = ENGINE_INCAST_UNSCHED;
 }
 
 /* Values the engine cannot work with are replaced (config validates). */
@@ -74,6 +82,10 @@ static void engine_sanitize(struct homa_params *p)
 		p->max_gaps = 1;
 	if (p->n_rate_rules > HOMA_MAX_RATE_RULES)
 		p->n_rate_rules = HOMA_MAX_RATE_RULES;
+	if (p->unsched_from_rtt > 1)
+		p->unsched_from_rtt = 1;
+	if (p->incast_unsched_bytes == 0)
+		p->incast_unsched_bytes = ENGINE_INCAST_UNSCHED;
 }
 
 struct homa_engine *engine_create(const struct homa_params *params)
@@ -239,6 +251,20 @@ static struct homa_rpc *engine_lookup(struct homa_engine *e,
 	return rpc;
 }
 
+/*
+ * DATA from peer: it is a homad peer exactly when the packet carries
+ * homad's marker (homa_int.h); the latest packet decides.
+ */
+static void engine_note_marker(struct homa_engine *e, struct homa_peer *peer,
+			       const struct homa_pkt *pkt)
+{
+	bool homad = pkt_has_homad_marker(pkt);
+
+	if (homad && !peer->homad)
+		e->metrics.homad_peers_seen++;
+	peer->homad = homad;
+}
+
 static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 			   const struct homa_pkt *pkt,
 			   const struct homa_addr *src, uint64_t now)
@@ -249,6 +275,7 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 
 	if (peer == NULL)
 		return;
+	engine_note_marker(e, peer, pkt);
 	rpc = engine_lookup(e, s, local, peer, src);
 	if (rpc == NULL) {
 		if ((local & 1) == 0) {
@@ -266,6 +293,11 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 			return;
 		}
 	}
+	/* A homad client in incast asks for a response that waits for
+	 * grants (homa_int.h); the flag counts only with the marker. */
+	if ((local & 1) != 0 && peer->homad &&
+	    (pkt->u.data.pad[2] & HOMAD_FLAG_INCAST) != 0)
+		rpc->incast = true;
 	if ((pkt->sender_id & 1) == 0 && pkt->u.data.ack.client_id != 0) {
 		rpc_acked(e, peer, &pkt->u.data.ack);
 		if (rpc->state == RPC_DEAD)
@@ -388,8 +420,8 @@ static void engine_port_unreachable(struct homa_engine *e,
 		e->ops.port_unreachable(e->ops_ctx, src, buf, len);
 }
 
-void engine_rx(struct homa_engine *e, const void *buf, size_t len,
-	       const struct homa_addr *src, uint8_t prio, uint64_t now)
+static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
+			  const struct homa_addr *src, uint64_t now)
 {
 	struct homa_pkt pkt;
 	struct homa_sock *s;
@@ -397,7 +429,6 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	struct homa_rpc *rpc;
 	int err;
 
-	(void)prio;
 	err = wire_decode(buf, len, &pkt);
 	if (err < 0) {
 		/* wire_decode returns -1 .. -(WIRE_ERR_COUNT - 1). */
@@ -411,7 +442,8 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 		rpc_reap(e, e->params.reap_limit);
 
 	s = sock_find(e, pkt.dport);
-	if (s == NULL) {
+	if (s == NULL || (s->v4only && !addr_is_v4(src))) {
+		/* No socket here for this peer's address family. */
 		engine_port_unreachable(e, src, buf, len);
 		return;
 	}
@@ -461,6 +493,14 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	}
 }
 
+void engine_rx(struct homa_engine *e, const void *buf, size_t len,
+	       const struct homa_addr *src, uint8_t prio, uint64_t now)
+{
+	(void)prio;
+	engine_rx_one(e, buf, len, src, now);
+	msgin_retry_pools(e, now);
+}
+
 int engine_icmp_errno(int family, uint8_t type, uint8_t code, bool *port_only)
 {
 	*port_only = false;
@@ -492,7 +532,6 @@ void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
 	struct homa_peer *p = peer_find(e, peer);
 	struct homa_rpc *rpc, *next;
 
-	(void)now;
 	if (p == NULL || err <= 0)
 		return;
 	for (rpc = TAILQ_FIRST(&e->rpcs); rpc != NULL; rpc = next) {
@@ -502,6 +541,7 @@ void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
 		e->metrics.rpc_icmp_errors++;
 		rpc_fail(e, rpc, rpc_is_client(rpc) ? err : 0);
 	}
+	msgin_retry_pools(e, now);
 }
 
 /* ---- time -------------------------------------------------------------- */
@@ -523,6 +563,7 @@ void engine_tick(struct homa_engine *e, uint64_t now)
 		timer_tick(e, now);
 	if (e->pacer_wake != 0 && now >= e->pacer_wake)
 		pacer_xmit(e, now);
+	msgin_retry_pools(e, now);
 }
 
 /* ---- application commands ------------------------------------------ */
@@ -540,6 +581,11 @@ uint16_t engine_sock_port(const struct homa_sock *s)
 int engine_sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port)
 {
 	return sock_bind(e, s, port);
+}
+
+void engine_sock_set_v4only(struct homa_sock *s, bool on)
+{
+	s->v4only = on;
 }
 
 int engine_sock_set_server(struct homa_engine *e, struct homa_sock *s, bool on)
@@ -658,12 +704,11 @@ int engine_send_response(struct homa_engine *e, struct homa_sock *s,
 	return 0;
 }
 
-int engine_abort(struct homa_engine *e, struct homa_sock *s, uint64_t id,
-		 int err, uint64_t now)
+static int engine_abort_rpcs(struct homa_engine *e, struct homa_sock *s,
+			     uint64_t id, int err)
 {
 	struct homa_rpc *rpc, *next;
 
-	(void)now;
 	if (err < 0)
 		err = -err;
 	if (id == 0) {
@@ -681,6 +726,15 @@ int engine_abort(struct homa_engine *e, struct homa_sock *s, uint64_t id,
 		return -EINVAL;
 	rpc_fail(e, rpc, err);
 	return 0;
+}
+
+int engine_abort(struct homa_engine *e, struct homa_sock *s, uint64_t id,
+		 int err, uint64_t now)
+{
+	int ret = engine_abort_rpcs(e, s, id, err);
+
+	msgin_retry_pools(e, now);
+	return ret;
 }
 
 int engine_recycle(struct homa_engine *e, struct homa_sock *s,
@@ -744,6 +798,23 @@ unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
 		n++;
 	}
 	return n;
+}
+
+int engine_peer_info(const struct homa_engine *e, const struct homa_addr *a,
+		     struct homa_peer_info *info)
+{
+	const struct homa_peer *p = peer_find(e, a);
+
+	memset(info, 0, sizeof(*info));
+	if (p == NULL)
+		return -ENOENT;
+	info->rtt_ns = p->rtt_ns;
+	info->rtt_samples = p->rtt_samples;
+	info->unsched_bytes = peer_unsched_bytes(e, p);
+	info->rate_mbps = p->rate_mbps;
+	info->rpcs = p->refs;
+	info->homad = p->homad;
+	return 0;
 }
 
 void engine_state(const struct homa_engine *e, struct homa_engine_state *st)

@@ -116,6 +116,33 @@ struct homa_params {
 	uint32_t need_ack_timeout;
 	uint32_t n_rate_rules; /* [0] entries used in rate_rules */
 	struct homa_rate_rule rate_rules[HOMA_MAX_RATE_RULES];
+
+	/* --- homad beyond the module (spec/protocol.md) ------------------ */
+	/*
+	 * [0] 0 or 1 (off by default: homa-sim --compare-rtt on W4 shows it
+	 * costs 10-100 KB messages more than it saves).  1: a new message to a
+	 * peer whose round trip the engine has measured gets min(unsched_bytes,
+	 * RTT x rate) unscheduled bytes, at least one packet (rate: link_mbps,
+	 * or the peer's pacing cap if lower).  The RTT is the smallest recent
+	 * sample of "first DATA sent -> first GRANT back" (sender) and "GRANT
+	 * sent -> DATA it allowed back" (receiver).  Works with any peer: the
+	 * receiver learns the amount from DATA.incoming.
+	 */
+	uint32_t unsched_from_rtt;
+	/*
+	 * [8] The incast optimization (SIGCOMM 2018,
+	 * 3.6): while more than this many client RPCs are live on the host,
+	 * a new request to a homad peer asks it to send the response with at
+	 * most incast_unsched_bytes unscheduled bytes.  0: off.  Range
+	 * 0..max_rpcs.  Never sent to kernel-module peers (homa_int.h).
+	 */
+	uint32_t incast_threshold;
+	/*
+	 * [10000] Unscheduled bytes of a response whose
+	 * request asked for it (above).  Range 1..unsched_bytes; 0 means the
+	 * default.
+	 */
+	uint32_t incast_unsched_bytes;
 };
 
 /* Fill p with the defaults of spec/protocol.md. */
@@ -275,6 +302,14 @@ uint16_t engine_sock_port(const struct homa_sock *s);
  */
 int engine_sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port);
 
+/*
+ * An AF_INET socket talks to IPv4 peers only: packets for its port from an
+ * IPv6 (not v4-mapped) address are treated as for no socket (ICMP port
+ * unreachable), as they would be by a kernel IPv4 socket.  Off by default
+ * (AF_INET6 sockets reach both families).
+ */
+void engine_sock_set_v4only(struct homa_sock *s, bool on);
+
 /* SO_HOMA_SERVER: accept requests or not.  -ESHUTDOWN after shutdown. */
 int engine_sock_set_server(struct homa_engine *e, struct homa_sock *s, bool on);
 
@@ -381,6 +416,20 @@ void engine_sock_info(const struct homa_sock *s, struct homa_sock_info *info);
  */
 unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
 			  unsigned max);
+
+/* What the engine knows of one peer host (homactl, tests, homa-sim). */
+struct homa_peer_info {
+	uint64_t rtt_ns;	/* measured round trip; 0: none yet */
+	uint64_t rtt_samples;	/* samples taken */
+	uint32_t unsched_bytes; /* unscheduled bytes of a new message to it */
+	uint32_t rate_mbps;	/* pacing cap; 0: none */
+	uint32_t rpcs;		/* RPCs with it (live or not yet reaped) */
+	bool homad;		/* its DATA carries homad's marker */
+};
+
+/* Fill info for peer a: 0, or -ENOENT when the engine has no state for a. */
+int engine_peer_info(const struct homa_engine *e, const struct homa_addr *a,
+		     struct homa_peer_info *info);
 
 /* Engine-wide state, for homactl and the simulator's invariants. */
 struct homa_engine_state {

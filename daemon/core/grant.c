@@ -161,10 +161,21 @@ uint8_t grant_prio(const struct homa_params *p, uint32_t rank, uint32_t nactive)
 	return prio < 0 ? 0 : (uint8_t)prio;
 }
 
+/*
+ * Send rpc's GRANT (msgin.granted, raised from `from`).  It also opens an
+ * RTT probe when none is open: the first new DATA at or past `from` can
+ * only have been sent after the peer got this GRANT.
+ */
 static void grant_send(struct homa_engine *e, struct homa_rpc *rpc,
-		       uint8_t prio, uint64_t now)
+		       uint32_t from, uint8_t prio, uint64_t now)
 {
 	struct homa_pkt pkt;
+
+	if (!rpc->msgin.rtt_probe) {
+		rpc->msgin.rtt_probe = true;
+		rpc->msgin.probe_offset = from;
+		rpc->msgin.probe_at = e->link_idle > now ? e->link_idle : now;
+	}
 
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.type = HOMA_GRANT;
@@ -291,7 +302,7 @@ static void grant_fifo(struct homa_engine *e, uint64_t now)
 	grant_update_incoming(e, oldest);
 	e->metrics.fifo_grant_bytes += inc;
 	e->metrics.grant_bytes += inc;
-	grant_send(e, oldest, 6, now);
+	grant_send(e, oldest, oldest->msgin.granted - inc, 6, now);
 	e->next_fifo_grant = now + grant_fifo_interval(p);
 	if (oldest->msgin.granted >= oldest->msgin.length)
 		grant_unlink(e, oldest);
@@ -331,7 +342,8 @@ void grant_check(struct homa_engine *e, uint64_t now)
 		m->granted += (uint32_t)inc;
 		grant_update_incoming(e, rpc);
 		e->metrics.grant_bytes += inc;
-		grant_send(e, rpc, grant_prio(p, rank, e->nactive), now);
+		grant_send(e, rpc, m->granted - (uint32_t)inc,
+			   grant_prio(p, rank, e->nactive), now);
 	}
 	grant_fifo(e, now);
 }

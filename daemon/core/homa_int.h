@@ -39,6 +39,7 @@ struct homa_pool {
 	uint8_t *base;	       /* caller's memory; NULL: no pool */
 	uint32_t nbpages;      /* bpages in the region */
 	uint32_t *refs;	       /* [nbpages] users of each bpage */
+	uint32_t *app_refs;    /* [nbpages] of which the application's */
 	uint32_t *free_stack;  /* [nbpages] indices of free bpages */
 	uint32_t nfree;	       /* entries in free_stack */
 	int64_t partial;       /* index of the partial bpage, -1: none */
@@ -53,6 +54,7 @@ void pool_destroy(struct homa_pool *p);
 int pool_alloc(struct homa_pool *p, uint32_t length,
 	       uint32_t offsets[HOMA_MAX_BPAGES], uint32_t *n);
 void pool_free(struct homa_pool *p, const uint32_t *offsets, uint32_t n);
+void pool_deliver(struct homa_pool *p, const uint32_t *offsets, uint32_t n);
 int pool_check_release(const struct homa_pool *p, const uint32_t *offsets,
 		       unsigned n);
 void pool_release(struct homa_pool *p, const uint32_t *offsets, unsigned n);
@@ -66,12 +68,14 @@ struct homa_sock {
 	uint16_t port; /* 0 after shutdown */
 	bool server;   /* accepts requests */
 	bool shutdown; /* no more sends; port released */
+	bool v4only;   /* an AF_INET socket: IPv4 peers only */
 	void *app;     /* caller's cookie */
 	struct homa_pool pool;
 	struct homa_rpc_list rpcs; /* live RPCs (rpc.sock_link) */
 	uint32_t nrpcs;
-	uint64_t wmem;		     /* bytes of outgoing messages held */
-	bool wmem_blocked;	     /* a send got EAGAIN: report send space */
+	uint64_t wmem;	   /* bytes of outgoing messages held */
+	bool wmem_blocked; /* a send got EAGAIN: report send space */
+	bool pool_retry;   /* bpages freed while messages wait (rpc_end) */
 	struct homa_sock *hash_next; /* port table chain */
 	TAILQ_ENTRY(homa_sock) link; /* e->socks */
 };
@@ -109,7 +113,36 @@ struct homa_peer {
 	/* Sender side: pacing cap (0: none) and its virtual link. */
 	uint32_t rate_mbps;
 	uint64_t tx_idle; /* when its capped link is idle again */
+	/*
+	 * Round trip (peer_rtt_sample): the smallest sample of the current
+	 * and of the previous PEER_RTT_WINDOW; rtt_ns 0 until a first one.
+	 */
+	uint64_t rtt_ns;
+	uint64_t rtt_cur_min, rtt_prev_min;
+	uint64_t rtt_win_start;
+	bool rtt_valid;	      /* a window was started */
+	uint64_t rtt_samples; /* samples taken (tests, introspection) */
+	/* Its last DATA carried the homad marker (HOMAD_PAD_MAGIC*). */
+	bool homad;
 };
+
+/* RTT samples are kept as the minimum over this window and the last. */
+#define PEER_RTT_WINDOW_NS 1000000000ull
+
+/*
+ * homad's extension marker in DATA.pad (spec/wire.md: the module sends 0
+ * there and never reads it).  Every DATA packet homad sends carries
+ * pad[0] = 'H', pad[1] = 'D', pad[2] = flags; a DATA packet with both
+ * magic bytes marks its sender as a homad peer (any other value: not, or
+ * no longer, homad).  Flags are only acted on with the magic, and only
+ * set towards peers known to be homad:
+ *   HOMAD_FLAG_INCAST  (request) the client is in incast: send the
+ *                      response with at most incast_unsched_bytes
+ *                      unscheduled bytes.
+ */
+#define HOMAD_PAD_MAGIC0  0x48 /* 'H' */
+#define HOMAD_PAD_MAGIC1  0x44 /* 'D' */
+#define HOMAD_FLAG_INCAST 0x01
 
 #define PEER_BUCKETS 1024
 
@@ -131,6 +164,10 @@ void peer_add_ack(struct homa_engine *e, struct homa_peer *p,
 uint32_t peer_take_acks(struct homa_peer *p, struct homa_ack *acks);
 uint32_t peer_max_payload(const struct homa_engine *e,
 			  const struct homa_peer *p);
+void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now);
+uint32_t peer_unsched_bytes(const struct homa_engine *e,
+			    const struct homa_peer *p);
+bool pkt_has_homad_marker(const struct homa_pkt *pkt);
 bool addr_is_v4(const struct homa_addr *a);
 
 /* ---- msgout.c --------------------------------------------------------- */
@@ -149,6 +186,11 @@ struct homa_msgout {
 	uint64_t birth;	      /* when queued (pacer FIFO share) */
 	int32_t heap_index;   /* in e->pacer heap; -1: not there */
 	bool throttled;	      /* the pacer held it at least once */
+	uint8_t homad_flags;  /* HOMAD_FLAG_* in its DATA (homad peers) */
+	/* RTT probe: when the first packet left (estimated), until the
+	 * first GRANT for the message arrives. */
+	bool rtt_probe;
+	uint64_t rtt_probe_at;
 };
 
 void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
@@ -184,12 +226,18 @@ struct homa_msgin {
 	uint32_t bpage_offsets[HOMA_MAX_BPAGES];
 	uint32_t num_bpages;
 	bool waiting; /* in sock->pool.waiting */
+	bool too_big; /* needs more bpages than the whole pool has */
 	TAILQ_ENTRY(homa_rpc) wait_link;
 	uint64_t incoming;		  /* our part of e->total_incoming */
 	bool grantable;			  /* in e->grantable or e->active */
 	bool active;			  /* in e->active[] */
 	TAILQ_ENTRY(homa_rpc) grant_link; /* e->grantable (not active) */
 	uint64_t birth;			  /* first DATA (FIFO grants) */
+	/* RTT probe: a GRANT raised granted above probe_offset at
+	 * probe_at; the first new DATA at or past it closes the probe. */
+	bool rtt_probe;
+	uint32_t probe_offset;
+	uint64_t probe_at;
 };
 
 void msgin_init(struct homa_rpc *rpc, uint32_t length, uint32_t incoming,
@@ -205,6 +253,7 @@ void msgin_request_retrans(struct homa_engine *e, struct homa_rpc *rpc,
 uint32_t msgin_received(const struct homa_msgin *m);
 int msgin_recycle(struct homa_engine *e, struct homa_sock *s,
 		  const uint32_t *offsets, unsigned n, uint64_t now);
+void msgin_retry_pools(struct homa_engine *e, uint64_t now);
 
 /* ---- rpc.c ------------------------------------------------------------ */
 
@@ -235,6 +284,8 @@ struct homa_rpc {
 	uint64_t cookie;	/* client: completion cookie */
 	uint32_t silent_ticks;	/* ticks without DATA/GRANT/BUSY */
 	uint32_t done_ticks;	/* server: ticks since response sent */
+	bool incast;		/* server: the request asked for an incast
+				   response (HOMAD_FLAG_INCAST) */
 	struct homa_msgin msgin;
 	struct homa_msgout msgout;
 	struct homa_rpc *hash_next;	 /* e->rpc_buckets chain */
@@ -334,6 +385,7 @@ struct homa_engine {
 	uint64_t pacer_wake; /* 0: none; else when the pacer may go on */
 
 	/* Timer. */
+	bool pool_retry;    /* some socket's pool_retry is set */
 	uint64_t next_tick; /* 0: not armed */
 	uint64_t ticks;	    /* ticks run so far */
 

@@ -79,6 +79,14 @@ struct homa_metrics {
 	uint64_t throttle_list_adds; /* messages the pacer had to hold */
 	uint64_t wmem_full;	     /* sends refused with EAGAIN */
 	uint64_t bad_recycles;	     /* engine_recycle with bad offsets */
+	/* homad beyond the module (spec/protocol.md). */
+	uint64_t rtt_samples;	   /* peer round-trip samples taken */
+	uint64_t rtt_unsched_cuts; /* messages given fewer unscheduled
+				      bytes from their peer's RTT */
+	uint64_t incast_requests;  /* requests sent asking for an incast
+				      response (HOMAD_FLAG_INCAST) */
+	uint64_t incast_responses; /* responses limited for such a request */
+	uint64_t homad_peers_seen; /* peers found to be homad (marker) */
 
 	/* --- link layer (daemon) --------------------------------------- */
 	uint64_t link_rx_datagrams;    /* completions with a datagram in them */
@@ -97,6 +105,18 @@ struct homa_metrics {
 	/* --- data-plane loop --------------------------------------------- */
 	uint64_t loop_wakeups; /* returns from io_uring_submit_and_wait */
 	uint64_t ctl_messages; /* messages from the control plane */
+
+	/* --- client channel (daemon/chan.c) ------------------------------ */
+	uint64_t chan_connects;	    /* client connections accepted */
+	uint64_t chan_refused;	    /* refused: limits (clients, per pid) */
+	uint64_t chan_disconnects;  /* connections ended, for any reason */
+	uint64_t chan_bad_open;	    /* bad Open: fds, seals, sizes, version */
+	uint64_t chan_bad_messages; /* malformed/invalid messages: the
+				       client was disconnected */
+	uint64_t chan_event_overflows; /* client not reading: disconnected */
+	uint64_t chan_commands;	       /* client messages processed */
+	uint64_t chan_events;	       /* event datagrams sent to clients */
+	uint64_t chan_bind_denied;     /* binds refused by clients.bind_* */
 };
 
 /*

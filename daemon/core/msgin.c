@@ -202,6 +202,12 @@ bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 		return true;
 	if (m->waiting || p->base == NULL)
 		return false;
+	if ((m->length + HOMA_BPAGE_SIZE - 1) / HOMA_BPAGE_SIZE > p->nbpages) {
+		/* Waiting would be forever: the caller refuses it. */
+		m->too_big = true;
+		e->metrics.buffer_alloc_failures++;
+		return false;
+	}
 	/* Strictly shortest first: no overtaking of waiting messages. */
 	if (p->nwaiting > 0 &&
 	    TAILQ_FIRST(&p->waiting)->msgin.length <= m->length)
@@ -287,6 +293,10 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 	}
 	if (!msgin_get_bufs(e, rpc, now)) {
 		e->metrics.dropped_data_no_bufs++;
+		/* Larger than the pool itself: a client RPC fails, a server
+		 * RPC ends (it would hold its slot forever). */
+		if (m->too_big)
+			rpc_fail(e, rpc, rpc_is_client(rpc) ? ENOMEM : 0);
 		return;
 	}
 	if (pkt->u.data.incoming > m->granted)
@@ -309,6 +319,15 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 	pool_write(&rpc->sock->pool, m->bpage_offsets, start,
 		   pkt->u.data.payload, len);
 	m->bytes_remaining -= len;
+	if (m->rtt_probe && !pkt->u.data.retransmit &&
+	    start >= m->probe_offset) {
+		/* Sent only after our GRANT reached the peer. */
+		m->rtt_probe = false;
+		if (now >= m->probe_at) {
+			peer_rtt_sample(rpc->peer, now - m->probe_at, now);
+			e->metrics.rtt_samples++;
+		}
+	}
 	grant_update_incoming(e, rpc);
 	if (m->bytes_remaining == 0) {
 		rpc_deliver(e, rpc, now);
@@ -343,6 +362,27 @@ static void msgin_pool_retry(struct homa_engine *e, struct homa_sock *s,
 			grant_add(e, rpc);
 	}
 	grant_check(e, now);
+}
+
+/*
+ * Bpages of messages that ended undelivered were freed (rpc_end): start
+ * the waiting messages that fit now.  Called at the end of entry points.
+ */
+void msgin_retry_pools(struct homa_engine *e, uint64_t now)
+{
+	struct homa_sock *s;
+
+	if (!e->pool_retry)
+		return;
+	e->pool_retry = false;
+	TAILQ_FOREACH(s, &e->socks, link)
+	{
+		if (!s->pool_retry)
+			continue;
+		s->pool_retry = false;
+		if (s->pool.nwaiting > 0 && !s->shutdown)
+			msgin_pool_retry(e, s, now);
+	}
 }
 
 /*

@@ -12,6 +12,35 @@
 
 #include "core/homa_int.h"
 
+/*
+ * Unscheduled bytes of a new message of length bytes for rpc: the
+ * configured amount, cut to the peer's RTT (unsched_from_rtt), cut further
+ * for the response of an incast request; never past the length, and at
+ * least one byte.  Fixed for the message's life (its packet boundaries
+ * depend on it); the receiver learns it from DATA.incoming.
+ */
+static uint32_t msgout_unscheduled(struct homa_engine *e,
+				   const struct homa_rpc *rpc, uint32_t length)
+{
+	const struct homa_params *p = &e->params;
+	uint32_t seg = peer_max_payload(e, rpc->peer);
+	uint32_t u = peer_unsched_bytes(e, rpc->peer);
+
+	if (u < p->unsched_bytes && u < length)
+		e->metrics.rtt_unsched_cuts++;
+	if (!rpc_is_client(rpc) && rpc->incast && p->incast_unsched_bytes < u) {
+		u = p->incast_unsched_bytes;
+		if (u < length)
+			e->metrics.incast_responses++;
+	}
+	if (u > length)
+		u = length;
+	/* Without one unscheduled packet the receiver never hears of it. */
+	if (u == 0)
+		u = seg < length ? seg : length;
+	return u;
+}
+
 /* Set up rpc's outgoing message (the engine now holds msg). */
 void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
 		 const struct homa_msgbuf *msg, uint64_t now)
@@ -23,18 +52,21 @@ void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
 	m->data = msg->data;
 	m->cookie = msg->cookie;
 	m->seg = peer_max_payload(e, rpc->peer);
-	m->unscheduled = e->params.unsched_bytes < msg->length
-				 ? e->params.unsched_bytes
-				 : msg->length;
-	/* Without one unscheduled packet the receiver never hears of it. */
-	if (m->unscheduled == 0)
-		m->unscheduled = m->seg < msg->length ? m->seg : msg->length;
+	m->unscheduled = msgout_unscheduled(e, rpc, msg->length);
 	m->next_xmit = 0;
 	m->granted = m->unscheduled;
 	m->sched_prio = 0;
 	m->birth = now;
 	m->heap_index = -1;
+	m->rtt_probe = false;
+	m->homad_flags = 0;
 	rpc->sock->wmem += msg->length;
+	/* Incast (SIGCOMM 2018, 3.6): many responses may converge on us. */
+	if (rpc_is_client(rpc) && e->params.incast_threshold > 0 &&
+	    e->nclient > e->params.incast_threshold && rpc->peer->homad) {
+		m->homad_flags |= HOMAD_FLAG_INCAST;
+		e->metrics.incast_requests++;
+	}
 	if (rpc_is_client(rpc)) {
 		e->metrics.client_requests_started++;
 		e->metrics.client_request_bytes_started += msg->length;
@@ -92,6 +124,9 @@ static void msgout_xmit_packet(struct homa_engine *e, struct homa_rpc *rpc,
 		peer_pop_ack(rpc->peer, &pkt.u.data.ack);
 	pkt.u.data.cutoff_version = rpc->peer->cutoff_version;
 	pkt.u.data.retransmit = retransmit ? 1 : 0;
+	pkt.u.data.pad[0] = HOMAD_PAD_MAGIC0;
+	pkt.u.data.pad[1] = HOMAD_PAD_MAGIC1;
+	pkt.u.data.pad[2] = rpc->peer->homad ? m->homad_flags : 0;
 	pkt.u.data.offset = start;
 	pkt.u.data.payload_len = 0; /* the payload goes by reference */
 	hlen = wire_encode(&pkt, e->hdr, sizeof(e->hdr));
@@ -115,6 +150,13 @@ uint32_t msgout_xmit_one(struct homa_engine *e, struct homa_rpc *rpc,
 		prio = peer_unsched_prio(e, rpc->peer, m->length);
 	else
 		prio = m->sched_prio;
+	if (start == 0 && !m->started && m->unscheduled < m->length) {
+		/* RTT probe: closed by the first GRANT (msgout_grant).  The
+		 * packet leaves once the NIC queue ahead of it drains. */
+		m->rtt_probe = true;
+		m->rtt_probe_at = e->link_idle > now ? e->link_idle : now;
+	}
+	m->started = true;
 	msgout_xmit_packet(e, rpc, start, false, m->unscheduled, prio, now);
 	m->next_xmit += len;
 	if (m->next_xmit >= m->length) {
@@ -151,6 +193,13 @@ void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
 	rpc->silent_ticks = 0;
 	if (rpc->state != RPC_OUTGOING || !m->present)
 		return;
+	if (m->rtt_probe) {
+		m->rtt_probe = false;
+		if (now >= m->rtt_probe_at) {
+			peer_rtt_sample(rpc->peer, now - m->rtt_probe_at, now);
+			e->metrics.rtt_samples++;
+		}
+	}
 	if (offset > m->length)
 		offset = m->length;
 	if (offset > m->granted)

@@ -242,3 +242,65 @@ uint32_t peer_max_payload(const struct homa_engine *e,
 		mtu = 576;
 	return mtu - ip - HOMA_DATA_LEN;
 }
+
+/*
+ * A round-trip sample to p (ns), taken at now.  The estimate is the
+ * smallest sample of the current and the previous PEER_RTT_WINDOW_NS:
+ * queueing only ever inflates a sample, so the minimum tracks the path,
+ * and the windows let it rise again when the path changes.
+ */
+void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now)
+{
+	if (sample == 0)
+		sample = 1;
+	p->rtt_samples++;
+	if (!p->rtt_valid || now - p->rtt_win_start >= PEER_RTT_WINDOW_NS) {
+		/* The previous window counts only if it just ended. */
+		p->rtt_prev_min = p->rtt_valid && now - p->rtt_win_start <
+							  2 * PEER_RTT_WINDOW_NS
+					  ? p->rtt_cur_min
+					  : 0;
+		p->rtt_cur_min = sample;
+		p->rtt_win_start = now;
+		p->rtt_valid = true;
+	} else if (sample < p->rtt_cur_min) {
+		p->rtt_cur_min = sample;
+	}
+	p->rtt_ns = p->rtt_cur_min;
+	if (p->rtt_prev_min != 0 && p->rtt_prev_min < p->rtt_ns)
+		p->rtt_ns = p->rtt_prev_min;
+}
+
+/*
+ * Unscheduled bytes for a new message to p: unsched_bytes, or with
+ * unsched_from_rtt and a measured RTT, min(unsched_bytes, RTT x rate) but
+ * at least one full packet (rate: link_mbps, or p's cap if lower).
+ */
+uint32_t peer_unsched_bytes(const struct homa_engine *e,
+			    const struct homa_peer *p)
+{
+	const struct homa_params *prm = &e->params;
+	uint32_t mbps = prm->link_mbps;
+	uint32_t seg = peer_max_payload(e, p);
+	uint64_t bytes;
+
+	if (!prm->unsched_from_rtt || p->rtt_ns == 0)
+		return prm->unsched_bytes;
+	if (p->rate_mbps > 0 && p->rate_mbps < mbps)
+		mbps = p->rate_mbps;
+	/* ns x Mbit/s / 8000 = bytes */
+	bytes = p->rtt_ns * (uint64_t)mbps / 8000;
+	if (bytes < seg)
+		bytes = seg;
+	if (bytes > prm->unsched_bytes)
+		bytes = prm->unsched_bytes;
+	return (uint32_t)bytes;
+}
+
+/* True when a DATA packet carries homad's marker (homa_int.h). */
+bool pkt_has_homad_marker(const struct homa_pkt *pkt)
+{
+	return pkt->type == HOMA_DATA &&
+	       pkt->u.data.pad[0] == HOMAD_PAD_MAGIC0 &&
+	       pkt->u.data.pad[1] == HOMAD_PAD_MAGIC1;
+}

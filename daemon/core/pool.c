@@ -31,11 +31,13 @@ int pool_init(struct homa_pool *p, void *base, size_t length)
 		return -EINVAL;
 	n = (uint32_t)(length >> HOMA_BPAGE_SHIFT);
 	p->refs = calloc(n, sizeof(*p->refs));
+	p->app_refs = calloc(n, sizeof(*p->app_refs));
 	p->free_stack = calloc(n, sizeof(*p->free_stack));
-	if (p->refs == NULL || p->free_stack == NULL) {
+	if (p->refs == NULL || p->app_refs == NULL || p->free_stack == NULL) {
 		free(p->refs);
+		free(p->app_refs);
 		free(p->free_stack);
-		p->refs = p->free_stack = NULL;
+		p->refs = p->app_refs = p->free_stack = NULL;
 		return -ENOMEM;
 	}
 	/* Lowest bpages on top of the stack: they are used first. */
@@ -53,8 +55,9 @@ int pool_init(struct homa_pool *p, void *base, size_t length)
 void pool_destroy(struct homa_pool *p)
 {
 	free(p->refs);
+	free(p->app_refs);
 	free(p->free_stack);
-	p->refs = p->free_stack = NULL;
+	p->refs = p->app_refs = p->free_stack = NULL;
 	p->base = NULL;
 	p->nbpages = p->nfree = 0;
 	p->partial = -1;
@@ -128,10 +131,19 @@ void pool_free(struct homa_pool *p, const uint32_t *offsets, uint32_t n)
 		pool_put_bpage(p, offsets[i] >> HOMA_BPAGE_SHIFT);
 }
 
+/* The chunks offsets[0..n) of a delivered message: the application's. */
+void pool_deliver(struct homa_pool *p, const uint32_t *offsets, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		p->app_refs[offsets[i] >> HOMA_BPAGE_SHIFT]++;
+}
+
 /*
- * Check offsets[0..n) before pool_release: each must lie in an allocated
- * bpage, and no bpage may be named more often than it has users.  0 or
- * -EINVAL.
+ * Check offsets[0..n) before pool_release: each must be a chunk start
+ * (64-byte aligned) in a bpage the application holds chunks of, and no
+ * bpage may be named more often than the application holds chunks of it
+ * (a bpage still being filled by an incoming message is the engine's, not
+ * the application's to free).  0 or -EINVAL.
  */
 int pool_check_release(const struct homa_pool *p, const uint32_t *offsets,
 		       unsigned n)
@@ -142,12 +154,13 @@ int pool_check_release(const struct homa_pool *p, const uint32_t *offsets,
 		uint32_t idx = offsets[i] >> HOMA_BPAGE_SHIFT;
 		uint32_t count = 0;
 
-		if (idx >= p->nbpages || p->refs[idx] == 0)
+		if (idx >= p->nbpages || p->app_refs[idx] == 0 ||
+		    offsets[i] % POOL_ALIGN != 0)
 			return -EINVAL;
 		for (unsigned j = 0; j < n; j++)
 			if ((offsets[j] >> HOMA_BPAGE_SHIFT) == idx)
 				count++;
-		if (count > p->refs[idx])
+		if (count > p->app_refs[idx])
 			return -EINVAL;
 	}
 	return 0;
@@ -156,6 +169,8 @@ int pool_check_release(const struct homa_pool *p, const uint32_t *offsets,
 /* Return delivered chunks (already checked by pool_check_release). */
 void pool_release(struct homa_pool *p, const uint32_t *offsets, unsigned n)
 {
+	for (unsigned i = 0; i < n; i++)
+		p->app_refs[offsets[i] >> HOMA_BPAGE_SHIFT]--;
 	pool_free(p, offsets, n);
 }
 

@@ -165,9 +165,16 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
 		s->pool.nwaiting--;
 		rpc->msgin.waiting = false;
 	}
-	if (rpc->msgin.bufs && !rpc->msgin.delivered)
+	if (rpc->msgin.bufs && !rpc->msgin.delivered) {
 		pool_free(&s->pool, rpc->msgin.bpage_offsets,
 			  rpc->msgin.num_bpages);
+		/* Waiting messages may fit now (msgin_retry_pools, once the
+		 * entry point is done: we may be inside a walk of RPCs). */
+		if (s->pool.nwaiting > 0 && !s->shutdown) {
+			s->pool_retry = true;
+			e->pool_retry = true;
+		}
+	}
 	rpc->msgin.bufs = false;
 	TAILQ_REMOVE(&s->rpcs, rpc, sock_link);
 	s->nrpcs--;
@@ -262,6 +269,7 @@ void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 	memcpy(d.bpage_offsets, m->bpage_offsets,
 	       m->num_bpages * sizeof(uint32_t));
 	m->delivered = true;
+	pool_deliver(&s->pool, m->bpage_offsets, m->num_bpages);
 	grant_remove(e, rpc);
 	if (rpc_is_client(rpc)) {
 		e->metrics.client_responses_done++;

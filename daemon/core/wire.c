@@ -129,6 +129,8 @@ static int wire_decode_data(const uint8_t *b, size_t len, struct homa_pkt *pkt)
 	pkt->u.data.cutoff_version =
 		wire_get16(b, WOFF(homa_wire_data, cutoff_version));
 	pkt->u.data.retransmit = b[WOFF(homa_wire_data, retransmit)];
+	memcpy(pkt->u.data.pad, b + WOFF(homa_wire_data, pad),
+	       sizeof(pkt->u.data.pad));
 	pkt->u.data.seg_offset =
 		wire_get32(b, WOFF(homa_wire_data, seg_offset));
 	pkt->u.data.offset = pkt->u.data.seg_offset == HOMA_SEG_OFFSET_NONE
@@ -239,6 +241,8 @@ static void wire_encode_data(const struct homa_pkt *pkt, uint8_t *b)
 	wire_put16(b, WOFF(homa_wire_data, cutoff_version),
 		   pkt->u.data.cutoff_version);
 	b[WOFF(homa_wire_data, retransmit)] = pkt->u.data.retransmit;
+	memcpy(b + WOFF(homa_wire_data, pad), pkt->u.data.pad,
+	       sizeof(pkt->u.data.pad));
 	wire_put32(b, WOFF(homa_wire_data, seg_offset), pkt->u.data.offset);
 	if (pkt->u.data.payload != NULL && pkt->u.data.payload_len > 0)
 		memcpy(b + HOMA_DATA_LEN, pkt->u.data.payload,

@@ -151,6 +151,10 @@ struct homa_pkt {
 			struct homa_ack ack;
 			uint16_t cutoff_version;
 			uint8_t retransmit;
+			/* The 3 pad bytes, as on the wire (the module sends 0
+			 * and never reads them; homad carries its extension
+			 * marker there, see homa_int.h).  Encoded as given. */
+			uint8_t pad[3];
 			uint32_t seg_offset; /* as on the wire */
 			uint32_t offset;     /* effective offset */
 			uint32_t payload_len;
@@ -212,7 +216,8 @@ size_t wire_header_len(int type);
  * Encode pkt homad-style into buf[0..cap): doff as spec/wire.md for the
  * type (DATA 0xE0, others 0x50), flags, window, checksum and urgent 0; for
  * DATA both common.sequence and seg_offset are set to u.data.offset (the
- * pkt's sequence and seg_offset fields are ignored) and payload_len bytes
+ * pkt's sequence and seg_offset fields are ignored), DATA.pad is written
+ * from u.data.pad (zero in a cleared pkt), and payload_len bytes
  * are copied from u.data.payload (which may be NULL when payload_len is 0,
  * or when the caller writes the payload itself after the header).  Every
  * type is written at its full header length.  Returns the number of bytes

@@ -4,12 +4,18 @@
  *
  * Every host sends requests with sizes drawn from the workload's CDF
  * (capped at --cap), Poisson arrivals at --load of its link, to a uniformly
- * chosen other host, which answers with 100 bytes.  The slowdown of an RPC
- * is its round trip divided by the best possible one for its request on an
- * idle network (the measured unloaded 100-byte RTT plus size x 8 / link
- * rate).  Output: P50/P99 slowdown per size bucket and for requests under
- * 1500 bytes, and the mean utilisation of the switch's host ports; with
- * --compare, once with priorities on and once with one priority level.
+ * chosen other host, which answers with 100 bytes.  With --incast N, host 0
+ * alone sends bursts of N 100-byte requests to N other hosts at once, and
+ * the responses have the workload's sizes (Poisson bursts at --load of
+ * host 0's downlink): many responses converge on one port.  The slowdown
+ * of an RPC is its round trip divided by the best possible one for its
+ * message (the larger of request and response) on an idle network (the
+ * measured unloaded 100-byte RTT plus size x 8 / link rate).  Output:
+ * P50/P99 slowdown per size bucket and for messages under 1500 bytes, the
+ * mean utilisation of the switch's host ports, the largest switch queue
+ * and the packets dropped (--buffer); --compare runs with priorities on and
+ * off, --compare-rtt without and with unsched_from_rtt, --compare-incast
+ * without and with the incast optimization.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,10 +49,23 @@ struct opts {
 	uint32_t loss_ppm;
 	int prio; /* 1 on, 0 off, 2 both */
 	uint32_t unsched;
+	int rtt;    /* unsched_from_rtt: 0 off, 1 on, 2 both */
+	int incast; /* incast optimization: 0 off, 1 on, 2 both */
+	uint32_t incast_threshold, incast_unsched;
+	unsigned fanout; /* --incast N: host 0's burst size; 0: off */
+	uint64_t buffer; /* switch port buffer, bytes; 0: unlimited */
+};
+
+/* One run's switches. */
+struct variant {
+	bool prio, rtt, incast;
 };
 
 static void usage(FILE *f)
 {
+	struct homa_params def;
+
+	engine_params_default(&def);
 	fprintf(f,
 		"usage: homa-sim [options]\n"
 		"  -w, --workload NAME   w1..w5 (from %s) or a CSV path "
@@ -66,8 +85,26 @@ static void usage(FILE *f)
 		"      --no-prio         one priority level (Homa's priorities "
 		"off)\n"
 		"      --compare         run with priorities on, then off\n"
+		"      --rtt-unsched     unscheduled bytes from each peer's "
+		"RTT (off by default)\n"
+		"      --compare-rtt     run without, then with --rtt-unsched\n"
+		"  -i, --incast N        host 0 sends bursts of N requests; "
+		"the "
+		"responses\n"
+		"                        have the workload's sizes [0: off]\n"
+		"      --no-incast-opt   the incast optimization off (on by "
+		"default)\n"
+		"      --compare-incast  run without, then with the incast "
+		"optimization\n"
+		"      --incast-threshold N  live client RPCs beyond which "
+		"requests\n"
+		"                        ask for incast responses [%u]\n"
+		"      --incast-unsched N    unscheduled bytes of such "
+		"responses [%u]\n"
+		"  -b, --buffer N        switch port buffer, bytes (drops "
+		"beyond) [0: none]\n"
 		"  -h, --help\n",
-		WORKLOADS_DIR);
+		WORKLOADS_DIR, def.incast_threshold, def.incast_unsched_bytes);
 }
 
 static int cdf_load(struct cdf *c, const char *name, uint32_t cap)
@@ -127,7 +164,7 @@ static uint32_t cdf_draw(const struct cdf *c, struct sim *s)
 }
 
 static void sim_base_config(const struct opts *o, struct sim_config *c,
-			    bool prio)
+			    const struct variant *v)
 {
 	sim_config_default(c);
 	c->hosts = o->hosts;
@@ -138,17 +175,21 @@ static void sim_base_config(const struct opts *o, struct sim_config *c,
 	c->pool_bytes = 64u << 20;
 	c->proto.link_mbps = o->link_mbps;
 	c->proto.unsched_bytes = o->unsched;
-	if (!prio)
+	c->port_buffer_bytes = o->buffer;
+	if (!v->prio)
 		c->proto.num_priorities = 1;
+	c->proto.unsched_from_rtt = v->rtt;
+	c->proto.incast_threshold = v->incast ? o->incast_threshold : 0;
+	c->proto.incast_unsched_bytes = o->incast_unsched;
 }
 
-static uint64_t unloaded_rtt(const struct opts *o, bool prio)
+static uint64_t unloaded_rtt(const struct opts *o, const struct variant *v)
 {
 	struct sim_config c;
 	struct sim *s;
 	uint64_t rtt;
 
-	sim_base_config(o, &c, prio);
+	sim_base_config(o, &c, v);
 	c.hosts = 2;
 	s = sim_create(&c);
 	sim_rpc_start(s, 0, 1, 100, 100);
@@ -177,22 +218,61 @@ static double pct(double *v, size_t n, double q)
 	return v[i];
 }
 
-static int run(const struct opts *o, const struct cdf *c, bool prio)
+/* A random exponential gap (ns) for arrivals at rate per ns. */
+static double exp_gap(struct sim *s, double rate)
+{
+	double u = ((double)(sim_rand(s) >> 11) + 1) / (double)(1ull << 53);
+
+	return -log(u) / rate;
+}
+
+/*
+ * --incast N: host 0 sends Poisson bursts of N 100-byte requests, one to
+ * each of N other hosts, whose responses have the workload's sizes; the
+ * bursts load host 0's downlink at o->load.
+ */
+static void incast_arrivals(const struct opts *o, const struct cdf *c,
+			    struct sim *s)
+{
+	double rate =
+		o->load * o->link_mbps * 1e6 / 8 / c->mean / 1e9 / o->fanout;
+	double t = 0;
+	unsigned next = 0;
+
+	for (;;) {
+		t += exp_gap(s, rate);
+		if (t >= (double)o->duration_ns)
+			break;
+		for (unsigned k = 0; k < o->fanout; k++) {
+			unsigned dst = 1 + next++ % (o->hosts - 1);
+
+			sim_rpc_at(s, (uint64_t)t, 0, dst, 100, cdf_draw(c, s));
+		}
+	}
+}
+
+static int run(const struct opts *o, const struct cdf *c,
+	       const struct variant *v)
 {
 	static const uint32_t edges[] = {1500, 10000, 100000, 1000000};
 	enum { NB = sizeof(edges) / sizeof(edges[0]) };
 	struct sim_config cfg;
 	struct sim *s;
-	uint64_t rtt0 = unloaded_rtt(o, prio);
+	uint64_t rtt0 = unloaded_rtt(o, v);
 	double rate, *sd[NB];
 	size_t nsd[NB] = {0}, n, failed = 0, notdone = 0;
-	uint64_t port_bytes = 0;
+	uint64_t port_bytes = 0, maxq = 0, drops = 0;
+	const struct homa_metrics *m;
+	uint64_t incast_req = 0, rtt_cuts = 0, resent = 0;
+	uint64_t rtt_min = UINT64_MAX, rtt_max = 0;
 
-	sim_base_config(o, &cfg, prio);
+	sim_base_config(o, &cfg, v);
 	s = sim_create(&cfg);
 	/* Requests per ns per host for the offered load. */
 	rate = o->load * o->link_mbps * 1e6 / 8 / c->mean / 1e9;
-	for (unsigned h = 0; h < o->hosts; h++) {
+	if (o->fanout > 0)
+		incast_arrivals(o, c, s);
+	for (unsigned h = 0; o->fanout == 0 && h < o->hosts; h++) {
 		double t = 0;
 
 		for (;;) {
@@ -213,6 +293,28 @@ static int run(const struct opts *o, const struct cdf *c, bool prio)
 	for (unsigned h = 0; h < o->hosts; h++)
 		port_bytes += sim_port_bytes(s, h);
 	sim_run_all(s, 100 * o->duration_ns + 1000000000ull);
+	for (unsigned h = 0; h < o->hosts; h++) {
+		if (sim_port_max_queue(s, h) > maxq)
+			maxq = sim_port_max_queue(s, h);
+		drops += sim_port_drops(s, h);
+		m = engine_metrics(sim_engine(s, h));
+		incast_req += m->incast_requests;
+		rtt_cuts += m->rtt_unsched_cuts;
+		resent += m->resent_packets;
+		for (unsigned k = 0; k < o->hosts; k++) {
+			struct homa_peer_info pi;
+
+			if (k == h ||
+			    engine_peer_info(sim_engine(s, h), sim_addr(s, k),
+					     &pi) < 0 ||
+			    pi.rtt_ns == 0)
+				continue;
+			if (pi.rtt_ns < rtt_min)
+				rtt_min = pi.rtt_ns;
+			if (pi.rtt_ns > rtt_max)
+				rtt_max = pi.rtt_ns;
+		}
+	}
 	n = sim_rpc_count(s);
 	for (unsigned b = 0; b < NB; b++) {
 		sd[b] = calloc(n + 1, sizeof(double));
@@ -226,6 +328,8 @@ static int run(const struct opts *o, const struct cdf *c, bool prio)
 	for (size_t i = 0; i < n; i++) {
 		const struct sim_rpc *r = sim_rpc_get(s, i);
 		double ideal, slow;
+		uint32_t size =
+			r->req_len > r->resp_len ? r->req_len : r->resp_len;
 		unsigned b = 0;
 
 		if (!r->done) {
@@ -238,21 +342,23 @@ static int run(const struct opts *o, const struct cdf *c, bool prio)
 			continue;
 		}
 		ideal = (double)rtt0 +
-			(double)r->req_len * 8000.0 / (double)o->link_mbps;
+			(double)size * 8000.0 / (double)o->link_mbps;
 		slow = (double)(r->end_ns - r->start_ns) / ideal;
-		while (b + 1 < NB && r->req_len > edges[b])
+		while (b + 1 < NB && size > edges[b])
 			b++;
 		sd[b][nsd[b]++] = slow;
-		if (r->req_len < 1500)
+		if (size < 1500)
 			small[nsmall++] = slow;
 	}
-	printf("%s, priorities %s: %zu RPCs in %.1f ms at load %.2f on %u "
-	       "hosts, %u Mbit/s; unloaded RTT %.2f us; sizes capped at %u "
-	       "(mean %.0f B)\n",
-	       o->workload, prio ? "on" : "off", n,
-	       (double)o->duration_ns / 1e6, o->load, o->hosts, o->link_mbps,
+	printf("%s%s, priorities %s, rtt-unsched %s, incast-opt %s: %zu RPCs "
+	       "in %.1f ms at load %.2f on %u hosts, %u Mbit/s, %llu ns hops; "
+	       "unloaded RTT %.2f us; sizes capped at %u (mean %.0f B)\n",
+	       o->workload, o->fanout > 0 ? " incast" : "",
+	       v->prio ? "on" : "off", v->rtt ? "on" : "off",
+	       v->incast ? "on" : "off", n, (double)o->duration_ns / 1e6,
+	       o->load, o->hosts, o->link_mbps, (unsigned long long)o->delay_ns,
 	       (double)rtt0 / 1e3, o->cap, c->mean);
-	printf("  %-22s %8s %10s %10s\n", "request size", "count", "P50 slow",
+	printf("  %-22s %8s %10s %10s\n", "message size", "count", "P50 slow",
 	       "P99 slow");
 	for (unsigned b = 0; b < NB; b++) {
 		char label[64];
@@ -273,6 +379,15 @@ static int run(const struct opts *o, const struct cdf *c, bool prio)
 	       100.0 * (double)port_bytes /
 		       ((double)o->link_mbps * 1e6 / 8 *
 			((double)o->duration_ns / 1e9) * o->hosts));
+	printf("  largest switch queue %llu B; %llu packets dropped; %llu "
+	       "retransmitted; %llu messages cut by RTT; %llu incast "
+	       "requests\n",
+	       (unsigned long long)maxq, (unsigned long long)drops,
+	       (unsigned long long)resent, (unsigned long long)rtt_cuts,
+	       (unsigned long long)incast_req);
+	if (rtt_max > 0)
+		printf("  measured peer RTTs %.2f .. %.2f us\n",
+		       (double)rtt_min / 1e3, (double)rtt_max / 1e3);
 	if (failed > 0 || notdone > 0)
 		printf("  %zu RPCs failed, %zu not done\n", failed, notdone);
 	sim_destroy(s);
@@ -294,16 +409,42 @@ int main(int argc, char **argv)
 		{"unsched", required_argument, NULL, 'u'},
 		{"no-prio", no_argument, NULL, 'P'},
 		{"compare", no_argument, NULL, 'C'},
+		{"rtt-unsched", no_argument, NULL, 'R'},
+		{"compare-rtt", no_argument, NULL, 'T'},
+		{"incast", required_argument, NULL, 'i'},
+		{"no-incast-opt", no_argument, NULL, 'I'},
+		{"compare-incast", no_argument, NULL, 'J'},
+		{"incast-threshold", required_argument, NULL, 'H'},
+		{"incast-unsched", required_argument, NULL, 'U'},
+		{"buffer", required_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct opts o = {"w4",	   0.8,	    7, 8, 25000, 1000,
-			 10000000, 1000000, 0, 1, 40000};
+	struct opts o = {
+		.workload = "w4",
+		.load = 0.8,
+		.seed = 7,
+		.hosts = 8,
+		.link_mbps = 25000,
+		.delay_ns = 1000,
+		.duration_ns = 10000000,
+		.cap = 1000000,
+		.prio = 1,
+		.unsched = 40000,
+	};
+	struct homa_params def;
 	struct cdf c;
 	int ch, rc = 0;
 
-	while ((ch = getopt_long(argc, argv, "w:l:s:n:r:d:t:c:p:u:h", longopts,
-				 NULL)) != -1) {
+	/* The engine's defaults, as homad runs. */
+	engine_params_default(&def);
+	o.rtt = def.unsched_from_rtt ? 1 : 0;
+	o.incast = def.incast_threshold > 0 ? 1 : 0;
+	o.incast_threshold = def.incast_threshold ? def.incast_threshold : 8;
+	o.incast_unsched = def.incast_unsched_bytes;
+
+	while ((ch = getopt_long(argc, argv, "w:l:s:n:r:d:t:c:p:u:i:b:h",
+				 longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'w':
 			snprintf(o.workload, sizeof(o.workload), "%s", optarg);
@@ -341,6 +482,30 @@ int main(int argc, char **argv)
 		case 'C':
 			o.prio = 2;
 			break;
+		case 'R':
+			o.rtt = 1;
+			break;
+		case 'T':
+			o.rtt = 2;
+			break;
+		case 'i':
+			o.fanout = (unsigned)atoi(optarg);
+			break;
+		case 'I':
+			o.incast = 0;
+			break;
+		case 'J':
+			o.incast = 2;
+			break;
+		case 'H':
+			o.incast_threshold = (uint32_t)atoi(optarg);
+			break;
+		case 'U':
+			o.incast_unsched = (uint32_t)atoi(optarg);
+			break;
+		case 'b':
+			o.buffer = strtoull(optarg, NULL, 0);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -351,16 +516,25 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc || o.hosts < 2 || o.load <= 0 || o.load > 1.5 ||
 	    o.link_mbps == 0 || o.cap == 0 || o.cap > HOMA_MAX_MESSAGE_LENGTH ||
-	    o.duration_ns == 0) {
+	    o.duration_ns == 0 || o.fanout >= o.hosts) {
 		usage(stderr);
 		return 2;
 	}
 	if (cdf_load(&c, o.workload, o.cap) < 0)
 		return 1;
-	if (o.prio != 0)
-		rc |= run(&o, &c, true);
-	if (o.prio != 1)
-		rc |= run(&o, &c, false);
+	/* Every combination asked for: each of prio/rtt/incast is off, on
+	 * or both. */
+	for (int pr = 1; pr >= 0; pr--)
+		for (int rt = 0; rt <= 1; rt++)
+			for (int in = 0; in <= 1; in++) {
+				struct variant v = {pr, rt, in};
+
+				if ((o.prio != 2 && o.prio != pr) ||
+				    (o.rtt != 2 && o.rtt != rt) ||
+				    (o.incast != 2 && o.incast != in))
+					continue;
+				rc |= run(&o, &c, &v);
+			}
 	free(c.size);
 	free(c.p);
 	return rc;

@@ -41,6 +41,8 @@ struct sim_port {
 	struct sim_pkt *head[HOMA_NUM_PRIORITIES], *tail[HOMA_NUM_PRIORITIES];
 	bool busy;
 	uint64_t bytes;
+	uint64_t queued, max_queued; /* bytes waiting (not on the wire) */
+	uint64_t drops;		     /* no buffer space */
 };
 
 struct sim_held {
@@ -655,6 +657,7 @@ static void sim_port_start(struct sim *s, struct sim_host *h)
 		if (port->head[p] == NULL)
 			port->tail[p] = NULL;
 		pkt->next = NULL;
+		port->queued -= pkt->len + 20;
 		port->busy = true;
 		port->bytes += pkt->len + 20;
 		memset(&ev, 0, sizeof(ev));
@@ -673,6 +676,15 @@ static void sim_port_enqueue(struct sim *s, struct sim_pkt *pkt)
 	struct sim_port *port = &h->port;
 	unsigned p = pkt->prio & 7;
 
+	if (s->cfg.port_buffer_bytes > 0 &&
+	    port->queued + pkt->len + 20 > s->cfg.port_buffer_bytes) {
+		port->drops++;
+		free(pkt);
+		return;
+	}
+	port->queued += pkt->len + 20;
+	if (port->queued > port->max_queued)
+		port->max_queued = port->queued;
 	if (port->tail[p] != NULL)
 		port->tail[p]->next = pkt;
 	else
@@ -900,4 +912,14 @@ void sim_set_probe(struct sim *s, sim_probe_fn fn, void *ctx)
 uint64_t sim_port_bytes(const struct sim *s, unsigned host)
 {
 	return s->hosts[host].port.bytes;
+}
+
+uint64_t sim_port_max_queue(const struct sim *s, unsigned host)
+{
+	return s->hosts[host].port.max_queued;
+}
+
+uint64_t sim_port_drops(const struct sim *s, unsigned host)
+{
+	return s->hosts[host].port.drops;
 }

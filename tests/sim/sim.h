@@ -37,9 +37,14 @@ struct sim_config {
 	uint32_t reorder_ppm; /* packets delayed by up to reorder_ns */
 	uint64_t reorder_ns;
 	uint64_t seed;
-	size_t pool_bytes;	  /* receive pool of every socket */
-	uint64_t service_ns;	  /* server think time before responding */
-	bool hold_bpages;	  /* servers keep request bpages until told */
+	size_t pool_bytes;   /* receive pool of every socket */
+	uint64_t service_ns; /* server think time before responding */
+	bool hold_bpages;    /* servers keep request bpages until told */
+	/*
+	 * Bytes each switch egress port may hold queued (all priorities);
+	 * a packet that does not fit is dropped (counted).  0: unlimited.
+	 */
+	uint64_t port_buffer_bytes;
 	struct homa_params proto; /* for every engine */
 };
 
@@ -105,6 +110,10 @@ void sim_set_probe(struct sim *s, sim_probe_fn fn, void *ctx);
 
 /* Link statistics: bytes each switch egress port sent. */
 uint64_t sim_port_bytes(const struct sim *s, unsigned host);
+/* The most bytes the egress port towards host held queued at once. */
+uint64_t sim_port_max_queue(const struct sim *s, unsigned host);
+/* Packets that egress port dropped for want of buffer space. */
+uint64_t sim_port_drops(const struct sim *s, unsigned host);
 
 /* A deterministic generator for workloads (splitmix64). */
 uint64_t sim_rand(struct sim *s);

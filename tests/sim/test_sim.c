@@ -390,6 +390,113 @@ START_TEST(sim__ten_thousand_concurrent)
 }
 END_TEST
 
+/*
+ * Incast: host 0 has 16 outstanding RPCs whose 200 KB responses converge
+ * on its switch port (450 KB of buffer).  Run with the incast
+ * optimization at threshold (0: off); returns the port's drops, and its
+ * largest queue in *maxq.  Every RPC must still complete, byte-exact.
+ */
+static uint64_t incast_run(uint32_t threshold, uint64_t buffer, uint64_t *maxq,
+			   uint64_t *flagged)
+{
+	struct sim_config c;
+	struct sim *s;
+	uint64_t drops;
+
+	sim_config_default(&c);
+	c.hosts = 17;
+	c.port_buffer_bytes = buffer;
+	c.proto.incast_threshold = threshold;
+	s = sim_create(&c);
+	/* Warm-up: one small RPC to every server (its DATA tells us it is
+	 * homad). */
+	for (unsigned k = 1; k < 17; k++)
+		ck_assert_int_ge(sim_rpc_start(s, 0, k, 100, 100), 0);
+	ck_assert(sim_run_all(s, 100 * MS));
+	for (int round = 0; round < 4; round++) {
+		for (unsigned k = 1; k < 17; k++)
+			ck_assert_int_ge(sim_rpc_start(s, 0, k, 100, 200000),
+					 0);
+		ck_assert(sim_run_all(s, sim_now(s) + 2000 * MS));
+	}
+	check_all_ok(s);
+	drops = sim_port_drops(s, 0);
+	*maxq = sim_port_max_queue(s, 0);
+	*flagged = engine_metrics(sim_engine(s, 0))->incast_requests;
+	sim_destroy(s);
+	return drops;
+}
+
+START_TEST(sim__incast_optimization_fewer_drops)
+{
+	uint64_t q_off, q_on, f_off, f_on, d_off, d_on;
+
+	/* Unlimited buffer: the largest queue. */
+	incast_run(0, 0, &q_off, &f_off);
+	incast_run(8, 0, &q_on, &f_on);
+	ck_assert_uint_eq(f_off, 0);
+	/* 4 bursts of 16: the 9th..16th of each are flagged. */
+	ck_assert_uint_eq(f_on, 4 * 8);
+	ck_assert_msg(q_on < q_off, "queue with %llu, without %llu",
+		      (unsigned long long)q_on, (unsigned long long)q_off);
+	/* A finite buffer: drops. */
+	d_off = incast_run(0, 450000, &q_off, &f_off);
+	d_on = incast_run(8, 450000, &q_on, &f_on);
+	ck_assert_msg(d_off > 0, "no incast without the optimization");
+	/* (About 3 times fewer with the defaults.) */
+	ck_assert_msg(d_on * 2 < d_off, "drops with %llu, without %llu",
+		      (unsigned long long)d_on, (unsigned long long)d_off);
+}
+END_TEST
+
+/* unsched_from_rtt: the RTT is measured, used, and RPCs stay exact. */
+START_TEST(sim__rtt_unsched_measured_and_used)
+{
+	struct sim_config c;
+	struct sim *s;
+	struct homa_peer_info pi;
+
+	sim_config_default(&c);
+	c.proto.unsched_from_rtt = 1;
+	s = sim_create(&c);
+	ck_assert_int_ge(sim_rpc_start(s, 0, 1, 200000, 100), 0);
+	ck_assert(sim_run_all(s, 100 * MS));
+	ck_assert_int_eq(
+		engine_peer_info(sim_engine(s, 0), sim_addr(s, 1), &pi), 0);
+	/* 4 hops of 1 us, a full packet twice and a GRANT twice at 25
+	 * Gbit/s: about 5 us. */
+	ck_assert_uint_ge(pi.rtt_ns, 4500);
+	ck_assert_uint_le(pi.rtt_ns, 6000);
+	ck_assert_uint_eq(pi.unsched_bytes, pi.rtt_ns * 25000 / 8000);
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_ge(sim_rpc_start(s, 0, 1, 30000 + 5000 * i,
+					       30000 + 7000 * i),
+				 0);
+	ck_assert(sim_run_all(s, sim_now(s) + 100 * MS));
+	check_all_ok(s);
+	ck_assert_uint_ge(engine_metrics(sim_engine(s, 0))->rtt_unsched_cuts,
+			  20);
+	/* The server measured the client too (its responses got cut). */
+	ck_assert_uint_gt(engine_metrics(sim_engine(s, 1))->rtt_unsched_cuts,
+			  0);
+	sim_destroy(s);
+
+	/* A long path: RTT x rate beyond unsched_bytes, nothing cut. */
+	c.delay_ns = 10000;
+	s = sim_create(&c);
+	ck_assert_int_ge(sim_rpc_start(s, 0, 1, 200000, 100), 0);
+	ck_assert_int_ge(sim_rpc_start(s, 0, 1, 100000, 100), 0);
+	ck_assert(sim_run_all(s, 100 * MS));
+	ck_assert_int_eq(
+		engine_peer_info(sim_engine(s, 0), sim_addr(s, 1), &pi), 0);
+	ck_assert_uint_gt(pi.rtt_ns, 40000);
+	ck_assert_uint_eq(pi.unsched_bytes, 40000);
+	ck_assert_uint_eq(engine_metrics(sim_engine(s, 0))->rtt_unsched_cuts,
+			  0);
+	sim_destroy(s);
+}
+END_TEST
+
 static Suite *sim_suite(void)
 {
 	Suite *su = suite_create("sim");
@@ -397,6 +504,8 @@ static Suite *sim_suite(void)
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, sim__sizes_byte_exact_and_cleanup);
+	tcase_add_test(tc, sim__incast_optimization_fewer_drops);
+	tcase_add_test(tc, sim__rtt_unsched_measured_and_used);
 	tcase_add_test(tc, sim__srpt_short_overtakes_long);
 	tcase_add_test(tc, sim__overcommit_bound);
 	tcase_add_test(tc, sim__fifo_grants_end_starvation);

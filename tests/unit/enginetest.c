@@ -161,6 +161,14 @@ void et_rx(struct et *t, struct homa_pkt *pkt, const struct homa_addr *src)
 void et_data(struct et *t, uint16_t dport, uint64_t sender_id, uint32_t msg_len,
 	     uint32_t incoming, uint32_t offset, uint32_t len)
 {
+	et_data_pad(t, dport, sender_id, msg_len, incoming, offset, len, 0, 0,
+		    0);
+}
+
+void et_data_pad(struct et *t, uint16_t dport, uint64_t sender_id,
+		 uint32_t msg_len, uint32_t incoming, uint32_t offset,
+		 uint32_t len, uint8_t pad0, uint8_t pad1, uint8_t pad2)
+{
 	struct homa_pkt p;
 
 	memset(&p, 0, sizeof(p));
@@ -173,6 +181,9 @@ void et_data(struct et *t, uint16_t dport, uint64_t sender_id, uint32_t msg_len,
 	p.u.data.cutoff_version = 1;
 	p.u.data.offset = offset;
 	p.u.data.payload_len = len;
+	p.u.data.pad[0] = pad0;
+	p.u.data.pad[1] = pad1;
+	p.u.data.pad[2] = pad2;
 	et_rx(t, &p, &et_peer);
 }
 

@@ -63,6 +63,10 @@ void et_rx(struct et *t, struct homa_pkt *pkt, const struct homa_addr *src);
 /* A DATA packet of a request (sender_id even) or response from et_peer. */
 void et_data(struct et *t, uint16_t dport, uint64_t sender_id, uint32_t msg_len,
 	     uint32_t incoming, uint32_t offset, uint32_t len);
+/* The same with DATA.pad (homad's marker and flags, homa_int.h). */
+void et_data_pad(struct et *t, uint16_t dport, uint64_t sender_id,
+		 uint32_t msg_len, uint32_t incoming, uint32_t offset,
+		 uint32_t len, uint8_t pad0, uint8_t pad1, uint8_t pad2);
 /* A control packet of type from et_peer (ports: sport ET_PEER_PORT). */
 void et_ctrl(struct et *t, enum homa_type type, uint16_t dport,
 	     uint64_t sender_id);

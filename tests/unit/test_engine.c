@@ -86,6 +86,9 @@ START_TEST(engine_params_default__values)
 	ck_assert_uint_eq(p.dead_buffs_limit, 5000);
 	ck_assert_uint_eq(p.wmem_max, 100000000);
 	ck_assert_uint_eq(p.tick_usecs, 1000);
+	ck_assert_uint_eq(p.unsched_from_rtt, 0);
+	ck_assert_uint_eq(p.incast_threshold, 8);
+	ck_assert_uint_eq(p.incast_unsched_bytes, 10000);
 }
 END_TEST
 
@@ -337,6 +340,11 @@ START_TEST(metrics_foreach__names_labels_values)
 		"throttle_list_adds",
 		"wmem_full",
 		"bad_recycles",
+		"rtt_samples",
+		"rtt_unsched_cuts",
+		"incast_requests",
+		"incast_responses",
+		"homad_peers_seen",
 		"link_rx_datagrams",
 		"link_rx_truncated",
 		"link_rx_bad_ip",
@@ -351,6 +359,15 @@ START_TEST(metrics_foreach__names_labels_values)
 		"icmp_errors",
 		"loop_wakeups",
 		"ctl_messages",
+		"chan_connects",
+		"chan_refused",
+		"chan_disconnects",
+		"chan_bad_open",
+		"chan_bad_messages",
+		"chan_event_overflows",
+		"chan_commands",
+		"chan_events",
+		"chan_bind_denied",
 	};
 	struct homa_metrics m;
 	struct visits vs = {0};

@@ -266,6 +266,224 @@ START_TEST(msgin_get_bufs__wait_then_restart_with_resend)
 }
 END_TEST
 
+START_TEST(msgin_data__incoming_below_default_unsched)
+{
+	const struct et_out *o;
+	struct homa_peer_info pi;
+	uint64_t tg;
+
+	/* A sender that measured a short RTT: 5000 unscheduled bytes. */
+	t.p.max_incoming = 10000;
+	engine_set_params(t.e, &t.p);
+	et_data(&t, ET_SERVER_PORT, 10, 100000, 5000, 0, 1424);
+	/* Granted starts at DATA.incoming: window 5000 over received, and
+	 * room of 10000 - 3576 still expected. */
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	o = et_nth(&t, HOMA_GRANT, 0);
+	ck_assert_uint_eq(o->pkt.u.grant.offset, 6424);
+	tg = t.now;
+	/* Unscheduled packets (before the GRANT's offset): no RTT sample. */
+	t.now += 1000;
+	et_data(&t, ET_SERVER_PORT, 10, 100000, 5000, 1424, 1424);
+	et_data(&t, ET_SERVER_PORT, 10, 100000, 5000, 2848, 1424);
+	et_data(&t, ET_SERVER_PORT, 10, 100000, 5000, 4272, 728);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert_uint_eq(pi.rtt_samples, 0);
+	/* The first packet only the GRANT allowed: one round trip. */
+	t.now = tg + 9000;
+	et_data(&t, ET_SERVER_PORT, 10, 100000, 5000, 5000, 1424);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert_uint_eq(pi.rtt_samples, 1);
+	ck_assert_uint_eq(pi.rtt_ns, 9000);
+	/* Silence: RESEND for what was granted beyond what arrived. */
+	et_clear(&t);
+	et_ticks(&t, 5);
+	ck_assert_uint_ge(et_count(&t, HOMA_RESEND), 1);
+	o = et_nth(&t, HOMA_RESEND, 0);
+	ck_assert_uint_eq(o->pkt.u.resend.offset, 6424);
+	ck_assert_uint_gt(o->pkt.u.resend.length, 0);
+}
+END_TEST
+
+START_TEST(msgin_data__retransmission_takes_no_rtt_sample)
+{
+	struct homa_pkt p;
+	struct homa_peer_info pi;
+
+	t.p.max_incoming = 10000;
+	engine_set_params(t.e, &t.p);
+	et_data(&t, ET_SERVER_PORT, 10, 100000, 5000, 0, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_DATA;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = 10;
+	p.u.data.message_length = 100000;
+	p.u.data.incoming = 6424;
+	p.u.data.retransmit = 1;
+	p.u.data.offset = 5000;
+	p.u.data.payload_len = 1424;
+	t.now += 3000;
+	et_rx(&t, &p, &et_peer);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert_uint_eq(pi.rtt_samples, 0);
+}
+END_TEST
+
+START_TEST(msgin_data__incast_request_limits_response)
+{
+	static uint8_t resp[100000];
+	struct homa_msgbuf mb = {resp, sizeof(resp), resp};
+	const struct et_out *o;
+
+	/* A homad client in incast (marker and flag). */
+	et_data_pad(&t, ET_SERVER_PORT, 10, 1000, 1000, 0, 1000, 'H', 'D',
+		    HOMAD_FLAG_INCAST);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 11, &et_peer, &mb, t.now), 0);
+	et_pace(&t);
+	/* 10000 unscheduled bytes: 7 full packets and one of 32 bytes. */
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 8);
+	for (size_t i = 0; i < 8; i++)
+		ck_assert_uint_eq(et_nth(&t, HOMA_DATA, i)->pkt.u.data.incoming,
+				  10000);
+	o = et_nth(&t, HOMA_DATA, 7);
+	ck_assert_uint_eq(o->pkt.u.data.offset, 7 * 1424);
+	ck_assert_uint_eq(o->pkt.u.data.payload_len, 10000 - 7 * 1424);
+	ck_assert_uint_eq(engine_metrics(t.e)->incast_responses, 1);
+	/* The flag without homad's marker means nothing (a module peer
+	 * sends 0 there; anything else is not homad's). */
+	et_clear(&t);
+	et_data_pad(&t, ET_SERVER_PORT, 20, 1000, 1000, 0, 1000, 0, 0,
+		    HOMAD_FLAG_INCAST);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 21, &et_peer, &mb, t.now), 0);
+	et_pace(&t);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.incoming, 40000);
+	ck_assert_uint_eq(engine_metrics(t.e)->incast_responses, 1);
+	/* A short response goes whole: nothing to limit.  (0 in the
+	 * parameter means the default, 10000.) */
+	t.p.incast_unsched_bytes = 0;
+	engine_set_params(t.e, &t.p);
+	et_clear(&t);
+	et_data_pad(&t, ET_SERVER_PORT, 30, 1000, 1000, 0, 1000, 'H', 'D',
+		    HOMAD_FLAG_INCAST);
+	mb.length = 9000;
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 31, &et_peer, &mb, t.now), 0);
+	et_pace(&t);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.incoming, 9000);
+	ck_assert_uint_eq(engine_metrics(t.e)->incast_responses, 1);
+}
+END_TEST
+
+START_TEST(msgin_data__marker_tracks_homad_peer)
+{
+	struct homa_peer_info pi;
+
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), -ENOENT);
+	et_data_pad(&t, ET_SERVER_PORT, 10, 100, 100, 0, 100, 'H', 'D', 0);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert(pi.homad);
+	/* Half a marker is none. */
+	et_data_pad(&t, ET_SERVER_PORT, 20, 100, 100, 0, 100, 'H', 0, 0);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert(!pi.homad);
+	et_data_pad(&t, ET_SERVER_PORT, 30, 100, 100, 0, 100, 'H', 'D', 0);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert(pi.homad);
+	ck_assert_uint_eq(engine_metrics(t.e)->homad_peers_seen, 2);
+}
+END_TEST
+
+/*
+ * Bug (found by test_engine_fuzz): bpages freed by an RPC that ended
+ * before its message was complete never restarted the messages waiting
+ * for them - only the application's recycles did - so waiting messages
+ * (which do not time out) could wait forever.
+ */
+START_TEST(msgin_get_bufs__restart_when_unfinished_message_ends)
+{
+	struct homa_engine_state st;
+	const struct et_out *r;
+
+	/* Eight 1 MB requests half-received hold all 128 bpages. */
+	for (uint64_t id = 100; id < 116; id += 2)
+		et_data(&t, ET_SERVER_PORT, id, 1000000, 40000, 0, 1424);
+	et_data(&t, ET_SERVER_PORT, 200, 1000000, 40000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	/* The client of one of them says it does not know it: it ends. */
+	et_clear(&t);
+	et_ctrl(&t, HOMA_RPC_UNKNOWN, ET_SERVER_PORT, 102);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+	r = et_nth(&t, HOMA_RESEND, 0);
+	ck_assert_uint_eq(r->pkt.sender_id, 201);
+	ck_assert_uint_eq(r->pkt.u.resend.length, HOMA_RESEND_ALL);
+	/* The same when they time out (in the tick that ends them). */
+	et_data(&t, ET_SERVER_PORT, 202, 1000000, 40000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	et_clear(&t);
+	et_ticks(&t, t.p.timeout_ticks);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+	ck_assert_ptr_nonnull(r = et_nth(&t, HOMA_RESEND, 0));
+	for (size_t i = 0; (r = et_nth(&t, HOMA_RESEND, i)) != NULL; i++)
+		if (r->pkt.sender_id == 203)
+			break;
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->pkt.u.resend.length, HOMA_RESEND_ALL);
+}
+END_TEST
+
+/*
+ * Bug (found by test_engine_fuzz): a message longer than the whole pool
+ * waited for bpages forever, holding its RPC (waiting messages do not time
+ * out): now a server RPC for it ends and a client RPC fails with ENOMEM.
+ */
+START_TEST(msgin_get_bufs__message_larger_than_pool_refused)
+{
+	static uint8_t small[2 * HOMA_BPAGE_SIZE], req[100];
+	struct homa_msgbuf mb = {req, sizeof(req), req};
+	struct homa_engine_state st;
+	struct homa_sock *s2;
+	uint64_t id = 0;
+
+	ck_assert_int_eq(engine_sock_open(t.e, t.srv, &s2), 0);
+	ck_assert_int_eq(engine_sock_bind(t.e, s2, 200), 0);
+	ck_assert_int_eq(engine_sock_set_pool(t.e, s2, small, sizeof(small)),
+			 0);
+	/* A request of 3 bpages for a pool of 2: the RPC ends at once. */
+	et_data(&t, 200, 10, 3 * HOMA_BPAGE_SIZE, 40000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+	ck_assert_uint_eq(st.server_rpcs, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->buffer_alloc_failures, 1);
+	/* 2 bpages fit. */
+	et_data(&t, 200, 12, 2 * HOMA_BPAGE_SIZE, 40000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.server_rpcs, 1);
+	/* A response too large for the client's pool: ENOMEM. */
+	ck_assert_int_eq(engine_send_request(t.e, s2, &et_peer, ET_PEER_PORT,
+					     &mb, 5, t.now, &id),
+			 0);
+	et_data(&t, 200, id | 1, 200000, 40000, 0, 1424);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(t.deliv[0].kind, HOMA_DELIVER_ERROR);
+	ck_assert_int_eq(t.deliv[0].error, ENOMEM);
+	ck_assert_uint_eq(t.deliv[0].cookie, 5);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.client_rpcs, 0);
+	engine_sock_close(t.e, s2, t.now);
+}
+END_TEST
+
 static Suite *msgin_suite(void)
 {
 	Suite *s = suite_create("msgin");
@@ -280,6 +498,13 @@ static Suite *msgin_suite(void)
 	tcase_add_test(tc, msgin_data__cutoffs_for_stale_version_rate_limited);
 	tcase_add_test(tc, msgin_data__socket_without_pool_drops_request);
 	tcase_add_test(tc, msgin_get_bufs__wait_then_restart_with_resend);
+	tcase_add_test(tc, msgin_data__incoming_below_default_unsched);
+	tcase_add_test(tc, msgin_data__retransmission_takes_no_rtt_sample);
+	tcase_add_test(tc, msgin_data__incast_request_limits_response);
+	tcase_add_test(tc, msgin_data__marker_tracks_homad_peer);
+	tcase_add_test(tc,
+		       msgin_get_bufs__restart_when_unfinished_message_ends);
+	tcase_add_test(tc, msgin_get_bufs__message_larger_than_pool_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

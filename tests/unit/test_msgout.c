@@ -264,6 +264,132 @@ START_TEST(msgout_xmit_one__priority_from_peer_cutoffs)
 }
 END_TEST
 
+START_TEST(msgout_grant__first_grant_samples_rtt)
+{
+	uint64_t t0 = t.now;
+	uint64_t id = et_request(&t, 100000);
+	struct homa_peer_info pi;
+
+	et_pace(&t);
+	ck_assert_uint_lt(t.now, t0 + 20000);
+	t.now = t0 + 20000;
+	from_server(HOMA_GRANT, id, 60000, 0, 2);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert_uint_eq(pi.rtt_ns, 20000);
+	ck_assert_uint_eq(pi.rtt_samples, 1);
+	/* Later GRANTs of the message take no sample. */
+	t.now += 1000;
+	from_server(HOMA_GRANT, id, 100000, 0, 2);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert_uint_eq(pi.rtt_samples, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->rtt_samples, 1);
+	/* Off by default: new messages keep 40000 unscheduled bytes. */
+	ck_assert_uint_eq(pi.unsched_bytes, 40000);
+	/* A message sent whole unscheduled opens no probe. */
+	et_clear(&t);
+	id = et_request(&t, 1000);
+	t.now += 5000;
+	from_server(HOMA_GRANT, id, 1000, 0, 2);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &pi), 0);
+	ck_assert_uint_eq(pi.rtt_samples, 1);
+}
+END_TEST
+
+START_TEST(msgout_init__unscheduled_from_rtt_fixed_boundary)
+{
+	struct homa_peer *p = peer_get(t.e, &et_peer, t.now);
+	uint64_t id;
+	uint32_t expect = 0;
+	size_t n;
+
+	t.p.unsched_from_rtt = 1;
+	engine_set_params(t.e, &t.p);
+	peer_rtt_sample(p, 5000, t.now); /* 15625 bytes */
+	id = et_request(&t, 100000);
+	et_pace(&t);
+	/* 10 full packets and a short one ending at the limit. */
+	n = et_count(&t, HOMA_DATA);
+	ck_assert_uint_eq(n, 11);
+	for (size_t i = 0; i < n; i++) {
+		const struct et_out *o = et_nth(&t, HOMA_DATA, i);
+
+		ck_assert_uint_eq(o->pkt.u.data.offset, expect);
+		ck_assert_uint_eq(o->pkt.u.data.incoming, 15625);
+		expect += o->pkt.u.data.payload_len;
+	}
+	ck_assert_uint_eq(expect, 15625);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 10)->pkt.u.data.payload_len,
+			  15625 - 10 * 1424);
+	ck_assert_uint_eq(engine_metrics(t.e)->rtt_unsched_cuts, 1);
+	/* Scheduled packets start at the limit.  (The GRANT closes the
+	 * RTT probe with a sample above 5 us: the estimate stays.) */
+	et_clear(&t);
+	t.now += 10000;
+	from_server(HOMA_GRANT, id, 20000, 0, 1);
+	et_pace(&t);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 4);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.offset, 15625);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 3)->pkt.u.data.offset,
+			  15625 + 3 * 1424);
+	/* Retransmission: the very same boundaries. */
+	et_clear(&t);
+	from_server(HOMA_RESEND, id, 15000, 2000, 4);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 2);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.offset, 14240);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.payload_len,
+			  1385);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 1)->pkt.u.data.offset, 15625);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 1)->pkt.u.data.payload_len,
+			  1424);
+	/* A message below the limit is sent whole, uncounted. */
+	et_clear(&t);
+	et_request(&t, 10000);
+	et_pace(&t);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.incoming, 10000);
+	ck_assert_uint_eq(engine_metrics(t.e)->rtt_unsched_cuts, 1);
+}
+END_TEST
+
+START_TEST(msgout_xmit_packet__homad_marker_and_incast_flag)
+{
+	const struct et_out *o;
+	uint64_t id3;
+
+	t.p.incast_threshold = 2;
+	engine_set_params(t.e, &t.p);
+	/* The peer is not known to be homad: marker, no flag. */
+	et_request(&t, 100);
+	o = et_nth(&t, HOMA_DATA, 0);
+	ck_assert_uint_eq(o->pkt.u.data.pad[0], 'H');
+	ck_assert_uint_eq(o->pkt.u.data.pad[1], 'D');
+	ck_assert_uint_eq(o->pkt.u.data.pad[2], 0);
+	/* Its DATA carries the marker: a homad peer. */
+	et_data_pad(&t, ET_SERVER_PORT, 10, 100, 100, 0, 100, 'H', 'D', 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->homad_peers_seen, 1);
+	et_clear(&t);
+	et_request(&t, 100); /* 2 client RPCs: not more than 2 */
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.pad[2], 0);
+	et_clear(&t);
+	id3 = et_request(&t, 100000); /* 3: in incast */
+	et_pace(&t);
+	for (size_t i = 0; i < et_count(&t, HOMA_DATA); i++)
+		ck_assert_uint_eq(et_nth(&t, HOMA_DATA, i)->pkt.u.data.pad[2],
+				  HOMAD_FLAG_INCAST);
+	ck_assert_uint_eq(engine_metrics(t.e)->incast_requests, 1);
+	/* The peer turns out not to be homad (a kernel module there now):
+	 * nothing but the marker goes to it, retransmissions included. */
+	et_data(&t, ET_SERVER_PORT, 20, 100, 100, 0, 100);
+	et_clear(&t);
+	from_server(HOMA_RESEND, id3, 0, 1000, 4);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.pad[2], 0);
+	et_clear(&t);
+	et_request(&t, 100);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.pad[2], 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->incast_requests, 1);
+}
+END_TEST
+
 static Suite *msgout_suite(void)
 {
 	Suite *s = suite_create("msgout");
@@ -280,6 +406,9 @@ static Suite *msgout_suite(void)
 	tcase_add_test(tc, msgout_resend__beyond_sent_busy_and_implicit_grant);
 	tcase_add_test(tc, msgout_resend__all_resends_what_was_sent);
 	tcase_add_test(tc, msgout_resend__rpc_unknown_restarts_request);
+	tcase_add_test(tc, msgout_grant__first_grant_samples_rtt);
+	tcase_add_test(tc, msgout_init__unscheduled_from_rtt_fixed_boundary);
+	tcase_add_test(tc, msgout_xmit_packet__homad_marker_and_incast_flag);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -198,6 +198,81 @@ START_TEST(peer_max_payload__by_family_and_mtu)
 }
 END_TEST
 
+START_TEST(peer_rtt_sample__windowed_minimum)
+{
+	struct homa_peer *p = peer_get(t.e, &et_peer, t.now);
+	uint64_t t0 = t.now, w = PEER_RTT_WINDOW_NS;
+
+	ck_assert_uint_eq(p->rtt_ns, 0);
+	peer_rtt_sample(p, 10000, t0);
+	ck_assert_uint_eq(p->rtt_ns, 10000);
+	/* Queueing inflates samples: the minimum stays. */
+	peer_rtt_sample(p, 20000, t0 + 10);
+	ck_assert_uint_eq(p->rtt_ns, 10000);
+	peer_rtt_sample(p, 8000, t0 + 20);
+	ck_assert_uint_eq(p->rtt_ns, 8000);
+	/* A new window remembers the last one's minimum... */
+	peer_rtt_sample(p, 30000, t0 + w + w / 2);
+	ck_assert_uint_eq(p->rtt_ns, 8000);
+	/* ...for one more window only: the path may have changed. */
+	peer_rtt_sample(p, 40000, t0 + 2 * w + w / 2 + 1);
+	ck_assert_uint_eq(p->rtt_ns, 30000);
+	peer_rtt_sample(p, 50000, t0 + 6 * w);
+	ck_assert_uint_eq(p->rtt_ns, 50000);
+	/* A zero sample counts as 1 ns (0 means "none"). */
+	peer_rtt_sample(p, 0, t0 + 6 * w + 1);
+	ck_assert_uint_eq(p->rtt_ns, 1);
+	ck_assert_uint_eq(p->rtt_samples, 7);
+}
+END_TEST
+
+START_TEST(peer_unsched_bytes__from_rtt_bounded)
+{
+	struct homa_peer *p = peer_get(t.e, &et_peer, t.now);
+	struct homa_peer *p6 = peer_get(t.e, &et_peer6, t.now);
+
+	/* Off (the default): always unsched_bytes. */
+	peer_rtt_sample(p, 5000, t.now);
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p), 40000);
+	t.p.unsched_from_rtt = 1;
+	engine_set_params(t.e, &t.p);
+	/* No sample yet: unsched_bytes. */
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p6), 40000);
+	/* 5 us x 25 Gbit/s = 15625 bytes. */
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p), 15625);
+	/* At least one full packet (1424 B to an IPv4 peer, 1404 IPv6). */
+	peer_rtt_sample(p, 100, t.now);
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p), 1424);
+	peer_rtt_sample(p6, 100, t.now);
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p6), 1404);
+	/* At most unsched_bytes. */
+	p->rtt_ns = 1000000;
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p), 40000);
+	/* A pacing cap below the link rate is the peer's rate. */
+	p->rtt_ns = 5000;
+	p->rate_mbps = 10000;
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p), 6250);
+	p->rate_mbps = 100000;
+	ck_assert_uint_eq(peer_unsched_bytes(t.e, p), 15625);
+}
+END_TEST
+
+START_TEST(pkt_has_homad_marker__magic_in_data_pad_only)
+{
+	struct homa_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_DATA;
+	ck_assert(!pkt_has_homad_marker(&pkt));
+	pkt.u.data.pad[0] = HOMAD_PAD_MAGIC0;
+	ck_assert(!pkt_has_homad_marker(&pkt));
+	pkt.u.data.pad[1] = HOMAD_PAD_MAGIC1;
+	ck_assert(pkt_has_homad_marker(&pkt));
+	pkt.type = HOMA_GRANT;
+	ck_assert(!pkt_has_homad_marker(&pkt));
+}
+END_TEST
+
 static Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -211,6 +286,9 @@ static Suite *peer_suite(void)
 	tcase_add_test(tc, peer_add_ack__sixth_sends_ack_packet);
 	tcase_add_test(tc, peer_set_rate__first_matching_prefix);
 	tcase_add_test(tc, peer_max_payload__by_family_and_mtu);
+	tcase_add_test(tc, peer_rtt_sample__windowed_minimum);
+	tcase_add_test(tc, peer_unsched_bytes__from_rtt_bounded);
+	tcase_add_test(tc, pkt_has_homad_marker__magic_in_data_pad_only);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -115,7 +115,13 @@ START_TEST(pool_check_release__rejects_bad_offsets)
 
 	setup_pool(&p, 4);
 	ck_assert_int_eq(pool_alloc(&p, 100, off, &n), 0);
+	/* Not delivered yet: the engine's, not the application's. */
+	ck_assert_int_eq(pool_check_release(&p, off, 1), -EINVAL);
+	pool_deliver(&p, off, n);
 	ck_assert_int_eq(pool_check_release(&p, off, 1), 0);
+	/* Not a chunk start. */
+	bad = off[0] + 1;
+	ck_assert_int_eq(pool_check_release(&p, &bad, 1), -EINVAL);
 	/* Not allocated; out of the region; twice the same user. */
 	bad = 3 * BP;
 	ck_assert_int_eq(pool_check_release(&p, &bad, 1), -EINVAL);
@@ -129,6 +135,37 @@ START_TEST(pool_check_release__rejects_bad_offsets)
 }
 END_TEST
 
+/*
+ * Bug (found by test_engine_fuzz): a recycle naming a bpage that an
+ * incoming message was still being written into was accepted, freeing it
+ * under the message: the bpage could go to a second message while the
+ * first still wrote into it, and the first one's own free later
+ * underflowed the count (the bpage was lost for good).
+ */
+START_TEST(pool_check_release__refuses_bpages_still_receiving)
+{
+	struct homa_pool p;
+	uint32_t a[HOMA_MAX_BPAGES], b[HOMA_MAX_BPAGES], na, nb;
+
+	setup_pool(&p, 2);
+	/* a delivered, b (same partial bpage) still arriving. */
+	ck_assert_int_eq(pool_alloc(&p, 100, a, &na), 0);
+	ck_assert_int_eq(pool_alloc(&p, BP + 200, b, &nb), 0);
+	pool_deliver(&p, a, na);
+	/* b's full bpage: not the application's. */
+	ck_assert_int_eq(pool_check_release(&p, &b[0], 1), -EINVAL);
+	/* The shared bpage: the application holds one chunk, not two. */
+	uint32_t two[2] = {a[0], b[1]};
+	ck_assert_int_eq(pool_check_release(&p, two, 2), -EINVAL);
+	ck_assert_int_eq(pool_check_release(&p, a, 1), 0);
+	pool_release(&p, a, 1);
+	pool_free(&p, b, nb);
+	ck_assert_uint_eq(p.nfree + (p.partial >= 0), 2);
+	ck_assert_uint_eq(p.refs[0] + p.refs[1], 0);
+	pool_destroy(&p);
+}
+END_TEST
+
 START_TEST(pool_release__bpage_free_when_last_user_returns)
 {
 	struct homa_pool p;
@@ -138,6 +175,8 @@ START_TEST(pool_release__bpage_free_when_last_user_returns)
 	setup_pool(&p, 2);
 	ck_assert_int_eq(pool_alloc(&p, BP + 10, a, &na), 0);
 	ck_assert_int_eq(pool_alloc(&p, 20, b, &nb), 0);
+	pool_deliver(&p, a, na);
+	pool_deliver(&p, b, nb);
 	ck_assert_uint_eq(p.nfree, 0);
 	pool_release(&p, a, na);
 	ck_assert_uint_eq(p.nfree, 1); /* the full bpage */
@@ -180,6 +219,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, pool_alloc__max_message_uses_16_bpages);
 	tcase_add_test(tc, pool_check_release__rejects_bad_offsets);
 	tcase_add_test(tc, pool_release__bpage_free_when_last_user_returns);
+	tcase_add_test(tc, pool_check_release__refuses_bpages_still_receiving);
 	tcase_add_test(tc, pool_write__splits_at_bpage_boundaries);
 	suite_add_tcase(s, tc);
 	return s;

@@ -93,6 +93,34 @@ START_TEST(sock_set_server__request_to_non_server_unreachable)
 }
 END_TEST
 
+START_TEST(engine_sock_set_v4only__ipv6_peers_unreachable)
+{
+	struct homa_pkt pkt;
+
+	engine_sock_set_v4only(t.srv, true);
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_DATA;
+	pkt.sport = ET_PEER_PORT;
+	pkt.dport = ET_SERVER_PORT;
+	pkt.sender_id = 10;
+	pkt.u.data.message_length = 100;
+	pkt.u.data.incoming = 100;
+	pkt.u.data.payload_len = 100;
+	/* An IPv6 peer cannot reach an AF_INET socket... */
+	et_rx(&t, &pkt, &et_peer6);
+	ck_assert_uint_eq(t.unreach, 1);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	/* ...an IPv4 one can, and so can IPv6 once it is off. */
+	et_rx(&t, &pkt, &et_peer);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	engine_sock_set_v4only(t.srv, false);
+	pkt.sender_id = 12;
+	et_rx(&t, &pkt, &et_peer6);
+	ck_assert_uint_eq(t.unreach, 1);
+	ck_assert_uint_eq(t.ndeliv, 2);
+}
+END_TEST
+
 START_TEST(sock_shutdown__ends_rpcs_releases_port)
 {
 	struct homa_engine_state st;
@@ -185,6 +213,7 @@ static Suite *sock_suite(void)
 	tcase_add_test(tc, sock_open__max_sockets);
 	tcase_add_test(tc, sock_bind__port_rules);
 	tcase_add_test(tc, sock_set_server__request_to_non_server_unreachable);
+	tcase_add_test(tc, engine_sock_set_v4only__ipv6_peers_unreachable);
 	tcase_add_test(tc, sock_shutdown__ends_rpcs_releases_port);
 	tcase_add_test(tc, sock_wmem_release__send_space_after_eagain);
 	tcase_add_test(tc, sock_set_pool__once);

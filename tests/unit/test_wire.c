@@ -821,6 +821,30 @@ START_TEST(wire_encode__data_payload_written_by_caller)
 }
 END_TEST
 
+START_TEST(wire_encode__data_pad_carried_both_ways)
+{
+	struct homa_pkt p = sample_pkt(HOMA_DATA), out;
+	uint8_t buf[HOMA_DATA_LEN + 1424];
+	size_t n;
+
+	/* Cleared: the pad goes out as 0, as the module sends it. */
+	memset(p.u.data.pad, 0, sizeof(p.u.data.pad));
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_mem_eq(buf + 49, ((uint8_t[]){0, 0, 0}), 3);
+	/* Given: bytes 49..51 exactly, and decoded back. */
+	p.u.data.pad[0] = 0x48;
+	p.u.data.pad[1] = 0x44;
+	p.u.data.pad[2] = 0x81;
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_mem_eq(buf + 49, ((uint8_t[]){0x48, 0x44, 0x81}), 3);
+	ck_assert_uint_eq(buf[48], p.u.data.retransmit);
+	ck_assert_int_eq(wire_decode(buf, n, &out), 0);
+	ck_assert_mem_eq(out.u.data.pad, p.u.data.pad, 3);
+	ck_assert_uint_eq(out.u.data.seg_offset, p.u.data.offset);
+}
+END_TEST
+
 /* ---- names and lengths -------------------------------------------------- */
 
 START_TEST(wire_header_len__all_types)
@@ -1204,6 +1228,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, wire_encode__cap_too_small);
 	tcase_add_test(tc, wire_encode__bad_type);
 	tcase_add_test(tc, wire_encode__data_payload_written_by_caller);
+	tcase_add_test(tc, wire_encode__data_pad_carried_both_ways);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("names");
