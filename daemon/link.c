@@ -1,5 +1,16 @@
 /*
  * link.c - raw IP protocol 146 and UDP sockets driven through io_uring.
+ *
+ * Sending: every packet is copied once into a tx slot whose sendmsg is
+ * queued at once.  On the udp link, DATA packets of one message
+ * (link_sendv's gso_key) that follow each other are appended to the last
+ * slot as long as its sendmsg is still in the submission queue (the kernel
+ * has not read it yet), and leave as one UDP_SEGMENT (GSO) send.
+ *
+ * ICMP: errors about our packets are read from each socket's error queue
+ * and handed to the link_icmp_fn; port unreachable answers are built here
+ * and sent on raw IPPROTO_ICMP / IPPROTO_ICMPV6 sockets opened at
+ * creation (they need CAP_NET_RAW, so before the privilege drop).
  */
 #include <config.h>
 
@@ -8,8 +19,10 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <net/if.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -34,6 +47,42 @@
 /* Seconds between two warnings about failed sends. */
 #define LINK_WARN_INTERVAL_NS (10ull * 1000000000ull)
 
+/*
+ * GSO limits of one UDP_SEGMENT send: the UDP payload of one call must fit
+ * an IPv4 datagram (65535 - 20 - 8 bytes; IPv6 allows a little more, the
+ * smaller bound is used for both), and Linux 6.1 takes at most 64
+ * segments (UDP_MAX_SEGMENTS; 128 from 6.9).
+ */
+#define LINK_GSO_MAX_BYTES 65507u
+#define LINK_GSO_MAX_SEGS  64u
+/* Size of a udp tx slot: room for a whole GSO send. */
+#define LINK_UDP_SLOT_SIZE 65536u
+
+/*
+ * Times a send is queued again when it failed on an error an earlier ICMP
+ * message left pending on its socket (link_send_retry).  Each ICMP error
+ * fails one send; in a batch of n sends to a host that answers each with
+ * an error, half fail, then half of those when sent again, and so on: 8
+ * rounds cover batches of 256.
+ */
+#define LINK_TX_RETRIES 8
+
+/* ICMP port unreachable: at most LINK_ICMP_RATE a second, bursts of ... */
+#define LINK_ICMP_RATE	1000u
+#define LINK_ICMP_BURST 100u
+/*
+ * Largest ICMP error we build, IP header included: RFC 1812's 576 bytes
+ * for IPv4, RFC 4443's 1280 for IPv6 (the quote is cut to fit).
+ */
+#define LINK_ICMP4_MAX 576u
+#define LINK_ICMP6_MAX 1280u
+#define LINK_IP4_HLEN  20u
+#define LINK_IP6_HLEN  40u
+#define LINK_UDP_HLEN  8u
+#define LINK_ICMP_HLEN 8u
+/* ICMP_FILTER of linux/icmp.h (which clashes with net/if.h). */
+#define LINK_ICMP_FILTER 1
+
 /* One socket of the link. */
 struct link_sock {
 	struct link *l;	      /* owner */
@@ -46,7 +95,11 @@ struct link_sock {
 	char desc[96];	      /* "ip 10.0.0.1", "udp [::]:4146 dev eth0" */
 };
 
-/* A packet being sent: owned by the link from link_send to completion. */
+/*
+ * A send in the making or in flight: owned by the link from link_sendv (or
+ * link_port_unreachable) to its completion.  A slot holds one packet, a
+ * run of GSO segments of one message (udp link), or one ICMP message.
+ */
 struct link_slot {
 	struct link_slot *next_free; /* free list link */
 	struct msghdr msg;
@@ -57,8 +110,32 @@ struct link_slot {
 	} dst;
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[64]; /* prio [+ UDP_SEGMENT], or a PKTINFO */
 	} ctl;
+	unsigned sqe_idx;      /* index of its SQE in the SQ (not masked) */
+	int fd;		       /* the socket it is sent on */
+	uint8_t retries;       /* times re-sent after a pending-error failure */
+	uint16_t n_pkts;       /* Homa packets in it; 0: an ICMP message */
+	uint16_t gso_size;     /* bytes of each segment but the last */
+	bool gso_open;	       /* a GSO run that may take more segments */
+	uint8_t prio;	       /* priority of the packets in it */
+	uint64_t gso_key;      /* link_sendv's key (0: no GSO) */
+	struct homa_addr peer; /* destination of the packets in it */
+};
+
+/*
+ * The packet the link is handing to its receiver right now, so that
+ * link_port_unreachable, called from inside the receiver, can quote it as
+ * it arrived (addresses, ports, priority).
+ */
+struct link_rx_cur {
+	const void *pkt;      /* NULL when no delivery is under way */
+	struct homa_addr src; /* its sender */
+	struct homa_addr dst; /* the local address it was sent to */
+	bool dst_known;	      /* dst was found (IP header or PKTINFO) */
+	int ifindex;	      /* interface it came in on (0: unknown) */
+	uint16_t src_port;    /* udp link: the sender's port */
+	uint8_t prio;	      /* priority it arrived with */
 };
 
 struct link {
@@ -66,14 +143,18 @@ struct link {
 	struct homa_metrics *m; /* link_* counters */
 	link_rx_fn rx;		/* receiver of every packet */
 	void *rx_arg;
+	link_icmp_fn icmp_fn; /* receiver of ICMP errors (may be NULL) */
+	void *icmp_arg;
 	enum homa_link_kind kind;
 	uint16_t udp_port;
 	uint32_t mtu;  /* in effect */
 	bool stopping; /* link_stop: re-arm nothing */
+	uint64_t now;  /* the latest time link_complete was given */
 
 	unsigned n_socks;
 	struct link_sock socks[LINK_MAX_SOCKETS];
 	int tx_sock[2]; /* socket index sending IPv4 [0] / v6 [1] */
+	int icmp_fd[2]; /* raw ICMP [0] / ICMPv6 [1] socket, -1 if none */
 
 	struct link_slot *slots; /* n_slots, calloc'ed */
 	unsigned n_slots;
@@ -81,7 +162,15 @@ struct link {
 	unsigned in_flight; /* slots not free */
 	uint8_t *slab;	    /* n_slots * slot_size bytes of packets */
 	size_t slab_len;
-	uint32_t slot_size; /* largest packet: the MTU */
+	uint32_t slot_size; /* the MTU (ip), LINK_UDP_SLOT_SIZE (udp) */
+
+	/* The last slot queued, if it can take more GSO segments. */
+	struct link_slot *gso_tail;
+	bool gso_off; /* the kernel refused a GSO send: no more GSO */
+
+	struct link_rx_cur rx_cur;
+	uint64_t icmp_tokens_ns; /* token bucket, in ns of credit */
+	uint64_t icmp_last_ns;	 /* when the bucket was last filled */
 
 	uint64_t last_warn_ns;	  /* last warning about a failed send */
 	uint64_t warn_suppressed; /* failed sends not warned about since */
@@ -155,8 +244,11 @@ static int link_sock_options(struct link *l, int fd, int family)
 
 	if (family == AF_INET) {
 		r = link_setsockopt_int(fd, SOL_IP, IP_RECVERR, 1);
+		/* The raw ip link reads the IP header itself. */
 		if (r == 0 && l->kind == HOMA_LINK_UDP)
 			r = link_setsockopt_int(fd, SOL_IP, IP_RECVTOS, 1);
+		if (r == 0 && l->kind == HOMA_LINK_UDP)
+			r = link_setsockopt_int(fd, SOL_IP, IP_PKTINFO, 1);
 	} else {
 		/* Raw sockets refuse V6ONLY (and never see IPv4 anyway). */
 		r = 0;
@@ -166,6 +258,9 @@ static int link_sock_options(struct link *l, int fd, int family)
 			r = link_setsockopt_int(fd, SOL_IPV6, IPV6_RECVERR, 1);
 		if (r == 0)
 			r = link_setsockopt_int(fd, SOL_IPV6, IPV6_RECVTCLASS,
+						1);
+		if (r == 0)
+			r = link_setsockopt_int(fd, SOL_IPV6, IPV6_RECVPKTINFO,
 						1);
 	}
 	if (r == 0 && l->kind == HOMA_LINK_UDP)
@@ -374,7 +469,17 @@ static int link_slots_init(struct link *l, unsigned n, char *err, size_t errlen)
 		snprintf(err, errlen, "tx_queue = 0: no send slots");
 		return -EINVAL;
 	}
-	l->slot_size = l->mtu;
+	/*
+	 * A udp slot has room for a whole GSO send.  Only the pages a slot
+	 * has used are ever backed (the slab is not reserved), and the free
+	 * list hands out the most recently freed slot first, so the memory
+	 * touched follows the peak of sends in flight, not n * 64 KiB.
+	 */
+	l->slot_size = l->kind == HOMA_LINK_UDP && l->mtu < LINK_UDP_SLOT_SIZE
+			       ? LINK_UDP_SLOT_SIZE
+			       : l->mtu;
+	if (l->slot_size < LINK_ICMP4_MAX)
+		l->slot_size = LINK_ICMP4_MAX;
 	l->slots = calloc(n, sizeof(*l->slots));
 	if (!l->slots) {
 		snprintf(err, errlen, "out of memory for %u send slots", n);
@@ -382,7 +487,7 @@ static int link_slots_init(struct link *l, unsigned n, char *err, size_t errlen)
 	}
 	l->slab_len = (size_t)n * l->slot_size;
 	p = mmap(NULL, l->slab_len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
 		int r = -errno;
 
@@ -407,6 +512,68 @@ static int link_slots_init(struct link *l, unsigned n, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Open the raw ICMP socket of each family the link sends, for
+ * link_port_unreachable.  They only send: a filter blocks every ICMP
+ * message from their receive queues.  Without CAP_NET_RAW the ip link
+ * fails (it needs the capability anyway); the udp link goes on without
+ * port unreachable answers, with a warning.
+ */
+static int link_icmp_open(struct link *l, char *err, size_t errlen)
+{
+	int fam;
+
+	for (fam = 0; fam < 2; fam++) {
+		int family = fam ? AF_INET6 : AF_INET;
+		int fd, r;
+
+		if (l->tx_sock[fam] < 0)
+			continue;
+		fd = socket(family, SOCK_RAW | SOCK_CLOEXEC,
+			    fam ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+		if (fd < 0) {
+			r = -errno;
+			if (l->kind == HOMA_LINK_UDP) {
+				log_warnx("cannot open a raw %s socket: %s%s; "
+					  "no ICMP port unreachable will be "
+					  "sent",
+					  fam ? "ICMPv6" : "ICMP", strerror(-r),
+					  r == -EPERM ? " (needs CAP_NET_RAW)"
+						      : "");
+				continue;
+			}
+			snprintf(err, errlen, "cannot open raw %s socket: %s%s",
+				 fam ? "ICMPv6" : "ICMP", strerror(-r),
+				 r == -EPERM ? " (needs CAP_NET_RAW)" : "");
+			return r;
+		}
+		l->icmp_fd[fam] = fd;
+		if (fam) {
+			struct icmp6_filter f;
+
+			ICMP6_FILTER_SETBLOCKALL(&f);
+			r = setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f,
+				       sizeof(f));
+		} else {
+			/* linux/icmp.h's struct icmp_filter: a type mask. */
+			uint32_t f = ~0u;
+
+			r = setsockopt(fd, SOL_RAW, LINK_ICMP_FILTER, &f,
+				       sizeof(f));
+		}
+		if (r < 0) {
+			r = -errno;
+			snprintf(err, errlen,
+				 "cannot filter the raw %s socket: %s",
+				 fam ? "ICMPv6" : "ICMP", strerror(-r));
+			return r;
+		}
+		link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, 0);
+		link_setsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, 1 << 20);
+	}
+	return 0;
+}
+
 struct link *link_create(struct uring *u, const struct homa_config *cfg,
 			 struct homa_metrics *m, link_rx_fn rx, void *rx_arg,
 			 char *err, size_t errlen)
@@ -424,7 +591,11 @@ struct link *link_create(struct uring *u, const struct homa_config *cfg,
 	l->kind = cfg->link;
 	l->udp_port = cfg->udp_port;
 	l->tx_sock[0] = l->tx_sock[1] = -1;
+	l->icmp_fd[0] = l->icmp_fd[1] = -1;
+	l->icmp_tokens_ns =
+		(uint64_t)LINK_ICMP_BURST * 1000000000ull / LINK_ICMP_RATE;
 	if (link_open_all(l, cfg, err, errlen) < 0 ||
+	    link_icmp_open(l, err, errlen) < 0 ||
 	    link_find_mtu(l, cfg, err, errlen) < 0 ||
 	    uring_bufs_init(u, cfg->rx_buffers,
 			    link_rx_buf_size(l->kind, l->mtu), err,
@@ -532,18 +703,26 @@ static bool link_ipv4_strip(const uint8_t *p, size_t len, size_t *off,
 	return true;
 }
 
+/* Hand one Homa packet to the receiver, with rx_cur describing it. */
+static void link_deliver(struct link *l, const uint8_t *pkt, size_t len,
+			 uint64_t now)
+{
+	l->rx_cur.pkt = pkt;
+	l->rx(l->rx_arg, pkt, len, &l->rx_cur.src, l->rx_cur.prio, now);
+	l->rx_cur.pkt = NULL;
+}
+
 /* One datagram (or GRO batch) read by socket s, in buf[0..res). */
 static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 			     uint64_t now)
 {
 	struct link *l = s->l;
+	struct link_rx_cur *cur = &l->rx_cur;
 	struct io_uring_recvmsg_out *o;
 	struct cmsghdr *c;
-	struct homa_addr src;
 	const struct sockaddr *name;
 	const uint8_t *data;
 	size_t len, seg = 0;
-	uint8_t prio = 0;
 
 	o = io_uring_recvmsg_validate(buf, res, &s->rx_msg);
 	if (!o) {
@@ -561,7 +740,12 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 		l->m->link_rx_errors++;
 		return;
 	}
-	link_addr_from_sa(name, &src);
+	memset(cur, 0, sizeof(*cur));
+	link_addr_from_sa(name, &cur->src);
+	cur->src_port =
+		ntohs(name->sa_family == AF_INET
+			      ? ((const struct sockaddr_in *)name)->sin_port
+			      : ((const struct sockaddr_in6 *)name)->sin6_port);
 	data = io_uring_recvmsg_payload(o, &s->rx_msg);
 	len = io_uring_recvmsg_payload_length(o, res, &s->rx_msg);
 
@@ -571,34 +755,61 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 
 		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_TOS &&
 		    c->cmsg_len >= CMSG_LEN(1)) {
-			prio = *(const uint8_t *)CMSG_DATA(c) >> 5;
+			cur->prio = *(const uint8_t *)CMSG_DATA(c) >> 5;
 		} else if (c->cmsg_level == SOL_IPV6 &&
 			   c->cmsg_type == IPV6_TCLASS &&
 			   c->cmsg_len >= CMSG_LEN(sizeof(int))) {
 			memcpy(&v, CMSG_DATA(c), sizeof(v));
-			prio = (uint8_t)((v >> 5) & 7);
+			cur->prio = (uint8_t)((v >> 5) & 7);
 		} else if (c->cmsg_level == SOL_UDP &&
 			   c->cmsg_type == UDP_GRO &&
 			   c->cmsg_len >= CMSG_LEN(sizeof(int))) {
 			memcpy(&v, CMSG_DATA(c), sizeof(v));
 			if (v > 0)
 				seg = (size_t)v;
+		} else if (c->cmsg_level == SOL_IP &&
+			   c->cmsg_type == IP_PKTINFO &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			cur->dst.in6.s6_addr[10] = 0xff;
+			cur->dst.in6.s6_addr[11] = 0xff;
+			memcpy(&cur->dst.in6.s6_addr[12], &pi.ipi_addr, 4);
+			cur->dst_known = true;
+			cur->ifindex = pi.ipi_ifindex;
+		} else if (c->cmsg_level == SOL_IPV6 &&
+			   c->cmsg_type == IPV6_PKTINFO &&
+			   c->cmsg_len >=
+				   CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			cur->dst.in6 = pi.ipi6_addr;
+			cur->dst_known = true;
+			cur->ifindex = (int)pi.ipi6_ifindex;
 		}
 	}
 
 	if (l->kind == HOMA_LINK_IP) {
 		size_t off = 0, hlen = len;
 
-		if (s->family == AF_INET &&
-		    !link_ipv4_strip(data, len, &off, &hlen, &prio)) {
-			l->m->link_rx_bad_ip++;
-			return;
+		if (s->family == AF_INET) {
+			if (!link_ipv4_strip(data, len, &off, &hlen,
+					     &cur->prio)) {
+				l->m->link_rx_bad_ip++;
+				return;
+			}
+			cur->dst.in6.s6_addr[10] = 0xff;
+			cur->dst.in6.s6_addr[11] = 0xff;
+			memcpy(&cur->dst.in6.s6_addr[12], data + 16, 4);
+			cur->dst_known = true;
 		}
-		l->rx(l->rx_arg, data + off, hlen, &src, prio, now);
+		link_deliver(l, data + off, hlen, now);
 		return;
 	}
 	if (seg == 0 || seg >= len) {
-		l->rx(l->rx_arg, data, len, &src, prio, now);
+		link_deliver(l, data, len, now);
 		return;
 	}
 	/* A GRO read: every segment but the last is exactly seg bytes. */
@@ -606,7 +817,7 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 		size_t n = len < seg ? len : seg;
 
 		l->m->link_rx_gro_segments++;
-		l->rx(l->rx_arg, data, n, &src, prio, now);
+		link_deliver(l, data, n, now);
 		data += n;
 		len -= n;
 	}
@@ -673,22 +884,46 @@ static const char *link_ee_origin(uint8_t origin)
 
 /*
  * An error the kernel queued about a packet we sent: ee, the offender
- * (the host that reported it, may be unspecified), and the first len
- * bytes of our packet from its Homa header on.  Foundation behaviour:
- * count ICMP errors in icmp_errors and log them; the engine will map them
- * to the RPC they concern (by the Homa header) once it has RPCs.
+ * (the host that reported it, may be unspecified), orig (the original
+ * destination of our packet, from the msg_name of the MSG_ERRQUEUE read;
+ * NULL when absent) and the first len bytes of our packet from its Homa
+ * header on (raw IPv4 sockets without IP_HDRINCL, raw IPv6 and UDP sockets
+ * all quote from the transport payload on).  ICMP errors are counted in
+ * icmp_errors and handed to the icmp callback with the quoted dport and
+ * sender_id (0 when fewer than HOMA_COMMON_LEN bytes are quoted).
  */
 static void link_icmp_error(struct link_sock *s,
 			    const struct sock_extended_err *ee,
-			    const struct sockaddr *offender, const uint8_t *pkt,
+			    const struct sockaddr *offender,
+			    const struct sockaddr *orig, const uint8_t *pkt,
 			    size_t len)
 {
+	struct link *l = s->l;
 	struct homa_wire_common h;
 	char otext[INET6_ADDRSTRLEN + 16];
+	uint16_t dport = 0;
+	uint64_t id = 0;
+	bool icmp = ee->ee_origin == SO_EE_ORIGIN_ICMP ||
+		    ee->ee_origin == SO_EE_ORIGIN_ICMP6;
 
-	if (ee->ee_origin == SO_EE_ORIGIN_ICMP ||
-	    ee->ee_origin == SO_EE_ORIGIN_ICMP6)
-		s->l->m->icmp_errors++;
+	if (len >= sizeof(h)) {
+		memcpy(&h, pkt, sizeof(h));
+		dport = ntohs(h.dport);
+		id = be64toh(h.sender_id);
+	}
+	if (icmp) {
+		l->m->icmp_errors++;
+		if (l->icmp_fn && orig) {
+			struct homa_addr peer;
+
+			link_addr_from_sa(orig, &peer);
+			l->icmp_fn(l->icmp_arg, &peer,
+				   ee->ee_origin == SO_EE_ORIGIN_ICMP
+					   ? AF_INET
+					   : AF_INET6,
+				   ee->ee_type, ee->ee_code, dport, id);
+		}
+	}
 	if (log_get_level() < LOG_LEVEL_DEBUG)
 		return;
 	if (offender->sa_family == AF_UNSPEC)
@@ -696,14 +931,12 @@ static void link_icmp_error(struct link_sock *s,
 	else
 		link_sa_text(offender, otext, sizeof(otext));
 	if (len >= sizeof(h)) {
-		memcpy(&h, pkt, sizeof(h));
 		log_debug("%s: %s error from %s: type %u code %u (%s) about "
 			  "%s %u -> %u id %llu",
 			  s->desc, link_ee_origin(ee->ee_origin), otext,
 			  ee->ee_type, ee->ee_code, strerror((int)ee->ee_errno),
-			  wire_type_name(h.type), ntohs(h.sport),
-			  ntohs(h.dport),
-			  (unsigned long long)be64toh(h.sender_id));
+			  wire_type_name(h.type), ntohs(h.sport), dport,
+			  (unsigned long long)id);
 	} else {
 		log_debug("%s: %s error from %s: type %u code %u (%s), %zu "
 			  "bytes of our packet",
@@ -732,9 +965,12 @@ static void link_errqueue_drain(struct link_sock *s)
 			.msg_control = ctl.buf,
 			.msg_controllen = sizeof(ctl.buf),
 		};
+		const struct sockaddr *orig = NULL;
 		struct cmsghdr *c;
+		size_t len;
 		ssize_t n;
 
+		memset(&from, 0, sizeof(from));
 		n = recvmsg(s->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -744,6 +980,12 @@ static void link_errqueue_drain(struct link_sock *s)
 					  strerror(errno));
 			return;
 		}
+		len = (size_t)n < sizeof(data) ? (size_t)n : sizeof(data);
+		if (mh.msg_namelen >= sizeof(struct sockaddr_in) &&
+		    (from.sin6_family == AF_INET ||
+		     (from.sin6_family == AF_INET6 &&
+		      mh.msg_namelen >= sizeof(struct sockaddr_in6))))
+			orig = (const struct sockaddr *)&from;
 		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			const struct sock_extended_err *ee;
 
@@ -755,10 +997,16 @@ static void link_errqueue_drain(struct link_sock *s)
 			if (c->cmsg_len < CMSG_LEN(sizeof(*ee)))
 				continue;
 			ee = (const struct sock_extended_err *)CMSG_DATA(c);
-			link_icmp_error(s, ee, SO_EE_OFFENDER(ee), data,
-					(size_t)n);
+			link_icmp_error(s, ee, SO_EE_OFFENDER(ee), orig, data,
+					len);
 		}
 	}
+}
+
+void link_set_icmp_fn(struct link *l, link_icmp_fn fn, void *arg)
+{
+	l->icmp_fn = fn;
+	l->icmp_arg = arg;
 }
 
 static void link_poll_done(struct link_sock *s, const struct io_uring_cqe *cqe)
@@ -787,83 +1035,507 @@ static void link_poll_done(struct link_sock *s, const struct io_uring_cqe *cqe)
 
 /* ---- sending ------------------------------------------------------------ */
 
-int link_send(struct link *l, const struct homa_addr *dst, uint8_t prio,
-	      const void *pkt, size_t len)
+/*
+ * True while the SQE at index idx (not masked) has not been read by the
+ * kernel yet, so that what its msghdr points to may still change.  The
+ * ring has no SQPOLL thread (uring.h): the kernel consumes SQEs only
+ * inside our own io_uring_enter calls, and advances the SQ head past
+ * every SQE it has read.
+ */
+static bool link_sqe_unread(const struct link *l, unsigned idx)
 {
-	bool v4 = IN6_IS_ADDR_V4MAPPED(&dst->in6);
+	const struct io_uring_sq *sq = &l->u->ring.sq;
+	unsigned head = io_uring_smp_load_acquire(sq->khead);
+
+	return (int)(idx - head) >= 0 && (int)(sq->sqe_tail - idx) > 0;
+}
+
+/*
+ * A free slot and a submission entry for it, or NULL with the reason in
+ * *r (-ENOBUFS counted as a queue drop, -EBUSY as a tx error).  The slot
+ * is taken only when the SQE could be had.
+ */
+static struct link_slot *link_slot_get(struct link *l,
+				       struct io_uring_sqe **sqep, int *r)
+{
 	struct io_uring_sqe *sqe;
 	struct link_slot *t;
-	struct cmsghdr *c;
-	int sock, value;
 
-	if (prio >= HOMA_NUM_PRIORITIES)
-		return -EINVAL;
-	if (len > l->slot_size)
-		return -EMSGSIZE;
-	sock = l->tx_sock[v4 ? 0 : 1];
-	if (sock < 0)
-		return -EAFNOSUPPORT;
 	if (!l->free_slots) {
 		l->m->link_tx_queue_drops++;
-		return -ENOBUFS;
+		*r = -ENOBUFS;
+		return NULL;
 	}
 	sqe = uring_sqe(l->u);
 	if (!sqe) {
 		l->m->link_tx_errors++;
-		return -EBUSY;
+		*r = -EBUSY;
+		return NULL;
 	}
 	t = l->free_slots;
 	l->free_slots = t->next_free;
 	t->next_free = NULL;
 	l->in_flight++;
-
-	memcpy(t->iov.iov_base, pkt, len);
-	t->iov.iov_len = len;
+	t->sqe_idx = l->u->ring.sq.sqe_tail - 1;
+	t->retries = 0;
+	t->n_pkts = 0;
+	t->gso_size = 0;
+	t->gso_open = false;
+	t->gso_key = 0;
 	memset(&t->dst, 0, sizeof(t->dst));
 	memset(&t->ctl, 0, sizeof(t->ctl));
-	t->msg.msg_controllen = sizeof(t->ctl.buf);
-	c = CMSG_FIRSTHDR(&t->msg);
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	value = prio << 5;
-	if (v4) {
+	*sqep = sqe;
+	return t;
+}
+
+/* Point t's msghdr at a (v4-mapped or IPv6) destination and port. */
+static void link_slot_dst(struct link_slot *t, const struct homa_addr *a,
+			  uint16_t port, uint32_t scope)
+{
+	if (IN6_IS_ADDR_V4MAPPED(&a->in6)) {
 		t->dst.v4.sin_family = AF_INET;
-		memcpy(&t->dst.v4.sin_addr, &dst->in6.s6_addr[12], 4);
-		t->dst.v4.sin_port =
-			l->kind == HOMA_LINK_UDP ? htons(l->udp_port) : 0;
+		memcpy(&t->dst.v4.sin_addr, &a->in6.s6_addr[12], 4);
+		t->dst.v4.sin_port = htons(port);
 		t->msg.msg_namelen = sizeof(t->dst.v4);
-		c->cmsg_level = SOL_IP;
-		c->cmsg_type = IP_TOS;
 	} else {
 		t->dst.v6.sin6_family = AF_INET6;
-		t->dst.v6.sin6_addr = dst->in6;
-		t->dst.v6.sin6_port =
-			l->kind == HOMA_LINK_UDP ? htons(l->udp_port) : 0;
+		t->dst.v6.sin6_addr = a->in6;
+		t->dst.v6.sin6_port = htons(port);
+		t->dst.v6.sin6_scope_id = scope;
 		t->msg.msg_namelen = sizeof(t->dst.v6);
-		c->cmsg_level = SOL_IPV6;
-		c->cmsg_type = IPV6_TCLASS;
 	}
+}
+
+/*
+ * Append a packet to the last queued slot if it continues that slot's GSO
+ * run: same key, destination and priority, the run still open (every
+ * segment so far exactly gso_size bytes), the packet no longer than
+ * gso_size, within the 64 KiB / 64-segment limits, and the slot's sendmsg
+ * not yet read by the kernel.  Returns true when appended.
+ */
+static bool link_gso_append(struct link *l, const struct homa_addr *dst,
+			    uint8_t prio, const void *hdr, size_t hdr_len,
+			    const void *payload, size_t payload_len,
+			    uint64_t gso_key)
+{
+	struct link_slot *t = l->gso_tail;
+	size_t len = hdr_len + payload_len;
+	uint8_t *p;
+
+	if (!t || !t->gso_open || t->gso_key != gso_key || t->prio != prio ||
+	    memcmp(&t->peer, dst, sizeof(*dst)) != 0 || len > t->gso_size ||
+	    t->iov.iov_len + len > LINK_GSO_MAX_BYTES ||
+	    t->n_pkts >= LINK_GSO_MAX_SEGS)
+		return false;
+	if (!link_sqe_unread(l, t->sqe_idx)) {
+		l->gso_tail = NULL;
+		return false;
+	}
+	p = (uint8_t *)t->iov.iov_base + t->iov.iov_len;
+	memcpy(p, hdr, hdr_len);
+	if (payload_len)
+		memcpy(p + hdr_len, payload, payload_len);
+	t->iov.iov_len += len;
+	if (++t->n_pkts == 2) {
+		/* The priority cmsg is first; UDP_SEGMENT follows it. */
+		struct cmsghdr *c = (struct cmsghdr *)(t->ctl.buf +
+						       CMSG_SPACE(sizeof(int)));
+		uint16_t size = t->gso_size;
+
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(size));
+		memcpy(CMSG_DATA(c), &size, sizeof(size));
+		t->msg.msg_controllen =
+			CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(size));
+	}
+	if (len < t->gso_size)
+		t->gso_open = false; /* a short segment ends the run */
+	return true;
+}
+
+int link_sendv(struct link *l, const struct homa_addr *dst, uint8_t prio,
+	       const void *hdr, size_t hdr_len, const void *payload,
+	       size_t payload_len, uint64_t gso_key)
+{
+	bool v4 = IN6_IS_ADDR_V4MAPPED(&dst->in6);
+	size_t len = hdr_len + payload_len;
+	struct io_uring_sqe *sqe;
+	struct link_slot *t;
+	struct cmsghdr *c;
+	int sock, value, r;
+
+	if (prio >= HOMA_NUM_PRIORITIES || (hdr_len && !hdr) ||
+	    (payload_len && !payload))
+		return -EINVAL;
+	if (len > l->mtu || len > l->slot_size)
+		return -EMSGSIZE;
+	sock = l->tx_sock[v4 ? 0 : 1];
+	if (sock < 0)
+		return -EAFNOSUPPORT;
+	if (gso_key && link_gso_append(l, dst, prio, hdr, hdr_len, payload,
+				       payload_len, gso_key))
+		return 0;
+	t = link_slot_get(l, &sqe, &r);
+	if (!t)
+		return r;
+
+	memcpy(t->iov.iov_base, hdr, hdr_len);
+	if (payload_len)
+		memcpy((uint8_t *)t->iov.iov_base + hdr_len, payload,
+		       payload_len);
+	t->iov.iov_len = len;
+	t->n_pkts = 1;
+	t->prio = prio;
+	t->peer = *dst;
+	link_slot_dst(t, dst, l->kind == HOMA_LINK_UDP ? l->udp_port : 0, 0);
+	t->msg.msg_controllen = CMSG_SPACE(sizeof(int));
+	c = CMSG_FIRSTHDR(&t->msg);
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	c->cmsg_level = v4 ? SOL_IP : SOL_IPV6;
+	c->cmsg_type = v4 ? IP_TOS : IPV6_TCLASS;
+	value = prio << 5;
 	memcpy(CMSG_DATA(c), &value, sizeof(value));
 
-	io_uring_prep_sendmsg(sqe, l->socks[sock].fd, &t->msg, 0);
+	/*
+	 * The start of a GSO run: a udp DATA packet that fits the MTU whole
+	 * (a GSO segment is never fragmented: the kernel refuses one that
+	 * does not fit).
+	 */
+	l->gso_tail = NULL;
+	if (gso_key && l->kind == HOMA_LINK_UDP && !l->gso_off &&
+	    len + LINK_UDP_HLEN + (v4 ? LINK_IP4_HLEN : LINK_IP6_HLEN) <=
+		    l->mtu) {
+		t->gso_key = gso_key;
+		t->gso_size = (uint16_t)len;
+		t->gso_open = true;
+		l->gso_tail = t;
+	}
+
+	t->fd = l->socks[sock].fd;
+	io_uring_prep_sendmsg(sqe, t->fd, &t->msg, 0);
 	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
 	uring_note_send(l->u);
 	return 0;
 }
 
+int link_send(struct link *l, const struct homa_addr *dst, uint8_t prio,
+	      const void *pkt, size_t len)
+{
+	return link_sendv(l, dst, prio, pkt, len, NULL, 0, 0);
+}
+
+/* Internet checksum (RFC 1071) of buf[0..len). */
+static uint16_t link_csum(const uint8_t *buf, size_t len)
+{
+	uint32_t sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)buf[i] << 8 | buf[i + 1];
+	if (len & 1)
+		sum += (uint32_t)buf[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* Token bucket of port unreachable answers; true: one may be sent. */
+static bool link_icmp_allow(struct link *l)
+{
+	const uint64_t cost = 1000000000ull / LINK_ICMP_RATE;
+	const uint64_t cap = cost * LINK_ICMP_BURST;
+
+	if (l->now > l->icmp_last_ns) {
+		l->icmp_tokens_ns += l->now - l->icmp_last_ns;
+		if (l->icmp_tokens_ns > cap)
+			l->icmp_tokens_ns = cap;
+		l->icmp_last_ns = l->now;
+	}
+	if (l->icmp_tokens_ns < cost)
+		return false;
+	l->icmp_tokens_ns -= cost;
+	return true;
+}
+
+/*
+ * Build into buf (room bytes) the IPv4 ICMP port unreachable for a packet
+ * pkt[0..len) from src to dst (0.0.0.0 when unknown): ICMP header, the
+ * packet's IPv4 header as it arrived, its UDP header (udp link), and as
+ * much of the Homa packet as keeps the ICMP message within 576 bytes.
+ * Returns the ICMP message's length.
+ */
+static size_t link_icmp4_build(const struct link *l, uint8_t *buf, size_t room,
+			       const struct link_rx_cur *cur,
+			       const struct homa_addr *src,
+			       const struct homa_addr *dst, const void *pkt,
+			       size_t len)
+{
+	bool udp = l->kind == HOMA_LINK_UDP;
+	size_t ulen = udp ? LINK_UDP_HLEN : 0;
+	size_t head = LINK_ICMP_HLEN + LINK_IP4_HLEN + ulen;
+	size_t max = LINK_ICMP4_MAX - LINK_IP4_HLEN;
+	size_t q, tot = LINK_IP4_HLEN + ulen + len;
+	uint8_t *ip = buf + LINK_ICMP_HLEN;
+	uint16_t v;
+
+	if (max > room)
+		max = room;
+	q = len < max - head ? len : max - head;
+	memset(buf, 0, head);
+	buf[0] = ICMP_DEST_UNREACH;
+	buf[1] = ICMP_PORT_UNREACH;
+	ip[0] = 0x45;
+	ip[1] = (uint8_t)((cur ? cur->prio : 0) << 5);
+	v = htons((uint16_t)(tot > 0xffff ? 0xffff : tot));
+	memcpy(ip + 2, &v, 2);
+	ip[8] = 64; /* TTL: not known any more */
+	ip[9] = udp ? IPPROTO_UDP : HOMA_IPPROTO;
+	memcpy(ip + 12, &src->in6.s6_addr[12], 4);
+	memcpy(ip + 16, &dst->in6.s6_addr[12], 4);
+	v = link_csum(ip, LINK_IP4_HLEN);
+	memcpy(ip + 10, &v, 2);
+	if (udp) {
+		uint8_t *uh = ip + LINK_IP4_HLEN;
+
+		v = htons(cur ? cur->src_port : l->udp_port);
+		memcpy(uh, &v, 2);
+		v = htons(l->udp_port);
+		memcpy(uh + 2, &v, 2);
+		v = htons(
+			(uint16_t)(ulen + len > 0xffff ? 0xffff : ulen + len));
+		memcpy(uh + 4, &v, 2);
+	}
+	memcpy(buf + head, pkt, q);
+	v = link_csum(buf, head + q);
+	memcpy(buf + 2, &v, 2);
+	return head + q;
+}
+
+/*
+ * The IPv6 counterpart (ICMPv6 type 1 code 4, within 1280 bytes); the
+ * kernel fills in the ICMPv6 checksum.
+ */
+static size_t link_icmp6_build(const struct link *l, uint8_t *buf, size_t room,
+			       const struct link_rx_cur *cur,
+			       const struct homa_addr *src,
+			       const struct homa_addr *dst, const void *pkt,
+			       size_t len)
+{
+	bool udp = l->kind == HOMA_LINK_UDP;
+	size_t ulen = udp ? LINK_UDP_HLEN : 0;
+	size_t head = LINK_ICMP_HLEN + LINK_IP6_HLEN + ulen;
+	size_t max = LINK_ICMP6_MAX - LINK_IP6_HLEN;
+	size_t q, plen = ulen + len;
+	uint8_t *ip = buf + LINK_ICMP_HLEN;
+	uint32_t flow;
+	uint16_t v;
+
+	if (max > room)
+		max = room;
+	q = len < max - head ? len : max - head;
+	memset(buf, 0, head);
+	buf[0] = ICMP6_DST_UNREACH;
+	buf[1] = ICMP6_DST_UNREACH_NOPORT;
+	flow = htonl(6u << 28 | (uint32_t)((cur ? cur->prio : 0) << 5) << 20);
+	memcpy(ip, &flow, 4);
+	v = htons((uint16_t)(plen > 0xffff ? 0xffff : plen));
+	memcpy(ip + 4, &v, 2);
+	ip[6] = udp ? IPPROTO_UDP : HOMA_IPPROTO;
+	ip[7] = 64; /* hop limit: not known any more */
+	memcpy(ip + 8, &src->in6, 16);
+	memcpy(ip + 24, &dst->in6, 16);
+	if (udp) {
+		uint8_t *uh = ip + LINK_IP6_HLEN;
+
+		v = htons(cur ? cur->src_port : l->udp_port);
+		memcpy(uh, &v, 2);
+		v = htons(l->udp_port);
+		memcpy(uh + 2, &v, 2);
+		v = htons((uint16_t)(plen > 0xffff ? 0xffff : plen));
+		memcpy(uh + 4, &v, 2);
+	}
+	memcpy(buf + head, pkt, q);
+	return head + q;
+}
+
+/* Addresses a host must not answer with ICMP errors (RFC 1122). */
+static bool link_icmp_unanswerable(const struct homa_addr *a)
+{
+	if (IN6_IS_ADDR_V4MAPPED(&a->in6)) {
+		const uint8_t *b = &a->in6.s6_addr[12];
+
+		return b[0] >= 224 || (b[0] | b[1] | b[2] | b[3]) == 0;
+	}
+	return IN6_IS_ADDR_MULTICAST(&a->in6) ||
+	       IN6_IS_ADDR_UNSPECIFIED(&a->in6);
+}
+
+/*
+ * Suppressed answers (rate limit) are counted in link_tx_queue_drops,
+ * like answers that found no free slot; a failed send in link_tx_errors.
+ * Sent answers are not counted as link_tx_packets (those are Homa
+ * packets).
+ */
+int link_port_unreachable(struct link *l, const struct homa_addr *src,
+			  const void *pkt, size_t len)
+{
+	bool v4 = IN6_IS_ADDR_V4MAPPED(&src->in6);
+	const struct link_rx_cur *cur = NULL;
+	struct homa_addr local;
+	struct io_uring_sqe *sqe;
+	struct link_slot *t;
+	struct cmsghdr *c;
+	size_t n;
+	int fd, r;
+
+	if (!pkt || len == 0)
+		return -EINVAL;
+	fd = l->icmp_fd[v4 ? 0 : 1];
+	if (fd < 0)
+		return -EAFNOSUPPORT;
+	if (link_icmp_unanswerable(src))
+		return -EINVAL;
+	/* Called from inside the receiver about the packet being handed. */
+	if (l->rx_cur.pkt == pkt &&
+	    memcmp(&l->rx_cur.src, src, sizeof(*src)) == 0)
+		cur = &l->rx_cur;
+	memset(&local, 0, sizeof(local));
+	if (v4) {
+		local.in6.s6_addr[10] = 0xff;
+		local.in6.s6_addr[11] = 0xff;
+	}
+	if (cur && cur->dst_known) {
+		if (link_icmp_unanswerable(&cur->dst))
+			return -EINVAL;
+		local = cur->dst;
+	}
+	if (!link_icmp_allow(l)) {
+		l->m->link_tx_queue_drops++;
+		return -EAGAIN;
+	}
+	t = link_slot_get(l, &sqe, &r);
+	if (!t)
+		return r;
+	l->gso_tail = NULL;
+	if (v4)
+		n = link_icmp4_build(l, t->iov.iov_base, l->slot_size, cur, src,
+				     &local, pkt, len);
+	else
+		n = link_icmp6_build(l, t->iov.iov_base, l->slot_size, cur, src,
+				     &local, pkt, len);
+	t->iov.iov_len = n;
+	t->peer = *src;
+	link_slot_dst(t, src, 0, cur ? (uint32_t)cur->ifindex : 0);
+	t->msg.msg_controllen = 0;
+	if (cur && cur->dst_known) {
+		/* Answer from the address the packet was sent to. */
+		c = (struct cmsghdr *)t->ctl.buf;
+		if (v4) {
+			struct in_pktinfo pi;
+
+			memset(&pi, 0, sizeof(pi));
+			memcpy(&pi.ipi_spec_dst, &local.in6.s6_addr[12], 4);
+			c->cmsg_level = SOL_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			t->msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		} else {
+			struct in6_pktinfo pi;
+
+			memset(&pi, 0, sizeof(pi));
+			pi.ipi6_addr = local.in6;
+			pi.ipi6_ifindex = (unsigned)cur->ifindex;
+			c->cmsg_level = SOL_IPV6;
+			c->cmsg_type = IPV6_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			t->msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	t->fd = fd;
+	io_uring_prep_sendmsg(sqe, fd, &t->msg, 0);
+	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
+	uring_note_send(l->u);
+	return 0;
+}
+
+/*
+ * Errors an ICMP message leaves pending on a socket (sk_err, with
+ * IP_RECVERR): the next send on that socket fails with it, whatever its
+ * destination, and the packet is not sent.
+ */
+static bool link_pending_error(int res)
+{
+	switch (-res) {
+	case ECONNREFUSED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENOPROTOOPT:
+	case EPROTO:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Queue t's sendmsg once more (it failed on an error an ICMP message left
+ * pending on the socket, which that failure consumed).  False when it may
+ * not or cannot be.
+ */
+static bool link_send_retry(struct link *l, struct link_slot *t, int res)
+{
+	struct io_uring_sqe *sqe;
+
+	if (l->stopping || t->retries >= LINK_TX_RETRIES ||
+	    !link_pending_error(res))
+		return false;
+	sqe = uring_sqe(l->u);
+	if (!sqe)
+		return false;
+	t->retries++;
+	t->gso_open = false;
+	t->sqe_idx = l->u->ring.sq.sqe_tail - 1;
+	io_uring_prep_sendmsg(sqe, t->fd, &t->msg, 0);
+	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
+	uring_note_send(l->u);
+	log_debug("send of %zu bytes failed on a pending %s: sent again",
+		  t->iov.iov_len, strerror(-res));
+	return true;
+}
+
 static void link_send_done(struct link *l, struct link_slot *t,
 			   const struct io_uring_cqe *cqe, uint64_t now)
 {
+	if (l->gso_tail == t)
+		l->gso_tail = NULL;
+	if (cqe->res < 0 && link_send_retry(l, t, cqe->res))
+		return;
 	if (cqe->res >= 0) {
-		l->m->link_tx_packets++;
-		l->m->link_tx_bytes += (uint64_t)cqe->res;
+		l->m->link_tx_packets += t->n_pkts;
+		if (t->n_pkts)
+			l->m->link_tx_bytes += (uint64_t)cqe->res;
 	} else {
 		char dtext[INET6_ADDRSTRLEN + 8];
 
-		l->m->link_tx_errors++;
+		/* Every packet of the send is lost (an ICMP answer: one). */
+		l->m->link_tx_errors += t->n_pkts ? t->n_pkts : 1;
 		link_sa_text((const struct sockaddr *)&t->dst, dtext,
 			     sizeof(dtext));
-		log_debug("send of %zu bytes to %s: %s", t->iov.iov_len, dtext,
+		log_debug("send of %zu bytes (%u packets) to %s: %s",
+			  t->iov.iov_len, t->n_pkts, dtext,
 			  strerror(-cqe->res));
+		if (t->n_pkts > 1 && !l->gso_off &&
+		    (cqe->res == -EIO || cqe->res == -EINVAL)) {
+			/* E.g. no checksum offload on the route's device. */
+			l->gso_off = true;
+			log_warnx("UDP GSO send to %s refused: %s; sending "
+				  "one packet per call from now on",
+				  dtext, strerror(-cqe->res));
+		}
 		if (l->last_warn_ns == 0 ||
 		    now - l->last_warn_ns >= LINK_WARN_INTERVAL_NS) {
 			log_warnx("send to %s failed: %s (%llu more failures "
@@ -887,6 +1559,8 @@ bool link_complete(struct link *l, const struct io_uring_cqe *cqe, uint64_t now)
 {
 	void *p = uring_data_ptr(cqe->user_data);
 
+	if (now > l->now)
+		l->now = now;
 	switch (uring_data_tag(cqe->user_data)) {
 	case URING_TAG_RECV:
 		link_recv_done(p, cqe, now);
@@ -960,6 +1634,9 @@ void link_destroy(struct link *l)
 	for (i = 0; i < l->n_socks; i++)
 		if (l->socks[i].fd >= 0)
 			close(l->socks[i].fd);
+	for (i = 0; i < 2; i++)
+		if (l->icmp_fd[i] >= 0)
+			close(l->icmp_fd[i]);
 	if (l->slab)
 		munmap(l->slab, l->slab_len);
 	free(l->slots);

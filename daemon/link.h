@@ -18,15 +18,24 @@
  * provided-buffer ring, re-armed whenever the kernel ends it; every
  * datagram is handed to the link_rx_fn given at creation.  ICMP errors
  * about our packets are read from each socket's error queue (a multishot
- * POLLERR poll), counted and logged.
+ * POLLERR poll), counted, logged and handed to the link_icmp_fn.
  *
- * Sending: link_send copies the packet into one of cfg->tx_queue slots and
- * queues one sendmsg with a per-packet priority cmsg; the caller's next
- * submit carries every queued send at once.  The slot is freed when the
- * send completes.
+ * Sending: link_send/link_sendv copy the packet into one of cfg->tx_queue
+ * slots and queue one sendmsg with a per-packet priority cmsg; the
+ * caller's next submit carries every queued send at once.  On the udp
+ * link a slot holds 64 KiB, and a run of DATA packets of one message is
+ * appended to the last slot while its sendmsg is still unsubmitted, to
+ * leave as one UDP_SEGMENT (GSO) send.  The slot is freed when the send
+ * completes.  A send that fails on an error an ICMP message left pending
+ * on the socket (ECONNREFUSED...) is queued again (a bounded number of
+ * times).  Port unreachable answers go out on raw ICMP/ICMPv6 sockets
+ * opened at creation.
  *
  * The link's counters are the link_* fields (and icmp_errors) of the
- * struct homa_metrics given at creation.  A link is used by one thread.
+ * struct homa_metrics given at creation: link_tx_packets/bytes and
+ * link_tx_errors count Homa packets (a GSO send counts each of its
+ * segments), link_tx_queue_drops also counts port unreachable answers
+ * suppressed by the rate limit.  A link is used by one thread.
  */
 #ifndef HOMAD_LINK_H
 #define HOMAD_LINK_H
@@ -109,6 +118,43 @@ int link_start(struct link *l, char *err, size_t errlen);
  */
 int link_send(struct link *l, const struct homa_addr *dst, uint8_t prio,
 	      const void *pkt, size_t len);
+
+/*
+ * Queue the packet hdr[0..hdr_len) + payload[0..payload_len) (payload may
+ * be NULL when payload_len is 0) for dst at priority prio: the engine's
+ * output (struct homa_out) goes here without an intermediate copy; the
+ * bytes are copied once, into the tx slot.  gso_key != 0 marks a DATA
+ * packet of one message (e.g. the RPC id): on the udp link, consecutive
+ * packets with the same key, destination and priority, each but the last
+ * of the same size, may leave in one UDP_SEGMENT (GSO) send, up to the
+ * kernel's 64 KiB / 64-segment limits.  Same returns as link_send.
+ */
+int link_sendv(struct link *l, const struct homa_addr *dst, uint8_t prio,
+	       const void *hdr, size_t hdr_len, const void *payload,
+	       size_t payload_len, uint64_t gso_key);
+
+/*
+ * Answer a received packet (pkt[0..len), from the Homa header on, from
+ * src) with ICMP destination unreachable / port unreachable (ICMPv6:
+ * type 1 code 4), quoting the packet as the kernel would have received it
+ * (IP header, UDP header on the udp link, then the Homa bytes), so that
+ * the sender's IP_RECVERR queue names the Homa port.  Rate-limited
+ * (counted when suppressed).  0 or -errno.
+ */
+int link_port_unreachable(struct link *l, const struct homa_addr *src,
+			  const void *pkt, size_t len);
+
+/*
+ * An ICMP error about a packet we sent to peer, read from an error queue:
+ * family AF_INET/AF_INET6, the ICMP type and code, and the Homa dport and
+ * sender_id of the quoted packet (0 when the quote is too short).
+ */
+typedef void (*link_icmp_fn)(void *arg, const struct homa_addr *peer,
+			     int family, uint8_t type, uint8_t code,
+			     uint16_t homa_dport, uint64_t sender_id);
+
+/* Set the ICMP error callback (NULL: only count and log). */
+void link_set_icmp_fn(struct link *l, link_icmp_fn fn, void *arg);
 
 /*
  * Handle one completion if it is the link's (tags URING_TAG_RECV, _SEND,

@@ -9,7 +9,11 @@
 # packets through engine_rx, a UDP GSO burst arrives as one GRO read and is
 # split, interface binding and the MTU show in the snapshot, ICMP errors
 # are read from the error queues, and without CAP_NET_RAW dp_create refuses
-# with a clear message.
+# with a clear message.  link_sendv merges a run of DATA packets of one
+# message into UDP GSO sends (counted), each arriving whole; ICMP errors
+# (the kernel's, and the link's own port unreachable answers) reach the
+# link's ICMP callback, and a plain socket sees the link's answers as
+# ECONNREFUSED quoting its packet; the answers are rate-limited.
 #
 # Needs root and `ip netns`; exits 77 (skip) only when those are absent.
 
@@ -163,6 +167,33 @@ full_case() {
 }
 check "udp IPv6: 16 tx slots: 16 sent, 48 refused as queue drops" full_case
 
+# --- link_sendv: a run of DATA packets of one message leaves by GSO --------
+# MTU 1500: a Homa packet of 1,472 bytes (IPv4) or 1,452 (IPv6) is one
+# segment; 44 (45) fit the 65,507 bytes of one UDP_SEGMENT call.  The
+# receiver's plain UDP socket (no UDP_GRO) must get every packet whole.
+gso_case() { # link family dst payload count last expect-sends [more]
+	local link=$1 fam=$2 dst=$3 pl=$4 n=$5 last=$6 sends=$7
+	shift 7
+	start_in_b "$LT" recv --link "$link" --family "$fam" --count "$n" \
+		--payload "$pl" --timeout 10
+	inA "$LT" sendv --link "$link" --dst "$dst" --count "$n" \
+		--payload "$pl" --last "$last" --prio 3 \
+		--expect-sends "$sends" "$@" || { abort_b; return 1; }
+	wait "$BG"
+}
+check "udp IPv4: 100 DATA of one message in 3 GSO sends (44 per call)" \
+	gso_case udp 4 "$B4" 1416 100 700 3
+check "udp IPv6: 100 DATA of one message in 3 GSO sends (45 per call)" \
+	gso_case udp 6 "$B6" 1396 100 1396 3
+check "udp IPv4: a submit ends the run: 100 DATA, submit every 10: 10 sends" \
+	gso_case udp 4 "$B4" 1416 100 1416 10 --submit-every 10
+check "udp IPv4: packets too big for one unfragmented segment: no GSO" \
+	gso_case udp 4 "$B4" 1430 10 1430 10
+check "ip IPv4: no GSO on raw IP: 50 DATA in 50 sends" \
+	gso_case ip 4 "$B4" 1400 50 1400 50
+check "ip IPv6: no GSO on raw IP: 50 DATA in 50 sends" \
+	gso_case ip 6 "$B6" 1380 50 1380 50
+
 # --- the data plane receives through engine_rx -----------------------------
 dp_case() { # link
 	start_in_b "$LT" dp --link "$1" --expect 64 --timeout 10 \
@@ -205,15 +236,75 @@ bind_case() {
 }
 check "ip data plane bound to addresses and $VB: MTU 9000 seen" bind_case
 
-# --- ICMP errors about our packets are read from the error queues ---------
-check "ip IPv4: protocol unreachable read from the error queue" \
-	inA "$LT" send --link ip --dst "$B4" --count 8 --expect-icmp
-check "ip IPv6: ICMPv6 parameter problem read from the error queue" \
-	inA "$LT" send --link ip --dst "$B6" --count 8 --expect-icmp
-check "udp IPv4: port unreachable read from the error queue" \
-	inA "$LT" send --link udp --dst "$B4" --count 8 --expect-icmp
-check "udp IPv6: port unreachable read from the error queue" \
-	inA "$LT" send --link udp --dst "$B6" --count 8 --expect-icmp
+# --- GSO at MTU 9000: 7 segments of 8,972 bytes per call (64 KiB cap) -----
+gso9000_case() { # family dst payload
+	start_in_b "$LT" recv --link udp --family "$1" --count 20 \
+		--payload "$3" --timeout 10
+	inA "$LT" sendv --link udp --dst "$2" --count 20 --payload "$3" \
+		--mtu 9000 --expect-sends 3 || { abort_b; return 1; }
+	wait "$BG"
+}
+check "udp IPv4 MTU 9000: 20 DATA in 3 GSO sends (7 per call)" \
+	gso9000_case 4 "$B4" 8916
+check "udp IPv6 MTU 9000: 20 DATA in 3 GSO sends (7 per call)" \
+	gso9000_case 6 "$B6" 8896
+
+# --- ICMP errors about our packets reach the link's ICMP callback ---------
+# No raw 146 socket (or UDP socket) in B: the kernel answers.  Every
+# packet's error must reach the callback with its type, code, the
+# destination as peer and the quoted dport and sender_id.
+check "ip IPv4: protocol unreachable (3/2) to the ICMP callback" \
+	inA "$LT" send --link ip --dst "$B4" --count 8 --icmp-type 3 \
+	--icmp-code 2
+check "ip IPv6: parameter problem (4/1) to the ICMP callback" \
+	inA "$LT" send --link ip --dst "$B6" --count 8 --icmp-type 4 \
+	--icmp-code 1
+check "udp IPv4: kernel port unreachable (3/3) to the ICMP callback" \
+	inA "$LT" send --link udp --dst "$B4" --count 8 --icmp-type 3 \
+	--icmp-code 3
+check "udp IPv6: kernel port unreachable (1/4) to the ICMP callback" \
+	inA "$LT" send --link udp --dst "$B6" --count 8 --icmp-type 1 \
+	--icmp-code 4
+
+# --- link_port_unreachable: B's link answers every packet with ICMP --------
+# A plain socket with IP_RECVERR sees ECONNREFUSED quoting its packet ...
+probe_case() { # link family dst
+	start_in_b "$LT" responder --link "$1" --family "$2" --count 8 \
+		--timeout 10
+	inA "$LT" probe --link "$1" --dst "$3" --count 8 --timeout 5 ||
+		{ abort_b; return 1; }
+	wait "$BG"
+}
+check "ip IPv4: port unreachable from the link: ECONNREFUSED, quoted" \
+	probe_case ip 4 "$B4"
+check "ip IPv6: port unreachable from the link: ECONNREFUSED, quoted" \
+	probe_case ip 6 "$B6"
+check "udp IPv4: port unreachable from the link: ECONNREFUSED, quoted" \
+	probe_case udp 4 "$B4"
+check "udp IPv6: port unreachable from the link: ECONNREFUSED, quoted" \
+	probe_case udp 6 "$B6"
+
+# ... and A's link hands it to its ICMP callback.
+icmp_resp_case() { # link family dst type code
+	start_in_b "$LT" responder --link "$1" --family "$2" --count 8 \
+		--timeout 10
+	inA "$LT" send --link "$1" --dst "$3" --count 8 --icmp-type "$4" \
+		--icmp-code "$5" || { abort_b; return 1; }
+	wait "$BG"
+}
+check "ip IPv4: link's port unreachable (3/3) to the ICMP callback" \
+	icmp_resp_case ip 4 "$B4" 3 3
+check "ip IPv6: link's port unreachable (1/4) to the ICMP callback" \
+	icmp_resp_case ip 6 "$B6" 1 4
+check "udp IPv4: link's port unreachable (3/3) to the ICMP callback" \
+	icmp_resp_case udp 4 "$B4" 3 3
+check "udp IPv6: link's port unreachable (1/4) to the ICMP callback" \
+	icmp_resp_case udp 6 "$B6" 1 4
+
+check "ip IPv4: port unreachable answers rate-limited (bursts of 100)" \
+	inA "$LT" ratelimit --link ip --dst "$B4" --count 300
+check "udp IPv6: port unreachable answers rate-limited (bursts of 100)" \
+	inA "$LT" ratelimit --link udp --dst "$B6" --count 300
 
 # --- without CAP_NET_RAW the ip link refuses, saying why -------------------
 noraw_case() {

@@ -27,6 +27,25 @@
  *       what the snapshot must show.  --rx-buffers N: a small buffer
  *       ring, to make the kernel end the receive (-ENOBUFS) and see it
  *       re-armed with nothing lost (--expect-rearms).
+ *   link_test sendv --link ip|udp --dst ADDR --count N --payload P
+ *                   [--last P2] [--prio N] [--expect-sends S]
+ *                   [--submit-every K] [--mtu M]
+ *       Send N DATA packets of one message with link_sendv (one gso_key,
+ *       header and payload apart); they must leave in exactly S sendmsg
+ *       calls (UDP GSO) and be counted as N packets.  The receiver is
+ *       `recv --payload P`, which checks every packet arrived whole.
+ *   link_test responder --link ip|udp --family 4|6 --count N
+ *       Receive N packets through the link and answer each with
+ *       link_port_unreachable.
+ *   link_test probe --link ip|udp --dst ADDR --count N [--src-port P]
+ *       Send N test packets from a plain socket with IP_RECVERR to a
+ *       responder: each must come back on the error queue as ECONNREFUSED
+ *       (ICMP 3/3, ICMPv6 1/4) naming ADDR and quoting the packet.
+ *   link_test ratelimit --link ip|udp --dst ADDR --count N
+ *       Call link_port_unreachable N times at once, twice 300 ms apart:
+ *       100 (the bucket) go out each time, the rest are refused/counted.
+ *   send --icmp-type T --icmp-code C: every packet must come back to the
+ *   link's ICMP callback as that error, with its dport and sender_id.
  *   send --tx-queue N: only N slots; the sends beyond must be refused
  *   and counted as queue drops.  More sends than the SQ holds must go out
  *   in one submit per full SQ.
@@ -38,8 +57,10 @@
 #include <config.h>
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
@@ -63,7 +84,9 @@
 #define LT_MAGIC   0xA7 /* payload[0] */
 #define LT_SPORT   40000
 #define LT_DPORT   50000
-#define LT_MAX	   4096 /* most packets one run checks */
+#define LT_MAX	   4096	      /* most packets one run checks */
+#define LT_MSG_ID  1000002ull /* sender_id of the message of sendv */
+#define LT_GSO_KEY 77ull      /* link_sendv's gso_key for that message */
 
 struct lt_opts {
 	const char *mode;
@@ -87,6 +110,17 @@ struct lt_opts {
 	const char *addresses[HOMA_CONF_MAX_ADDRESSES];
 	unsigned n_interfaces; /* dp/send: --interface, repeatable */
 	const char *interfaces[HOMA_CONF_MAX_INTERFACES];
+	unsigned mtu;	       /* 0, or network.mtu */
+	unsigned payload;      /* sendv/recv/lrecv: payload of each packet of
+				  the message (0: lone LT_PAYLOAD packets) */
+	unsigned last;	       /* sendv: payload of the last packet (0: same) */
+	unsigned prio;	       /* sendv: priority of every packet */
+	unsigned expect_sends; /* sendv: sendmsg calls the run must take */
+	unsigned submit_every; /* sendv: submit after every K packets (0: once)
+				*/
+	int icmp_type;	       /* send: the ICMP type every error must have */
+	int icmp_code;	       /* ... and code (-1: not checked) */
+	uint16_t src_port;     /* probe (udp): the port to send from */
 };
 
 /* cfg for o: defaults, link, port, --address, --interface. */
@@ -116,6 +150,8 @@ static int lt_config(const struct lt_opts *o, struct homa_config *cfg)
 	cfg->n_interfaces = o->n_interfaces;
 	if (o->rx_buffers)
 		cfg->rx_buffers = o->rx_buffers;
+	if (o->mtu)
+		cfg->mtu = o->mtu;
 	return 0;
 }
 
@@ -162,33 +198,75 @@ static bool lt_parse_addr(const char *text, struct homa_addr *a, int *family)
 	return false;
 }
 
-/* Test packet i, sent at prio, into buf; returns its length (0: error). */
-static size_t lt_build(unsigned i, uint8_t prio, uint8_t *buf, size_t cap)
+/* A sockaddr's address as a homa_addr (IPv4 v4-mapped; else zero). */
+static void lt_addr_from_sa(const struct sockaddr *sa, struct homa_addr *a)
 {
-	uint8_t payload[LT_PAYLOAD];
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		a->in6.s6_addr[10] = 0xff;
+		a->in6.s6_addr[11] = 0xff;
+		memcpy(&a->in6.s6_addr[12],
+		       &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		a->in6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	}
+}
+
+/* Payload byte j of test packet i (bytes 0..5 carry magic, prio, i). */
+static uint8_t lt_pattern(unsigned i, unsigned j)
+{
+	return (uint8_t)(i + j);
+}
+
+/*
+ * Test packet i, sent at prio, into buf; returns its length (0: error).
+ * Alone (msg_payload 0): LT_PAYLOAD bytes of payload, sender_id 2(i+1).
+ * As packet i of one message (msg_payload P > 0): payload_len bytes at
+ * offset i * P of the message LT_MSG_ID of msg_len bytes.
+ */
+static size_t lt_build_pkt(unsigned i, uint8_t prio, unsigned msg_payload,
+			   unsigned payload_len, uint32_t msg_len, uint8_t *buf,
+			   size_t cap)
+{
+	static uint8_t payload[65536];
 	struct homa_pkt p;
 	unsigned j;
 
+	if (payload_len < 6 || payload_len > sizeof(payload))
+		return 0;
 	payload[0] = LT_MAGIC;
 	payload[1] = prio;
 	payload[2] = (uint8_t)(i >> 24);
 	payload[3] = (uint8_t)(i >> 16);
 	payload[4] = (uint8_t)(i >> 8);
 	payload[5] = (uint8_t)i;
-	for (j = 6; j < LT_PAYLOAD; j++)
-		payload[j] = (uint8_t)(i + j);
+	for (j = 6; j < payload_len; j++)
+		payload[j] = lt_pattern(i, j);
 	memset(&p, 0, sizeof(p));
 	p.type = HOMA_DATA;
 	p.sport = LT_SPORT;
 	p.dport = LT_DPORT;
-	p.sender_id = 2ull * (i + 1);
-	p.u.data.message_length = LT_PAYLOAD;
-	p.u.data.incoming = LT_PAYLOAD;
-	p.u.data.offset = 0;
-	p.u.data.payload_len = LT_PAYLOAD;
+	p.sender_id = msg_payload ? LT_MSG_ID : 2ull * (i + 1);
+	p.u.data.message_length = msg_payload ? msg_len : payload_len;
+	p.u.data.incoming = p.u.data.message_length;
+	p.u.data.offset = msg_payload ? i * msg_payload : 0;
+	p.u.data.payload_len = payload_len;
 	p.u.data.payload = payload;
 	return wire_encode(&p, buf, cap);
 }
+
+static size_t lt_build(unsigned i, uint8_t prio, uint8_t *buf, size_t cap)
+{
+	return lt_build_pkt(i, prio, 0, LT_PAYLOAD, 0, buf, cap);
+}
+
+/*
+ * What a receiver expects: lone test packets (msg_payload 0), or the
+ * packets of message LT_MSG_ID, each msg_payload bytes of payload but the
+ * last (index count - 1), which may be shorter.
+ */
+static unsigned lt_msg_payload;
+static unsigned lt_expect_count;
 
 /*
  * Check one received packet: decodes as a test DATA packet whose payload
@@ -198,7 +276,7 @@ static long lt_check(const uint8_t *buf, size_t len, uint8_t prio)
 {
 	struct homa_pkt p;
 	const uint8_t *pl;
-	unsigned i, j;
+	unsigned i, j, plen;
 	int r;
 
 	r = wire_decode(buf, len, &p);
@@ -207,22 +285,32 @@ static long lt_check(const uint8_t *buf, size_t len, uint8_t prio)
 			len, wire_strerror(r));
 		return -1;
 	}
+	plen = p.u.data.payload_len;
 	if (p.type != HOMA_DATA || p.sport != LT_SPORT || p.dport != LT_DPORT ||
-	    p.u.data.payload_len != LT_PAYLOAD) {
+	    plen < 6 || (!lt_msg_payload && plen != LT_PAYLOAD)) {
 		fprintf(stderr, "not a test packet: %s %u -> %u, %u bytes\n",
-			wire_type_name(p.type), p.sport, p.dport,
-			p.u.data.payload_len);
+			wire_type_name(p.type), p.sport, p.dport, plen);
 		return -1;
 	}
 	pl = p.u.data.payload;
 	i = (unsigned)pl[2] << 24 | (unsigned)pl[3] << 16 |
 	    (unsigned)pl[4] << 8 | pl[5];
-	if (pl[0] != LT_MAGIC || p.sender_id != 2ull * (i + 1)) {
+	if (pl[0] != LT_MAGIC ||
+	    p.sender_id != (lt_msg_payload ? LT_MSG_ID : 2ull * (i + 1))) {
 		fprintf(stderr, "packet %u: bad magic or id\n", i);
 		return -1;
 	}
-	for (j = 6; j < LT_PAYLOAD; j++) {
-		if (pl[j] != (uint8_t)(i + j)) {
+	if (lt_msg_payload &&
+	    (p.u.data.offset != i * lt_msg_payload || plen > lt_msg_payload ||
+	     (plen != lt_msg_payload && i + 1 != lt_expect_count))) {
+		fprintf(stderr,
+			"packet %u: offset %u, %u bytes: not packet %u of the "
+			"message\n",
+			i, p.u.data.offset, plen, i);
+		return -1;
+	}
+	for (j = 6; j < plen; j++) {
+		if (pl[j] != lt_pattern(i, j)) {
 			fprintf(stderr, "packet %u: payload byte %u wrong\n", i,
 				j);
 			return -1;
@@ -248,6 +336,9 @@ static void lt_rx_ignore(void *arg, const void *pkt, size_t len,
 	(*n)++;
 }
 
+/* sendmsg completions seen by lt_reap_until. */
+static unsigned lt_send_cqes;
+
 /* Reap completions through the link until done() or the deadline. */
 static void
 lt_reap_until(struct uring *u, struct link *l,
@@ -264,6 +355,8 @@ lt_reap_until(struct uring *u, struct link *l,
 		io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts);
 		io_uring_for_each_cqe(&u->ring, head, cqe)
 		{
+			if (uring_data_tag(cqe->user_data) == URING_TAG_SEND)
+				lt_send_cqes++;
 			/* Else it is link_stop's cancellation. */
 			if (!link_complete(l, cqe, lt_now()) &&
 			    uring_data_tag(cqe->user_data) !=
@@ -282,8 +375,51 @@ static bool lt_sends_done(const struct homa_metrics *m, const void *arg)
 	return m->link_tx_packets + m->link_tx_errors >= *count;
 }
 
+/* What the link's ICMP callback saw (send --icmp-type/--icmp-code). */
+struct lt_icmp {
+	struct homa_addr dst; /* where the packets went */
+	int family;	      /* its family */
+	unsigned count;	      /* packets sent: ids 2 .. 2 * count */
+	int type, code;	      /* expected; -1: not checked */
+	unsigned good, bad;
+};
+
+static void lt_icmp_cb(void *arg, const struct homa_addr *peer, int family,
+		       uint8_t type, uint8_t code, uint16_t dport,
+		       uint64_t sender_id)
+{
+	struct lt_icmp *ic = arg;
+	bool ok = true;
+
+	if (memcmp(peer, &ic->dst, sizeof(*peer)) != 0) {
+		fprintf(stderr, "icmp: peer is not the destination\n");
+		ok = false;
+	}
+	if (family != ic->family ||
+	    (ic->type >= 0 && (type != ic->type || code != ic->code))) {
+		fprintf(stderr,
+			"icmp: family %d type %u code %u, expected %d/%d/%d\n",
+			family, type, code, ic->family, ic->type, ic->code);
+		ok = false;
+	}
+	if (dport != LT_DPORT || sender_id < 2 || sender_id % 2 ||
+	    sender_id > 2ull * ic->count) {
+		fprintf(stderr, "icmp: dport %u id %llu: not a sent packet\n",
+			dport, (unsigned long long)sender_id);
+		ok = false;
+	}
+	if (ok)
+		ic->good++;
+	else
+		ic->bad++;
+}
+
 static bool lt_icmp_seen(const struct homa_metrics *m, const void *arg)
 {
+	const struct lt_icmp *ic = arg;
+
+	if (ic->type >= 0)
+		return ic->good + ic->bad >= ic->count;
 	return m->icmp_errors > 0;
 }
 
@@ -297,6 +433,7 @@ static int lt_send(const struct lt_opts *o)
 	struct homa_config cfg;
 	struct homa_metrics m;
 	struct homa_addr dst;
+	struct lt_icmp ic;
 	struct uring u;
 	struct link *l;
 	char err[256];
@@ -307,6 +444,12 @@ static int lt_send(const struct lt_opts *o)
 		fprintf(stderr, "send: --dst needs an IPv4 or IPv6 address\n");
 		return 2;
 	}
+	memset(&ic, 0, sizeof(ic));
+	ic.dst = dst;
+	ic.family = family;
+	ic.count = o->count;
+	ic.type = o->icmp_type;
+	ic.code = o->icmp_code;
 	if (lt_config(o, &cfg) < 0) {
 		fprintf(stderr, "send: bad --address\n");
 		return 2;
@@ -330,6 +473,7 @@ static int lt_send(const struct lt_opts *o)
 		link_destroy(l);
 		return 1;
 	}
+	link_set_icmp_fn(l, lt_icmp_cb, &ic);
 	for (i = 0; i < o->count; i++) {
 		uint8_t buf[256];
 		uint8_t prio = (uint8_t)(i % HOMA_NUM_PRIORITIES);
@@ -357,7 +501,7 @@ static int lt_send(const struct lt_opts *o)
 	lt_reap_until(&u, l, lt_sends_done, &m, &accepted,
 		      lt_now() + 5000000000ull);
 	if (o->expect_icmp)
-		lt_reap_until(&u, l, lt_icmp_seen, &m, NULL,
+		lt_reap_until(&u, l, lt_icmp_seen, &m, &ic,
 			      lt_now() + 3000000000ull);
 	printf("send: %s link to %s: %u queued, %llu sent (%llu bytes) in "
 	       "%llu batch(es), %llu errors, %llu drops, %llu ICMP errors\n",
@@ -395,6 +539,17 @@ static int lt_send(const struct lt_opts *o)
 		fprintf(stderr, "send: no ICMP error was read\n");
 		rc = 1;
 	}
+	if (o->expect_icmp) {
+		printf("send: ICMP callback: %u right, %u wrong (of %llu "
+		       "errors read)\n",
+		       ic.good, ic.bad, (unsigned long long)m.icmp_errors);
+		/* Every error read reaches the callback. */
+		if (ic.bad || ic.good != m.icmp_errors || ic.good == 0 ||
+		    (ic.type >= 0 && ic.good != o->count)) {
+			fprintf(stderr, "send: ICMP callback calls wrong\n");
+			rc = 1;
+		}
+	}
 	link_stop(l);
 	lt_reap_until(&u, l, lt_link_idle, &m, l, lt_now() + 2000000000ull);
 	if (!link_idle(l)) {
@@ -404,6 +559,467 @@ static int lt_send(const struct lt_opts *o)
 	uring_exit(&u);
 	link_destroy(l);
 	return rc;
+}
+
+/* ---- sendv: a run of DATA packets of one message (GSO) ------------------ */
+
+/* A link of o's kind on a ring big enough for count sends, started. */
+static struct link *lt_link_open(const struct lt_opts *o, int family,
+				 struct uring *u, struct homa_metrics *m,
+				 link_rx_fn rx, void *rx_arg, const char *what)
+{
+	struct homa_config cfg;
+	struct link *l;
+	char err[256];
+
+	if (lt_config(o, &cfg) < 0) {
+		fprintf(stderr, "%s: bad --address\n", what);
+		return NULL;
+	}
+	cfg.ipv4 = family == AF_INET;
+	cfg.ipv6 = family == AF_INET6;
+	if (cfg.tx_queue < o->count)
+		cfg.tx_queue = o->count;
+	memset(m, 0, sizeof(*m));
+	if (uring_init(u, cfg.ring_entries, 2 * o->count + 64, err,
+		       sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", what, err);
+		return NULL;
+	}
+	l = link_create(u, &cfg, m, rx, rx_arg, err, sizeof(err));
+	if (!l || link_start(l, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", what, err);
+		uring_exit(u);
+		link_destroy(l);
+		return NULL;
+	}
+	return l;
+}
+
+/* Stop the link, wait until idle, tear down; 0 or 1 if it hung. */
+static int lt_link_close(struct uring *u, struct link *l,
+			 struct homa_metrics *m, const char *what)
+{
+	int rc = 0;
+
+	link_stop(l);
+	lt_reap_until(u, l, lt_link_idle, m, l, lt_now() + 2000000000ull);
+	if (!link_idle(l)) {
+		fprintf(stderr, "%s: the link did not go idle on stop\n", what);
+		rc = 1;
+	}
+	uring_exit(u);
+	link_destroy(l);
+	return rc;
+}
+
+/*
+ * Send o->count DATA packets of one message with link_sendv (header and
+ * payload apart, one gso_key): each o->payload bytes of payload, the last
+ * o->last.  They must leave in exactly o->expect_sends sendmsg calls
+ * (counted both in the SQ before the submit and as completions) and be
+ * counted as o->count packets.
+ */
+static int lt_sendv(const struct lt_opts *o)
+{
+	static uint8_t buf[65536];
+	unsigned last = o->last ? o->last : o->payload;
+	uint32_t msg_len = (o->count - 1) * o->payload + last;
+	struct homa_metrics m;
+	struct homa_addr dst;
+	struct uring u;
+	struct link *l;
+	unsigned i, queued = 0;
+	uint64_t bytes = 0;
+	int family, r, rc = 0;
+
+	if (!o->dst || !lt_parse_addr(o->dst, &dst, &family) || !o->count ||
+	    o->payload < 6 || last > o->payload || o->prio > 7) {
+		fprintf(stderr, "sendv: needs --dst, --count, --payload >= 6, "
+				"--last <= payload\n");
+		return 2;
+	}
+	l = lt_link_open(o, family, &u, &m, lt_rx_ignore, &i, "sendv");
+	if (!l)
+		return 1;
+	lt_send_cqes = 0;
+	for (i = 0; i < o->count; i++) {
+		unsigned plen = i + 1 == o->count ? last : o->payload;
+		size_t len = lt_build_pkt(i, (uint8_t)o->prio, o->payload, plen,
+					  msg_len, buf, sizeof(buf));
+
+		if (len != HOMA_DATA_LEN + plen) {
+			fprintf(stderr, "sendv: cannot build packet %u\n", i);
+			rc = 1;
+			break;
+		}
+		r = link_sendv(l, &dst, (uint8_t)o->prio, buf, HOMA_DATA_LEN,
+			       buf + HOMA_DATA_LEN, plen, LT_GSO_KEY);
+		if (r < 0) {
+			fprintf(stderr, "sendv: link_sendv %u: %s\n", i,
+				strerror(-r));
+			rc = 1;
+			break;
+		}
+		bytes += len;
+		if (o->submit_every && (i + 1) % o->submit_every == 0) {
+			queued += io_uring_sq_ready(&u.ring);
+			io_uring_submit(&u.ring);
+		}
+	}
+	queued += io_uring_sq_ready(&u.ring);
+	io_uring_submit(&u.ring);
+	lt_reap_until(&u, l, lt_sends_done, &m, &o->count,
+		      lt_now() + 5000000000ull);
+	printf("sendv: %s link to %s: %u packets of %u+%u bytes (last %u) "
+	       "in %u sendmsg calls (%.1f packets per call; %u SQEs), %llu "
+	       "packets and %llu bytes counted, %llu errors\n",
+	       config_link_name(o->link), o->dst, o->count, HOMA_DATA_LEN,
+	       o->payload, last, lt_send_cqes,
+	       lt_send_cqes ? (double)o->count / lt_send_cqes : 0.0, queued,
+	       (unsigned long long)m.link_tx_packets,
+	       (unsigned long long)m.link_tx_bytes,
+	       (unsigned long long)m.link_tx_errors);
+	if (m.link_tx_packets != o->count || m.link_tx_bytes != bytes ||
+	    m.link_tx_errors) {
+		fprintf(stderr,
+			"sendv: expected %u packets, %llu bytes, no "
+			"errors\n",
+			o->count, (unsigned long long)bytes);
+		rc = 1;
+	}
+	if (o->expect_sends &&
+	    (lt_send_cqes != o->expect_sends || queued != o->expect_sends)) {
+		fprintf(stderr, "sendv: %u sendmsg calls, expected %u\n",
+			lt_send_cqes, o->expect_sends);
+		rc = 1;
+	}
+	return lt_link_close(&u, l, &m, "sendv") | rc;
+}
+
+/* ---- responder: answers every packet with ICMP port unreachable -------- */
+
+struct lt_resp {
+	struct link *l;
+	unsigned count; /* packets to answer */
+	unsigned answered, failed;
+};
+
+static void lt_resp_rx(void *arg, const void *pkt, size_t len,
+		       const struct homa_addr *src, uint8_t prio, uint64_t now)
+{
+	struct lt_resp *r = arg;
+	int e = link_port_unreachable(r->l, src, pkt, len);
+
+	if (e < 0) {
+		fprintf(stderr, "responder: link_port_unreachable: %s\n",
+			strerror(-e));
+		r->failed++;
+	} else {
+		r->answered++;
+	}
+}
+
+static bool lt_resp_done(const struct homa_metrics *m, const void *arg)
+{
+	const struct lt_resp *r = arg;
+
+	return r->answered + r->failed >= r->count &&
+	       link_tx_in_flight(r->l) == 0;
+}
+
+/* Receive o->count packets through the link, answering each with ICMP. */
+static int lt_responder(const struct lt_opts *o)
+{
+	static struct lt_resp r;
+	struct homa_metrics m;
+	struct uring u;
+	int rc;
+
+	r.count = o->count;
+	r.l = lt_link_open(o, o->family == 6 ? AF_INET6 : AF_INET, &u, &m,
+			   lt_resp_rx, &r, "responder");
+	if (!r.l)
+		return 1;
+	lt_ready(o);
+	lt_reap_until(&u, r.l, lt_resp_done, &m, &r,
+		      lt_now() + (uint64_t)o->timeout_s * 1000000000ull);
+	printf("responder: %s IPv%d: %u answered, %u failed, %llu tx errors, "
+	       "%llu suppressed\n",
+	       config_link_name(o->link), o->family, r.answered, r.failed,
+	       (unsigned long long)m.link_tx_errors,
+	       (unsigned long long)m.link_tx_queue_drops);
+	rc = r.answered == r.count && !r.failed && !m.link_tx_errors &&
+			     !m.link_tx_queue_drops
+		     ? 0
+		     : 1;
+	return lt_link_close(&u, r.l, &m, "responder") | rc;
+}
+
+/* ---- probe: a plain socket sees ECONNREFUSED quoting its packets ------- */
+
+/* Read one error from fd's error queue and check it; 0, or 1. */
+static int lt_probe_check(int fd, int family, const struct homa_addr *dst,
+			  const struct lt_opts *o, bool *seen)
+{
+	uint8_t data[2048], want[256];
+	union {
+		struct cmsghdr align;
+		char b[512];
+	} ctl;
+	struct sockaddr_in6 from;
+	struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+	struct msghdr mh = {.msg_name = &from,
+			    .msg_namelen = sizeof(from),
+			    .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.b,
+			    .msg_controllen = sizeof(ctl.b)};
+	const struct sock_extended_err *ee = NULL;
+	struct homa_addr orig, off;
+	struct homa_wire_common h;
+	struct cmsghdr *c;
+	uint16_t port = 0;
+	size_t wlen;
+	ssize_t n;
+	unsigned i;
+
+	memset(&from, 0, sizeof(from));
+	n = recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+	if (n < 0)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+		    (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR))
+			ee = (const struct sock_extended_err *)CMSG_DATA(c);
+	if (!ee) {
+		fprintf(stderr, "probe: error without sock_extended_err\n");
+		return 1;
+	}
+	if (ee->ee_errno != ECONNREFUSED ||
+	    ee->ee_origin != (family == AF_INET ? SO_EE_ORIGIN_ICMP
+						: SO_EE_ORIGIN_ICMP6) ||
+	    ee->ee_type != (family == AF_INET ? 3 : 1) ||
+	    ee->ee_code != (family == AF_INET ? 3 : 4)) {
+		fprintf(stderr,
+			"probe: errno %u (%s) origin %u type %u code %u\n",
+			ee->ee_errno, strerror((int)ee->ee_errno),
+			ee->ee_origin, ee->ee_type, ee->ee_code);
+		return 1;
+	}
+	lt_addr_from_sa((const struct sockaddr *)&from, &orig);
+	lt_addr_from_sa(SO_EE_OFFENDER(ee), &off);
+	if (from.sin6_family == AF_INET)
+		port = ntohs(((const struct sockaddr_in *)&from)->sin_port);
+	else
+		port = ntohs(from.sin6_port);
+	if (memcmp(&orig, dst, sizeof(orig)) != 0 ||
+	    memcmp(&off, dst, sizeof(off)) != 0) {
+		fprintf(stderr, "probe: the error does not name the "
+				"destination as original address and "
+				"offender\n");
+		return 1;
+	}
+	if (o->link == HOMA_LINK_UDP && port != o->port) {
+		fprintf(stderr, "probe: original port %u, expected %u\n", port,
+			o->port);
+		return 1;
+	}
+	if ((size_t)n < sizeof(h)) {
+		fprintf(stderr, "probe: %zd bytes quoted\n", n);
+		return 1;
+	}
+	memcpy(&h, data, sizeof(h));
+	i = (unsigned)(be64toh(h.sender_id) / 2 - 1);
+	if (be64toh(h.sender_id) % 2 || i >= o->count || seen[i]) {
+		fprintf(stderr, "probe: quoted id %llu unexpected\n",
+			(unsigned long long)be64toh(h.sender_id));
+		return 1;
+	}
+	wlen = lt_build(i, 0, want, sizeof(want));
+	/* The whole packet is quoted (it is short), byte for byte. */
+	if ((size_t)n != wlen || memcmp(data, want, wlen) != 0) {
+		fprintf(stderr,
+			"probe: quote of packet %u: %zd bytes, not "
+			"the %zu sent\n",
+			i, n, wlen);
+		return 1;
+	}
+	seen[i] = true;
+	return 0;
+}
+
+/*
+ * Send o->count test packets from a plain socket (raw 146, or UDP from
+ * --src-port) with IP_RECVERR to o->dst, where a responder answers them:
+ * every one must come back on the error queue as ECONNREFUSED, ICMP
+ * type 3 code 3 (ICMPv6 1/4), naming dst, quoting the packet.
+ */
+static int lt_probe(const struct lt_opts *o)
+{
+	static bool seen[LT_MAX];
+	union {
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} sa;
+	struct homa_addr dst;
+	unsigned i, got = 0, bad = 0;
+	uint64_t deadline;
+	int family, fd, one = 1;
+
+	if (!o->dst || !lt_parse_addr(o->dst, &dst, &family) || !o->count ||
+	    o->count > LT_MAX) {
+		fprintf(stderr, "probe: needs --dst and --count\n");
+		return 2;
+	}
+	fd = socket(family, o->link == HOMA_LINK_IP ? SOCK_RAW : SOCK_DGRAM,
+		    o->link == HOMA_LINK_IP ? HOMA_IPPROTO : 0);
+	if (fd < 0) {
+		perror("probe: socket");
+		return 1;
+	}
+	if (family == AF_INET)
+		setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one));
+	else
+		setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	if (o->link == HOMA_LINK_UDP) {
+		if (family == AF_INET) {
+			sa.v4.sin_family = AF_INET;
+			sa.v4.sin_port = htons(o->src_port);
+		} else {
+			sa.v6.sin6_family = AF_INET6;
+			sa.v6.sin6_port = htons(o->src_port);
+		}
+		if (bind(fd, (struct sockaddr *)&sa,
+			 family == AF_INET ? sizeof(sa.v4) : sizeof(sa.v6)) <
+		    0) {
+			perror("probe: bind");
+			return 1;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	if (family == AF_INET) {
+		sa.v4.sin_family = AF_INET;
+		memcpy(&sa.v4.sin_addr, &dst.in6.s6_addr[12], 4);
+		sa.v4.sin_port = o->link == HOMA_LINK_UDP ? htons(o->port) : 0;
+	} else {
+		sa.v6.sin6_family = AF_INET6;
+		sa.v6.sin6_addr = dst.in6;
+		sa.v6.sin6_port = o->link == HOMA_LINK_UDP ? htons(o->port) : 0;
+	}
+	for (i = 0; i < o->count; i++) {
+		uint8_t buf[256];
+		size_t len = lt_build(i, 0, buf, sizeof(buf));
+
+		if (sendto(fd, buf, len, 0, (struct sockaddr *)&sa,
+			   family == AF_INET ? sizeof(sa.v4) : sizeof(sa.v6)) !=
+		    (ssize_t)len) {
+			/* A pending error is reported once by a send. */
+			if (errno == ECONNREFUSED) {
+				i--;
+				continue;
+			}
+			perror("probe: sendto");
+			close(fd);
+			return 1;
+		}
+	}
+	deadline = lt_now() + (uint64_t)o->timeout_s * 1000000000ull;
+	while (got + bad < o->count && lt_now() < deadline) {
+		struct pollfd pfd = {.fd = fd, .events = 0};
+		int r;
+
+		if (poll(&pfd, 1, 100) <= 0 || !(pfd.revents & POLLERR))
+			continue;
+		while ((r = lt_probe_check(fd, family, &dst, o, seen)) >= 0) {
+			if (r == 0)
+				got++;
+			else
+				bad++;
+		}
+	}
+	close(fd);
+	printf("probe: %s IPv%d to %s: %u of %u errors right (ECONNREFUSED, "
+	       "quote intact), %u wrong\n",
+	       config_link_name(o->link), family == AF_INET ? 4 : 6, o->dst,
+	       got, o->count, bad);
+	return got == o->count && bad == 0 ? 0 : 1;
+}
+
+/* ---- ratelimit: port unreachable answers are rate-limited --------------- */
+
+static bool lt_tx_idle(const struct homa_metrics *m, const void *arg)
+{
+	return link_tx_in_flight(arg) == 0;
+}
+
+/*
+ * Call link_port_unreachable o->count times at once about a packet from
+ * o->dst (not one being received: the kernel picks the source): the
+ * bucket lets LT_ICMP_BURST through, refuses the rest with -EAGAIN and
+ * counts them as link_tx_queue_drops; 300 ms later it is full again.
+ */
+#define LT_ICMP_BURST 100 /* link.c's LINK_ICMP_BURST */
+static int lt_ratelimit(const struct lt_opts *o)
+{
+	uint8_t pkt[256];
+	struct homa_metrics m;
+	struct homa_addr dst;
+	struct uring u;
+	struct link *l;
+	unsigned ok[2] = {0, 0}, refused[2] = {0, 0}, round, i;
+	size_t len = lt_build(0, 0, pkt, sizeof(pkt));
+	int family, r, rc = 0;
+
+	if (!o->dst || !lt_parse_addr(o->dst, &dst, &family) ||
+	    o->count <= LT_ICMP_BURST) {
+		fprintf(stderr, "ratelimit: needs --dst, --count > %d\n",
+			LT_ICMP_BURST);
+		return 2;
+	}
+	l = lt_link_open(o, family, &u, &m, lt_rx_ignore, &i, "ratelimit");
+	if (!l)
+		return 1;
+	for (round = 0; round < 2; round++) {
+		/* Completions carry the time the bucket fills up with. */
+		lt_reap_until(&u, l, lt_tx_idle, &m, l,
+			      lt_now() + 2000000000ull);
+		for (i = 0; i < o->count; i++) {
+			r = link_port_unreachable(l, &dst, pkt, len);
+			if (r == 0) {
+				ok[round]++;
+			} else if (r == -EAGAIN) {
+				refused[round]++;
+			} else {
+				fprintf(stderr, "ratelimit: %s\n",
+					strerror(-r));
+				rc = 1;
+			}
+		}
+		io_uring_submit(&u.ring);
+		lt_reap_until(&u, l, lt_tx_idle, &m, l,
+			      lt_now() + 2000000000ull);
+		usleep(300000);
+		/* Something must complete after the pause to bring now on. */
+		link_send(l, &dst, 0, pkt, len);
+		io_uring_submit(&u.ring);
+	}
+	lt_reap_until(&u, l, lt_tx_idle, &m, l, lt_now() + 2000000000ull);
+	printf("ratelimit: %u calls twice: %u + %u sent, %u + %u refused; "
+	       "%llu counted as suppressed, %llu tx errors\n",
+	       o->count, ok[0], ok[1], refused[0], refused[1],
+	       (unsigned long long)m.link_tx_queue_drops,
+	       (unsigned long long)m.link_tx_errors);
+	if (ok[0] != LT_ICMP_BURST || ok[1] != LT_ICMP_BURST ||
+	    refused[0] + refused[1] != 2 * (o->count - LT_ICMP_BURST) ||
+	    m.link_tx_queue_drops != refused[0] + refused[1] ||
+	    m.link_tx_errors) {
+		fprintf(stderr, "ratelimit: expected %d sent per burst\n",
+			LT_ICMP_BURST);
+		rc = 1;
+	}
+	return lt_link_close(&u, l, &m, "ratelimit") | rc;
 }
 
 /* ---- gso ----------------------------------------------------------------- */
@@ -904,7 +1520,21 @@ static void lt_usage(void)
 		"  send also takes --tx-queue N (sends beyond N must be "
 		"dropped)\n"
 		"  send and dp also take --address A and --interface IF "
-		"(repeatable)\n");
+		"(repeatable)\n"
+		"       link_test sendv --link ip|udp --dst ADDR --count N "
+		"--payload P [--last P2] [--prio N]\n"
+		"                       [--expect-sends S] [--submit-every K] "
+		"[--mtu M]\n"
+		"       link_test responder --link ip|udp --family 4|6 "
+		"--count N [--timeout S] [--ready FILE]\n"
+		"       link_test probe --link ip|udp --dst ADDR --count N "
+		"[--src-port P] [--timeout S]\n"
+		"       link_test ratelimit --link ip|udp --dst ADDR --count "
+		"N\n"
+		"  send also takes --icmp-type T --icmp-code C: every packet "
+		"must come back as that ICMP error\n"
+		"  recv and lrecv also take --payload P: packets of one "
+		"message (as sendv sends them)\n");
 	exit(2);
 }
 
@@ -929,13 +1559,25 @@ int main(int argc, char **argv)
 		{"tx-queue", required_argument, NULL, 'Q'},
 		{"expect-rearms", no_argument, NULL, 'R'},
 		{"expect-sockets", required_argument, NULL, 'S'},
+		{"mtu", required_argument, NULL, 'm'},
+		{"payload", required_argument, NULL, 'P'},
+		{"last", required_argument, NULL, 'L'},
+		{"prio", required_argument, NULL, 'y'},
+		{"expect-sends", required_argument, NULL, 'E'},
+		{"submit-every", required_argument, NULL, 'k'},
+		{"icmp-type", required_argument, NULL, 'T'},
+		{"icmp-code", required_argument, NULL, 'C'},
+		{"src-port", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	struct lt_opts o = {.link = HOMA_LINK_IP,
 			    .family = 4,
 			    .count = 64,
 			    .timeout_s = 10,
-			    .port = HOMA_CONF_DEFAULT_UDP_PORT};
+			    .port = HOMA_CONF_DEFAULT_UDP_PORT,
+			    .icmp_type = -1,
+			    .icmp_code = -1,
+			    .src_port = 40001};
 	int c;
 
 	if (argc < 2)
@@ -1006,6 +1648,34 @@ int main(int argc, char **argv)
 		case 'S':
 			o.expect_sockets = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'm':
+			o.mtu = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'P':
+			o.payload = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'L':
+			o.last = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'y':
+			o.prio = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'E':
+			o.expect_sends = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'k':
+			o.submit_every = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'T':
+			o.icmp_type = atoi(optarg);
+			o.expect_icmp = true;
+			break;
+		case 'C':
+			o.icmp_code = atoi(optarg);
+			break;
+		case 's':
+			o.src_port = (uint16_t)strtoul(optarg, NULL, 10);
+			break;
 		default:
 			lt_usage();
 		}
@@ -1014,6 +1684,16 @@ int main(int argc, char **argv)
 		lt_usage();
 	log_init("link_test", o.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	lt_msg_payload = o.payload;
+	lt_expect_count = o.count;
+	if (strcmp(o.mode, "sendv") == 0)
+		return lt_sendv(&o);
+	if (strcmp(o.mode, "responder") == 0)
+		return lt_responder(&o);
+	if (strcmp(o.mode, "probe") == 0)
+		return lt_probe(&o);
+	if (strcmp(o.mode, "ratelimit") == 0)
+		return lt_ratelimit(&o);
 	if (strcmp(o.mode, "send") == 0)
 		return lt_send(&o);
 	if (strcmp(o.mode, "recv") == 0)
