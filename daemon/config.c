@@ -17,9 +17,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,9 @@ enum conf_kind {
 	CK_CUTOFFS, /* exactly HOMA_NUM_PRIORITIES integers into uint32_t[] */
 	CK_ADDRS,   /* up to HOMA_CONF_MAX_ADDRESSES address strings */
 	CK_IFACES,  /* up to HOMA_CONF_MAX_INTERFACES interface names */
+	CK_UIDS,    /* up to HOMA_CONF_MAX_BIND_IDS user names or uids */
+	CK_GIDS,    /* up to HOMA_CONF_MAX_BIND_IDS group names or gids */
+	CK_PEERS,   /* top-level list of { prefix; rate_mbps; } groups */
 };
 
 /* Key flags. */
@@ -62,7 +67,8 @@ struct conf_enum {
 
 /*
  * One key of homa.conf.  min/max bound integers (and each element of an
- * integer array); for CK_STRING, max is the longest allowed string.
+ * integer array); for CK_STRING, max is the longest allowed string.  A
+ * key whose group is "" stands at the top level of the file (peers).
  */
 struct conf_key {
 	const char *group;
@@ -129,6 +135,15 @@ static const struct conf_key conf_keys[] = {
 	PROTO(CK_U32, dead_buffs_limit, 1, 10000000),
 	PROTO(CK_U64, wmem_max, 1, TIB),
 	PROTO(CK_U32, tick_usecs, 100, 100000),
+	PROTO(CK_U32, max_rpcs_per_peer, 1, 10000000),
+	PROTO(CK_U32, max_sockets, 1, 1048576),
+	PROTO(CK_U32, max_gaps, 1, 65536),
+	{"protocol", "need_ack_timeout", CK_U32, OFF(proto.need_ack_timeout), 1,
+	 10000, CF_ZERO_OK, NULL},
+	PROTO(CK_U32, unsched_from_rtt, 0, 1),
+	{"protocol", "incast_threshold", CK_U32, OFF(proto.incast_threshold), 1,
+	 10000000, CF_ZERO_OK, NULL},
+	PROTO(CK_U32, incast_unsched_bytes, 1, HOMA_MAX_MESSAGE_LENGTH),
 
 	{"network", "link", CK_ENUM, OFF(link), 0, 0, 0, conf_link_names},
 	KEY("network", "udp_port", CK_U16, udp_port, 1, 65535, 0),
@@ -147,6 +162,16 @@ static const struct conf_key conf_keys[] = {
 	KEY("control", "socket_group", CK_STRING, socket_group, 0,
 	    sizeof(((struct homa_config *)0)->socket_group) - 1, CF_NAME),
 
+	KEY("clients", "socket", CK_STRING, client_socket, 0,
+	    sizeof(((struct homa_config *)0)->client_socket) - 1, CF_ABSPATH),
+	KEY("clients", "socket_mode", CK_MODE, client_socket_mode, 0, 0777, 0),
+	KEY("clients", "socket_group", CK_STRING, client_socket_group, 0,
+	    sizeof(((struct homa_config *)0)->client_socket_group) - 1,
+	    CF_NAME),
+	KEY("clients", "bind_users", CK_UIDS, bind_uids, 0, UINT32_MAX - 1, 0),
+	KEY("clients", "bind_groups", CK_GIDS, bind_gids, 0, UINT32_MAX - 1, 0),
+	KEY("clients", "max_inline", CK_U32, max_inline, 0, 16384, 0),
+
 	KEY("daemon", "user", CK_STRING, user, 0,
 	    sizeof(((struct homa_config *)0)->user) - 1, CF_NAME),
 	{"daemon", "log_level", CK_ENUM, OFF(log_level), 0, 0, 0,
@@ -158,10 +183,17 @@ static const struct conf_key conf_keys[] = {
 	KEY("limits", "max_rpcs", CK_U32, max_rpcs, 1, 10000000, 0),
 	KEY("limits", "max_peers", CK_U32, max_peers, 1, 1000000, 0),
 	KEY("limits", "max_memory", CK_U64, max_memory, 1048576, TIB, 0),
+
+	KEY("", "peers", CK_PEERS, proto.rate_rules, 0, 0, 0),
 };
 
 static const char *const conf_groups[] = {
-	"protocol", "network", "control", "daemon", "limits",
+	"protocol", "network", "control", "clients", "daemon", "limits",
+};
+
+/* rate_mbps of a peers entry (the range of protocol.link_mbps). */
+static const struct conf_key conf_rate_key = {
+	"", "rate_mbps", CK_U32, 0, 1, 1000000, 0, NULL,
 };
 
 /* State of one load: where errors go and the line each key was set on. */
@@ -577,6 +609,280 @@ static int conf_get_ifaces(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+/*
+ * A user (uids) or group name, or a numeric id, to an id: getpwnam_r /
+ * getgrnam_r, so names are resolved when the file is loaded.  Returns 0,
+ * -ENOENT for an unknown name, or another -errno.
+ */
+static int conf_resolve_id(const char *name, bool uids, uint32_t *id)
+{
+	char buf[16384];
+	char *end;
+	unsigned long long v;
+	int r;
+
+	if (name[0] >= '0' && name[0] <= '9') {
+		errno = 0;
+		v = strtoull(name, &end, 10);
+		if (*end != '\0')
+			return -ENOENT; /* "1abc": a name, and not a known one
+					 */
+		if (errno != 0 || v >= UINT32_MAX)
+			return -ERANGE;
+		*id = (uint32_t)v;
+		return 0;
+	}
+	if (uids) {
+		struct passwd pw, *res = NULL;
+
+		r = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+		if (r == 0 && res != NULL) {
+			*id = (uint32_t)res->pw_uid;
+			return 0;
+		}
+	} else {
+		struct group gr, *res = NULL;
+
+		r = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+		if (r == 0 && res != NULL) {
+			*id = (uint32_t)res->gr_gid;
+			return 0;
+		}
+	}
+	/* Not found: no error, or one NSS modules give for "no entry". */
+	if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
+		return -ENOENT;
+	return -r;
+}
+
+/*
+ * bind_users / bind_groups: an array or list of names (resolved now) and
+ * numeric ids, as strings ("1001") or integers; none twice.
+ */
+static int conf_get_ids(struct conf_ctx *ctx, const struct conf_key *k,
+			const config_setting_t *s, struct homa_config *cfg)
+{
+	bool uids = k->kind == CK_UIDS;
+	unsigned *np = uids ? &cfg->n_bind_uids : &cfg->n_bind_gids;
+	uint32_t *ids = uids ? cfg->bind_uids : cfg->bind_gids;
+	const char *what = uids ? "user" : "group";
+	const config_setting_t *e;
+	char val[96], name[80];
+	uint32_t id;
+	int n, r;
+
+	n = conf_get_array(ctx, k, s,
+			   uids ? "list of user names or uids"
+				: "list of group names or gids",
+			   HOMA_CONF_MAX_BIND_IDS);
+	if (n < 0)
+		return n;
+	*np = 0;
+	for (int i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		snprintf(name, sizeof(name), "%s[%d]", k->name, i);
+		conf_value_text(e, val, sizeof(val));
+		if (config_setting_type(e) == CONFIG_TYPE_INT ||
+		    config_setting_type(e) == CONFIG_TYPE_INT64) {
+			int64_t v;
+
+			if (conf_get_int(ctx, k, name, e, &v) < 0)
+				return -EINVAL;
+			id = (uint32_t)v;
+		} else if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+			const char *str = config_setting_get_string(e);
+
+			if (str[0] == '\0' || !conf_name_ok(str)) {
+				conf_error(ctx, conf_elem_line(s, e),
+					   "%s = %s is not a valid %s name "
+					   "(no '/', ':', blanks, or leading "
+					   "'-')",
+					   name, val, what);
+				return -EINVAL;
+			}
+			r = conf_resolve_id(str, uids, &id);
+			if (r == -ERANGE) {
+				conf_error(ctx, conf_elem_line(s, e),
+					   "%s = %s is out of range (0..%u)",
+					   name, val, UINT32_MAX - 1);
+				return -EINVAL;
+			}
+			if (r == -ENOENT) {
+				conf_error(ctx, conf_elem_line(s, e),
+					   "%s = %s is not a known %s", name,
+					   val, what);
+				return -EINVAL;
+			}
+			if (r < 0) {
+				conf_error(ctx, conf_elem_line(s, e),
+					   "%s = %s: cannot look up the %s: %s",
+					   name, val, what, strerror(-r));
+				return -EINVAL;
+			}
+		} else {
+			return conf_wrong_type(ctx, name, e,
+					       uids ? "user name or uid"
+						    : "group name or gid");
+		}
+		for (unsigned j = 0; j < *np; j++) {
+			if (ids[j] == id) {
+				conf_error(ctx, conf_elem_line(s, e),
+					   "%s = %s is listed twice (%s %u)",
+					   name, val, uids ? "uid" : "gid", id);
+				return -EINVAL;
+			}
+		}
+		ids[(*np)++] = id;
+	}
+	return 0;
+}
+
+/*
+ * "10.0.0.0/24", "fd00::/64" or a plain address (a prefix of full
+ * length) into a rule's prefix: IPv4 v4-mapped, prefix_len 96 + n.
+ * Returns 0, or -EINVAL with the reason in why.
+ */
+static int conf_parse_prefix(const char *str, struct homa_rate_rule *rule,
+			     const char **why)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(str, '/');
+	size_t alen = slash ? (size_t)(slash - str) : strlen(str);
+	unsigned long len, max;
+	struct in_addr v4;
+	char *end;
+	bool is4;
+
+	*why = "is not an IPv4 or IPv6 prefix (e.g. \"10.0.0.0/24\")";
+	if (alen == 0 || alen >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, str, alen);
+	addr[alen] = '\0';
+	memset(&rule->prefix, 0, sizeof(rule->prefix));
+	if (inet_pton(AF_INET, addr, &v4) == 1) {
+		is4 = true;
+		rule->prefix.in6.s6_addr[10] = 0xff;
+		rule->prefix.in6.s6_addr[11] = 0xff;
+		memcpy(&rule->prefix.in6.s6_addr[12], &v4, 4);
+	} else if (inet_pton(AF_INET6, addr, &rule->prefix.in6) == 1) {
+		is4 = false;
+	} else {
+		return -EINVAL;
+	}
+	max = is4 ? 32 : 128;
+	len = max;
+	if (slash) {
+		if (slash[1] < '0' || slash[1] > '9')
+			return -EINVAL;
+		errno = 0;
+		len = strtoul(slash + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || len > max) {
+			*why = is4 ? "has a prefix length out of range (0..32)"
+				   : "has a prefix length out of range "
+				     "(0..128)";
+			return -EINVAL;
+		}
+	}
+	rule->prefix_len = (uint8_t)(is4 ? 96 + len : len);
+	for (unsigned b = rule->prefix_len; b < 128; b++) {
+		if (rule->prefix.in6.s6_addr[b / 8] & (0x80 >> (b % 8))) {
+			*why = "has address bits set past the prefix length";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The top-level peers list: at most HOMA_MAX_RATE_RULES groups of
+ * exactly { prefix = "a/n"; rate_mbps = r; }, no prefix twice.
+ */
+static int conf_get_peers(struct conf_ctx *ctx, const struct conf_key *k,
+			  const config_setting_t *s, struct homa_config *cfg)
+{
+	struct homa_params *p = &cfg->proto;
+	const config_setting_t *e, *m;
+	char name[80], val[96];
+	int n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return conf_wrong_type(ctx, k->name, s,
+				       "list of { prefix; rate_mbps; } groups");
+	n = conf_get_array(ctx, k, s, "list", HOMA_MAX_RATE_RULES);
+	if (n < 0)
+		return n;
+	p->n_rate_rules = 0;
+	for (int i = 0; i < n; i++) {
+		struct homa_rate_rule rule;
+		bool have_prefix = false, have_rate = false;
+		const char *why;
+
+		e = config_setting_get_elem(s, i);
+		snprintf(name, sizeof(name), "%s[%d]", k->name, i);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return conf_wrong_type(ctx, name, e,
+					       "group { prefix; rate_mbps; }");
+		memset(&rule, 0, sizeof(rule));
+		for (int j = 0; j < config_setting_length(e); j++) {
+			const char *mname;
+
+			m = config_setting_get_elem(e, (unsigned)j);
+			mname = config_setting_name(m);
+			snprintf(name, sizeof(name), "%s[%d].%s", k->name, i,
+				 mname);
+			if (strcmp(mname, "prefix") == 0) {
+				if (config_setting_type(m) !=
+				    CONFIG_TYPE_STRING)
+					return conf_wrong_type(ctx, name, m,
+							       "string");
+				conf_value_text(m, val, sizeof(val));
+				if (conf_parse_prefix(
+					    config_setting_get_string(m), &rule,
+					    &why) < 0) {
+					conf_error(ctx, conf_elem_line(e, m),
+						   "%s = %s %s", name, val,
+						   why);
+					return -EINVAL;
+				}
+				have_prefix = true;
+			} else if (strcmp(mname, "rate_mbps") == 0) {
+				int64_t v;
+
+				if (conf_get_int(ctx, &conf_rate_key, name, m,
+						 &v) < 0)
+					return -EINVAL;
+				rule.mbps = (uint32_t)v;
+				have_rate = true;
+			} else {
+				conf_error(ctx, conf_elem_line(e, m),
+					   "unknown key '%s'", name);
+				return -EINVAL;
+			}
+		}
+		if (!have_prefix || !have_rate) {
+			conf_error(ctx, conf_elem_line(s, e),
+				   "%s[%d] has no %s", k->name, i,
+				   have_prefix ? "rate_mbps" : "prefix");
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < p->n_rate_rules; j++) {
+			const struct homa_rate_rule *o = &p->rate_rules[j];
+
+			if (o->prefix_len == rule.prefix_len &&
+			    memcmp(&o->prefix, &rule.prefix,
+				   sizeof(rule.prefix)) == 0) {
+				conf_error(ctx, conf_elem_line(s, e),
+					   "%s[%d].prefix is listed twice "
+					   "(as %s[%u].prefix)",
+					   k->name, i, k->name, j);
+				return -EINVAL;
+			}
+		}
+		p->rate_rules[p->n_rate_rules++] = rule;
+	}
+	return 0;
+}
+
 /* Check setting s against key k and store it in cfg. */
 static int conf_key_apply(struct conf_ctx *ctx, const struct conf_key *k,
 			  const config_setting_t *s, struct homa_config *cfg)
@@ -618,6 +924,11 @@ static int conf_key_apply(struct conf_ctx *ctx, const struct conf_key *k,
 		return conf_get_addrs(ctx, k, s, cfg);
 	case CK_IFACES:
 		return conf_get_ifaces(ctx, k, s, cfg);
+	case CK_UIDS:
+	case CK_GIDS:
+		return conf_get_ids(ctx, k, s, cfg);
+	case CK_PEERS:
+		return conf_get_peers(ctx, k, s, cfg);
 	}
 	return -EINVAL;
 }
@@ -634,6 +945,14 @@ static int conf_apply(struct conf_ctx *ctx, const config_t *lc,
 	for (int i = 0; i < config_setting_length(root); i++) {
 		g = config_setting_get_elem(root, (unsigned)i);
 		gname = config_setting_name(g);
+		k = conf_key_find("", gname);
+		if (k != NULL) {
+			/* A top-level key. */
+			if (conf_key_apply(ctx, k, g, cfg) < 0)
+				return -EINVAL;
+			ctx->lines[k - conf_keys] = conf_line(g);
+			continue;
+		}
 		if (!conf_group_known(gname)) {
 			k = conf_key_find(NULL, gname);
 			if (config_setting_type(g) == CONFIG_TYPE_GROUP)
@@ -714,6 +1033,27 @@ static int conf_check_cross(struct conf_ctx *ctx, const struct homa_config *c)
 			   "timeout_ticks = %u must be greater than "
 			   "resend_ticks (%u)",
 			   p->timeout_ticks, p->resend_ticks);
+		return -EINVAL;
+	}
+	if (p->incast_unsched_bytes > p->unsched_bytes) {
+		conf_error(ctx,
+			   conf_key_line(ctx, "protocol",
+					 "incast_unsched_bytes",
+					 "unsched_bytes"),
+			   "incast_unsched_bytes = %u must not exceed "
+			   "unsched_bytes (%u)",
+			   p->incast_unsched_bytes, p->unsched_bytes);
+		return -EINVAL;
+	}
+	if (strcmp(c->client_socket, c->control_socket) == 0) {
+		int line = conf_key_line(ctx, "clients", "socket", NULL);
+
+		if (line == 0)
+			line = conf_key_line(ctx, "control", "socket", NULL);
+		conf_error(ctx, line,
+			   "clients.socket = \"%s\" is also control.socket: "
+			   "the two sockets need different paths",
+			   c->client_socket);
 		return -EINVAL;
 	}
 	if (!c->ipv4 && !c->ipv6) {
@@ -810,7 +1150,8 @@ static int conf_scan_int(struct conf_ctx *ctx, const struct conf_scan_state *st,
 		return 0;
 	if (k != NULL &&
 	    (k->kind == CK_U16 || k->kind == CK_U32 || k->kind == CK_U64 ||
-	     k->kind == CK_CUTOFFS || k->kind == CK_MODE)) {
+	     k->kind == CK_CUTOFFS || k->kind == CK_MODE ||
+	     k->kind == CK_UIDS || k->kind == CK_GIDS)) {
 		if (!l_suffix && !neg && errno == 0 && v <= (uint64_t)k->max &&
 		    v >= (uint64_t)k->min)
 			conf_error(ctx, line,
@@ -1003,6 +1344,16 @@ static int conf_read_file(struct conf_ctx *ctx, char **textp)
 	return 0;
 }
 
+/*
+ * limits.max_rpcs and limits.max_peers are also the engine's limits: one
+ * key each, copied into proto.
+ */
+static void conf_limits_to_proto(struct homa_config *cfg)
+{
+	cfg->proto.max_rpcs = cfg->max_rpcs;
+	cfg->proto.max_peers = cfg->max_peers;
+}
+
 void config_defaults(struct homa_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -1020,12 +1371,19 @@ void config_defaults(struct homa_config *cfg)
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 HOMA_CONF_DEFAULT_SOCKET);
 	cfg->socket_mode = 0660;
+	snprintf(cfg->client_socket, sizeof(cfg->client_socket), "%s",
+		 HOMA_CONF_DEFAULT_CLIENT_SOCKET);
+	cfg->client_socket_mode = 0666;
+	cfg->n_bind_uids = 0;
+	cfg->n_bind_gids = 0;
+	cfg->max_inline = 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->max_clients = 1024;
 	cfg->max_sockets_per_client = 64;
 	cfg->max_rpcs = 100000;
 	cfg->max_peers = 10000;
 	cfg->max_memory = UINT64_C(1) << 30;
+	conf_limits_to_proto(cfg);
 }
 
 /*
@@ -1082,6 +1440,7 @@ static int conf_load(struct homa_config *cfg, const char *path, bool missing_ok,
 		   conf_check_cross(&ctx, tmp) < 0) {
 		rc = -1;
 	} else {
+		conf_limits_to_proto(tmp);
 		snprintf(tmp->path, sizeof(tmp->path), "%s", path);
 		*cfg = *tmp;
 		rc = 0;

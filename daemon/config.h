@@ -22,11 +22,13 @@
 
 #include "core/engine.h"
 
-#define HOMA_CONF_DEFAULT_PATH	   "/etc/homa.conf"
-#define HOMA_CONF_DEFAULT_SOCKET   "/run/homad/homad.sock"
-#define HOMA_CONF_DEFAULT_UDP_PORT 4146
-#define HOMA_CONF_MAX_ADDRESSES	   16
-#define HOMA_CONF_MAX_INTERFACES   16
+#define HOMA_CONF_DEFAULT_PATH		"/etc/homa.conf"
+#define HOMA_CONF_DEFAULT_SOCKET	"/run/homad/homad.sock"
+#define HOMA_CONF_DEFAULT_UDP_PORT	4146
+#define HOMA_CONF_MAX_ADDRESSES		16
+#define HOMA_CONF_MAX_INTERFACES	16
+#define HOMA_CONF_DEFAULT_CLIENT_SOCKET "/run/homad/homa.sock"
+#define HOMA_CONF_MAX_BIND_IDS		16
 
 enum homa_link_kind {
 	HOMA_LINK_IP, /* raw IP protocol 146: byte-compatible with the module */
@@ -68,6 +70,21 @@ struct homa_config {
 	char control_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint32_t socket_mode;  /* [0660] */
 	char socket_group[64]; /* [""]: keep the creator's group */
+
+	/* clients { ... }: the applications' socket (libhomaclient). */
+	char client_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint32_t client_socket_mode;  /* [0666] */
+	char client_socket_group[64]; /* [""]: keep the creator's group */
+	/*
+	 * Who may bind ports below 0x8000 (HOMA_MIN_DEFAULT_PORT): these
+	 * uids and gids (and root).  Both lists empty [default]: anyone, as
+	 * with the kernel module.
+	 */
+	unsigned n_bind_uids;
+	uint32_t bind_uids[HOMA_CONF_MAX_BIND_IDS];
+	unsigned n_bind_gids;
+	uint32_t bind_gids[HOMA_CONF_MAX_BIND_IDS];
+	uint32_t max_inline; /* [1024] bytes carried in descriptors */
 
 	/* daemon { ... } */
 	char user[64]; /* [""]: stay root; else switch to it */

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,24 @@ static void assert_same(const struct homa_config *a,
 	SAME(dead_buffs_limit);
 	SAME(wmem_max);
 	SAME(tick_usecs);
+	SAME(mtu);
+	SAME(max_rpcs);
+	SAME(max_rpcs_per_peer);
+	SAME(max_peers);
+	SAME(max_sockets);
+	SAME(max_gaps);
+	SAME(need_ack_timeout);
+	SAME(unsched_from_rtt);
+	SAME(incast_threshold);
+	SAME(incast_unsched_bytes);
+	SAME(n_rate_rules);
+	for (unsigned i = 0; i < p->n_rate_rules; i++) {
+		SAME(rate_rules[i].prefix_len);
+		SAME(rate_rules[i].mbps);
+		ck_assert_mem_eq(&p->rate_rules[i].prefix,
+				 &q->rate_rules[i].prefix,
+				 sizeof(p->rate_rules[i].prefix));
+	}
 #undef SAME
 #define SAME(f)                                          \
 	ck_assert_msg(a->f == b->f, #f ": %llu != %llu", \
@@ -158,6 +177,16 @@ static void assert_same(const struct homa_config *a,
 	ck_assert_str_eq(a->control_socket, b->control_socket);
 	SAME(socket_mode);
 	ck_assert_str_eq(a->socket_group, b->socket_group);
+	ck_assert_str_eq(a->client_socket, b->client_socket);
+	SAME(client_socket_mode);
+	ck_assert_str_eq(a->client_socket_group, b->client_socket_group);
+	SAME(n_bind_uids);
+	for (unsigned i = 0; i < a->n_bind_uids; i++)
+		SAME(bind_uids[i]);
+	SAME(n_bind_gids);
+	for (unsigned i = 0; i < a->n_bind_gids; i++)
+		SAME(bind_gids[i]);
+	SAME(max_inline);
 	ck_assert_str_eq(a->user, b->user);
 	SAME(log_level);
 	SAME(max_clients);
@@ -199,6 +228,13 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.dead_buffs_limit, 5000);
 	ck_assert_uint_eq(c.proto.wmem_max, 100000000);
 	ck_assert_uint_eq(c.proto.tick_usecs, 1000);
+	ck_assert_uint_eq(c.proto.max_rpcs, 100000);
+	ck_assert_uint_eq(c.proto.max_rpcs_per_peer, 10000);
+	ck_assert_uint_eq(c.proto.max_peers, 10000);
+	ck_assert_uint_eq(c.proto.max_sockets, 4096);
+	ck_assert_uint_eq(c.proto.max_gaps, 256);
+	ck_assert_uint_eq(c.proto.need_ack_timeout, 10);
+	ck_assert_uint_eq(c.proto.n_rate_rules, 0);
 	ck_assert_int_eq(c.link, HOMA_LINK_IP);
 	ck_assert_uint_eq(c.udp_port, 4146);
 	ck_assert(c.ipv4 && c.ipv6);
@@ -211,6 +247,12 @@ START_TEST(config_defaults__values)
 	ck_assert_str_eq(c.control_socket, "/run/homad/homad.sock");
 	ck_assert_uint_eq(c.socket_mode, 0660);
 	ck_assert_str_eq(c.socket_group, "");
+	ck_assert_str_eq(c.client_socket, "/run/homad/homa.sock");
+	ck_assert_uint_eq(c.client_socket_mode, 0666);
+	ck_assert_str_eq(c.client_socket_group, "");
+	ck_assert_uint_eq(c.n_bind_uids, 0);
+	ck_assert_uint_eq(c.n_bind_gids, 0);
+	ck_assert_uint_eq(c.max_inline, 1024);
 	ck_assert_str_eq(c.user, "");
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c.max_clients, 1024);
@@ -281,8 +323,11 @@ START_TEST(config_load__shipped_conf_uncommented)
 		len += strlen(line);
 	}
 	fclose(f);
-	/* 22 protocol, 10 network, 3 control, 2 daemon and 5 limits keys. */
-	ck_assert_int_eq(settings, 42);
+	/*
+	 * 26 protocol, 10 network, 3 control, 6 clients, 2 daemon and 5
+	 * limits keys, and peers.
+	 */
+	ck_assert_int_eq(settings, 56);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -324,7 +369,18 @@ START_TEST(config_load__every_key)
 		"  timeout_ticks = 200; request_ack_ticks = 3;\n"
 		"  reap_limit = 20; dead_buffs_limit = 6000;\n"
 		"  wmem_max = 200000000; tick_usecs = 500;\n"
+		"  max_rpcs_per_peer = 77; max_sockets = 88; max_gaps = 99;\n"
+		"  need_ack_timeout = 0;\n"
 		"};\n"
+		"clients = { socket = \"/tmp/c.sock\"; socket_mode = "
+		"\"0660\";\n"
+		"  socket_group = \"users\";\n"
+		"  bind_users = [\"root\", \"1001\", \"nobody\"];\n"
+		"  bind_groups = (\"root\", 1002, \"4000000000\");\n"
+		"  max_inline = 16384; };\n"
+		"peers = ( { prefix = \"10.0.0.0/24\"; rate_mbps = 1000; },\n"
+		"  { rate_mbps = 500; prefix = \"FD00::/64\"; },\n"
+		"  { prefix = \"192.168.1.7\"; rate_mbps = 1; } );\n"
 		"network = {\n"
 		"  link = \"udp\"; udp_port = 5000; ipv4 = true; ipv6 = "
 		"false;\n"
@@ -362,6 +418,38 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.proto.dead_buffs_limit, 6000);
 	ck_assert_uint_eq(c.proto.wmem_max, 200000000);
 	ck_assert_uint_eq(c.proto.tick_usecs, 500);
+	ck_assert_uint_eq(c.proto.max_rpcs_per_peer, 77);
+	ck_assert_uint_eq(c.proto.max_sockets, 88);
+	ck_assert_uint_eq(c.proto.max_gaps, 99);
+	ck_assert_uint_eq(c.proto.need_ack_timeout, 0);
+	/* limits.max_rpcs and max_peers are the engine's limits too. */
+	ck_assert_uint_eq(c.proto.max_rpcs, 300);
+	ck_assert_uint_eq(c.proto.max_peers, 40);
+	ck_assert_str_eq(c.client_socket, "/tmp/c.sock");
+	ck_assert_uint_eq(c.client_socket_mode, 0660);
+	ck_assert_str_eq(c.client_socket_group, "users");
+	ck_assert_uint_eq(c.n_bind_uids, 3);
+	ck_assert_uint_eq(c.bind_uids[0], 0);
+	ck_assert_uint_eq(c.bind_uids[1], 1001);
+	ck_assert_uint_eq(c.bind_uids[2], getpwnam("nobody")->pw_uid);
+	ck_assert_uint_eq(c.n_bind_gids, 3);
+	ck_assert_uint_eq(c.bind_gids[0], 0);
+	ck_assert_uint_eq(c.bind_gids[1], 1002);
+	ck_assert_uint_eq(c.bind_gids[2], 4000000000u);
+	ck_assert_uint_eq(c.max_inline, 16384);
+	ck_assert_uint_eq(c.proto.n_rate_rules, 3);
+	inet_pton(AF_INET6, "::ffff:10.0.0.0", &v6);
+	ck_assert_mem_eq(&c.proto.rate_rules[0].prefix.in6, &v6, sizeof(v6));
+	ck_assert_uint_eq(c.proto.rate_rules[0].prefix_len, 96 + 24);
+	ck_assert_uint_eq(c.proto.rate_rules[0].mbps, 1000);
+	inet_pton(AF_INET6, "fd00::", &v6);
+	ck_assert_mem_eq(&c.proto.rate_rules[1].prefix.in6, &v6, sizeof(v6));
+	ck_assert_uint_eq(c.proto.rate_rules[1].prefix_len, 64);
+	ck_assert_uint_eq(c.proto.rate_rules[1].mbps, 500);
+	inet_pton(AF_INET6, "::ffff:192.168.1.7", &v6);
+	ck_assert_mem_eq(&c.proto.rate_rules[2].prefix.in6, &v6, sizeof(v6));
+	ck_assert_uint_eq(c.proto.rate_rules[2].prefix_len, 128);
+	ck_assert_uint_eq(c.proto.rate_rules[2].mbps, 1);
 	ck_assert_int_eq(c.link, HOMA_LINK_UDP);
 	ck_assert_uint_eq(c.udp_port, 5000);
 	ck_assert(c.ipv4);
@@ -888,6 +976,234 @@ START_TEST(config_load__cross_field)
 }
 END_TEST
 
+/* The engine's limits in the protocol group. */
+START_TEST(config_load__protocol_limits)
+{
+	struct homa_config c;
+
+	load_ok("protocol = { need_ack_timeout = 10000; max_gaps = 65536;\n"
+		"  max_sockets = 1048576; max_rpcs_per_peer = 10000000; };\n",
+		&c);
+	ck_assert_uint_eq(c.proto.need_ack_timeout, 10000);
+	ck_assert_uint_eq(c.proto.max_gaps, 65536);
+	ck_assert_uint_eq(c.proto.max_sockets, 1048576);
+	ck_assert_uint_eq(c.proto.max_rpcs_per_peer, 10000000);
+	load_err("protocol = { max_rpcs_per_peer = 0; };\n", 1,
+		 "max_rpcs_per_peer = 0 is out of range (1..10000000)");
+	load_err("protocol = { max_sockets = 1048577; };\n", 1,
+		 "max_sockets = 1048577 is out of range (1..1048576)");
+	load_err("protocol = {\n max_gaps = 0; };\n", 2,
+		 "max_gaps = 0 is out of range (1..65536)");
+	load_err("protocol = { need_ack_timeout = 10001; };\n", 1,
+		 "need_ack_timeout = 10001 is out of range (0 or 1..10000)");
+	load_err("protocol = { need_ack_timeout = -1; };\n", 1,
+		 "need_ack_timeout = -1 is out of range (0 or 1..10000)");
+	/* Beyond the module: RTT-based unscheduled bytes, incast. */
+	load_ok("protocol = { unsched_from_rtt = 1; incast_threshold = 0;\n"
+		"  incast_unsched_bytes = 40000; };\n",
+		&c);
+	ck_assert_uint_eq(c.proto.unsched_from_rtt, 1);
+	ck_assert_uint_eq(c.proto.incast_threshold, 0);
+	ck_assert_uint_eq(c.proto.incast_unsched_bytes, 40000);
+	load_err("protocol = { unsched_from_rtt = 2; };\n", 1,
+		 "unsched_from_rtt = 2 is out of range (0..1)");
+	load_err("protocol = { incast_unsched_bytes = 0; };\n", 1,
+		 "incast_unsched_bytes = 0 is out of range (1..1000000)");
+	load_err("protocol = { unsched_bytes = 5000;\n"
+		 "  incast_unsched_bytes = 6000; };\n",
+		 2,
+		 "incast_unsched_bytes = 6000 must not exceed unsched_bytes "
+		 "(5000)");
+	/* The MTU is the link's, and the limits are set in one place. */
+	load_err("protocol = { mtu = 1500; };\n", 1,
+		 "unknown key 'protocol.mtu'");
+	load_err("protocol = { max_rpcs = 5; };\n", 1,
+		 "unknown key 'protocol.max_rpcs'");
+	load_err("protocol = { max_peers = 5; };\n", 1,
+		 "unknown key 'protocol.max_peers'");
+	load_ok("limits = { max_rpcs = 1; max_peers = 1000000; };\n", &c);
+	ck_assert_uint_eq(c.max_rpcs, 1);
+	ck_assert_uint_eq(c.proto.max_rpcs, 1);
+	ck_assert_uint_eq(c.max_peers, 1000000);
+	ck_assert_uint_eq(c.proto.max_peers, 1000000);
+}
+END_TEST
+
+START_TEST(config_load__clients)
+{
+	struct homa_config c;
+
+	load_ok("clients = { socket_mode = 0; max_inline = 0;\n"
+		"  bind_users = []; bind_groups = [\"0\"]; };\n",
+		&c);
+	ck_assert_uint_eq(c.client_socket_mode, 0);
+	ck_assert_uint_eq(c.max_inline, 0);
+	ck_assert_uint_eq(c.n_bind_uids, 0);
+	ck_assert_uint_eq(c.n_bind_gids, 1);
+	ck_assert_uint_eq(c.bind_gids[0], 0);
+	/* The control socket may move as long as the two differ. */
+	load_ok("control = { socket = \"/run/homad/homa.sock\"; };\n"
+		"clients = { socket = \"/run/homad/apps.sock\"; };\n",
+		&c);
+	ck_assert_str_eq(c.control_socket, "/run/homad/homa.sock");
+	ck_assert_str_eq(c.client_socket, "/run/homad/apps.sock");
+
+	load_err("clients = { socket = \"homa.sock\"; };\n", 1,
+		 "socket = \"homa.sock\" is not an absolute path");
+	load_err("clients = {\n socket = \"/run/homad/homad.sock\"; };\n", 2,
+		 "clients.socket = \"/run/homad/homad.sock\" is also "
+		 "control.socket: the two sockets need different paths");
+	load_err("\ncontrol = { socket = \"/run/homad/homa.sock\"; };\n", 2,
+		 "clients.socket = \"/run/homad/homa.sock\" is also "
+		 "control.socket: the two sockets need different paths");
+	load_err("clients = { socket_mode = \"0800\"; };\n", 1,
+		 "socket_mode = \"0800\" is not an octal mode in 0..0777 "
+		 "(e.g. \"0660\")");
+	load_err("clients = { socket_mode = 0666; };\n", 1,
+		 "socket_mode = 0666 is read as decimal by libconfig, which "
+		 "has no octal integers: write \"0666\" for an octal mode");
+	load_err("clients = { socket_group = \"a b\"; };\n", 1,
+		 "socket_group = \"a b\" is not a valid group name (no '/', "
+		 "':', blanks, or leading '-')");
+	load_err("clients = { max_inline = 16385; };\n", 1,
+		 "max_inline = 16385 is out of range (0..16384)");
+	load_err("clients = { max_inline = \"1k\"; };\n", 1,
+		 "max_inline = \"1k\" has the wrong type (integer expected)");
+	load_err("max_inline = 5;\n", 1,
+		 "unknown key 'max_inline' (it belongs in the clients group)");
+	load_err("clients = { bind_ports = []; };\n", 1,
+		 "unknown key 'clients.bind_ports'");
+}
+END_TEST
+
+START_TEST(config_load__bind_ids)
+{
+	char many[1024];
+	size_t n;
+
+	load_err("clients = {\n bind_users = [\"root\",\n"
+		 " \"no-such-user-homa\"]; };\n",
+		 3,
+		 "bind_users[1] = \"no-such-user-homa\" is not a known user");
+	load_err("clients = { bind_groups = [\"no-such-group-homa\"]; };\n", 1,
+		 "bind_groups[0] = \"no-such-group-homa\" is not a known "
+		 "group");
+	load_err("clients = { bind_users = [\"12ab\"]; };\n", 1,
+		 "bind_users[0] = \"12ab\" is not a known user");
+	load_err("clients = { bind_users = [\"4294967295\"]; };\n", 1,
+		 "bind_users[0] = \"4294967295\" is out of range "
+		 "(0..4294967294)");
+	load_err("clients = { bind_users = (0, -1); };\n", 1,
+		 "bind_users[1] = -1 is out of range (0..4294967294)");
+	load_err("clients = { bind_users = [\"a:b\"]; };\n", 1,
+		 "bind_users[0] = \"a:b\" is not a valid user name (no '/', "
+		 "':', blanks, or leading '-')");
+	load_err("clients = { bind_groups = [\"\"]; };\n", 1,
+		 "bind_groups[0] = \"\" is not a valid group name (no '/', "
+		 "':', blanks, or leading '-')");
+	load_err("clients = { bind_users = [\"root\", \"0\"]; };\n", 1,
+		 "bind_users[1] = \"0\" is listed twice (uid 0)");
+	load_err("clients = { bind_users = \"root\"; };\n", 1,
+		 "bind_users = \"root\" has the wrong type (list of user "
+		 "names or uids expected)");
+	load_err("clients = { bind_groups = (\"root\", true); };\n", 1,
+		 "bind_groups[1] = true has the wrong type (group name or "
+		 "gid expected)");
+	n = (size_t)snprintf(many, sizeof(many), "clients = { bind_users = [");
+	for (int i = 0; i < 17; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "%s%d",
+				      i ? ", " : "", 1000 + i);
+	snprintf(many + n, sizeof(many) - n, "]; };\n");
+	load_err(many, 1, "bind_users has 17 elements (at most 16 allowed)");
+}
+END_TEST
+
+START_TEST(config_load__peers)
+{
+	struct homa_config c;
+	char many[4096];
+	size_t n;
+
+	load_ok("peers = ();\n", &c);
+	ck_assert_uint_eq(c.proto.n_rate_rules, 0);
+	load_ok("peers = ( { prefix = \"0.0.0.0/0\"; rate_mbps = 1000000; },\n"
+		"  { prefix = \"::/0\"; rate_mbps = 7; } );\n",
+		&c);
+	ck_assert_uint_eq(c.proto.n_rate_rules, 2);
+	ck_assert_uint_eq(c.proto.rate_rules[0].prefix_len, 96);
+	ck_assert_uint_eq(c.proto.rate_rules[0].mbps, 1000000);
+	ck_assert_uint_eq(c.proto.rate_rules[1].prefix_len, 0);
+	ck_assert_uint_eq(c.proto.rate_rules[1].mbps, 7);
+
+	load_err("peers = { prefix = \"10.0.0.0/8\"; rate_mbps = 1; };\n", 1,
+		 "peers = { ... } has the wrong type (list of { prefix; "
+		 "rate_mbps; } groups expected)");
+	load_err("peers = [\"10.0.0.0/8\"];\n", 1,
+		 "peers = [ ... ] has the wrong type (list of { prefix; "
+		 "rate_mbps; } groups expected)");
+	load_err("peers = ( \"10.0.0.0/8\" );\n", 1,
+		 "peers[0] = \"10.0.0.0/8\" has the wrong type (group { "
+		 "prefix; rate_mbps; } expected)");
+	load_err("peers = (\n { prefix = \"10.0.0.0/8\"; },\n"
+		 " { rate_mbps = 1; } );\n",
+		 2, "peers[0] has no rate_mbps");
+	load_err("peers = ( { prefix = \"10.0.0.0/8\"; rate_mbps = 1; },\n"
+		 " { rate_mbps = 1; } );\n",
+		 2, "peers[1] has no prefix");
+	load_err("peers = ( { prefix = \"10.0.0.0/8\";\n rate_mbps = 0; } );\n",
+		 2, "peers[0].rate_mbps = 0 is out of range (1..1000000)");
+	load_err("peers = ( { prefix = \"10.0.0.0/8\"; rate_mbps = \"1G\"; } "
+		 ");\n",
+		 1,
+		 "peers[0].rate_mbps = \"1G\" has the wrong type (integer "
+		 "expected)");
+	load_err("peers = ( { prefix = 10; rate_mbps = 1; } );\n", 1,
+		 "peers[0].prefix = 10 has the wrong type (string expected)");
+	load_err("peers = ( { prefix = \"10.0.0.0/8\"; rate_mbps = 1;\n"
+		 " burst = 5; } );\n",
+		 2, "unknown key 'peers[0].burst'");
+	load_err("peers = ( { prefix = \"10.0.0.0/33\"; rate_mbps = 1; } );\n",
+		 1,
+		 "peers[0].prefix = \"10.0.0.0/33\" has a prefix length out "
+		 "of range (0..32)");
+	load_err("peers = ( { prefix = \"fd00::/129\"; rate_mbps = 1; } );\n",
+		 1,
+		 "peers[0].prefix = \"fd00::/129\" has a prefix length out "
+		 "of range (0..128)");
+	load_err("peers = ( { prefix = \"10.0.0.1/24\"; rate_mbps = 1; } );\n",
+		 1,
+		 "peers[0].prefix = \"10.0.0.1/24\" has address bits set past "
+		 "the prefix length");
+	load_err("peers = ( { prefix = \"fd00::1:0/96\"; rate_mbps = 1; } );\n",
+		 1,
+		 "peers[0].prefix = \"fd00::1:0/96\" has address bits set "
+		 "past the prefix length");
+	load_err("peers = ( { prefix = \"10.0.0.0/x\"; rate_mbps = 1; } );\n",
+		 1,
+		 "peers[0].prefix = \"10.0.0.0/x\" is not an IPv4 or IPv6 "
+		 "prefix (e.g. \"10.0.0.0/24\")");
+	load_err("peers = ( { prefix = \"eth0\"; rate_mbps = 1; } );\n", 1,
+		 "peers[0].prefix = \"eth0\" is not an IPv4 or IPv6 prefix "
+		 "(e.g. \"10.0.0.0/24\")");
+	load_err("peers = ( { prefix = \"/8\"; rate_mbps = 1; } );\n", 1,
+		 "peers[0].prefix = \"/8\" is not an IPv4 or IPv6 prefix "
+		 "(e.g. \"10.0.0.0/24\")");
+	load_err("peers = ( { prefix = \"10.0.0.0/8\"; rate_mbps = 1; },\n"
+		 " { prefix = \"10.0.0.0/8\"; rate_mbps = 2; } );\n",
+		 2, "peers[1].prefix is listed twice (as peers[0].prefix)");
+	load_err("protocol = { peers = (); };\n", 1,
+		 "unknown key 'protocol.peers'");
+	n = (size_t)snprintf(many, sizeof(many), "peers = (");
+	for (int i = 0; i < 33; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n,
+				      "%s{ prefix = \"10.0.%d.0/24\"; "
+				      "rate_mbps = 100; }",
+				      i ? ", " : "", i);
+	snprintf(many + n, sizeof(many) - n, ");\n");
+	load_err(many, 1, "peers has 33 elements (at most 32 allowed)");
+}
+END_TEST
+
 START_TEST(config_load__path_too_long)
 {
 	struct homa_config c;
@@ -955,6 +1271,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load__bad_strings);
 	tcase_add_test(tc, config_load__cutoffs);
 	tcase_add_test(tc, config_load__cross_field);
+	tcase_add_test(tc, config_load__protocol_limits);
+	tcase_add_test(tc, config_load__clients);
+	tcase_add_test(tc, config_load__bind_ids);
+	tcase_add_test(tc, config_load__peers);
 	tcase_add_test(tc, config_load__path_too_long);
 	tcase_add_test(tc, config_load__small_err_buffer);
 	tcase_add_test(tc, config_link_name__names);
