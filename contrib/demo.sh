@@ -47,7 +47,7 @@ ip -n $A link set demo-a up
 ip -n $B link set demo-b up
 
 for n in $A $B; do
-	ip netns exec $n "$build/homad" -S "$run/$n.sock" >"$run/$n.log" 2>&1 &
+	ip netns exec $n "$build/homad" -S "$run/$n.sock" -C "$run/$n-clients.sock" >"$run/$n.log" 2>&1 &
 done
 for n in $A $B; do
 	i=0

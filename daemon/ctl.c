@@ -208,6 +208,9 @@ void ctl_apply_overrides(struct homa_config *cfg, const struct ctl_options *o)
 	if (o->socket_path != NULL)
 		snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 			 o->socket_path);
+	if (o->client_socket_path != NULL)
+		snprintf(cfg->client_socket, sizeof(cfg->client_socket), "%s",
+			 o->client_socket_path);
 	if (o->user != NULL)
 		snprintf(cfg->user, sizeof(cfg->user), "%s", o->user);
 	if (o->debug)
@@ -243,8 +246,9 @@ static int ctl_mkdir_parent(const char *path)
 /*
  * An existing file at sa's path: a socket something listens on is "in use"
  * (-EADDRINUSE); a dead socket is removed; anything else is -EEXIST.
+ * what names the socket in the log ("control socket").
  */
-static int ctl_probe_existing(const struct sockaddr_un *sa)
+static int ctl_probe_existing(const struct sockaddr_un *sa, const char *what)
 {
 	struct stat st;
 	int fd, rc;
@@ -264,59 +268,76 @@ static int ctl_probe_existing(const struct sockaddr_un *sa)
 	close(fd);
 	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
 		return -errno;
-	log_info("removed the stale control socket %s", sa->sun_path);
+	log_info("removed the stale %s %s", what, sa->sun_path);
 	return 0;
 }
 
-int ctl_socket_create(const struct homa_config *cfg, char *err, size_t errlen)
+/*
+ * The group named group ("" : none, *gid = -1).  Returns 0 or -1 with a
+ * reason naming what in err.
+ */
+static int ctl_socket_gid(const char *what, const char *group, gid_t *gid,
+			  char *err, size_t errlen)
+{
+	struct group *gr;
+
+	*gid = (gid_t)-1;
+	if (group[0] == '\0')
+		return 0;
+	gr = getgrnam(group);
+	if (gr == NULL) {
+		snprintf(err, errlen, "%s group \"%s\" does not exist", what,
+			 group);
+		return -1;
+	}
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+/*
+ * Create a listening unix SOCK_SEQPACKET socket at path (what names it in
+ * messages), chmod'ed to mode and chgrp'ed to group, with the given
+ * backlog and flags (SOCK_NONBLOCK or 0).  As ctl_socket_create says.
+ */
+static int ctl_unix_listen(const char *what, const char *path, uint32_t mode,
+			   const char *group, int backlog, int flags, char *err,
+			   size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *path = cfg->control_socket;
-	gid_t gid = (gid_t)-1;
+	gid_t gid;
 	mode_t old_umask;
 	int fd, rc;
 
 	if (path[0] == '\0' || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "control socket path \"%s\" is %s", path,
+		snprintf(err, errlen, "%s path \"%s\" is %s", what, path,
 			 path[0] == '\0' ? "empty" : "too long");
 		return -1;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (cfg->socket_group[0] != '\0') {
-		struct group *gr = getgrnam(cfg->socket_group);
-
-		if (gr == NULL) {
-			snprintf(err, errlen,
-				 "control socket group \"%s\" does not exist",
-				 cfg->socket_group);
-			return -1;
-		}
-		gid = gr->gr_gid;
-	}
+	if (ctl_socket_gid(what, group, &gid, err, errlen) < 0)
+		return -1;
 	rc = ctl_mkdir_parent(path);
 	if (rc < 0) {
 		snprintf(err, errlen,
-			 "cannot create the directory of control socket %s: %s",
-			 path, strerror(-rc));
+			 "cannot create the directory of %s %s: %s", what, path,
+			 strerror(-rc));
 		return -1;
 	}
-	rc = ctl_probe_existing(&sa);
+	rc = ctl_probe_existing(&sa, what);
 	if (rc == -EADDRINUSE) {
-		snprintf(err, errlen,
-			 "control socket %s in use (another homad running?)",
-			 path);
+		snprintf(err, errlen, "%s %s in use (another homad running?)",
+			 what, path);
 		return -1;
 	}
 	if (rc < 0) {
-		snprintf(err, errlen, "control socket %s: %s", path,
+		snprintf(err, errlen, "%s %s: %s", what, path,
 			 rc == -EEXIST ? "exists and is not a socket"
 				       : strerror(-rc));
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0);
 	if (fd < 0) {
-		snprintf(err, errlen, "control socket: socket: %s",
-			 strerror(errno));
+		snprintf(err, errlen, "%s: socket: %s", what, strerror(errno));
 		return -1;
 	}
 	/* No window in which the socket is more open than asked for. */
@@ -324,20 +345,53 @@ int ctl_socket_create(const struct homa_config *cfg, char *err, size_t errlen)
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old_umask);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot bind control socket %s: %s", path,
+		snprintf(err, errlen, "cannot bind %s %s: %s", what, path,
 			 strerror(errno));
 		close(fd);
 		return -1;
 	}
-	if (listen(fd, 16) < 0 || chmod(path, cfg->socket_mode) < 0 ||
+	if (listen(fd, backlog) < 0 || chmod(path, mode) < 0 ||
 	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
-		snprintf(err, errlen, "control socket %s: %s", path,
-			 strerror(errno));
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		unlink(path);
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+int ctl_socket_create(const struct homa_config *cfg, char *err, size_t errlen)
+{
+	return ctl_unix_listen("control socket", cfg->control_socket,
+			       cfg->socket_mode, cfg->socket_group, 16,
+			       SOCK_NONBLOCK, err, errlen);
+}
+
+int ctl_client_socket_create(const struct homa_config *cfg, char *err,
+			     size_t errlen)
+{
+	/* The data plane accepts through io_uring: a blocking socket. */
+	return ctl_unix_listen(
+		"client socket", cfg->client_socket, cfg->client_socket_mode,
+		cfg->client_socket_group, SOMAXCONN, 0, err, errlen);
+}
+
+int ctl_client_socket_adopt(const struct homa_config *cfg, char *err,
+			    size_t errlen)
+{
+	const char *path = cfg->client_socket;
+	gid_t gid;
+
+	if (ctl_socket_gid("client socket", cfg->client_socket_group, &gid, err,
+			   errlen) < 0)
+		return -1;
+	if (chmod(path, cfg->client_socket_mode) < 0 ||
+	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
+		snprintf(err, errlen, "client socket %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- messages to the data plane ---------------------------------------- */
@@ -381,9 +435,11 @@ static void ctl_status_update(struct ctl *ctl, const struct dp_snapshot *s)
 	const struct homa_metrics *m = &s->metrics;
 
 	snprintf(ctl->status_text, sizeof(ctl->status_text),
-		 "link %s, %u socket%s, %" PRIu64 " packets received",
+		 "link %s, %u socket%s, %u client%s, %" PRIu32 " RPCs, %" PRIu64
+		 " packets received",
 		 config_link_name(s->link), s->n_sockets,
-		 s->n_sockets == 1 ? "" : "s",
+		 s->n_sockets == 1 ? "" : "s", s->clients,
+		 s->clients == 1 ? "" : "s", s->engine.rpcs,
 		 ctl_sum(m->packets_received, HOMA_TYPE_COUNT));
 }
 
@@ -478,6 +534,11 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	st.last_reload_error = ctl->last_reload_error;
 	st.packets_received = ctl_sum(m->packets_received, HOMA_TYPE_COUNT);
 	st.malformed_packets = ctl_sum(m->malformed_packets, WIRE_ERR_COUNT);
+	st.client_socket = ctl->cfg.client_socket;
+	st.clients = s->clients;
+	st.rpcs = s->engine.rpcs;
+	st.dead_rpcs = s->engine.dead_rpcs;
+	st.homa_sockets = s->engine.sockets;
 	st.ctl_connections_refused = ctl->conns_refused;
 	st.ctl_requests_bad = ctl->requests_bad;
 	st.ctl_requests_timed_out = ctl->requests_timed_out;
@@ -771,8 +832,9 @@ static bool ctl_interfaces_differ(const struct homa_config *a,
 }
 
 /*
- * The settings of the network and control sections (and daemon.user) are
- * fixed once homad runs: sockets, rings and privileges exist.  Keep the
+ * The settings of the network and control sections, the client socket's
+ * (clients.socket, socket_mode, socket_group) and daemon.user are fixed
+ * once homad runs: sockets, rings and privileges exist.  Keep the
  * running ones in nc, warning about each that the new file changes.
  */
 static void ctl_keep_fixed_settings(const struct homa_config *run,
@@ -806,6 +868,12 @@ static void ctl_keep_fixed_settings(const struct homa_config *run,
 		ctl_list_add(changed, sizeof(changed), "control.socket_mode");
 	if (strcmp(run->socket_group, nc->socket_group) != 0)
 		ctl_list_add(changed, sizeof(changed), "control.socket_group");
+	if (strcmp(run->client_socket, nc->client_socket) != 0)
+		ctl_list_add(changed, sizeof(changed), "clients.socket");
+	if (run->client_socket_mode != nc->client_socket_mode)
+		ctl_list_add(changed, sizeof(changed), "clients.socket_mode");
+	if (strcmp(run->client_socket_group, nc->client_socket_group) != 0)
+		ctl_list_add(changed, sizeof(changed), "clients.socket_group");
 	if (strcmp(run->user, nc->user) != 0)
 		ctl_list_add(changed, sizeof(changed), "daemon.user");
 	if (changed[0] != '\0')
@@ -829,6 +897,11 @@ static void ctl_keep_fixed_settings(const struct homa_config *run,
 	       sizeof(nc->control_socket));
 	nc->socket_mode = run->socket_mode;
 	memcpy(nc->socket_group, run->socket_group, sizeof(nc->socket_group));
+	memcpy(nc->client_socket, run->client_socket,
+	       sizeof(nc->client_socket));
+	nc->client_socket_mode = run->client_socket_mode;
+	memcpy(nc->client_socket_group, run->client_socket_group,
+	       sizeof(nc->client_socket_group));
 	memcpy(nc->user, run->user, sizeof(nc->user));
 }
 

@@ -43,17 +43,18 @@
  * borrowed (argv) and must outlive the control plane.
  */
 struct ctl_options {
-	const char *config_path; /* file (re)loaded on SIGHUP */
-	bool config_explicit;	 /* -c given: the file must exist */
-	const char *socket_path; /* -S, or NULL */
-	const char *user;	 /* -u, or NULL */
-	bool debug;		 /* -v: log level debug, whatever the file */
-	uint64_t start_ns;	 /* CLOCK_MONOTONIC when homad started */
+	const char *config_path;	/* file (re)loaded on SIGHUP */
+	bool config_explicit;		/* -c given: the file must exist */
+	const char *socket_path;	/* -S, or NULL */
+	const char *client_socket_path; /* -C, or NULL */
+	const char *user;		/* -u, or NULL */
+	bool debug;	   /* -v: log level debug, whatever the file */
+	uint64_t start_ns; /* CLOCK_MONOTONIC when homad started */
 };
 
 struct ctl;
 
-/* Apply the command line's overrides (-S, -u, -v) to cfg. */
+/* Apply the command line's overrides (-S, -C, -u, -v) to cfg. */
 void ctl_apply_overrides(struct homa_config *cfg, const struct ctl_options *o);
 
 /*
@@ -66,6 +67,23 @@ void ctl_apply_overrides(struct homa_config *cfg, const struct ctl_options *o);
  * in err.
  */
 int ctl_socket_create(const struct homa_config *cfg, char *err, size_t errlen);
+
+/*
+ * The same for the applications' client socket at cfg->client_socket
+ * (clients.socket_mode, clients.socket_group), except that it is left
+ * blocking: the data plane accepts on it with io_uring.  Returns the fd
+ * or -1 with a reason in err.
+ */
+int ctl_client_socket_create(const struct homa_config *cfg, char *err,
+			     size_t errlen);
+
+/*
+ * Socket activation passed the client socket: give its file
+ * clients.socket_mode and clients.socket_group (a unit has one SocketMode
+ * for all its sockets).  Returns 0 or -1 with a reason in err.
+ */
+int ctl_client_socket_adopt(const struct homa_config *cfg, char *err,
+			    size_t errlen);
 
 /*
  * Create the control plane in loop (libev's default loop: it handles the

@@ -1,6 +1,12 @@
 /*
  * dataplane.c - the data-plane thread: one io_uring wait, the link, the
- * engine, and messages from the control plane.
+ * engine, the client channel, and messages from the control plane.
+ *
+ * The engine's callbacks (struct homa_engine_ops) run inside engine calls;
+ * none of them calls back into the engine: packets go straight to the
+ * link (which copies them into its tx slots), deliveries, releases and
+ * send-space events are queued by the channel and sent by chan_flush once
+ * per loop iteration, outside any engine call.
  */
 #include <config.h>
 
@@ -13,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chan.h"
 #include "dataplane.h"
 #include "link.h"
 #include "log.h"
@@ -33,6 +40,7 @@ struct dp {
 	struct uring u;		/* the data plane's ring */
 	struct link *link;
 	struct homa_engine *engine;
+	struct chan *chan;	/* NULL until dp_serve_clients */
 	struct homa_metrics *m; /* engine_metrics(engine) */
 
 	/* The control plane's ring, used by dp_post/dp_destroy only. */
@@ -74,6 +82,99 @@ static void dp_ts(struct __kernel_timespec *ts, uint64_t ns)
 	ts->tv_nsec = (long long)(ns % 1000000000ull);
 }
 
+/* ---- the engine's outputs ------------------------------------------- */
+
+/*
+ * A packet from the engine to the link.  A DATA packet carries its RPC id
+ * as the GSO key, so that the udp link may send a run of one message's
+ * packets in one UDP_SEGMENT send.  A refused packet (queue full...) is
+ * counted by the link and recovered by Homa's retransmission.
+ */
+static void dp_engine_send(void *ctx, const struct homa_out *pkt)
+{
+	struct dp *dp = ctx;
+
+	link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr, pkt->hdr_len,
+		   pkt->payload, pkt->payload_len,
+		   pkt->type == HOMA_DATA ? pkt->rpc_id : 0);
+}
+
+static void dp_engine_deliver(void *ctx, const struct homa_delivery *d)
+{
+	struct dp *dp = ctx;
+
+	if (dp->chan)
+		chan_deliver(dp->chan, d);
+}
+
+static void dp_engine_tx_release(void *ctx, void *sock_app, void *cookie)
+{
+	struct dp *dp = ctx;
+
+	if (dp->chan)
+		chan_tx_release(dp->chan, sock_app, cookie);
+}
+
+static void dp_engine_send_space(void *ctx, struct homa_sock *s, void *sock_app)
+{
+	struct dp *dp = ctx;
+
+	(void)s;
+	if (dp->chan)
+		chan_send_space(dp->chan, sock_app);
+}
+
+static void dp_engine_port_unreachable(void *ctx, const struct homa_addr *src,
+				       const void *pkt, size_t len)
+{
+	struct dp *dp = ctx;
+
+	link_port_unreachable(dp->link, src, pkt, len);
+}
+
+/*
+ * An ICMP error the link read about a packet we sent: what it means for
+ * Homa, then the engine fails the RPCs concerned.  A port unreachable
+ * whose quote names no port is ignored (it would otherwise fail every RPC
+ * to that host).
+ */
+static void dp_icmp(void *arg, const struct homa_addr *peer, int family,
+		    uint8_t type, uint8_t code, uint16_t homa_dport,
+		    uint64_t sender_id)
+{
+	struct dp *dp = arg;
+	bool port_only = false;
+	int err = engine_icmp_errno(family, type, code, &port_only);
+
+	(void)sender_id;
+	if (err == 0 || (port_only && homa_dport == 0))
+		return;
+	engine_icmp_error(dp->engine, peer, port_only ? homa_dport : 0, err,
+			  dp_now());
+}
+
+/*
+ * The engine's parameters for cfg on this link: the MTU the link found
+ * (the udp link's packets lose 8 bytes to the UDP header) and the limits.
+ */
+static void dp_params(const struct dp *dp, const struct homa_config *cfg,
+		      struct homa_params *p)
+{
+	uint32_t mtu = link_mtu(dp->link);
+
+	*p = cfg->proto;
+	if (cfg->link == HOMA_LINK_UDP)
+		mtu = mtu > 8 ? mtu - 8 : 0;
+	if (mtu > 65535)
+		mtu = 65535;
+	if (mtu < 576)
+		mtu = 576;
+	p->mtu = mtu;
+	p->max_rpcs = cfg->max_rpcs;
+	p->max_peers = cfg->max_peers;
+	p->max_sockets = cfg->max_clients;
+}
+
 /* The link's receiver: every packet goes to the engine. */
 static void dp_rx(void *arg, const void *pkt, size_t len,
 		  const struct homa_addr *src, uint8_t prio, uint64_t now)
@@ -87,7 +188,7 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 static unsigned dp_cq_entries(const struct homa_config *cfg)
 {
 	uint64_t need = (uint64_t)cfg->tx_queue + cfg->rx_buffers +
-			4u * LINK_MAX_SOCKETS + 64u;
+			4u * LINK_MAX_SOCKETS + 2u * cfg->max_clients + 64u;
 	unsigned n = 1;
 
 	while (n < need && n < DP_MAX_CQ_ENTRIES)
@@ -97,7 +198,15 @@ static unsigned dp_cq_entries(const struct homa_config *cfg)
 
 struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 {
+	static const struct homa_engine_ops ops = {
+		.send = dp_engine_send,
+		.deliver = dp_engine_deliver,
+		.tx_release = dp_engine_tx_release,
+		.send_space = dp_engine_send_space,
+		.port_unreachable = dp_engine_port_unreachable,
+	};
 	struct dp *dp = calloc(1, sizeof(*dp));
+	struct homa_params params;
 	int r;
 
 	if (!dp) {
@@ -121,6 +230,11 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 	dp->link = link_create(&dp->u, cfg, dp->m, dp_rx, dp, err, errlen);
 	if (!dp->link)
 		goto fail;
+	/* The MTU is known now. */
+	dp_params(dp, cfg, &params);
+	engine_set_params(dp->engine, &params);
+	engine_set_ops(dp->engine, &ops, dp);
+	link_set_icmp_fn(dp->link, dp_icmp, dp);
 	r = io_uring_queue_init(DP_CTL_RING_ENTRIES, &dp->ctl_ring, 0);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create the control io_uring: %s",
@@ -138,6 +252,21 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 fail:
 	dp_destroy(dp);
 	return NULL;
+}
+
+int dp_serve_clients(struct dp *dp, int listen_fd, char *err, size_t errlen)
+{
+	if (dp->chan) {
+		snprintf(err, errlen, "the client socket is already served");
+		return -EALREADY;
+	}
+	if (dp->started) {
+		snprintf(err, errlen, "the data plane runs already");
+		return -EBUSY;
+	}
+	dp->chan = chan_create(&dp->u, dp->engine, &dp->cfg, listen_fd, err,
+			       errlen);
+	return dp->chan ? 0 : -ENOMEM;
 }
 
 /* ---- the thread ------------------------------------------------------- */
@@ -201,6 +330,8 @@ static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 			 link_socket_desc(dp->link, i));
 	}
 	s->metrics = *dp->m;
+	s->clients = chan_n_clients(dp->chan);
+	engine_state(dp->engine, &s->engine);
 }
 
 /* A message from the control plane. */
@@ -224,11 +355,17 @@ static void dp_ctl(struct dp *dp, struct dp_msg *msg, uint64_t now)
 	case DP_MSG_SNAPSHOT:
 		dp_snapshot(dp, &msg->u.snapshot, now);
 		break;
-	case DP_MSG_RECONFIG:
-		engine_set_params(dp->engine, &msg->u.config.proto);
+	case DP_MSG_RECONFIG: {
+		struct homa_params params;
+
+		dp_params(dp, &msg->u.config, &params);
+		engine_set_params(dp->engine, &params);
+		if (dp->chan)
+			chan_set_config(dp->chan, &msg->u.config);
 		log_set_level((enum log_level)msg->u.config.log_level);
 		log_debug("data plane: parameters reloaded");
 		break;
+	}
 	case DP_MSG_STOP:
 		dp->quit = true;
 		break;
@@ -243,6 +380,8 @@ static void dp_dispatch(struct dp *dp, const struct io_uring_cqe *cqe,
 			uint64_t now)
 {
 	if (link_complete(dp->link, cqe, now))
+		return;
+	if (dp->chan && chan_complete(dp->chan, cqe, now))
 		return;
 	switch (uring_data_tag(cqe->user_data)) {
 	case URING_TAG_CTL:
@@ -289,8 +428,12 @@ static void dp_drain(struct dp *dp)
 {
 	uint64_t end = dp_now() + DP_DRAIN_NS;
 
+	/* Sessions first: clients see EOF, their sockets are closed. */
+	if (dp->chan)
+		chan_stop(dp->chan, dp_now());
 	link_stop(dp->link);
-	while (!link_idle(dp->link) || dp->timeout_armed) {
+	while (!link_idle(dp->link) || dp->timeout_armed ||
+	       (dp->chan && !chan_idle(dp->chan))) {
 		struct __kernel_timespec ts = {.tv_sec = 0,
 					       .tv_nsec = 100000000};
 		struct io_uring_cqe *cqe;
@@ -298,8 +441,11 @@ static void dp_drain(struct dp *dp)
 
 		if (now >= end) {
 			log_warnx("data plane: %u sends still in flight at "
-				  "stop",
-				  link_tx_in_flight(dp->link));
+				  "stop%s",
+				  link_tx_in_flight(dp->link),
+				  dp->chan && !chan_idle(dp->chan)
+					  ? ", client requests too"
+					  : "");
 			break;
 		}
 		io_uring_submit(&dp->u.ring);
@@ -316,11 +462,18 @@ static void *dp_thread(void *arg)
 
 	dp->started_ns = dp_now();
 	log_debug("data plane: thread started");
+	if (dp->chan)
+		chan_start(dp->chan);
 	while (!dp->quit) {
 		now = dp_now();
 		deadline = engine_next_deadline(dp->engine);
 		if (deadline <= now) {
 			engine_tick(dp->engine, now);
+			deadline = engine_next_deadline(dp->engine);
+		}
+		/* What the last completions and ticks produced for clients. */
+		if (dp->chan) {
+			chan_flush(dp->chan, now);
 			deadline = engine_next_deadline(dp->engine);
 		}
 		if (deadline != UINT64_MAX)
@@ -435,9 +588,12 @@ void dp_destroy(struct dp *dp)
 	/* Exiting the ring cancels whatever is still in flight. */
 	uring_exit(&dp->u);
 	link_destroy(dp->link);
+	dp->link = NULL;
 	if (dp->ctl_ok)
 		io_uring_queue_exit(&dp->ctl_ring);
+	/* The engine releases what the channel lent it, then the channel. */
 	engine_destroy(dp->engine);
+	chan_destroy(dp->chan);
 	pthread_mutex_destroy(&dp->lock);
 	free(dp);
 }

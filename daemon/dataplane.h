@@ -1,11 +1,16 @@
 /*
  * dataplane.h - homad's hot thread: io_uring, the link, the engine.
  *
- * The data plane owns all protocol state (the engine, later the clients).
- * io_uring is its only wait: each loop iteration submits the queued sends
- * and sleeps in one io_uring_submit_and_wait, with an io_uring timeout at
- * the engine's next deadline.  Packets arrive by multishot recvmsg into a
- * provided-buffer ring (re-armed whenever the kernel ends it).
+ * The data plane owns all protocol state (the engine and the client
+ * channel's sessions, daemon/chan.h).  io_uring is its only wait: each loop
+ * iteration submits the queued sends and sleeps in one
+ * io_uring_submit_and_wait, with an io_uring timeout at the engine's next
+ * deadline.  Packets arrive by multishot recvmsg into a provided-buffer
+ * ring (re-armed whenever the kernel ends it); clients connect through a
+ * multishot accept on the client socket.  The engine sits between the two:
+ * its packets go to the link (link_sendv, per-packet priority, GSO runs of
+ * one message's DATA), its deliveries and releases to the client channel,
+ * ICMP errors the link reads to engine_icmp_error.
  *
  * The control plane (another thread) talks to it only by messages:
  * dp_post() hands a struct dp_msg to the data plane through io_uring
@@ -41,6 +46,8 @@ struct dp_snapshot {
 	unsigned n_sockets;
 	struct dp_socket_info sockets[DP_MAX_SOCKETS];
 	struct homa_metrics metrics;
+	unsigned clients;		 /* client connections */
+	struct homa_engine_state engine; /* sockets, RPCs, peers... */
 };
 
 enum dp_msg_type {
@@ -77,6 +84,14 @@ struct dp;
  * io_uring feature is missing, or which socket could not be opened).
  */
 struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen);
+
+/*
+ * Serve the applications' client socket: listen_fd is a listening unix
+ * SOCK_SEQPACKET socket (clients.socket), owned by the data plane from now
+ * on (closed by dp_destroy).  Call after dp_create and before dp_start.
+ * Returns 0, or -errno with a reason in err (-EALREADY: already given).
+ */
+int dp_serve_clients(struct dp *dp, int listen_fd, char *err, size_t errlen);
 
 /*
  * Start the data-plane thread.  notify(arg) is called on that thread each

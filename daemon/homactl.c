@@ -238,6 +238,15 @@ static void homactl_status_text(const Homa__Ctl__Status *st)
 	printf("%" PRIu64 "\n", st->packets_received);
 	homactl_key("malformed:");
 	printf("%" PRIu64 "\n", st->malformed_packets);
+	homactl_key("client socket:");
+	homactl_put_clean(st->client_socket);
+	printf("\n");
+	homactl_key("clients:");
+	printf("%" PRIu32 " (%" PRIu32 " Homa sockets)\n", st->clients,
+	       st->homa_sockets);
+	homactl_key("rpcs:");
+	printf("%" PRIu32 " (%" PRIu32 " ended, not yet freed)\n", st->rpcs,
+	       st->dead_rpcs);
 	homactl_key("control:");
 	printf("%" PRIu64 " bad requests, %" PRIu64 " timed out, %" PRIu64
 	       " connections refused\n",
@@ -338,6 +347,11 @@ static void homactl_status_json(const Homa__Ctl__Status *st)
 	homactl_json_str(o, "last_reload_error", st->last_reload_error);
 	homactl_json_u64(o, "packets_received", st->packets_received);
 	homactl_json_u64(o, "malformed_packets", st->malformed_packets);
+	homactl_json_str(o, "client_socket", st->client_socket);
+	homactl_json_u64(o, "clients", st->clients);
+	homactl_json_u64(o, "rpcs", st->rpcs);
+	homactl_json_u64(o, "dead_rpcs", st->dead_rpcs);
+	homactl_json_u64(o, "homa_sockets", st->homa_sockets);
 	homactl_json_u64(o, "ctl_connections_refused",
 			 st->ctl_connections_refused);
 	homactl_json_u64(o, "ctl_requests_bad", st->ctl_requests_bad);

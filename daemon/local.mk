@@ -15,6 +15,7 @@ libhomad_la_SOURCES = \
 	daemon/uring.c daemon/uring.h \
 	daemon/link.c daemon/link.h \
 	daemon/dataplane.c daemon/dataplane.h \
+	daemon/chan.c daemon/chan.h \
 	daemon/ctl.c daemon/ctl.h \
 	daemon/privs.c daemon/privs.h
 libhomad_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(LIBCONFIG_CFLAGS) \
@@ -35,3 +36,5 @@ homactl_LDADD = libhomaproto.la $(JSONC_LIBS)
 # The generated protocol header must exist before these compile (a plain
 # `make homad` in a fresh tree does not go through BUILT_SOURCES).
 daemon/libhomad_la-ctl.lo daemon/homactl-homactl.$(OBJEXT): proto/homa_ctl.pb-c.h
+daemon/libhomad_la-chan.lo daemon/libhomad_la-dataplane.lo: \
+	proto/homa_client.pb-c.h

@@ -5,12 +5,15 @@
  *   1. command line, logging, configuration (-n stops here);
  *   2. one homad per network namespace: an abstract unix socket name,
  *      which the kernel keeps per network namespace, is bound for life;
- *   3. the data plane (raw sockets need root or CAP_NET_RAW);
- *   4. the control socket: from systemd (socket activation) or created;
- *   5. privileges dropped to the configured user, keeping CAP_NET_RAW;
- *   6. the data-plane thread started, the control plane's watchers; READY=1
+ *   3. the sockets systemd passed (socket activation), told apart by path;
+ *   4. the client socket (clients.socket): passed or created;
+ *   5. the data plane (raw sockets need root or CAP_NET_RAW), serving it;
+ *   6. the control socket: passed or created;
+ *   7. privileges dropped to the configured user, keeping CAP_NET_RAW;
+ *   8. the data-plane thread started, the control plane's watchers; READY=1
  *      goes to systemd once the data plane has answered a first snapshot;
- *   7. the libev loop until SIGTERM/SIGINT.
+ *   9. the libev loop until SIGTERM/SIGINT; the data plane closes every
+ *      client session, the sockets homad created are removed.
  * homad stays in the foreground (systemd Type=notify).
  */
 #include <config.h>
@@ -47,13 +50,16 @@
 static void main_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: homad [-c FILE] [-n] [-S SOCKET] [-u USER] [-v] [-V] "
-		"[-h]\n"
+		"usage: homad [-c FILE] [-n] [-S SOCKET] [-C SOCKET] [-u USER] "
+		"[-v] [-V] [-h]\n"
 		"  -c, --config FILE   configuration file (default %s;\n"
 		"                      if that is absent, built-in defaults)\n"
 		"  -n, --check         check the configuration and exit\n"
 		"  -S, --socket PATH   control socket (overrides "
 		"control.socket)\n"
+		"  -C, --client-socket PATH\n"
+		"                      client socket (overrides "
+		"clients.socket)\n"
 		"  -u, --user USER     user to switch to (overrides "
 		"daemon.user)\n"
 		"  -v, --verbose       log at debug level\n"
@@ -95,35 +101,62 @@ static int main_single_instance(void)
 	return fd;
 }
 
+/* The sockets systemd passed, -1 where it passed none. */
+struct main_activated {
+	int ctl_fd;
+	int client_fd;
+};
+
 /*
- * The control socket systemd passed (homad.socket), or -1 when homad was
- * not socket-activated.  Anything but exactly one listening unix
- * SOCK_SEQPACKET socket is fatal.
+ * The sockets systemd passed (homad.socket): each must be a listening
+ * unix SOCK_SEQPACKET socket; the one bound to clients.socket is the
+ * client socket, the other one the control socket (whatever its path:
+ * control.socket and -S do not apply then).  Anything else is fatal.
  */
-static int main_activated_socket(void)
+static void main_activated_sockets(const struct homa_config *cfg,
+				   struct main_activated *a)
 {
 	int n = sd_listen_fds(1);
-	int fd = SD_LISTEN_FDS_START;
 	int rc;
 
+	a->ctl_fd = -1;
+	a->client_fd = -1;
 	if (n < 0)
 		fatalx("socket activation: %s", strerror(-n));
-	if (n == 0)
-		return -1;
-	if (n > 1)
-		fatalx("socket activation: expected one socket, systemd passed "
-		       "%d",
+	if (n > 2)
+		fatalx("socket activation: expected the control and the client "
+		       "socket, systemd passed %d",
 		       n);
-	rc = sd_is_socket(fd, AF_UNIX, SOCK_SEQPACKET, 1);
-	if (rc < 0)
-		fatalx("socket activation: %s", strerror(-rc));
-	if (rc == 0)
-		fatalx("socket activation: the socket systemd passed is not a "
-		       "listening unix SOCK_SEQPACKET socket");
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-		fatal("socket activation: fcntl");
-	return fd;
+	for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
+		rc = sd_is_socket(fd, AF_UNIX, SOCK_SEQPACKET, 1);
+		if (rc < 0)
+			fatalx("socket activation: %s", strerror(-rc));
+		if (rc == 0)
+			fatalx("socket activation: descriptor %d is not a "
+			       "listening unix SOCK_SEQPACKET socket",
+			       fd);
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+			fatal("socket activation: fcntl");
+		rc = sd_is_socket_unix(fd, SOCK_SEQPACKET, 1,
+				       cfg->client_socket, 0);
+		if (rc < 0)
+			fatalx("socket activation: %s", strerror(-rc));
+		if (rc > 0 && a->client_fd < 0) {
+			/* The data plane accepts with io_uring: blocking. */
+			if (fcntl(fd, F_SETFL,
+				  fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+				fatal("socket activation: fcntl");
+			a->client_fd = fd;
+			continue;
+		}
+		if (a->ctl_fd >= 0)
+			fatalx("socket activation: neither of the two sockets "
+			       "is clients.socket %s",
+			       cfg->client_socket);
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+			fatal("socket activation: fcntl");
+		a->ctl_fd = fd;
+	}
 }
 
 /*
@@ -144,6 +177,20 @@ static int main_check(const struct homa_config *cfg)
 			cfg->socket_group);
 		return 1;
 	}
+	if (cfg->client_socket_group[0] != '\0' &&
+	    getgrnam(cfg->client_socket_group) == NULL) {
+		fprintf(stderr,
+			"homad: client socket group \"%s\" does not exist\n",
+			cfg->client_socket_group);
+		return 1;
+	}
+	if (strcmp(cfg->client_socket, cfg->control_socket) == 0) {
+		fprintf(stderr,
+			"homad: the client socket and the control socket are "
+			"both %s\n",
+			cfg->client_socket);
+		return 1;
+	}
 	printf("configuration OK: %s\n",
 	       cfg->path[0] != '\0' ? cfg->path : "defaults");
 	return 0;
@@ -155,6 +202,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"check", no_argument, NULL, 'n'},
 		{"socket", required_argument, NULL, 'S'},
+		{"client-socket", required_argument, NULL, 'C'},
 		{"user", required_argument, NULL, 'u'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
@@ -164,16 +212,17 @@ int main(int argc, char **argv)
 	static struct homa_config cfg;
 	struct ctl_options opts = {.start_ns = main_now_ns()};
 	const char *config_path = NULL;
-	bool check = false, activated;
+	bool check = false, activated, client_activated;
+	struct main_activated act;
 	char err[1024];
 	sigset_t sigs;
 	struct ev_loop *loop;
 	struct ctl *ctl;
 	struct dp *dp;
-	int opt, instance_fd, listen_fd, rc;
+	int opt, instance_fd, listen_fd, client_fd, rc;
 
-	while ((opt = getopt_long(argc, argv, "c:nS:u:vVh", longopts, NULL)) !=
-	       -1) {
+	while ((opt = getopt_long(argc, argv, "c:nS:C:u:vVh", longopts,
+				  NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
@@ -183,6 +232,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			opts.socket_path = optarg;
+			break;
+		case 'C':
+			opts.client_socket_path = optarg;
 			break;
 		case 'u':
 			opts.user = optarg;
@@ -213,6 +265,14 @@ int main(int argc, char **argv)
 		     sizeof(((struct sockaddr_un *)0)->sun_path))) {
 		fprintf(stderr,
 			"homad: -S: socket path is empty or too long\n");
+		return 2;
+	}
+	if (opts.client_socket_path != NULL &&
+	    (opts.client_socket_path[0] == '\0' ||
+	     strlen(opts.client_socket_path) >=
+		     sizeof(((struct sockaddr_un *)0)->sun_path))) {
+		fprintf(stderr,
+			"homad: -C: socket path is empty or too long\n");
 		return 2;
 	}
 	if (opts.user != NULL &&
@@ -247,18 +307,43 @@ int main(int argc, char **argv)
 	if (instance_fd < 0)
 		fatalx("single-instance check: %s", strerror(-instance_fd));
 
-	dp = dp_create(&cfg, err, sizeof(err));
-	if (dp == NULL)
-		fatalx("%s", err);
+	if (strcmp(cfg.client_socket, cfg.control_socket) == 0)
+		fatalx("the client socket and the control socket are both %s",
+		       cfg.client_socket);
+	main_activated_sockets(&cfg, &act);
+	client_fd = act.client_fd;
+	client_activated = client_fd >= 0;
+	if (client_activated) {
+		if (ctl_client_socket_adopt(&cfg, err, sizeof(err)) < 0)
+			log_warnx("%s", err);
+		log_info("client socket %s passed by systemd",
+			 cfg.client_socket);
+	} else {
+		client_fd = ctl_client_socket_create(&cfg, err, sizeof(err));
+		if (client_fd < 0)
+			fatalx("%s", err);
+		log_info("client socket %s", cfg.client_socket);
+	}
 
-	listen_fd = main_activated_socket();
+	dp = dp_create(&cfg, err, sizeof(err));
+	if (dp == NULL ||
+	    dp_serve_clients(dp, client_fd, err, sizeof(err)) < 0) {
+		if (!client_activated)
+			unlink(cfg.client_socket);
+		fatalx("%s", err);
+	}
+
+	listen_fd = act.ctl_fd;
 	activated = listen_fd >= 0;
 	if (activated) {
 		log_info("control socket passed by systemd");
 	} else {
 		listen_fd = ctl_socket_create(&cfg, err, sizeof(err));
-		if (listen_fd < 0)
+		if (listen_fd < 0) {
+			if (!client_activated)
+				unlink(cfg.client_socket);
 			fatalx("%s", err);
+		}
 		log_info("control socket %s", cfg.control_socket);
 	}
 
@@ -274,6 +359,8 @@ int main(int argc, char **argv)
 		if (privs_drop(cfg.user, err, sizeof(err)) < 0) {
 			if (!activated)
 				unlink(cfg.control_socket);
+			if (!client_activated)
+				unlink(cfg.client_socket);
 			fatalx("cannot switch to user %s: %s", cfg.user, err);
 		}
 		log_info("running as user %s with CAP_NET_RAW only", cfg.user);
@@ -307,6 +394,10 @@ int main(int argc, char **argv)
 		log_notice("control socket %s left behind: %s (the next homad "
 			   "removes it)",
 			   cfg.control_socket, strerror(errno));
+	if (!client_activated && unlink(cfg.client_socket) < 0)
+		log_notice("client socket %s left behind: %s (the next homad "
+			   "removes it)",
+			   cfg.client_socket, strerror(errno));
 	close(instance_fd);
 	log_info("homad stopped");
 	return 0;

@@ -27,6 +27,8 @@ static const struct uring_need_op uring_need_ops[] = {
 	{IORING_OP_TIMEOUT_REMOVE, "TIMEOUT_REMOVE"},
 	{IORING_OP_POLL_ADD, "POLL_ADD"},
 	{IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+	{IORING_OP_ACCEPT, "ACCEPT"},
+	{IORING_OP_SEND, "SEND"},
 };
 
 struct uring_need_feat {
@@ -219,6 +221,21 @@ struct io_uring_sqe *uring_sqe(struct uring *u)
 		return NULL;
 	}
 	return io_uring_get_sqe(&u->ring);
+}
+
+int uring_reserve(struct uring *u, unsigned n)
+{
+	int r;
+
+	if (n > u->ring.sq.ring_entries)
+		return -EINVAL;
+	if (io_uring_sq_space_left(&u->ring) >= n)
+		return 0;
+	r = io_uring_submit(&u->ring);
+	uring_submitted(u);
+	if (r < 0)
+		return r;
+	return io_uring_sq_space_left(&u->ring) >= n ? 0 : -EBUSY;
 }
 
 int uring_submit_and_wait(struct uring *u, unsigned wait_nr)

@@ -37,6 +37,12 @@ enum uring_tag {
 	URING_TAG_TIMEOUT = 4,	/* the loop's timeout at the engine deadline */
 	URING_TAG_INTERNAL = 5, /* timeout updates, cancels: errors only */
 	URING_TAG_QUIT = 6,	/* MSG_RING from dp_destroy: leave the loop */
+	/*
+	 * The client channel (daemon/chan.c): the pointer is a struct
+	 * chan_op, whose kind says which of its operations completed
+	 * (accept, a connection's recvmsg or send, the accept retry timer).
+	 */
+	URING_TAG_CHAN = 7,
 };
 #define URING_TAG_MASK 7u
 
@@ -81,7 +87,7 @@ struct uring {
 /*
  * Check that the kernel behind ring has everything homad's data plane
  * uses: the opcodes RECVMSG, SENDMSG, MSG_RING, TIMEOUT, TIMEOUT_REMOVE,
- * POLL_ADD, ASYNC_CANCEL and the features NODROP, FAST_POLL and
+ * POLL_ADD, ASYNC_CANCEL, ACCEPT, SEND and the features NODROP, FAST_POLL and
  * SUBMIT_STABLE.  (Multishot recvmsg, Linux >= 6.0, cannot be probed: the
  * link checks the completion of its first arm instead.)  Returns 0, or
  * -EOPNOTSUPP with one line naming everything missing in err.
@@ -123,6 +129,14 @@ void uring_buf_return(struct uring *u, unsigned bid);
  * gives up the operation.
  */
 struct io_uring_sqe *uring_sqe(struct uring *u);
+
+/*
+ * Make sure n submission entries can be had without an intermediate
+ * submit (for a linked chain, which a submit would cut in two),
+ * submitting the queued ones if needed.  Returns 0, or -errno when the
+ * submit failed or n exceeds the ring's size.
+ */
+int uring_reserve(struct uring *u, unsigned n);
 
 /* Note that a send was queued (for link_tx_batches). */
 static inline void uring_note_send(struct uring *u)

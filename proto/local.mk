@@ -1,10 +1,10 @@
 # proto/: the control and client protocols (protobuf-c, generated at build
 # time into the build tree).
-PROTO_FILES = proto/homa_ctl.proto
-PROTO_GEN_C = proto/homa_ctl.pb-c.c
-PROTO_GEN_H = proto/homa_ctl.pb-c.h
+PROTO_FILES = proto/homa_ctl.proto proto/homa_client.proto
+PROTO_GEN_C = proto/homa_ctl.pb-c.c proto/homa_client.pb-c.c
+PROTO_GEN_H = proto/homa_ctl.pb-c.h proto/homa_client.pb-c.h
 
-EXTRA_DIST += $(PROTO_FILES)
+EXTRA_DIST += $(PROTO_FILES) proto/homa_shm.h
 BUILT_SOURCES += $(PROTO_GEN_C) $(PROTO_GEN_H)
 CLEANFILES += $(PROTO_GEN_C) $(PROTO_GEN_H)
 

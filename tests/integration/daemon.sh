@@ -31,7 +31,7 @@ start_homad() {
 	T_PIDS="$T_PIDS $NPID"
 	wait_for test -S "$T_TMP/notify.sock" || fail "notify listener"
 	NOTIFY_SOCKET="$T_TMP/notify.sock" ip netns exec "$ns" \
-		"$HOMAD" -S "$SOCK" "$@" >"$log" 2>&1 &
+		"$HOMAD" -S "$SOCK" -C "${SOCK%.sock}-clients.sock" "$@" >"$log" 2>&1 &
 	HPID=$!
 	T_PIDS="$T_PIDS $HPID"
 	wait_for grep -q '^READY=1' "$T_TMP/notify.out" ||
@@ -48,6 +48,7 @@ stop_homad() {
 	kill "$NPID" 2>/dev/null
 	wait "$NPID" 2>/dev/null
 	[ ! -e "$SOCK" ] || fail "control socket left behind"
+	[ ! -e "${SOCK%.sock}-clients.sock" ] || fail "client socket left behind"
 }
 
 # expect_counts SENDLOG: every "sent TYPE N" / "sent malformed R N" line of
@@ -108,7 +109,7 @@ grep -q '^config: *defaults' "$T_TMP/status" ||
 	note "a default config file exists on this machine; status shows it"
 
 # one homad per namespace
-if ip netns exec "$A" "$HOMAD" -S "$T_TMP/second.sock" >"$T_TMP/second.log" 2>&1; then
+if ip netns exec "$A" "$HOMAD" -S "$T_TMP/second.sock" -C "$T_TMP/second-clients.sock" >"$T_TMP/second.log" 2>&1; then
 	fail "a second homad started in the same namespace"
 fi
 grep -q "already running in this network namespace" "$T_TMP/second.log" ||

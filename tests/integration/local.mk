@@ -2,11 +2,12 @@
 # and delete themselves (root needed; they skip with exit 77 and a reason
 # when it is truly absent).
 check_PROGRAMS += tests/integration/pktsend tests/integration/link_test \
-	tests/integration/notify_listen
+	tests/integration/notify_listen tests/integration/chan_test
 TESTS += tests/integration/link.sh tests/integration/daemon.sh \
-	tests/integration/systemd_verify.sh
+	tests/integration/systemd_verify.sh tests/integration/chan.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/link.sh \
-	tests/integration/daemon.sh tests/integration/systemd_verify.sh
+	tests/integration/daemon.sh tests/integration/systemd_verify.sh \
+	tests/integration/chan.sh
 
 # Sends the Homa packets of pcaps (or garbage) from a raw socket.
 tests_integration_pktsend_SOURCES = tests/integration/pktsend.c \
@@ -24,3 +25,12 @@ tests_integration_link_test_LDADD = libhomad.la
 # A NOTIFY_SOCKET listener: records sd_notify datagrams to a file.
 tests_integration_notify_listen_SOURCES = tests/integration/notify_listen.c
 tests_integration_notify_listen_CFLAGS = $(AM_CFLAGS)
+
+# A client of homad's client channel speaking the protocol directly
+# (protobuf-c, memfds, SCM_RIGHTS): echo RPCs and hostile clients.
+tests_integration_chan_test_SOURCES = tests/integration/chan_test.c
+tests_integration_chan_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_integration_chan_test_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_integration_chan_test_LDADD = libhomaproto.la $(PROTOBUF_C_LIBS)
+tests/integration/tests_integration_chan_test-chan_test.$(OBJEXT): \
+	proto/homa_client.pb-c.h

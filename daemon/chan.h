@@ -1,0 +1,145 @@
+/*
+ * chan.h - the client channel: applications' Homa sockets in homad.
+ *
+ * An application's Homa socket is one AF_UNIX SOCK_SEQPACKET connection to
+ * homad's client socket (clients.socket) plus two memfd regions passed
+ * once with SCM_RIGHTS in the first datagram (proto/homa_client.proto,
+ * proto/homa_shm.h): the receive pool, into which the engine writes
+ * incoming messages (bpages), and the transmit area, from which it reads
+ * outgoing ones.  Every datagram is one protobuf-c message.  One
+ * connection is one engine socket.
+ *
+ * Everything runs on the data-plane thread and rides its io_uring: a
+ * multishot accept on the listening socket; per connection one recvmsg at
+ * a time (the first with room for the two descriptors) and the events
+ * homad sends, written with IORING_OP_SEND as linked chains so that they
+ * arrive in order.  Nothing blocks; the only other system calls are
+ * getsockopt(SO_PEERCRED) at accept and fcntl/fstat/fstatfs/mmap/close at
+ * Open.
+ *
+ * Validation: every field a client sends is checked against its own
+ * regions, id blocks and RPCs.  A malformed or invalid message (bad
+ * protobuf, an id outside the client's blocks or used twice, an extent
+ * outside the transmit area, a bpage it does not hold, an address of the
+ * wrong family, a datagram over HOMA_CLIENT_MAX_DATAGRAM, descriptors
+ * after the Open...) disconnects that client, counted in
+ * chan_bad_messages; a bad Open is answered with OpenReply(error) and
+ * counted in chan_bad_open.  Nothing a client sends affects another one.
+ * A request homad refuses without it reaching the engine (Failed with
+ * EAGAIN, ENOMEM, ESHUTDOWN, ...) leaves its id unused: the client may
+ * send it again with the same id.
+ *
+ * A connection over the limits gets its OpenReply(error) at once and is
+ * closed without being read: the client's Open may then fail with EPIPE,
+ * or its first recv with ECONNRESET (the kernel reports that before the
+ * queued OpenReply, which the next recv returns).
+ *
+ * Limits: limits.max_clients connections in all and
+ * limits.max_sockets_per_client per process (SO_PEERCRED pid) -- beyond,
+ * the connection gets OpenReply(ENFILE / EMFILE) and is closed
+ * (chan_refused); at most CHAN_MAX_TX messages lent to the engine and
+ * CHAN_MAX_EVENTS events queued per connection (a client that does not
+ * read its events is disconnected, chan_event_overflows); ports below
+ * 0x8000 only for root and clients.bind_uids / bind_gids (both empty:
+ * anyone), else Reply(EACCES), chan_bind_denied.
+ *
+ * Memory ownership:
+ *   - The regions are the client's; homad maps them at Open (receive pool
+ *     read-write, transmit area read-only) and unmaps them when the
+ *     connection is gone and the engine has released every message of it.
+ *   - A message sent from the transmit area is lent to the engine in
+ *     place; one sent inline is copied into memory chan owns.  Both live
+ *     until the engine's tx_release, which chan reports to the client
+ *     (TxReleased, or piggy-backed on a Delivered/Failed).
+ *   - Delivered bpages are the client's until it recycles them; a client
+ *     that goes away (even kill -9) has its engine socket closed, which
+ *     ends its RPCs and frees its pool accounting.
+ */
+#ifndef HOMAD_CHAN_H
+#define HOMAD_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "core/engine.h"
+#include "uring.h"
+
+/* Ids in each block handed to a client (OpenReply.ids, Reply.ids). */
+#define CHAN_ID_BLOCK (1u << 16)
+/* Id blocks a connection holds; MoreIds beyond drops the oldest. */
+#define CHAN_MAX_ID_BLOCKS 16
+/* Messages one connection may have lent to the engine at once. */
+#define CHAN_MAX_TX 65536
+/* Events queued for one connection; beyond, it is disconnected. */
+#define CHAN_MAX_EVENTS 8192
+/* Most RpcInfo entries in one Info reply. */
+#define CHAN_MAX_INFO_RPCS 256
+/* Largest inline message accepted, whatever clients.max_inline says. */
+#define CHAN_MAX_INLINE 32768
+
+struct chan;
+
+/*
+ * Create the channel for the listening socket listen_fd (unix
+ * SOCK_SEQPACKET, which chan then owns and closes), on the ring u, for
+ * engine e, with cfg's clients and limits settings (copied).  Nothing is
+ * armed yet: see chan_start.  Returns NULL with a reason in err (no
+ * memory).
+ */
+struct chan *chan_create(struct uring *u, struct homa_engine *e,
+			 const struct homa_config *cfg, int listen_fd,
+			 char *err, size_t errlen);
+
+/* Queue the multishot accept (submitted with the loop's next submit). */
+void chan_start(struct chan *c);
+
+/* A reloaded configuration: limits, bind permissions, max_inline. */
+void chan_set_config(struct chan *c, const struct homa_config *cfg);
+
+/*
+ * Handle cqe if it is the channel's (URING_TAG_CHAN); false, doing
+ * nothing, otherwise.  now: CLOCK_MONOTONIC ns, passed to the engine.
+ */
+bool chan_complete(struct chan *c, const struct io_uring_cqe *cqe,
+		   uint64_t now);
+
+/*
+ * Once per loop iteration, before the submit: close the connections
+ * marked for disconnection, queue the pending TxReleased and SendSpace
+ * events and submit the queued events of every connection.  Never call it
+ * from inside an engine callback.
+ */
+void chan_flush(struct chan *c, uint64_t now);
+
+/*
+ * The engine's callbacks (struct homa_engine_ops), to be called by the
+ * data plane's ops with the socket's app cookie.  They only queue work
+ * (they never call back into the engine); chan_flush sends it.
+ */
+void chan_deliver(struct chan *c, const struct homa_delivery *d);
+void chan_tx_release(struct chan *c, void *sock_app, void *cookie);
+void chan_send_space(struct chan *c, void *sock_app);
+
+/*
+ * homad stops: stop accepting and close every session (engine sockets
+ * closed, connections shut down: clients see EOF).  The caller then
+ * processes completions until chan_idle.
+ */
+void chan_stop(struct chan *c, uint64_t now);
+
+/* True when none of the channel's requests is in flight. */
+bool chan_idle(const struct chan *c);
+
+/* Connected clients (accepted, not yet disconnected). */
+unsigned chan_n_clients(const struct chan *c);
+
+/*
+ * Free everything: call after the ring was exited and after the engine
+ * was destroyed (the engine releases the messages chan lent it).  Takes
+ * NULL.
+ */
+void chan_destroy(struct chan *c);
+
+#endif /* HOMAD_CHAN_H */
