@@ -102,3 +102,15 @@ tests_unit_test_conformance_SOURCES = tests/unit/test_conformance.c \
 tests_unit_test_conformance_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_test_conformance_CFLAGS = $(TESTS_CFLAGS) $(PCAP_CFLAGS)
 tests_unit_test_conformance_LDADD = $(TESTS_LDADD) $(PCAP_LIBS)
+
+# libhomaclient's internals (libclient/), no homad: allocator, tracking,
+# event queue, addresses, and the protocol against a test-played peer.
+check_PROGRAMS += tests/unit/test_client
+TESTS += tests/unit/test_client
+tests_unit_test_client_SOURCES = tests/unit/test_client.c
+tests_unit_test_client_CPPFLAGS = -I$(top_srcdir)/libclient \
+	-I$(top_builddir)/proto -I$(top_srcdir)/proto
+tests_unit_test_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
+	$(PROTOBUF_C_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_client_LDADD = libhomaclient_core.la $(CHECK_LIBS) \
+	$(PROTOBUF_C_LIBS) $(PTHREAD_LIBS)

@@ -1,0 +1,343 @@
+/*
+ * client_int.h - libhomaclient's internals: the pure data structures (tx
+ * area allocator, outgoing-message tracking, event queue, addresses),
+ * unit-tested without homad, and the socket object the API files share.
+ *
+ * Nothing here is exported: the shared library exports only hc_* symbols;
+ * internal functions are named after their concept (txarea_, txtrack_,
+ * evq_, addr_, conn_) and never start with "hc_".
+ */
+#ifndef HOMAD_LIBCLIENT_CLIENT_INT_H
+#define HOMAD_LIBCLIENT_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "homa/client.h"
+#include "homa_client.pb-c.h"
+
+/* ---- txarea: extents of the transmit area ---------------------------- */
+
+#define TXAREA_ALIGN 64u /* every extent starts on a cache line */
+
+/* A free extent [off, off + len). */
+struct txarea_ext {
+	uint64_t off;
+	uint64_t len;
+};
+
+/*
+ * First-fit allocator over [0, size).  Free extents are kept sorted by
+ * offset and coalesced; there are never more of them than allocated
+ * extents + 1, so the array has room for max_allocs + 1 and freeing never
+ * fails.  Not thread-safe (the socket's lock protects it).
+ */
+struct txarea {
+	uint64_t size;		 /* bytes managed (a multiple of the align) */
+	uint64_t free_bytes;	 /* sum of the free extents */
+	struct txarea_ext *free; /* sorted by off, never adjacent */
+	uint32_t nfree;
+	uint32_t cap; /* room in free[] */
+};
+
+/* -EINVAL (size 0 or max_allocs 0), -ENOMEM. */
+int txarea_init(struct txarea *a, uint64_t size, uint32_t max_allocs);
+void txarea_destroy(struct txarea *a);
+/* The bytes an allocation of len takes (len rounded up to the align). */
+uint64_t txarea_round(uint64_t len);
+/*
+ * Allocate txarea_round(len) bytes (len > 0): *off.  -EMSGSIZE: larger than
+ * the area; -ENOSPC: no free extent is large enough now.
+ */
+int txarea_alloc(struct txarea *a, uint64_t len, uint64_t *off);
+/* Free an extent txarea_alloc returned (same len). */
+void txarea_free(struct txarea *a, uint64_t off, uint64_t len);
+
+/* ---- txtrack: outgoing messages until homad releases them ------------ */
+
+#define TXTRACK_NONE   UINT32_MAX
+#define TXTRACK_INLINE UINT64_MAX /* off of an entry with no tx extent */
+
+enum txe_state {
+	TXE_FREE,     /* on the free list */
+	TXE_RESERVED, /* tx extent reserved (zero-copy), not sent */
+	TXE_SENT,     /* sent with id; homad may read the extent */
+};
+
+/* One outgoing message (or a zero-copy reservation). */
+struct txe {
+	uint64_t id;	/* TXE_SENT: the RPC id the message was sent with */
+	uint64_t off;	/* tx extent offset, or TXTRACK_INLINE */
+	uint64_t alloc; /* extent length as allocated (0 for inline) */
+	uint32_t len;	/* TXE_SENT: message length (counts in out_bytes) */
+	uint32_t gen;	/* bumped on every reuse (checks hc_txbuf.gen) */
+	uint32_t next;	/* hash chain (SENT) or free list (FREE) */
+	uint8_t state;	/* enum txe_state */
+	bool released;	/* SENT: homad released one message with this id */
+};
+
+/*
+ * The messages homad holds, by id, with the socket's outgoing-byte count
+ * (homad's wmem).  homad says a message's bytes are free again by its id
+ * only (TxReleased); responses of different peers' RPCs may share an id,
+ * so a release marks one entry of that id and the extents of an id are
+ * freed only when all its entries are marked - never too early.  At most
+ * cap entries (max_outstanding).  Not thread-safe.
+ */
+struct txtrack {
+	struct txarea area;
+	struct txe *e;
+	uint32_t cap;
+	uint32_t nused;	    /* entries not free */
+	uint32_t free_head; /* free list */
+	uint32_t *bucket;   /* hash of SENT entries by id */
+	uint32_t nbucket;   /* a power of two */
+	uint64_t out_bytes; /* sum of len of SENT entries */
+};
+
+/* -EINVAL, -ENOMEM. */
+int txtrack_init(struct txtrack *t, uint64_t area_size, uint32_t cap);
+void txtrack_destroy(struct txtrack *t);
+/*
+ * Take an entry with a tx extent of size bytes (0: an inline message, no
+ * extent) in state RESERVED: *slot.  -EMSGSIZE: size exceeds the area;
+ * -ENOSPC: no entry or no extent free now.
+ */
+int txtrack_reserve(struct txtrack *t, uint64_t size, uint32_t *slot);
+/* Give back a RESERVED entry and its extent. */
+void txtrack_cancel(struct txtrack *t, uint32_t slot);
+/* The RESERVED entry slot was sent as message id of len bytes: SENT. */
+void txtrack_commit(struct txtrack *t, uint32_t slot, uint64_t id,
+		    uint32_t len);
+/* Undo txtrack_commit (the send failed): RESERVED again. */
+void txtrack_uncommit(struct txtrack *t, uint32_t slot);
+/*
+ * homad released one message of id.  Returns the number of entries freed
+ * (0 when another entry with the same id is still held, or none matched).
+ */
+unsigned txtrack_release(struct txtrack *t, uint64_t id);
+/* Whether a message of len bytes fits under wmem_max now (homad's rule). */
+bool txtrack_wmem_ok(const struct txtrack *t, uint64_t len, uint64_t wmem_max);
+/* slot with generation gen, if it is RESERVED; else NULL. */
+struct txe *txtrack_reserved(struct txtrack *t, uint32_t slot, uint32_t gen);
+
+/* ---- evq: received events waiting for their thread ------------------- */
+
+/* A Delivered or Failed event, as the library keeps it. */
+struct evq_ev {
+	uint64_t id;
+	uint64_t cookie;
+	int error; /* 0: a message; else the RPC's positive errno */
+	uint8_t addr[16];
+	uint8_t addr_len; /* 4 or 16; 0 for failures */
+	uint16_t port;
+	uint32_t length;
+	uint32_t num_bpages;
+	uint32_t bpage_offsets[HC_MAX_BPAGES];
+};
+
+/* A private RPC whose response someone may wait for. */
+struct evq_priv {
+	uint64_t id;
+	bool ready; /* ev holds the response */
+	uint32_t next;
+	struct evq_ev ev;
+};
+
+/*
+ * Events for hc_recv(any): a FIFO ring that grows up to limit entries;
+ * private responses: one slot per outstanding private RPC (at most
+ * priv_cap), hashed by id, filled when the response arrives and emptied
+ * when a waiter takes it.  Not thread-safe.
+ */
+struct evq {
+	struct evq_ev *ring;
+	uint32_t ring_cap; /* allocated, a power of two */
+	uint32_t head;
+	uint32_t count;
+	uint32_t limit; /* ring never holds more */
+
+	struct evq_priv *priv;
+	uint32_t priv_cap;
+	uint32_t npriv;
+	uint32_t priv_free;
+	uint32_t *bucket;
+	uint32_t nbucket;
+};
+
+/* -EINVAL (limit or priv_cap 0), -ENOMEM. */
+int evq_init(struct evq *q, uint32_t limit, uint32_t priv_cap);
+void evq_destroy(struct evq *q);
+/* Append ev.  -ENOBUFS: limit reached; -ENOMEM. */
+int evq_push(struct evq *q, const struct evq_ev *ev);
+/* Take the oldest event.  -EAGAIN: empty. */
+int evq_pop(struct evq *q, struct evq_ev *ev);
+/* Drop every queued event, handing each to fn first (fn may be NULL). */
+void evq_clear(struct evq *q, void (*fn)(void *, const struct evq_ev *),
+	       void *arg);
+/* A slot for private RPC id.  -ENOBUFS: priv_cap reached; -EEXIST. */
+int evq_priv_add(struct evq *q, uint64_t id);
+/* Whether id has a slot. */
+bool evq_priv_has(const struct evq *q, uint64_t id);
+/*
+ * The response of private RPC ev->id arrived: 0 (stored), -ENOENT (no slot:
+ * not private, or forgotten), -EEXIST (the slot already holds one).
+ */
+int evq_priv_fill(struct evq *q, const struct evq_ev *ev);
+/* 0: *ev is id's response, the slot is gone; -EAGAIN: not yet; -ENOENT. */
+int evq_priv_take(struct evq *q, uint64_t id, struct evq_ev *ev);
+/* Forget the slots still waiting, of id (0: all).  Returns how many. */
+unsigned evq_priv_forget(struct evq *q, uint64_t id);
+/* Drop every slot, handing filled ones to fn first (fn may be NULL). */
+void evq_priv_clear(struct evq *q, void (*fn)(void *, const struct evq_ev *),
+		    void *arg);
+
+/* ---- addr: sockaddr <-> protocol addresses --------------------------- */
+
+/*
+ * The protocol form of sa for a socket of family: addr (4 bytes for
+ * AF_INET sockets, 16 for AF_INET6 ones), *addr_len, *port.
+ * -EAFNOSUPPORT: sa's family differs from the socket's; -EINVAL: sa NULL,
+ * len too short, port 0 or >= 65536.
+ */
+int addr_from_sockaddr(int family, const struct sockaddr *sa, socklen_t len,
+		       uint8_t addr[16], uint8_t *addr_len, uint16_t *port);
+/*
+ * The sockaddr for a peer of a socket of family: sockaddr_in for AF_INET
+ * sockets (a v4-mapped 16-byte address is unmapped), sockaddr_in6 for
+ * AF_INET6 (a 4-byte address is mapped).  -EINVAL: addr_len not 4/16, or a
+ * non-mapped IPv6 address for an AF_INET socket.
+ */
+int addr_to_sockaddr(int family, const uint8_t *addr, size_t addr_len,
+		     uint16_t port, struct sockaddr_storage *out,
+		     socklen_t *out_len);
+
+/* ---- the socket ------------------------------------------------------ */
+
+#define CONN_RECYCLE_BATCH 64 /* recycle offsets sent at once, at least */
+#define CONN_RECYCLE_CAP   (CONN_RECYCLE_BATCH + 2 * HC_MAX_BPAGES)
+
+enum conn_cmd {
+	CONN_CMD_PLAIN,	   /* only the result matters */
+	CONN_CMD_BIND,	   /* Reply.port is the new port */
+	CONN_CMD_ABORT,	   /* silent abort: forget private slots */
+	CONN_CMD_INFO,	   /* keep the reply for the caller */
+	CONN_CMD_MORE_IDS, /* Reply.ids is the next block (s->more_ids) */
+	CONN_CMD_SHUTDOWN, /* the socket is shut down */
+};
+
+/* A command waiting for its Reply. */
+struct conn_call {
+	uint64_t seq;
+	enum conn_cmd kind;
+	uint64_t abort_id; /* CONN_CMD_ABORT */
+	int abort_err;
+	bool done;
+	int error;			 /* positive errno of the Reply */
+	Homa__Client__DaemonMsg *answer; /* CONN_CMD_INFO: owned by caller */
+	struct conn_call *next;
+};
+
+/* A wait's end: forever, not at all, or at a CLOCK_MONOTONIC time. */
+struct conn_deadline {
+	enum { DL_FOREVER, DL_NOW, DL_AT } kind;
+	struct timespec at;
+};
+
+struct hc_sock {
+	pthread_mutex_t lock; /* protects everything below but the consts */
+	pthread_cond_t cond;  /* broadcast whenever the state changed */
+
+	int fd;	    /* const: the SOCK_SEQPACKET connection */
+	int family; /* const */
+	unsigned port;
+	uint8_t *rxmap; /* const: receive pool, PROT_READ */
+	uint64_t rx_size;
+	uint8_t *txmap; /* const: transmit area, read-write */
+	uint64_t tx_size;
+	uint32_t max_inline; /* const, from OpenReply */
+	uint64_t wmem_max;   /* const, from OpenReply */
+	uint32_t soft_events;
+	uint32_t hard_events;
+
+	/* Client RPC ids: the current block and the next one. */
+	uint64_t id_next;
+	uint32_t id_left;
+	uint32_t id_block; /* size of the first block (refill threshold) */
+	uint64_t next_first;
+	uint32_t next_count;
+	bool more_ids_busy; /* a MoreIds is in flight */
+	int more_ids_err;   /* its failure (positive errno), sticky */
+	struct conn_call more_ids;
+
+	uint64_t seq;		 /* last seq used */
+	struct conn_call *calls; /* waiting for their Reply */
+	bool reading;		 /* a thread reads the connection */
+	bool shut;		 /* hc_shutdown done */
+	int dead;		 /* 0, or why the connection is gone */
+	unsigned nsend;		 /* sends since the last drain */
+
+	struct evq q;
+	struct txtrack tx;
+	uint32_t recycle[CONN_RECYCLE_CAP];
+	unsigned nrecycle;
+	uint64_t pins; /* bpage offsets delivered, not yet sent back */
+
+	uint8_t *rbuf; /* the reader's datagram (HOMA_CLIENT_MAX_DATAGRAM) */
+	char errtext[256];
+	uint64_t proto_errors; /* bad datagrams from homad, dropped */
+
+	void (*log)(void *arg, int level, const char *text);
+	void *log_arg;
+};
+
+/* conn.c: the connection to homad (all with s->lock held unless noted). */
+void conn_set_error(struct hc_sock *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void conn_log(struct hc_sock *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void conn_deadline_ms(struct conn_deadline *dl, int timeout_ms);
+/*
+ * Make progress toward a waiter's goal: read and handle one datagram if no
+ * other thread is reading (and the queue has room: specific waiters may
+ * go up to hard_events), else wait for the state to change.  0: something
+ * may have changed; -EAGAIN: the deadline passed; -ECONNRESET: dead.
+ * poll_cap_ms > 0 bounds a single wait (for goals local actions can meet).
+ */
+int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
+	      int poll_cap_ms);
+/* Read what is there without waiting (at most max datagrams). */
+void conn_drain(struct hc_sock *s, unsigned max);
+/*
+ * Send m (s->lock NOT held), with the batched recycles piggy-backed.
+ * -EAGAIN (nonblock and the socket buffer is full), -EMSGSIZE,
+ * -ECONNRESET, -ENOMEM.
+ */
+int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
+	      bool nonblock);
+/*
+ * Send a seq'd command and wait for its Reply (s->lock NOT held).  Returns
+ * 0 or -errno from the Reply (its text in s->errtext), -ECONNRESET.
+ */
+int conn_call(struct hc_sock *s, Homa__Client__ClientMsg *m,
+	      struct conn_call *c);
+/* Send the batched recycles now (s->lock held; dropped and retaken). */
+int conn_flush_locked(struct hc_sock *s);
+/*
+ * Whether the batched recycles must go before this thread sleeps: the
+ * batch is full, or the pool is tight (fewer than 2 * HC_MAX_BPAGES bpages
+ * not pinned by the socket), so homad might wait for them.
+ */
+bool conn_recycle_due(const struct hc_sock *s);
+/* Take a client RPC id (may wait for a MoreIds reply).  -EAGAIN. */
+int conn_take_id(struct hc_sock *s, const struct conn_deadline *dl,
+		 uint64_t *id);
+/* Ask for the next id block if due and none is in flight (lock held). */
+void conn_refill_ids(struct hc_sock *s);
+/* The event's bpages back to homad (batched), unless shut down or dead. */
+void conn_recycle_ev(void *s, const struct evq_ev *ev);
+void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n);
+
+#endif /* HOMAD_LIBCLIENT_CLIENT_INT_H */

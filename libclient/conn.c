@@ -1,0 +1,767 @@
+/*
+ * conn.c - the connection to homad: reading and handling its datagrams,
+ * sending commands, matching Replies, client RPC id blocks, recycles.
+ *
+ * Threads.  Everything is under s->lock.  At most one thread reads the
+ * connection at a time (s->reading); it reads without the lock, then
+ * handles the datagram under it and broadcasts s->cond.  Any thread that
+ * waits for something (a message, a private response, a Reply, send
+ * space) calls conn_step() in a loop: it becomes the reader when nobody
+ * is, else it sleeps on the condition variable until the reader has
+ * handled something.  Whatever a datagram brings for other threads is
+ * left in s->q (evq.c) or in their struct conn_call.  Every state change
+ * that can end a wait happens while handling a datagram (or is followed by
+ * one), so a reader blocked in recv() is never left waiting for nothing.
+ *
+ * Sends do not take the reader role: datagrams are written without the
+ * lock (a SOCK_SEQPACKET send is atomic), so a sender never holds up the
+ * reader, and homad, which always reads, never holds up a sender for long.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "client_int.h"
+#include "homa_shm.h"
+
+/* ---- errors and log --------------------------------------------------- */
+
+void conn_set_error(struct hc_sock *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errtext, sizeof(s->errtext), fmt, ap);
+	va_end(ap);
+}
+
+void conn_log(struct hc_sock *s, int level, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	if (s->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	s->log(s->log_arg, level, text);
+}
+
+/* ---- deadlines -------------------------------------------------------- */
+
+void conn_deadline_ms(struct conn_deadline *dl, int timeout_ms)
+{
+	if (timeout_ms < 0) {
+		dl->kind = DL_FOREVER;
+		return;
+	}
+	if (timeout_ms == 0) {
+		dl->kind = DL_NOW;
+		return;
+	}
+	dl->kind = DL_AT;
+	clock_gettime(CLOCK_MONOTONIC, &dl->at);
+	dl->at.tv_sec += timeout_ms / 1000;
+	dl->at.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl->at.tv_nsec >= 1000000000L) {
+		dl->at.tv_sec++;
+		dl->at.tv_nsec -= 1000000000L;
+	}
+}
+
+/* Milliseconds left until dl (rounded up); 0 when passed; -1 forever. */
+static int conn_deadline_left(const struct conn_deadline *dl)
+{
+	struct timespec now;
+	int64_t ns;
+
+	if (dl->kind == DL_FOREVER)
+		return -1;
+	if (dl->kind == DL_NOW)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (int64_t)(dl->at.tv_sec - now.tv_sec) * 1000000000LL +
+	     (dl->at.tv_nsec - now.tv_nsec);
+	if (ns <= 0)
+		return 0;
+	if (ns / 1000000 >= INT32_MAX)
+		return INT32_MAX;
+	return (int)((ns + 999999) / 1000000);
+}
+
+/* ---- the connection is gone ------------------------------------------ */
+
+/* Fail every waiter: homad closed the connection (or it broke). */
+static void conn_lost(struct hc_sock *s, int err)
+{
+	if (s->dead)
+		return;
+	s->dead = err;
+	conn_set_error(s, "connection to homad lost: %s", strerror(err));
+	conn_log(s, HC_LOG_ERR, "connection to homad lost: %s", strerror(err));
+	for (struct conn_call *c = s->calls; c != NULL; c = c->next) {
+		c->done = true;
+		c->error = err;
+	}
+	s->calls = NULL;
+	s->more_ids_busy = false;
+	if (s->more_ids_err == 0)
+		s->more_ids_err = err;
+	s->nrecycle = 0;
+	pthread_cond_broadcast(&s->cond);
+}
+
+/* ---- handling homad's datagrams -------------------------------------- */
+
+static void conn_bad(struct hc_sock *s, const char *what)
+{
+	s->proto_errors++;
+	conn_log(s, HC_LOG_WARNING, "bad datagram from homad dropped: %s",
+		 what);
+}
+
+static void conn_tx_released(struct hc_sock *s, const uint64_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		txtrack_release(&s->tx, ids[i]);
+}
+
+/*
+ * Check where homad says a message lies: length/64K full aligned bpages,
+ * then a tail inside one bpage, all inside the pool.
+ */
+static bool conn_bpages_ok(const struct hc_sock *s, uint32_t length, size_t n,
+			   const uint32_t *off)
+{
+	uint32_t full = length / HC_BPAGE_SIZE, tail = length % HC_BPAGE_SIZE;
+
+	if (length == 0 || length > HC_MAX_MESSAGE_LENGTH ||
+	    n != full + (tail != 0) || n > HC_MAX_BPAGES)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t len = i < full ? HC_BPAGE_SIZE : tail;
+
+		if (i < full && off[i] % HC_BPAGE_SIZE != 0)
+			return false;
+		if ((uint64_t)off[i] + len > s->rx_size ||
+		    off[i] % HC_BPAGE_SIZE + len > HC_BPAGE_SIZE)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A message or a failure for this socket: to its private slot when
+ * someone sent the RPC private, else to the queue for hc_recv(any).
+ */
+static void conn_route(struct hc_sock *s, const struct evq_ev *ev, bool priv)
+{
+	int rc;
+
+	if (s->shut)
+		return; /* ended locally: nothing is collected any more */
+	if ((ev->id & 1) == 0 && evq_priv_has(&s->q, ev->id)) {
+		rc = evq_priv_fill(&s->q, ev);
+		if (rc == 0)
+			return;
+		conn_bad(s, "second result for a private RPC");
+		conn_recycle_ev(s, ev);
+		return;
+	}
+	if (priv) {
+		/* Its slot is gone (aborted silently): nobody wants it. */
+		conn_recycle_ev(s, ev);
+		return;
+	}
+	rc = evq_push(&s->q, ev);
+	if (rc < 0) {
+		/* Only past hard_events or out of memory: cannot keep it. */
+		conn_log(s, HC_LOG_ERR,
+			 "event queue full (%u): message %llu dropped",
+			 s->q.count, (unsigned long long)ev->id);
+		conn_recycle_ev(s, ev);
+	}
+}
+
+static void conn_delivered(struct hc_sock *s, const Homa__Client__Delivered *d)
+{
+	struct evq_ev ev;
+
+	conn_tx_released(s, d->tx_released, d->n_tx_released);
+	if (d->peer == NULL ||
+	    (d->peer->addr.len != 4 && d->peer->addr.len != 16) ||
+	    d->peer->port > 0xffff) {
+		conn_bad(s, "Delivered with a bad peer");
+		return;
+	}
+	if (!conn_bpages_ok(s, d->length, d->n_bpage_offsets,
+			    d->bpage_offsets)) {
+		conn_bad(s, "Delivered with bad bpages");
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.id = d->id;
+	ev.cookie = d->cookie;
+	memcpy(ev.addr, d->peer->addr.data, d->peer->addr.len);
+	ev.addr_len = (uint8_t)d->peer->addr.len;
+	ev.port = (uint16_t)d->peer->port;
+	ev.length = d->length;
+	ev.num_bpages = (uint32_t)d->n_bpage_offsets;
+	memcpy(ev.bpage_offsets, d->bpage_offsets,
+	       d->n_bpage_offsets * sizeof(uint32_t));
+	/* A response ends the client RPC: homad reads its request no more. */
+	if ((d->id & 1) == 0)
+		txtrack_release(&s->tx, d->id);
+	s->pins += ev.num_bpages;
+	conn_route(s, &ev, d->private_);
+}
+
+static void conn_failed(struct hc_sock *s, const Homa__Client__Failed *f)
+{
+	struct evq_ev ev;
+
+	conn_tx_released(s, f->tx_released, f->n_tx_released);
+	if (f->error <= 0) {
+		conn_bad(s, "Failed without an errno");
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.id = f->id;
+	ev.cookie = f->cookie;
+	ev.error = f->error;
+	if ((f->id & 1) == 0)
+		txtrack_release(&s->tx, f->id);
+	conn_route(s, &ev, f->private_);
+}
+
+/* A Reply: finish the command waiting for it, applying its effect. */
+static void conn_reply(struct hc_sock *s, Homa__Client__DaemonMsg *m,
+		       bool *keep)
+{
+	const Homa__Client__Reply *r = m->reply;
+	struct conn_call **p = &s->calls, *c;
+
+	while (*p != NULL && (*p)->seq != r->seq)
+		p = &(*p)->next;
+	if (*p == NULL) {
+		conn_bad(s, "Reply for no command");
+		return;
+	}
+	c = *p;
+	*p = c->next;
+	c->done = true;
+	c->error = r->error > 0 ? r->error : 0;
+	if (c->error != 0 && r->error_text != NULL && r->error_text[0] != 0)
+		conn_set_error(s, "%s", r->error_text);
+	switch (c->kind) {
+	case CONN_CMD_PLAIN:
+		break;
+	case CONN_CMD_BIND:
+		if (c->error == 0 && r->port != 0)
+			s->port = r->port;
+		break;
+	case CONN_CMD_ABORT:
+		if (c->error == 0 && c->abort_err == 0)
+			evq_priv_forget(&s->q, c->abort_id);
+		break;
+	case CONN_CMD_INFO:
+		if (c->error == 0) {
+			c->answer = m;
+			*keep = true;
+		}
+		break;
+	case CONN_CMD_MORE_IDS:
+		s->more_ids_busy = false;
+		if (c->error != 0) {
+			s->more_ids_err = c->error;
+		} else if (r->ids == NULL || r->ids->count == 0 ||
+			   (r->ids->first & 1) != 0) {
+			conn_bad(s, "MoreIds reply without ids");
+			s->more_ids_err = EPROTO;
+		} else {
+			s->next_first = r->ids->first;
+			s->next_count = r->ids->count;
+		}
+		break;
+	case CONN_CMD_SHUTDOWN:
+		s->shut = true;
+		s->port = 0;
+		s->nrecycle = 0;
+		s->pins = 0;
+		/* Nothing queued can be collected (nor recycled) any more. */
+		evq_clear(&s->q, NULL, NULL);
+		evq_priv_clear(&s->q, NULL, NULL);
+		break;
+	}
+}
+
+/* Handle one datagram from homad (lock held). */
+static void conn_dispatch(struct hc_sock *s, const uint8_t *buf, size_t len)
+{
+	Homa__Client__DaemonMsg *m;
+	bool keep = false;
+
+	m = homa__client__daemon_msg__unpack(NULL, len, buf);
+	if (m == NULL) {
+		conn_bad(s, "not a DaemonMsg");
+		return;
+	}
+	switch (m->ev_case) {
+	case HOMA__CLIENT__DAEMON_MSG__EV_REPLY:
+		conn_reply(s, m, &keep);
+		break;
+	case HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED:
+		conn_delivered(s, m->delivered);
+		break;
+	case HOMA__CLIENT__DAEMON_MSG__EV_FAILED:
+		conn_failed(s, m->failed);
+		break;
+	case HOMA__CLIENT__DAEMON_MSG__EV_TX_RELEASED:
+		conn_tx_released(s, m->tx_released->ids, m->tx_released->n_ids);
+		break;
+	case HOMA__CLIENT__DAEMON_MSG__EV_SEND_SPACE:
+		/* Waiting senders re-check (the broadcast follows). */
+		break;
+	default:
+		conn_bad(s, "unexpected event");
+		break;
+	}
+	if (!keep)
+		homa__client__daemon_msg__free_unpacked(m, NULL);
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+/*
+ * Read one datagram into s->rbuf without the lock (the caller is the
+ * reader).  timeout_ms: -1 forever, 0 not at all, else at most that long.
+ * Returns its length, -EAGAIN (none in time, or interrupted), or another
+ * -errno / 0 (EOF) when the connection is gone.
+ */
+static ssize_t conn_read(struct hc_sock *s, int timeout_ms)
+{
+	ssize_t n;
+	int flags = MSG_TRUNC;
+
+	if (timeout_ms > 0) {
+		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+		int rc = poll(&pfd, 1, timeout_ms);
+
+		if (rc < 0)
+			return errno == EINTR ? -EAGAIN : -errno;
+		if (rc == 0)
+			return -EAGAIN;
+	}
+	if (timeout_ms >= 0)
+		flags |= MSG_DONTWAIT;
+	n = recv(s->fd, s->rbuf, HOMA_CLIENT_MAX_DATAGRAM, flags);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return -EAGAIN;
+		return -errno;
+	}
+	return n;
+}
+
+int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
+	      int poll_cap_ms)
+{
+	uint32_t room = specific ? s->hard_events : s->soft_events;
+	int left, wait_ms;
+	ssize_t n;
+
+	if (s->dead)
+		return -ECONNRESET;
+	left = conn_deadline_left(dl);
+	if (s->reading || s->q.count >= room) {
+		int rc;
+
+		if (left == 0)
+			return -EAGAIN;
+		if (left < 0 && poll_cap_ms <= 0) {
+			pthread_cond_wait(&s->cond, &s->lock);
+			return 0;
+		}
+		if (left < 0 || (poll_cap_ms > 0 && poll_cap_ms < left))
+			left = poll_cap_ms;
+		{
+			struct conn_deadline w;
+
+			conn_deadline_ms(&w, left);
+			rc = pthread_cond_timedwait(&s->cond, &s->lock, &w.at);
+		}
+		(void)rc;
+		return 0;
+	}
+	s->reading = true;
+	wait_ms = left;
+	if (poll_cap_ms > 0 && (wait_ms < 0 || wait_ms > poll_cap_ms))
+		wait_ms = poll_cap_ms;
+	if (wait_ms != 0 && conn_recycle_due(s))
+		conn_flush_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	n = conn_read(s, wait_ms);
+	pthread_mutex_lock(&s->lock);
+	s->reading = false;
+	if (n > HOMA_CLIENT_MAX_DATAGRAM)
+		conn_bad(s, "datagram too long");
+	else if (n > 0)
+		conn_dispatch(s, s->rbuf, (size_t)n);
+	else if (n != -EAGAIN)
+		conn_lost(s, n == 0 ? ECONNRESET : (int)-n);
+	pthread_cond_broadcast(&s->cond);
+	if (n == -EAGAIN && left == 0)
+		return -EAGAIN;
+	return s->dead ? -ECONNRESET : 0;
+}
+
+void conn_drain(struct hc_sock *s, unsigned max)
+{
+	struct conn_deadline now = {.kind = DL_NOW};
+
+	for (unsigned i = 0;
+	     i < max && !s->reading && !s->dead && s->q.count < s->soft_events;
+	     i++)
+		if (conn_step(s, &now, false, 0) < 0)
+			break;
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+/* Pack m into buf (cap bytes) or a malloc'd buffer: *out, *len. */
+static int conn_pack(const Homa__Client__ClientMsg *m, uint8_t *buf, size_t cap,
+		     uint8_t **out, size_t *len)
+{
+	size_t n = homa__client__client_msg__get_packed_size(m);
+
+	if (n > HOMA_CLIENT_MAX_DATAGRAM)
+		return -EMSGSIZE;
+	if (n > cap) {
+		buf = malloc(n);
+		if (buf == NULL)
+			return -ENOMEM;
+	}
+	homa__client__client_msg__pack(m, buf);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Put back recycles that could not be sent (lock held). */
+static void conn_recycle_putback(struct hc_sock *s, const uint32_t *off,
+				 unsigned n)
+{
+	if (s->dead || s->shut)
+		return;
+	if (s->nrecycle + n > CONN_RECYCLE_CAP) {
+		/* Cannot happen with the batch rule; never lose offsets. */
+		n = CONN_RECYCLE_CAP - s->nrecycle;
+	}
+	memmove(s->recycle + n, s->recycle, s->nrecycle * sizeof(uint32_t));
+	memcpy(s->recycle, off, n * sizeof(uint32_t));
+	s->nrecycle += n;
+}
+
+/* Pack a Recycle of off[0..n) into buf. */
+static size_t conn_pack_recycle(const uint32_t *off, unsigned n, uint8_t *buf)
+{
+	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Recycle r = HOMA__CLIENT__RECYCLE__INIT;
+
+	r.n_bpage_offsets = n;
+	r.bpage_offsets = (uint32_t *)off;
+	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE;
+	m.recycle = &r;
+	return homa__client__client_msg__pack(&m, buf);
+}
+
+/* Worst case of a packed Recycle: 5 bytes an offset + headers. */
+#define CONN_RECYCLE_BYTES (CONN_RECYCLE_CAP * 5 + 32)
+
+static int conn_errno_send(struct hc_sock *s, int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		return -EAGAIN;
+	if (err == EINTR)
+		return -EINTR;
+	if (err == ENOMEM || err == ENOBUFS)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	conn_lost(s, ECONNRESET);
+	pthread_mutex_unlock(&s->lock);
+	return -ECONNRESET;
+}
+
+int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
+	      bool nonblock)
+{
+	uint8_t small[2048], rbuf[CONN_RECYCLE_BYTES];
+	uint32_t rec[CONN_RECYCLE_CAP];
+	unsigned nrec = 0;
+	struct mmsghdr mm[2];
+	struct iovec iov[2];
+	uint8_t *buf;
+	size_t len;
+	int rc, sent, flags = MSG_NOSIGNAL | (nonblock ? MSG_DONTWAIT : 0);
+
+	rc = conn_pack(m, small, sizeof(small), &buf, &len);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	if (s->dead) {
+		pthread_mutex_unlock(&s->lock);
+		rc = -ECONNRESET;
+		goto out;
+	}
+	if (s->nrecycle > 0 && !s->shut) {
+		nrec = s->nrecycle;
+		memcpy(rec, s->recycle, nrec * sizeof(uint32_t));
+		s->nrecycle = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	memset(mm, 0, sizeof(mm));
+	iov[0].iov_base = buf;
+	iov[0].iov_len = len;
+	mm[0].msg_hdr.msg_iov = &iov[0];
+	mm[0].msg_hdr.msg_iovlen = 1;
+	if (nrec > 0) {
+		iov[1].iov_base = rbuf;
+		iov[1].iov_len = conn_pack_recycle(rec, nrec, rbuf);
+		mm[1].msg_hdr.msg_iov = &iov[1];
+		mm[1].msg_hdr.msg_iovlen = 1;
+	}
+	do {
+		sent = sendmmsg(s->fd, mm, nrec > 0 ? 2 : 1, flags);
+	} while (sent < 0 && errno == EINTR);
+	if (sent < 0) {
+		int err = errno;
+
+		if (nrec > 0) {
+			pthread_mutex_lock(&s->lock);
+			conn_recycle_putback(s, rec, nrec);
+			pthread_mutex_unlock(&s->lock);
+		}
+		rc = conn_errno_send(s, err);
+		goto out;
+	}
+	if (nrec > 0 && sent < 2) {
+		/* The command went; the recycles go on their own. */
+		do {
+			sent = send(s->fd, rbuf, iov[1].iov_len, MSG_NOSIGNAL);
+		} while (sent < 0 && errno == EINTR);
+		if (sent < 0) {
+			conn_errno_send(s, errno);
+			nrec = 0;
+		}
+	}
+	if (nrec > 0) {
+		pthread_mutex_lock(&s->lock);
+		s->pins = s->pins > nrec ? s->pins - nrec : 0;
+		pthread_mutex_unlock(&s->lock);
+	}
+	rc = 0;
+out:
+	if (buf != small)
+		free(buf);
+	return rc;
+}
+
+int conn_flush_locked(struct hc_sock *s)
+{
+	uint32_t rec[CONN_RECYCLE_CAP];
+	uint8_t rbuf[CONN_RECYCLE_BYTES];
+	unsigned nrec = s->nrecycle;
+	size_t len;
+	ssize_t n;
+
+	if (s->dead)
+		return -ECONNRESET;
+	if (nrec == 0 || s->shut)
+		return 0;
+	memcpy(rec, s->recycle, nrec * sizeof(uint32_t));
+	s->nrecycle = 0;
+	len = conn_pack_recycle(rec, nrec, rbuf);
+	pthread_mutex_unlock(&s->lock);
+	do {
+		n = send(s->fd, rbuf, len, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	pthread_mutex_lock(&s->lock);
+	if (n < 0) {
+		int err = errno;
+
+		if (err == ENOMEM || err == ENOBUFS) {
+			conn_recycle_putback(s, rec, nrec);
+			return -ENOMEM;
+		}
+		conn_lost(s, ECONNRESET);
+		return -ECONNRESET;
+	}
+	s->pins = s->pins > nrec ? s->pins - nrec : 0;
+	return 0;
+}
+
+bool conn_recycle_due(const struct hc_sock *s)
+{
+	uint64_t bpages = s->rx_size / HC_BPAGE_SIZE;
+
+	if (s->nrecycle == 0 || s->shut || s->dead)
+		return false;
+	return s->nrecycle >= CONN_RECYCLE_BATCH ||
+	       s->pins + 2 * HC_MAX_BPAGES > bpages;
+}
+
+void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n)
+{
+	if (s->dead || s->shut || n == 0)
+		return;
+	if (s->nrecycle + n > CONN_RECYCLE_CAP)
+		conn_flush_locked(s);
+	if (s->dead || s->nrecycle + n > CONN_RECYCLE_CAP)
+		return;
+	memcpy(s->recycle + s->nrecycle, off, n * sizeof(uint32_t));
+	s->nrecycle += n;
+}
+
+void conn_recycle_ev(void *arg, const struct evq_ev *ev)
+{
+	struct hc_sock *s = arg;
+
+	/*
+	 * Called while handling a datagram (possibly by the reader): only
+	 * batch here; the batch goes out with the next send or wait.
+	 */
+	if (s->dead || s->shut || ev->num_bpages == 0)
+		return;
+	if (s->nrecycle + ev->num_bpages > CONN_RECYCLE_CAP) {
+		conn_log(s, HC_LOG_WARNING, "recycle batch full");
+		return;
+	}
+	memcpy(s->recycle + s->nrecycle, ev->bpage_offsets,
+	       ev->num_bpages * sizeof(uint32_t));
+	s->nrecycle += ev->num_bpages;
+}
+
+/* ---- commands with a Reply ------------------------------------------- */
+
+int conn_call(struct hc_sock *s, Homa__Client__ClientMsg *m,
+	      struct conn_call *c)
+{
+	struct conn_deadline forever = {.kind = DL_FOREVER};
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->dead) {
+		pthread_mutex_unlock(&s->lock);
+		return -ECONNRESET;
+	}
+	c->seq = ++s->seq;
+	c->done = false;
+	c->error = 0;
+	c->answer = NULL;
+	c->next = s->calls;
+	s->calls = c;
+	m->seq = c->seq;
+	pthread_mutex_unlock(&s->lock);
+
+	rc = conn_send(s, m, false);
+
+	pthread_mutex_lock(&s->lock);
+	if (rc < 0) {
+		for (struct conn_call **p = &s->calls; *p != NULL;
+		     p = &(*p)->next)
+			if (*p == c) {
+				*p = c->next;
+				break;
+			}
+		pthread_mutex_unlock(&s->lock);
+		return rc;
+	}
+	while (!c->done)
+		conn_step(s, &forever, true, 0);
+	rc = c->error ? -c->error : 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- client RPC ids --------------------------------------------------- */
+
+void conn_refill_ids(struct hc_sock *s)
+{
+	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__MoreIds more = HOMA__CLIENT__MORE_IDS__INIT;
+	struct conn_call *c = &s->more_ids;
+	int rc;
+
+	if (s->more_ids_busy || s->next_count > 0 || s->more_ids_err ||
+	    s->dead || s->shut || s->id_left > s->id_block / 2)
+		return;
+	s->more_ids_busy = true;
+	memset(c, 0, sizeof(*c));
+	c->kind = CONN_CMD_MORE_IDS;
+	c->seq = ++s->seq;
+	c->next = s->calls;
+	s->calls = c;
+	m.seq = c->seq;
+	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_MORE_IDS;
+	m.more_ids = &more;
+	pthread_mutex_unlock(&s->lock);
+	rc = conn_send(s, &m, false);
+	pthread_mutex_lock(&s->lock);
+	if (rc < 0 && s->more_ids_busy) {
+		for (struct conn_call **p = &s->calls; *p != NULL;
+		     p = &(*p)->next)
+			if (*p == c) {
+				*p = c->next;
+				break;
+			}
+		s->more_ids_busy = false;
+		if (rc != -EINTR && rc != -ENOMEM)
+			s->more_ids_err = -rc;
+		pthread_cond_broadcast(&s->cond);
+	}
+}
+
+int conn_take_id(struct hc_sock *s, const struct conn_deadline *dl,
+		 uint64_t *id)
+{
+	int rc;
+
+	for (;;) {
+		if (s->id_left == 0 && s->next_count > 0) {
+			s->id_next = s->next_first;
+			s->id_left = s->next_count;
+			s->next_count = 0;
+		}
+		if (s->id_left > 0) {
+			*id = s->id_next;
+			s->id_next += 2;
+			s->id_left--;
+			conn_refill_ids(s);
+			return 0;
+		}
+		if (s->dead)
+			return -ECONNRESET;
+		if (s->shut)
+			return -ESHUTDOWN;
+		if (s->more_ids_err) {
+			conn_set_error(s, "homad gave no more RPC ids: %s",
+				       strerror(s->more_ids_err));
+			return -s->more_ids_err;
+		}
+		conn_refill_ids(s);
+		if (!s->more_ids_busy)
+			continue;
+		rc = conn_step(s, dl, true, 0);
+		if (rc == -EAGAIN)
+			return rc;
+	}
+}
