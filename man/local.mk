@@ -1,3 +1,4 @@
 # man/: manual pages.
 dist_man_MANS += man/homad.8 man/homactl.8 man/homa.conf.5
+dist_man_MANS += man/homa-bench.1
 dist_man_MANS += man/libhomaclient.3

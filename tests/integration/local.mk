@@ -4,9 +4,10 @@
 check_PROGRAMS += tests/integration/pktsend tests/integration/link_test \
 	tests/integration/notify_listen tests/integration/chan_test
 TESTS += tests/integration/link.sh tests/integration/daemon.sh \
-	tests/integration/systemd_verify.sh tests/integration/chan.sh
+	tests/integration/systemd_verify.sh tests/integration/testbed.sh tests/integration/chan.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/link.sh \
 	tests/integration/daemon.sh tests/integration/systemd_verify.sh \
+	tests/integration/testbed.sh \
 	tests/integration/chan.sh
 
 # Sends the Homa packets of pcaps (or garbage) from a raw socket.

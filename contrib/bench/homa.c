@@ -1,0 +1,264 @@
+/*
+ * homa.c - homa-bench's Homa backend: RPCs through homad with
+ * libhomaclient (homa/client.h).  A client is one Homa socket sending to
+ * every server; a response comes back with its request's cookie, which is
+ * homa-bench's tag.  A server is a Homa socket per address family bound to
+ * the port (one, if homad gives both families one port space).
+ *
+ * Messages are sent by copy from a static buffer (as the TCP backend
+ * writes from one); received messages are not copied out of the receive
+ * pool, only given back (hc_recycle), as an application reading in place
+ * would.
+ */
+#include "config.h"
+
+#include "bench.h"
+
+#include <homa/client.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Messages handled per socket per wake-up, at most. */
+#define HOMA_BATCH 64
+
+static unsigned char homa_txbuf[BENCH_MAX_MESSAGE];
+
+struct homa_client {
+	struct hc_sock *s;
+	const struct bench_server *servers;
+	int nservers;
+};
+
+static void homa_client_close(void *cp)
+{
+	struct homa_client *c = cp;
+
+	if (c == NULL)
+		return;
+	hc_close(c->s);
+	free(c);
+}
+
+static int homa_client_open(const struct bench_opts *o,
+			    const struct bench_server *servers, int nservers,
+			    void **cp, char *err, size_t errlen)
+{
+	struct hc_options opts;
+	struct homa_client *c;
+	char text[256];
+	int family = servers[0].addr.ss_family, rc;
+
+	for (int i = 1; i < nservers; i++) {
+		if (servers[i].addr.ss_family != family) {
+			snprintf(err, errlen,
+				 "homa: servers must all be IPv4 or all IPv6");
+			return -EAFNOSUPPORT;
+		}
+	}
+	for (size_t i = 0; i < sizeof(homa_txbuf); i++)
+		homa_txbuf[i] = (unsigned char)(i * 7 + 1);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	hc_options_init(&opts);
+	/* Room for every RPC in flight and a margin for releases. */
+	opts.max_outstanding = o->max_outstanding + 64;
+	rc = hc_open(&c->s, family, &opts);
+	if (rc < 0) {
+		hc_last_error(NULL, text, sizeof(text));
+		snprintf(err, errlen, "homa: cannot open a socket: %s%s%s",
+			 hc_strerror(rc), text[0] ? ": " : "", text);
+		free(c);
+		return rc;
+	}
+	c->servers = servers;
+	c->nservers = nservers;
+	*cp = c;
+	return 0;
+}
+
+static int homa_client_send(void *cp, int server, uint64_t tag,
+			    uint32_t req_len)
+{
+	struct homa_client *c = cp;
+	const struct bench_server *sv = &c->servers[server];
+
+	/* Never block: the load generator retries after its next poll. */
+	return hc_send_request(c->s, (const struct sockaddr *)&sv->addr,
+			       sv->addrlen, homa_txbuf, req_len, tag,
+			       HC_NONBLOCK, NULL);
+}
+
+/* Report what the library has; returns how many, or -errno (err set). */
+static int homa_client_drain(struct homa_client *c, bench_done_fn done,
+			     void *arg, char *err, size_t errlen)
+{
+	struct hc_msg m;
+	int n = 0, rc;
+
+	while (n < HOMA_BATCH) {
+		rc = hc_recv(c->s, 0, 0, &m);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0) {
+			snprintf(err, errlen, "homa: hc_recv: %s",
+				 hc_strerror(rc));
+			return rc;
+		}
+		if (m.error != 0) {
+			done(arg, m.cookie, 0, -m.error);
+		} else {
+			done(arg, m.cookie, m.length, 0);
+			hc_recycle(c->s, &m);
+		}
+		n++;
+	}
+	return n;
+}
+
+static int homa_client_poll(void *cp, int64_t timeout_ns, bench_done_fn done,
+			    void *arg, char *err, size_t errlen)
+{
+	struct homa_client *c = cp;
+	struct pollfd pfd = {.fd = hc_fd(c->s), .events = POLLIN};
+	struct timespec ts, *tsp = NULL;
+	int n;
+
+	n = homa_client_drain(c, done, arg, err, errlen);
+	if (n != 0 || timeout_ns == 0)
+		return n;
+	/* Nothing held by the library (hc_recv said so): sleep on the fd. */
+	if (timeout_ns > 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	if (ppoll(&pfd, 1, tsp, NULL) < 0 && errno != EINTR) {
+		snprintf(err, errlen, "homa: poll: %s", strerror(errno));
+		return -errno;
+	}
+	/* Let the library read what woke us (releases of sent messages
+	 * included), then report the messages. */
+	if (!(hc_ready(c->s) & HC_READY_RECV))
+		return 0;
+	return homa_client_drain(c, done, arg, err, errlen);
+}
+
+/* Answer the requests one server socket has; 0 or -errno (err set). */
+static int homa_serve_one(struct hc_sock *s, const struct bench_opts *o,
+			  char *err, size_t errlen)
+{
+	struct hc_msg m;
+	int rc;
+
+	for (int n = 0; n < HOMA_BATCH; n++) {
+		uint32_t resp;
+
+		rc = hc_recv(s, 0, 0, &m);
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc < 0) {
+			snprintf(err, errlen, "homa: hc_recv: %s",
+				 hc_strerror(rc));
+			return rc;
+		}
+		if (m.error != 0 || (m.id & 1) == 0) {
+			hc_recycle(s, &m);
+			continue;
+		}
+		resp = o->resp_len ? o->resp_len : m.length;
+		hc_recycle(s, &m);
+		rc = hc_send_response(s, m.id, &m.peer.sa, m.peer_len,
+				      homa_txbuf, resp, 0);
+		if (rc < 0 && rc != -EINVAL) {
+			snprintf(err, errlen, "homa: hc_send_response: %s",
+				 hc_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int homa_serve(const struct bench_opts *o, volatile sig_atomic_t *stop,
+		      char *err, size_t errlen)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	struct hc_sock *socks[2] = {NULL, NULL};
+	struct pollfd pfd[2];
+	char text[256];
+	int nsocks = 0, rc = 0;
+
+	for (size_t i = 0; i < sizeof(homa_txbuf); i++)
+		homa_txbuf[i] = (unsigned char)(i * 7 + 1);
+	for (int f = 0; f < 2; f++) {
+		struct hc_sock *s;
+
+		rc = hc_open(&s, families[f], NULL);
+		if (rc == -EAFNOSUPPORT)
+			continue;
+		if (rc < 0) {
+			hc_last_error(NULL, text, sizeof(text));
+			snprintf(err, errlen,
+				 "homa: cannot open a socket: %s%s%s",
+				 hc_strerror(rc), text[0] ? ": " : "", text);
+			goto out;
+		}
+		rc = hc_bind(s, o->port);
+		if (rc == -EADDRINUSE && nsocks > 0) {
+			/* One port space for both families: one socket. */
+			hc_close(s);
+			continue;
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "homa: bind to port %u: %s",
+				 o->port, hc_strerror(rc));
+			hc_close(s);
+			goto out;
+		}
+		socks[nsocks] = s;
+		pfd[nsocks] = (struct pollfd){.fd = hc_fd(s), .events = POLLIN};
+		nsocks++;
+	}
+	rc = 0;
+	if (nsocks == 0) {
+		snprintf(err, errlen, "homa: neither IPv4 nor IPv6 sockets");
+		rc = -EAFNOSUPPORT;
+		goto out;
+	}
+	while (!*stop) {
+		bool ready = false;
+
+		for (int i = 0; i < nsocks; i++) {
+			rc = homa_serve_one(socks[i], o, err, errlen);
+			if (rc < 0)
+				goto out;
+			if (hc_ready(socks[i]) & HC_READY_RECV)
+				ready = true;
+		}
+		if (!ready && poll(pfd, (nfds_t)nsocks, 200) < 0 &&
+		    errno != EINTR) {
+			rc = -errno;
+			snprintf(err, errlen, "homa: poll: %s",
+				 strerror(errno));
+			goto out;
+		}
+	}
+out:
+	for (int i = 0; i < nsocks; i++)
+		hc_close(socks[i]);
+	return rc;
+}
+
+const struct bench_proto homa_proto = {
+	.name = "homa",
+	.client_open = homa_client_open,
+	.client_send = homa_client_send,
+	.client_poll = homa_client_poll,
+	.client_close = homa_client_close,
+	.serve = homa_serve,
+};
