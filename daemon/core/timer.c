@@ -11,7 +11,9 @@
  *     its silence forgiven;
  *   - otherwise its silent ticks grow: RESENDs after resend_ticks and then
  *     every resend_interval, abort after timeout_ticks (a client RPC fails
- *     with ETIMEDOUT, a server RPC ends silently).
+ *     with ETIMEDOUT, a server RPC still receiving its request ends
+ *     silently; a server sending its response, waiting for grants, only
+ *     ends after need_ack_timeout x timeout_ticks, a homad bound).
  * Then dead RPCs are reaped (10 x reap_limit, more beyond dead_buffs_limit)
  * and the grant policy tops up grants.
  */
@@ -89,8 +91,22 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		if (rpc_is_client(rpc)) {
 			e->metrics.client_rpc_timeouts++;
 			rpc_fail(e, rpc, ETIMEDOUT);
-		} else {
+			return;
+		}
+		if (rpc->state == RPC_INCOMING) {
 			e->metrics.server_rpc_timeouts++;
+			rpc_end(e, rpc);
+			return;
+		}
+		/*
+		 * A server sending its response times out only by the homad
+		 * bound of need_ack_timeout (the client may be out of bpages
+		 * and granting nothing for a long time, legitimately).
+		 */
+		if (p->need_ack_timeout > 0 &&
+		    rpc->silent_ticks >=
+			    (uint64_t)p->need_ack_timeout * p->timeout_ticks) {
+			e->metrics.need_ack_timeouts++;
 			rpc_end(e, rpc);
 		}
 		return;

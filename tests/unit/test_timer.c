@@ -144,6 +144,45 @@ START_TEST(timer_tick__server_in_service_waits)
 }
 END_TEST
 
+START_TEST(timer_tick__server_waiting_for_grants_does_not_time_out)
+{
+	static uint8_t big[100000];
+	struct homa_msgbuf mb = {big, sizeof(big), NULL};
+
+	/* The response's unscheduled bytes go out; the client (out of
+	 * bpages, say) grants nothing for far longer than timeout_ticks. */
+	et_data(&t, ET_SERVER_PORT, 10, 100, 100, 0, 100);
+	ck_assert_int_eq(
+		engine_send_response(t.e, t.srv, 11, &et_peer, &mb, t.now), 0);
+	et_pace(&t);
+	et_ticks(&t, 500);
+	ck_assert_uint_eq(nrpcs(), 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->server_rpc_timeouts, 0);
+	/* A RESEND(0, all) after the client found space restarts it. */
+	et_clear(&t);
+	{
+		struct homa_pkt pkt;
+
+		memset(&pkt, 0, sizeof(pkt));
+		pkt.type = HOMA_RESEND;
+		pkt.sport = ET_PEER_PORT;
+		pkt.dport = ET_SERVER_PORT;
+		pkt.sender_id = 10;
+		pkt.u.resend.offset = 0;
+		pkt.u.resend.length = HOMA_RESEND_ALL;
+		pkt.u.resend.priority = 6;
+		et_rx(&t, &pkt, &et_peer);
+	}
+	et_pace(&t);
+	ck_assert_uint_gt(et_count(&t, HOMA_DATA), 0);
+	ck_assert_uint_eq(et_count(&t, HOMA_RPC_UNKNOWN), 0);
+	/* The homad bound still ends a response nobody ever grants. */
+	et_ticks(&t, 1000);
+	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->need_ack_timeouts, 1);
+}
+END_TEST
+
 START_TEST(timer_tick__need_ack_after_response)
 {
 	struct homa_msgbuf mb = {resp, sizeof(resp), NULL};
@@ -223,6 +262,8 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, timer_tick__resend_asks_for_granted_tail);
 	tcase_add_test(tc, timer_tick__server_receiving_times_out_silently);
 	tcase_add_test(tc, timer_tick__server_in_service_waits);
+	tcase_add_test(tc,
+		       timer_tick__server_waiting_for_grants_does_not_time_out);
 	tcase_add_test(tc, timer_tick__need_ack_after_response);
 	tcase_add_test(tc, timer_tick__need_ack_gives_up_eventually);
 	tcase_add_test(tc, engine_rx_need_ack__client_answers);
