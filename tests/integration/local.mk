@@ -35,3 +35,13 @@ tests_integration_chan_test_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_integration_chan_test_LDADD = libhomaproto.la $(PROTOBUF_C_LIBS)
 tests/integration/tests_integration_chan_test-chan_test.$(OBJEXT): \
 	proto/homa_client.pb-c.h
+
+# Applications of libhomaclient checking homad end to end (e2e.sh): echo
+# servers, sinks, and clients for every case of the issue's list.
+check_PROGRAMS += tests/integration/e2e_test
+TESTS += tests/integration/e2e.sh
+EXTRA_DIST += tests/integration/e2e.sh
+tests_integration_e2e_test_SOURCES = tests/integration/e2e_test.c
+tests_integration_e2e_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclient
+tests_integration_e2e_test_CFLAGS = $(AM_CFLAGS) $(PTHREAD_LIBS)
+tests_integration_e2e_test_LDADD = libhomaclient.la $(PTHREAD_LIBS)
