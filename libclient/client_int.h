@@ -311,9 +311,19 @@ int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
 /* Read what is there without waiting (at most max datagrams). */
 void conn_drain(struct hc_sock *s, unsigned max);
 /*
+ * Wait (lock held; dropped meanwhile) until the connection may have room
+ * for a datagram, for at most a short while (a few tens of ms) or until
+ * dl: unless another thread reads the connection or the event queue is
+ * full, read and handle homad's datagrams meanwhile, so that homad, which
+ * stops reading a client that does not read its events, gets on.  The
+ * caller re-tries its send.  0, -EAGAIN (dl passed), -ECONNRESET.
+ */
+int conn_wait_send(struct hc_sock *s, const struct conn_deadline *dl);
+/*
  * Send m (s->lock NOT held), with the batched recycles piggy-backed.
- * -EAGAIN (nonblock and the socket buffer is full), -EMSGSIZE,
- * -ECONNRESET, -ENOMEM.
+ * Never blocks in send(): when the socket is full, -EAGAIN if nonblock,
+ * else it waits in conn_wait_send.  -EAGAIN, -EMSGSIZE, -ECONNRESET,
+ * -ENOMEM.
  */
 int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
 	      bool nonblock);
@@ -323,19 +333,33 @@ int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
  */
 int conn_call(struct hc_sock *s, Homa__Client__ClientMsg *m,
 	      struct conn_call *c);
-/* Send the batched recycles now (s->lock held; dropped and retaken). */
+/*
+ * Send the batched recycles now, without waiting (s->lock held; dropped
+ * and retaken).  -EAGAIN (socket full: they stay batched), -ENOMEM,
+ * -ECONNRESET.
+ */
 int conn_flush_locked(struct hc_sock *s);
+/* conn_flush_locked, waiting for room (conn_wait_send) when full. */
+int conn_flush_wait(struct hc_sock *s);
 /*
  * Whether the batched recycles must go before this thread sleeps: the
  * batch is full, or the pool is tight (fewer than 2 * HC_MAX_BPAGES bpages
  * not pinned by the socket), so homad might wait for them.
  */
 bool conn_recycle_due(const struct hc_sock *s);
-/* Take a client RPC id (may wait for a MoreIds reply).  -EAGAIN. */
+/*
+ * Take a client RPC id (lock held).  Waits (until dl) only when the block
+ * is used up: for room to ask for more, or for the MoreIds Reply.
+ * -EAGAIN, -ECONNRESET, -ESHUTDOWN, or MoreIds' error.
+ */
 int conn_take_id(struct hc_sock *s, const struct conn_deadline *dl,
 		 uint64_t *id);
-/* Ask for the next id block if due and none is in flight (lock held). */
-void conn_refill_ids(struct hc_sock *s);
+/*
+ * Ask for the next id block if due (half the first block's size left) and
+ * none is in flight (lock held; dropped while sending).  Never waits:
+ * -EAGAIN when the socket is full (asked again on the next take).
+ */
+int conn_refill_ids(struct hc_sock *s);
 /* The event's bpages back to homad (batched), unless shut down or dead. */
 void conn_recycle_ev(void *s, const struct evq_ev *ev);
 void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n);

@@ -13,9 +13,14 @@
  * that can end a wait happens while handling a datagram (or is followed by
  * one), so a reader blocked in recv() is never left waiting for nothing.
  *
- * Sends do not take the reader role: datagrams are written without the
- * lock (a SOCK_SEQPACKET send is atomic), so a sender never holds up the
- * reader, and homad, which always reads, never holds up a sender for long.
+ * Sends.  Datagrams are written without the lock (a SOCK_SEQPACKET send
+ * is atomic) and never with a blocking send(): homad stops reading a
+ * client while too many of its events wait to be sent to that client, so
+ * a thread blocked in send() while nobody reads the connection would wait
+ * forever (homa-bench's single-threaded load clients did).  A send that
+ * finds the socket full fails -EAGAIN when it must not wait; else it
+ * waits in conn_wait_send(), which polls for room and, when no other
+ * thread reads, reads and handles homad's datagrams meanwhile.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -30,6 +35,9 @@
 
 #include "client_int.h"
 #include "homa_shm.h"
+
+/* A sender waiting for room re-checks this often (another thread reads). */
+#define CONN_SEND_POLL_MS 20
 
 /* ---- errors and log --------------------------------------------------- */
 
@@ -342,25 +350,28 @@ static void conn_dispatch(struct hc_sock *s, const uint8_t *buf, size_t len)
 
 /*
  * Read one datagram into s->rbuf without the lock (the caller is the
- * reader).  timeout_ms: -1 forever, 0 not at all, else at most that long.
- * Returns its length, -EAGAIN (none in time, or interrupted), or another
- * -errno / 0 (EOF) when the connection is gone.
+ * reader).  timeout_ms: -1 forever, 0 not at all, else at most that long;
+ * want_out: also stop waiting when the socket has room to send.  Returns
+ * its length, -EAGAIN (none in time, interrupted, or room to send), or
+ * another -errno / 0 (EOF) when the connection is gone.
  */
-static ssize_t conn_read(struct hc_sock *s, int timeout_ms)
+static ssize_t conn_read(struct hc_sock *s, int timeout_ms, bool want_out)
 {
 	ssize_t n;
 	int flags = MSG_TRUNC;
 
-	if (timeout_ms > 0) {
-		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+	if (timeout_ms > 0 || (timeout_ms < 0 && want_out)) {
+		struct pollfd pfd = {.fd = s->fd,
+				     .events =
+					     POLLIN | (want_out ? POLLOUT : 0)};
 		int rc = poll(&pfd, 1, timeout_ms);
 
 		if (rc < 0)
 			return errno == EINTR ? -EAGAIN : -errno;
-		if (rc == 0)
+		if (rc == 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			return -EAGAIN;
 	}
-	if (timeout_ms >= 0)
+	if (timeout_ms >= 0 || want_out)
 		flags |= MSG_DONTWAIT;
 	n = recv(s->fd, s->rbuf, HOMA_CLIENT_MAX_DATAGRAM, flags);
 	if (n < 0) {
@@ -371,10 +382,23 @@ static ssize_t conn_read(struct hc_sock *s, int timeout_ms)
 	return n;
 }
 
+/* Handle what conn_read returned (lock held, reader role just given up). */
+static void conn_handle_read(struct hc_sock *s, ssize_t n)
+{
+	if (n > HOMA_CLIENT_MAX_DATAGRAM)
+		conn_bad(s, "datagram too long");
+	else if (n > 0)
+		conn_dispatch(s, s->rbuf, (size_t)n);
+	else if (n != -EAGAIN)
+		conn_lost(s, n == 0 ? ECONNRESET : (int)-n);
+	pthread_cond_broadcast(&s->cond);
+}
+
 int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
 	      int poll_cap_ms)
 {
 	uint32_t room = specific ? s->hard_events : s->soft_events;
+	bool want_out = false;
 	int left, wait_ms;
 	ssize_t n;
 
@@ -405,19 +429,18 @@ int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
 	wait_ms = left;
 	if (poll_cap_ms > 0 && (wait_ms < 0 || wait_ms > poll_cap_ms))
 		wait_ms = poll_cap_ms;
+	/*
+	 * Recycles homad may need go before a wait; when the socket is full
+	 * they stay batched and the wait also ends when there is room, so
+	 * that the caller's next step sends them.
+	 */
 	if (wait_ms != 0 && conn_recycle_due(s))
-		conn_flush_locked(s);
+		want_out = conn_flush_locked(s) == -EAGAIN;
 	pthread_mutex_unlock(&s->lock);
-	n = conn_read(s, wait_ms);
+	n = conn_read(s, wait_ms, want_out);
 	pthread_mutex_lock(&s->lock);
 	s->reading = false;
-	if (n > HOMA_CLIENT_MAX_DATAGRAM)
-		conn_bad(s, "datagram too long");
-	else if (n > 0)
-		conn_dispatch(s, s->rbuf, (size_t)n);
-	else if (n != -EAGAIN)
-		conn_lost(s, n == 0 ? ECONNRESET : (int)-n);
-	pthread_cond_broadcast(&s->cond);
+	conn_handle_read(s, n);
 	if (n == -EAGAIN && left == 0)
 		return -EAGAIN;
 	return s->dead ? -ECONNRESET : 0;
@@ -432,6 +455,41 @@ void conn_drain(struct hc_sock *s, unsigned max)
 	     i++)
 		if (conn_step(s, &now, false, 0) < 0)
 			break;
+}
+
+int conn_wait_send(struct hc_sock *s, const struct conn_deadline *dl)
+{
+	struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+	int left = conn_deadline_left(dl), rc;
+	bool reader;
+	ssize_t n = -EAGAIN;
+
+	if (s->dead)
+		return -ECONNRESET;
+	if (left == 0)
+		return -EAGAIN;
+	if (left < 0 || left > CONN_SEND_POLL_MS)
+		left = CONN_SEND_POLL_MS;
+	/*
+	 * Read homad's datagrams meanwhile unless another thread does (then
+	 * homad gets on anyway) or the queue is full (then only collecting
+	 * events helps: another thread may; re-check after a while).
+	 */
+	reader = !s->reading && s->q.count < s->hard_events;
+	if (reader) {
+		s->reading = true;
+		pfd.events |= POLLIN;
+	}
+	pthread_mutex_unlock(&s->lock);
+	rc = poll(&pfd, 1, left);
+	if (reader && rc > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+		n = conn_read(s, 0, false);
+	pthread_mutex_lock(&s->lock);
+	if (reader) {
+		s->reading = false;
+		conn_handle_read(s, n);
+	}
+	return s->dead ? -ECONNRESET : 0;
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -503,73 +561,73 @@ static int conn_errno_send(struct hc_sock *s, int err)
 int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
 	      bool nonblock)
 {
+	struct conn_deadline forever = {.kind = DL_FOREVER};
 	uint8_t small[2048], rbuf[CONN_RECYCLE_BYTES];
 	uint32_t rec[CONN_RECYCLE_CAP];
-	unsigned nrec = 0;
+	unsigned nrec;
 	struct mmsghdr mm[2];
 	struct iovec iov[2];
 	uint8_t *buf;
 	size_t len;
-	int rc, sent, flags = MSG_NOSIGNAL | (nonblock ? MSG_DONTWAIT : 0);
+	int rc, sent, err;
 
 	rc = conn_pack(m, small, sizeof(small), &buf, &len);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&s->lock);
-	if (s->dead) {
+	for (;;) {
+		if (s->dead) {
+			rc = -ECONNRESET;
+			break;
+		}
+		nrec = 0;
+		if (s->nrecycle > 0 && !s->shut) {
+			nrec = s->nrecycle;
+			memcpy(rec, s->recycle, nrec * sizeof(uint32_t));
+			s->nrecycle = 0;
+		}
 		pthread_mutex_unlock(&s->lock);
-		rc = -ECONNRESET;
-		goto out;
-	}
-	if (s->nrecycle > 0 && !s->shut) {
-		nrec = s->nrecycle;
-		memcpy(rec, s->recycle, nrec * sizeof(uint32_t));
-		s->nrecycle = 0;
+
+		memset(mm, 0, sizeof(mm));
+		iov[0].iov_base = buf;
+		iov[0].iov_len = len;
+		mm[0].msg_hdr.msg_iov = &iov[0];
+		mm[0].msg_hdr.msg_iovlen = 1;
+		if (nrec > 0) {
+			iov[1].iov_base = rbuf;
+			iov[1].iov_len = conn_pack_recycle(rec, nrec, rbuf);
+			mm[1].msg_hdr.msg_iov = &iov[1];
+			mm[1].msg_hdr.msg_iovlen = 1;
+		}
+		/* Never a blocking send: see the top of this file. */
+		do {
+			sent = sendmmsg(s->fd, mm, nrec > 0 ? 2 : 1,
+					MSG_NOSIGNAL | MSG_DONTWAIT);
+		} while (sent < 0 && errno == EINTR);
+		err = sent < 0 ? errno : 0;
+
+		pthread_mutex_lock(&s->lock);
+		if (sent == 2) {
+			s->pins = s->pins > nrec ? s->pins - nrec : 0;
+		} else if (nrec > 0) {
+			/* Not sent: they go with a later datagram. */
+			conn_recycle_putback(s, rec, nrec);
+		}
+		if (sent > 0) {
+			rc = 0;
+			break;
+		}
+		pthread_mutex_unlock(&s->lock);
+		rc = conn_errno_send(s, err);
+		pthread_mutex_lock(&s->lock);
+		if (rc != -EAGAIN || nonblock)
+			break;
+		/* Wait for room, reading homad's datagrams meanwhile. */
+		rc = conn_wait_send(s, &forever);
+		if (rc < 0)
+			break;
 	}
 	pthread_mutex_unlock(&s->lock);
-
-	memset(mm, 0, sizeof(mm));
-	iov[0].iov_base = buf;
-	iov[0].iov_len = len;
-	mm[0].msg_hdr.msg_iov = &iov[0];
-	mm[0].msg_hdr.msg_iovlen = 1;
-	if (nrec > 0) {
-		iov[1].iov_base = rbuf;
-		iov[1].iov_len = conn_pack_recycle(rec, nrec, rbuf);
-		mm[1].msg_hdr.msg_iov = &iov[1];
-		mm[1].msg_hdr.msg_iovlen = 1;
-	}
-	do {
-		sent = sendmmsg(s->fd, mm, nrec > 0 ? 2 : 1, flags);
-	} while (sent < 0 && errno == EINTR);
-	if (sent < 0) {
-		int err = errno;
-
-		if (nrec > 0) {
-			pthread_mutex_lock(&s->lock);
-			conn_recycle_putback(s, rec, nrec);
-			pthread_mutex_unlock(&s->lock);
-		}
-		rc = conn_errno_send(s, err);
-		goto out;
-	}
-	if (nrec > 0 && sent < 2) {
-		/* The command went; the recycles go on their own. */
-		do {
-			sent = send(s->fd, rbuf, iov[1].iov_len, MSG_NOSIGNAL);
-		} while (sent < 0 && errno == EINTR);
-		if (sent < 0) {
-			conn_errno_send(s, errno);
-			nrec = 0;
-		}
-	}
-	if (nrec > 0) {
-		pthread_mutex_lock(&s->lock);
-		s->pins = s->pins > nrec ? s->pins - nrec : 0;
-		pthread_mutex_unlock(&s->lock);
-	}
-	rc = 0;
-out:
 	if (buf != small)
 		free(buf);
 	return rc;
@@ -592,12 +650,16 @@ int conn_flush_locked(struct hc_sock *s)
 	len = conn_pack_recycle(rec, nrec, rbuf);
 	pthread_mutex_unlock(&s->lock);
 	do {
-		n = send(s->fd, rbuf, len, MSG_NOSIGNAL);
+		n = send(s->fd, rbuf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
 	pthread_mutex_lock(&s->lock);
 	if (n < 0) {
 		int err = errno;
 
+		if (err == EAGAIN || err == EWOULDBLOCK) {
+			conn_recycle_putback(s, rec, nrec);
+			return -EAGAIN;
+		}
 		if (err == ENOMEM || err == ENOBUFS) {
 			conn_recycle_putback(s, rec, nrec);
 			return -ENOMEM;
@@ -619,13 +681,29 @@ bool conn_recycle_due(const struct hc_sock *s)
 	       s->pins + 2 * HC_MAX_BPAGES > bpages;
 }
 
+int conn_flush_wait(struct hc_sock *s)
+{
+	struct conn_deadline forever = {.kind = DL_FOREVER};
+	int rc;
+
+	while ((rc = conn_flush_locked(s)) == -EAGAIN) {
+		rc = conn_wait_send(s, &forever);
+		if (rc < 0)
+			break;
+	}
+	return rc;
+}
+
 void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n)
 {
 	if (s->dead || s->shut || n == 0)
 		return;
-	if (s->nrecycle + n > CONN_RECYCLE_CAP)
-		conn_flush_locked(s);
-	if (s->dead || s->nrecycle + n > CONN_RECYCLE_CAP)
+	/* No room in the batch: send it, waiting for room if need be. */
+	while (!s->dead && !s->shut && s->nrecycle > 0 &&
+	       s->nrecycle + n > CONN_RECYCLE_CAP)
+		if (conn_flush_wait(s) == -ENOMEM)
+			break;
+	if (s->dead || s->shut || s->nrecycle + n > CONN_RECYCLE_CAP)
 		return;
 	memcpy(s->recycle + s->nrecycle, off, n * sizeof(uint32_t));
 	s->nrecycle += n;
@@ -694,7 +772,7 @@ int conn_call(struct hc_sock *s, Homa__Client__ClientMsg *m,
 
 /* ---- client RPC ids --------------------------------------------------- */
 
-void conn_refill_ids(struct hc_sock *s)
+int conn_refill_ids(struct hc_sock *s)
 {
 	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
 	Homa__Client__MoreIds more = HOMA__CLIENT__MORE_IDS__INIT;
@@ -703,7 +781,7 @@ void conn_refill_ids(struct hc_sock *s)
 
 	if (s->more_ids_busy || s->next_count > 0 || s->more_ids_err ||
 	    s->dead || s->shut || s->id_left > s->id_block / 2)
-		return;
+		return 0;
 	s->more_ids_busy = true;
 	memset(c, 0, sizeof(*c));
 	c->kind = CONN_CMD_MORE_IDS;
@@ -714,7 +792,8 @@ void conn_refill_ids(struct hc_sock *s)
 	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_MORE_IDS;
 	m.more_ids = &more;
 	pthread_mutex_unlock(&s->lock);
-	rc = conn_send(s, &m, false);
+	/* Never waits: a full socket only defers the request. */
+	rc = conn_send(s, &m, true);
 	pthread_mutex_lock(&s->lock);
 	if (rc < 0 && s->more_ids_busy) {
 		for (struct conn_call **p = &s->calls; *p != NULL;
@@ -724,10 +803,11 @@ void conn_refill_ids(struct hc_sock *s)
 				break;
 			}
 		s->more_ids_busy = false;
-		if (rc != -EINTR && rc != -ENOMEM)
+		if (rc != -EINTR && rc != -ENOMEM && rc != -EAGAIN)
 			s->more_ids_err = -rc;
 		pthread_cond_broadcast(&s->cond);
 	}
+	return rc < 0 ? rc : 0;
 }
 
 int conn_take_id(struct hc_sock *s, const struct conn_deadline *dl,
@@ -757,9 +837,21 @@ int conn_take_id(struct hc_sock *s, const struct conn_deadline *dl,
 				       strerror(s->more_ids_err));
 			return -s->more_ids_err;
 		}
-		conn_refill_ids(s);
-		if (!s->more_ids_busy)
+		if (!s->more_ids_busy) {
+			rc = conn_refill_ids(s);
+			if (rc == -EAGAIN) {
+				/* The socket is full: wait for room (reading).
+				 */
+				rc = conn_wait_send(s, dl);
+				if (rc == -EAGAIN) {
+					conn_set_error(s,
+						       "no room to ask homad "
+						       "for RPC ids");
+					return rc;
+				}
+			}
 			continue;
+		}
 		rc = conn_step(s, dl, true, 0);
 		if (rc == -EAGAIN)
 			return rc;

@@ -184,8 +184,10 @@ int hc_recycle(struct hc_sock *s, struct hc_msg *msg)
 		rc = -ECONNRESET;
 	} else {
 		conn_recycle_add(s, msg->bpage_offsets, msg->num_bpages);
-		if (s->nrecycle >= CONN_RECYCLE_BATCH)
-			rc = conn_flush_locked(s);
+		/* A full socket keeps them batched for the next datagram. */
+		if (s->nrecycle >= CONN_RECYCLE_BATCH &&
+		    conn_flush_locked(s) == -ECONNRESET)
+			rc = -ECONNRESET;
 	}
 	msg->num_bpages = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -197,7 +199,7 @@ int hc_flush(struct hc_sock *s)
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = conn_flush_locked(s);
+	rc = conn_flush_wait(s);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

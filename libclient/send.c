@@ -4,8 +4,10 @@
  * zero-copy (built by the application in a reserved extent).
  *
  * A send waits (or fails -EAGAIN with HC_NONBLOCK) while the transmit area,
- * the outgoing-message table or homad's wmem_max is full; releases from
- * homad (TxReleased, responses, failures) make room.  A request takes its
+ * the outgoing-message table, homad's wmem_max or the connection's socket
+ * buffer is full; releases from homad (TxReleased, responses, failures)
+ * make room, and a waiting send reads them (conn.c: never a blocking
+ * send()).  A request takes its
  * id from the current id block, so it is known before homad sees it.
  */
 #ifndef _GNU_SOURCE
@@ -264,6 +266,15 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 
 undo:
 	pthread_mutex_lock(&s->lock);
+	/*
+	 * homad never saw the request: give its id back if it is still the
+	 * last one taken, so that retries on a full socket use up no ids.
+	 */
+	if (!a->response && (rc == -EAGAIN || rc == -ENOMEM) &&
+	    s->id_next == id + 2) {
+		s->id_next = id;
+		s->id_left++;
+	}
 	txtrack_uncommit(&s->tx, slot);
 	if (a->zbuf == NULL)
 		txtrack_cancel(&s->tx, slot);

@@ -259,7 +259,10 @@ int hc_msg_iov(struct hc_sock *s, const struct hc_msg *msg, struct iovec *iov,
  */
 int hc_recycle(struct hc_sock *s, struct hc_msg *msg);
 
-/* Send batched recycles now.  -ECONNRESET. */
+/*
+ * Send batched recycles now; when homad is not reading, wait for room,
+ * reading its events meanwhile.  -ECONNRESET.
+ */
 int hc_flush(struct hc_sock *s);
 
 /* ---- control ---------------------------------------------------------- */

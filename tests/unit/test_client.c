@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client_int.h"
@@ -493,8 +495,10 @@ static void *peer_accept(void *arg)
 	return NULL;
 }
 
-/* Receive pool of the sockets peer_open makes. */
+/* Receive pool and event queue limit of the sockets peer_open makes. */
 static uint64_t peer_rx_bytes = 4 * HOMA_SHM_BPAGE_SIZE;
+static uint32_t peer_max_events = 8;
+static uint32_t peer_max_outstanding = 64;
 
 /* Open a socket against a fresh peer with the given parameters. */
 static int peer_open(struct peer *p, struct hc_sock **s, int family,
@@ -522,8 +526,8 @@ static int peer_open(struct peer *p, struct hc_sock **s, int family,
 	o.socket_path = p->path;
 	o.rx_pool_bytes = peer_rx_bytes;
 	o.tx_area_bytes = tx_area;
-	o.max_events = 8;
-	o.max_outstanding = 64;
+	o.max_events = peer_max_events;
+	o.max_outstanding = peer_max_outstanding;
 	rc = hc_open(s, family, &o);
 	pthread_join(t, NULL);
 	return rc;
@@ -1247,6 +1251,230 @@ START_TEST(proto_recycle__piggybacked_unless_the_pool_is_tight)
 }
 END_TEST
 
+/* ---- a peer that, like homad, stops reading a client behind on events */
+
+/* Events the stubborn peer holds back while the client does not read. */
+#define STUBBORN_PAUSE 2
+
+struct stubborn {
+	struct peer *p;
+	int requests; /* SendRequests to read before it ends */
+	uint64_t *pending;
+	int npending; /* Failed events (by id) not sent yet */
+	int got;
+};
+
+/* A Failed event for id, unless the client's socket is full: -EAGAIN. */
+static int stubborn_fail(int fd, uint64_t id)
+{
+	Homa__Client__DaemonMsg d = HOMA__CLIENT__DAEMON_MSG__INIT;
+	Homa__Client__Failed f = HOMA__CLIENT__FAILED__INIT;
+	uint8_t buf[256];
+	size_t n;
+
+	f.id = id;
+	f.cookie = id;
+	f.error = ETIMEDOUT;
+	d.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_FAILED;
+	d.failed = &f;
+	n = homa__client__daemon_msg__pack(&d, buf);
+	if (send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n)
+		return 0;
+	ck_assert_int_eq(errno, EAGAIN);
+	return -EAGAIN;
+}
+
+/*
+ * homad's rule: push events while the client's socket takes them; read
+ * its commands only while fewer than STUBBORN_PAUSE events wait.  Each
+ * SendRequest is answered with a Failed event.
+ */
+static void *stubborn_thread(void *arg)
+{
+	struct stubborn *st = arg;
+	uint8_t buf[HOMA_CLIENT_MAX_DATAGRAM];
+
+	while (st->got < st->requests || st->npending > 0) {
+		struct pollfd pfd = {.fd = st->p->fd};
+		Homa__Client__ClientMsg *m;
+		ssize_t n;
+
+		while (st->npending > 0 &&
+		       stubborn_fail(st->p->fd, st->pending[0]) == 0)
+			memmove(st->pending, st->pending + 1,
+				--st->npending * sizeof(uint64_t));
+		if (st->got == st->requests && st->npending == 0)
+			break;
+		if (st->npending > 0)
+			pfd.events |= POLLOUT;
+		if (st->npending < STUBBORN_PAUSE)
+			pfd.events |= POLLIN;
+		/* Nothing in 5 s: the client is stuck. */
+		ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+		if (!(pfd.revents & POLLIN) || st->npending >= STUBBORN_PAUSE)
+			continue;
+		n = recv(st->p->fd, buf, sizeof(buf), 0);
+		ck_assert_int_gt(n, 0);
+		m = homa__client__client_msg__unpack(NULL, (size_t)n, buf);
+		ck_assert_ptr_nonnull(m);
+		if (m->cmd_case == HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST) {
+			st->pending[st->npending++] = m->send_request->id;
+			st->got++;
+		}
+		homa__client__client_msg__free_unpacked(m, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(proto_send__blocking_send_reads_events_meanwhile)
+{
+	/*
+	 * More than the client's socket holds, both ways, and more than the
+	 * library reads between sends (SEND_DRAIN_EVERY).
+	 */
+	enum { BACKLOG = 3000, REQUESTS = 1000 };
+	static uint64_t pending[BACKLOG + REQUESTS];
+	struct stubborn st = {.requests = REQUESTS, .pending = pending};
+	struct peer p;
+	struct hc_sock *s;
+	struct sockaddr_in in = dest4();
+	struct hc_msg msg;
+	pthread_t t;
+	int nfailed = 0;
+
+	peer_max_events = 4096;
+	peer_max_outstanding = 4096;
+	ck_assert_int_eq(peer_open(&p, &s, AF_INET, 4000, 1 << 20, 1 << 20), 0);
+	peer_max_events = 8;
+	peer_max_outstanding = 64;
+	/*
+	 * The peer has more events than the client's socket holds, so it
+	 * reads none of the client's commands until the client reads: a
+	 * sender that only waits for socket space would wait forever.
+	 */
+	st.p = &p;
+	for (int i = 0; i < BACKLOG; i++)
+		pending[st.npending++] = 3001 + 2 * i;
+	pthread_create(&t, NULL, stubborn_thread, &st);
+	for (int i = 0; i < REQUESTS; i++)
+		ck_assert_int_eq(hc_send_request(s, (struct sockaddr *)&in,
+						 sizeof(in), "r", 1, 7, 0,
+						 NULL),
+				 0);
+	/* The peer may still hold events: read them as it ends. */
+	while (nfailed < BACKLOG + REQUESTS && hc_recv(s, 0, 5000, &msg) == 0) {
+		ck_assert_int_eq(msg.error, ETIMEDOUT);
+		nfailed++;
+	}
+	pthread_join(t, NULL);
+	ck_assert_int_eq(st.got, REQUESTS);
+	ck_assert_int_eq(nfailed, BACKLOG + REQUESTS);
+	ck_assert_int_eq(hc_recv(s, 0, 0, &msg), -EAGAIN);
+	peer_close(&p, s);
+}
+END_TEST
+
+/* Milliseconds since some fixed point. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+START_TEST(proto_send__nonblock_never_blocks_on_a_full_socket)
+{
+	struct peer p;
+	struct hc_sock *s;
+	struct sockaddr_in in = dest4();
+	Homa__Client__ClientMsg *m;
+	uint64_t id, seq = 0, max_id = 0;
+	int fit = 0, rc, requests = 0;
+	int64_t t0;
+
+	/* How many requests the socket holds while the peer does not read. */
+	peer_max_outstanding = 4096;
+	ck_assert_int_eq(peer_open(&p, &s, AF_INET, 1000, 1 << 20, 1 << 20), 0);
+	while (hc_send_request(s, (struct sockaddr *)&in, sizeof(in), "n", 1, 0,
+			       HC_NONBLOCK, NULL) == 0)
+		fit++;
+	ck_assert_int_gt(fit, 0);
+	ck_assert_int_lt(fit, 4000); /* the socket's limit, not the library's */
+	peer_close(&p, s);
+
+	/*
+	 * A block of 2 * (fit + 1) ids: the refill comes due on the first
+	 * send that finds the socket full.  It must fail -EAGAIN, not wait
+	 * (nor use up ids: they are given back).
+	 */
+	ck_assert_int_eq(peer_open(&p, &s, AF_INET, 2 * ((uint32_t)fit + 1),
+				   1 << 20, 1 << 20),
+			 0);
+	peer_max_outstanding = 64;
+	t0 = now_ms();
+	for (int i = 0; i < 5 * fit; i++) {
+		rc = hc_send_request(s, (struct sockaddr *)&in, sizeof(in), "n",
+				     1, 0, HC_NONBLOCK, &id);
+		ck_assert(rc == 0 || rc == -EAGAIN);
+		if (rc == 0)
+			requests++;
+	}
+	ck_assert_int_eq(requests, fit);
+	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_uint_eq(s->id_left, (uint32_t)fit + 2);
+
+	/* The peer reads: the sends go on, with a MoreIds ahead of need. */
+	for (int i = 0; i < fit; i++) {
+		m = peer_next(&p, true);
+		ck_assert_int_eq(m->cmd_case,
+				 HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST);
+		homa__client__client_msg__free_unpacked(m, NULL);
+	}
+	ck_assert_int_eq(hc_send_request(s, (struct sockaddr *)&in, sizeof(in),
+					 "n", 1, 0, HC_NONBLOCK, &id),
+			 0);
+	while (seq == 0 || max_id == 0) {
+		m = peer_next(&p, true);
+		if (m->cmd_case == HOMA__CLIENT__CLIENT_MSG__CMD_MORE_IDS)
+			seq = m->seq;
+		else if (m->cmd_case ==
+			 HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST)
+			max_id = m->send_request->id;
+		homa__client__client_msg__free_unpacked(m, NULL);
+	}
+	ck_assert_uint_eq(max_id, 1000 + 2 * (uint64_t)fit);
+	{
+		Homa__Client__DaemonMsg d = HOMA__CLIENT__DAEMON_MSG__INIT;
+		Homa__Client__Reply r = HOMA__CLIENT__REPLY__INIT;
+		Homa__Client__IdBlock ids = HOMA__CLIENT__ID_BLOCK__INIT;
+
+		ids.first = 90000;
+		ids.count = 8;
+		r.seq = seq;
+		r.ids = &ids;
+		r.error_text = "";
+		d.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_REPLY;
+		d.reply = &r;
+		peer_send(p.fd, &d);
+	}
+	/* The rest of the first block, then the new one. */
+	for (int i = 0; i < fit + 1; i++) {
+		ck_assert_int_eq(hc_send_request(s, (struct sockaddr *)&in,
+						 sizeof(in), "n", 1, 0, 0, &id),
+				 0);
+		homa__client__client_msg__free_unpacked(peer_next(&p, true),
+							NULL);
+	}
+	ck_assert_uint_eq(id, 1000 + 2 * (2 * (uint64_t)fit + 1));
+	ck_assert_int_eq(hc_send_request(s, (struct sockaddr *)&in, sizeof(in),
+					 "n", 1, 0, 0, &id),
+			 0);
+	ck_assert_uint_eq(id, 90000);
+	peer_close(&p, s);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -1294,6 +1522,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, proto_conn__lost_wakes_everyone);
 	tcase_add_test(tc, proto_events__queue_limit_stops_reading);
 	tcase_add_test(tc, proto_recycle__piggybacked_unless_the_pool_is_tight);
+	tcase_add_test(tc, proto_send__blocking_send_reads_events_meanwhile);
+	tcase_add_test(tc, proto_send__nonblock_never_blocks_on_a_full_socket);
 	suite_add_tcase(s, tc);
 	return s;
 }
