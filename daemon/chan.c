@@ -123,6 +123,19 @@ struct chan_tx {
 	uint8_t data[]; /* inline bytes, if any */
 };
 
+/*
+ * A client process (by SO_PEERCRED pid): what the per-client limits of
+ * homa.conf count, over all its connections.  Freed with its last
+ * connection.
+ */
+struct chan_client {
+	TAILQ_ENTRY(chan_client) link; /* chan->clients */
+	pid_t pid;
+	unsigned n_conns;    /* connections, open or closing */
+	unsigned n_requests; /* requests lent to the engine (outstanding) */
+	uint64_t mapped;     /* bytes of its regions mapped */
+};
+
 /* One client connection = one Homa socket. */
 struct chan_conn {
 	TAILQ_ENTRY(chan_conn) link;  /* chan->conns or chan->closing */
@@ -131,7 +144,8 @@ struct chan_conn {
 	uint64_t serial; /* for logs */
 	int fd;
 	enum chan_conn_state state;
-	pid_t pid; /* SO_PEERCRED */
+	pid_t pid;		    /* SO_PEERCRED */
+	struct chan_client *client; /* its process's accounting */
 	uid_t uid;
 	gid_t gid;
 
@@ -196,9 +210,11 @@ struct chan {
 	struct __kernel_timespec retry_ts;
 	bool stopping;
 
-	struct chan_connq conns;   /* OPENING and OPEN */
-	struct chan_connq closing; /* CLOSING, not yet freed */
-	struct chan_connq dirty;   /* need chan_flush */
+	struct chan_connq conns;	   /* OPENING and OPEN */
+	struct chan_connq closing;	   /* CLOSING, not yet freed */
+	struct chan_connq dirty;	   /* need chan_flush */
+	TAILQ_HEAD(, chan_client) clients; /* processes with connections */
+	uint64_t mapped;		   /* bytes of client regions mapped */
 	unsigned n_clients;
 	uint64_t next_serial;
 };
@@ -219,6 +235,28 @@ static void chan_dirty(struct chan_conn *cn)
  * Mark cn for disconnection (closed by chan_flush).  counter, if not
  * NULL, is incremented; reason (static) is logged.
  */
+/* Account for delta bytes of cn's regions mapped (or unmapped). */
+static void chan_mapped(struct chan *c, struct chan_conn *cn, int64_t delta)
+{
+	c->mapped += (uint64_t)delta;
+	cn->client->mapped += (uint64_t)delta;
+}
+
+/*
+ * One connection of cl is gone (freed, or never made): free cl with its
+ * last one.  Requests are released before their connection is freed, so
+ * nothing is outstanding then.
+ */
+static void chan_client_put(struct chan *c, struct chan_client *cl)
+{
+	if (cl->n_conns > 0)
+		cl->n_conns--;
+	if (cl->n_conns > 0)
+		return;
+	TAILQ_REMOVE(&c->clients, cl, link);
+	free(cl);
+}
+
 static void chan_conn_fail(struct chan_conn *cn, uint64_t *counter,
 			   const char *reason)
 {
@@ -823,6 +861,27 @@ static void chan_open(struct chan *c, struct chan_conn *cn,
 					why, sizeof(why));
 	if (err != 0)
 		goto bad;
+	if (c->mapped + o->rx_pool_bytes + o->tx_area_bytes >
+	    c->cfg.max_memory) {
+		snprintf(why, sizeof(why),
+			 "regions of %" PRIu64 " bytes: homad maps %" PRIu64
+			 " of at most %" PRIu64 " (limits.max_memory)",
+			 o->rx_pool_bytes + o->tx_area_bytes, c->mapped,
+			 c->cfg.max_memory);
+		err = ENOMEM;
+		goto bad;
+	}
+	if (cn->client->mapped + o->rx_pool_bytes + o->tx_area_bytes >
+	    c->cfg.max_client_memory) {
+		snprintf(why, sizeof(why),
+			 "regions of %" PRIu64
+			 " bytes: this process has %" PRIu64
+			 " of at most %" PRIu64 " (limits.max_client_memory)",
+			 o->rx_pool_bytes + o->tx_area_bytes,
+			 cn->client->mapped, c->cfg.max_client_memory);
+		err = ENOMEM;
+		goto bad;
+	}
 	p = mmap(NULL, o->rx_pool_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 fds[0], 0);
 	if (p == MAP_FAILED) {
@@ -833,6 +892,7 @@ static void chan_open(struct chan *c, struct chan_conn *cn,
 	}
 	cn->rx_base = p;
 	cn->rx_len = o->rx_pool_bytes;
+	chan_mapped(c, cn, (int64_t)cn->rx_len);
 	if (o->tx_area_bytes > 0) {
 		p = mmap(NULL, o->tx_area_bytes, PROT_READ, MAP_SHARED, fds[1],
 			 0);
@@ -844,6 +904,7 @@ static void chan_open(struct chan *c, struct chan_conn *cn,
 		}
 		cn->tx_base = p;
 		cn->tx_len = o->tx_area_bytes;
+		chan_mapped(c, cn, (int64_t)cn->tx_len);
 	}
 	chan_close_fds(fds, nfds);
 	nfds = 0;
@@ -973,7 +1034,8 @@ static int chan_cmd_send_request(struct chan *c, struct chan_conn *cn,
 		chan_send_failed(cn, id, r->cookie, r->private_, -rc);
 		return 0;
 	}
-	if (cn->n_tx >= CHAN_MAX_TX) {
+	if (cn->n_tx >= CHAN_MAX_TX ||
+	    cn->client->n_requests >= c->cfg.max_rpcs_per_client) {
 		free(tx);
 		chan_send_failed(cn, id, r->cookie, r->private_, ENOBUFS);
 		return 0;
@@ -992,6 +1054,7 @@ static int chan_cmd_send_request(struct chan *c, struct chan_conn *cn,
 	}
 	chan_bit_put(b->used, k, true);
 	cn->n_tx++;
+	cn->client->n_requests++;
 	return 0;
 }
 
@@ -1344,10 +1407,15 @@ static void chan_conn_maybe_free(struct chan *c, struct chan_conn *cn)
 	chan_evq_free(&cn->sending);
 	if (cn->fd >= 0)
 		close(cn->fd);
-	if (cn->rx_base)
+	if (cn->rx_base) {
 		munmap(cn->rx_base, cn->rx_len);
-	if (cn->tx_base)
+		chan_mapped(c, cn, -(int64_t)cn->rx_len);
+	}
+	if (cn->tx_base) {
 		munmap((void *)cn->tx_base, cn->tx_len);
+		chan_mapped(c, cn, -(int64_t)cn->tx_len);
+	}
+	chan_client_put(c, cn->client);
 	for (unsigned i = 0; i < CHAN_MAX_ID_BLOCKS; i++)
 		chan_ids_free(&cn->ids[i]);
 	free(cn->released);
@@ -1433,10 +1501,10 @@ static void chan_refuse(struct chan *c, int fd, int error, const char *why)
 /* A new connection fd. */
 static void chan_accept(struct chan *c, int fd)
 {
-	struct chan_conn *cn, *x;
+	struct chan_conn *cn;
+	struct chan_client *cl;
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
-	unsigned same_pid = 0;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
 		log_warn("client socket: SO_PEERCRED");
@@ -1455,26 +1523,37 @@ static void chan_accept(struct chan *c, int fd)
 			    "too many clients (limits.max_clients)");
 		return;
 	}
-	TAILQ_FOREACH(x, &c->conns, link)
-	if (x->pid == cr.pid)
-		same_pid++;
-	if (same_pid >= c->cfg.max_sockets_per_client) {
+	TAILQ_FOREACH(cl, &c->clients, link)
+	if (cl->pid == cr.pid)
+		break;
+	if (cl && cl->n_conns >= c->cfg.max_sockets_per_client) {
 		log_notice("client pid %d uid %u refused: it has %u sockets "
 			   "(limits.max_sockets_per_client)",
-			   (int)cr.pid, (unsigned)cr.uid, same_pid);
+			   (int)cr.pid, (unsigned)cr.uid, cl->n_conns);
 		chan_refuse(c, fd, EMFILE,
 			    "too many sockets for this process "
 			    "(limits.max_sockets_per_client)");
 		return;
 	}
-	cn = calloc(1, sizeof(*cn));
+	if (!cl) {
+		cl = calloc(1, sizeof(*cl));
+		if (cl) {
+			cl->pid = cr.pid;
+			TAILQ_INSERT_TAIL(&c->clients, cl, link);
+		}
+	}
+	cn = cl ? calloc(1, sizeof(*cn)) : NULL;
 	if (cn)
 		cn->rx_buf = malloc(HOMA_CLIENT_MAX_DATAGRAM + 1);
 	if (!cn || !cn->rx_buf) {
 		free(cn);
+		if (cl && cl->n_conns == 0)
+			chan_client_put(c, cl);
 		chan_refuse(c, fd, ENOMEM, "homad is out of memory");
 		return;
 	}
+	cn->client = cl;
+	cl->n_conns++;
 	cn->chan = c;
 	cn->serial = ++c->next_serial;
 	cn->fd = fd;
@@ -1549,6 +1628,7 @@ struct chan *chan_create(struct uring *u, struct homa_engine *e,
 	TAILQ_INIT(&c->conns);
 	TAILQ_INIT(&c->closing);
 	TAILQ_INIT(&c->dirty);
+	TAILQ_INIT(&c->clients);
 	return c;
 }
 
@@ -1714,6 +1794,8 @@ void chan_tx_release(struct chan *c, void *sock_app, void *cookie)
 		return;
 	cn = tx->conn;
 	cn->n_tx--;
+	if ((tx->id & 1) == 0)
+		cn->client->n_requests--;
 	if (cn->state != CHAN_CLOSING && !cn->doomed)
 		chan_released_add(cn, tx->id);
 	free(tx);

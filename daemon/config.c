@@ -183,6 +183,10 @@ static const struct conf_key conf_keys[] = {
 	KEY("limits", "max_rpcs", CK_U32, max_rpcs, 1, 10000000, 0),
 	KEY("limits", "max_peers", CK_U32, max_peers, 1, 1000000, 0),
 	KEY("limits", "max_memory", CK_U64, max_memory, 1048576, TIB, 0),
+	KEY("limits", "max_client_memory", CK_U64, max_client_memory, 1048576,
+	    TIB, 0),
+	KEY("limits", "max_rpcs_per_client", CK_U32, max_rpcs_per_client, 1,
+	    10000000, 0),
 
 	KEY("", "peers", CK_PEERS, proto.rate_rules, 0, 0, 0),
 };
@@ -1382,7 +1386,9 @@ void config_defaults(struct homa_config *cfg)
 	cfg->max_sockets_per_client = 64;
 	cfg->max_rpcs = 100000;
 	cfg->max_peers = 10000;
-	cfg->max_memory = UINT64_C(1) << 30;
+	cfg->max_memory = UINT64_C(64) << 30;
+	cfg->max_client_memory = UINT64_C(8) << 30;
+	cfg->max_rpcs_per_client = 10000;
 	conf_limits_to_proto(cfg);
 }
 

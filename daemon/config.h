@@ -95,7 +95,14 @@ struct homa_config {
 	uint32_t max_sockets_per_client; /* [64] */
 	uint32_t max_rpcs;		 /* [100000] RPCs on this host */
 	uint32_t max_peers;		 /* [10000] peer table entries */
-	uint64_t max_memory;		 /* [1 GiB] bytes for RPC state */
+	/*
+	 * [64 GiB] bytes of client regions (receive pools + transmit areas)
+	 * homad maps at once, all clients together.
+	 */
+	uint64_t max_memory;
+	uint64_t max_client_memory;   /* [8 GiB] the same, per client process */
+	uint32_t max_rpcs_per_client; /* [10000] outstanding client RPCs of
+					 one client process */
 };
 
 /* Fill cfg with the embedded defaults (path ""). */

@@ -45,3 +45,12 @@ tests_integration_e2e_test_SOURCES = tests/integration/e2e_test.c
 tests_integration_e2e_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclient
 tests_integration_e2e_test_CFLAGS = $(AM_CFLAGS) $(PTHREAD_LIBS)
 tests_integration_e2e_test_LDADD = libhomaclient.la $(PTHREAD_LIBS)
+
+# homad's per-client limits (memory, outstanding requests) through
+# libhomaclient.
+check_PROGRAMS += tests/integration/limits_test
+TESTS += tests/integration/limits.sh
+EXTRA_DIST += tests/integration/limits.sh
+tests_integration_limits_test_SOURCES = tests/integration/limits_test.c
+tests_integration_limits_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclient
+tests_integration_limits_test_LDADD = libhomaclient.la

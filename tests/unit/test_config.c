@@ -194,6 +194,8 @@ static void assert_same(const struct homa_config *a,
 	SAME(max_rpcs);
 	SAME(max_peers);
 	SAME(max_memory);
+	SAME(max_client_memory);
+	SAME(max_rpcs_per_client);
 #undef SAME
 }
 
@@ -259,7 +261,9 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.max_sockets_per_client, 64);
 	ck_assert_uint_eq(c.max_rpcs, 100000);
 	ck_assert_uint_eq(c.max_peers, 10000);
-	ck_assert_uint_eq(c.max_memory, 1073741824);
+	ck_assert_uint_eq(c.max_memory, 68719476736ULL);
+	ck_assert_uint_eq(c.max_client_memory, 8589934592ULL);
+	ck_assert_uint_eq(c.max_rpcs_per_client, 10000);
 }
 END_TEST
 
@@ -327,7 +331,7 @@ START_TEST(config_load__shipped_conf_uncommented)
 	 * 26 protocol, 10 network, 3 control, 6 clients, 2 daemon and 5
 	 * limits keys, and peers.
 	 */
-	ck_assert_int_eq(settings, 56);
+	ck_assert_int_eq(settings, 58);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -393,7 +397,8 @@ START_TEST(config_load__every_key)
 		"  socket_group = \"homa\"; };\n"
 		"daemon = { user = \"nobody\"; log_level = \"debug\"; };\n"
 		"limits = { max_clients = 10; max_sockets_per_client = 2;\n"
-		"  max_rpcs = 300; max_peers = 40; max_memory = 2097152; };\n",
+		"  max_rpcs = 300; max_peers = 40; max_memory = 2097152;\n"
+		"  max_client_memory = 3145728; max_rpcs_per_client = 77; };\n",
 		&c);
 	ck_assert_uint_eq(c.proto.link_mbps, 100000);
 	ck_assert_uint_eq(c.proto.unsched_bytes, 60000);
@@ -476,6 +481,8 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.max_rpcs, 300);
 	ck_assert_uint_eq(c.max_peers, 40);
 	ck_assert_uint_eq(c.max_memory, 2097152);
+	ck_assert_uint_eq(c.max_client_memory, 3145728);
+	ck_assert_uint_eq(c.max_rpcs_per_client, 77);
 
 	/* IPv6 addresses are normalized; the family follows the text. */
 	load_ok("network = { ipv4 = false;\n"
