@@ -171,9 +171,9 @@ struct chan_conn {
 	bool recv_paused; /* too many events waiting: not re-armed */
 	struct msghdr rx_msg;
 	struct iovec rx_iov;
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
-		struct cmsghdr align;
+	struct {
+		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int) *
+							     CHAN_MAX_FDS)];
 	} rx_ctl;
 	uint8_t *rx_buf; /* HOMA_CLIENT_MAX_DATAGRAM + 1 bytes */
 

@@ -108,9 +108,9 @@ struct link_slot {
 		struct sockaddr_in v4;
 		struct sockaddr_in6 v6;
 	} dst;
-	union {
-		struct cmsghdr align;
-		char buf[64]; /* prio [+ UDP_SEGMENT], or a PKTINFO */
+	struct {
+		/* prio [+ UDP_SEGMENT], or a PKTINFO */
+		_Alignas(struct cmsghdr) char buf[64];
 	} ctl;
 	unsigned sqe_idx;      /* index of its SQE in the SQ (not masked) */
 	int fd;		       /* the socket it is sent on */

@@ -14,6 +14,7 @@ TESTS_LDADD = libhomad.la $(CHECK_LIBS)
 include tests/unit/local.mk
 include tests/integration/local.mk
 include tests/sim/local.mk
+include tests/fuzz/local.mk
 
 TESTS += tests/format.sh
 EXTRA_DIST += tests/format.sh
