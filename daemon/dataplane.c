@@ -32,6 +32,14 @@ _Static_assert(DP_MAX_SOCKETS >= LINK_MAX_SOCKETS,
 #define DP_CTL_RING_ENTRIES 4
 /* Largest completion queue the kernel allows (2 x IORING_MAX_ENTRIES). */
 #define DP_MAX_CQ_ENTRIES 65536u
+/*
+ * A deadline this close is not slept for: arming an io_uring timeout and
+ * waking up from it costs far more here (~50 us with the timer, spec/
+ * platform.md) than the wait, and the pacer's deadlines while it sends a
+ * long message are a packet's link time apart (~3 us).  The loop then
+ * polls the ring without blocking until the deadline.
+ */
+#define DP_NEAR_NS 20000ull
 /* How long the thread waits for cancelled requests when stopping. */
 #define DP_DRAIN_NS (2ull * 1000000000ull)
 
@@ -271,6 +279,26 @@ int dp_serve_clients(struct dp *dp, int listen_fd, char *err, size_t errlen)
 
 /* ---- the thread ------------------------------------------------------- */
 
+/*
+ * Tell the engine how many packets the link's free tx slots take now,
+ * keeping a reserve for control packets (GRANTs, RESENDs, ACKs) and the
+ * link's own answers, which do not wait.  DATA beyond it stays with the
+ * pacer until send completions free slots (the next call).
+ */
+static void dp_tx_budget(struct dp *dp, uint64_t now)
+{
+	unsigned slots = dp->cfg.tx_queue;
+	unsigned used = link_tx_in_flight(dp->link);
+	unsigned reserve = slots / 16;
+
+	if (reserve < 4)
+		reserve = 4;
+	if (reserve > slots / 2)
+		reserve = slots / 2;
+	used += reserve;
+	engine_set_tx_budget(dp->engine, used < slots ? slots - used : 0, now);
+}
+
 /* Have the io_uring timeout fire at deadline (ns, CLOCK_MONOTONIC). */
 static void dp_arm_timeout(struct dp *dp, uint64_t deadline)
 {
@@ -466,6 +494,7 @@ static void *dp_thread(void *arg)
 		chan_start(dp->chan);
 	while (!dp->quit) {
 		now = dp_now();
+		dp_tx_budget(dp, now);
 		deadline = engine_next_deadline(dp->engine);
 		if (deadline <= now) {
 			engine_tick(dp->engine, now);
@@ -476,10 +505,14 @@ static void *dp_thread(void *arg)
 			chan_flush(dp->chan, now);
 			deadline = engine_next_deadline(dp->engine);
 		}
-		if (deadline != UINT64_MAX)
-			dp_arm_timeout(dp, deadline);
-
-		r = uring_submit_and_wait(&dp->u, 1);
+		if (deadline != UINT64_MAX && deadline <= now + DP_NEAR_NS) {
+			/* Due soon: poll, do not sleep (DP_NEAR_NS). */
+			r = uring_submit_and_wait(&dp->u, 0);
+		} else {
+			if (deadline != UINT64_MAX)
+				dp_arm_timeout(dp, deadline);
+			r = uring_submit_and_wait(&dp->u, 1);
+		}
 		dp->m->loop_wakeups++;
 		if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY &&
 		    r != -EAGAIN)
@@ -487,6 +520,8 @@ static void *dp_thread(void *arg)
 				  strerror(-r));
 		now = dp_now();
 		dp_reap(dp, now);
+		/* Send completions may have freed slots for held DATA. */
+		dp_tx_budget(dp, now);
 		if (deadline != UINT64_MAX && now >= deadline)
 			engine_tick(dp->engine, now);
 	}

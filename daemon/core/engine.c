@@ -104,6 +104,7 @@ struct homa_engine *engine_create(const struct homa_params *params)
 	}
 	e->params = *params;
 	engine_sanitize(&e->params);
+	e->tx_budget = ENGINE_TX_UNLIMITED;
 	TAILQ_INIT(&e->socks);
 	TAILQ_INIT(&e->rpcs);
 	TAILQ_INIT(&e->dead);
@@ -177,6 +178,8 @@ void engine_xmit(struct homa_engine *e, const struct homa_addr *dst,
 	e->metrics.priority_packets[prio]++;
 	e->metrics.priority_bytes[prio] += hdr_len + payload_len;
 	pacer_account(e, peer, hdr_len + payload_len + ip, now);
+	if (e->tx_budget != ENGINE_TX_UNLIMITED && e->tx_budget > 0)
+		e->tx_budget--;
 	if (e->ops.send == NULL)
 		return;
 	memset(&out, 0, sizeof(out));
@@ -555,6 +558,15 @@ uint64_t engine_next_deadline(const struct homa_engine *e)
 	if (e->pacer_wake != 0 && e->pacer_wake < t)
 		t = e->pacer_wake;
 	return t;
+}
+
+void engine_set_tx_budget(struct homa_engine *e, uint32_t packets, uint64_t now)
+{
+	e->tx_budget = packets;
+	if (packets > 0 && e->tx_held) {
+		e->tx_held = false;
+		pacer_xmit(e, now);
+	}
 }
 
 void engine_tick(struct homa_engine *e, uint64_t now)

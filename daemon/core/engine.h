@@ -278,6 +278,22 @@ uint64_t engine_next_deadline(const struct homa_engine *e);
 void engine_tick(struct homa_engine *e, uint64_t now);
 
 /*
+ * Transmit budget: the link can take packets more packets now (its free
+ * send slots, less a reserve for control packets).  Every packet the
+ * engine hands to ops.send uses one unit.  At 0 the pacer holds its DATA
+ * (no packet leaves, next_xmit does not advance, retransmissions wait for
+ * the next RESEND) instead of handing the link packets it would drop;
+ * control packets still go to ops.send (the link may drop and count
+ * them).  A later call with packets > 0 - when the link sees send
+ * completions free slots - resumes the pacer at now.  While held, the
+ * pacer asks for no timer (engine_next_deadline).  The default,
+ * ENGINE_TX_UNLIMITED, never holds.
+ */
+#define ENGINE_TX_UNLIMITED UINT32_MAX
+void engine_set_tx_budget(struct homa_engine *e, uint32_t packets,
+			  uint64_t now);
+
+/*
  * The engine's counters.  Its link-layer fields belong to the caller, who
  * may update them through this pointer (the engine never touches them).
  */

@@ -383,6 +383,8 @@ struct homa_engine {
 	uint64_t link_idle; /* estimated time the NIC queue drains */
 	int32_t pacer_fifo_count;
 	uint64_t pacer_wake; /* 0: none; else when the pacer may go on */
+	uint32_t tx_budget;  /* packets the link takes now (or unlimited) */
+	bool tx_held;	     /* the pacer stopped for want of tx_budget */
 
 	/* Timer. */
 	bool pool_retry;    /* some socket's pool_retry is set */

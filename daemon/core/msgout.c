@@ -212,7 +212,8 @@ void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
 /*
  * Resend the packets of [start, end) that were sent before (retransmit = 1,
  * incoming = end, at prio) and treat end as granted.  The caller checked
- * that start lies below next_xmit.
+ * that start lies below next_xmit.  Packets beyond the link's transmit
+ * budget are not resent (the receiver asks again).
  */
 void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
 		   uint32_t end, uint8_t prio, uint64_t now)
@@ -226,7 +227,7 @@ void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
 		m->granted = end;
 	if (start < m->length) {
 		for (off = msgout_pkt_start(m, start);
-		     off < end && off < m->next_xmit;
+		     off < end && off < m->next_xmit && e->tx_budget > 0;
 		     off += msgout_pkt_len(m, off)) {
 			msgout_xmit_packet(e, rpc, off, true, end, prio, now);
 			e->metrics.resent_packets++;

@@ -15,6 +15,10 @@
  * is skipped (the next best one goes), so one slow path does not hold up
  * the others.  When the pacer must wait it records when (pacer_wake), which
  * engine_next_deadline reports.
+ *
+ * The link's free send slots bound it too (tx_budget, set by the caller
+ * with engine_set_tx_budget): when they run out the pacer holds (tx_held)
+ * without a timer, and the next budget > 0 resumes it.
  */
 #include <stdlib.h>
 
@@ -204,6 +208,7 @@ void pacer_xmit(struct homa_engine *e, uint64_t now)
 	uint64_t hard = (uint64_t)e->params.max_nic_queue_usecs * 1000;
 
 	e->pacer_wake = 0;
+	e->tx_held = false;
 	for (unsigned n = 0; n < PACER_BATCH && e->nheap > 0; n++) {
 		uint64_t backlog = e->link_idle > now ? e->link_idle - now : 0;
 		uint64_t wake = 0;
@@ -227,6 +232,13 @@ void pacer_xmit(struct homa_engine *e, uint64_t now)
 			}
 			e->pacer_wake = e->link_idle - limit;
 			break;
+		}
+		if (e->tx_budget == 0) {
+			/* The link is full: hold, resumed by
+			 * engine_set_tx_budget; no timer meanwhile. */
+			e->tx_held = true;
+			e->pacer_wake = 0;
+			return;
 		}
 		if (rpc->msgout.throttled)
 			e->metrics.pacer_packets++;

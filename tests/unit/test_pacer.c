@@ -113,6 +113,62 @@ START_TEST(pacer_xmit__fifo_share_to_oldest)
 }
 END_TEST
 
+START_TEST(pacer_xmit__holds_without_tx_budget)
+{
+	struct homa_rpc *rpc;
+	uint32_t held;
+	uint64_t id;
+
+	/* The link takes 3 packets: 3 DATA leave, the rest waits. */
+	engine_set_tx_budget(t.e, 3, t.now);
+	id = et_request(&t, 100000);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	ck_assert_uint_eq(t.e->nheap, 1);
+	rpc = t.e->heap[0];
+	ck_assert_uint_eq(rpc->id, id);
+	ck_assert(t.e->tx_held);
+	/* next_xmit counts only what went to the link; no pacer timer. */
+	held = rpc->msgout.next_xmit;
+	ck_assert_uint_eq(held, 3 * rpc->msgout.seg);
+	ck_assert_uint_eq(t.e->pacer_wake, 0);
+	et_pace(&t);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	/* A later tick does not send either. */
+	t.now += 1000000;
+	engine_tick(t.e, t.now);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	/* Slots free: the pacer goes on at once, up to the budget, from
+	 * where it stopped. */
+	engine_set_tx_budget(t.e, 5, t.now);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 8);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 3)->pkt.u.data.offset, held);
+	ck_assert(t.e->tx_held);
+	/* No limit again: everything goes, paced by the backlog only. */
+	engine_set_tx_budget(t.e, ENGINE_TX_UNLIMITED, t.now);
+	et_pace(&t);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 29);
+	ck_assert(!t.e->tx_held);
+	ck_assert_uint_eq(rpc->msgout.next_xmit, rpc->msgout.granted);
+}
+END_TEST
+
+START_TEST(pacer_xmit__budget_counts_packets)
+{
+	engine_set_tx_budget(t.e, 2, t.now);
+	et_request(&t, 100);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 1);
+	ck_assert_uint_eq(t.e->tx_budget, 1);
+	et_request(&t, 100);
+	ck_assert_uint_eq(t.e->tx_budget, 0);
+	/* None left: the next request's DATA waits for slots. */
+	et_request(&t, 100);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 2);
+	engine_set_tx_budget(t.e, 10, t.now);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	ck_assert_uint_eq(t.e->tx_budget, 9);
+}
+END_TEST
+
 START_TEST(pacer_xmit__peer_cap)
 {
 	struct homa_params p;
@@ -159,6 +215,8 @@ static Suite *pacer_suite(void)
 	tcase_add_test(tc, pacer_xmit__srpt_short_message_first);
 	tcase_add_test(tc, pacer_xmit__short_messages_bypass);
 	tcase_add_test(tc, pacer_xmit__fifo_share_to_oldest);
+	tcase_add_test(tc, pacer_xmit__holds_without_tx_budget);
+	tcase_add_test(tc, pacer_xmit__budget_counts_packets);
 	tcase_add_test(tc, pacer_xmit__peer_cap);
 	suite_add_tcase(s, tc);
 	return s;
