@@ -825,6 +825,8 @@ int engine_peer_info(const struct homa_engine *e, const struct homa_addr *a,
 	info->unsched_bytes = peer_unsched_bytes(e, p);
 	info->rate_mbps = p->rate_mbps;
 	info->rpcs = p->refs;
+	info->incoming = p->incoming;
+	info->active_grants = p->active_grants;
 	info->homad = p->homad;
 	return 0;
 }

@@ -440,6 +440,9 @@ struct homa_peer_info {
 	uint32_t unsched_bytes; /* unscheduled bytes of a new message to it */
 	uint32_t rate_mbps;	/* pacing cap; 0: none */
 	uint32_t rpcs;		/* RPCs with it (live or not yet reaped) */
+	uint64_t incoming;	/* bytes it may send us without more grants,
+				   not yet received */
+	uint32_t active_grants; /* its messages we are granting to now */
 	bool homad;		/* its DATA carries homad's marker */
 };
 

@@ -42,6 +42,7 @@ void grant_update_incoming(struct homa_engine *e, struct homa_rpc *rpc)
 		inc = m->granted > rcv ? m->granted - rcv : 0;
 	}
 	e->total_incoming = e->total_incoming - m->incoming + inc;
+	rpc->peer->incoming = rpc->peer->incoming - m->incoming + inc;
 	m->incoming = inc;
 }
 
@@ -122,6 +123,7 @@ void grant_remove(struct homa_engine *e, struct homa_rpc *rpc)
 {
 	grant_unlink(e, rpc);
 	e->total_incoming -= rpc->msgin.incoming;
+	rpc->peer->incoming -= rpc->msgin.incoming;
 	rpc->msgin.incoming = 0;
 }
 

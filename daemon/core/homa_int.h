@@ -110,6 +110,9 @@ struct homa_peer {
 	uint32_t num_acks;
 	/* Receiver side: messages from it in the grant active set. */
 	uint32_t active_grants;
+	/* Receiver side: bytes granted or unscheduled, not yet received,
+	 * over its messages (its part of e->total_incoming). */
+	uint64_t incoming;
 	/* Sender side: pacing cap (0: none) and its virtual link. */
 	uint32_t rate_mbps;
 	uint64_t tx_idle; /* when its capped link is idle again */

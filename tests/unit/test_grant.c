@@ -239,6 +239,46 @@ START_TEST(grant_remove__rpc_end_clears_incoming)
 }
 END_TEST
 
+START_TEST(grant_update_incoming__per_peer)
+{
+	struct homa_engine_state st;
+	struct homa_peer_info a, b;
+
+	/* Two messages from one peer, one from another. */
+	data_from(&et_peer, 10, 500000, 0, 1424);
+	data_from(&et_peer, 12, 300000, 0, 1424);
+	data_from(&et_peer6, 20, 200000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer, &a), 0);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer6, &b), 0);
+	/* Each peer's share adds up to the host's... */
+	ck_assert_uint_gt(a.incoming, 0);
+	ck_assert_uint_gt(b.incoming, 0);
+	ck_assert_uint_eq(a.incoming + b.incoming, st.total_incoming);
+	ck_assert_uint_eq(a.active_grants, 2);
+	ck_assert_uint_eq(b.active_grants, 1);
+	/* ...and shrinks as the peer's bytes arrive. */
+	data_from(&et_peer6, 20, 200000, 1424, 1424);
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer6, &b), 0);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(a.incoming + b.incoming, st.total_incoming);
+	/* An ended message gives its share back. */
+	{
+		struct homa_pkt p;
+
+		memset(&p, 0, sizeof(p));
+		p.type = HOMA_RPC_UNKNOWN;
+		p.sport = ET_PEER_PORT;
+		p.dport = ET_SERVER_PORT;
+		p.sender_id = 20;
+		et_rx(&t, &p, &et_peer6);
+	}
+	ck_assert_int_eq(engine_peer_info(t.e, &et_peer6, &b), 0);
+	ck_assert_uint_eq(b.incoming, 0);
+	ck_assert_uint_eq(b.active_grants, 0);
+}
+END_TEST
+
 static Suite *grant_suite(void)
 {
 	Suite *s = suite_create("grant");
@@ -255,6 +295,7 @@ static Suite *grant_suite(void)
 	tcase_add_test(tc, grant_check__shorter_message_preempts);
 	tcase_add_test(tc, grant_check__fifo_grant_to_oldest);
 	tcase_add_test(tc, grant_remove__rpc_end_clears_incoming);
+	tcase_add_test(tc, grant_update_incoming__per_peer);
 	suite_add_tcase(s, tc);
 	return s;
 }
