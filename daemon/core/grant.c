@@ -179,11 +179,7 @@ static void grant_send(struct homa_engine *e, struct homa_rpc *rpc,
 		rpc->msgin.probe_at = e->link_idle > now ? e->link_idle : now;
 	}
 
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = HOMA_GRANT;
-	pkt.sport = rpc->sock->port;
-	pkt.dport = rpc->dport;
-	pkt.sender_id = rpc->id;
+	rpc_pkt_init(&pkt, rpc, HOMA_GRANT);
 	pkt.u.grant.offset = rpc->msgin.granted;
 	pkt.u.grant.priority = engine_clamp_prio(e, prio);
 	rpc->msgin.prio = pkt.u.grant.priority;

@@ -311,6 +311,8 @@ int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
 int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
 		   struct homa_peer *peer, uint64_t id, uint16_t dport,
 		   uint64_t now, struct homa_rpc **out);
+void rpc_pkt_init(struct homa_pkt *pkt, const struct homa_rpc *rpc,
+		  enum homa_type type);
 void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 		   enum homa_rpc_state state);
 void rpc_end(struct homa_engine *e, struct homa_rpc *rpc);

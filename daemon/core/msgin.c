@@ -131,11 +131,7 @@ static void msgin_send_resend(struct homa_engine *e, struct homa_rpc *rpc,
 {
 	struct homa_pkt pkt;
 
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = HOMA_RESEND;
-	pkt.sport = rpc->sock->port;
-	pkt.dport = rpc->dport;
-	pkt.sender_id = rpc->id;
+	rpc_pkt_init(&pkt, rpc, HOMA_RESEND);
 	pkt.u.resend.offset = offset;
 	pkt.u.resend.length = length;
 	pkt.u.resend.priority = prio;
@@ -242,11 +238,7 @@ static void msgin_maybe_send_cutoffs(struct homa_engine *e,
 		return;
 	peer->cutoffs_sent = true;
 	peer->cutoffs_sent_at = now;
-	memset(&c, 0, sizeof(c));
-	c.type = HOMA_CUTOFFS;
-	c.sport = rpc->sock->port;
-	c.dport = rpc->dport;
-	c.sender_id = rpc->id;
+	rpc_pkt_init(&c, rpc, HOMA_CUTOFFS);
 	memcpy(c.u.cutoffs.unsched_cutoffs, e->params.unsched_cutoffs,
 	       sizeof(c.u.cutoffs.unsched_cutoffs));
 	c.u.cutoffs.cutoff_version = (uint16_t)e->params.cutoff_version;

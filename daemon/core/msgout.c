@@ -112,11 +112,7 @@ static void msgout_xmit_packet(struct homa_engine *e, struct homa_rpc *rpc,
 	struct homa_pkt pkt;
 	size_t hlen;
 
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = HOMA_DATA;
-	pkt.sport = rpc->sock->port;
-	pkt.dport = rpc->dport;
-	pkt.sender_id = rpc->id;
+	rpc_pkt_init(&pkt, rpc, HOMA_DATA);
 	pkt.u.data.message_length = m->length;
 	pkt.u.data.incoming = incoming;
 	/* Acks ride on requests to the server host they are for. */

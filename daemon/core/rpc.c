@@ -91,6 +91,20 @@ static struct homa_rpc *rpc_alloc(struct homa_engine *e, struct homa_sock *s,
 }
 
 /*
+ * Start a packet of type about rpc, from its socket's port to its peer's,
+ * with rpc's id as the sender's: every other field 0.
+ */
+void rpc_pkt_init(struct homa_pkt *pkt, const struct homa_rpc *rpc,
+		  enum homa_type type)
+{
+	memset(pkt, 0, sizeof(*pkt));
+	pkt->type = type;
+	pkt->sport = rpc->sock->port;
+	pkt->dport = rpc->dport;
+	pkt->sender_id = rpc->id;
+}
+
+/*
  * A new client RPC of s to (peer, dport), in state OUTGOING, with id (even,
  * from engine_reserve_ids) or, when id is 0, the next free id.  -ENOMEM:
  * the RPC limit is reached or memory ran out; -EEXIST: id is in use.

@@ -34,11 +34,7 @@ static void timer_need_ack(struct homa_engine *e, struct homa_rpc *rpc,
 {
 	struct homa_pkt pkt;
 
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = HOMA_NEED_ACK;
-	pkt.sport = rpc->sock->port;
-	pkt.dport = rpc->dport;
-	pkt.sender_id = rpc->id;
+	rpc_pkt_init(&pkt, rpc, HOMA_NEED_ACK);
 	engine_xmit_control(e, rpc->peer, &pkt, now);
 }
 
