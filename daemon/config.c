@@ -509,6 +509,24 @@ static int conf_get_cutoffs(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+/*
+ * Element i (e) of list key k as a string, with its text as written in
+ * val (for messages); NULL after reporting a wrong type.
+ */
+static const char *conf_elem_string(struct conf_ctx *ctx,
+				    const struct conf_key *k,
+				    const config_setting_t *e, int i, char *val,
+				    size_t vlen)
+{
+	if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+		snprintf(val, vlen, "%s[%d]", k->name, i);
+		conf_wrong_type(ctx, val, e, "string");
+		return NULL;
+	}
+	conf_value_text(e, val, vlen);
+	return config_setting_get_string(e);
+}
+
 static int conf_get_addrs(struct conf_ctx *ctx, const struct conf_key *k,
 			  const config_setting_t *s, struct homa_config *cfg)
 {
@@ -525,12 +543,9 @@ static int conf_get_addrs(struct conf_ctx *ctx, const struct conf_key *k,
 	cfg->n_addresses = 0;
 	for (int i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, i);
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			snprintf(val, sizeof(val), "%s[%d]", k->name, i);
-			return conf_wrong_type(ctx, val, e, "string");
-		}
-		str = config_setting_get_string(e);
-		conf_value_text(e, val, sizeof(val));
+		str = conf_elem_string(ctx, k, e, i, val, sizeof(val));
+		if (str == NULL)
+			return -EINVAL;
 		memset(&a, 0, sizeof(a));
 		if (inet_pton(AF_INET, str, &a.a.v4) == 1)
 			a.family = AF_INET;
@@ -586,12 +601,9 @@ static int conf_get_ifaces(struct conf_ctx *ctx, const struct conf_key *k,
 	cfg->n_interfaces = 0;
 	for (int i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, i);
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			snprintf(val, sizeof(val), "%s[%d]", k->name, i);
-			return conf_wrong_type(ctx, val, e, "string");
-		}
-		str = config_setting_get_string(e);
-		conf_value_text(e, val, sizeof(val));
+		str = conf_elem_string(ctx, k, e, i, val, sizeof(val));
+		if (str == NULL)
+			return -EINVAL;
 		if (!conf_ifname_ok(str)) {
 			conf_error(ctx, conf_elem_line(s, e),
 				   "%s[%d] = %s is not an interface name "
