@@ -1325,6 +1325,17 @@ static void chan_recv_done(struct chan *c, struct chan_conn *cn, int res,
 	int r;
 
 	cn->recv_armed = false;
+	if (res > 0) {
+		/* What the kernel wrote: the datagram and the control data. */
+		uring_kernel_wrote(cn->rx_buf, (size_t)res < cn->rx_iov.iov_len
+						       ? (size_t)res
+						       : cn->rx_iov.iov_len);
+		uring_kernel_wrote(cn->rx_ctl.buf,
+				   cn->rx_msg.msg_controllen <
+						   sizeof(cn->rx_ctl.buf)
+					   ? cn->rx_msg.msg_controllen
+					   : sizeof(cn->rx_ctl.buf));
+	}
 	if (cn->state == CHAN_CLOSING || cn->doomed) {
 		if (res > 0) {
 			chan_rx_fds(&cn->rx_msg, fds, &nfds);
@@ -1862,6 +1873,11 @@ bool chan_idle(const struct chan *c)
 unsigned chan_n_clients(const struct chan *c)
 {
 	return c ? c->n_clients : 0;
+}
+
+uint64_t chan_mapped_bytes(const struct chan *c)
+{
+	return c ? c->mapped : 0;
 }
 
 void chan_destroy(struct chan *c)

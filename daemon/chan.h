@@ -135,6 +135,9 @@ bool chan_idle(const struct chan *c);
 /* Connected clients (accepted, not yet disconnected). */
 unsigned chan_n_clients(const struct chan *c);
 
+/* Bytes of client regions mapped, all connections (limits.max_memory). */
+uint64_t chan_mapped_bytes(const struct chan *c);
+
 /*
  * Free everything: call after the ring was exited and after the engine
  * was destroyed (the engine releases the messages chan lent it).  Takes

@@ -51,6 +51,8 @@ enum conf_kind {
 	CK_UIDS,    /* up to HOMA_CONF_MAX_BIND_IDS user names or uids */
 	CK_GIDS,    /* up to HOMA_CONF_MAX_BIND_IDS group names or gids */
 	CK_PEERS,   /* top-level list of { prefix; rate_mbps; } groups */
+	CK_PROB,    /* probability: a float (or the integer 0 or 1) in
+		       0.0..1.0 into double */
 };
 
 /* Key flags. */
@@ -93,7 +95,15 @@ static const struct conf_enum conf_log_names[] = {
 	{"debug", LOG_LEVEL_DEBUG},   {NULL, 0},
 };
 
+static const struct conf_enum conf_ring_wait_names[] = {
+	{"io_uring", HOMA_RING_WAIT_URING},
+	{"poll", HOMA_RING_WAIT_POLL},
+	{NULL, 0},
+};
+
 _Static_assert(sizeof(enum homa_link_kind) == sizeof(int),
+	       "CK_ENUM stores an int");
+_Static_assert(sizeof(enum homa_ring_wait) == sizeof(int),
 	       "CK_ENUM stores an int");
 
 #define OFF(field) offsetof(struct homa_config, field)
@@ -155,6 +165,8 @@ static const struct conf_key conf_keys[] = {
 	KEY("network", "rx_buffers", CK_U32, rx_buffers, 16, 32768, CF_POW2),
 	KEY("network", "tx_queue", CK_U32, tx_queue, 16, 1048576, 0),
 	KEY("network", "ring_entries", CK_U32, ring_entries, 8, 32768, 0),
+	{"network", "ring_wait", CK_ENUM, OFF(ring_wait), 0, 0, 0,
+	 conf_ring_wait_names},
 
 	KEY("control", "socket", CK_STRING, control_socket, 0,
 	    sizeof(((struct homa_config *)0)->control_socket) - 1, CF_ABSPATH),
@@ -189,18 +201,46 @@ static const struct conf_key conf_keys[] = {
 	    10000000, 0),
 
 	KEY("", "peers", CK_PEERS, proto.rate_rules, 0, 0, 0),
+
+	KEY("test", "seed", CK_U64, test.seed, 0, INT64_MAX, 0),
+	KEY("test", "rx_drop", CK_PROB, test.rx_drop, 0, 1, 0),
+	KEY("test", "tx_drop", CK_PROB, test.tx_drop, 0, 1, 0),
+	KEY("test", "rx_dup", CK_PROB, test.rx_dup, 0, 1, 0),
+	KEY("test", "tx_dup", CK_PROB, test.tx_dup, 0, 1, 0),
+	KEY("test", "rx_reorder", CK_PROB, test.rx_reorder, 0, 1, 0),
+	KEY("test", "tx_reorder", CK_PROB, test.tx_reorder, 0, 1, 0),
+	KEY("test", "rx_reorder_us", CK_U32, test.rx_reorder_us, 1,
+	    FAULT_MAX_HOLD_US, 0),
+	KEY("test", "tx_reorder_us", CK_U32, test.tx_reorder_us, 1,
+	    FAULT_MAX_HOLD_US, 0),
+	KEY("test", "rx_delay", CK_PROB, test.rx_delay, 0, 1, 0),
+	KEY("test", "tx_delay", CK_PROB, test.tx_delay, 0, 1, 0),
+	KEY("test", "rx_delay_us", CK_U32, test.rx_delay_us, 1,
+	    FAULT_MAX_HOLD_US, 0),
+	KEY("test", "tx_delay_us", CK_U32, test.tx_delay_us, 1,
+	    FAULT_MAX_HOLD_US, 0),
+	KEY("test", "max_held", CK_U32, test.max_held, 1, FAULT_MAX_HELD, 0),
 };
 
 static const char *const conf_groups[] = {
-	"protocol", "network", "control", "clients", "daemon", "limits",
+	"protocol", "network", "control", "clients", "daemon", "limits", "test",
 };
+
+/* The only group whose keys config_set may change at run time. */
+#define CONF_SETTABLE_GROUP "test"
+/* Longest value config_set takes. */
+#define CONF_SET_MAX_VALUE 256
 
 /* rate_mbps of a peers entry (the range of protocol.link_mbps). */
 static const struct conf_key conf_rate_key = {
 	"", "rate_mbps", CK_U32, 0, 1, 1000000, 0, NULL,
 };
 
-/* State of one load: where errors go and the line each key was set on. */
+/*
+ * State of one load: where errors go and the line each key was set on.
+ * path NULL (config_set): messages carry no file and line, and name keys
+ * as group.name.
+ */
 struct conf_ctx {
 	const char *path;
 	char *err;
@@ -222,7 +262,9 @@ static void conf_error(struct conf_ctx *ctx, int line, const char *fmt, ...)
 	va_end(ap);
 	if (ctx->err == NULL || ctx->errlen == 0)
 		return;
-	if (line > 0)
+	if (ctx->path == NULL)
+		snprintf(ctx->err, ctx->errlen, "%s", msg);
+	else if (line > 0)
 		snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->path, line,
 			 msg);
 	else
@@ -251,6 +293,8 @@ static void conf_range_text(const struct conf_key *k, char *buf, size_t n)
 {
 	if (k->kind == CK_MODE)
 		snprintf(buf, n, "0..0%" PRIo64, k->max);
+	else if (k->kind == CK_PROB)
+		snprintf(buf, n, "0.0..1.0");
 	else if (k->flags & CF_ZERO_OK)
 		snprintf(buf, n, "0 or %" PRId64 "..%" PRId64, k->min, k->max);
 	else
@@ -343,6 +387,33 @@ static int conf_get_int(struct conf_ctx *ctx, const struct conf_key *k,
 	if ((k->flags & CF_POW2) && (v & (v - 1)) != 0) {
 		conf_error(ctx, conf_line(s),
 			   "%s = %" PRId64 " is not a power of two", name, v);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A probability: a float, or the integer 0 or 1, in 0.0..1.0. */
+static int conf_get_prob(struct conf_ctx *ctx, const struct conf_key *k,
+			 const char *name, const config_setting_t *s,
+			 double *out)
+{
+	char range[64], val[96];
+	double v;
+
+	if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		v = config_setting_get_float(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT)
+		v = config_setting_get_int(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+		v = (double)config_setting_get_int64(s);
+	else
+		return conf_wrong_type(ctx, name, s, "number 0.0..1.0");
+	if (!(v >= 0.0 && v <= 1.0)) { /* NaN too */
+		conf_value_text(s, val, sizeof(val));
+		conf_range_text(k, range, sizeof(range));
+		conf_error(ctx, conf_line(s), "%s = %s is out of range (%s)",
+			   name, val, range);
 		return -EINVAL;
 	}
 	*out = v;
@@ -904,14 +975,22 @@ static int conf_key_apply(struct conf_ctx *ctx, const struct conf_key *k,
 			  const config_setting_t *s, struct homa_config *cfg)
 {
 	char *field = (char *)cfg + k->off;
+	const char *name = k->name;
+	char qname[80];
 	int64_t v;
 	int iv;
 
+	if (ctx->path == NULL) {
+		snprintf(qname, sizeof(qname), "%s.%s", k->group, k->name);
+		name = qname;
+	}
 	switch (k->kind) {
+	case CK_PROB:
+		return conf_get_prob(ctx, k, name, s, (double *)field);
 	case CK_U16:
 	case CK_U32:
 	case CK_U64:
-		if (conf_get_int(ctx, k, k->name, s, &v) < 0)
+		if (conf_get_int(ctx, k, name, s, &v) < 0)
 			return -EINVAL;
 		if (k->kind == CK_U16)
 			*(uint16_t *)field = (uint16_t)v;
@@ -922,7 +1001,7 @@ static int conf_key_apply(struct conf_ctx *ctx, const struct conf_key *k,
 		return 0;
 	case CK_BOOL:
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			return conf_wrong_type(ctx, k->name, s, "boolean");
+			return conf_wrong_type(ctx, name, s, "boolean");
 		*(bool *)field = config_setting_get_bool(s) != 0;
 		return 0;
 	case CK_STRING:
@@ -1384,6 +1463,7 @@ void config_defaults(struct homa_config *cfg)
 	cfg->rx_buffers = 512;
 	cfg->tx_queue = 4096;
 	cfg->ring_entries = 256;
+	cfg->ring_wait = HOMA_RING_WAIT_URING;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 HOMA_CONF_DEFAULT_SOCKET);
 	cfg->socket_mode = 0660;
@@ -1401,6 +1481,7 @@ void config_defaults(struct homa_config *cfg)
 	cfg->max_memory = UINT64_C(64) << 30;
 	cfg->max_client_memory = UINT64_C(8) << 30;
 	cfg->max_rpcs_per_client = 10000;
+	fault_params_default(&cfg->test);
 	conf_limits_to_proto(cfg);
 }
 
@@ -1481,6 +1562,86 @@ int config_load_default(struct homa_config *cfg, const char *path,
 	if (path == NULL)
 		path = HOMA_CONF_DEFAULT_PATH;
 	return conf_load(cfg, path, !explicit_path, err, errlen);
+}
+
+int config_set(struct homa_config *cfg, const char *key, const char *value,
+	       char *err, size_t errlen)
+{
+	struct conf_ctx ctx = {.path = NULL, .err = err, .errlen = errlen};
+	const config_setting_t *root, *s;
+	const struct conf_key *k = NULL;
+	struct homa_config *tmp;
+	const char *dot = strchr(key, '.');
+	char text[CONF_SET_MAX_VALUE + 64];
+	config_t lc;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (dot != NULL && dot != key && strchr(dot + 1, '.') == NULL) {
+		char group[32];
+		size_t glen = (size_t)(dot - key);
+
+		if (glen < sizeof(group)) {
+			memcpy(group, key, glen);
+			group[glen] = '\0';
+			k = conf_key_find(group, dot + 1);
+		}
+	}
+	if (k == NULL || k->group[0] == '\0') {
+		conf_error(&ctx, 0,
+			   "unknown key '%.64s' (keys are written "
+			   "group.name, e.g. test.rx_drop)",
+			   key);
+		return -ENOENT;
+	}
+	if (strcmp(k->group, CONF_SETTABLE_GROUP) != 0) {
+		conf_error(&ctx, 0,
+			   "%s.%s cannot be set at run time (only "
+			   "%s.* keys can; edit homa.conf and reload)",
+			   k->group, k->name, CONF_SETTABLE_GROUP);
+		return -EPERM;
+	}
+	if (value[0] == '\0' || strlen(value) > CONF_SET_MAX_VALUE ||
+	    strpbrk(value, ";,=:{}()[]\n\r#@") != NULL) {
+		conf_error(&ctx, 0, "%s.%s = '%.64s' is not a single value",
+			   k->group, k->name, value);
+		return -EINVAL;
+	}
+	/* The file's own parser and checks, on "name = value;". */
+	snprintf(text, sizeof(text), "%s = %s;\n", k->name, value);
+	tmp = malloc(sizeof(*tmp));
+	if (tmp == NULL) {
+		conf_error(&ctx, 0, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	*tmp = *cfg;
+	rc = -EINVAL;
+	config_init(&lc);
+	if (conf_scan(&ctx, text) < 0) {
+		/* message set */
+	} else if (!config_read_string(&lc, text)) {
+		conf_error(&ctx, 0, "%s.%s = %.64s is not a valid value",
+			   k->group, k->name, value);
+	} else {
+		root = config_root_setting(&lc);
+		s = config_setting_length(root) == 1
+			    ? config_setting_get_elem(root, 0)
+			    : NULL;
+		if (s == NULL) {
+			conf_error(&ctx, 0,
+				   "%s.%s = %.64s is not a single "
+				   "value",
+				   k->group, k->name, value);
+		} else if (conf_key_apply(&ctx, k, s, tmp) == 0 &&
+			   conf_check_cross(&ctx, tmp) == 0) {
+			*cfg = *tmp;
+			rc = 0;
+		}
+	}
+	config_destroy(&lc);
+	free(tmp);
+	return rc;
 }
 
 const char *config_link_name(enum homa_link_kind link)

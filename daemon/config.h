@@ -21,6 +21,7 @@
 #include <sys/un.h>
 
 #include "core/engine.h"
+#include "fault.h"
 
 #define HOMA_CONF_DEFAULT_PATH		"/etc/homa.conf"
 #define HOMA_CONF_DEFAULT_SOCKET	"/run/homad/homad.sock"
@@ -33,6 +34,19 @@
 enum homa_link_kind {
 	HOMA_LINK_IP, /* raw IP protocol 146: byte-compatible with the module */
 	HOMA_LINK_UDP, /* the same packets inside UDP datagrams */
+};
+
+/*
+ * How the data plane sleeps (network.ring_wait).  URING: in
+ * io_uring_enter, waiting for a completion (one system call).  POLL: in
+ * poll(2) on the ring's descriptor, then reaping without blocking (one
+ * more system call per sleep): the same completions, for tools that cannot
+ * let other threads run while one blocks in io_uring_enter (valgrind
+ * 3.19).
+ */
+enum homa_ring_wait {
+	HOMA_RING_WAIT_URING,
+	HOMA_RING_WAIT_POLL,
 };
 
 /* One local address homad receives on (and sends from). */
@@ -61,10 +75,11 @@ struct homa_config {
 	struct homa_conf_addr addresses[HOMA_CONF_MAX_ADDRESSES];
 	unsigned n_interfaces; /* [0: all] SO_BINDTODEVICE */
 	char interfaces[HOMA_CONF_MAX_INTERFACES][IF_NAMESIZE];
-	uint32_t mtu;	       /* [0: from the interfaces, else 1500] */
-	uint32_t rx_buffers;   /* [512] provided buffers in the ring */
-	uint32_t tx_queue;     /* [4096] packets queued for sending */
-	uint32_t ring_entries; /* [256] io_uring submission entries */
+	uint32_t mtu;		       /* [0: from the interfaces, else 1500] */
+	uint32_t rx_buffers;	       /* [512] provided buffers in the ring */
+	uint32_t tx_queue;	       /* [4096] packets queued for sending */
+	uint32_t ring_entries;	       /* [256] io_uring submission entries */
+	enum homa_ring_wait ring_wait; /* [io_uring] */
 
 	/* control { ... } */
 	char control_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -103,6 +118,9 @@ struct homa_config {
 	uint64_t max_client_memory;   /* [8 GiB] the same, per client process */
 	uint32_t max_rpcs_per_client; /* [10000] outstanding client RPCs of
 					 one client process */
+
+	/* test { ... }: fault injection in the link layer (fault.h). */
+	struct fault_params test;
 };
 
 /* Fill cfg with the embedded defaults (path ""). */
@@ -124,6 +142,19 @@ int config_load(struct homa_config *cfg, const char *path, char *err,
  */
 int config_load_default(struct homa_config *cfg, const char *path,
 			bool explicit_path, char *err, size_t errlen);
+
+/*
+ * Set one key at run time (`homactl set`): key is "group.name", value its
+ * value as it would be written in homa.conf (0.05, 100, true, "text").
+ * Only keys of the test group may be set this way.  The value goes
+ * through the same type and range checks as the file's; cfg is only
+ * written on success.  Returns 0; -ENOENT for an unknown key, -EPERM for a
+ * key that cannot be set at run time, -EINVAL for a bad value, each with a
+ * one-line message in err, e.g.
+ *   test.rx_drop = 2 is out of range (0.0..1.0)
+ */
+int config_set(struct homa_config *cfg, const char *key, const char *value,
+	       char *err, size_t errlen);
 
 /* Name of a link kind: "ip" or "udp". */
 const char *config_link_name(enum homa_link_kind link);

@@ -36,6 +36,8 @@
 
 /* Most counters a metrics answer carries (metrics_foreach visits fewer). */
 #define CTL_MAX_METRICS 4096
+/* Longest key or value of a `homactl set` (config_set refuses longer). */
+#define CTL_MAX_SET_TEXT 256
 /* Connections accepted per wake-up of the listener, for fairness. */
 #define CTL_ACCEPT_BATCH 16
 /* Pause of the listener after accept ran out of descriptors or memory. */
@@ -73,6 +75,9 @@ struct ctl_conn {
 	ev_timer timer;	 /* deadline of the request in progress */
 	uint64_t serial; /* request in progress; 0: none */
 	Homa__Ctl__Request__CmdCase cmd; /* its command */
+	/* A `set` in progress: its key and value, for the answer. */
+	char set_key[CTL_MAX_SET_TEXT + 1];
+	char set_value[CTL_MAX_SET_TEXT + 1];
 };
 
 struct ctl {
@@ -539,6 +544,7 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	st.rpcs = s->engine.rpcs;
 	st.dead_rpcs = s->engine.dead_rpcs;
 	st.homa_sockets = s->engine.sockets;
+	st.client_memory = s->client_memory;
 	st.ctl_connections_refused = ctl->conns_refused;
 	st.ctl_requests_bad = ctl->requests_bad;
 	st.ctl_requests_timed_out = ctl->requests_timed_out;
@@ -607,6 +613,78 @@ static int ctl_answer_metrics(struct ctl_conn *c, const struct dp_snapshot *s)
 	return rc;
 }
 
+/*
+ * `homactl set`: key=value checked by homa.conf's own rules (config_set)
+ * on a copy of the running configuration; the test group it gives is
+ * what the data plane gets (DP_MSG_FAULTS).  Returns the posted message,
+ * or NULL after answering c with the error (*closed: c was closed).
+ */
+static struct ctl_msg *ctl_set_post(struct ctl *ctl, struct ctl_conn *c,
+				    const Homa__Ctl__SetRequest *set,
+				    bool *closed)
+{
+	struct homa_config *tmp = malloc(sizeof(*tmp));
+	struct ctl_msg *cm = NULL;
+	char err[512];
+	int rc;
+
+	*closed = false;
+	if (tmp == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+	} else {
+		*tmp = ctl->cfg;
+		rc = config_set(tmp, set->key ? set->key : "",
+				set->value ? set->value : "", err, sizeof(err));
+	}
+	if (rc == 0) {
+		cm = calloc(1, sizeof(*cm));
+		if (cm == NULL) {
+			rc = -ENOMEM;
+			snprintf(err, sizeof(err), "out of memory");
+		}
+	}
+	if (rc == 0) {
+		cm->kind = CTL_MSG_REQUEST;
+		cm->dp.type = DP_MSG_FAULTS;
+		cm->dp.cookie = cm;
+		cm->dp.u.faults = tmp->test;
+		rc = dp_post(ctl->dp, &cm->dp);
+		if (rc < 0) {
+			free(cm);
+			cm = NULL;
+			snprintf(err, sizeof(err),
+				 "cannot hand the setting to the data plane: "
+				 "%s",
+				 strerror(-rc));
+		}
+	}
+	free(tmp);
+	if (rc < 0) {
+		*closed = ctl_conn_send_error(c, -rc, err) < 0;
+		return NULL;
+	}
+	log_notice("control: %s set to %s", set->key, set->value);
+	ctl->in_flight++;
+	return cm;
+}
+
+/*
+ * The data plane applied a `homactl set` (ctl_request_done): answer with
+ * the key and the value as the request gave them (kept in c).
+ */
+static int ctl_set_done(struct ctl_conn *c)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__SetResult body = HOMA__CTL__SET_RESULT__INIT;
+
+	body.key = c->set_key;
+	body.value = c->set_value;
+	resp.body_case = HOMA__CTL__RESPONSE__BODY_SET;
+	resp.set = &body;
+	return ctl_conn_send(c, &resp);
+}
+
 /* The data plane answered the request in progress on c (if still so). */
 static void ctl_request_done(struct ctl *ctl, struct ctl_msg *cm)
 {
@@ -614,6 +692,9 @@ static void ctl_request_done(struct ctl *ctl, struct ctl_msg *cm)
 	uint64_t id;
 	int rc;
 
+	/* An applied `homactl set` is the running value, answered or not. */
+	if (cm->dp.type == DP_MSG_FAULTS && cm->dp.result == 0)
+		ctl->cfg.test = cm->dp.u.faults;
 	if (c == NULL || c->serial != cm->serial) {
 		log_debug("control: late answer for connection %" PRIu64
 			  " dropped",
@@ -626,6 +707,8 @@ static void ctl_request_done(struct ctl *ctl, struct ctl_msg *cm)
 	if (cm->dp.result < 0)
 		rc = ctl_conn_send_error(c, -cm->dp.result,
 					 strerror(-cm->dp.result));
+	else if (c->cmd == HOMA__CTL__REQUEST__CMD_SET)
+		rc = ctl_set_done(c);
 	else if (c->cmd == HOMA__CTL__REQUEST__CMD_STATUS)
 		rc = ctl_answer_status(ctl, c, &cm->dp.u.snapshot);
 	else
@@ -662,6 +745,7 @@ static int ctl_request(struct ctl *ctl, struct ctl_conn *c,
 	switch (req->cmd_case) {
 	case HOMA__CTL__REQUEST__CMD_STATUS:
 	case HOMA__CTL__REQUEST__CMD_METRICS:
+	case HOMA__CTL__REQUEST__CMD_SET:
 		break;
 	case HOMA__CTL__REQUEST__CMD__NOT_SET:
 	default:
@@ -672,7 +756,18 @@ static int ctl_request(struct ctl *ctl, struct ctl_conn *c,
 	if (ctl->in_flight >= CTL_MAX_IN_FLIGHT)
 		return ctl_conn_send_error(c, EBUSY,
 					   "too many requests in progress");
-	cm = ctl_post(ctl, CTL_MSG_REQUEST, DP_MSG_SNAPSHOT, &rc);
+	if (req->cmd_case == HOMA__CTL__REQUEST__CMD_SET) {
+		bool closed;
+
+		cm = ctl_set_post(ctl, c, req->set, &closed);
+		if (cm == NULL)
+			return closed ? -1 : 0;
+		snprintf(c->set_key, sizeof(c->set_key), "%s", req->set->key);
+		snprintf(c->set_value, sizeof(c->set_value), "%s",
+			 req->set->value);
+	} else {
+		cm = ctl_post(ctl, CTL_MSG_REQUEST, DP_MSG_SNAPSHOT, &rc);
+	}
 	if (cm == NULL) {
 		log_warnx("control: cannot ask the data plane: %s",
 			  strerror(-rc));
@@ -862,6 +957,8 @@ static void ctl_keep_fixed_settings(const struct homa_config *run,
 		ctl_list_add(changed, sizeof(changed), "network.tx_queue");
 	if (run->ring_entries != nc->ring_entries)
 		ctl_list_add(changed, sizeof(changed), "network.ring_entries");
+	if (run->ring_wait != nc->ring_wait)
+		ctl_list_add(changed, sizeof(changed), "network.ring_wait");
 	if (strcmp(run->control_socket, nc->control_socket) != 0)
 		ctl_list_add(changed, sizeof(changed), "control.socket");
 	if (run->socket_mode != nc->socket_mode)
@@ -893,6 +990,7 @@ static void ctl_keep_fixed_settings(const struct homa_config *run,
 	nc->rx_buffers = run->rx_buffers;
 	nc->tx_queue = run->tx_queue;
 	nc->ring_entries = run->ring_entries;
+	nc->ring_wait = run->ring_wait;
 	memcpy(nc->control_socket, run->control_socket,
 	       sizeof(nc->control_socket));
 	nc->socket_mode = run->socket_mode;

@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chan.h"
 #include "dataplane.h"
+#include "fault.h"
 #include "link.h"
 #include "log.h"
 #include "uring.h"
@@ -50,6 +52,13 @@ struct dp {
 	struct homa_engine *engine;
 	struct chan *chan;	/* NULL until dp_serve_clients */
 	struct homa_metrics *m; /* engine_metrics(engine) */
+	/*
+	 * Fault injection (homa.conf test group): created the first time it
+	 * is switched on, kept until dp_destroy.  fault_on is the one branch
+	 * the rx and tx paths take while it is off.
+	 */
+	struct fault *fault;
+	bool fault_on;
 
 	/* The control plane's ring, used by dp_post/dp_destroy only. */
 	struct io_uring ctl_ring;
@@ -92,6 +101,8 @@ static void dp_ts(struct __kernel_timespec *ts, uint64_t ns)
 
 /* ---- the engine's outputs ------------------------------------------- */
 
+static void dp_fault_tx(struct dp *dp, const struct homa_out *pkt);
+
 /*
  * A packet from the engine to the link.  A DATA packet carries its RPC id
  * as the GSO key, so that the udp link may send a run of one message's
@@ -102,6 +113,10 @@ static void dp_engine_send(void *ctx, const struct homa_out *pkt)
 {
 	struct dp *dp = ctx;
 
+	if (__builtin_expect(dp->fault_on, 0)) {
+		dp_fault_tx(dp, pkt);
+		return;
+	}
 	link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr, pkt->hdr_len,
 		   pkt->payload, pkt->payload_len,
 		   pkt->type == HOMA_DATA ? pkt->rpc_id : 0);
@@ -183,12 +198,112 @@ static void dp_params(const struct dp *dp, const struct homa_config *cfg,
 	p->max_sockets = cfg->max_clients;
 }
 
+/* ---- fault injection (fault.h) ---------------------------------------- */
+
+/* tx with faults on: drop, send twice, or hold a copy for later. */
+static void dp_fault_tx(struct dp *dp, const struct homa_out *pkt)
+{
+	uint64_t now = dp_now(), release_at = 0;
+	enum fault_action a =
+		fault_decide(dp->fault, FAULT_TX, now, &release_at);
+
+	if (a == FAULT_DROP)
+		return;
+	if ((a == FAULT_REORDER || a == FAULT_DELAY) &&
+	    fault_hold(dp->fault, FAULT_TX, a, pkt->dst, pkt->prio, pkt->hdr,
+		       pkt->hdr_len, pkt->payload, pkt->payload_len,
+		       release_at) == 0)
+		return;
+	link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr, pkt->hdr_len,
+		   pkt->payload, pkt->payload_len,
+		   pkt->type == HOMA_DATA ? pkt->rpc_id : 0);
+	/* The copy goes in a send of its own (no GSO key). */
+	if (a == FAULT_DUP)
+		link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr,
+			   pkt->hdr_len, pkt->payload, pkt->payload_len, 0);
+}
+
+/* rx with faults on; pkt is borrowed, so a held packet is copied. */
+static void dp_fault_rx(struct dp *dp, const void *pkt, size_t len,
+			const struct homa_addr *src, uint8_t prio, uint64_t now)
+{
+	uint64_t release_at = 0;
+	enum fault_action a =
+		fault_decide(dp->fault, FAULT_RX, now, &release_at);
+
+	if (a == FAULT_DROP)
+		return;
+	if ((a == FAULT_REORDER || a == FAULT_DELAY) &&
+	    fault_hold(dp->fault, FAULT_RX, a, src, prio, pkt, len, NULL, 0,
+		       release_at) == 0)
+		return;
+	engine_rx(dp->engine, pkt, len, src, prio, now);
+	if (a == FAULT_DUP)
+		engine_rx(dp->engine, pkt, len, src, prio, now);
+}
+
+/*
+ * Hand on every held packet due at now: received ones to the engine, sent
+ * ones to the link, each in a send of its own.
+ */
+static void dp_fault_release(struct dp *dp, uint64_t now)
+{
+	struct fault_pkt p;
+
+	while (fault_pop_due(dp->fault, now, &p)) {
+		if (p.dir == FAULT_RX)
+			engine_rx(dp->engine, p.data, p.len, &p.addr, p.prio,
+				  now);
+		else
+			link_sendv(dp->link, &p.addr, p.prio, p.data, p.len,
+				   NULL, 0, 0);
+	}
+}
+
+/*
+ * Apply the test group p: the injector is created the first time p
+ * switches a fault on.  Returns 0 or -ENOMEM (faults then stay off).
+ */
+static int dp_fault_set(struct dp *dp, const struct fault_params *p)
+{
+	bool on = fault_params_active(p);
+	uint64_t clock_seed = dp_now() ^ ((uint64_t)getpid() << 40);
+
+	if (!dp->fault && !on)
+		return 0;
+	if (!dp->fault) {
+		dp->fault = fault_create(p, clock_seed, dp->m);
+		if (!dp->fault) {
+			dp->fault_on = false;
+			return -ENOMEM;
+		}
+	} else {
+		fault_set_params(dp->fault, p, clock_seed);
+	}
+	if (on != dp->fault_on)
+		log_notice("data plane: fault injection %s", on ? "on" : "off");
+	if (on)
+		log_info("data plane: faults rx drop %g dup %g reorder %g "
+			 "(%u us) delay %g (%u us); tx drop %g dup %g "
+			 "reorder %g (%u us) delay %g (%u us)",
+			 p->rx_drop, p->rx_dup, p->rx_reorder, p->rx_reorder_us,
+			 p->rx_delay, p->rx_delay_us, p->tx_drop, p->tx_dup,
+			 p->tx_reorder, p->tx_reorder_us, p->tx_delay,
+			 p->tx_delay_us);
+	dp->fault_on = on;
+	return 0;
+}
+
 /* The link's receiver: every packet goes to the engine. */
 static void dp_rx(void *arg, const void *pkt, size_t len,
 		  const struct homa_addr *src, uint8_t prio, uint64_t now)
 {
 	struct dp *dp = arg;
 
+	if (__builtin_expect(dp->fault_on, 0)) {
+		dp_fault_rx(dp, pkt, len, src, prio, now);
+		return;
+	}
 	engine_rx(dp->engine, pkt, len, src, prio, now);
 }
 
@@ -229,6 +344,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 	if (uring_init(&dp->u, cfg->ring_entries, dp_cq_entries(cfg), err,
 		       errlen) < 0)
 		goto fail;
+	dp->u.poll_wait = cfg->ring_wait == HOMA_RING_WAIT_POLL;
 	dp->engine = engine_create(&cfg->proto);
 	if (!dp->engine) {
 		snprintf(err, errlen, "out of memory for the engine");
@@ -243,6 +359,10 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 	engine_set_params(dp->engine, &params);
 	engine_set_ops(dp->engine, &ops, dp);
 	link_set_icmp_fn(dp->link, dp_icmp, dp);
+	if (dp_fault_set(dp, &cfg->test) < 0) {
+		snprintf(err, errlen, "out of memory for fault injection");
+		goto fail;
+	}
 	r = io_uring_queue_init(DP_CTL_RING_ENTRIES, &dp->ctl_ring, 0);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create the control io_uring: %s",
@@ -359,6 +479,7 @@ static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 	}
 	s->metrics = *dp->m;
 	s->clients = chan_n_clients(dp->chan);
+	s->client_memory = chan_mapped_bytes(dp->chan);
 	engine_state(dp->engine, &s->engine);
 }
 
@@ -391,9 +512,13 @@ static void dp_ctl(struct dp *dp, struct dp_msg *msg, uint64_t now)
 		if (dp->chan)
 			chan_set_config(dp->chan, &msg->u.config);
 		log_set_level((enum log_level)msg->u.config.log_level);
+		msg->result = dp_fault_set(dp, &msg->u.config.test);
 		log_debug("data plane: parameters reloaded");
 		break;
 	}
+	case DP_MSG_FAULTS:
+		msg->result = dp_fault_set(dp, &msg->u.faults);
+		break;
 	case DP_MSG_STOP:
 		dp->quit = true;
 		break;
@@ -485,7 +610,7 @@ static void dp_drain(struct dp *dp)
 static void *dp_thread(void *arg)
 {
 	struct dp *dp = arg;
-	uint64_t now, deadline;
+	uint64_t now, deadline, wake;
 	int r;
 
 	dp->started_ns = dp_now();
@@ -505,12 +630,16 @@ static void *dp_thread(void *arg)
 			chan_flush(dp->chan, now);
 			deadline = engine_next_deadline(dp->engine);
 		}
-		if (deadline != UINT64_MAX && deadline <= now + DP_NEAR_NS) {
+		/* Held packets (fault injection) are due too. */
+		wake = deadline;
+		if (dp->fault && fault_next_deadline(dp->fault) < wake)
+			wake = fault_next_deadline(dp->fault);
+		if (wake != UINT64_MAX && wake <= now + DP_NEAR_NS) {
 			/* Due soon: poll, do not sleep (DP_NEAR_NS). */
 			r = uring_submit_and_wait(&dp->u, 0);
 		} else {
-			if (deadline != UINT64_MAX)
-				dp_arm_timeout(dp, deadline);
+			if (wake != UINT64_MAX)
+				dp_arm_timeout(dp, wake);
 			r = uring_submit_and_wait(&dp->u, 1);
 		}
 		dp->m->loop_wakeups++;
@@ -520,6 +649,8 @@ static void *dp_thread(void *arg)
 				  strerror(-r));
 		now = dp_now();
 		dp_reap(dp, now);
+		if (dp->fault)
+			dp_fault_release(dp, now);
 		/* Send completions may have freed slots for held DATA. */
 		dp_tx_budget(dp, now);
 		if (deadline != UINT64_MAX && now >= deadline)
@@ -626,6 +757,7 @@ void dp_destroy(struct dp *dp)
 	dp->link = NULL;
 	if (dp->ctl_ok)
 		io_uring_queue_exit(&dp->ctl_ring);
+	fault_destroy(dp->fault);
 	/* The engine releases what the channel lent it, then the channel. */
 	engine_destroy(dp->engine);
 	chan_destroy(dp->chan);

@@ -4,11 +4,12 @@
  * The data plane owns all protocol state (the engine and the client
  * channel's sessions, daemon/chan.h).  io_uring is its only wait: each loop
  * iteration submits the queued sends and sleeps in one
- * io_uring_submit_and_wait, with an io_uring timeout at the engine's next
- * deadline.  Packets arrive by multishot recvmsg into a provided-buffer
- * ring (re-armed whenever the kernel ends it); clients connect through a
- * multishot accept on the client socket.  The engine sits between the two:
- * its packets go to the link (link_sendv, per-packet priority, GSO runs of
+ * io_uring_submit_and_wait (or, with network.ring_wait = "poll", in poll(2)
+ * on the ring: uring_submit_and_wait), with an io_uring timeout at the
+ * engine's next deadline.  Packets arrive by multishot recvmsg into a
+ * provided-buffer ring (re-armed whenever the kernel ends it); clients connect
+ * through a multishot accept on the client socket.  The engine sits between the
+ * two: its packets go to the link (link_sendv, per-packet priority, GSO runs of
  * one message's DATA), its deliveries and releases to the client channel,
  * ICMP errors the link reads to engine_icmp_error.
  *
@@ -47,6 +48,7 @@ struct dp_snapshot {
 	struct dp_socket_info sockets[DP_MAX_SOCKETS];
 	struct homa_metrics metrics;
 	unsigned clients;		 /* client connections */
+	uint64_t client_memory;		 /* bytes of client regions mapped */
 	struct homa_engine_state engine; /* sockets, RPCs, peers... */
 };
 
@@ -54,6 +56,8 @@ enum dp_msg_type {
 	DP_MSG_PING,	 /* liveness check for the watchdog: no payload */
 	DP_MSG_SNAPSHOT, /* reply: u.snapshot */
 	DP_MSG_RECONFIG, /* request: u.config; reply: result (0 or -errno) */
+	DP_MSG_FAULTS,	 /* request: u.faults (homactl set test.*); reply:
+			    result (0 or -ENOMEM) */
 	DP_MSG_STOP,	 /* the thread finishes its loop and exits */
 };
 
@@ -69,6 +73,7 @@ struct dp_msg {
 	struct dp_msg *next; /* reply list link */
 	union {
 		struct homa_config config;   /* DP_MSG_RECONFIG request */
+		struct fault_params faults;  /* DP_MSG_FAULTS request */
 		struct dp_snapshot snapshot; /* DP_MSG_SNAPSHOT reply */
 	} u;
 };

@@ -1,7 +1,7 @@
 /*
  * homactl.c - homad's control tool.
  *
- *   homactl [-s SOCKET] [-j] [-t TIMEOUT_MS] COMMAND
+ *   homactl [-s SOCKET] [-j] [-t TIMEOUT_MS] COMMAND [ARGS]
  *
  * Sends one Request (proto/homa_ctl.proto) on homad's control socket and
  * prints the Response.  What to print is a table of functions per output
@@ -45,22 +45,33 @@ struct homactl_output {
 	const char *name;
 	void (*status)(const Homa__Ctl__Status *st);
 	void (*metrics)(const Homa__Ctl__Metrics *m);
+	void (*set)(const Homa__Ctl__SetResult *r);
 };
 
-/* One command: its request and the body its answer must carry. */
+/* One command: its request, its arguments and the body its answer must
+ * carry. */
 struct homactl_cmd {
 	const char *name;
+	const char *args; /* "" or e.g. "KEY VALUE" */
+	int nargs;
 	const char *help;
 	Homa__Ctl__Request__CmdCase cmd;
 	Homa__Ctl__Response__BodyCase body;
 };
 
 static const struct homactl_cmd homactl_cmds[] = {
-	{"status", "homad's state in brief", HOMA__CTL__REQUEST__CMD_STATUS,
-	 HOMA__CTL__RESPONSE__BODY_STATUS},
-	{"metrics", "every counter (OpenMetrics text, or JSON with -j)",
+	{"status", "", 0, "homad's state in brief",
+	 HOMA__CTL__REQUEST__CMD_STATUS, HOMA__CTL__RESPONSE__BODY_STATUS},
+	{"metrics", "", 0, "every counter (OpenMetrics text, or JSON with -j)",
 	 HOMA__CTL__REQUEST__CMD_METRICS, HOMA__CTL__RESPONSE__BODY_METRICS},
+	{"set", "KEY VALUE", 2,
+	 "change a test.* key of homa.conf until the next reload",
+	 HOMA__CTL__REQUEST__CMD_SET, HOMA__CTL__RESPONSE__BODY_SET},
 };
+
+/* Longest KEY and VALUE of `set` sent (homad refuses longer ones too). */
+#define HOMACTL_MAX_SET_KEY   128
+#define HOMACTL_MAX_SET_VALUE 256
 
 static _Noreturn void homactl_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -80,7 +91,8 @@ static _Noreturn void homactl_fail(const char *fmt, ...)
 static void homactl_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: homactl [-s SOCKET] [-j] [-t TIMEOUT_MS] COMMAND\n"
+		"usage: homactl [-s SOCKET] [-j] [-t TIMEOUT_MS] COMMAND "
+		"[ARGS]\n"
 		"  -s, --socket SOCKET   homad's control socket (default "
 		"$HOMAD_SOCKET,\n"
 		"                        else %s)\n"
@@ -92,8 +104,8 @@ static void homactl_usage(FILE *f)
 		HOMACTL_DEFAULT_SOCKET, HOMACTL_DEFAULT_TIMEOUT);
 	for (size_t i = 0; i < sizeof(homactl_cmds) / sizeof(homactl_cmds[0]);
 	     i++)
-		fprintf(f, "  %-9s %s\n", homactl_cmds[i].name,
-			homactl_cmds[i].help);
+		fprintf(f, "  %-7s %-9s %s\n", homactl_cmds[i].name,
+			homactl_cmds[i].args, homactl_cmds[i].help);
 }
 
 /* ---- checking the answer ------------------------------------------------ */
@@ -247,6 +259,8 @@ static void homactl_status_text(const Homa__Ctl__Status *st)
 	homactl_key("rpcs:");
 	printf("%" PRIu32 " (%" PRIu32 " ended, not yet freed)\n", st->rpcs,
 	       st->dead_rpcs);
+	homactl_key("client memory:");
+	printf("%" PRIu64 " bytes mapped\n", st->client_memory);
 	homactl_key("control:");
 	printf("%" PRIu64 " bad requests, %" PRIu64 " timed out, %" PRIu64
 	       " connections refused\n",
@@ -352,6 +366,7 @@ static void homactl_status_json(const Homa__Ctl__Status *st)
 	homactl_json_u64(o, "rpcs", st->rpcs);
 	homactl_json_u64(o, "dead_rpcs", st->dead_rpcs);
 	homactl_json_u64(o, "homa_sockets", st->homa_sockets);
+	homactl_json_u64(o, "client_memory", st->client_memory);
 	homactl_json_u64(o, "ctl_connections_refused",
 			 st->ctl_connections_refused);
 	homactl_json_u64(o, "ctl_requests_bad", st->ctl_requests_bad);
@@ -398,9 +413,30 @@ static void homactl_metrics_json(const Homa__Ctl__Metrics *m)
 	homactl_json_print(o);
 }
 
+/* `set`: "key = value" as in homa.conf. */
+static void homactl_set_text(const Homa__Ctl__SetResult *r)
+{
+	homactl_put_clean(r->key);
+	fputs(" = ", stdout);
+	homactl_put_clean(r->value);
+	putchar('\n');
+}
+
+static void homactl_set_json(const Homa__Ctl__SetResult *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "key",
+			       json_object_new_string(homactl_str(r->key)));
+	json_object_object_add(o, "value",
+			       json_object_new_string(homactl_str(r->value)));
+	homactl_json_print(o);
+}
+
 static const struct homactl_output homactl_outputs[] = {
-	{"text", homactl_status_text, homactl_metrics_openmetrics},
-	{"json", homactl_status_json, homactl_metrics_json},
+	{"text", homactl_status_text, homactl_metrics_openmetrics,
+	 homactl_set_text},
+	{"json", homactl_status_json, homactl_metrics_json, homactl_set_json},
 };
 
 /* ---- talking to homad ------------------------------------------------- */
@@ -411,7 +447,7 @@ homactl_ask(const char *path, const Homa__Ctl__Request *req, int timeout_ms)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = homa__ctl__request__get_packed_size(req);
-	uint8_t out[64], *in;
+	uint8_t out[HOMACTL_MAX_SET_KEY + HOMACTL_MAX_SET_VALUE + 64], *in;
 	struct pollfd pfd;
 	struct iovec iov;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -492,6 +528,7 @@ int main(int argc, char **argv)
 	Homa__Ctl__Request req = HOMA__CTL__REQUEST__INIT;
 	Homa__Ctl__StatusRequest sreq = HOMA__CTL__STATUS_REQUEST__INIT;
 	Homa__Ctl__MetricsRequest mreq = HOMA__CTL__METRICS_REQUEST__INIT;
+	Homa__Ctl__SetRequest setreq = HOMA__CTL__SET_REQUEST__INIT;
 	Homa__Ctl__Response *resp;
 	const char *path = getenv("HOMAD_SOCKET");
 	int timeout_ms = HOMACTL_DEFAULT_TIMEOUT;
@@ -526,10 +563,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "homactl: %s\n",
-			optind >= argc ? "no command given"
-				       : "one command at a time");
+	if (optind >= argc) {
+		fprintf(stderr, "homactl: no command given\n");
 		homactl_usage(stderr);
 		return 2;
 	}
@@ -543,6 +578,24 @@ int main(int argc, char **argv)
 		homactl_usage(stderr);
 		return 2;
 	}
+	if (argc - optind - 1 != cmd->nargs) {
+		if (cmd->nargs == 0)
+			fprintf(stderr, "homactl: one command at a time\n");
+		else
+			fprintf(stderr, "homactl: usage: homactl %s %s\n",
+				cmd->name, cmd->args);
+		homactl_usage(stderr);
+		return 2;
+	}
+	if (cmd->cmd == HOMA__CTL__REQUEST__CMD_SET &&
+	    (strlen(argv[optind + 1]) > HOMACTL_MAX_SET_KEY ||
+	     strlen(argv[optind + 2]) > HOMACTL_MAX_SET_VALUE)) {
+		fprintf(stderr,
+			"homactl: set: key or value too long (%d and %d "
+			"characters at most)\n",
+			HOMACTL_MAX_SET_KEY, HOMACTL_MAX_SET_VALUE);
+		return 2;
+	}
 	if (path[0] == '\0' ||
 	    strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		fprintf(stderr, "homactl: socket path is empty or too long\n");
@@ -550,10 +603,15 @@ int main(int argc, char **argv)
 	}
 
 	req.cmd_case = cmd->cmd;
-	if (cmd->cmd == HOMA__CTL__REQUEST__CMD_STATUS)
+	if (cmd->cmd == HOMA__CTL__REQUEST__CMD_STATUS) {
 		req.status = &sreq;
-	else
+	} else if (cmd->cmd == HOMA__CTL__REQUEST__CMD_SET) {
+		setreq.key = argv[optind + 1];
+		setreq.value = argv[optind + 2];
+		req.set = &setreq;
+	} else {
 		req.metrics = &mreq;
+	}
 	resp = homactl_ask(path, &req, timeout_ms);
 	if (resp->error != 0) {
 		const char *text = homactl_str(resp->error_text);
@@ -575,7 +633,11 @@ int main(int argc, char **argv)
 		homactl_fail("homad answered \"%s\" with something else (body "
 			     "%d): different version?",
 			     cmd->name, (int)resp->body_case);
-	if (cmd->body == HOMA__CTL__RESPONSE__BODY_STATUS) {
+	if (cmd->body == HOMA__CTL__RESPONSE__BODY_SET) {
+		if (resp->set == NULL)
+			homactl_fail("bad answer: empty set result");
+		out->set(resp->set);
+	} else if (cmd->body == HOMA__CTL__RESPONSE__BODY_STATUS) {
 		if (resp->status == NULL)
 			homactl_fail("bad answer: empty status");
 		homactl_check_status(resp->status);

@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -238,10 +239,43 @@ int uring_reserve(struct uring *u, unsigned n)
 	return io_uring_sq_space_left(&u->ring) >= n ? 0 : -EBUSY;
 }
 
+/*
+ * The ring is readable when completions are posted, and poll(2) is woken
+ * (then restarted) by the task work that posts those of network requests,
+ * so this sees each completion when io_uring_enter would.  io_uring_cq_ready
+ * reads the shared tail without a system call; completions the kernel
+ * holds back (CQ overflow, task work not yet run) are flushed by
+ * io_uring_peek_cqe, which enters the kernel without waiting.
+ */
+static int uring_poll_wait(struct uring *u, unsigned wait_nr)
+{
+	struct pollfd pfd = {.fd = u->ring.ring_fd, .events = POLLIN};
+	struct io_uring_cqe *cqe;
+	int r;
+
+	r = io_uring_submit(&u->ring);
+	uring_submitted(u);
+	if (r < 0)
+		return r;
+	for (;;) {
+		if (io_uring_cq_ready(&u->ring) >= wait_nr)
+			break;
+		(void)io_uring_peek_cqe(&u->ring, &cqe);
+		if (io_uring_cq_ready(&u->ring) >= wait_nr)
+			break;
+		if (poll(&pfd, 1, -1) < 0)
+			return -errno;
+	}
+	return r;
+}
+
 int uring_submit_and_wait(struct uring *u, unsigned wait_nr)
 {
-	int r = io_uring_submit_and_wait(&u->ring, wait_nr);
+	int r;
 
+	if (u->poll_wait && wait_nr > 0)
+		return uring_poll_wait(u, wait_nr);
+	r = io_uring_submit_and_wait(&u->ring, wait_nr);
 	uring_submitted(u);
 	return r;
 }

@@ -22,6 +22,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+#include <valgrind/memcheck.h>
+#endif
 
 /* The buffer group of the provided-buffer ring. */
 #define URING_BGID 0
@@ -82,7 +85,34 @@ struct uring {
 	 */
 	unsigned sends_queued;
 	uint64_t *tx_batches;
+
+	/*
+	 * uring_submit_and_wait sleeps in poll(2) on the ring's descriptor
+	 * rather than in io_uring_enter (network.ring_wait = "poll").
+	 */
+	bool poll_wait;
 };
+
+/*
+ * Tell memcheck (valgrind) that the kernel wrote len bytes at p: the
+ * buffers of an io_uring read or recvmsg are filled by the kernel
+ * asynchronously, outside any system call valgrind sees, so memory that
+ * was uninitialised before (malloc'ed) would stay "uninitialised" to it.
+ * Call where a completion hands such memory over, for the bytes its result
+ * says were written.  Nothing outside valgrind, or when built without
+ * valgrind's headers.  (The rings, mapped from io_uring, and the provided
+ * buffers, anonymous mappings, are defined for memcheck from the start.)
+ */
+static inline void uring_kernel_wrote(const void *p, size_t len)
+{
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+	if (len)
+		(void)VALGRIND_MAKE_MEM_DEFINED(p, len);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
 
 /*
  * Check that the kernel behind ring has everything homad's data plane
@@ -146,7 +176,9 @@ static inline void uring_note_send(struct uring *u)
 
 /*
  * Submit what is queued and wait for at least wait_nr completions
- * (io_uring_submit_and_wait).  Returns its result: >= 0, or -errno
+ * (io_uring_submit_and_wait).  With u->poll_wait and wait_nr > 0, the
+ * wait is a poll(2) on the ring's descriptor instead, until wait_nr
+ * completions are ready.  Returns the submit's result: >= 0, or -errno
  * (-EINTR, -ETIME... are the caller's to retry).
  */
 int uring_submit_and_wait(struct uring *u, unsigned wait_nr);

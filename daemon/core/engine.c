@@ -96,9 +96,11 @@ struct homa_engine *engine_create(const struct homa_params *params)
 		return NULL;
 	e->rpc_buckets = calloc(RPC_BUCKETS, sizeof(*e->rpc_buckets));
 	e->peer_buckets = calloc(PEER_BUCKETS, sizeof(*e->peer_buckets));
-	if (e->rpc_buckets == NULL || e->peer_buckets == NULL) {
+	if (e->rpc_buckets == NULL || e->peer_buckets == NULL ||
+	    rpc_ended_init(e) < 0) {
 		free(e->rpc_buckets);
 		free(e->peer_buckets);
+		rpc_ended_free(e);
 		free(e);
 		return NULL;
 	}
@@ -129,6 +131,7 @@ void engine_destroy(struct homa_engine *e)
 	free(e->heap);
 	free(e->rpc_buckets);
 	free(e->peer_buckets);
+	rpc_ended_free(e);
 	free(e);
 }
 
@@ -283,6 +286,12 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 	if (rpc == NULL) {
 		if ((local & 1) == 0) {
 			e->metrics.unknown_rpcs++;
+			return;
+		}
+		if (rpc_ended_find(e, src, local)) {
+			/* At-most-once: a late copy of a request already
+			 * delivered (and answered). */
+			e->metrics.stale_requests++;
 			return;
 		}
 		if (s->pool.base == NULL) {
@@ -500,6 +509,7 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	       const struct homa_addr *src, uint8_t prio, uint64_t now)
 {
 	(void)prio;
+	e->clock = now;
 	engine_rx_one(e, buf, len, src, now);
 	msgin_retry_pools(e, now);
 }

@@ -303,6 +303,21 @@ static inline bool rpc_is_client(const struct homa_rpc *rpc)
 
 #define RPC_BUCKETS 16384
 
+/*
+ * A server RPC that ended after its request reached the application
+ * (rpc.c, rpc_ended_*): request DATA arriving later for it is a stale copy
+ * and must not start the request again.  RPC_ENDED_SLOTS entries at most
+ * (a ring: the oldest is overwritten), each kept timeout_ticks ticks.
+ */
+#define RPC_ENDED_SLOTS 16384 /* a power of 2 */
+#define RPC_ENDED_NONE	0xffffffffu
+struct rpc_ended {
+	struct homa_addr addr; /* the client host */
+	uint64_t id;	       /* the server RPC's id (odd); 0: slot unused */
+	uint64_t ended_at;     /* engine clock when it ended, ns */
+	uint32_t next;	       /* next slot of its bucket, or RPC_ENDED_NONE */
+};
+
 struct homa_rpc *rpc_find(const struct homa_engine *e, uint64_t id,
 			  const struct homa_peer *peer);
 int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
@@ -321,6 +336,10 @@ unsigned rpc_reap(struct homa_engine *e, unsigned limit);
 void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
 void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
 	       const struct homa_ack *ack);
+int rpc_ended_init(struct homa_engine *e);
+void rpc_ended_free(struct homa_engine *e);
+bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
+		    uint64_t id);
 
 /* ---- grant.c ---------------------------------------------------------- */
 
@@ -368,6 +387,15 @@ struct homa_engine {
 	struct homa_rpc_list dead;
 	uint32_t nrpcs, ndead, nclient, nserver;
 	uint64_t next_client_id;
+	/* Server RPCs ended after delivering their request (rpc_ended_*):
+	 * RPC_ENDED_SLOTS entries, RPC_ENDED_SLOTS bucket heads, the slot
+	 * to fill next. */
+	struct rpc_ended *ended;
+	uint32_t *ended_buckets;
+	uint32_t ended_next;
+	/* The latest time an entry point was given (engine_rx, engine_tick):
+	 * the clock of functions that take none (rpc_end). */
+	uint64_t clock;
 
 	/* Peers. */
 	struct homa_peer **peer_buckets; /* [PEER_BUCKETS] */

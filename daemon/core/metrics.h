@@ -61,15 +61,17 @@ struct homa_metrics {
 	uint64_t server_cant_create_rpcs; /* requests refused: limits */
 	uint64_t packet_discards;	  /* DATA dropped: duplicate, overlap,
 					     stale state, inconsistent length */
-	uint64_t buffer_alloc_failures;	  /* messages that found no bpages */
-	uint64_t dropped_data_no_bufs;	  /* DATA dropped while waiting */
-	uint64_t fifo_grant_bytes;	  /* bytes granted by FIFO grants */
-	uint64_t grant_bytes;		  /* bytes granted by all GRANTs */
-	uint64_t rpc_icmp_errors;	  /* RPCs failed/ended by ICMP errors */
-	uint64_t port_unreachables;  /* packets answered port unreachable */
-	uint64_t acks_received;	     /* server RPCs ended by an ack */
-	uint64_t peer_new_entries;   /* peers added to the table */
-	uint64_t peer_evictions;     /* idle peers evicted (table full) */
+	uint64_t stale_requests; /* request DATA of server RPCs that ended
+				    after delivering it: dropped */
+	uint64_t buffer_alloc_failures; /* messages that found no bpages */
+	uint64_t dropped_data_no_bufs;	/* DATA dropped while waiting */
+	uint64_t fifo_grant_bytes;	/* bytes granted by FIFO grants */
+	uint64_t grant_bytes;		/* bytes granted by all GRANTs */
+	uint64_t rpc_icmp_errors;	/* RPCs failed/ended by ICMP errors */
+	uint64_t port_unreachables;	/* packets answered port unreachable */
+	uint64_t acks_received;		/* server RPCs ended by an ack */
+	uint64_t peer_new_entries;	/* peers added to the table */
+	uint64_t peer_evictions;	/* idle peers evicted (table full) */
 	uint64_t peer_table_full;    /* packets/sends refused: no peer slot */
 	uint64_t rpc_limit_drops;    /* RPCs refused: max_rpcs reached */
 	uint64_t gap_limit_drops;    /* DATA dropped: max_gaps reached */
@@ -117,6 +119,18 @@ struct homa_metrics {
 	uint64_t chan_commands;	       /* client messages processed */
 	uint64_t chan_events;	       /* event datagrams sent to clients */
 	uint64_t chan_bind_denied;     /* binds refused by clients.bind_* */
+
+	/* --- fault injection (daemon/fault.c, homa.conf test group) ------ */
+	uint64_t fault_rx_drops;       /* received packets dropped */
+	uint64_t fault_tx_drops;       /* packets to send dropped */
+	uint64_t fault_rx_dups;	       /* received packets delivered twice */
+	uint64_t fault_tx_dups;	       /* packets sent twice */
+	uint64_t fault_rx_reorders;    /* received packets held back (random) */
+	uint64_t fault_tx_reorders;    /* packets to send held back (random) */
+	uint64_t fault_rx_delays;      /* received packets delayed */
+	uint64_t fault_tx_delays;      /* packets to send delayed */
+	uint64_t fault_held_overflows; /* holds refused (max_held, memory): the
+					  packet passed through */
 };
 
 /*

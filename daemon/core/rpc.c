@@ -9,6 +9,13 @@
  * the dead list; the reaper frees dead RPCs in small batches (reap_limit,
  * more when dead_buffs_limit is exceeded) and releases their outgoing
  * buffers to the caller.
+ *
+ * At-most-once beyond an RPC's life: a server RPC that ended after its
+ * request reached the application leaves an entry (client host, id, time)
+ * in a bounded table (rpc_ended_*), so that a copy of the request that the
+ * network duplicated or held back, arriving after the RPC was acked and
+ * freed, is recognised as stale and dropped instead of starting the
+ * request a second time.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,6 +50,98 @@ struct homa_rpc *rpc_find(const struct homa_engine *e, uint64_t id,
 			return rpc;
 	return NULL;
 }
+
+/* ---- ended server RPCs -------------------------------------------------- */
+
+static uint32_t rpc_ended_bucket(const struct homa_addr *addr, uint64_t id)
+{
+	uint64_t h = id * 0x9E3779B97F4A7C15ull, w;
+
+	for (size_t i = 0; i < sizeof(addr->in6); i += 8) {
+		memcpy(&w, (const uint8_t *)&addr->in6 + i, 8);
+		h = (h ^ w) * 0xC2B2AE3D27D4EB4Full;
+	}
+	return (uint32_t)(h >> 40) & (RPC_ENDED_SLOTS - 1);
+}
+
+/*
+ * Allocate e's table of ended server RPCs (empty).  Returns 0 or -ENOMEM.
+ * Called once by engine_create; rpc_ended_free releases it.
+ */
+int rpc_ended_init(struct homa_engine *e)
+{
+	e->ended = calloc(RPC_ENDED_SLOTS, sizeof(*e->ended));
+	e->ended_buckets = malloc(RPC_ENDED_SLOTS * sizeof(uint32_t));
+	if (e->ended == NULL || e->ended_buckets == NULL) {
+		rpc_ended_free(e);
+		return -ENOMEM;
+	}
+	memset(e->ended_buckets, 0xff, RPC_ENDED_SLOTS * sizeof(uint32_t));
+	e->ended_next = 0;
+	return 0;
+}
+
+void rpc_ended_free(struct homa_engine *e)
+{
+	free(e->ended);
+	free(e->ended_buckets);
+	e->ended = NULL;
+	e->ended_buckets = NULL;
+}
+
+/* How long an entry counts: timeout_ticks ticks, in ns. */
+static uint64_t rpc_ended_ttl(const struct homa_engine *e)
+{
+	return (uint64_t)e->params.timeout_ticks * e->params.tick_usecs * 1000;
+}
+
+/* Remember server RPC rpc (ending now), overwriting the oldest entry. */
+static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc)
+{
+	uint32_t slot = e->ended_next, b;
+	struct rpc_ended *x = &e->ended[slot];
+
+	if (x->id != 0) {
+		/* Unlink the entry being overwritten from its chain. */
+		uint32_t *pp =
+			&e->ended_buckets[rpc_ended_bucket(&x->addr, x->id)];
+
+		while (*pp != RPC_ENDED_NONE && *pp != slot)
+			pp = &e->ended[*pp].next;
+		if (*pp == slot)
+			*pp = x->next;
+	}
+	b = rpc_ended_bucket(&rpc->peer->addr, rpc->id);
+	x->addr = rpc->peer->addr;
+	x->id = rpc->id;
+	x->ended_at = e->clock;
+	x->next = e->ended_buckets[b];
+	e->ended_buckets[b] = slot;
+	e->ended_next = (slot + 1) & (RPC_ENDED_SLOTS - 1);
+}
+
+/*
+ * Did a server RPC with id (odd) from the client host addr end, after
+ * delivering its request, less than timeout_ticks ticks ago?  Request DATA
+ * for it is then stale.
+ */
+bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
+		    uint64_t id)
+{
+	uint64_t ttl = rpc_ended_ttl(e);
+
+	for (uint32_t i = e->ended_buckets[rpc_ended_bucket(addr, id)];
+	     i != RPC_ENDED_NONE; i = e->ended[i].next) {
+		const struct rpc_ended *x = &e->ended[i];
+
+		if (x->id == id && memcmp(&x->addr, addr, sizeof(*addr)) == 0 &&
+		    e->clock - x->ended_at < ttl)
+			return true;
+	}
+	return false;
+}
+
+/* ---- the table of live RPCs ---------------------------------------------- */
 
 static void rpc_hash_del(struct homa_engine *e, struct homa_rpc *rpc)
 {
@@ -190,6 +289,8 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
 		}
 	}
 	rpc->msgin.bufs = false;
+	if (!rpc_is_client(rpc) && rpc->msgin.delivered)
+		rpc_ended_add(e, rpc);
 	TAILQ_REMOVE(&s->rpcs, rpc, sock_link);
 	s->nrpcs--;
 	if (rpc_is_client(rpc))

@@ -166,8 +166,9 @@ T_PIDS="$T_PIDS $BYST"
 OPEN_CASES="no-seals grow-seal-only wrong-size not-memfd no-fds rx-odd
 	bad-version not-open"
 MSG_CASES="tx-range tx-overflow id-outside id-odd id-twice bad-recycle
-	recycle-twice oversize garbage fds-after-open wrong-family
-	inline-too-big no-seq second-open no-command"
+	recycle-twice resp-range recycle-beyond recycle-unaligned oversize
+	garbage fds-after-open wrong-family inline-too-big no-seq second-open
+	no-command"
 n_open=0
 n_msg=0
 for c in $OPEN_CASES; do

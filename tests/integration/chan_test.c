@@ -26,7 +26,8 @@
  *       with an error, then EOF) or disconnect at once (EOF).  Cases:
  *       no-seals, grow-seal-only, wrong-size, not-memfd, no-fds, rx-odd,
  *       bad-version, not-open, tx-range, tx-overflow, id-outside, id-odd,
- *       id-twice, bad-recycle, recycle-twice, oversize, garbage,
+ *       id-twice, bad-recycle, recycle-twice, resp-range,
+ *       recycle-beyond, recycle-unaligned, oversize, garbage,
  *       fds-after-open, wrong-family, inline-too-big, no-seq,
  *       second-open, no-command.
  *   chan_test info -s SOCK -f 4|6
@@ -1132,6 +1133,51 @@ static int tc_hostile(const char *path, int family, const char *name,
 		r = tc_recycle(&t, d->delivered->bpage_offsets,
 			       d->delivered->n_bpage_offsets);
 		homa__client__daemon_msg__free_unpacked(d, NULL);
+	} else if (strcmp(name, "resp-range") == 0) {
+		Homa__Client__SendResponse sr =
+			HOMA__CLIENT__SEND_RESPONSE__INIT;
+		Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+
+		/* The extent is checked before the RPC is looked up. */
+		a.addr.data = addr;
+		a.addr.len = alen;
+		a.port = port;
+		sr.id = 1001;
+		sr.peer = &a;
+		sr.tx_offset = 4096;
+		sr.length = (uint32_t)tx_len;
+		m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SEND_RESPONSE;
+		m.send_response = &sr;
+		r = tc_send(&t, &m);
+	} else if (strcmp(name, "recycle-beyond") == 0) {
+		uint32_t off = (uint32_t)rx_len + HOMA_SHM_BPAGE_SIZE;
+
+		r = tc_recycle(&t, &off, 1);
+	} else if (strcmp(name, "recycle-unaligned") == 0) {
+		Homa__Client__DaemonMsg *d;
+		uint64_t id = tc_next_id(&t);
+		uint32_t off;
+
+		/* A bpage it does hold, named by an offset inside a chunk. */
+		memset(t.tx, 4, 100);
+		tc_send_ok(
+			tc_hostile_request(&t, id, addr, alen, port, 0, 100));
+		for (;;) {
+			if (tc_event(&t, &d, TC_TIMEOUT_MS) != 1)
+				tc_fail("recycle-unaligned: no response");
+			if (d->ev_case ==
+			    HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED)
+				break;
+			if (d->ev_case == HOMA__CLIENT__DAEMON_MSG__EV_FAILED)
+				tc_fail("recycle-unaligned: RPC failed: %s",
+					strerror(d->failed->error));
+			homa__client__daemon_msg__free_unpacked(d, NULL);
+		}
+		if (d->delivered->n_bpage_offsets < 1)
+			tc_fail("recycle-unaligned: no bpage delivered");
+		off = d->delivered->bpage_offsets[0] + 8;
+		homa__client__daemon_msg__free_unpacked(d, NULL);
+		r = tc_recycle(&t, &off, 1);
 	} else if (strcmp(name, "oversize") == 0) {
 		size_t len = HOMA_CLIENT_MAX_DATAGRAM + 1000;
 		uint8_t *buf = calloc(1, len);

@@ -444,7 +444,7 @@ static int cmd_server(void)
 {
 	struct e2e_srv srv[E2E_MAX_SOCKS];
 	struct pollfd pfd[E2E_MAX_SOCKS];
-	char ready[4096];
+	char ready[4096] = ""; /* stays empty without --idle, --tagged */
 	size_t rlen = 0;
 	unsigned n = 0;
 	int rc;

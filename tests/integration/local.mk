@@ -54,3 +54,56 @@ EXTRA_DIST += tests/integration/limits.sh
 tests_integration_limits_test_SOURCES = tests/integration/limits_test.c
 tests_integration_limits_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclient
 tests_integration_limits_test_LDADD = libhomaclient.la
+
+# stress.sh: 3 hosts on contrib/testbed, 5% loss at the router, homad's
+# fault injection; servers counting executions per request id, clients
+# with W3/W4 sizes checking every response.  `make check-long` runs the
+# full 100,000 RPCs.
+check_PROGRAMS += tests/integration/stress_test
+TESTS += tests/integration/stress.sh
+EXTRA_DIST += tests/integration/stress.sh
+tests_integration_stress_test_SOURCES = tests/integration/stress_test.c \
+	contrib/bench/workload.c contrib/bench/bench.h
+tests_integration_stress_test_CPPFLAGS = $(TESTS_CPPFLAGS) \
+	-I$(top_srcdir)/libclient -I$(top_srcdir)/contrib/bench \
+	-DWORKLOADS_DIR='"$(abs_top_srcdir)/contrib/workloads"'
+tests_integration_stress_test_LDADD = libhomaclient.la
+
+# The long tests: the full stress runs, 100,000 RPCs with jumbo frames and
+# 100,000 with Ethernet-sized ones (about a minute; STRESS_RPCS=N for
+# another count).
+check-long:
+	for mtu in 9000 1500; do \
+		STRESS_RPCS=$${STRESS_RPCS:-100000} STRESS_MTU=$$mtu \
+		$(MAKE) $(AM_MAKEFLAGS) check \
+			TESTS=tests/integration/stress.sh || exit 1; \
+		grep '^# stress.sh:' tests/integration/stress.log; \
+	done
+.PHONY: check-long
+
+# Process-level failures (reliability.sh): peers killed or silent, clients
+# killed, homad restarted under clients, a hostile peer on the wire.
+check_PROGRAMS += tests/integration/rel_test tests/integration/hostile_peer
+TESTS += tests/integration/reliability.sh
+EXTRA_DIST += tests/integration/reliability.sh
+tests_integration_rel_test_SOURCES = tests/integration/rel_test.c
+tests_integration_rel_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclient
+tests_integration_rel_test_LDADD = libhomaclient.la
+tests_integration_hostile_peer_SOURCES = tests/integration/hostile_peer.c
+tests_integration_hostile_peer_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_integration_hostile_peer_LDADD = libhomad.la
+
+# Link-layer fault injection (faults.sh): drops, duplicates, reordering and
+# delay from homa.conf's test group and `homactl set`, through e2e_test's
+# echoes and contrib/examples/echo_client's round trips.
+TESTS += tests/integration/faults.sh
+EXTRA_DIST += tests/integration/faults.sh
+
+# valgrind.sh: homad (both hosts), libhomaclient's applications and homactl
+# under memcheck on an echo smoke test; clean or it fails.  Not in the
+# --enable-sanitizers build: AddressSanitizer's programs cannot run under
+# valgrind (and that build checks memory itself).
+if !SANITIZERS
+TESTS += tests/integration/valgrind.sh
+endif
+EXTRA_DIST += tests/integration/valgrind.sh tests/integration/valgrind.supp

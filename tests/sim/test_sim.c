@@ -231,6 +231,39 @@ START_TEST(sim__loss_dup_reorder_exactly_once)
 }
 END_TEST
 
+/*
+ * Duplicates held back longer than an RPC lives: a copy of a request
+ * arriving after the server's RPC was acked and freed must not start the
+ * request again (at-most-once), nor leave state behind.
+ */
+START_TEST(sim__late_duplicate_request_not_executed)
+{
+	struct sim_config c;
+	struct sim *s;
+	uint64_t stale = 0;
+
+	sim_config_default(&c);
+	c.seed = 3;
+	c.dup_ppm = 50000;
+	c.reorder_ppm = 100000;
+	c.reorder_ns = 500 * US; /* many RPC lifetimes */
+	s = sim_create(&c);
+	for (unsigned i = 0; i < 2000; i++)
+		sim_rpc_at(s, (uint64_t)i * 5 * US, 0, 1,
+			   1 + (uint32_t)(sim_rand(s) % 3000),
+			   1 + (uint32_t)(sim_rand(s) % 3000));
+	sim_run_until(s, 2000 * 5 * US);
+	ck_assert(sim_run_all(s, 10000 * MS));
+	check_all_ok(s);
+	for (unsigned h = 0; h < 2; h++)
+		stale += engine_metrics(sim_engine(s, h))->stale_requests;
+	ck_assert_uint_gt(stale, 0);
+	sim_run_until(s, sim_now(s) + 2000 * MS);
+	check_no_state(s, 2);
+	sim_destroy(s);
+}
+END_TEST
+
 START_TEST(sim__deterministic)
 {
 	bool all;
@@ -510,6 +543,7 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, sim__overcommit_bound);
 	tcase_add_test(tc, sim__fifo_grants_end_starvation);
 	tcase_add_test(tc, sim__loss_dup_reorder_exactly_once);
+	tcase_add_test(tc, sim__late_duplicate_request_not_executed);
 	tcase_add_test(tc, sim__deterministic);
 	tcase_add_test(tc, sim__dead_peer_times_out);
 	tcase_add_test(tc, sim__server_restart_mid_request);

@@ -114,3 +114,11 @@ tests_unit_test_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
 	$(PROTOBUF_C_CFLAGS) $(PTHREAD_LIBS)
 tests_unit_test_client_LDADD = libhomaclient_core.la $(CHECK_LIBS) \
 	$(PROTOBUF_C_LIBS) $(PTHREAD_LIBS)
+
+# daemon/fault.c: the fault injector's decisions, holds and limits.
+check_PROGRAMS += tests/unit/test_fault
+TESTS += tests/unit/test_fault
+tests_unit_test_fault_SOURCES = tests/unit/test_fault.c
+tests_unit_test_fault_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_fault_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_fault_LDADD = $(TESTS_LDADD)

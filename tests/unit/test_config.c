@@ -174,6 +174,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(rx_buffers);
 	SAME(tx_queue);
 	SAME(ring_entries);
+	SAME(ring_wait);
 	ck_assert_str_eq(a->control_socket, b->control_socket);
 	SAME(socket_mode);
 	ck_assert_str_eq(a->socket_group, b->socket_group);
@@ -196,6 +197,22 @@ static void assert_same(const struct homa_config *a,
 	SAME(max_memory);
 	SAME(max_client_memory);
 	SAME(max_rpcs_per_client);
+	SAME(test.seed);
+	SAME(test.rx_reorder_us);
+	SAME(test.tx_reorder_us);
+	SAME(test.rx_delay_us);
+	SAME(test.tx_delay_us);
+	SAME(test.max_held);
+#undef SAME
+#define SAME(f) ck_assert_msg(a->f == b->f, #f ": %g != %g", a->f, b->f)
+	SAME(test.rx_drop);
+	SAME(test.tx_drop);
+	SAME(test.rx_dup);
+	SAME(test.tx_dup);
+	SAME(test.rx_reorder);
+	SAME(test.tx_reorder);
+	SAME(test.rx_delay);
+	SAME(test.tx_delay);
 #undef SAME
 }
 
@@ -246,6 +263,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.rx_buffers, 512);
 	ck_assert_uint_eq(c.tx_queue, 4096);
 	ck_assert_uint_eq(c.ring_entries, 256);
+	ck_assert_int_eq(c.ring_wait, HOMA_RING_WAIT_URING);
 	ck_assert_str_eq(c.control_socket, "/run/homad/homad.sock");
 	ck_assert_uint_eq(c.socket_mode, 0660);
 	ck_assert_str_eq(c.socket_group, "");
@@ -264,6 +282,18 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.max_memory, 68719476736ULL);
 	ck_assert_uint_eq(c.max_client_memory, 8589934592ULL);
 	ck_assert_uint_eq(c.max_rpcs_per_client, 10000);
+	/* Fault injection: all off. */
+	ck_assert_uint_eq(c.test.seed, 0);
+	ck_assert(c.test.rx_drop == 0.0 && c.test.tx_drop == 0.0);
+	ck_assert(c.test.rx_dup == 0.0 && c.test.tx_dup == 0.0);
+	ck_assert(c.test.rx_reorder == 0.0 && c.test.tx_reorder == 0.0);
+	ck_assert(c.test.rx_delay == 0.0 && c.test.tx_delay == 0.0);
+	ck_assert_uint_eq(c.test.rx_reorder_us, 100);
+	ck_assert_uint_eq(c.test.tx_reorder_us, 100);
+	ck_assert_uint_eq(c.test.rx_delay_us, 1000);
+	ck_assert_uint_eq(c.test.tx_delay_us, 1000);
+	ck_assert_uint_eq(c.test.max_held, 4096);
+	ck_assert(!fault_params_active(&c.test));
 }
 END_TEST
 
@@ -328,10 +358,10 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 26 protocol, 10 network, 3 control, 6 clients, 2 daemon and 5
-	 * limits keys, and peers.
+	 * 29 protocol, 11 network, 3 control, 6 clients, 2 daemon and 7
+	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 58);
+	ck_assert_int_eq(settings, 73);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -391,7 +421,7 @@ START_TEST(config_load__every_key)
 		"  addresses = [\"10.1.2.3\", \"127.0.0.1\"];\n"
 		"  interfaces = (\"eth0\", \"veth-a.100\");\n"
 		"  mtu = 9000; rx_buffers = 1024; tx_queue = 8192;\n"
-		"  ring_entries = 512;\n"
+		"  ring_entries = 512; ring_wait = \"poll\";\n"
 		"};\n"
 		"control = { socket = \"/tmp/h.sock\"; socket_mode = 384;\n"
 		"  socket_group = \"homa\"; };\n"
@@ -471,6 +501,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.rx_buffers, 1024);
 	ck_assert_uint_eq(c.tx_queue, 8192);
 	ck_assert_uint_eq(c.ring_entries, 512);
+	ck_assert_int_eq(c.ring_wait, HOMA_RING_WAIT_POLL);
 	ck_assert_str_eq(c.control_socket, "/tmp/h.sock");
 	ck_assert_uint_eq(c.socket_mode, 0600);
 	ck_assert_str_eq(c.socket_group, "homa");
@@ -908,6 +939,8 @@ START_TEST(config_load__bad_link_name)
 		 "link = \"tcp\" is not allowed (ip, udp)");
 	load_err("network = { link = \"IP\"; };\n", 1,
 		 "link = \"IP\" is not allowed (ip, udp)");
+	load_err("network = { ring_wait = \"epoll\"; };\n", 1,
+		 "ring_wait = \"epoll\" is not allowed (io_uring, poll)");
 	load_err("daemon = { log_level = \"verbose\"; };\n", 1,
 		 "log_level = \"verbose\" is not allowed (err, warning, "
 		 "notice, info, debug)");
@@ -1238,6 +1271,154 @@ START_TEST(config_load__small_err_buffer)
 }
 END_TEST
 
+/* The test group: every key, the kinds of values, the ranges. */
+START_TEST(config_load__test_group)
+{
+	struct homa_config c;
+
+	load_ok("test = {\n"
+		"  seed = 42; rx_drop = 0.05; tx_drop = 0.5;\n"
+		"  rx_dup = 0.25; tx_dup = 1.0; rx_reorder = 1;\n"
+		"  tx_reorder = 0; rx_reorder_us = 7; tx_reorder_us = 8;\n"
+		"  rx_delay = 1e-3; tx_delay = 0.75; rx_delay_us = 20000;\n"
+		"  tx_delay_us = 10000000; max_held = 1048576;\n"
+		"};\n",
+		&c);
+	ck_assert_uint_eq(c.test.seed, 42);
+	ck_assert(c.test.rx_drop == 0.05);
+	ck_assert(c.test.tx_drop == 0.5);
+	ck_assert(c.test.rx_dup == 0.25);
+	ck_assert(c.test.tx_dup == 1.0);
+	ck_assert(c.test.rx_reorder == 1.0);
+	ck_assert(c.test.tx_reorder == 0.0);
+	ck_assert_uint_eq(c.test.rx_reorder_us, 7);
+	ck_assert_uint_eq(c.test.tx_reorder_us, 8);
+	ck_assert(c.test.rx_delay == 0.001);
+	ck_assert(c.test.tx_delay == 0.75);
+	ck_assert_uint_eq(c.test.rx_delay_us, 20000);
+	ck_assert_uint_eq(c.test.tx_delay_us, 10000000);
+	ck_assert_uint_eq(c.test.max_held, 1048576);
+	ck_assert(fault_params_active(&c.test));
+	load_ok("test = { seed = 9223372036854775807L; };\n", &c);
+	ck_assert_uint_eq(c.test.seed, 9223372036854775807ull);
+
+	load_err("test = {\n rx_drop = 1.5; };\n", 2,
+		 "rx_drop = 1.5 is out of range (0.0..1.0)");
+	load_err("test = { tx_dup = -0.1; };\n", 1,
+		 "tx_dup = -0.1 is out of range (0.0..1.0)");
+	load_err("test = { rx_delay = 2; };\n", 1,
+		 "rx_delay = 2 is out of range (0.0..1.0)");
+	load_err("test = { rx_drop = \"0.1\"; };\n", 1,
+		 "rx_drop = \"0.1\" has the wrong type (number 0.0..1.0 "
+		 "expected)");
+	load_err("test = { tx_reorder = true; };\n", 1,
+		 "tx_reorder = true has the wrong type (number 0.0..1.0 "
+		 "expected)");
+	load_err("test = { rx_delay_us = 0; };\n", 1,
+		 "rx_delay_us = 0 is out of range (1..10000000)");
+	load_err("test = { tx_reorder_us = 10000001; };\n", 1,
+		 "tx_reorder_us = 10000001 is out of range (1..10000000)");
+	load_err("test = { max_held = 0; };\n", 1,
+		 "max_held = 0 is out of range (1..1048576)");
+	load_err("test = { seed = -1; };\n", 1,
+		 "seed = -1 is out of range (0..9223372036854775807)");
+	load_err("test = { rx_delay_us = 1.5; };\n", 1,
+		 "rx_delay_us = 1.5 has the wrong type (integer expected)");
+	load_err("test = { drop = 0.1; };\n", 1, "unknown key 'test.drop'");
+	load_err("rx_drop = 0.1;\n", 1,
+		 "unknown key 'rx_drop' (it belongs in the test group)");
+}
+END_TEST
+
+/* config_set: a test key at run time, with the file's checks. */
+START_TEST(config_set__test_keys)
+{
+	struct homa_config c, d;
+	char err[256];
+
+	config_defaults(&c);
+	ck_assert_int_eq(
+		config_set(&c, "test.rx_drop", "0.05", err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	ck_assert(c.test.rx_drop == 0.05);
+	ck_assert_int_eq(config_set(&c, "test.tx_dup", "1", err, sizeof(err)),
+			 0);
+	ck_assert(c.test.tx_dup == 1.0);
+	ck_assert_int_eq(
+		config_set(&c, "test.rx_delay_us", "20000", err, sizeof(err)),
+		0);
+	ck_assert_uint_eq(c.test.rx_delay_us, 20000);
+	ck_assert_int_eq(
+		config_set(&c, "test.seed", "123456789012L", err, sizeof(err)),
+		0);
+	ck_assert_uint_eq(c.test.seed, 123456789012ull);
+	ck_assert_int_eq(
+		config_set(&c, "test.max_held", " 16 ", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.test.max_held, 16);
+	/* Everything else stays. */
+	config_defaults(&d);
+	d.test = c.test;
+	assert_same(&c, &d);
+}
+END_TEST
+
+static void set_err(const char *key, const char *value, int rc,
+		    const char *want)
+{
+	struct homa_config c, before;
+	char err[256] = "";
+
+	config_defaults(&c);
+	c.test.tx_drop = 0.5; /* a marker: must survive */
+	before = c;
+	ck_assert_int_eq(config_set(&c, key, value, err, sizeof(err)), rc);
+	ck_assert_str_eq(err, want);
+	assert_same(&c, &before);
+}
+
+START_TEST(config_set__errors)
+{
+	set_err("test.rx_drop", "2", -EINVAL,
+		"test.rx_drop = 2 is out of range (0.0..1.0)");
+	set_err("test.tx_drop", "-0.5", -EINVAL,
+		"test.tx_drop = -0.5 is out of range (0.0..1.0)");
+	set_err("test.rx_delay_us", "0", -EINVAL,
+		"test.rx_delay_us = 0 is out of range (1..10000000)");
+	set_err("test.max_held", "0.5", -EINVAL,
+		"test.max_held = 0.5 has the wrong type (integer expected)");
+	set_err("test.rx_dup", "\"x\"", -EINVAL,
+		"test.rx_dup = \"x\" has the wrong type (number 0.0..1.0 "
+		"expected)");
+	set_err("test.rx_dup", "lots", -EINVAL,
+		"test.rx_dup = lots is not a valid value");
+	set_err("test.rx_dup", "", -EINVAL,
+		"test.rx_dup = '' is not a single value");
+	/* One value only: no way to set a second key through the first. */
+	set_err("test.rx_drop", "0.1; tx_drop = 0.2", -EINVAL,
+		"test.rx_drop = '0.1; tx_drop = 0.2' is not a single value");
+	set_err("test.rx_drop", "{ a = 1 }", -EINVAL,
+		"test.rx_drop = '{ a = 1 }' is not a single value");
+	set_err("test.seed", "5000000000", -EINVAL,
+		"seed = 5000000000 needs an L suffix to be read as a 64-bit "
+		"integer (write 5000000000L)");
+	set_err("test.bogus", "1", -ENOENT,
+		"unknown key 'test.bogus' (keys are written group.name, e.g. "
+		"test.rx_drop)");
+	set_err("rx_drop", "1", -ENOENT,
+		"unknown key 'rx_drop' (keys are written group.name, e.g. "
+		"test.rx_drop)");
+	set_err("test.rx_drop.x", "1", -ENOENT,
+		"unknown key 'test.rx_drop.x' (keys are written group.name, "
+		"e.g. test.rx_drop)");
+	set_err(".peers", "1", -ENOENT,
+		"unknown key '.peers' (keys are written group.name, e.g. "
+		"test.rx_drop)");
+	set_err("protocol.max_overcommit", "4", -EPERM,
+		"protocol.max_overcommit cannot be set at run time (only "
+		"test.* keys can; edit homa.conf and reload)");
+}
+END_TEST
+
 START_TEST(config_link_name__names)
 {
 	ck_assert_str_eq(config_link_name(HOMA_LINK_IP), "ip");
@@ -1284,6 +1465,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load__peers);
 	tcase_add_test(tc, config_load__path_too_long);
 	tcase_add_test(tc, config_load__small_err_buffer);
+	tcase_add_test(tc, config_load__test_group);
+	tcase_add_test(tc, config_set__test_keys);
+	tcase_add_test(tc, config_set__errors);
 	tcase_add_test(tc, config_link_name__names);
 	suite_add_tcase(s, tc);
 	return s;

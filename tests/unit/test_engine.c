@@ -322,6 +322,7 @@ START_TEST(metrics_foreach__names_labels_values)
 		"unknown_rpcs",
 		"server_cant_create_rpcs",
 		"packet_discards",
+		"stale_requests",
 		"buffer_alloc_failures",
 		"dropped_data_no_bufs",
 		"fifo_grant_bytes",
@@ -368,6 +369,15 @@ START_TEST(metrics_foreach__names_labels_values)
 		"chan_commands",
 		"chan_events",
 		"chan_bind_denied",
+		"fault_rx_drops",
+		"fault_tx_drops",
+		"fault_rx_dups",
+		"fault_tx_dups",
+		"fault_rx_reorders",
+		"fault_tx_reorders",
+		"fault_rx_delays",
+		"fault_tx_delays",
+		"fault_held_overflows",
 	};
 	struct homa_metrics m;
 	struct visits vs = {0};

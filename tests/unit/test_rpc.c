@@ -1,7 +1,7 @@
 /*
  * test_rpc.c - unit tests of daemon/core/rpc.c (RPC table and life cycle:
- * ids, delivery, acks, aborts, limits, reaping) and of the engine's RPC
- * commands and ICMP input.
+ * ids, delivery, acks, ended server RPCs, aborts, limits, reaping) and of
+ * the engine's RPC commands and ICMP input.
  */
 #include <check.h>
 #include <errno.h>
@@ -135,6 +135,97 @@ START_TEST(rpc_acked__ack_packet_ends_header_and_list)
 	et_rx(&t, &p, &et_peer);
 	ck_assert_uint_eq(nrpcs(), 1);
 	ck_assert_ptr_nonnull(rpc_find(t.e, 15, peer_find(t.e, &et_peer)));
+}
+END_TEST
+
+/* An ACK packet from et_peer for client RPC id. */
+static void ack(uint64_t id)
+{
+	struct homa_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_ACK;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = id;
+	et_rx(&t, &p, &et_peer);
+}
+
+/* Request id delivered, answered, acked; its bpages given back. */
+static void serve_and_ack(uint64_t id)
+{
+	et_clear(&t);
+	request(id);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	engine_recycle(t.e, t.srv, t.deliv[0].bpage_offsets,
+		       t.deliv[0].num_bpages, t.now);
+	ck_assert_int_eq(respond(id | 1), 0);
+	ack(id);
+	et_clear(&t);
+	t.nreleased = 0; /* (the reaper gives the responses back) */
+}
+
+START_TEST(rpc_ended__late_request_copy_dropped)
+{
+	struct homa_pkt p;
+
+	serve_and_ack(10);
+	ck_assert_uint_eq(nrpcs(), 0);
+	/* A copy of the request, held back by the network: not again. */
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 1);
+	/* Another client host may use the same id. */
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_DATA;
+	p.sport = ET_PEER_PORT;
+	p.dport = ET_SERVER_PORT;
+	p.sender_id = 10;
+	p.u.data.message_length = 1000;
+	p.u.data.incoming = 1000;
+	p.u.data.payload_len = 1000;
+	p.u.data.cutoff_version = 1;
+	et_rx(&t, &p, &et_peer2);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	/* The entry lasts timeout_ticks ticks (a restarted client host
+	 * reuses ids). */
+	et_ticks(&t, t.p.timeout_ticks);
+	et_clear(&t);
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 1);
+}
+END_TEST
+
+START_TEST(rpc_ended__undelivered_request_may_come_again)
+{
+	/* Half a request, then silence: the server RPC ends unseen. */
+	et_data(&t, ET_SERVER_PORT, 10, 3000, 3000, 0, 1000);
+	et_ticks(&t, t.p.timeout_ticks + 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->server_rpc_timeouts, 1);
+	ck_assert_uint_eq(nrpcs(), 0);
+	/* The client starts over (RPC_UNKNOWN): the request is new here. */
+	et_data(&t, ET_SERVER_PORT, 10, 3000, 3000, 0, 3000);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 0);
+}
+END_TEST
+
+START_TEST(rpc_ended__oldest_forgotten_when_full)
+{
+	for (uint64_t i = 0; i <= RPC_ENDED_SLOTS; i++)
+		serve_and_ack(2 * (i + 1));
+	ck_assert_uint_eq(nrpcs(), 0);
+	/* The first entry was overwritten by the last. */
+	request(2);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	et_clear(&t);
+	/* The second and the last are still known. */
+	request(4);
+	request(2 * (RPC_ENDED_SLOTS + 1));
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 2);
 }
 END_TEST
 
@@ -350,6 +441,9 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, rpc_deliver__response_ends_rpc_and_queues_ack);
 	tcase_add_test(tc, rpc_acked__piggybacked_ack_ends_server_rpc);
 	tcase_add_test(tc, rpc_acked__ack_packet_ends_header_and_list);
+	tcase_add_test(tc, rpc_ended__late_request_copy_dropped);
+	tcase_add_test(tc, rpc_ended__undelivered_request_may_come_again);
+	tcase_add_test(tc, rpc_ended__oldest_forgotten_when_full);
 	tcase_add_test(tc, engine_send_request__bad_length);
 	tcase_add_test(tc, engine_reserve_ids__caller_chosen_ids);
 	tcase_add_test(tc, engine_send_response__errors);
