@@ -154,6 +154,8 @@ static const struct conf_key conf_keys[] = {
 	{"protocol", "incast_threshold", CK_U32, OFF(proto.incast_threshold), 1,
 	 10000000, CF_ZERO_OK, NULL},
 	PROTO(CK_U32, incast_unsched_bytes, 1, HOMA_MAX_MESSAGE_LENGTH),
+	{"protocol", "grant_threshold", CK_U32, OFF(proto.grant_threshold), 1,
+	 1000000, CF_ZERO_OK, NULL},
 
 	{"network", "link", CK_ENUM, OFF(link), 0, 0, 0, conf_link_names},
 	KEY("network", "udp_port", CK_U16, udp_port, 1, 65535, 0),
@@ -167,6 +169,7 @@ static const struct conf_key conf_keys[] = {
 	KEY("network", "ring_entries", CK_U32, ring_entries, 8, 32768, 0),
 	{"network", "ring_wait", CK_ENUM, OFF(ring_wait), 0, 0, 0,
 	 conf_ring_wait_names},
+	KEY("network", "spin_us", CK_U32, spin_us, 1, 1000000, CF_ZERO_OK),
 
 	KEY("control", "socket", CK_STRING, control_socket, 0,
 	    sizeof(((struct homa_config *)0)->control_socket) - 1, CF_ABSPATH),
@@ -1464,6 +1467,7 @@ void config_defaults(struct homa_config *cfg)
 	cfg->tx_queue = 4096;
 	cfg->ring_entries = 256;
 	cfg->ring_wait = HOMA_RING_WAIT_URING;
+	cfg->spin_us = 0;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
 		 HOMA_CONF_DEFAULT_SOCKET);
 	cfg->socket_mode = 0660;

@@ -80,6 +80,7 @@ struct homa_config {
 	uint32_t tx_queue;	       /* [4096] packets queued for sending */
 	uint32_t ring_entries;	       /* [256] io_uring submission entries */
 	enum homa_ring_wait ring_wait; /* [io_uring] */
+	uint32_t spin_us; /* [0] busy-poll this long before sleeping */
 
 	/* control { ... } */
 	char control_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];

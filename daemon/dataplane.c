@@ -66,7 +66,17 @@ struct dp {
 	bool stop_posted; /* a STOP (or QUIT) was posted */
 
 	pthread_t thread;
-	bool started;		   /* dp_start created the thread */
+	bool started; /* dp_start created the thread */
+	/*
+	 * Start handshake: the thread arms the link itself (io_uring runs a
+	 * request's completion work on the task that submitted it, so
+	 * requests armed by another thread would wake that thread for every
+	 * packet), then reports link_start's result here.
+	 */
+	pthread_cond_t start_cond;
+	bool start_done; /* under lock */
+	int start_rc;
+	char start_err[256];
 	atomic_bool exited;	   /* the thread left its loop for good */
 	void (*notify)(void *arg); /* called after adding replies */
 	void *notify_arg;
@@ -338,6 +348,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 	}
 	dp->cfg = *cfg;
 	pthread_mutex_init(&dp->lock, NULL);
+	pthread_cond_init(&dp->start_cond, NULL);
 	dp->replies_tail = &dp->replies;
 	atomic_init(&dp->exited, false);
 
@@ -370,8 +381,6 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	dp->ctl_ok = true;
-	if (link_start(dp->link, err, errlen) < 0)
-		goto fail;
 	log_info("data plane: %s link, %u sockets, MTU %u, io_uring of %u "
 		 "entries",
 		 config_link_name(cfg->link), link_n_sockets(dp->link),
@@ -512,6 +521,7 @@ static void dp_ctl(struct dp *dp, struct dp_msg *msg, uint64_t now)
 		if (dp->chan)
 			chan_set_config(dp->chan, &msg->u.config);
 		log_set_level((enum log_level)msg->u.config.log_level);
+		dp->cfg.spin_us = msg->u.config.spin_us;
 		msg->result = dp_fault_set(dp, &msg->u.config.test);
 		log_debug("data plane: parameters reloaded");
 		break;
@@ -567,12 +577,15 @@ static unsigned dp_reap(struct dp *dp, uint64_t now)
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
+	/* One batch: the engine grants once for all the DATA it holds. */
+	engine_batch_begin(dp->engine);
 	io_uring_for_each_cqe(&dp->u.ring, head, cqe)
 	{
 		dp_dispatch(dp, cqe, now);
 		n++;
 	}
 	io_uring_cq_advance(&dp->u.ring, n);
+	engine_batch_end(dp->engine, now);
 	return n;
 }
 
@@ -610,11 +623,23 @@ static void dp_drain(struct dp *dp)
 static void *dp_thread(void *arg)
 {
 	struct dp *dp = arg;
-	uint64_t now, deadline, wake;
+	uint64_t now, deadline, wake, busy_at = 0;
+	unsigned n;
 	int r;
 
 	dp->started_ns = dp_now();
 	log_debug("data plane: thread started");
+	r = link_start(dp->link, dp->start_err, sizeof(dp->start_err));
+	pthread_mutex_lock(&dp->lock);
+	dp->start_rc = r < 0 ? r : 0;
+	dp->start_done = true;
+	pthread_cond_signal(&dp->start_cond);
+	pthread_mutex_unlock(&dp->lock);
+	if (r < 0) {
+		/* dp_start reports it; nothing else was armed. */
+		atomic_store(&dp->exited, true);
+		return NULL;
+	}
 	if (dp->chan)
 		chan_start(dp->chan);
 	while (!dp->quit) {
@@ -637,9 +662,14 @@ static void *dp_thread(void *arg)
 		if (wake != UINT64_MAX && wake <= now + DP_NEAR_NS) {
 			/* Due soon: poll, do not sleep (DP_NEAR_NS). */
 			r = uring_submit_and_wait(&dp->u, 0);
+		} else if (dp->cfg.spin_us != 0 &&
+			   now - busy_at < dp->cfg.spin_us * 1000ull) {
+			/* Spin mode: poll a while after the last work. */
+			r = uring_submit_and_wait(&dp->u, 0);
 		} else {
 			if (wake != UINT64_MAX)
 				dp_arm_timeout(dp, wake);
+			dp->m->loop_sleeps++;
 			r = uring_submit_and_wait(&dp->u, 1);
 		}
 		dp->m->loop_wakeups++;
@@ -648,7 +678,9 @@ static void *dp_thread(void *arg)
 			log_warnx("data plane: io_uring_submit_and_wait: %s",
 				  strerror(-r));
 		now = dp_now();
-		dp_reap(dp, now);
+		n = dp_reap(dp, now);
+		if (n > 0)
+			busy_at = now;
 		if (dp->fault)
 			dp_fault_release(dp, now);
 		/* Send completions may have freed slots for held DATA. */
@@ -662,7 +694,8 @@ static void *dp_thread(void *arg)
 	return NULL;
 }
 
-int dp_start(struct dp *dp, void (*notify)(void *arg), void *arg)
+int dp_start(struct dp *dp, void (*notify)(void *arg), void *arg, char *err,
+	     size_t errlen)
 {
 	sigset_t all, old;
 	int r;
@@ -680,7 +713,14 @@ int dp_start(struct dp *dp, void (*notify)(void *arg), void *arg)
 		return -r;
 	pthread_setname_np(dp->thread, "homad-dp");
 	dp->started = true;
-	return 0;
+	pthread_mutex_lock(&dp->lock);
+	while (!dp->start_done)
+		pthread_cond_wait(&dp->start_cond, &dp->lock);
+	r = dp->start_rc;
+	pthread_mutex_unlock(&dp->lock);
+	if (r < 0)
+		snprintf(err, errlen, "%s", dp->start_err);
+	return r;
 }
 
 /* Post data into the data plane's ring with MSG_RING; wait for the post. */
@@ -761,6 +801,7 @@ void dp_destroy(struct dp *dp)
 	/* The engine releases what the channel lent it, then the channel. */
 	engine_destroy(dp->engine);
 	chan_destroy(dp->chan);
+	pthread_cond_destroy(&dp->start_cond);
 	pthread_mutex_destroy(&dp->lock);
 	free(dp);
 }

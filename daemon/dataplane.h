@@ -99,10 +99,14 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen);
 int dp_serve_clients(struct dp *dp, int listen_fd, char *err, size_t errlen);
 
 /*
- * Start the data-plane thread.  notify(arg) is called on that thread each
- * time replies are added to the reply list.  Returns 0 or -errno.
+ * Start the data-plane thread, which arms the link's receives (on its own:
+ * see link_start) and then runs.  notify(arg) is called on that thread
+ * each time replies are added to the reply list.  Returns 0, or -errno with
+ * a reason in err (e.g. a kernel without multishot recvmsg); on failure the
+ * thread has ended and only dp_destroy is left to call.
  */
-int dp_start(struct dp *dp, void (*notify)(void *arg), void *arg);
+int dp_start(struct dp *dp, void (*notify)(void *arg), void *arg, char *err,
+	     size_t errlen);
 
 /*
  * Hand msg to the data plane (control-plane thread only).  Returns 0, or

@@ -103,7 +103,10 @@ struct link *link_create(struct uring *u, const struct homa_config *cfg,
  * submit them, and check that the kernel accepted them (a kernel without
  * multishot recvmsg refuses the first arm at once).  Returns 0 or -errno
  * with a reason in err.  Completions that are already there are left in
- * the queue for the caller's loop.
+ * the queue for the caller's loop.  Call it on the thread that reaps the
+ * ring: the kernel runs each request's completion work on the task that
+ * submitted it, so receives armed elsewhere would wake that other thread
+ * for every packet.
  */
 int link_start(struct link *l, char *err, size_t errlen);
 

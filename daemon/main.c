@@ -378,9 +378,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	rc = dp_start(dp, ctl_dp_notify, ctl);
+	rc = dp_start(dp, ctl_dp_notify, ctl, err, sizeof(err));
 	if (rc < 0)
-		fatalx("cannot start the data plane: %s", strerror(-rc));
+		fatalx("cannot start the data plane: %s", err);
 	rc = ctl_start(ctl);
 	if (rc < 0)
 		fatalx("cannot reach the data plane: %s", strerror(-rc));

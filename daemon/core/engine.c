@@ -16,6 +16,7 @@
 #define ENGINE_UNSCHED_FROM_RTT 0
 #define ENGINE_INCAST_THRESHOLD 8
 #define ENGINE_INCAST_UNSCHED	10000
+#define ENGINE_GRANT_THRESHOLD	10000
 
 /* Unscheduled cutoffs by priority level (spec/protocol.md). */
 static const uint32_t engine_default_cutoffs[HOMA_NUM_PRIORITIES] = {
@@ -59,6 +60,7 @@ void engine_params_default(struct homa_params *p)
 	p->unsched_from_rtt = ENGINE_UNSCHED_FROM_RTT;
 	p->incast_threshold = ENGINE_INCAST_THRESHOLD;
 	p->incast_unsched_bytes = ENGINE_INCAST_UNSCHED;
+	p->grant_threshold = ENGINE_GRANT_THRESHOLD;
 }
 
 /* Values the engine cannot work with are replaced (config validates). */
@@ -579,8 +581,23 @@ void engine_set_tx_budget(struct homa_engine *e, uint32_t packets, uint64_t now)
 	}
 }
 
+void engine_batch_begin(struct homa_engine *e)
+{
+	e->in_batch = true;
+}
+
+void engine_batch_end(struct homa_engine *e, uint64_t now)
+{
+	e->in_batch = false;
+	if (e->grants_due) {
+		e->grants_due = false;
+		grant_check(e, now);
+	}
+}
+
 void engine_tick(struct homa_engine *e, uint64_t now)
 {
+	e->clock = now;
 	if (e->next_tick != 0 && now >= e->next_tick)
 		timer_tick(e, now);
 	if (e->pacer_wake != 0 && now >= e->pacer_wake)

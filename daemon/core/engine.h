@@ -143,6 +143,15 @@ struct homa_params {
 	 * default.
 	 */
 	uint32_t incast_unsched_bytes;
+	/*
+	 * [10000] A GRANT that would raise a message's granted offset by
+	 * fewer bytes than this is held back, unless it grants the rest of
+	 * the message or the sender has fewer than this many granted bytes
+	 * still to send: fewer GRANTs (one per DATA packet otherwise) at no
+	 * cost to the sender's window.  0: grant on every packet, as the
+	 * module does.  Range 0..1000000.
+	 */
+	uint32_t grant_threshold;
 };
 
 /* Fill p with the defaults of spec/protocol.md. */
@@ -273,6 +282,17 @@ void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
  * engine_tick(); UINT64_MAX when it has nothing pending.
  */
 uint64_t engine_next_deadline(const struct homa_engine *e);
+
+/*
+ * Batching: between engine_batch_begin and engine_batch_end (the caller's
+ * loop brackets each batch of received packets and client requests with
+ * them), the GRANTs the batch's DATA calls for are worked out once, at
+ * engine_batch_end, so a run of packets of one message (a GRO read, a
+ * burst) gets one GRANT instead of one each.  Outside a batch every entry
+ * point acts at once.  Batches do not nest.
+ */
+void engine_batch_begin(struct homa_engine *e);
+void engine_batch_end(struct homa_engine *e, uint64_t now);
 
 /* Clock tick: run the timers and the pacer that are due at now. */
 void engine_tick(struct homa_engine *e, uint64_t now);

@@ -337,6 +337,10 @@ void grant_check(struct homa_engine *e, uint64_t now)
 			inc = room;
 		if (inc == 0)
 			continue;
+		/* Batch small grants while the sender has enough to send. */
+		if (inc < p->grant_threshold && m->granted + inc < m->length &&
+		    m->granted >= msgin_received(m) + p->grant_threshold)
+			continue;
 		m->granted += (uint32_t)inc;
 		grant_update_incoming(e, rpc);
 		e->metrics.grant_bytes += inc;
@@ -344,4 +348,16 @@ void grant_check(struct homa_engine *e, uint64_t now)
 			   grant_prio(p, rank, e->nactive), now);
 	}
 	grant_fifo(e, now);
+}
+
+/*
+ * DATA arrived: run the policy now, or at the end of the caller's batch
+ * (engine_batch_end) when inside one.
+ */
+void grant_check_soon(struct homa_engine *e, uint64_t now)
+{
+	if (e->in_batch)
+		e->grants_due = true;
+	else
+		grant_check(e, now);
 }

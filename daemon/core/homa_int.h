@@ -348,6 +348,7 @@ void grant_add(struct homa_engine *e, struct homa_rpc *rpc);
 void grant_remove(struct homa_engine *e, struct homa_rpc *rpc);
 void grant_reposition(struct homa_engine *e, struct homa_rpc *rpc);
 void grant_check(struct homa_engine *e, uint64_t now);
+void grant_check_soon(struct homa_engine *e, uint64_t now);
 uint64_t grant_fifo_interval(const struct homa_params *p);
 uint8_t grant_prio(const struct homa_params *p, uint32_t rank,
 		   uint32_t nactive);
@@ -418,6 +419,10 @@ struct homa_engine {
 	uint64_t pacer_wake; /* 0: none; else when the pacer may go on */
 	uint32_t tx_budget;  /* packets the link takes now (or unlimited) */
 	bool tx_held;	     /* the pacer stopped for want of tx_budget */
+
+	/* Batching (engine_batch_begin/end). */
+	bool in_batch;	 /* inside a batch: GRANTs wait for its end */
+	bool grants_due; /* grant_check deferred to the batch's end */
 
 	/* Timer. */
 	bool pool_retry;    /* some socket's pool_retry is set */

@@ -200,6 +200,10 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 METRICS_OFF(icmp_errors)},
 	{"loop_wakeups", "Data-plane wake-ups from io_uring",
 	 METRICS_OFF(loop_wakeups)},
+	{"loop_sleeps",
+	 "Data-plane waits that could block (the others polled: a near "
+	 "deadline, spin mode)",
+	 METRICS_OFF(loop_sleeps)},
 	{"ctl_messages", "Messages from the control plane",
 	 METRICS_OFF(ctl_messages)},
 	{"chan_connects", "Client connections accepted",

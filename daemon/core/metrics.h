@@ -106,6 +106,7 @@ struct homa_metrics {
 
 	/* --- data-plane loop --------------------------------------------- */
 	uint64_t loop_wakeups; /* returns from io_uring_submit_and_wait */
+	uint64_t loop_sleeps;  /* of which waits that could block */
 	uint64_t ctl_messages; /* messages from the control plane */
 
 	/* --- client channel (daemon/chan.c) ------------------------------ */

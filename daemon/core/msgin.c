@@ -326,7 +326,7 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 	} else if (m->granted < m->length) {
 		grant_add(e, rpc);
 	}
-	grant_check(e, now);
+	grant_check_soon(e, now);
 }
 
 static void msgin_pool_retry(struct homa_engine *e, struct homa_sock *s,

@@ -1387,8 +1387,8 @@ static int lt_dp(const struct lt_opts *o)
 		fprintf(stderr, "dp: %s\n", err);
 		return 1;
 	}
-	if (dp_start(dp, lt_notify, &efd) < 0) {
-		fprintf(stderr, "dp: dp_start failed\n");
+	if (dp_start(dp, lt_notify, &efd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dp: dp_start: %s\n", err);
 		dp_destroy(dp);
 		return 1;
 	}

@@ -107,3 +107,8 @@ if !SANITIZERS
 TESTS += tests/integration/valgrind.sh
 endif
 EXTRA_DIST += tests/integration/valgrind.sh tests/integration/valgrind.supp
+
+# How the data plane waits: packets never wake the control thread; spin
+# mode (network.spin_us) replaces sleeps by polling.
+TESTS += tests/integration/dataplane.sh
+EXTRA_DIST += tests/integration/dataplane.sh

@@ -358,10 +358,10 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 29 protocol, 11 network, 3 control, 6 clients, 2 daemon and 7
+	 * 30 protocol, 12 network, 3 control, 6 clients, 2 daemon and 7
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 73);
+	ck_assert_int_eq(settings, 75);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);

@@ -359,6 +359,7 @@ START_TEST(metrics_foreach__names_labels_values)
 		"link_tx_batches",
 		"icmp_errors",
 		"loop_wakeups",
+		"loop_sleeps",
 		"ctl_messages",
 		"chan_connects",
 		"chan_refused",

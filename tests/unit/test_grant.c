@@ -97,8 +97,93 @@ START_TEST(grant_check__lone_message_window)
 	ck_assert_uint_eq(g->prio, 7);
 	ck_assert_uint_eq(g->pkt.sport, ET_SERVER_PORT);
 	ck_assert_uint_eq(g->pkt.dport, ET_PEER_PORT);
+	/* 1424 more: below grant_threshold, and the sender has ~200 KB of
+	 * grant left: no GRANT yet. */
 	data_from(&et_peer, 10, 500000, 1424, 1424);
-	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset, 2848 + 200000);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset, 1424 + 200000);
+	/* Once the raise reaches the threshold (10000), it goes out. */
+	for (uint32_t off = 2848; off < 8 * 1424; off += 1424)
+		data_from(&et_peer, 10, 500000, off, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	data_from(&et_peer, 10, 500000, 8 * 1424, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 2);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset,
+			  9 * 1424 + 200000);
+}
+END_TEST
+
+/* grant_threshold 0: a GRANT for every DATA packet, as the module does. */
+START_TEST(grant_check__threshold_zero_grants_every_packet)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.grant_threshold = 0;
+	et_init(&t, &p);
+	for (uint32_t i = 0; i < 5; i++)
+		data_from(&et_peer, 10, 500000, i * 1424, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 5);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset,
+			  5 * 1424 + 200000);
+}
+END_TEST
+
+/* Small raises still go out when they grant the end of the message, or
+ * when the sender is about to run out of granted bytes. */
+START_TEST(grant_check__threshold_never_stalls_sender)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.max_incoming = 100000; /* window 50000 for a lone message */
+	p.grant_threshold = 60000;
+	et_init(&t, &p);
+	/* The sender always has fewer granted bytes left than the
+	 * threshold: every raise goes out, however small. */
+	data_from(&et_peer, 10, 300000, 0, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset, 1424 + 50000);
+	data_from(&et_peer, 10, 300000, 1424, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 2);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset, 2848 + 50000);
+	et_free(&t);
+	engine_params_default(&p);
+	p.grant_threshold = 1000000;
+	et_init(&t, &p);
+	/* 45000 bytes: the last raise (to the end) is small, yet sent. */
+	data_from(&et_peer, 10, 45000, 0, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset, 45000);
+}
+END_TEST
+
+/* Inside a batch, the DATA of one message gets one GRANT, at the end. */
+START_TEST(grant_check__batch_grants_once)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.grant_threshold = 0;
+	et_init(&t, &p);
+	engine_batch_begin(t.e);
+	for (uint32_t i = 0; i < 7; i++)
+		data_from(&et_peer, 10, 500000, i * 1424, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 0);
+	engine_batch_end(t.e, t.now);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	ck_assert_uint_eq(last_grant(11)->pkt.u.grant.offset,
+			  7 * 1424 + 200000);
+	/* An empty batch sends nothing. */
+	engine_batch_begin(t.e);
+	engine_batch_end(t.e, t.now);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 1);
+	/* Outside a batch: at once again. */
+	data_from(&et_peer, 10, 500000, 7 * 1424, 1424);
+	ck_assert_uint_eq(et_count(&t, HOMA_GRANT), 2);
 }
 END_TEST
 
@@ -288,6 +373,9 @@ static Suite *grant_suite(void)
 	tcase_add_test(tc, grant_prio__by_rank_and_active_count);
 	tcase_add_test(tc, grant_fifo_interval__default_320us);
 	tcase_add_test(tc, grant_check__lone_message_window);
+	tcase_add_test(tc, grant_check__threshold_zero_grants_every_packet);
+	tcase_add_test(tc, grant_check__threshold_never_stalls_sender);
+	tcase_add_test(tc, grant_check__batch_grants_once);
 	tcase_add_test(tc, grant_check__unscheduled_only_never_granted);
 	tcase_add_test(tc, grant_check__rank_sets_window_and_priority);
 	tcase_add_test(tc, grant_check__max_incoming_and_overcommit);

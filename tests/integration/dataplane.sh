@@ -1,0 +1,129 @@
+#!/bin/sh
+# dataplane.sh - how homad's data plane waits, end to end (two namespaces,
+# a homad in each, e2e_test as the applications):
+#   1. the link's receives are armed by the data-plane thread, so packets
+#      never wake the control-plane thread (io_uring runs completion work
+#      on the task that submitted the request);
+#   2. spin mode (network.spin_us, applied by a reload) replaces sleeps by
+#      polling, and echoes stay byte-exact; back off by another reload.
+# Exit 0 only if every check passed; 77 only without root or netns.
+. "$(dirname "$0")/lib.sh"
+
+require_netns
+setup_tmp
+A=hd-$$-da
+B=hd-$$-db
+make_pair "$A" "$B"
+E2E="$top_builddir/tests/integration/e2e_test"
+N=300
+
+conf() {
+	cat >"$T_TMP/$1.conf" <<CONF
+network = { link = "udp"; spin_us = $2; };
+CONF
+}
+
+# start_homad NS: sets HPID.
+start_homad() {
+	conf "$1" 0
+	ip netns exec "$1" "$HOMAD" -c "$T_TMP/$1.conf" -S "$T_TMP/$1.ctl" \
+		-C "$T_TMP/$1.sock" >"$T_TMP/$1.log" 2>&1 &
+	HPID=$!
+	T_PIDS="$T_PIDS $HPID"
+}
+start_homad "$A"
+PID_a=$HPID
+start_homad "$B"
+PID_b=$HPID
+for n in "$A" "$B"; do
+	wait_for "$HOMACTL" -s "$T_TMP/$n.ctl" status ||
+		{ cat "$T_TMP/$n.log"; fail "homad in $n did not start"; }
+done
+
+HOMA_SOCKET="$T_TMP/$A.sock" ip netns exec "$A" "$E2E" server -f 4 \
+	--echo 100 --ready "$T_TMP/srv.ready" >"$T_TMP/srv.log" 2>&1 &
+T_PIDS="$T_PIDS $!"
+wait_for test -f "$T_TMP/srv.ready" ||
+	{ cat "$T_TMP/srv.log"; fail "echo server did not start"; }
+
+# N sequential 100-byte echoes from B, in runs of 30 (each run then also
+# sends its 30 at once).
+SIZES=$(awk 'BEGIN { for (i = 0; i < 30; i++)
+	printf "%s%d", (i ? "," : ""), 100 + i }')
+echoes() {
+	i=0
+	while [ $i -lt $((N / 30)) ]; do
+		HOMA_SOCKET="$T_TMP/$B.sock" ip netns exec "$B" "$E2E" echo \
+			-f 4 -d "$A4" -p 100 --sizes "$SIZES" \
+			>"$T_TMP/echo.log" 2>&1 ||
+			{ cat "$T_TMP/echo.log"; fail "echo RPCs failed ($1)"; }
+		i=$((i + 1))
+	done
+}
+
+# switches PID: context switches of homad's main (control-plane) thread.
+switches() {
+	awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s }' \
+		"/proc/$1/task/$1/status"
+}
+
+# sleeps_wakeups: "SLEEPS WAKEUPS" of B's data plane.
+sleeps_wakeups() {
+	"$HOMACTL" -s "$T_TMP/$B.ctl" metrics >"$T_TMP/m" ||
+		fail "homactl metrics"
+	echo "$(metric "$T_TMP/m" loop_sleeps) $(metric "$T_TMP/m" loop_wakeups)"
+}
+
+# ---- 1. packets do not wake the control plane -----------------------------
+c0=$(switches "$PID_b")
+set -- $(sleeps_wakeups)
+s0=$1 w0=$2
+echoes "spin off"
+set -- $(sleeps_wakeups)
+s1=$1 w1=$2
+c1=$(switches "$PID_b")
+dc=$((c1 - c0))
+ds=$((s1 - s0))
+note "spin off: $((2 * N)) echoes; B's control thread switched $dc times," \
+	"its data plane slept $ds times in $((w1 - w0)) wake-ups"
+# Each echo's request and response packets are a wake-up each when they
+# are handled by a thread that is asleep; the control thread only answers
+# homactl (a few switches per call).
+[ "$dc" -lt $((N / 4)) ] ||
+	fail "the control-plane thread woke $dc times for $((2 * N)) echoes"
+[ "$ds" -ge "$N" ] ||
+	fail "spin off: only $ds sleeps for $((2 * N)) echoes"
+
+# ---- 2. spin mode --------------------------------------------------------
+# reload_b SPIN: B reloads with that spin_us.
+reload_b() {
+	n0=$(grep -c "reloading the configuration" "$T_TMP/$B.log")
+	conf "$B" "$1"
+	kill -HUP "$PID_b"
+	wait_for test "$(grep -c "reloading the configuration" \
+		"$T_TMP/$B.log")" -gt "$n0" || fail "B did not reload"
+	sleep 0.2
+}
+reload_b 2000
+set -- $(sleeps_wakeups)
+s0=$1 w0=$2
+echoes "spin 2000 us"
+set -- $(sleeps_wakeups)
+s1=$1 w1=$2
+ds=$((s1 - s0))
+note "spin_us = 2000: $((2 * N)) echoes; B's data plane slept $ds times" \
+	"in $((w1 - w0)) wake-ups"
+[ "$ds" -lt $((N / 4)) ] || fail "spin mode: still $ds sleeps"
+
+reload_b 0
+set -- $(sleeps_wakeups)
+s0=$1
+echoes "spin off again"
+set -- $(sleeps_wakeups)
+ds=$(($1 - s0))
+note "spin_us = 0 again: $ds sleeps"
+[ "$ds" -ge "$N" ] || fail "spin off again: only $ds sleeps"
+
+grep -q "reload failed" "$T_TMP/$B.log" && fail "a reload was refused"
+kill -TERM "$PID_a" "$PID_b"
+echo PASS
