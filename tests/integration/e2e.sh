@@ -51,79 +51,12 @@ for n in "$A" "$B" "$C"; do
 done
 
 # Per host (a, b): control socket, client socket; the namespace.
-ctl() { echo "$T_TMP/$1.ctl"; }
-sock() { echo "$T_TMP/$1.sock"; }
-ns_of() { if [ "$1" = a ]; then echo "$A"; else echo "$B"; fi; }
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# running PID: PID exists and is not a zombie.
-running() {
-	st=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' "/proc/$1/stat" \
-		2>/dev/null)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-
-# bounded_wait PID SECONDS: wait for PID (a child) to exit, at most
-# SECONDS, then kill -9 it.  WAIT_RC = its exit status; returns 1 if it
-# had to be killed.
-bounded_wait() {
-	n=0
-	while running "$1"; do
-		n=$((n + 1))
-		if [ $n -gt $(($2 * 50)) ]; then
-			kill -9 "$1" 2>/dev/null
-			wait "$1" 2>/dev/null
-			WAIT_RC=137
-			return 1
-		fi
-		sleep 0.02
-	done
-	# (2>/dev/null: no "Killed" line from the shell for kill -9.)
-	wait "$1" 2>/dev/null
-	WAIT_RC=$?
-	return 0
-}
-
-# hstat HOST KEY: a number of `homactl -j status` of HOST (a, b).
-hstat() {
-	"$HOMACTL" -s "$(ctl "$1")" -j status |
-		sed -n "s/^ *\"$2\": *\([0-9]*\).*/\1/p"
-}
-
-# hstat_is HOST KEY VALUE: for wait_for.
-hstat_is() {
-	[ "$(hstat "$1" "$2")" = "$3" ]
-}
-
-FAILS=0
-CASES=0
-
-# pass NAME TEXT / failed NAME TEXT: a case's line.
-pass() {
-	CASES=$((CASES + 1))
-	echo "# $1: pass, $2"
-}
-failed() {
-	CASES=$((CASES + 1))
-	FAILS=$((FAILS + 1))
-	echo "# $1: FAIL, $2"
-}
-
-# run_case NAME HOST COMMAND ARGS...: e2e_test COMMAND in HOST's namespace
-# (homad's client socket from $HOMA_SOCKET), at most 40 s.
-run_case() {
+# run_case NAME HOST COMMAND ARGS...: e2e_test COMMAND (lib.sh's run_case).
+e2e_case() {
 	name=$1
 	host=$2
 	shift 2
-	if out=$(HOMA_SOCKET=$(sock "$host") ip netns exec "$(ns_of "$host")" \
-		timeout 40 "$E2E" "$@" 2>"$T_TMP/case.err"); then
-		pass "$name" "$out"
-	else
-		rc=$?
-		[ $rc -eq 124 ] && echo "timed out after 40 s" >>"$T_TMP/case.err"
-		failed "$name" "exit $rc: $(tr '\n' ' ' <"$T_TMP/case.err")"
-	fi
+	run_case "$name" "$host" "$E2E" "$@"
 }
 
 # start_homads LINK: a homad in A and one in B on that link.
@@ -194,25 +127,25 @@ for link in ip udp; do
 	S6=$SRV
 
 	# ---- echo, unreachable ports and hosts -----------------------------
-	run_case "echo $link IPv4" b echo -f 4 -d "$A4" -p 100 --sizes "$SIZES"
-	run_case "echo $link IPv6" b echo -f 6 -d "$A6" -p 101 --sizes "$SIZES"
-	run_case "echo $link IPv6 private" b echo -f 6 -d "$A6" -p 101 \
+	e2e_case "echo $link IPv4" b echo -f 4 -d "$A4" -p 100 --sizes "$SIZES"
+	e2e_case "echo $link IPv6" b echo -f 6 -d "$A6" -p 101 --sizes "$SIZES"
+	e2e_case "echo $link IPv6 private" b echo -f 6 -d "$A6" -p 101 \
 		--sizes "$SIZES" --private
 	for fam in 4 6; do
 		if [ $fam = 4 ]; then dst=$A4; c=$C4; else dst=$A6; c=$C6; fi
-		run_case "unbound port $link IPv$fam" b unreach -f $fam \
+		e2e_case "unbound port $link IPv$fam" b unreach -f $fam \
 			-d "$dst" -p 999 --expect ENOTCONN --within 50
-		run_case "non-server socket $link IPv$fam" b unreach -f $fam \
+		e2e_case "non-server socket $link IPv$fam" b unreach -f $fam \
 			-d "$dst" -p "$(idle_port srv$fam)" --expect ENOTCONN \
 			--within 50
 		# On the udp link C's kernel finds no socket on homad's UDP
 		# port: ICMP port unreachable, so ENOTCONN.
 		if [ $link = ip ]; then err=EPROTONOSUPPORT; else err=ENOTCONN; fi
-		run_case "host without homad $link IPv$fam" b unreach -f $fam \
+		e2e_case "host without homad $link IPv$fam" b unreach -f $fam \
 			-d "$c" -p 100 --expect $err --within 50
 	done
 
-	run_case "1000 concurrent RPCs, 10 processes, $link" b concurrent \
+	e2e_case "1000 concurrent RPCs, 10 processes, $link" b concurrent \
 		-f 4 -d "$A4" -p 100 --procs 10 -n 100 --within 30000
 
 	if [ $link = ip ]; then
@@ -220,19 +153,19 @@ for link in ip udp; do
 		start_server a tagged -f 6 --tagged 50 --bind-base 3000
 		TAGGED=$SRV
 		hs=$(hstat a homa_sockets)
-		run_case "many sockets and ports" b many -f 6 -d "$A6" \
+		e2e_case "many sockets and ports" b many -f 6 -d "$A6" \
 			--ports-file "$T_TMP/tagged.ready" -n 50
 		echo "#   (homad in A had $hs Homa sockets open)"
 		kill "$TAGGED"
 		wait "$TAGGED" 2>/dev/null
-		run_case "private RPCs" b private -f 6 -d "$A6" -p 101
-		run_case "completion cookies" b cookies -f 4 -d "$A4" -p 100
-		run_case "abort" b abort -f 4 -d "$A4" -p 100 --sink 102
-		run_case "shutdown wakes blocked waiters" b shutdown -f 6 \
+		e2e_case "private RPCs" b private -f 6 -d "$A6" -p 101
+		e2e_case "completion cookies" b cookies -f 4 -d "$A4" -p 100
+		e2e_case "abort" b abort -f 4 -d "$A4" -p 100 --sink 102
+		e2e_case "shutdown wakes blocked waiters" b shutdown -f 6 \
 			-d "$A6" --sink 103
-		run_case "bind conflicts" a bind -f 4 --taken 100
-		run_case "recv pool exhaustion" b pool -f 4 -d "$A4" -p 100
-		run_case "0 and 1,000,001-byte sends" b einval -f 6 -d "$A6" \
+		e2e_case "bind conflicts" a bind -f 4 --taken 100
+		e2e_case "recv pool exhaustion" b pool -f 4 -d "$A4" -p 100
+		e2e_case "0 and 1,000,001-byte sends" b einval -f 6 -d "$A6" \
 			-p 101
 
 		# ---- kill -9 of a client, then of a server, RPCs in flight --

@@ -31,9 +31,6 @@ A=hd-$$-fa
 B=hd-$$-fb
 make_pair "$A" "$B"
 
-ctl() { echo "$T_TMP/$1.ctl"; }
-sock() { echo "$T_TMP/$1.sock"; }
-ns_of() { if [ "$1" = a ]; then echo "$A"; else echo "$B"; fi; }
 hctl() {
 	h=$1
 	shift
@@ -41,18 +38,6 @@ hctl() {
 }
 # hset HOST KEY VALUE: homactl set, quietly.
 hset() { hctl "$1" set "$2" "$3" >/dev/null; }
-
-FAILS=0
-CASES=0
-pass() {
-	CASES=$((CASES + 1))
-	echo "# $1: pass, $2"
-}
-failed() {
-	CASES=$((CASES + 1))
-	FAILS=$((FAILS + 1))
-	echo "# $1: FAIL, $2"
-}
 
 # snap TAG: both hosts' metrics into $T_TMP/{a,b}.TAG.
 snap() {

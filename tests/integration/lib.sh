@@ -108,3 +108,81 @@ metric() {
 	fi
 	echo "${v:-0}"
 }
+
+# ---- tests with two hosts, "a" and "b" (namespaces $A and $B) -----------
+# Per host: its control socket, its client socket, its namespace.
+ctl() { echo "$T_TMP/$1.ctl"; }
+sock() { echo "$T_TMP/$1.sock"; }
+ns_of() { if [ "$1" = a ]; then echo "$A"; else echo "$B"; fi; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# running PID: PID exists and is not a zombie.
+running() {
+	st=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' "/proc/$1/stat" \
+		2>/dev/null)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# bounded_wait PID SECONDS: wait for PID (a child) to exit, at most
+# SECONDS, then kill -9 it.  WAIT_RC = its exit status; returns 1 if it
+# had to be killed.
+bounded_wait() {
+	n=0
+	while running "$1"; do
+		n=$((n + 1))
+		if [ $n -gt $(($2 * 50)) ]; then
+			kill -9 "$1" 2>/dev/null
+			wait "$1" 2>/dev/null
+			WAIT_RC=137
+			return 1
+		fi
+		sleep 0.02
+	done
+	# (2>/dev/null: no "Killed" line from the shell for kill -9.)
+	wait "$1" 2>/dev/null
+	WAIT_RC=$?
+	return 0
+}
+
+# hstat HOST KEY: a number of `homactl -j status` of HOST (a, b).
+hstat() {
+	"$HOMACTL" -s "$(ctl "$1")" -j status |
+		sed -n "s/^ *\"$2\": *\([0-9]*\).*/\1/p"
+}
+
+# hstat_is HOST KEY VALUE: for wait_for.
+hstat_is() {
+	[ "$(hstat "$1" "$2")" = "$3" ]
+}
+
+# Scripts of many cases: pass NAME TEXT / failed NAME TEXT print a case's
+# line and count it (CASES, FAILS).
+FAILS=0
+CASES=0
+pass() {
+	CASES=$((CASES + 1))
+	echo "# $1: pass, $2"
+}
+failed() {
+	CASES=$((CASES + 1))
+	FAILS=$((FAILS + 1))
+	echo "# $1: FAIL, $2"
+}
+
+# run_case NAME HOST PROGRAM ARGS...: PROGRAM in HOST's namespace (homad's
+# client socket from $HOMA_SOCKET), at most 40 s: a pass with its output,
+# or a failure with its exit status and stderr.
+run_case() {
+	name=$1
+	host=$2
+	shift 2
+	if out=$(HOMA_SOCKET=$(sock "$host") ip netns exec "$(ns_of "$host")" \
+		timeout 40 "$@" 2>"$T_TMP/case.err"); then
+		pass "$name" "$out"
+	else
+		rc=$?
+		[ $rc -eq 124 ] && echo "timed out after 40 s" >>"$T_TMP/case.err"
+		failed "$name" "exit $rc: $(tr '\n' ' ' <"$T_TMP/case.err")"
+	fi
+}

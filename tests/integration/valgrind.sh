@@ -35,7 +35,6 @@ A=hd-$$-va
 B=hd-$$-vb
 make_pair "$A" "$B"
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 T_START=$(now_ms)
 
 # vg NAME NS CMD...: CMD in namespace NS under memcheck, its report in
@@ -59,36 +58,6 @@ vg() {
 vg_report() {
 	echo "--- valgrind report of $1:"
 	cat "$T_TMP/$1.vg" 2>/dev/null
-}
-
-# ns_of HOST: the namespace of host a or b.
-ns_of() { if [ "$1" = a ]; then echo "$A"; else echo "$B"; fi; }
-
-# running PID: PID exists and is not a zombie.
-running() {
-	st=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' "/proc/$1/stat" \
-		2>/dev/null)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-
-# bounded_wait PID SECONDS: wait for PID (a child) to exit, at most
-# SECONDS, then kill -9 it.  WAIT_RC = its exit status; returns 1 if it
-# had to be killed.
-bounded_wait() {
-	n=0
-	while running "$1"; do
-		n=$((n + 1))
-		if [ $n -gt $(($2 * 10)) ]; then
-			kill -9 "$1" 2>/dev/null
-			wait "$1" 2>/dev/null
-			WAIT_RC=137
-			return 1
-		fi
-		sleep 0.1
-	done
-	wait "$1" 2>/dev/null
-	WAIT_RC=$?
-	return 0
 }
 
 # wait_long CMD...: retry a command for up to 60 s (programs start 20-50
