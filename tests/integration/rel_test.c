@@ -442,6 +442,7 @@ static int rel_load(void)
 	       "%lu sends refused\n",
 	       warm_ok, failed, rel_errname(opt.expect[0]), max, p99, p50,
 	       in_flight_ok, send_fail);
+	free(lat.v);
 	return 0;
 }
 
@@ -650,6 +651,7 @@ static int rel_echoload(void)
 	       "P99 %.2f ms, max %.2f ms\n",
 	       done, opt.size, secs, (double)done / secs, p50, p99,
 	       rel_quantile(&lat, 1.0));
+	free(lat.v);
 	return 0;
 }
 

@@ -332,6 +332,16 @@ struct st_counts {
 	uint64_t requests, bad;
 };
 
+static void st_counts_free(struct st_counts *t)
+{
+	for (unsigned i = 0; i < ST_MAX_CLIENTS; i++) {
+		free(t->c[i]);
+		free(t->first_id[i]);
+		free(t->first_ns[i]);
+	}
+	free(t);
+}
+
 /* p (old elements of sz bytes) grown to n, the new ones zero; or fail. */
 static void *st_grow(void *p, size_t old, size_t n, size_t sz)
 {
@@ -504,6 +514,7 @@ static int cmd_server(void)
 	}
 	st_counts_write(t, opt.counts);
 	hc_close(s);
+	st_counts_free(t);
 	if (gone) {
 		fprintf(stderr, "stress_test server: homad closed the "
 				"connection\n");
@@ -836,7 +847,7 @@ static int cmd_client(void)
 	struct st_client *c = calloc(1, sizeof(*c));
 	uint64_t start, deadline, next_progress;
 	unsigned left_rpcs;
-	bool stuck = false;
+	bool stuck = false, ok;
 	double secs;
 
 	if (c == NULL)
@@ -900,10 +911,16 @@ static int cmd_client(void)
 	st_print_classes(stdout, c->rtt, c->n_rtt);
 	printf("\n");
 	hc_close(c->s);
-	return c->ok == opt.count && c->failed == 0 && c->mismatched == 0 &&
-			       !stuck && left_rpcs == 0
-		       ? 0
-		       : 1;
+	ok = c->ok == opt.count && c->failed == 0 && c->mismatched == 0 &&
+	     !stuck && left_rpcs == 0;
+	for (unsigned k = 0; k < ST_CLASSES; k++)
+		free(c->rtt[k]);
+	for (unsigned i = 0; i < c->n_wl; i++)
+		workload_free(&c->wl[i]);
+	free(c->slots);
+	free(c->free_slots);
+	free(c);
+	return ok ? 0 : 1;
 }
 
 /* ---- report ------------------------------------------------------------ */
@@ -944,6 +961,8 @@ static int cmd_report(int nfiles, char **files)
 	}
 	st_print_classes(stdout, rtt, n_rtt);
 	printf("\n");
+	for (unsigned k = 0; k < ST_CLASSES; k++)
+		free(rtt[k]);
 	return 0;
 }
 
