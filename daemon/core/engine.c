@@ -513,6 +513,14 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	(void)prio;
 	e->clock = now;
 	engine_rx_one(e, buf, len, src, now);
+	/*
+	 * Reap what this packet ended (a response delivered, an ACK) now
+	 * rather than at the next entry point: the application hears of
+	 * its released request bytes together with the response (one event,
+	 * one wake-up), not while it waits for its next response.
+	 */
+	if (e->ndead > 0)
+		rpc_reap(e, e->params.reap_limit);
 	msgin_retry_pools(e, now);
 }
 
