@@ -783,6 +783,7 @@ static void chan_open_reply(struct chan *c, struct chan_conn *cn, int error,
 		r.max_inline = c->cfg.max_inline < CHAN_MAX_INLINE
 				       ? c->cfg.max_inline
 				       : CHAN_MAX_INLINE;
+		r.takes_recycle = true;
 	}
 	msg.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_OPEN;
 	msg.open = &r;
@@ -1229,6 +1230,13 @@ static void chan_command(struct chan *c, struct chan_conn *cn,
 	Homa__Client__IdBlock ids = HOMA__CLIENT__ID_BLOCK__INIT;
 	int rc;
 
+	/* Piggy-backed recycles go first (the command may need the room). */
+	if (cm->n_recycle_offsets > 0 &&
+	    engine_recycle(c->e, cn->sock, cm->recycle_offsets,
+			   (unsigned)cm->n_recycle_offsets, now) < 0) {
+		chan_bad(cn, "recycled bpages it does not hold");
+		return;
+	}
 	switch (cm->cmd_case) {
 	case HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST:
 		chan_cmd_send_request(c, cn, cm->send_request, now);
@@ -1392,6 +1400,11 @@ static void chan_recv_done(struct chan *c, struct chan_conn *cn, int res,
 			chan_close_fds(fds, nfds);
 			chan_open_refuse(c, cn, EPROTO,
 					 "the first datagram is not an Open",
+					 &c->m->chan_bad_open);
+		} else if (cm->n_recycle_offsets > 0) {
+			chan_close_fds(fds, nfds);
+			chan_open_refuse(c, cn, EPROTO,
+					 "an Open that recycles bpages",
 					 &c->m->chan_bad_open);
 		} else {
 			chan_open(c, cn, cm->open, fds, nfds);

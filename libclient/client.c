@@ -156,6 +156,7 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 		s->id_block = r->ids->count;
 		s->wmem_max = r->wmem_max;
 		s->max_inline = r->max_inline;
+		s->takes_recycle = r->takes_recycle;
 	}
 	homa__client__daemon_msg__free_unpacked(d, NULL);
 	return rc;

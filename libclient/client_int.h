@@ -258,6 +258,7 @@ struct hc_sock {
 	uint8_t *txmap; /* const: transmit area, read-write */
 	uint64_t tx_size;
 	uint32_t max_inline; /* const, from OpenReply */
+	bool takes_recycle;  /* const: homad reads ClientMsg.recycle_offsets */
 	uint64_t wmem_max;   /* const, from OpenReply */
 	uint32_t soft_events;
 	uint32_t hard_events;

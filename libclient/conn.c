@@ -541,6 +541,21 @@ static size_t conn_pack_recycle(const uint32_t *off, unsigned n, uint8_t *buf)
 	return homa__client__client_msg__pack(&m, buf);
 }
 
+/*
+ * Pack off[0..n) as a ClientMsg holding only its recycle field: appended
+ * to a packed command, the datagram decodes as that command with these
+ * recycles (protobuf merges concatenated messages).
+ */
+static size_t conn_pack_recycle_field(const uint32_t *off, unsigned n,
+				      uint8_t *buf)
+{
+	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
+
+	m.n_recycle_offsets = n;
+	m.recycle_offsets = (uint32_t *)off;
+	return homa__client__client_msg__pack(&m, buf);
+}
+
 /* Worst case of a packed Recycle: 5 bytes an offset + headers. */
 #define CONN_RECYCLE_BYTES (CONN_RECYCLE_CAP * 5 + 32)
 
@@ -564,7 +579,7 @@ int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
 	struct conn_deadline forever = {.kind = DL_FOREVER};
 	uint8_t small[2048], rbuf[CONN_RECYCLE_BYTES];
 	uint32_t rec[CONN_RECYCLE_CAP];
-	unsigned nrec;
+	unsigned nrec, ndgram;
 	struct mmsghdr mm[2];
 	struct iovec iov[2];
 	uint8_t *buf;
@@ -593,21 +608,30 @@ int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
 		iov[0].iov_len = len;
 		mm[0].msg_hdr.msg_iov = &iov[0];
 		mm[0].msg_hdr.msg_iovlen = 1;
-		if (nrec > 0) {
+		ndgram = 1;
+		if (nrec > 0 && s->takes_recycle &&
+		    len + CONN_RECYCLE_BYTES <= HOMA_CLIENT_MAX_DATAGRAM) {
+			/* One datagram: the command, its recycles appended. */
+			iov[1].iov_base = rbuf;
+			iov[1].iov_len =
+				conn_pack_recycle_field(rec, nrec, rbuf);
+			mm[0].msg_hdr.msg_iovlen = 2;
+		} else if (nrec > 0) {
 			iov[1].iov_base = rbuf;
 			iov[1].iov_len = conn_pack_recycle(rec, nrec, rbuf);
 			mm[1].msg_hdr.msg_iov = &iov[1];
 			mm[1].msg_hdr.msg_iovlen = 1;
+			ndgram = 2;
 		}
 		/* Never a blocking send: see the top of this file. */
 		do {
-			sent = sendmmsg(s->fd, mm, nrec > 0 ? 2 : 1,
+			sent = sendmmsg(s->fd, mm, ndgram,
 					MSG_NOSIGNAL | MSG_DONTWAIT);
 		} while (sent < 0 && errno == EINTR);
 		err = sent < 0 ? errno : 0;
 
 		pthread_mutex_lock(&s->lock);
-		if (sent == 2) {
+		if (nrec > 0 && sent == (int)ndgram) {
 			s->pins = s->pins > nrec ? s->pins - nrec : 0;
 		} else if (nrec > 0) {
 			/* Not sent: they go with a later datagram. */

@@ -164,9 +164,9 @@ ip netns exec "$B" "$CHAN_TEST" client -s "$(sock b)" -f 4 -d "$A4" \
 BYST=$!
 T_PIDS="$T_PIDS $BYST"
 OPEN_CASES="no-seals grow-seal-only wrong-size not-memfd no-fds rx-odd
-	bad-version not-open"
+	bad-version not-open open-recycle"
 MSG_CASES="tx-range tx-overflow id-outside id-odd id-twice bad-recycle
-	recycle-twice resp-range recycle-beyond recycle-unaligned oversize
+	piggy-recycle recycle-twice resp-range recycle-beyond recycle-unaligned oversize
 	garbage fds-after-open wrong-family inline-too-big no-seq second-open
 	no-command"
 n_open=0

@@ -25,8 +25,9 @@
  *       Misbehave as NAME says; homad must refuse the Open (OpenReply
  *       with an error, then EOF) or disconnect at once (EOF).  Cases:
  *       no-seals, grow-seal-only, wrong-size, not-memfd, no-fds, rx-odd,
- *       bad-version, not-open, tx-range, tx-overflow, id-outside, id-odd,
- *       id-twice, bad-recycle, recycle-twice, resp-range,
+ *       bad-version, not-open, open-recycle, tx-range, tx-overflow,
+ *       id-outside, id-odd, id-twice, bad-recycle, piggy-recycle,
+ *       recycle-twice, resp-range,
  *       recycle-beyond, recycle-unaligned, oversize, garbage,
  *       fds-after-open, wrong-family, inline-too-big, no-seq,
  *       second-open, no-command.
@@ -271,7 +272,8 @@ struct tc_open_opts {
 	bool not_memfd;
 	unsigned nfds; /* 2 normally */
 	uint32_t version;
-	bool not_open; /* send a Bind first */
+	bool not_open;	    /* send a Bind first */
+	bool open_recycles; /* the Open carries recycle_offsets */
 };
 
 /*
@@ -327,6 +329,12 @@ static int tc_open_ex(struct tc *t, const char *path, int family, size_t rx_len,
 		op.tx_area_bytes = tx_len;
 		m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 		m.open = &op;
+		if (o->open_recycles) {
+			static uint32_t off0;
+
+			m.n_recycle_offsets = 1;
+			m.recycle_offsets = &off0;
+		}
 		rc = tc_send_fds(t, &m, fds, o->nfds);
 		/* A refused connection is closed at once: read the why. */
 		if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
@@ -353,6 +361,8 @@ static int tc_open_ex(struct tc *t, const char *path, int family, size_t rx_len,
 		t->id_end = r->ids->first + 2ull * r->ids->count;
 		t->max_inline = r->max_inline;
 		t->port = r->port;
+		if (!r->takes_recycle)
+			tc_fail("OpenReply without takes_recycle");
 	} else {
 		printf("OpenReply error %d: %s\n", err, r->error_text);
 	}
@@ -1073,6 +1083,8 @@ static int tc_hostile(const char *path, int family, const char *name,
 		o.version = 99;
 	else if (strcmp(name, "not-open") == 0)
 		o.not_open = true;
+	else if (strcmp(name, "open-recycle") == 0)
+		o.open_recycles = true;
 	else
 		open_case = false;
 
@@ -1108,6 +1120,17 @@ static int tc_hostile(const char *path, int family, const char *name,
 		uint32_t off = HOMA_SHM_BPAGE_SIZE;
 
 		r = tc_recycle(&t, &off, 1);
+	} else if (strcmp(name, "piggy-recycle") == 0) {
+		Homa__Client__Info in = HOMA__CLIENT__INFO__INIT;
+		uint32_t off = HOMA_SHM_BPAGE_SIZE;
+
+		/* A valid command carrying a bpage it does not hold. */
+		m.seq = 1;
+		m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_INFO;
+		m.info = &in;
+		m.n_recycle_offsets = 1;
+		m.recycle_offsets = &off;
+		r = tc_send(&t, &m);
 	} else if (strcmp(name, "recycle-twice") == 0) {
 		Homa__Client__DaemonMsg *d;
 		uint64_t id = tc_next_id(&t);

@@ -401,6 +401,9 @@ END_TEST
 
 /* ---- the protocol, against a peer played by the test ------------------ */
 
+/* Whether the fake homad's OpenReply says takes_recycle. */
+static bool peer_takes_recycle;
+
 struct peer {
 	char path[108];
 	int lfd;
@@ -488,6 +491,7 @@ static void *peer_accept(void *arg)
 	r.ids = &ids;
 	r.wmem_max = p->wmem_max;
 	r.max_inline = p->max_inline;
+	r.takes_recycle = peer_takes_recycle;
 	r.error_text = p->open_error ? "refused by the test" : "";
 	d.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_OPEN;
 	d.open = &r;
@@ -1237,6 +1241,32 @@ START_TEST(proto_recycle__piggybacked_unless_the_pool_is_tight)
 	homa__client__client_msg__free_unpacked(m, NULL);
 	ck_assert_uint_eq(s->pins, 0);
 	peer_close(&p, s);
+
+	/* A homad that takes_recycle: one datagram, the command with the
+	 * recycle appended. */
+	peer_takes_recycle = true;
+	ck_assert_int_eq(peer_open(&p, &s, AF_INET, 100, 1 << 20, 1 << 20), 0);
+	peer_deliver(&p, 705, 0, false, 0, 100);
+	ck_assert_int_eq(hc_recv(s, 0, 1000, &msg), 0);
+	ck_assert_int_eq(hc_recycle(s, &msg), 0);
+	ck_assert_uint_eq(s->nrecycle, 1);
+	ck_assert_int_eq(hc_send_request(s, (struct sockaddr *)&in, sizeof(in),
+					 "q", 1, 0, 0, NULL),
+			 0);
+	m = peer_next(&p, false);
+	ck_assert_int_eq(m->cmd_case,
+			 HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST);
+	ck_assert_uint_eq(m->n_recycle_offsets, 1);
+	homa__client__client_msg__free_unpacked(m, NULL);
+	{
+		uint8_t b[64];
+
+		ck_assert_int_lt(recv(p.fd, b, sizeof(b), MSG_DONTWAIT), 0);
+		ck_assert_int_eq(errno, EAGAIN);
+	}
+	ck_assert_uint_eq(s->pins, 0);
+	peer_close(&p, s);
+	peer_takes_recycle = false;
 
 	/* 4 bpages: tight, so a recycle goes before the library waits. */
 	ck_assert_int_eq(peer_open(&p, &s, AF_INET, 100, 1 << 20, 1 << 20), 0);
