@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -184,6 +185,21 @@ static void dp_icmp(void *arg, const struct homa_addr *peer, int family,
 		return;
 	engine_icmp_error(dp->engine, peer, port_only ? homa_dport : 0, err,
 			  dp_now());
+}
+
+/*
+ * Where this run's client RPC ids start: random, below 2^62 (never near
+ * wrapping), so that a restarted homad does not send ids its peers saw
+ * from the previous run moments ago (engine_set_id_base).
+ */
+static uint64_t dp_id_base(void)
+{
+	uint64_t v;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = dp_now() * 0x9E3779B97F4A7C15ull ^
+		    ((uint64_t)getpid() << 32);
+	return v & ((UINT64_C(1) << 62) - 1);
 }
 
 /*
@@ -369,6 +385,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 	dp_params(dp, cfg, &params);
 	engine_set_params(dp->engine, &params);
 	engine_set_ops(dp->engine, &ops, dp);
+	engine_set_id_base(dp->engine, dp_id_base());
 	link_set_icmp_fn(dp->link, dp_icmp, dp);
 	if (dp_fault_set(dp, &cfg->test) < 0) {
 		snprintf(err, errlen, "out of memory for fault injection");

@@ -714,6 +714,11 @@ int engine_send_request(struct homa_engine *e, struct homa_sock *s,
 	return 0;
 }
 
+void engine_set_id_base(struct homa_engine *e, uint64_t base)
+{
+	e->next_client_id = base & ~(uint64_t)1;
+}
+
 uint64_t engine_reserve_ids(struct homa_engine *e, uint32_t count)
 {
 	uint64_t base = e->next_client_id + 2;

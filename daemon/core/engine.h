@@ -392,6 +392,16 @@ int engine_send_request(struct homa_engine *e, struct homa_sock *s,
 uint64_t engine_reserve_ids(struct homa_engine *e, uint32_t count);
 
 /*
+ * Client RPC ids start after base (rounded down to even; the default is
+ * 0: ids 2, 4, ...).  A daemon that restarts should start from a value
+ * its earlier run cannot have reached (homad: a random one), so that its
+ * peers do not take its new requests for copies of the old ones (a
+ * server drops request DATA of an id from that host it ended less than
+ * timeout_ticks ago).  Call before the first send.
+ */
+void engine_set_id_base(struct homa_engine *e, uint64_t base);
+
+/*
  * Send the response of server RPC id (odd) from client.  0: the engine
  * holds msg.  -ENOENT: no such RPC (it timed out or was acked: the kernel
  * API discards such a response silently, returning 0); -EINVAL: the RPC

@@ -308,6 +308,21 @@ START_TEST(engine_reserve_ids__caller_chosen_ids)
 }
 END_TEST
 
+/* A restarted daemon starts its ids elsewhere: engine_set_id_base. */
+START_TEST(engine_set_id_base__ids_start_after_base)
+{
+	struct homa_msgbuf mb = {resp, 10, NULL};
+	uint64_t id = 0;
+
+	engine_set_id_base(t.e, 1000001); /* odd: rounded down */
+	ck_assert_uint_eq(engine_reserve_ids(t.e, 2), 1000002);
+	ck_assert_int_eq(engine_send_request(t.e, t.cli, &et_peer, 9, &mb, 0,
+					     t.now, &id),
+			 0);
+	ck_assert_uint_eq(id, 1000006);
+}
+END_TEST
+
 START_TEST(engine_abort__error_or_silent)
 {
 	uint64_t a = et_request(&t, 100), b = et_request(&t, 100);
@@ -449,6 +464,7 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, rpc_ended__oldest_forgotten_when_full);
 	tcase_add_test(tc, engine_send_request__bad_length);
 	tcase_add_test(tc, engine_reserve_ids__caller_chosen_ids);
+	tcase_add_test(tc, engine_set_id_base__ids_start_after_base);
 	tcase_add_test(tc, engine_send_response__errors);
 	tcase_add_test(tc, engine_abort__error_or_silent);
 	tcase_add_test(tc, engine_rx_resend__unknown_and_busy);
