@@ -52,8 +52,10 @@ struct opts {
 	int rtt;    /* unsched_from_rtt: 0 off, 1 on, 2 both */
 	int incast; /* incast optimization: 0 off, 1 on, 2 both */
 	uint32_t incast_threshold, incast_unsched;
-	unsigned fanout; /* --incast N: host 0's burst size; 0: off */
-	uint64_t buffer; /* switch port buffer, bytes; 0: unlimited */
+	unsigned fanout;     /* --incast N: host 0's burst size; 0: off */
+	uint64_t buffer;     /* switch port buffer, bytes; 0: unlimited */
+	uint32_t grant_fifo; /* grant_fifo_fraction, per mille */
+	uint32_t pacer_fifo; /* pacer_fifo_fraction, per mille */
 };
 
 /* One run's switches. */
@@ -103,8 +105,13 @@ static void usage(FILE *f)
 		"responses [%u]\n"
 		"  -b, --buffer N        switch port buffer, bytes (drops "
 		"beyond) [0: none]\n"
+		"      --grant-fifo N    protocol.grant_fifo_fraction, per "
+		"mille [%u]\n"
+		"      --pacer-fifo N    protocol.pacer_fifo_fraction, per "
+		"mille [%u]\n"
 		"  -h, --help\n",
-		WORKLOADS_DIR, def.incast_threshold, def.incast_unsched_bytes);
+		WORKLOADS_DIR, def.incast_threshold, def.incast_unsched_bytes,
+		def.grant_fifo_fraction, def.pacer_fifo_fraction);
 }
 
 static int cdf_load(struct cdf *c, const char *name, uint32_t cap)
@@ -181,6 +188,8 @@ static void sim_base_config(const struct opts *o, struct sim_config *c,
 	c->proto.unsched_from_rtt = v->rtt;
 	c->proto.incast_threshold = v->incast ? o->incast_threshold : 0;
 	c->proto.incast_unsched_bytes = o->incast_unsched;
+	c->proto.grant_fifo_fraction = o->grant_fifo;
+	c->proto.pacer_fifo_fraction = o->pacer_fifo;
 }
 
 static uint64_t unloaded_rtt(const struct opts *o, const struct variant *v)
@@ -417,6 +426,8 @@ int main(int argc, char **argv)
 		{"incast-threshold", required_argument, NULL, 'H'},
 		{"incast-unsched", required_argument, NULL, 'U'},
 		{"buffer", required_argument, NULL, 'b'},
+		{"grant-fifo", required_argument, NULL, 'G'},
+		{"pacer-fifo", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -442,6 +453,8 @@ int main(int argc, char **argv)
 	o.incast = def.incast_threshold > 0 ? 1 : 0;
 	o.incast_threshold = def.incast_threshold ? def.incast_threshold : 8;
 	o.incast_unsched = def.incast_unsched_bytes;
+	o.grant_fifo = def.grant_fifo_fraction;
+	o.pacer_fifo = def.pacer_fifo_fraction;
 
 	while ((ch = getopt_long(argc, argv, "w:l:s:n:r:d:t:c:p:u:i:b:h",
 				 longopts, NULL)) != -1) {
@@ -505,6 +518,12 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			o.buffer = strtoull(optarg, NULL, 0);
+			break;
+		case 'G':
+			o.grant_fifo = (uint32_t)atoi(optarg);
+			break;
+		case 'F':
+			o.pacer_fifo = (uint32_t)atoi(optarg);
 			break;
 		case 'h':
 			usage(stdout);
