@@ -111,6 +111,10 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 METRICS_OFF(resent_packets)},
 	{"resend_requests", "RESEND packets sent",
 	 METRICS_OFF(resend_requests)},
+	{"resends_deferred",
+	 "Due RESENDs held back while the link could still be bringing in "
+	 "the bytes we expect",
+	 METRICS_OFF(resends_deferred)},
 	{"client_rpc_timeouts", "Client RPCs failed with ETIMEDOUT",
 	 METRICS_OFF(client_rpc_timeouts)},
 	{"server_rpc_timeouts", "Server RPCs ended by silence",

@@ -316,6 +316,7 @@ START_TEST(metrics_foreach__names_labels_values)
 		"server_responses_done",
 		"resent_packets",
 		"resend_requests",
+		"resends_deferred",
 		"client_rpc_timeouts",
 		"server_rpc_timeouts",
 		"need_ack_timeouts",

@@ -121,6 +121,35 @@ START_TEST(timer_tick__resend_asks_for_granted_tail)
 }
 END_TEST
 
+/*
+ * On a slow link the receiver waits, beyond resend_ticks, as long as the
+ * link needs to bring in everything it expects before it asks again.
+ */
+START_TEST(timer_tick__resend_waits_for_slow_link_to_drain)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.link_mbps = 100; /* 40000 - 1424 expected bytes: 3.1 ms */
+	et_init(&t, &p);
+	et_data(&t, ET_SERVER_PORT, 10, 40000, 40000, 0, 1424);
+	et_clear(&t);
+	et_ticks(&t, 5 + 2);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 0);
+	ck_assert_uint_ge(engine_metrics(t.e)->resends_deferred, 3);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 0)->pkt.u.resend.offset,
+			  1424);
+	/* Then every resend_interval, as usual. */
+	et_ticks(&t, 4);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 2);
+}
+END_TEST
+
 START_TEST(timer_tick__server_receiving_times_out_silently)
 {
 	et_data(&t, ET_SERVER_PORT, 10, 10000, 10000, 0, 1424);
@@ -260,6 +289,7 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, timer_tick__busy_keeps_rpc_alive);
 	tcase_add_test(tc, timer_tick__receiver_resends_gaps_and_tail);
 	tcase_add_test(tc, timer_tick__resend_asks_for_granted_tail);
+	tcase_add_test(tc, timer_tick__resend_waits_for_slow_link_to_drain);
 	tcase_add_test(tc, timer_tick__server_receiving_times_out_silently);
 	tcase_add_test(tc, timer_tick__server_in_service_waits);
 	tcase_add_test(tc,
