@@ -2,8 +2,9 @@
 # contrib/testbed: up with 2 hosts, IPv4/IPv6 ping and TCP (homa-bench)
 # through the router, the 8 htb priority classes and their filters (a
 # TOS-marked ping lands in its class), the bottleneck rate holding TCP, a
-# loss rule only when asked (and losing packets), `up` refusing a second
-# time, a failed `up` and `down` leaving nothing behind.
+# loss rule only when asked (and losing packets), homad's generated
+# link_mbps, `up` refusing a second time, a failed `up` and `down` leaving
+# nothing behind.
 . "$(dirname "$0")/lib.sh"
 
 require_netns
@@ -129,6 +130,31 @@ got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$T_TMP/ping")
 tb down || fail "down after loss"
 nothing_left "down after loss"
 note "loss 50%: $got of 40 pings answered"
+
+# --- homad told the bottleneck's rate --------------------------------------
+# link_mbps: the --rate, 100000 with --rate none, and a --homad-conf file's
+# protocol group instead of the generated line.
+HOMAD="$top_builddir/homad"
+export HOMAD
+for case in "100mbit::100" "none::100000" \
+	"1gbit:protocol = { link_mbps = 777; };:777"; do
+	rate=${case%%:*}
+	rest=${case#*:}
+	extra=${rest%:*}
+	want=${rest##*:}
+	set -- --rate "$rate"
+	if [ -n "$extra" ]; then
+		echo "$extra" >"$T_TMP/extra.conf"
+		set -- "$@" --homad-conf "$T_TMP/extra.conf"
+	fi
+	tb up --hosts 1 --homad "$@" >/dev/null || fail "up --homad $*"
+	n=$(grep -c "link_mbps" "$RUNDIR/h1/homa.conf")
+	grep -q "link_mbps = $want;" "$RUNDIR/h1/homa.conf" && [ "$n" -eq 1 ] ||
+		fail "--rate $rate: $(cat "$RUNDIR/h1/homa.conf")"
+	tb down || fail "down after --homad"
+done
+nothing_left "down after --homad"
+note "homad's link_mbps: 100 (100mbit), 100000 (none), 777 (its own file)"
 
 # --- a failing up cleans up after itself ---------------------------------
 HOMAD=/bin/false tb up --hosts 2 --homad >"$T_TMP/fail" 2>&1 &&
