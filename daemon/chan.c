@@ -1222,6 +1222,20 @@ static void chan_cmd_info(struct chan *c, struct chan_conn *cn, uint64_t seq,
 	free(x);
 }
 
+/*
+ * Give back offs[0..n) of cn's pool (a Recycle, or recycles riding on a
+ * command).  false: cn recycled bpages it does not hold and is now bad.
+ */
+static bool chan_recycle(struct chan *c, struct chan_conn *cn,
+			 const uint32_t *offs, size_t n, uint64_t now)
+{
+	if (n == 0 ||
+	    engine_recycle(c->e, cn->sock, offs, (unsigned)n, now) == 0)
+		return true;
+	chan_bad(cn, "recycled bpages it does not hold");
+	return false;
+}
+
 /* One ClientMsg from an OPEN connection. */
 static void chan_command(struct chan *c, struct chan_conn *cn,
 			 const Homa__Client__ClientMsg *cm, uint64_t now)
@@ -1231,12 +1245,9 @@ static void chan_command(struct chan *c, struct chan_conn *cn,
 	int rc;
 
 	/* Piggy-backed recycles go first (the command may need the room). */
-	if (cm->n_recycle_offsets > 0 &&
-	    engine_recycle(c->e, cn->sock, cm->recycle_offsets,
-			   (unsigned)cm->n_recycle_offsets, now) < 0) {
-		chan_bad(cn, "recycled bpages it does not hold");
+	if (!chan_recycle(c, cn, cm->recycle_offsets, cm->n_recycle_offsets,
+			  now))
 		return;
-	}
 	switch (cm->cmd_case) {
 	case HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST:
 		chan_cmd_send_request(c, cn, cm->send_request, now);
@@ -1245,12 +1256,8 @@ static void chan_command(struct chan *c, struct chan_conn *cn,
 		chan_cmd_send_response(c, cn, cm->send_response, now);
 		return;
 	case HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE:
-		if (cm->recycle->n_bpage_offsets == 0)
-			return;
-		if (engine_recycle(c->e, cn->sock, cm->recycle->bpage_offsets,
-				   (unsigned)cm->recycle->n_bpage_offsets,
-				   now) < 0)
-			chan_bad(cn, "recycled bpages it does not hold");
+		chan_recycle(c, cn, cm->recycle->bpage_offsets,
+			     cm->recycle->n_bpage_offsets, now);
 		return;
 	case HOMA__CLIENT__CLIENT_MSG__CMD_OPEN:
 		chan_bad(cn, "a second Open");
