@@ -279,6 +279,25 @@ static int bench_start(const struct bench_proto *p, void *c,
 	return rc;
 }
 
+/*
+ * Start the next RPC of workload w: *pending is its size, drawn when 0 and
+ * kept when the backend refuses (-EAGAIN: the same size goes next time),
+ * cleared once started.  0 or -errno.
+ */
+static int bench_issue(const struct bench_proto *p, void *c,
+		       struct bench_run *r, int nservers,
+		       const struct workload *w, uint32_t *pending)
+{
+	int rc;
+
+	if (*pending == 0)
+		*pending = workload_sample(w, bench_uniform());
+	rc = bench_start(p, c, r, nservers, *pending);
+	if (rc == 0)
+		*pending = 0;
+	return rc;
+}
+
 static int bench_cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -457,17 +476,14 @@ static int bench_client(const struct bench_proto *p, struct bench_opts *o,
 		if (issuing && open_loop) {
 			while (next_arrival <= now && r.nfree > 0 &&
 			       (co->count == 0 || issued < co->count)) {
-				if (pending == 0)
-					pending = workload_sample(
-						&w, bench_uniform());
-				rc = bench_start(p, c, &r, nservers, pending);
+				rc = bench_issue(p, c, &r, nservers, &w,
+						 &pending);
 				if (rc == -EAGAIN) {
 					busy++;
 					break;
 				}
 				if (rc < 0)
 					goto send_failed;
-				pending = 0;
 				issued++;
 				next_arrival +=
 					(int64_t)(-log(1 - bench_uniform()) /
@@ -478,17 +494,14 @@ static int bench_client(const struct bench_proto *p, struct bench_opts *o,
 		} else if (issuing) {
 			while (r.outstanding < co->outstanding &&
 			       (co->count == 0 || issued < co->count)) {
-				if (pending == 0)
-					pending = workload_sample(
-						&w, bench_uniform());
-				rc = bench_start(p, c, &r, nservers, pending);
+				rc = bench_issue(p, c, &r, nservers, &w,
+						 &pending);
 				if (rc == -EAGAIN) {
 					busy++;
 					break;
 				}
 				if (rc < 0)
 					goto send_failed;
-				pending = 0;
 				issued++;
 			}
 		}
