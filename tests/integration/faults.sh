@@ -63,6 +63,24 @@ fault_sum() {
 	echo $sum
 }
 
+# all_moved FROM TO COUNTER...: each fault_COUNTER grew in both hosts;
+# TEXT = "a.COUNTER +N ..." either way.
+all_moved() {
+	from=$1
+	to=$2
+	shift 2
+	moved=0
+	TEXT=""
+	for h in a b; do
+		for c in "$@"; do
+			n=$(delta $h "fault_$c" "$from" "$to")
+			[ "$n" -gt 0 ] || moved=1
+			TEXT="$TEXT $h.$c +$n"
+		done
+	done
+	return $moved
+}
+
 # echo_ok NAME: byte-exact echoes of 1 B .. 1 MB from B to A, IPv4 and
 # IPv6; OUT = e2e_test's lines, 0 when both passed.
 SIZES=1,1400,1401,40000,65536,500000,1000000
@@ -179,20 +197,11 @@ done
 snap u0
 if echo_ok; then
 	snap u1
-	ok=1
-	text=""
-	for h in a b; do
-		for c in rx_dups tx_dups; do
-			n=$(delta $h fault_$c u0 u1)
-			[ "$n" -gt 0 ] || ok=0
-			text="$text $h.$c +$n"
-		done
-	done
 	disc=$(($(delta a packet_discards u0 u1) + $(delta b packet_discards u0 u1)))
-	if [ $ok = 1 ]; then
-		pass "$name" "$text, packet_discards +$disc;$OUT"
+	if all_moved u0 u1 rx_dups tx_dups; then
+		pass "$name" "$TEXT, packet_discards +$disc;$OUT"
 	else
-		failed "$name" "$text"
+		failed "$name" "$TEXT"
 	fi
 else
 	failed "$name" "$OUT"
@@ -214,19 +223,10 @@ done
 snap r0
 if echo_ok; then
 	snap r1
-	ok=1
-	text=""
-	for h in a b; do
-		for c in rx_reorders tx_reorders; do
-			n=$(delta $h fault_$c r0 r1)
-			[ "$n" -gt 0 ] || ok=0
-			text="$text $h.$c +$n"
-		done
-	done
-	if [ $ok = 1 ]; then
-		pass "$name" "$text;$OUT"
+	if all_moved r0 r1 rx_reorders tx_reorders; then
+		pass "$name" "$TEXT;$OUT"
 	else
-		failed "$name" "$text"
+		failed "$name" "$TEXT"
 	fi
 else
 	failed "$name" "$OUT"
@@ -365,20 +365,11 @@ start
 snap g0
 if echo_ok; then
 	snap g1
-	ok=1
-	text=""
-	for h in a b; do
-		for c in rx_drops tx_drops rx_dups tx_dups rx_reorders \
-			tx_reorders rx_delays tx_delays; do
-			n=$(delta $h fault_$c g0 g1)
-			[ "$n" -gt 0 ] || ok=0
-			text="$text $h.$c +$n"
-		done
-	done
-	if [ $ok = 1 ]; then
-		pass "$name" "$text;$OUT"
+	if all_moved g0 g1 rx_drops tx_drops rx_dups tx_dups rx_reorders \
+		tx_reorders rx_delays tx_delays; then
+		pass "$name" "$TEXT;$OUT"
 	else
-		failed "$name" "$text"
+		failed "$name" "$TEXT"
 	fi
 else
 	failed "$name" "$OUT"
