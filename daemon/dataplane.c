@@ -112,7 +112,7 @@ static void dp_ts(struct __kernel_timespec *ts, uint64_t ns)
 
 /* ---- the engine's outputs ------------------------------------------- */
 
-static void dp_fault_tx(struct dp *dp, const struct homa_out *pkt);
+static bool dp_fault_tx(struct dp *dp, const struct homa_out *pkt, bool *dup);
 
 /*
  * A packet from the engine to the link.  A DATA packet carries its RPC id
@@ -123,14 +123,17 @@ static void dp_fault_tx(struct dp *dp, const struct homa_out *pkt);
 static void dp_engine_send(void *ctx, const struct homa_out *pkt)
 {
 	struct dp *dp = ctx;
+	bool dup = false;
 
-	if (__builtin_expect(dp->fault_on, 0)) {
-		dp_fault_tx(dp, pkt);
+	if (__builtin_expect(dp->fault_on, 0) && dp_fault_tx(dp, pkt, &dup))
 		return;
-	}
 	link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr, pkt->hdr_len,
 		   pkt->payload, pkt->payload_len,
 		   pkt->type == HOMA_DATA ? pkt->rpc_id : 0);
+	/* A fault's copy goes in a send of its own (no GSO key). */
+	if (dup)
+		link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr,
+			   pkt->hdr_len, pkt->payload, pkt->payload_len, 0);
 }
 
 static void dp_engine_deliver(void *ctx, const struct homa_delivery *d)
@@ -226,46 +229,33 @@ static void dp_params(const struct dp *dp, const struct homa_config *cfg,
 
 /* ---- fault injection (fault.h) ---------------------------------------- */
 
-/* tx with faults on: drop, send twice, or hold a copy for later. */
-static void dp_fault_tx(struct dp *dp, const struct homa_out *pkt)
-{
-	uint64_t now = dp_now(), release_at = 0;
-	enum fault_action a =
-		fault_decide(dp->fault, FAULT_TX, now, &release_at);
-
-	if (a == FAULT_DROP)
-		return;
-	if ((a == FAULT_REORDER || a == FAULT_DELAY) &&
-	    fault_hold(dp->fault, FAULT_TX, a, pkt->dst, pkt->prio, pkt->hdr,
-		       pkt->hdr_len, pkt->payload, pkt->payload_len,
-		       release_at) == 0)
-		return;
-	link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr, pkt->hdr_len,
-		   pkt->payload, pkt->payload_len,
-		   pkt->type == HOMA_DATA ? pkt->rpc_id : 0);
-	/* The copy goes in a send of its own (no GSO key). */
-	if (a == FAULT_DUP)
-		link_sendv(dp->link, pkt->dst, pkt->prio, pkt->hdr,
-			   pkt->hdr_len, pkt->payload, pkt->payload_len, 0);
-}
-
-/* rx with faults on; pkt is borrowed, so a held packet is copied. */
-static void dp_fault_rx(struct dp *dp, const void *pkt, size_t len,
-			const struct homa_addr *src, uint8_t prio, uint64_t now)
+/*
+ * A packet in direction dir with faults on: true when the injector took it
+ * (dropped, or a copy held for later); else the caller hands it on now,
+ * and once more when *dup is set.  hdr[0..hdr_len) + payload[0..
+ * payload_len) is copied if held.
+ */
+static bool dp_fault_take(struct dp *dp, enum fault_dir dir,
+			  const struct homa_addr *addr, uint8_t prio,
+			  const void *hdr, size_t hdr_len, const void *payload,
+			  size_t payload_len, uint64_t now, bool *dup)
 {
 	uint64_t release_at = 0;
-	enum fault_action a =
-		fault_decide(dp->fault, FAULT_RX, now, &release_at);
+	enum fault_action a = fault_decide(dp->fault, dir, now, &release_at);
 
+	*dup = a == FAULT_DUP;
 	if (a == FAULT_DROP)
-		return;
-	if ((a == FAULT_REORDER || a == FAULT_DELAY) &&
-	    fault_hold(dp->fault, FAULT_RX, a, src, prio, pkt, len, NULL, 0,
-		       release_at) == 0)
-		return;
-	engine_rx(dp->engine, pkt, len, src, prio, now);
-	if (a == FAULT_DUP)
-		engine_rx(dp->engine, pkt, len, src, prio, now);
+		return true;
+	return (a == FAULT_REORDER || a == FAULT_DELAY) &&
+	       fault_hold(dp->fault, dir, a, addr, prio, hdr, hdr_len, payload,
+			  payload_len, release_at) == 0;
+}
+
+static bool dp_fault_tx(struct dp *dp, const struct homa_out *pkt, bool *dup)
+{
+	return dp_fault_take(dp, FAULT_TX, pkt->dst, pkt->prio, pkt->hdr,
+			     pkt->hdr_len, pkt->payload, pkt->payload_len,
+			     dp_now(), dup);
 }
 
 /*
@@ -325,12 +315,16 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 		  const struct homa_addr *src, uint8_t prio, uint64_t now)
 {
 	struct dp *dp = arg;
+	bool dup = false;
 
-	if (__builtin_expect(dp->fault_on, 0)) {
-		dp_fault_rx(dp, pkt, len, src, prio, now);
+	/* With faults on, a held packet is copied (pkt is borrowed). */
+	if (__builtin_expect(dp->fault_on, 0) &&
+	    dp_fault_take(dp, FAULT_RX, src, prio, pkt, len, NULL, 0, now,
+			  &dup))
 		return;
-	}
 	engine_rx(dp->engine, pkt, len, src, prio, now);
+	if (dup)
+		engine_rx(dp->engine, pkt, len, src, prio, now);
 }
 
 /* Completion queue large enough for everything that can be in flight. */
