@@ -260,6 +260,20 @@ static struct homa_rpc *engine_lookup(struct homa_engine *e,
 }
 
 /*
+ * The end of an entry point that may have ended RPCs (a packet, an ICMP
+ * error, an abort): reap them now rather than at some later call, so that
+ * the application hears of their released outgoing bytes together with
+ * their events (one client event, one wake-up), then start the messages
+ * waiting for bpages.
+ */
+static void engine_done(struct homa_engine *e, uint64_t now)
+{
+	if (e->ndead > 0)
+		rpc_reap(e, e->params.reap_limit);
+	msgin_retry_pools(e, now);
+}
+
+/*
  * DATA from peer: it is a homad peer exactly when the packet carries
  * homad's marker (homa_int.h); the latest packet decides.
  */
@@ -452,8 +466,6 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 	}
 	e->metrics.packets_received[wire_type_index(pkt.type)]++;
 	e->metrics.bytes_received += len;
-	if (e->ndead > 0)
-		rpc_reap(e, e->params.reap_limit);
 
 	s = sock_find(e, pkt.dport);
 	if (s == NULL || (s->v4only && !addr_is_v4(src))) {
@@ -513,15 +525,7 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	(void)prio;
 	e->clock = now;
 	engine_rx_one(e, buf, len, src, now);
-	/*
-	 * Reap what this packet ended (a response delivered, an ACK) now
-	 * rather than at the next entry point: the application hears of
-	 * its released request bytes together with the response (one event,
-	 * one wake-up), not while it waits for its next response.
-	 */
-	if (e->ndead > 0)
-		rpc_reap(e, e->params.reap_limit);
-	msgin_retry_pools(e, now);
+	engine_done(e, now);
 }
 
 int engine_icmp_errno(int family, uint8_t type, uint8_t code, bool *port_only)
@@ -564,7 +568,7 @@ void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
 		e->metrics.rpc_icmp_errors++;
 		rpc_fail(e, rpc, rpc_is_client(rpc) ? err : 0);
 	}
-	msgin_retry_pools(e, now);
+	engine_done(e, now);
 }
 
 /* ---- time -------------------------------------------------------------- */
@@ -785,7 +789,7 @@ int engine_abort(struct homa_engine *e, struct homa_sock *s, uint64_t id,
 {
 	int ret = engine_abort_rpcs(e, s, id, err);
 
-	msgin_retry_pools(e, now);
+	engine_done(e, now);
 	return ret;
 }
 
