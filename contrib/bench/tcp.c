@@ -169,6 +169,14 @@ static int tcp_conn_read(struct tcp_conn *c, size_t max_msgs,
 		if ((max_msgs - 1) < want / TCP_HDR)
 			want = (max_msgs - 1) * TCP_HDR;
 		n = read(c->fd, tcp_rxbuf, want);
+		if (n == 0)
+			return -ECONNRESET; /* the peer closed */
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0
+								       : -errno;
+		}
 		while (i < (size_t)n) {
 			if (c->rxhdr_got < TCP_HDR) {
 				size_t take = TCP_HDR - c->rxhdr_got;

@@ -93,7 +93,8 @@ after=$(class_pkts h2 1:23)
 note "8 strict-priority classes; TOS 7 -> 1:27, IPv6 tclass 3 -> 1:23"
 
 # --- TCP through the 100 Mbit/s bottleneck -------------------------------
-tb exec h2 "$BENCH" server -q &
+# Directly, not through tb(): $! must be the server itself.
+"$TESTBED" -n "$NAME" exec h2 "$BENCH" server -q &
 SRV=$!
 T_PIDS="$T_PIDS $SRV"
 listening() {
@@ -107,8 +108,26 @@ gbps=$(awk '$1 == "req_gbps" {print $2}' "$T_TMP/tcp.summary")
 awk -v g="$gbps" 'BEGIN { exit !(g > 0.05 && g < 0.11) }' ||
 	fail "TCP through a 100 Mbit/s bottleneck: $gbps Gbit/s"
 note "TCP 1 MB RPCs h1 -> h2 through 100 Mbit/s: $gbps Gbit/s"
+# Its client gone, the server must sleep (it once spun on the closed
+# connection, a CPU taken from whatever was measured next), and SIGTERM
+# must reach and stop it.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+t0=$(cpu_ticks "$SRV") || fail "homa-bench server is gone"
+sleep 1
+t1=$(cpu_ticks "$SRV") || fail "homa-bench server is gone"
+[ $((t1 - t0)) -le 10 ] ||
+	fail "idle TCP server used $((t1 - t0)) clock ticks in 1 s"
 kill "$SRV" 2>/dev/null
+i=0
+while kill -0 "$SRV" 2>/dev/null && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -0 "$SRV" 2>/dev/null && fail "homa-bench server ignored SIGTERM"
 wait "$SRV" 2>/dev/null
+note "idle TCP server: $((t1 - t0)) clock ticks in 1 s; SIGTERM stops it"
 
 # --- no loss rule unless asked; down -------------------------------------
 if ip netns exec "$NAME-r" nft list ruleset | grep -q numgen; then
