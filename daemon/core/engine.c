@@ -33,7 +33,7 @@ void engine_params_default(struct homa_params *p)
 	p->defer_min_bytes = 1000;
 	p->pacer_fifo_fraction = 50;
 	p->max_overcommit = 8;
-	p->max_incoming = 400000;
+	p->max_incoming = 0; /* derived: engine_max_incoming */
 	p->max_sched_prio = 3;
 	p->num_priorities = HOMA_NUM_PRIORITIES;
 	p->fifo_grant_increment = 50000;
@@ -63,6 +63,19 @@ void engine_params_default(struct homa_params *p)
 	p->grant_threshold = ENGINE_GRANT_THRESHOLD;
 }
 
+uint32_t engine_max_incoming(const struct homa_params *p)
+{
+	uint64_t v;
+
+	if (p->max_incoming != 0)
+		return p->max_incoming;
+	/* Mbit/s x us / 8 = bytes. */
+	v = (uint64_t)p->link_mbps * ENGINE_INCOMING_USECS / 8;
+	if (v < 2 * (uint64_t)p->mtu)
+		v = 2 * (uint64_t)p->mtu;
+	return v < ENGINE_MAX_INCOMING ? (uint32_t)v : ENGINE_MAX_INCOMING;
+}
+
 /* Values the engine cannot work with are replaced (config validates). */
 static void engine_sanitize(struct homa_params *p)
 {
@@ -88,6 +101,7 @@ static void engine_sanitize(struct homa_params *p)
 		p->unsched_from_rtt = 1;
 	if (p->incast_unsched_bytes == 0)
 		p->incast_unsched_bytes = ENGINE_INCAST_UNSCHED;
+	p->max_incoming = engine_max_incoming(p); /* after mtu */
 }
 
 struct homa_engine *engine_create(const struct homa_params *params)

@@ -79,11 +79,15 @@ struct homa_params {
 	uint32_t defer_min_bytes;	    /* [1000] never pace shorter */
 	uint32_t pacer_fifo_fraction;	    /* [50] per mille to oldest */
 	uint32_t max_overcommit;	    /* [8] messages granted at once */
-	uint32_t max_incoming;		    /* [400000] granted-not-received */
-	uint32_t max_sched_prio;	    /* [3] highest scheduled level */
-	uint32_t num_priorities;	    /* [8] levels in use */
-	uint32_t fifo_grant_increment;	    /* [50000] bytes per FIFO grant */
-	uint32_t grant_fifo_fraction;	    /* [50] per mille of link */
+	/*
+	 * [0] Bytes granted (or unscheduled) but not yet received, over all
+	 * messages.  0: derived from link_mbps (engine_max_incoming).
+	 */
+	uint32_t max_incoming;
+	uint32_t max_sched_prio;       /* [3] highest scheduled level */
+	uint32_t num_priorities;       /* [8] levels in use */
+	uint32_t fifo_grant_increment; /* [50000] bytes per FIFO grant */
+	uint32_t grant_fifo_fraction;  /* [50] per mille of link */
 	uint32_t unsched_cutoffs[HOMA_NUM_PRIORITIES]; /* by level */
 	uint32_t cutoff_version;    /* [1] version of our cutoffs */
 	uint32_t resend_ticks;	    /* [5] silent ticks to RESEND */
@@ -156,6 +160,19 @@ struct homa_params {
 
 /* Fill p with the defaults of spec/protocol.md. */
 void engine_params_default(struct homa_params *p);
+
+/* The module's max_incoming, and the link time a derived one covers. */
+#define ENGINE_MAX_INCOMING   400000u
+#define ENGINE_INCOMING_USECS 200u
+
+/*
+ * max_incoming in effect for p: p->max_incoming if set, else the bytes
+ * link_mbps carries in ENGINE_INCOMING_USECS (about two of homad's round
+ * trips), at least two MTUs, at most ENGINE_MAX_INCOMING.  At the default
+ * 25 Gbit/s that is the module's 400000; a 1 Gbit/s host gets 25000, so
+ * granted data does not queue for milliseconds at its bottleneck.
+ */
+uint32_t engine_max_incoming(const struct homa_params *p);
 
 struct homa_engine;
 struct homa_sock;

@@ -231,7 +231,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.defer_min_bytes, 1000);
 	ck_assert_uint_eq(c.proto.pacer_fifo_fraction, 50);
 	ck_assert_uint_eq(c.proto.max_overcommit, 8);
-	ck_assert_uint_eq(c.proto.max_incoming, 400000);
+	ck_assert_uint_eq(c.proto.max_incoming, 0); /* from link_mbps */
 	ck_assert_uint_eq(c.proto.max_sched_prio, 3);
 	ck_assert_uint_eq(c.proto.num_priorities, 8);
 	ck_assert_uint_eq(c.proto.fifo_grant_increment, 50000);
@@ -624,6 +624,15 @@ END_TEST
 
 START_TEST(config_load__out_of_range)
 {
+	struct homa_config c;
+
+	/* max_incoming takes 0: derived from link_mbps. */
+	load_ok("protocol = { max_incoming = 0; };\n", &c);
+	ck_assert_uint_eq(c.proto.max_incoming, 0);
+	load_ok("protocol = { max_incoming = 30000; };\n", &c);
+	ck_assert_uint_eq(c.proto.max_incoming, 30000);
+	load_err("protocol = { max_incoming = -1; };\n", 1,
+		 "max_incoming = -1 is out of range (0 or 1..1000000000)");
 	load_err("# comment\nprotocol = {\n  max_overcommit = 0;\n};\n", 3,
 		 "max_overcommit = 0 is out of range (1..128)");
 	load_err("protocol = { max_overcommit = 129; };\n", 1,

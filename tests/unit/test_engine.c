@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/engine.h"
+#include "core/homa_int.h"
 #include "core/metrics.h"
 #include "core/wire.h"
 
@@ -70,7 +71,7 @@ START_TEST(engine_params_default__values)
 	ck_assert_uint_eq(p.defer_min_bytes, 1000);
 	ck_assert_uint_eq(p.pacer_fifo_fraction, 50);
 	ck_assert_uint_eq(p.max_overcommit, 8);
-	ck_assert_uint_eq(p.max_incoming, 400000);
+	ck_assert_uint_eq(p.max_incoming, 0); /* derived */
 	ck_assert_uint_eq(p.max_sched_prio, 3);
 	ck_assert_uint_eq(p.num_priorities, 8);
 	ck_assert_uint_eq(p.fifo_grant_increment, 50000);
@@ -89,6 +90,45 @@ START_TEST(engine_params_default__values)
 	ck_assert_uint_eq(p.unsched_from_rtt, 0);
 	ck_assert_uint_eq(p.incast_threshold, 8);
 	ck_assert_uint_eq(p.incast_unsched_bytes, 10000);
+}
+END_TEST
+
+/* max_incoming 0 follows link_mbps: 200 us of the link, 2 MTUs..400000. */
+START_TEST(engine_max_incoming__derived_from_link)
+{
+	struct homa_params p;
+	struct homa_engine *e;
+
+	engine_params_default(&p);
+	ck_assert_uint_eq(engine_max_incoming(&p), 400000); /* 25 Gbit/s */
+	p.link_mbps = 16000;
+	ck_assert_uint_eq(engine_max_incoming(&p), 400000);
+	p.link_mbps = 10000;
+	ck_assert_uint_eq(engine_max_incoming(&p), 250000);
+	p.link_mbps = 100000; /* capped at the module's value */
+	ck_assert_uint_eq(engine_max_incoming(&p), 400000);
+	p.link_mbps = 1000;
+	p.mtu = 9000;
+	ck_assert_uint_eq(engine_max_incoming(&p), 25000);
+	p.link_mbps = 100; /* 2500 bytes: at least two MTUs */
+	ck_assert_uint_eq(engine_max_incoming(&p), 18000);
+	p.mtu = 1500;
+	ck_assert_uint_eq(engine_max_incoming(&p), 3000);
+	p.max_incoming = 77777; /* set: kept */
+	ck_assert_uint_eq(engine_max_incoming(&p), 77777);
+
+	/* The engine works with the derived value, and a new link_mbps
+	 * derives it again. */
+	p.max_incoming = 0;
+	p.link_mbps = 1000;
+	p.mtu = 9000;
+	e = engine_create(&p);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->params.max_incoming, 25000);
+	p.link_mbps = 4000;
+	engine_set_params(e, &p);
+	ck_assert_uint_eq(e->params.max_incoming, 100000);
+	engine_destroy(e);
 }
 END_TEST
 
@@ -473,6 +513,7 @@ static Suite *engine_suite(void)
 
 	tc = tcase_create("engine");
 	tcase_add_test(tc, engine_params_default__values);
+	tcase_add_test(tc, engine_max_incoming__derived_from_link);
 	tcase_add_test(tc, engine_create__zero_metrics_no_deadline);
 	tcase_add_test(tc, engine_rx__counts_by_type);
 	tcase_add_test(tc, engine_rx__counts_malformed_by_reason);
