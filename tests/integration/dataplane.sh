@@ -96,12 +96,18 @@ note "spin off: $((2 * N)) echoes; B's control thread switched $dc times," \
 
 # ---- 2. spin mode --------------------------------------------------------
 # reload_b SPIN: B reloads with that spin_us.
+reloads_b() {
+	grep -c "reloading the configuration" "$T_TMP/$B.log"
+}
+# More reloads logged than $n0 (a function: wait_for re-runs it).
+reloaded_b() {
+	[ "$(reloads_b)" -gt "$n0" ]
+}
 reload_b() {
-	n0=$(grep -c "reloading the configuration" "$T_TMP/$B.log")
+	n0=$(reloads_b)
 	conf "$B" "$1"
 	kill -HUP "$PID_b"
-	wait_for test "$(grep -c "reloading the configuration" \
-		"$T_TMP/$B.log")" -gt "$n0" || fail "B did not reload"
+	wait_for reloaded_b || fail "B did not reload"
 	sleep 0.2
 }
 reload_b 2000
