@@ -96,6 +96,7 @@ int uring_init(struct uring *u, unsigned entries, unsigned cq_entries,
 
 	memset(u, 0, sizeof(*u));
 	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	if (cq_entries > entries) {
 		p.flags |= IORING_SETUP_CQSIZE;
 		p.cq_entries = cq_entries;
