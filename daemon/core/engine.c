@@ -73,7 +73,13 @@ uint32_t engine_max_incoming(const struct homa_params *p)
 	v = (uint64_t)p->link_mbps * ENGINE_INCOMING_USECS / 8;
 	if (v < 2 * (uint64_t)p->mtu)
 		v = 2 * (uint64_t)p->mtu;
-	return v < ENGINE_MAX_INCOMING ? (uint32_t)v : ENGINE_MAX_INCOMING;
+	if (v > ENGINE_MAX_INCOMING)
+		v = ENGINE_MAX_INCOMING;
+	/* Faster than the module's link: as much link time as it has. */
+	if (p->link_mbps > ENGINE_MODULE_LINK_MBPS)
+		v = (uint64_t)ENGINE_MAX_INCOMING * p->link_mbps /
+		    ENGINE_MODULE_LINK_MBPS;
+	return (uint32_t)v;
 }
 
 /* Values the engine cannot work with are replaced (config validates). */

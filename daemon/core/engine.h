@@ -161,16 +161,22 @@ struct homa_params {
 /* Fill p with the defaults of spec/protocol.md. */
 void engine_params_default(struct homa_params *p);
 
-/* The module's max_incoming, and the link time a derived one covers. */
-#define ENGINE_MAX_INCOMING   400000u
-#define ENGINE_INCOMING_USECS 200u
+/*
+ * The module's max_incoming and the link speed it is meant for, and the
+ * link time a derived max_incoming covers on slower links.
+ */
+#define ENGINE_MAX_INCOMING	400000u
+#define ENGINE_MODULE_LINK_MBPS 25000u
+#define ENGINE_INCOMING_USECS	200u
 
 /*
  * max_incoming in effect for p: p->max_incoming if set, else the bytes
  * link_mbps carries in ENGINE_INCOMING_USECS (about two of homad's round
- * trips), at least two MTUs, at most ENGINE_MAX_INCOMING.  At the default
- * 25 Gbit/s that is the module's 400000; a 1 Gbit/s host gets 25000, so
- * granted data does not queue for milliseconds at its bottleneck.
+ * trips), at least two MTUs, at most ENGINE_MAX_INCOMING; above 25 Gbit/s,
+ * ENGINE_MAX_INCOMING scaled with the link (the 128 us of link time it is
+ * at 25 Gbit/s).  At the default 25 Gbit/s that is the module's 400000; a
+ * 1 Gbit/s host gets 25000, so granted data does not queue for
+ * milliseconds at its bottleneck; a 100 Gbit/s host gets 1600000.
  */
 uint32_t engine_max_incoming(const struct homa_params *p);
 

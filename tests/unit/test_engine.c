@@ -105,8 +105,14 @@ START_TEST(engine_max_incoming__derived_from_link)
 	ck_assert_uint_eq(engine_max_incoming(&p), 400000);
 	p.link_mbps = 10000;
 	ck_assert_uint_eq(engine_max_incoming(&p), 250000);
-	p.link_mbps = 100000; /* capped at the module's value */
+	p.link_mbps = 25000;
 	ck_assert_uint_eq(engine_max_incoming(&p), 400000);
+	p.link_mbps = 25001; /* faster: the module's link time, 128 us */
+	ck_assert_uint_eq(engine_max_incoming(&p), 400016);
+	p.link_mbps = 100000;
+	ck_assert_uint_eq(engine_max_incoming(&p), 1600000);
+	p.link_mbps = 1000000;
+	ck_assert_uint_eq(engine_max_incoming(&p), 16000000);
 	p.link_mbps = 1000;
 	p.mtu = 9000;
 	ck_assert_uint_eq(engine_max_incoming(&p), 25000);
