@@ -147,6 +147,7 @@ static const struct conf_key conf_keys[] = {
 	PROTO(CK_U64, wmem_max, 1, TIB),
 	PROTO(CK_U32, tick_usecs, 100, 100000),
 	PROTO(CK_U32, max_rpcs_per_peer, 1, 10000000),
+	PROTO(CK_U32, peer_pool_percent, 1, 100),
 	PROTO(CK_U32, max_sockets, 1, 1048576),
 	PROTO(CK_U32, max_gaps, 1, 65536),
 	{"protocol", "need_ack_timeout", CK_U32, OFF(proto.need_ack_timeout), 1,

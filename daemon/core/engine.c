@@ -52,6 +52,7 @@ void engine_params_default(struct homa_params *p)
 	p->mtu = 1500;
 	p->max_rpcs = 100000;
 	p->max_rpcs_per_peer = 10000;
+	p->peer_pool_percent = 50;
 	p->max_peers = 10000;
 	p->max_sockets = 4096;
 	p->max_gaps = 256;
@@ -101,6 +102,10 @@ static void engine_sanitize(struct homa_params *p)
 		p->timeout_ticks = 1;
 	if (p->max_gaps == 0)
 		p->max_gaps = 1;
+	if (p->peer_pool_percent == 0)
+		p->peer_pool_percent = 50;
+	if (p->peer_pool_percent > 100)
+		p->peer_pool_percent = 100;
 	if (p->n_rate_rules > HOMA_MAX_RATE_RULES)
 		p->n_rate_rules = HOMA_MAX_RATE_RULES;
 	if (p->unsched_from_rtt > 1)
@@ -118,10 +123,12 @@ struct homa_engine *engine_create(const struct homa_params *params)
 		return NULL;
 	e->rpc_buckets = calloc(RPC_BUCKETS, sizeof(*e->rpc_buckets));
 	e->peer_buckets = calloc(PEER_BUCKETS, sizeof(*e->peer_buckets));
+	e->share_buckets = calloc(SHARE_BUCKETS, sizeof(*e->share_buckets));
 	if (e->rpc_buckets == NULL || e->peer_buckets == NULL ||
-	    rpc_ended_init(e) < 0) {
+	    e->share_buckets == NULL || rpc_ended_init(e) < 0) {
 		free(e->rpc_buckets);
 		free(e->peer_buckets);
+		free(e->share_buckets);
 		rpc_ended_free(e);
 		free(e);
 		return NULL;
@@ -134,6 +141,7 @@ struct homa_engine *engine_create(const struct homa_params *params)
 	TAILQ_INIT(&e->dead);
 	TAILQ_INIT(&e->peer_lru);
 	TAILQ_INIT(&e->grantable);
+	TAILQ_INIT(&e->share_retry);
 	e->next_port = HOMA_MIN_DEFAULT_PORT;
 	e->pacer_fifo_count = 1000;
 	return e;
@@ -149,10 +157,12 @@ void engine_destroy(struct homa_engine *e)
 		sock_free(e, s);
 	while (e->ndead > 0)
 		rpc_reap(e, e->ndead);
+	msgin_free_shares(e); /* none left: RPCs release theirs */
 	peer_free_all(e);
 	free(e->heap);
 	free(e->rpc_buckets);
 	free(e->peer_buckets);
+	free(e->share_buckets);
 	rpc_ended_free(e);
 	free(e);
 }
@@ -867,7 +877,7 @@ unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
 				     rpc->msgin.gaps[i].start;
 		ri->rx_gap_bytes = gap_bytes;
 		ri->rx_granted = rpc->msgin.granted;
-		if (rpc->msgin.waiting)
+		if (rpc->msgin.waiting || rpc->msgin.capped)
 			ri->flags |= HOMA_RPC_BUF_STALL;
 		if (rpc->msgin.delivered)
 			ri->flags |= HOMA_RPC_RX_READY;
@@ -911,5 +921,5 @@ void engine_state(const struct homa_engine *e, struct homa_engine_state *st)
 	st->total_incoming = e->total_incoming;
 	st->throttled = e->nheap;
 	TAILQ_FOREACH(s, &e->socks, link)
-	st->buffer_waits += s->pool.nwaiting;
+	st->buffer_waits += s->pool.nwaiting + s->ncapped;
 }

@@ -109,9 +109,15 @@ struct homa_params {
 	uint32_t mtu;
 	uint32_t max_rpcs;	    /* [100000] live RPCs on this host */
 	uint32_t max_rpcs_per_peer; /* [10000] server RPCs one peer may hold */
-	uint32_t max_peers;	    /* [10000] peer table entries */
-	uint32_t max_sockets;	    /* [4096] open sockets */
-	uint32_t max_gaps;	    /* [256] gaps tracked per message */
+	/*
+	 * [50] Percent of a socket's receive pool that the undelivered
+	 * messages of one peer may hold; a peer that holds none there may
+	 * always start one.  1..100 (a homad limit: the module has none).
+	 */
+	uint32_t peer_pool_percent;
+	uint32_t max_peers;   /* [10000] peer table entries */
+	uint32_t max_sockets; /* [4096] open sockets */
+	uint32_t max_gaps;    /* [256] gaps tracked per message */
 	/*
 	 * [10] A server RPC whose response was sent ends silently after
 	 * need_ack_timeout × timeout_ticks ticks of unanswered NEED_ACKs (a

@@ -76,6 +76,7 @@ struct homa_sock {
 	uint64_t wmem;	   /* bytes of outgoing messages held */
 	bool wmem_blocked; /* a send got EAGAIN: report send space */
 	bool pool_retry;   /* bpages freed while messages wait (rpc_end) */
+	uint32_t ncapped;  /* messages waiting for their peer's share */
 	struct homa_sock *hash_next; /* port table chain */
 	TAILQ_ENTRY(homa_sock) link; /* e->socks */
 };
@@ -229,8 +230,12 @@ struct homa_msgin {
 	uint32_t bpage_offsets[HOMA_MAX_BPAGES];
 	uint32_t num_bpages;
 	bool waiting; /* in sock->pool.waiting */
+	bool capped;  /* in share->capped: its peer holds its share */
 	bool too_big; /* needs more bpages than the whole pool has */
 	TAILQ_ENTRY(homa_rpc) wait_link;
+	/* Its peer's share of the socket's pool, while it holds bpages
+	 * there undelivered (counted in share->held) or is capped. */
+	struct homa_share *share;
 	uint64_t incoming;		  /* our part of e->total_incoming */
 	bool grantable;			  /* in e->grantable or e->active */
 	bool active;			  /* in e->active[] */
@@ -257,6 +262,31 @@ uint32_t msgin_received(const struct homa_msgin *m);
 int msgin_recycle(struct homa_engine *e, struct homa_sock *s,
 		  const uint32_t *offsets, unsigned n, uint64_t now);
 void msgin_retry_pools(struct homa_engine *e, uint64_t now);
+void msgin_release_share(struct homa_engine *e, struct homa_rpc *rpc);
+void msgin_end_capped(struct homa_engine *e, struct homa_rpc *rpc);
+void msgin_free_shares(struct homa_engine *e);
+
+/*
+ * A pool share (msgin.c): the bytes of undelivered messages that one peer
+ * holds in one socket's receive pool, at most peer_pool_percent of the
+ * pool (a peer holding nothing there may always start one message), and
+ * its messages waiting for the share to drop, oldest first.  Exists while
+ * it holds bytes or has waiters; found by (sock, peer) in e->share_buckets.
+ * So a peer that starts messages and never finishes them (hostile, or
+ * stuck) cannot keep a socket's other peers out of its pool.
+ */
+struct homa_share {
+	struct homa_sock *sock;
+	struct homa_peer *peer;
+	struct homa_share *hash_next;
+	uint64_t held;		     /* bytes (message lengths) */
+	struct homa_rpc_list capped; /* msgin.wait_link */
+	uint32_t ncapped;
+	bool retry; /* in e->share_retry: held dropped while capped waits */
+	TAILQ_ENTRY(homa_share) retry_link;
+};
+
+#define SHARE_BUCKETS 1024
 
 /* ---- rpc.c ------------------------------------------------------------ */
 
@@ -423,6 +453,11 @@ struct homa_engine {
 	/* Batching (engine_batch_begin/end). */
 	bool in_batch;	 /* inside a batch: GRANTs wait for its end */
 	bool grants_due; /* grant_check deferred to the batch's end */
+
+	/* Pool shares (msgin.c): table, those to retry. */
+	struct homa_share **share_buckets; /* [SHARE_BUCKETS] */
+	TAILQ_HEAD(, homa_share) share_retry;
+	uint32_t nshares;
 
 	/* Timer. */
 	bool pool_retry;    /* some socket's pool_retry is set */

@@ -135,6 +135,10 @@ static const struct metrics_scalar metrics_scalars[] = {
 	{"dropped_data_no_bufs",
 	 "DATA packets dropped while waiting for buffers",
 	 METRICS_OFF(dropped_data_no_bufs)},
+	{"pool_share_waits",
+	 "Messages made to wait because their peer held its share of the "
+	 "receive pool",
+	 METRICS_OFF(pool_share_waits)},
 	{"fifo_grant_bytes", "Bytes granted by FIFO grants",
 	 METRICS_OFF(fifo_grant_bytes)},
 	{"grant_bytes", "Bytes granted by all grants",

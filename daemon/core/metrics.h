@@ -66,6 +66,7 @@ struct homa_metrics {
 				    after delivering it: dropped */
 	uint64_t buffer_alloc_failures; /* messages that found no bpages */
 	uint64_t dropped_data_no_bufs;	/* DATA dropped while waiting */
+	uint64_t pool_share_waits;	/* messages over their peer's share */
 	uint64_t fifo_grant_bytes;	/* bytes granted by FIFO grants */
 	uint64_t grant_bytes;		/* bytes granted by all GRANTs */
 	uint64_t rpc_icmp_errors;	/* RPCs failed/ended by ICMP errors */

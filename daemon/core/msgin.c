@@ -8,7 +8,9 @@
  * gap's edge or straddling recv_end is a duplicate and dropped, as the
  * module does.  Payload goes straight into the socket's bpages.  A message
  * that finds no bpages waits in its pool's queue, its packets dropped, and
- * restarts with a RESEND(0, all) once space frees up.
+ * restarts with a RESEND(0, all) once space frees up.  So does one whose
+ * peer already holds its share of the pool (struct homa_share), on the
+ * share's own list: it blocks nobody else.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -166,6 +168,143 @@ void msgin_request_retrans(struct homa_engine *e, struct homa_rpc *rpc,
 				  HOMA_CONTROL_PRIORITY, now);
 }
 
+/* ---- pool shares ------------------------------------------------------ */
+
+static uint32_t share_bucket(const struct homa_sock *s,
+			     const struct homa_peer *peer)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)s >> 4) * 0x9E3779B97F4A7C15ull ^
+		     ((uint64_t)(uintptr_t)peer >> 4);
+
+	h *= 0xC2B2AE3D27D4EB4Full;
+	return (uint32_t)(h >> 32) % SHARE_BUCKETS;
+}
+
+/* The share of peer in s's pool; created when create (NULL: no memory). */
+static struct homa_share *share_get(struct homa_engine *e, struct homa_sock *s,
+				    struct homa_peer *peer, bool create)
+{
+	uint32_t b = share_bucket(s, peer);
+	struct homa_share *sh;
+
+	for (sh = e->share_buckets[b]; sh != NULL; sh = sh->hash_next)
+		if (sh->sock == s && sh->peer == peer)
+			return sh;
+	if (!create)
+		return NULL;
+	sh = calloc(1, sizeof(*sh));
+	if (sh == NULL)
+		return NULL;
+	sh->sock = s;
+	sh->peer = peer;
+	TAILQ_INIT(&sh->capped);
+	sh->hash_next = e->share_buckets[b];
+	e->share_buckets[b] = sh;
+	e->nshares++;
+	return sh;
+}
+
+/* Free sh once it holds nothing and nothing waits for it. */
+static void share_put(struct homa_engine *e, struct homa_share *sh)
+{
+	struct homa_share **pp;
+
+	if (sh->held > 0 || sh->ncapped > 0)
+		return;
+	if (sh->retry)
+		TAILQ_REMOVE(&e->share_retry, sh, retry_link);
+	pp = &e->share_buckets[share_bucket(sh->sock, sh->peer)];
+	while (*pp != sh)
+		pp = &(*pp)->hash_next;
+	*pp = sh->hash_next;
+	e->nshares--;
+	free(sh);
+}
+
+/* May sh's peer start a message of length bytes in the pool? */
+static bool share_fits(const struct homa_engine *e, const struct homa_share *sh,
+		       uint32_t length)
+{
+	const struct homa_pool *p = &sh->sock->pool;
+	uint64_t cap = (uint64_t)p->nbpages * HOMA_BPAGE_SIZE *
+		       e->params.peer_pool_percent / 100;
+
+	return sh->held == 0 || sh->held + length <= cap;
+}
+
+/* rpc got bpages: they count in its share. */
+static void share_hold(struct homa_share *sh, struct homa_rpc *rpc)
+{
+	sh->held += rpc->msgin.length;
+	rpc->msgin.share = sh;
+}
+
+/* rpc waits for its peer's share to drop (its packets are dropped). */
+static void share_cap(struct homa_engine *e, struct homa_share *sh,
+		      struct homa_rpc *rpc)
+{
+	TAILQ_INSERT_TAIL(&sh->capped, rpc, msgin.wait_link);
+	sh->ncapped++;
+	rpc->sock->ncapped++;
+	rpc->msgin.capped = true;
+	rpc->msgin.share = sh;
+	e->metrics.pool_share_waits++;
+}
+
+static void share_uncap(struct homa_share *sh, struct homa_rpc *rpc)
+{
+	TAILQ_REMOVE(&sh->capped, rpc, msgin.wait_link);
+	sh->ncapped--;
+	rpc->sock->ncapped--;
+	rpc->msgin.capped = false;
+	rpc->msgin.share = NULL;
+}
+
+/*
+ * rpc's bpages no longer count in its share (delivered, or freed by
+ * rpc_end): the share's waiters are retried at the end of the entry point
+ * (msgin_retry_pools).
+ */
+void msgin_release_share(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	struct homa_share *sh = rpc->msgin.share;
+
+	if (sh == NULL || rpc->msgin.capped)
+		return;
+	sh->held -= rpc->msgin.length;
+	rpc->msgin.share = NULL;
+	if (sh->ncapped > 0 && !sh->retry && !sh->sock->shutdown) {
+		sh->retry = true;
+		TAILQ_INSERT_TAIL(&e->share_retry, sh, retry_link);
+		e->pool_retry = true;
+	}
+	share_put(e, sh);
+}
+
+/* rpc ends while it waits for its share. */
+void msgin_end_capped(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	struct homa_share *sh = rpc->msgin.share;
+
+	share_uncap(sh, rpc);
+	share_put(e, sh);
+}
+
+/* At engine_destroy: every RPC has ended, so there should be none. */
+void msgin_free_shares(struct homa_engine *e)
+{
+	for (uint32_t b = 0; b < SHARE_BUCKETS; b++) {
+		struct homa_share *sh;
+
+		while ((sh = e->share_buckets[b]) != NULL) {
+			e->share_buckets[b] = sh->hash_next;
+			free(sh);
+		}
+	}
+	TAILQ_INIT(&e->share_retry);
+	e->nshares = 0;
+}
+
 /* Insert rpc into its pool's wait queue, shortest message first. */
 static void msgin_wait(struct homa_pool *p, struct homa_rpc *rpc)
 {
@@ -191,17 +330,28 @@ bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 {
 	struct homa_msgin *m = &rpc->msgin;
 	struct homa_pool *p = &rpc->sock->pool;
+	struct homa_share *sh;
 	int err;
 
 	(void)now;
 	if (m->bufs)
 		return true;
-	if (m->waiting || p->base == NULL)
+	if (m->waiting || m->capped || p->base == NULL)
 		return false;
 	if ((m->length + HOMA_BPAGE_SIZE - 1) / HOMA_BPAGE_SIZE > p->nbpages) {
 		/* Waiting would be forever: the caller refuses it. */
 		m->too_big = true;
 		e->metrics.buffer_alloc_failures++;
+		return false;
+	}
+	sh = share_get(e, rpc->sock, rpc->peer, true);
+	if (sh == NULL) {
+		/* No memory: the packet is dropped, a later one retries. */
+		e->metrics.buffer_alloc_failures++;
+		return false;
+	}
+	if (!share_fits(e, sh, m->length)) {
+		share_cap(e, sh, rpc);
 		return false;
 	}
 	/* Strictly shortest first: no overtaking of waiting messages. */
@@ -212,12 +362,33 @@ bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 		err = pool_alloc(p, m->length, m->bpage_offsets,
 				 &m->num_bpages);
 	if (err < 0) {
+		share_put(e, sh);
 		e->metrics.buffer_alloc_failures++;
 		msgin_wait(p, rpc);
 		return false;
 	}
+	share_hold(sh, rpc);
 	m->bufs = true;
 	return true;
+}
+
+/*
+ * A waiting message got its bpages: the sender starts over (RESEND of
+ * everything, priority 6 as the module asks) and grants resume.
+ */
+static void msgin_start_waiter(struct homa_engine *e, struct homa_share *sh,
+			       struct homa_rpc *rpc, uint64_t now)
+{
+	struct homa_msgin *m = &rpc->msgin;
+
+	share_hold(sh, rpc);
+	m->bufs = true;
+	rpc->silent_ticks = 0;
+	msgin_send_resend(e, rpc, 0, HOMA_RESEND_ALL, engine_clamp_prio(e, 6),
+			  now);
+	grant_update_incoming(e, rpc);
+	if (m->granted < m->length)
+		grant_add(e, rpc);
 }
 
 /* Space was freed in s's pool: start waiting messages that now fit. */
@@ -337,22 +508,57 @@ static void msgin_pool_retry(struct homa_engine *e, struct homa_sock *s,
 
 	while ((rpc = TAILQ_FIRST(&p->waiting)) != NULL) {
 		struct homa_msgin *m = &rpc->msgin;
+		struct homa_share *sh =
+			share_get(e, rpc->sock, rpc->peer, true);
 
-		if (pool_alloc(p, m->length, m->bpage_offsets, &m->num_bpages) <
-		    0)
+		bool fits;
+
+		if (sh == NULL)
+			break; /* no memory: the next retry */
+		fits = share_fits(e, sh, m->length);
+		if (fits && pool_alloc(p, m->length, m->bpage_offsets,
+				       &m->num_bpages) < 0) {
+			share_put(e, sh);
 			break;
+		}
 		TAILQ_REMOVE(&p->waiting, rpc, msgin.wait_link);
 		p->nwaiting--;
 		m->waiting = false;
-		m->bufs = true;
-		rpc->silent_ticks = 0;
-		/* The sender starts over; priority 6 as the module asks. */
-		msgin_send_resend(e, rpc, 0, HOMA_RESEND_ALL,
-				  engine_clamp_prio(e, 6), now);
-		grant_update_incoming(e, rpc);
-		if (m->granted < m->length)
-			grant_add(e, rpc);
+		if (!fits)
+			share_cap(e, sh, rpc); /* its peer has its share */
+		else
+			msgin_start_waiter(e, sh, rpc, now);
 	}
+	grant_check(e, now);
+}
+
+/*
+ * sh's held bytes dropped: start its waiters that fit now, oldest first;
+ * one that finds the pool full joins the pool's queue, and the rest wait
+ * for the next drop.
+ */
+static void msgin_share_retry(struct homa_engine *e, struct homa_share *sh,
+			      uint64_t now)
+{
+	struct homa_pool *p = &sh->sock->pool;
+	struct homa_rpc *rpc;
+
+	while ((rpc = TAILQ_FIRST(&sh->capped)) != NULL &&
+	       share_fits(e, sh, rpc->msgin.length)) {
+		struct homa_msgin *m = &rpc->msgin;
+		bool queued =
+			p->nwaiting > 0 &&
+			TAILQ_FIRST(&p->waiting)->msgin.length <= m->length;
+
+		share_uncap(sh, rpc);
+		if (queued || pool_alloc(p, m->length, m->bpage_offsets,
+					 &m->num_bpages) < 0) {
+			msgin_wait(p, rpc);
+			break;
+		}
+		msgin_start_waiter(e, sh, rpc, now);
+	}
+	share_put(e, sh);
 	grant_check(e, now);
 }
 
@@ -362,11 +568,17 @@ static void msgin_pool_retry(struct homa_engine *e, struct homa_sock *s,
  */
 void msgin_retry_pools(struct homa_engine *e, uint64_t now)
 {
+	struct homa_share *sh;
 	struct homa_sock *s;
 
 	if (!e->pool_retry)
 		return;
 	e->pool_retry = false;
+	while ((sh = TAILQ_FIRST(&e->share_retry)) != NULL) {
+		TAILQ_REMOVE(&e->share_retry, sh, retry_link);
+		sh->retry = false;
+		msgin_share_retry(e, sh, now);
+	}
 	TAILQ_FOREACH(s, &e->socks, link)
 	{
 		if (!s->pool_retry)

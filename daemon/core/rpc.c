@@ -278,9 +278,12 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
 		s->pool.nwaiting--;
 		rpc->msgin.waiting = false;
 	}
+	if (rpc->msgin.capped)
+		msgin_end_capped(e, rpc);
 	if (rpc->msgin.bufs && !rpc->msgin.delivered) {
 		pool_free(&s->pool, rpc->msgin.bpage_offsets,
 			  rpc->msgin.num_bpages);
+		msgin_release_share(e, rpc);
 		/* Waiting messages may fit now (msgin_retry_pools, once the
 		 * entry point is done: we may be inside a walk of RPCs). */
 		if (s->pool.nwaiting > 0 && !s->shutdown) {
@@ -385,6 +388,7 @@ void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 	       m->num_bpages * sizeof(uint32_t));
 	m->delivered = true;
 	pool_deliver(&s->pool, m->bpage_offsets, m->num_bpages);
+	msgin_release_share(e, rpc);
 	grant_remove(e, rpc);
 	if (rpc_is_client(rpc)) {
 		e->metrics.client_responses_done++;

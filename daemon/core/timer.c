@@ -87,8 +87,9 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		break;
 	case RPC_INCOMING:
 		/* Waiting for bpages, or for our own grants. */
-		if (in->waiting || (in->bufs && in->num_gaps == 0 &&
-				    in->recv_end >= in->granted)) {
+		if (in->waiting || in->capped ||
+		    (in->bufs && in->num_gaps == 0 &&
+		     in->recv_end >= in->granted)) {
 			rpc->silent_ticks = 0;
 			return;
 		}

@@ -171,6 +171,29 @@ void et_data_pad(struct et *t, uint16_t dport, uint64_t sender_id,
 {
 	struct homa_pkt p;
 
+	et_data_pkt(&p, dport, sender_id, msg_len, incoming, offset, len);
+	p.u.data.pad[0] = pad0;
+	p.u.data.pad[1] = pad1;
+	p.u.data.pad[2] = pad2;
+	et_rx(t, &p, &et_peer);
+}
+
+void et_data_from(struct et *t, const struct homa_addr *src, uint16_t dport,
+		  uint64_t sender_id, uint32_t msg_len, uint32_t incoming,
+		  uint32_t offset, uint32_t len)
+{
+	struct homa_pkt p;
+
+	et_data_pkt(&p, dport, sender_id, msg_len, incoming, offset, len);
+	et_rx(t, &p, src);
+}
+
+void et_data_pkt(struct homa_pkt *pkt, uint16_t dport, uint64_t sender_id,
+		 uint32_t msg_len, uint32_t incoming, uint32_t offset,
+		 uint32_t len)
+{
+	struct homa_pkt p;
+
 	memset(&p, 0, sizeof(p));
 	p.type = HOMA_DATA;
 	p.sport = ET_PEER_PORT;
@@ -181,10 +204,7 @@ void et_data_pad(struct et *t, uint16_t dport, uint64_t sender_id,
 	p.u.data.cutoff_version = 1;
 	p.u.data.offset = offset;
 	p.u.data.payload_len = len;
-	p.u.data.pad[0] = pad0;
-	p.u.data.pad[1] = pad1;
-	p.u.data.pad[2] = pad2;
-	et_rx(t, &p, &et_peer);
+	*pkt = p;
 }
 
 void et_ctrl(struct et *t, enum homa_type type, uint16_t dport,

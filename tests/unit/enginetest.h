@@ -67,6 +67,14 @@ void et_data(struct et *t, uint16_t dport, uint64_t sender_id, uint32_t msg_len,
 void et_data_pad(struct et *t, uint16_t dport, uint64_t sender_id,
 		 uint32_t msg_len, uint32_t incoming, uint32_t offset,
 		 uint32_t len, uint8_t pad0, uint8_t pad1, uint8_t pad2);
+/* The same from src, no pad. */
+void et_data_from(struct et *t, const struct homa_addr *src, uint16_t dport,
+		  uint64_t sender_id, uint32_t msg_len, uint32_t incoming,
+		  uint32_t offset, uint32_t len);
+/* Fill pkt as et_data sends it. */
+void et_data_pkt(struct homa_pkt *pkt, uint16_t dport, uint64_t sender_id,
+		 uint32_t msg_len, uint32_t incoming, uint32_t offset,
+		 uint32_t len);
 /* A control packet of type from et_peer (ports: sport ET_PEER_PORT). */
 void et_ctrl(struct et *t, enum homa_type type, uint16_t dport,
 	     uint64_t sender_id);

@@ -141,6 +141,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(mtu);
 	SAME(max_rpcs);
 	SAME(max_rpcs_per_peer);
+	SAME(peer_pool_percent);
 	SAME(max_peers);
 	SAME(max_sockets);
 	SAME(max_gaps);
@@ -249,6 +250,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.tick_usecs, 1000);
 	ck_assert_uint_eq(c.proto.max_rpcs, 100000);
 	ck_assert_uint_eq(c.proto.max_rpcs_per_peer, 10000);
+	ck_assert_uint_eq(c.proto.peer_pool_percent, 50);
 	ck_assert_uint_eq(c.proto.max_peers, 10000);
 	ck_assert_uint_eq(c.proto.max_sockets, 4096);
 	ck_assert_uint_eq(c.proto.max_gaps, 256);
@@ -358,10 +360,10 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 30 protocol, 12 network, 3 control, 6 clients, 2 daemon and 7
+	 * 31 protocol, 12 network, 3 control, 6 clients, 2 daemon and 7
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 75);
+	ck_assert_int_eq(settings, 76);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -1039,6 +1041,12 @@ START_TEST(config_load__protocol_limits)
 	ck_assert_uint_eq(c.proto.max_rpcs_per_peer, 10000000);
 	load_err("protocol = { max_rpcs_per_peer = 0; };\n", 1,
 		 "max_rpcs_per_peer = 0 is out of range (1..10000000)");
+	load_ok("protocol = { peer_pool_percent = 100; };\n", &c);
+	ck_assert_uint_eq(c.proto.peer_pool_percent, 100);
+	load_err("protocol = { peer_pool_percent = 0; };\n", 1,
+		 "peer_pool_percent = 0 is out of range (1..100)");
+	load_err("protocol = { peer_pool_percent = 101; };\n", 1,
+		 "peer_pool_percent = 101 is out of range (1..100)");
 	load_err("protocol = { max_sockets = 1048577; };\n", 1,
 		 "max_sockets = 1048577 is out of range (1..1048576)");
 	load_err("protocol = {\n max_gaps = 0; };\n", 2,

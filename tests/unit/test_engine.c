@@ -372,6 +372,7 @@ START_TEST(metrics_foreach__names_labels_values)
 		"stale_requests",
 		"buffer_alloc_failures",
 		"dropped_data_no_bufs",
+		"pool_share_waits",
 		"fifo_grant_bytes",
 		"grant_bytes",
 		"rpc_icmp_errors",

@@ -581,6 +581,54 @@ static void fz_app(void)
 
 /* ---- invariants ---------------------------------------------------------- */
 
+/* Pool shares: each holds exactly its undelivered messages' lengths and
+ * lists exactly its capped ones; none is empty. */
+static void fz_check_shares(const struct homa_engine *e)
+{
+	const struct homa_rpc *rpc;
+	uint32_t nshares = 0, ncapped = 0;
+
+	TAILQ_FOREACH(rpc, &e->rpcs, link)
+	{
+		const struct homa_msgin *m = &rpc->msgin;
+		const struct homa_share *sh = m->share;
+
+		FZ(!(m->capped && (m->waiting || m->bufs)));
+		if (m->capped || (m->bufs && !m->delivered)) {
+			FZ((sh) != NULL);
+			FZ((sh->sock) == (rpc->sock));
+			FZ((sh->peer) == (rpc->peer));
+		} else {
+			FZ((sh) == NULL);
+		}
+		ncapped += m->capped;
+	}
+	FZ((ncapped) == (fz.srv->ncapped + fz.cli->ncapped));
+	for (uint32_t b = 0; b < SHARE_BUCKETS; b++) {
+		const struct homa_share *sh;
+
+		for (sh = e->share_buckets[b]; sh != NULL; sh = sh->hash_next) {
+			uint64_t held = 0;
+			uint32_t capped = 0;
+
+			nshares++;
+			TAILQ_FOREACH(rpc, &e->rpcs, link)
+			{
+				if (rpc->msgin.share != sh)
+					continue;
+				if (rpc->msgin.capped)
+					capped++;
+				else
+					held += rpc->msgin.length;
+			}
+			FZ((held) == (sh->held));
+			FZ((capped) == (sh->ncapped));
+			FZ((sh->held > 0 || sh->ncapped > 0));
+		}
+	}
+	FZ((nshares) == (e->nshares));
+}
+
 static void fz_check(bool deep)
 {
 	const struct homa_engine *e = fz.e;
@@ -649,6 +697,7 @@ static void fz_check(bool deep)
 	FZ((ns) == (fz.srv->nrpcs));
 	FZ((fz.srv->pool.nfree) <= (fz.srv->pool.nbpages));
 	FZ((fz.cli->pool.nfree) <= (fz.cli->pool.nbpages));
+	fz_check_shares(e);
 }
 
 /* ---- the run ---------------------------------------------------------------
@@ -853,6 +902,21 @@ static void fz_quiesce(void)
 	   (fz.cli->pool.nbpages));
 }
 
+/* The run's tally.  Messages waited for their peer's pool share: that path
+ * was taken. */
+static void fz_report(const char *name)
+{
+	uint64_t share_waits = engine_metrics(fz.e)->pool_share_waits;
+
+	printf("fuzz (%s): %u packets, %llu sent, %llu delivered, "
+	       "%llu errors, %llu released, %llu pool share waits\n",
+	       name, FZ_PACKETS / 2, (unsigned long long)fz.sent,
+	       (unsigned long long)fz.delivered, (unsigned long long)fz.errors,
+	       (unsigned long long)fz.released,
+	       (unsigned long long)share_waits);
+	FZ((share_waits) > (0));
+}
+
 /* Small limits: every table and queue fills up. */
 START_TEST(engine_fuzz__small_limits)
 {
@@ -869,14 +933,11 @@ START_TEST(engine_fuzz__small_limits)
 	p.wmem_max = 20000000;
 	p.unsched_from_rtt = 1;
 	p.incast_threshold = 2;
+	p.peer_pool_percent = 20;
 	fz_setup(&p, 0x5eed0001);
 	fz_run(FZ_PACKETS / 2);
 	fz_quiesce();
-	printf("fuzz (small limits): %u packets, %llu sent, %llu delivered, "
-	       "%llu errors, %llu released\n",
-	       FZ_PACKETS / 2, (unsigned long long)fz.sent,
-	       (unsigned long long)fz.delivered, (unsigned long long)fz.errors,
-	       (unsigned long long)fz.released);
+	fz_report("small limits");
 	fz_teardown();
 }
 END_TEST
@@ -892,11 +953,7 @@ START_TEST(engine_fuzz__defaults)
 	fz_setup(&p, 0x5eed0002);
 	fz_run(FZ_PACKETS / 2);
 	fz_quiesce();
-	printf("fuzz (defaults): %u packets, %llu sent, %llu delivered, "
-	       "%llu errors, %llu released\n",
-	       FZ_PACKETS / 2, (unsigned long long)fz.sent,
-	       (unsigned long long)fz.delivered, (unsigned long long)fz.errors,
-	       (unsigned long long)fz.released);
+	fz_report("defaults");
 	fz_teardown();
 }
 END_TEST

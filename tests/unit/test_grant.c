@@ -218,7 +218,10 @@ START_TEST(grant_check__max_incoming_and_overcommit)
 	struct homa_engine_state st;
 
 	/* Ten 500 KB messages: the grants stop at max_incoming (plus the
-	 * unscheduled bytes each brought), at most 8 are active. */
+	 * unscheduled bytes each brought), at most 8 are active.  (They are
+	 * more than one peer's share of the pool: lift the share.) */
+	t.p.peer_pool_percent = 100;
+	engine_set_params(t.e, &t.p);
 	for (uint64_t i = 0; i < 10; i++)
 		data_from(&et_peer, 100 + 2 * i, 500000, 0, 1424);
 	engine_state(t.e, &st);

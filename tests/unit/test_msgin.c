@@ -206,6 +206,12 @@ START_TEST(msgin_data__socket_without_pool_drops_request)
 }
 END_TEST
 
+static void set_peer_pool_percent(uint32_t percent)
+{
+	t.p.peer_pool_percent = percent;
+	engine_set_params(t.e, &t.p);
+}
+
 /* Send the whole request of client id, length len. */
 static void whole_request(uint64_t id, uint32_t len)
 {
@@ -410,7 +416,9 @@ START_TEST(msgin_get_bufs__restart_when_unfinished_message_ends)
 	struct homa_engine_state st;
 	const struct et_out *r;
 
-	/* Eight 1 MB requests half-received hold all 128 bpages. */
+	/* Eight 1 MB requests half-received hold all 128 bpages (one peer
+	 * may, with no per-peer share). */
+	set_peer_pool_percent(100);
 	for (uint64_t id = 100; id < 116; id += 2)
 		et_data(&t, ET_SERVER_PORT, id, 1000000, 40000, 0, 1424);
 	et_data(&t, ET_SERVER_PORT, 200, 1000000, 40000, 0, 1424);
@@ -484,6 +492,205 @@ START_TEST(msgin_get_bufs__message_larger_than_pool_refused)
 }
 END_TEST
 
+/* The whole request id, length len, from src. */
+static void whole_request_from(const struct homa_addr *src, uint64_t id,
+			       uint32_t len)
+{
+	for (uint32_t off = 0; off < len; off += 1424) {
+		uint32_t n = len - off < 1424 ? len - off : 1424;
+
+		et_data_from(&t, src, ET_SERVER_PORT, id, len, len, off, n);
+	}
+}
+
+/* The RESEND asking sender_id's client for everything, or NULL. */
+static const struct et_out *resend_all_to(uint64_t sender_id)
+{
+	const struct et_out *r;
+
+	for (size_t i = 0; (r = et_nth(&t, HOMA_RESEND, i)) != NULL; i++)
+		if (r->pkt.sender_id == sender_id &&
+		    r->pkt.u.resend.offset == 0 &&
+		    r->pkt.u.resend.length == HOMA_RESEND_ALL)
+			return r;
+	return NULL;
+}
+
+/*
+ * A peer that starts messages and never finishes them takes at most
+ * peer_pool_percent of the pool: another peer's messages still get
+ * bpages, and its own next message starts when an earlier one completes.
+ */
+START_TEST(msgin_get_bufs__peer_share_leaves_pool_to_others)
+{
+	struct homa_engine_state st;
+
+	/* 8 MiB pool, 50%: four unfinished 1 MB requests, not five. */
+	for (uint64_t id = 100; id < 110; id += 2)
+		et_data(&t, ET_SERVER_PORT, id, 1000000, 40000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.server_rpcs, 5);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->pool_share_waits, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->buffer_alloc_failures, 0);
+	/* Its further packets are dropped. */
+	et_data(&t, ET_SERVER_PORT, 108, 1000000, 40000, 1424, 1424);
+	ck_assert_uint_eq(engine_metrics(t.e)->dropped_data_no_bufs, 2);
+	/* The other peer gets four 1 MB requests through meanwhile. */
+	for (uint64_t id = 200; id < 208; id += 2)
+		whole_request_from(&et_peer2, id, 1000000);
+	ck_assert_uint_eq(t.ndeliv, 4);
+	ck_assert(delivered_ok(&t.deliv[3], t.pool_srv));
+	ck_assert_uint_eq(engine_metrics(t.e)->pool_share_waits, 1);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(engine_recycle(t.e, t.srv,
+						t.deliv[i].bpage_offsets,
+						t.deliv[i].num_bpages, t.now),
+				 0);
+	/* Returned bpages do not start it: its peer still has its share.
+	 * One of the peer's requests completes: it is told to start over. */
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	et_clear(&t);
+	whole_request(100, 1000000);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_ptr_nonnull(resend_all_to(109));
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+	whole_request(108, 1000000);
+	ck_assert_uint_eq(t.ndeliv, 2);
+	ck_assert(delivered_ok(&t.deliv[1], t.pool_srv));
+}
+END_TEST
+
+/* The same requests with the limit off (100%): the first peer's five
+ * unfinished requests leave the other peer waiting. */
+START_TEST(msgin_get_bufs__without_share_one_peer_takes_pool)
+{
+	struct homa_engine_state st;
+
+	set_peer_pool_percent(100);
+	for (uint64_t id = 100; id < 116; id += 2)
+		et_data(&t, ET_SERVER_PORT, id, 1000000, 40000, 0, 1424);
+	whole_request_from(&et_peer2, 200, 1000000);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->pool_share_waits, 0);
+}
+END_TEST
+
+/*
+ * A peer holding nothing may start a message above its share (no message
+ * is refused for its size); waiters of a share start oldest first; an RPC
+ * that ends while capped leaves nothing behind.
+ */
+START_TEST(msgin_get_bufs__share_allows_one_message_and_cleans_up)
+{
+	struct homa_engine_state st;
+
+	set_peer_pool_percent(1); /* 83,886 bytes */
+	et_data(&t, ET_SERVER_PORT, 10, 1000000, 40000, 0, 1424);
+	et_data(&t, ET_SERVER_PORT, 12, 100000, 40000, 0, 1424);
+	et_data(&t, ET_SERVER_PORT, 14, 100, 100, 0, 100);
+	et_data(&t, ET_SERVER_PORT, 16, 200, 200, 0, 200);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 3);
+	ck_assert_uint_eq(t.e->nshares, 1);
+	/* Kept alive by BUSY, the first holds its share; the waiters do not
+	 * time out. */
+	for (unsigned i = 0; i < 2 * t.p.timeout_ticks; i++) {
+		et_ticks(&t, 1);
+		et_ctrl(&t, HOMA_BUSY, ET_SERVER_PORT, 10);
+	}
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.server_rpcs, 4);
+	ck_assert_uint_eq(st.buffer_waits, 3);
+	/* Other peers are not affected. */
+	whole_request_from(&et_peer2, 20, 5000);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	/* The first ends (its client does not know it): the oldest waiter
+	 * starts; it holds the share alone, so the two small ones wait. */
+	et_clear(&t);
+	et_ctrl(&t, HOMA_RPC_UNKNOWN, ET_SERVER_PORT, 10);
+	ck_assert_ptr_nonnull(resend_all_to(13));
+	ck_assert_ptr_null(resend_all_to(15));
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 2);
+	/* A capped RPC that ends leaves the share's list. */
+	et_ctrl(&t, HOMA_RPC_UNKNOWN, ET_SERVER_PORT, 14);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	/* 100,000 bytes delivered: the last waiter starts and completes. */
+	whole_request(12, 100000);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_ptr_nonnull(resend_all_to(17));
+	et_data(&t, ET_SERVER_PORT, 16, 200, 200, 0, 200);
+	ck_assert_uint_eq(t.ndeliv, 2);
+	ck_assert_uint_eq(t.deliv[1].length, 200);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+	ck_assert_uint_eq(t.e->nshares, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->pool_share_waits, 3);
+}
+END_TEST
+
+/*
+ * A message queued for the pool whose peer took its share meanwhile (with
+ * shorter messages, which may pass it) moves to the share's list when
+ * space comes back, and starts when the share drops.
+ */
+START_TEST(msgin_get_bufs__pool_waiter_over_share_is_capped)
+{
+	struct homa_delivery d[5];
+	struct homa_engine_state st;
+
+	/* The application holds five 1 MB requests of et_peer2; et_peer has
+	 * three unfinished 1 MB requests: 5 bpages are left. */
+	for (uint64_t id = 200; id < 210; id += 2)
+		whole_request_from(&et_peer2, id, 1000000);
+	ck_assert_uint_eq(t.ndeliv, 5);
+	memcpy(d, t.deliv, sizeof(d));
+	for (uint64_t id = 100; id < 106; id += 2)
+		et_data(&t, ET_SERVER_PORT, id, 1000000, 40000, 0, 1424);
+	ck_assert_uint_eq(t.srv->pool.nfree, 5);
+	/* A fourth is within the share, not the pool: it queues.  A shorter
+	 * one passes it (4 bpages and a piece), and the peer holds 3.25 MB. */
+	et_data(&t, ET_SERVER_PORT, 106, 1000000, 40000, 0, 1424);
+	ck_assert_uint_eq(engine_metrics(t.e)->buffer_alloc_failures, 1);
+	et_data(&t, ET_SERVER_PORT, 108, 250000, 40000, 0, 1424);
+	ck_assert_uint_eq(engine_metrics(t.e)->buffer_alloc_failures, 1);
+	ck_assert_uint_eq(t.srv->pool.nwaiting, 1);
+	/* The application returns its bpages: the queued one would take its
+	 * peer to 4.25 MB, over the share: it waits for the share. */
+	et_clear(&t);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(engine_recycle(t.e, t.srv, d[i].bpage_offsets,
+						d[i].num_bpages, t.now),
+				 0);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->pool_share_waits, 1);
+	ck_assert_uint_eq(t.srv->pool.nwaiting, 0);
+	ck_assert_uint_eq(t.srv->ncapped, 1);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	/* The short one completes: the other starts and completes. */
+	whole_request(108, 250000);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_ptr_nonnull(resend_all_to(107));
+	whole_request(106, 1000000);
+	ck_assert_uint_eq(t.ndeliv, 2);
+	ck_assert(delivered_ok(&t.deliv[1], t.pool_srv));
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+	/* Everything ends: no share is left. */
+	for (uint64_t id = 100; id < 106; id += 2)
+		et_ctrl(&t, HOMA_RPC_UNKNOWN, ET_SERVER_PORT, id);
+	ck_assert_uint_eq(t.e->nshares, 0);
+}
+END_TEST
+
 static Suite *msgin_suite(void)
 {
 	Suite *s = suite_create("msgin");
@@ -505,6 +712,11 @@ static Suite *msgin_suite(void)
 	tcase_add_test(tc,
 		       msgin_get_bufs__restart_when_unfinished_message_ends);
 	tcase_add_test(tc, msgin_get_bufs__message_larger_than_pool_refused);
+	tcase_add_test(tc, msgin_get_bufs__peer_share_leaves_pool_to_others);
+	tcase_add_test(tc, msgin_get_bufs__without_share_one_peer_takes_pool);
+	tcase_add_test(tc,
+		       msgin_get_bufs__share_allows_one_message_and_cleans_up);
+	tcase_add_test(tc, msgin_get_bufs__pool_waiter_over_share_is_capped);
 	suite_add_tcase(s, tc);
 	return s;
 }
