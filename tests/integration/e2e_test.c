@@ -6,6 +6,7 @@
  *
  *   e2e_test server -f 4|6 [--echo PORT] [--sink PORT] [--idle]
  *                   [--tagged N --bind-base PORT] [--ready FILE]
+ *                   [--rx-pool BYTES]
  *       Sockets answering requests, served from one poll loop: --echo
  *       binds PORT and answers every request with its own bytes (copied
  *       from the pool or built in the transmit area, alternately); --sink
@@ -15,7 +16,8 @@
  *       default ports, each answering with its port (4 bytes, network
  *       order) followed by the request.  FILE gets "idle PORT" and
  *       "tagged PORT..." lines, then the server runs until homad closes
- *       the connection (exit 0) or a signal ends it.
+ *       the connection (exit 0) or a signal ends it.  --rx-pool: the
+ *       --echo socket's receive pool in bytes (default libhomaclient's).
  *   e2e_test echo -f 4|6 -d ADDR -p PORT --sizes N,N,... [--private]
  *       Each size one at a time, then all at once: byte-exact echoes,
  *       with their cookies.
@@ -83,6 +85,7 @@ static struct {
 	unsigned port, sink, echo, taken, bind_base, tagged;
 	bool idle, priv;
 	unsigned long count, size, procs;
+	size_t rx_pool; /* server --echo socket's pool, 0: default */
 	int expect;
 	long within_ms;
 	size_t sizes[E2E_MAX_SIZES];
@@ -450,7 +453,7 @@ static int cmd_server(void)
 	int rc;
 
 	if (opt.echo != 0) {
-		srv[n] = (struct e2e_srv){e2e_open(0), ROLE_ECHO, 0};
+		srv[n] = (struct e2e_srv){e2e_open(opt.rx_pool), ROLE_ECHO, 0};
 		e2e_bind(srv[n++].s, opt.echo);
 	}
 	if (opt.sink != 0) {
@@ -1619,6 +1622,7 @@ int main(int argc, char **argv)
 		{"bind-base", required_argument, NULL, 'B'},
 		{"sizes", required_argument, NULL, 'Z'},
 		{"size", required_argument, NULL, 'z'},
+		{"rx-pool", required_argument, NULL, 'R'},
 		{"private", no_argument, NULL, 'P'},
 		{"procs", required_argument, NULL, 'j'},
 		{"expect", required_argument, NULL, 'x'},
@@ -1689,6 +1693,9 @@ int main(int argc, char **argv)
 			break;
 		case 'z':
 			opt.size = strtoul(optarg, NULL, 0);
+			break;
+		case 'R':
+			opt.rx_pool = strtoul(optarg, NULL, 0);
 			break;
 		case 'P':
 			opt.priv = true;

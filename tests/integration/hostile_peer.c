@@ -5,7 +5,7 @@
  * for a given time.  A test tool; not installed.
  *
  *   hostile_peer -d DST_ADDR -p PORT [-u UDP_PORT] [-r PPS] [-t SECONDS]
- *                [-k KIND,KIND,...] [-s SEED]
+ *                [-k KIND,KIND,...] [-s SEED] [-n HOLD_IDS]
  *
  * PORT is a Homa port of the victim (a bound server, so that well-formed
  * requests reach a socket).  The kinds, sent in turn, one packet each:
@@ -18,8 +18,14 @@
  *   resend   RESEND for an RPC the victim does not know
  *   ack      ACK packets of 5 random acknowledgements
  *   cutoffs  CUTOFFS with random cutoffs and version
- * (default: all of them).  At the end one line per kind, "sent KIND N",
- * and one per wire_decode result of what was sent: "valid TYPE N" or
+ *   hold     the first DATA packet of one of HOLD_IDS (default 100)
+ *            requests, the same ids in turn: each packet restarts its
+ *            RPC's silence, so the victim holds receive buffers for all
+ *            of them and never times them out.  Each is 65,536 bytes,
+ *            one whole bpage of a receive pool, so that they leave no
+ *            free pieces in it
+ * (default: all of them but hold).  At the end one line per kind, "sent KIND
+ * N", and one per wire_decode result of what was sent: "valid TYPE N" or
  * "malformed REASON N" (wire_err_name), for comparison with the victim's
  * counters; "send_errors N" counts sends the local kernel refused (e.g.
  * ENOBUFS under load; they are not on the wire).
@@ -42,8 +48,9 @@
 
 #include "core/wire.h"
 
-#define HP_PAYLOAD 1400 /* bytes of payload in a DATA packet */
-#define HP_BURST   32	/* packets sent between clock reads */
+#define HP_PAYLOAD 1400	  /* bytes of payload in a DATA packet */
+#define HP_BURST   32	  /* packets sent between clock reads */
+#define HP_BPAGE   65536u /* a receive pool's bpage (HOMA_BPAGE_SIZE) */
 
 enum hp_kind {
 	HP_BIGMSG,
@@ -53,11 +60,13 @@ enum hp_kind {
 	HP_RESEND,
 	HP_ACK,
 	HP_CUTOFFS,
+	HP_HOLD,
 	HP_KIND_COUNT
 };
 
 static const char *const hp_kind_names[HP_KIND_COUNT] = {
-	"bigmsg", "offset", "randid", "grant", "resend", "ack", "cutoffs",
+	"bigmsg", "offset", "randid",  "grant",
+	"resend", "ack",    "cutoffs", "hold",
 };
 
 /* The sender's state: socket, destination, generator, tallies. */
@@ -72,12 +81,15 @@ struct hp {
 	unsigned long valid[HOMA_TYPE_COUNT];
 	unsigned long malformed[WIRE_ERR_COUNT];
 	unsigned long send_errors;
+	uint64_t *hold_ids; /* HP_HOLD: the requests, sent in turn */
+	unsigned long nhold, hold_next;
 };
 
 static void hp_usage(void)
 {
 	fprintf(stderr, "usage: hostile_peer -d DST_ADDR -p PORT [-u UDP_PORT] "
-			"[-r PPS] [-t SECONDS] [-k KIND,...] [-s SEED]\n");
+			"[-r PPS] [-t SECONDS] [-k KIND,...] [-s SEED] "
+			"[-n HOLD_IDS]\n");
 	exit(2);
 }
 
@@ -177,6 +189,17 @@ static size_t hp_build(struct hp *h, enum hp_kind k, uint8_t *buf, size_t cap)
 			p.u.cutoffs.unsched_cutoffs[i] = (uint32_t)hp_rand(h);
 		p.u.cutoffs.cutoff_version = (uint16_t)hp_rand(h);
 		break;
+	case HP_HOLD:
+		p.sender_id = h->hold_ids[h->hold_next];
+		p.sport = (uint16_t)(0x8000 + h->hold_next % 0x7fff);
+		p.type = HOMA_DATA;
+		p.u.data.message_length = HP_BPAGE;
+		h->hold_next = (h->hold_next + 1) % h->nhold;
+		p.u.data.incoming = 10000;
+		p.u.data.offset = 0;
+		p.u.data.payload_len = HP_PAYLOAD;
+		p.u.data.payload = payload;
+		break;
 	case HP_KIND_COUNT:
 		return 0;
 	}
@@ -271,7 +294,7 @@ static bool hp_parse_kinds(struct hp *h, const char *list)
 int main(int argc, char **argv)
 {
 	const char *dst = NULL, *udp_port = NULL;
-	unsigned long rate = 20000, port = 0;
+	unsigned long rate = 20000, port = 0, nhold = 100;
 	double seconds = 3;
 	uint64_t start, end, now;
 	unsigned long total = 0;
@@ -283,8 +306,8 @@ int main(int argc, char **argv)
 	h.fd = -1;
 	h.rng = 1;
 	for (int i = 0; i < HP_KIND_COUNT; i++)
-		h.kinds[i] = true;
-	while ((opt = getopt(argc, argv, "d:p:u:r:t:k:s:h")) != -1) {
+		h.kinds[i] = i != HP_HOLD;
+	while ((opt = getopt(argc, argv, "d:p:u:r:t:k:s:n:h")) != -1) {
 		switch (opt) {
 		case 'd':
 			dst = optarg;
@@ -311,6 +334,11 @@ int main(int argc, char **argv)
 			if (!hp_parse_kinds(&h, optarg))
 				hp_usage();
 			break;
+		case 'n':
+			nhold = strtoul(optarg, &e, 0);
+			if (*e != '\0' || nhold == 0 || nhold > 1000000)
+				hp_usage();
+			break;
 		case 's':
 			h.rng = strtoull(optarg, &e, 0);
 			if (*optarg == '\0' || *e != '\0')
@@ -325,6 +353,14 @@ int main(int argc, char **argv)
 	if (optind != argc || dst == NULL || port == 0)
 		hp_usage();
 	h.dport = (uint16_t)port;
+	h.nhold = nhold;
+	h.hold_ids = calloc(nhold, sizeof(*h.hold_ids));
+	if (h.hold_ids == NULL) {
+		fprintf(stderr, "hostile_peer: out of memory\n");
+		return 1;
+	}
+	for (unsigned long i = 0; i < nhold; i++)
+		h.hold_ids[i] = hp_client_id(&h);
 	if (hp_open(&h, dst, udp_port) < 0)
 		return 1;
 
@@ -345,6 +381,7 @@ int main(int argc, char **argv)
 				k = (k + 1) % HP_KIND_COUNT;
 			if (hp_send(&h, (enum hp_kind)k) < 0) {
 				close(h.fd);
+				free(h.hold_ids);
 				return 1;
 			}
 			k = (k + 1) % HP_KIND_COUNT;
@@ -352,6 +389,7 @@ int main(int argc, char **argv)
 		}
 	}
 	close(h.fd);
+	free(h.hold_ids);
 	for (int i = 0; i < HP_KIND_COUNT; i++)
 		if (h.kinds[i])
 			printf("sent %s %lu\n", hp_kind_names[i], h.sent[i]);

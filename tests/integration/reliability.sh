@@ -25,7 +25,10 @@
 #     RESEND for unknown RPCs, ACK floods and garbage CUTOFFS at 20,000
 #     packets/s while a legitimate client in B keeps
 #     echoing: A's counters show the drops, its memory stays bounded, the
-#     legitimate RPCs keep completing (count, P99).
+#     legitimate RPCs keep completing (count, P99);
+#   - a hostile peer holds the receive pool (1 MB requests it never
+#     finishes, kept alive): with peer_pool_percent 100 a legitimate
+#     client stalls, at the default 50% it keeps echoing.
 # Hostile clients of the client channel are chan.sh's.
 # Exit 0 only if every case passed; 77 only without root, netns or nft.
 . "$(dirname "$0")/lib.sh"
@@ -380,6 +383,80 @@ $(d link_rx_datagrams) datagrams"
 	name="after the hostile peer, $link link: its RPCs end"
 	if wait_for hstat_is a rpcs "$base_rpcs"; then
 		pass "$name" "A back to $base_rpcs RPCs, RSS $(rss_kb "$HA") kB"
+	else
+		failed "$name" "A holds $(hstat a rpcs) RPCs (baseline $base_rpcs)"
+	fi
+	kill "$ECHO" 2>/dev/null
+	wait "$ECHO" 2>/dev/null
+	stop_homad a
+	stop_homad b
+done
+
+# ---- 5. a hostile peer holding the receive pool ---------------------------
+# H starts 200 requests of 65,536 bytes and sends their first packet
+# again and again: A gives each a bpage (the echo server's 8 MiB pool has
+# 128) and never times them out.  First with the per-peer share off
+# (peer_pool_percent 100): the legitimate client's requests wait behind
+# them for good (which shows that the attack bites); then at the default
+# share, 50%: H holds half the pool and the client keeps echoing.
+for pct in 100 50; do
+	write_conf ip "" "peer_pool_percent = $pct;"
+	start_homad a
+	start_homad b
+	start_server a echo -f 4 --echo 100 --rx-pool 8388608
+	ECHO=$SRV
+	sleep 0.3
+	base_rpcs=$(hstat a rpcs)
+	"$HOMACTL" -s "$(ctl a)" metrics >"$T_TMP/m.before" || fail "metrics"
+	ip netns exec "$H" "$HOSTILE" -d "$AH4" -p 100 -k hold -n 200 \
+		-r 5000 -t 5 -s 9 >"$T_TMP/hostile.out" 2>&1 &
+	HOLD=$!
+	T_PIDS="$T_PIDS $HOLD"
+	sleep 0.5
+	HOMA_SOCKET=$(sock b) ip netns exec "$B" "$REL" echoload -f 4 \
+		-d "$A4" -p 100 -n 4 --size 10000 --seconds 3 --min-rpcs 200 \
+		>"$T_TMP/legit.out" 2>&1 &
+	LEGIT=$!
+	T_PIDS="$T_PIDS $LEGIT"
+	bounded_wait "$LEGIT" 8
+	lrc=$WAIT_RC
+	"$HOMACTL" -s "$(ctl a)" metrics >"$T_TMP/m.after" || fail "metrics"
+	bounded_wait "$HOLD" 10
+	hrc=$WAIT_RC
+	why=""
+	[ "$hrc" -eq 0 ] ||
+		why="$why hostile_peer failed: $(cat "$T_TMP/hostile.out");"
+	running "$HA" || why="$why homad in A died;"
+	if [ "$pct" = 100 ]; then
+		name="a peer holding the pool, no per-peer share: the \
+legitimate client stalls (the attack works)"
+		[ "$lrc" -ne 0 ] ||
+			why="$why the client got through: $(cat "$T_TMP/legit.out"),\
+ $(d buffer_alloc_failures) messages found the pool full;"
+		[ "$(d buffer_alloc_failures)" -gt 0 ] ||
+			why="$why no message found the pool full;"
+		detail="$(d buffer_alloc_failures) messages found the pool \
+full; client: \
+$(tr '\n' ' ' <"$T_TMP/legit.out")"
+	else
+		name="a peer holding the pool, peer_pool_percent 50: the \
+legitimate client keeps echoing"
+		[ "$lrc" -eq 0 ] ||
+			why="$why legitimate client: $(cat "$T_TMP/legit.out");"
+		[ "$(d pool_share_waits)" -gt 0 ] ||
+			why="$why pool_share_waits did not move;"
+		detail="$(d pool_share_waits) of H's requests over its share, \
+$(d buffer_alloc_failures) found the pool full; legitimate: \
+$(cat "$T_TMP/legit.out")"
+	fi
+	if [ -z "$why" ]; then
+		pass "$name" "$detail"
+	else
+		failed "$name" "$why $(tr '\n' ' ' <"$T_TMP/hostile.out")"
+	fi
+	name="after the pool holder, peer_pool_percent $pct: its RPCs end"
+	if wait_for hstat_is a rpcs "$base_rpcs"; then
+		pass "$name" "A back to $base_rpcs RPCs"
 	else
 		failed "$name" "A holds $(hstat a rpcs) RPCs (baseline $base_rpcs)"
 	fi
