@@ -304,6 +304,20 @@ table ip rel_hostile {
 		icmp type destination-unreachable drop; }
 }
 EOF
+# end_hostile_case NAME: the case NAME passes when A's RPCs go back to
+# base_rpcs (the hostile peer's end); then the echo server and both
+# homads stop.
+end_hostile_case() {
+	if wait_for hstat_is a rpcs "$base_rpcs"; then
+		pass "$1" "A back to $base_rpcs RPCs, RSS $(rss_kb "$HA") kB"
+	else
+		failed "$1" "A holds $(hstat a rpcs) RPCs (baseline $base_rpcs)"
+	fi
+	kill "$ECHO" 2>/dev/null
+	wait "$ECHO" 2>/dev/null
+	stop_homad a
+	stop_homad b
+}
 # d NAME [LABEL]: how much a counter of A moved.
 d() {
 	echo $(($(metric "$T_TMP/m.after" "$@") - $(metric "$T_TMP/m.before" "$@")))
@@ -380,16 +394,7 @@ A: $(d server_requests_started) requests started, $(d server_rpc_timeouts) \
 timed out, $(d server_cant_create_rpcs) + $(d rpc_limit_drops) refused, \
 $(d link_rx_datagrams) datagrams"
 	fi
-	name="after the hostile peer, $link link: its RPCs end"
-	if wait_for hstat_is a rpcs "$base_rpcs"; then
-		pass "$name" "A back to $base_rpcs RPCs, RSS $(rss_kb "$HA") kB"
-	else
-		failed "$name" "A holds $(hstat a rpcs) RPCs (baseline $base_rpcs)"
-	fi
-	kill "$ECHO" 2>/dev/null
-	wait "$ECHO" 2>/dev/null
-	stop_homad a
-	stop_homad b
+	end_hostile_case "after the hostile peer, $link link: its RPCs end"
 done
 
 # ---- 5. a hostile peer holding the receive pool ---------------------------
@@ -454,16 +459,8 @@ $(cat "$T_TMP/legit.out")"
 	else
 		failed "$name" "$why $(tr '\n' ' ' <"$T_TMP/hostile.out")"
 	fi
-	name="after the pool holder, peer_pool_percent $pct: its RPCs end"
-	if wait_for hstat_is a rpcs "$base_rpcs"; then
-		pass "$name" "A back to $base_rpcs RPCs"
-	else
-		failed "$name" "A holds $(hstat a rpcs) RPCs (baseline $base_rpcs)"
-	fi
-	kill "$ECHO" 2>/dev/null
-	wait "$ECHO" 2>/dev/null
-	stop_homad a
-	stop_homad b
+	end_hostile_case "after the pool holder, peer_pool_percent $pct: its \
+RPCs end"
 done
 
 echo "# reliability.sh: $CASES cases, $FAILS failed, $(($(now_ms) - T_START)) ms"
