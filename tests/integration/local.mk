@@ -112,3 +112,8 @@ EXTRA_DIST += tests/integration/valgrind.sh tests/integration/valgrind.supp
 # mode (network.spin_us) replaces sleeps by polling.
 TESTS += tests/integration/dataplane.sh
 EXTRA_DIST += tests/integration/dataplane.sh
+
+# contrib/bench/compare: short runs of latency, throughput (-r 2) and load
+# on test-beds of its own; the tables, data files and homad counters.
+TESTS += tests/integration/compare.sh
+EXTRA_DIST += tests/integration/compare.sh

@@ -1,0 +1,147 @@
+#!/bin/sh
+# contrib/bench/compare, short runs of each comparison on test-beds of its
+# own (named after this process): the table's rows and their numbers, the
+# Homa/TCP ratios computed from them, the data files and every homad's
+# counters (TAG-hI.metrics, the Homa RPCs counted there), -r's median and
+# range lines, the load plot (when gnuplot is installed), and nothing left
+# running or configured afterwards.  Numbers are checked for form and
+# consistency, never against a speed: this machine is shared and noisy.
+. "$(dirname "$0")/lib.sh"
+
+require_netns
+command -v tc >/dev/null 2>&1 || skip "needs tc (iproute2)"
+command -v nft >/dev/null 2>&1 || skip "needs nft (nftables)"
+setup_tmp
+
+COMPARE="$top_srcdir/contrib/bench/compare"
+BENCH="$top_builddir/contrib/bench/homa-bench"
+[ -x "$BENCH" ] || fail "no $BENCH (build it first)"
+"$BENCH" protocols | grep -qx homa ||
+	fail "homa-bench was built without the homa backend"
+NAME=c$$
+HOMA_TESTBED_RUNDIR="$T_TMP/run"
+HOMAD="$top_builddir/homad"
+HOMACTL="$top_builddir/homactl"
+export HOMA_TESTBED_RUNDIR HOMAD HOMACTL
+
+on_exit() {
+	rc=$?
+	"$top_srcdir/contrib/testbed" -n "$NAME" down >/dev/null 2>&1
+	(exit $rc)
+	cleanup
+}
+trap on_exit EXIT
+
+# cmp DIR ARGS...: run compare with its output in DIR/out.
+cmp() {
+	dir=$1
+	shift
+	sh "$COMPARE" -n "$NAME" -o "$dir" "$@" >"$T_TMP/out" 2>"$T_TMP/err" ||
+		{
+			cat "$T_TMP/out" "$T_TMP/err"
+			fail "compare $*"
+		}
+	cp "$T_TMP/out" "$dir/out"
+}
+
+# cells DIR LABEL: the cells after LABEL on its line of DIR/out.
+cells() {
+	awk -v l="$2" 'index($0, l) == 1 {
+		print substr($0, length(l) + 1); exit }' "$1/out"
+}
+
+num() {
+	echo "$1" | grep -qE '^[0-9]+(\.[0-9]+)?$'
+}
+
+# check_ratio A B R: R is A/B to 2 decimals (within 0.01).
+check_ratio() {
+	awk -v a="$1" -v b="$2" -v r="$3" 'BEGIN {
+		d = a / b - r; exit !(d < 0.0051 && d > -0.0051) }' ||
+		fail "ratio $3 is not $1 / $2"
+}
+
+# metric FILE NAME: a counter's value in a homactl metrics file.
+metric_of() {
+	awk -v n="homad_$2_total" '$1 == n { print $2; exit }' "$1"
+}
+
+nothing_left() {
+	left=$(ip netns list | awk '{print $1}' | grep "^$NAME-" || true)
+	[ -z "$left" ] || fail "namespaces left: $left"
+	[ ! -e "$HOMA_TESTBED_RUNDIR/$NAME" ] || fail "run directory left"
+	for p in $(pgrep -x homad) $(pgrep -x homa-bench); do
+		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "/$NAME/" &&
+			fail "process left: $(tr '\0' ' ' <"/proc/$p/cmdline")"
+	done
+	return 0
+}
+
+# --- latency ----------------------------------------------------------------
+D="$T_TMP/lat"
+cmp "$D" -d 1 latency
+grep -q "^latency: unloaded 100-byte echo h1 -> h2, 1 in flight, 1 s" \
+	"$D/out" || fail "latency: no heading"
+for row in "RTT P50 (us)" "RTT P99 (us)" "CPU per RPC (us)"; do
+	# shellcheck disable=SC2046
+	set -- $(cells "$D" "$row")
+	[ $# -eq 3 ] || fail "latency: row \"$row\": $*"
+	num "$1" && num "$2" && num "$3" || fail "latency: row \"$row\": $*"
+	check_ratio "$2" "$1" "$3"
+done
+for f in latency-tcp.summary latency-homa.summary latency-homa.rpcs; do
+	[ -s "$D/$f" ] || fail "latency: no $f"
+done
+for h in h1 h2; do
+	[ -s "$D/latency-homa-$h.metrics" ] || fail "latency: no $h metrics"
+done
+# The client's homad sent every request the bench counted (and more: the
+# base-RTT probe's).
+rpcs=$(awk '$1 == "rpcs" { print $2 }' "$D/latency-homa.summary")
+started=$(metric_of "$D/latency-homa-h2.metrics" server_requests_started)
+[ -n "$rpcs" ] && [ "${started:-0}" -ge "$rpcs" ] ||
+	fail "latency: h2's homad started ${started:-no} requests for $rpcs RPCs"
+nothing_left
+note "latency: $(cells "$D" "RTT P50 (us)" | tr -s ' ')"
+
+# --- throughput, twice: -r 2 ---------------------------------------------
+D="$T_TMP/tp"
+cmp "$D" -d 1 -r 2 throughput
+for k in 1 2; do
+	[ -s "$D/run-$k/throughput-tcp.summary" ] || fail "throughput: run $k"
+	[ -s "$D/run-$k/throughput-homa-udp-h1.metrics" ] ||
+		fail "throughput: run $k: no udp metrics"
+done
+grep -q "^over 2 runs: median \[min-max\]" "$D/out" ||
+	fail "throughput: no summary of the runs"
+# The summary's goodput line: three "median [min-max]" cells, each median
+# within its range.
+line=$(awk '/^over 2 runs/ { s = 1 } s && /^goodput/' "$D/out")
+echo "$line" | awk '{
+	n = 0
+	for (i = 1; i <= NF; i++)
+		if ($i ~ /^\[/) {
+			split(substr($i, 2, length($i) - 2), r, "-")
+			m = $(i - 1) + 0
+			if (!(r[1] + 0 <= m && m <= r[2] + 0)) exit 1
+			n++
+		}
+	exit n != 3 }' || fail "throughput: summary line: $line"
+nothing_left
+note "throughput: $line"
+
+# --- load -------------------------------------------------------------------
+D="$T_TMP/load"
+cmp "$D" -d 2 load
+# shellcheck disable=SC2046
+set -- $(cells "$D" "achieved Gbit/s (of 0.8)")
+[ $# -eq 2 ] && num "$1" && num "$2" || fail "load: achieved: $*"
+grep -qE '^  1000000 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$' "$D/out" ||
+	fail "load: no 1 MB bucket row"
+[ -s "$D/load-homa-h4.metrics" ] || fail "load: no server metrics"
+if command -v gnuplot >/dev/null 2>&1; then
+	[ -s "$D/load-slowdown.png" ] || fail "load: no plot"
+fi
+nothing_left
+note "load: short P99 $(cells "$D" "short_p99_us" | tr -s ' ')"
+echo "PASS: compare latency, throughput (-r 2) and load"
