@@ -545,6 +545,7 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	st.dead_rpcs = s->engine.dead_rpcs;
 	st.homa_sockets = s->engine.sockets;
 	st.client_memory = s->client_memory;
+	st.buffer_waits = s->engine.buffer_waits;
 	st.ctl_connections_refused = ctl->conns_refused;
 	st.ctl_requests_bad = ctl->requests_bad;
 	st.ctl_requests_timed_out = ctl->requests_timed_out;

@@ -257,8 +257,9 @@ static void homactl_status_text(const Homa__Ctl__Status *st)
 	printf("%" PRIu32 " (%" PRIu32 " Homa sockets)\n", st->clients,
 	       st->homa_sockets);
 	homactl_key("rpcs:");
-	printf("%" PRIu32 " (%" PRIu32 " ended, not yet freed)\n", st->rpcs,
-	       st->dead_rpcs);
+	printf("%" PRIu32 " (%" PRIu32 " ended, not yet freed; %" PRIu32
+	       " waiting for receive buffers)\n",
+	       st->rpcs, st->dead_rpcs, st->buffer_waits);
 	homactl_key("client memory:");
 	printf("%" PRIu64 " bytes mapped\n", st->client_memory);
 	homactl_key("control:");
@@ -367,6 +368,7 @@ static void homactl_status_json(const Homa__Ctl__Status *st)
 	homactl_json_u64(o, "dead_rpcs", st->dead_rpcs);
 	homactl_json_u64(o, "homa_sockets", st->homa_sockets);
 	homactl_json_u64(o, "client_memory", st->client_memory);
+	homactl_json_u64(o, "buffer_waits", st->buffer_waits);
 	homactl_json_u64(o, "ctl_connections_refused",
 			 st->ctl_connections_refused);
 	homactl_json_u64(o, "ctl_requests_bad", st->ctl_requests_bad);

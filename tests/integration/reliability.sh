@@ -423,6 +423,9 @@ for pct in 100 50; do
 		>"$T_TMP/legit.out" 2>&1 &
 	LEGIT=$!
 	T_PIDS="$T_PIDS $LEGIT"
+	# While H holds on, homactl status counts the messages that wait.
+	sleep 2
+	waits=$(hstat a buffer_waits)
 	bounded_wait "$LEGIT" 8
 	lrc=$WAIT_RC
 	"$HOMACTL" -s "$(ctl a)" metrics >"$T_TMP/m.after" || fail "metrics"
@@ -432,6 +435,7 @@ for pct in 100 50; do
 	[ "$hrc" -eq 0 ] ||
 		why="$why hostile_peer failed: $(cat "$T_TMP/hostile.out");"
 	running "$HA" || why="$why homad in A died;"
+	[ "${waits:-0}" -gt 0 ] || why="$why homactl status shows no buffer waits;"
 	if [ "$pct" = 100 ]; then
 		name="a peer holding the pool, no per-peer share: the \
 legitimate client stalls (the attack works)"
@@ -441,7 +445,7 @@ legitimate client stalls (the attack works)"
 		[ "$(d buffer_alloc_failures)" -gt 0 ] ||
 			why="$why no message found the pool full;"
 		detail="$(d buffer_alloc_failures) messages found the pool \
-full; client: \
+full, $waits waiting; client: \
 $(tr '\n' ' ' <"$T_TMP/legit.out")"
 	else
 		name="a peer holding the pool, peer_pool_percent 50: the \
@@ -451,7 +455,7 @@ legitimate client keeps echoing"
 		[ "$(d pool_share_waits)" -gt 0 ] ||
 			why="$why pool_share_waits did not move;"
 		detail="$(d pool_share_waits) of H's requests over its share, \
-$(d buffer_alloc_failures) found the pool full; legitimate: \
+$(d buffer_alloc_failures) found the pool full, $waits waiting; legitimate: \
 $(cat "$T_TMP/legit.out")"
 	fi
 	if [ -z "$why" ]; then
