@@ -182,6 +182,8 @@ void engine_set_params(struct homa_engine *e, const struct homa_params *p)
 	engine_sanitize(&e->params);
 	TAILQ_FOREACH(peer, &e->peer_lru, lru_link)
 	peer_set_rate(e, peer);
+	/* A larger peer_pool_percent may let capped messages start. */
+	msgin_retry_shares(e);
 }
 
 struct homa_metrics *engine_metrics(struct homa_engine *e)

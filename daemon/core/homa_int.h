@@ -265,6 +265,7 @@ void msgin_retry_pools(struct homa_engine *e, uint64_t now);
 void msgin_release_share(struct homa_engine *e, struct homa_rpc *rpc);
 void msgin_end_capped(struct homa_engine *e, struct homa_rpc *rpc);
 void msgin_free_shares(struct homa_engine *e);
+void msgin_retry_shares(struct homa_engine *e);
 
 /*
  * A pool share (msgin.c): the bytes of undelivered messages that one peer

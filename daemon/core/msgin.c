@@ -290,6 +290,24 @@ void msgin_end_capped(struct homa_engine *e, struct homa_rpc *rpc)
 	share_put(e, sh);
 }
 
+/* Retry every share that has waiters (msgin_retry_pools), e.g. after the
+ * parameters changed. */
+void msgin_retry_shares(struct homa_engine *e)
+{
+	for (uint32_t b = 0; b < SHARE_BUCKETS; b++) {
+		struct homa_share *sh;
+
+		for (sh = e->share_buckets[b]; sh != NULL; sh = sh->hash_next)
+			if (sh->ncapped > 0 && !sh->retry &&
+			    !sh->sock->shutdown) {
+				sh->retry = true;
+				TAILQ_INSERT_TAIL(&e->share_retry, sh,
+						  retry_link);
+				e->pool_retry = true;
+			}
+	}
+}
+
 /* At engine_destroy: every RPC has ended, so there should be none. */
 void msgin_free_shares(struct homa_engine *e)
 {

@@ -636,6 +636,32 @@ START_TEST(msgin_get_bufs__share_allows_one_message_and_cleans_up)
 }
 END_TEST
 
+/* A larger peer_pool_percent (a reload) starts the capped messages that
+ * fit now, at the next tick, without waiting for the share to drop. */
+START_TEST(msgin_get_bufs__larger_share_starts_waiters)
+{
+	struct homa_engine_state st;
+
+	set_peer_pool_percent(1);
+	et_data(&t, ET_SERVER_PORT, 10, 1000000, 40000, 0, 1424);
+	et_data(&t, ET_SERVER_PORT, 12, 100000, 40000, 0, 1424);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 1);
+	et_clear(&t);
+	set_peer_pool_percent(50);
+	et_ticks(&t, 1);
+	ck_assert_ptr_nonnull(resend_all_to(13));
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+	/* A smaller one does not end what already holds bpages. */
+	set_peer_pool_percent(1);
+	et_ticks(&t, 1);
+	engine_state(t.e, &st);
+	ck_assert_uint_eq(st.server_rpcs, 2);
+	ck_assert_uint_eq(st.buffer_waits, 0);
+}
+END_TEST
+
 /*
  * A message queued for the pool whose peer took its share meanwhile (with
  * shorter messages, which may pass it) moves to the share's list when
@@ -717,6 +743,7 @@ static Suite *msgin_suite(void)
 	tcase_add_test(tc,
 		       msgin_get_bufs__share_allows_one_message_and_cleans_up);
 	tcase_add_test(tc, msgin_get_bufs__pool_waiter_over_share_is_capped);
+	tcase_add_test(tc, msgin_get_bufs__larger_share_starts_waiters);
 	suite_add_tcase(s, tc);
 	return s;
 }
