@@ -456,13 +456,18 @@ static void dp_arm_timeout(struct dp *dp, uint64_t deadline)
 		io_uring_sqe_set_data64(sqe, uring_data(dp, URING_TAG_TIMEOUT));
 		dp->timeout_armed = true;
 	} else {
-		/* If it fired meanwhile, this fails with -ENOENT: harmless. */
+		/*
+		 * If it fired meanwhile, this fails with -ENOENT: harmless.
+		 * A success posts no completion: one would end the wait that
+		 * follows at once, for nothing (an io_uring_enter per RPC).
+		 */
 		dp_ts(&dp->update_ts, deadline);
 		io_uring_prep_timeout_update(sqe, &dp->update_ts,
 					     uring_data(dp, URING_TAG_TIMEOUT),
 					     IORING_TIMEOUT_ABS);
 		io_uring_sqe_set_data64(sqe,
 					uring_data(NULL, URING_TAG_INTERNAL));
+		io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
 	}
 	dp->timeout_at = deadline;
 }
