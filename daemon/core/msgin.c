@@ -260,6 +260,16 @@ static void share_uncap(struct homa_share *sh, struct homa_rpc *rpc)
 	rpc->msgin.share = NULL;
 }
 
+/* Retry sh's waiters at the end of the entry point (msgin_retry_pools). */
+static void share_retry_soon(struct homa_engine *e, struct homa_share *sh)
+{
+	if (sh->ncapped == 0 || sh->retry || sh->sock->shutdown)
+		return;
+	sh->retry = true;
+	TAILQ_INSERT_TAIL(&e->share_retry, sh, retry_link);
+	e->pool_retry = true;
+}
+
 /*
  * rpc's bpages no longer count in its share (delivered, or freed by
  * rpc_end): the share's waiters are retried at the end of the entry point
@@ -273,11 +283,7 @@ void msgin_release_share(struct homa_engine *e, struct homa_rpc *rpc)
 		return;
 	sh->held -= rpc->msgin.length;
 	rpc->msgin.share = NULL;
-	if (sh->ncapped > 0 && !sh->retry && !sh->sock->shutdown) {
-		sh->retry = true;
-		TAILQ_INSERT_TAIL(&e->share_retry, sh, retry_link);
-		e->pool_retry = true;
-	}
+	share_retry_soon(e, sh);
 	share_put(e, sh);
 }
 
@@ -298,13 +304,7 @@ void msgin_retry_shares(struct homa_engine *e)
 		struct homa_share *sh;
 
 		for (sh = e->share_buckets[b]; sh != NULL; sh = sh->hash_next)
-			if (sh->ncapped > 0 && !sh->retry &&
-			    !sh->sock->shutdown) {
-				sh->retry = true;
-				TAILQ_INSERT_TAIL(&e->share_retry, sh,
-						  retry_link);
-				e->pool_retry = true;
-			}
+			share_retry_soon(e, sh);
 	}
 }
 
@@ -321,6 +321,19 @@ void msgin_free_shares(struct homa_engine *e)
 	}
 	TAILQ_INIT(&e->share_retry);
 	e->nshares = 0;
+}
+
+/*
+ * Bpages for m from p, strictly shortest first: -ENOMEM while a message
+ * no longer than m waits in the queue (no overtaking), or the pool lacks
+ * space.
+ */
+static int msgin_pool_alloc(struct homa_pool *p, struct homa_msgin *m)
+{
+	if (p->nwaiting > 0 &&
+	    TAILQ_FIRST(&p->waiting)->msgin.length <= m->length)
+		return -ENOMEM;
+	return pool_alloc(p, m->length, m->bpage_offsets, &m->num_bpages);
 }
 
 /* Insert rpc into its pool's wait queue, shortest message first. */
@@ -349,7 +362,6 @@ bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 	struct homa_msgin *m = &rpc->msgin;
 	struct homa_pool *p = &rpc->sock->pool;
 	struct homa_share *sh;
-	int err;
 
 	(void)now;
 	if (m->bufs)
@@ -372,14 +384,7 @@ bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 		share_cap(e, sh, rpc);
 		return false;
 	}
-	/* Strictly shortest first: no overtaking of waiting messages. */
-	if (p->nwaiting > 0 &&
-	    TAILQ_FIRST(&p->waiting)->msgin.length <= m->length)
-		err = -ENOMEM;
-	else
-		err = pool_alloc(p, m->length, m->bpage_offsets,
-				 &m->num_bpages);
-	if (err < 0) {
+	if (msgin_pool_alloc(p, m) < 0) {
 		share_put(e, sh);
 		e->metrics.buffer_alloc_failures++;
 		msgin_wait(p, rpc);
@@ -563,14 +568,8 @@ static void msgin_share_retry(struct homa_engine *e, struct homa_share *sh,
 
 	while ((rpc = TAILQ_FIRST(&sh->capped)) != NULL &&
 	       share_fits(e, sh, rpc->msgin.length)) {
-		struct homa_msgin *m = &rpc->msgin;
-		bool queued =
-			p->nwaiting > 0 &&
-			TAILQ_FIRST(&p->waiting)->msgin.length <= m->length;
-
 		share_uncap(sh, rpc);
-		if (queued || pool_alloc(p, m->length, m->bpage_offsets,
-					 &m->num_bpages) < 0) {
+		if (msgin_pool_alloc(p, &rpc->msgin) < 0) {
 			msgin_wait(p, rpc);
 			break;
 		}
