@@ -4,13 +4,14 @@
 # Homa/TCP ratios computed from them, the data files and every homad's
 # counters (TAG-hI.metrics, the Homa RPCs counted there), -r's median and
 # range lines, the load plot (when gnuplot is installed), and nothing left
-# running or configured afterwards.  Numbers are checked for form and
-# consistency, never against a speed: this machine is shared and noisy.
+# afterwards (no namespace, run directory or homad).  Numbers are checked
+# for form and consistency, never against a speed: this machine is shared
+# and noisy.
 . "$(dirname "$0")/lib.sh"
 
 require_netns
-command -v tc >/dev/null 2>&1 || skip "needs tc (iproute2)"
-command -v nft >/dev/null 2>&1 || skip "needs nft (nftables)"
+require_cmd tc "tc (iproute2)"
+require_cmd nft "nft (nftables)"
 setup_tmp
 
 COMPARE="$top_srcdir/contrib/bench/compare"
@@ -61,21 +62,6 @@ check_ratio() {
 		fail "ratio $3 is not $1 / $2"
 }
 
-# metric FILE NAME: a counter's value in a homactl metrics file.
-metric_of() {
-	awk -v n="homad_$2_total" '$1 == n { print $2; exit }' "$1"
-}
-
-nothing_left() {
-	left=$(ip netns list | awk '{print $1}' | grep "^$NAME-" || true)
-	[ -z "$left" ] || fail "namespaces left: $left"
-	[ ! -e "$HOMA_TESTBED_RUNDIR/$NAME" ] || fail "run directory left"
-	for p in $(pgrep -x homad) $(pgrep -x homa-bench); do
-		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "/$NAME/" &&
-			fail "process left: $(tr '\0' ' ' <"/proc/$p/cmdline")"
-	done
-	return 0
-}
 
 # --- latency ----------------------------------------------------------------
 D="$T_TMP/lat"
@@ -98,10 +84,10 @@ done
 # The client's homad sent every request the bench counted (and more: the
 # base-RTT probe's).
 rpcs=$(awk '$1 == "rpcs" { print $2 }' "$D/latency-homa.summary")
-started=$(metric_of "$D/latency-homa-h2.metrics" server_requests_started)
-[ -n "$rpcs" ] && [ "${started:-0}" -ge "$rpcs" ] ||
-	fail "latency: h2's homad started ${started:-no} requests for $rpcs RPCs"
-nothing_left
+started=$(metric "$D/latency-homa-h2.metrics" server_requests_started)
+[ -n "$rpcs" ] && [ "$started" -ge "$rpcs" ] ||
+	fail "latency: h2's homad started $started requests for $rpcs RPCs"
+testbed_gone latency
 note "latency: $(cells "$D" "RTT P50 (us)" | tr -s ' ')"
 
 # --- throughput, twice: -r 2 ---------------------------------------------
@@ -127,7 +113,7 @@ echo "$line" | awk '{
 			n++
 		}
 	exit n != 3 }' || fail "throughput: summary line: $line"
-nothing_left
+testbed_gone throughput
 note "throughput: $line"
 
 # --- load -------------------------------------------------------------------
@@ -142,6 +128,6 @@ grep -qE '^  1000000 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$' "$D/out" ||
 if command -v gnuplot >/dev/null 2>&1; then
 	[ -s "$D/load-slowdown.png" ] || fail "load: no plot"
 fi
-nothing_left
+testbed_gone load
 note "load: short P99 $(cells "$D" "short_p99_us" | tr -s ' ')"
 echo "PASS: compare latency, throughput (-r 2) and load"

@@ -29,10 +29,15 @@ note() {
 	echo "# $*"
 }
 
+# require_cmd CMD WHAT: skip, saying "needs WHAT", without CMD.
+require_cmd() {
+	command -v "$1" >/dev/null 2>&1 || skip "needs $2"
+}
+
 # Prerequisites that may truly be absent: root, ip netns, veth.
 require_netns() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-	command -v ip >/dev/null 2>&1 || skip "needs ip (iproute2)"
+	require_cmd ip "ip (iproute2)"
 	probe="hd-probe-$$"
 	ip netns add "$probe" 2>/dev/null ||
 		skip "cannot create network namespaces here"
@@ -94,6 +99,23 @@ wait_for() {
 		i=$((i + 1))
 		[ $i -gt 100 ] && return 1
 		sleep 0.1
+	done
+	return 0
+}
+
+# testbed_gone LABEL: contrib/testbed's test-bed $NAME left nothing: no
+# namespace, no run directory under $HOMA_TESTBED_RUNDIR, no homad (its
+# command line names the run directory).
+testbed_gone() {
+	left=$(ip netns list | awk '{print $1}' | grep "^$NAME-" || true)
+	[ -z "$left" ] || fail "$1: namespaces left: $left"
+	[ ! -e "$HOMA_TESTBED_RUNDIR/$NAME" ] ||
+		fail "$1: $HOMA_TESTBED_RUNDIR/$NAME left"
+	for p in $(pgrep -x homad); do
+		cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)
+		case $cmd in
+		*"/$NAME/"*) fail "$1: homad left: $cmd" ;;
+		esac
 	done
 	return 0
 }

@@ -41,7 +41,7 @@ for p in "$E2E" "$REL" "$HOSTILE"; do
 done
 
 require_netns
-command -v nft >/dev/null 2>&1 || skip "needs nft (nftables) for the silent host"
+require_cmd nft "nft (nftables) for the silent host"
 setup_tmp
 A=hd-$$-a
 B=hd-$$-b

@@ -48,7 +48,7 @@ OUTSTANDING=32
 TIMEOUT=$((30 + RPCS / 250))
 
 require_netns
-command -v nft >/dev/null 2>&1 || skip "needs nft (nftables) for the loss"
+require_cmd nft "nft (nftables) for the loss"
 setup_tmp
 
 NAME=st$$

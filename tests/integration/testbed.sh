@@ -8,9 +8,9 @@
 . "$(dirname "$0")/lib.sh"
 
 require_netns
-command -v tc >/dev/null 2>&1 || skip "needs tc (iproute2)"
-command -v nft >/dev/null 2>&1 || skip "needs nft (nftables)"
-command -v ping >/dev/null 2>&1 || skip "needs ping (iputils-ping)"
+require_cmd tc "tc (iproute2)"
+require_cmd nft "nft (nftables)"
+require_cmd ping "ping (iputils-ping)"
 setup_tmp
 
 TESTBED="$top_srcdir/contrib/testbed"
@@ -34,13 +34,6 @@ on_exit() {
 	cleanup
 }
 trap on_exit EXIT
-
-# nothing_left: no namespace of the test-bed and no run directory.
-nothing_left() {
-	left=$(ip netns list | awk '{print $1}' | grep "^$NAME-" || true)
-	[ -z "$left" ] || fail "$1: namespaces left: $left"
-	[ ! -e "$RUNDIR" ] || fail "$1: $RUNDIR left"
-}
 
 # class_pkts DEV CLASS: packets sent by an htb class on the router.
 class_pkts() {
@@ -134,7 +127,7 @@ if ip netns exec "$NAME-r" nft list ruleset | grep -q numgen; then
 	fail "a loss rule without --loss"
 fi
 tb down || fail "down"
-nothing_left "down"
+testbed_gone "down"
 tb status >/dev/null && fail "status says a downed test-bed is up"
 
 # --- loss ----------------------------------------------------------------
@@ -147,7 +140,7 @@ got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$T_TMP/ping")
 [ -n "$got" ] && [ "$got" -lt 35 ] ||
 	fail "50% loss: $got of 40 pings answered"
 tb down || fail "down after loss"
-nothing_left "down after loss"
+testbed_gone "down after loss"
 note "loss 50%: $got of 40 pings answered"
 
 # --- homad told the bottleneck's rate --------------------------------------
@@ -172,15 +165,15 @@ for case in "100mbit::100" "none::100000" \
 		fail "--rate $rate: $(cat "$RUNDIR/h1/homa.conf")"
 	tb down || fail "down after --homad"
 done
-nothing_left "down after --homad"
+testbed_gone "down after --homad"
 note "homad's link_mbps: 100 (100mbit), 100000 (none), 777 (its own file)"
 
 # --- a failing up cleans up after itself ---------------------------------
 HOMAD=/bin/false tb up --hosts 2 --homad >"$T_TMP/fail" 2>&1 &&
 	fail "up with a homad that exits succeeded"
 grep -q "homad in h1 exited" "$T_TMP/fail" || fail "$(cat "$T_TMP/fail")"
-nothing_left "failed up"
+testbed_gone "failed up"
 tb up --hosts 0 2>/dev/null && fail "--hosts 0 accepted"
-nothing_left "refused up"
+testbed_gone "refused up"
 note "failed up: nothing left behind"
 exit 0
