@@ -57,6 +57,8 @@ void engine_params_default(struct homa_params *p)
 	p->max_sockets = 4096;
 	p->max_gaps = 256;
 	p->need_ack_timeout = 10;
+	p->live_peer_timeout = 10;
+	p->resend_peer_limit = 16;
 	p->n_rate_rules = 0;
 	p->unsched_from_rtt = ENGINE_UNSCHED_FROM_RTT;
 	p->incast_threshold = ENGINE_INCAST_THRESHOLD;
@@ -329,6 +331,7 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 
 	if (peer == NULL)
 		return;
+	peer_rx_sample(peer, pkt->u.data.payload_len, now);
 	engine_note_marker(e, peer, pkt);
 	rpc = engine_lookup(e, s, local, peer, src);
 	if (rpc == NULL) {
@@ -405,7 +408,7 @@ static void engine_rx_resend(struct homa_engine *e, struct homa_sock *s,
 		return;
 	}
 	msgout_resend(e, rpc, (uint32_t)start, (uint32_t)end,
-		      engine_clamp_prio(e, pkt->u.resend.priority), now);
+		      engine_clamp_prio(e, pkt->u.resend.priority), false, now);
 }
 
 static void engine_rx_unknown(struct homa_engine *e, struct homa_sock *s,
@@ -426,7 +429,7 @@ static void engine_rx_unknown(struct homa_engine *e, struct homa_sock *s,
 		msgout_resend(
 			e, rpc, 0, rpc->msgout.next_xmit,
 			peer_unsched_prio(e, rpc->peer, rpc->msgout.length),
-			now);
+			true, now);
 }
 
 static void engine_rx_need_ack(struct homa_engine *e, struct homa_sock *s,
@@ -498,6 +501,10 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 	}
 	e->metrics.packets_received[wire_type_index(pkt.type)]++;
 	e->metrics.bytes_received += len;
+	/* Any packet shows the peer alive (timer.c's timeouts). */
+	peer = peer_find(e, src);
+	if (peer != NULL)
+		peer->heard_tick = e->ticks;
 
 	s = sock_find(e, pkt.dport);
 	if (s == NULL || (s->v4only && !addr_is_v4(src))) {
@@ -533,7 +540,7 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 		peer = peer_find(e, src);
 		rpc = engine_lookup(e, s, pkt.sender_id ^ 1, peer, src);
 		if (rpc != NULL)
-			rpc->silent_ticks = 0;
+			rpc_busy(rpc);
 		break;
 	case HOMA_CUTOFFS:
 		peer = peer_find(e, src);

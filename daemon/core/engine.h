@@ -124,6 +124,21 @@ struct homa_params {
 	 * homad bound; the module waits forever).  0: never.
 	 */
 	uint32_t need_ack_timeout;
+	/*
+	 * [10] An RPC silent for timeout_ticks fails (a client: ETIMEDOUT)
+	 * only if its peer sent nothing at all in those ticks; while the peer
+	 * talks (it is alive, maybe busy), the RPC is given up only after
+	 * live_peer_timeout x timeout_ticks silent ticks.  0: never (a homad
+	 * rule: the module times out after timeout_ticks whatever the peer
+	 * does).  Range 0..10000.
+	 */
+	uint32_t live_peer_timeout;
+	/*
+	 * [16] RESEND rounds (one RPC's RESENDs for its gaps and tail) sent to
+	 * one peer in one tick; the RPCs over it send theirs in the next
+	 * tick.  0: no limit.  Range 0..100000 (a homad limit).
+	 */
+	uint32_t resend_peer_limit;
 	uint32_t n_rate_rules; /* [0] entries used in rate_rules */
 	struct homa_rate_rule rate_rules[HOMA_MAX_RATE_RULES];
 

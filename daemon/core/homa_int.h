@@ -128,7 +128,29 @@ struct homa_peer {
 	uint64_t rtt_samples; /* samples taken (tests, introspection) */
 	/* Its last DATA carried the homad marker (HOMAD_PAD_MAGIC*). */
 	bool homad;
+	/*
+	 * Liveness: e->ticks when any packet from it last arrived (or when
+	 * the entry was made).  An RPC times out for silence only while its
+	 * peer is silent too (timer.c).
+	 */
+	uint64_t heard_tick;
+	/* RESEND rounds sent to it in tick resend_tick (resend_peer_limit). */
+	uint64_t resend_tick;
+	uint32_t resends_in_tick;
+	/*
+	 * Receiver side: the rate its DATA arrives at while it has granted
+	 * or unscheduled bytes outstanding (peer_rx_sample), Mbit/s; 0 until
+	 * a first window closes.  A RESEND waits until what it still owes us
+	 * could have arrived at this rate.
+	 */
+	uint32_t rx_mbps;
+	uint64_t rx_win_start; /* 0: no window open */
+	uint64_t rx_win_bytes;
 };
+
+/* Arrival-rate windows (peer_rx_sample), and the weight of a new one. */
+#define PEER_RX_WINDOW_NS 2000000ull
+#define PEER_RX_WEIGHT	  4 /* new = (3 x old + sample) / 4 */
 
 /* RTT samples are kept as the minimum over this window and the last. */
 #define PEER_RTT_WINDOW_NS 1000000000ull
@@ -169,6 +191,7 @@ uint32_t peer_take_acks(struct homa_peer *p, struct homa_ack *acks);
 uint32_t peer_max_payload(const struct homa_engine *e,
 			  const struct homa_peer *p);
 void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now);
+void peer_rx_sample(struct homa_peer *p, uint32_t bytes, uint64_t now);
 uint32_t peer_unsched_bytes(const struct homa_engine *e,
 			    const struct homa_peer *p);
 bool pkt_has_homad_marker(const struct homa_pkt *pkt);
@@ -195,6 +218,18 @@ struct homa_msgout {
 	 * first GRANT for the message arrives. */
 	bool rtt_probe;
 	uint64_t rtt_probe_at;
+	/*
+	 * When bytes were sent (msgout_resend does not send bytes again that
+	 * left less than a guard time ago): bytes at or above fresh_off were
+	 * first sent in [fresh_at, last_xmit_at]; bytes below fresh_off at
+	 * or before prev_last_at; bytes below prev_off at least a guard
+	 * before fresh_at.  [rexmit_lo, rexmit_hi) was last retransmitted at
+	 * rexmit_at.
+	 */
+	uint32_t fresh_off, prev_off;
+	uint64_t fresh_at, last_xmit_at, prev_last_at;
+	uint32_t rexmit_lo, rexmit_hi;
+	uint64_t rexmit_at;
 };
 
 void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
@@ -207,7 +242,7 @@ uint32_t msgout_xmit_one(struct homa_engine *e, struct homa_rpc *rpc,
 void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
 		  const struct homa_pkt *pkt, uint64_t now);
 void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
-		   uint32_t end, uint8_t prio, uint64_t now);
+		   uint32_t end, uint8_t prio, bool all, uint64_t now);
 void msgout_update(struct homa_engine *e, struct homa_rpc *rpc);
 
 /* ---- msgin.c ---------------------------------------------------------- */
@@ -317,9 +352,13 @@ struct homa_rpc {
 	uint16_t dport;		/* the peer's port */
 	uint64_t cookie;	/* client: completion cookie */
 	uint32_t silent_ticks;	/* ticks without DATA/GRANT/BUSY */
-	uint32_t done_ticks;	/* server: ticks since response sent */
-	bool incast;		/* server: the request asked for an incast
-				   response (HOMAD_FLAG_INCAST) */
+	/* RESEND back-off (timer.c): silent tick of the next RESEND round
+	 * (0: none sent in this silence yet) and the gap after it. */
+	uint32_t next_resend;
+	uint32_t resend_gap;
+	uint32_t done_ticks; /* server: ticks since response sent */
+	bool incast;	     /* server: the request asked for an incast
+				response (HOMAD_FLAG_INCAST) */
 	struct homa_msgin msgin;
 	struct homa_msgout msgout;
 	struct homa_rpc *hash_next;	 /* e->rpc_buckets chain */
@@ -330,6 +369,25 @@ struct homa_rpc {
 static inline bool rpc_is_client(const struct homa_rpc *rpc)
 {
 	return (rpc->id & 1) == 0;
+}
+
+/* The peer moved this RPC on (DATA, GRANT...): silence and back-off over. */
+static inline void rpc_heard(struct homa_rpc *rpc)
+{
+	rpc->silent_ticks = 0;
+	rpc->next_resend = 0;
+	rpc->resend_gap = 0;
+}
+
+/*
+ * The peer answered BUSY: the RPC is alive, not moving.  Its silence
+ * starts over, its RESEND back-off does not: the next RESEND comes one gap
+ * later (timer.c), so a busy peer is not asked every resend_interval.
+ */
+static inline void rpc_busy(struct homa_rpc *rpc)
+{
+	rpc->silent_ticks = 0;
+	rpc->next_resend = rpc->resend_gap;
 }
 
 #define RPC_BUCKETS 16384

@@ -52,13 +52,25 @@ struct homa_metrics {
 	uint64_t server_response_bytes_done;
 	uint64_t server_responses_done;
 
-	uint64_t resent_packets;   /* DATA retransmitted for a RESEND */
-	uint64_t resend_requests;  /* RESENDs we sent (timer, NEED_ACK) */
+	uint64_t resent_packets;	/* DATA retransmitted for a RESEND */
+	uint64_t resent_bytes;		/* their payload bytes */
+	uint64_t resend_skipped_recent; /* asked for, sent < a guard ago */
+	uint64_t resend_requests;	/* RESENDs we sent (timer, NEED_ACK) */
 	uint64_t resends_deferred; /* due RESENDs held: link still draining */
-	uint64_t client_rpc_timeouts;	  /* client RPCs failed ETIMEDOUT */
-	uint64_t server_rpc_timeouts;	  /* server RPCs ended by silence */
-	uint64_t need_ack_timeouts;	  /* server RPCs never acked (homad) */
-	uint64_t unknown_rpcs;		  /* packets for RPCs we do not have */
+	uint64_t client_rpc_timeouts; /* client RPCs failed ETIMEDOUT */
+	uint64_t server_rpc_timeouts; /* server RPCs ended by silence */
+	/* The same timeouts by cause: the peer sent nothing at all for
+	 * timeout_ticks, or it talked but not about this RPC for
+	 * live_peer_timeout x timeout_ticks. */
+	uint64_t client_timeouts_peer_silent;
+	uint64_t client_timeouts_rpc_silent;
+	uint64_t server_timeouts_peer_silent;
+	uint64_t server_timeouts_rpc_silent;
+	uint64_t
+		timeouts_peer_alive; /* checks past timeout_ticks, peer alive */
+	uint64_t resends_peer_limited; /* RESEND rounds put off: peer limit */
+	uint64_t need_ack_timeouts;    /* server RPCs never acked (homad) */
+	uint64_t unknown_rpcs;	       /* packets for RPCs we do not have */
 	uint64_t server_cant_create_rpcs; /* requests refused: limits */
 	uint64_t packet_discards;	  /* DATA dropped: duplicate, overlap,
 					     stale state, inconsistent length */

@@ -406,7 +406,7 @@ static void msgin_start_waiter(struct homa_engine *e, struct homa_share *sh,
 
 	share_hold(sh, rpc);
 	m->bufs = true;
-	rpc->silent_ticks = 0;
+	rpc_heard(rpc);
 	msgin_send_resend(e, rpc, 0, HOMA_RESEND_ALL, engine_clamp_prio(e, 6),
 			  now);
 	grant_update_incoming(e, rpc);
@@ -452,7 +452,7 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 	uint32_t len = pkt->u.data.payload_len;
 	int err;
 
-	rpc->silent_ticks = 0;
+	rpc_heard(rpc);
 	if (rpc_is_client(rpc) && rpc->state == RPC_OUTGOING) {
 		/* The response has begun: the request is no longer sent. */
 		rpc_set_state(e, rpc, RPC_INCOMING);

@@ -131,6 +131,32 @@ static void msgout_xmit_packet(struct homa_engine *e, struct homa_rpc *rpc,
 }
 
 /*
+ * A homad rule: bytes sent to rpc's peer less than this long ago are not
+ * sent again for a RESEND (the RESEND was sent before they could arrive,
+ * or they are still queued): the peer's measured round trip, at least a
+ * tick.  So a receiver that asks too early, or asks again while our
+ * retransmission is on its way, cannot make us flood a queue.
+ */
+static uint64_t msgout_guard(const struct homa_engine *e,
+			     const struct homa_rpc *rpc)
+{
+	uint64_t tick = (uint64_t)e->params.tick_usecs * 1000;
+
+	return rpc->peer->rtt_ns > tick ? rpc->peer->rtt_ns : tick;
+}
+
+/* Every byte below the returned offset was sent at least guard ago. */
+static uint32_t msgout_old_limit(const struct homa_msgout *m, uint64_t now,
+				 uint64_t guard)
+{
+	if (now - m->last_xmit_at >= guard)
+		return m->next_xmit;
+	if (now - m->prev_last_at >= guard)
+		return m->fresh_off;
+	return m->prev_off;
+}
+
+/*
  * Send rpc's next new packet (the caller checked msgout_sendable).  Returns
  * its payload length.
  */
@@ -152,6 +178,16 @@ uint32_t msgout_xmit_one(struct homa_engine *e, struct homa_rpc *rpc,
 		m->rtt_probe = true;
 		m->rtt_probe_at = e->link_idle > now ? e->link_idle : now;
 	}
+	if (!m->started) {
+		m->prev_off = m->fresh_off = 0;
+		m->fresh_at = m->prev_last_at = now;
+	} else if (now - m->fresh_at >= msgout_guard(e, rpc)) {
+		m->prev_off = m->fresh_off;
+		m->prev_last_at = m->last_xmit_at;
+		m->fresh_off = start;
+		m->fresh_at = now;
+	}
+	m->last_xmit_at = now;
 	m->started = true;
 	msgout_xmit_packet(e, rpc, start, false, m->unscheduled, prio, now);
 	m->next_xmit += len;
@@ -186,7 +222,7 @@ void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
 	struct homa_msgout *m = &rpc->msgout;
 	uint32_t offset = pkt->u.grant.offset;
 
-	rpc->silent_ticks = 0;
+	rpc_heard(rpc);
 	if (rpc->state != RPC_OUTGOING || !m->present)
 		return;
 	if (m->rtt_probe) {
@@ -209,25 +245,48 @@ void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
  * Resend the packets of [start, end) that were sent before (retransmit = 1,
  * incoming = end, at prio) and treat end as granted.  The caller checked
  * that start lies below next_xmit.  Packets beyond the link's transmit
- * budget are not resent (the receiver asks again).
+ * budget are not resent (the receiver asks again), nor, unless `all` (an
+ * RPC_UNKNOWN: the peer lost everything), packets sent or retransmitted
+ * less than msgout_guard ago (counted in resend_skipped_recent).
  */
 void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
-		   uint32_t end, uint8_t prio, uint64_t now)
+		   uint32_t end, uint8_t prio, bool all, uint64_t now)
 {
 	struct homa_msgout *m = &rpc->msgout;
-	uint32_t off;
+	uint64_t guard = msgout_guard(e, rpc);
+	bool again = !all && now - m->rexmit_at < guard;
+	uint32_t off, len, limit, lo = UINT32_MAX, hi = 0;
 
 	if (end > m->length)
 		end = m->length;
 	if (end > m->granted)
 		m->granted = end;
+	if (all)
+		limit = m->next_xmit;
+	else
+		limit = m->started ? msgout_old_limit(m, now, guard) : 0;
 	if (start < m->length) {
 		for (off = msgout_pkt_start(m, start);
 		     off < end && off < m->next_xmit && e->tx_budget > 0;
-		     off += msgout_pkt_len(m, off)) {
+		     off += len) {
+			len = msgout_pkt_len(m, off);
+			if (off + len > limit || (again && off < m->rexmit_hi &&
+						  off + len > m->rexmit_lo)) {
+				e->metrics.resend_skipped_recent++;
+				continue;
+			}
 			msgout_xmit_packet(e, rpc, off, true, end, prio, now);
 			e->metrics.resent_packets++;
+			e->metrics.resent_bytes += len;
+			if (off < lo)
+				lo = off;
+			hi = off + len;
 		}
+	}
+	if (hi != 0) {
+		m->rexmit_lo = lo;
+		m->rexmit_hi = hi;
+		m->rexmit_at = now;
 	}
 	msgout_update(e, rpc);
 	pacer_xmit(e, now);

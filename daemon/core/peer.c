@@ -124,6 +124,7 @@ struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
 	p->addr = *a;
 	p->ipv6 = !addr_is_v4(a);
 	p->last_used = now;
+	p->heard_tick = e->ticks;
 	/* The module's initial table: everything unscheduled at level 6. */
 	p->unsched_cutoffs[HOMA_NUM_PRIORITIES - 1] = 0;
 	p->unsched_cutoffs[HOMA_NUM_PRIORITIES - 2] = 0x7FFFFFFF;
@@ -269,6 +270,45 @@ void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now)
 	p->rtt_ns = p->rtt_cur_min;
 	if (p->rtt_prev_min != 0 && p->rtt_prev_min < p->rtt_ns)
 		p->rtt_ns = p->rtt_prev_min;
+}
+
+/*
+ * DATA payload from p arrived: account it to the arrival-rate window.  A
+ * window closes after PEER_RX_WINDOW_NS and updates rx_mbps (weighted
+ * with the old value); one that stayed open for twice that long spanned
+ * a pause, not a rate, and starts over.  So rx_mbps says how fast this
+ * peer's bytes reach us while it is sending: its link, its pacing, a
+ * queue on the path, or our own slowness in reading them.
+ */
+void peer_rx_sample(struct homa_peer *p, uint32_t bytes, uint64_t now)
+{
+	uint64_t span, mbps;
+
+	if (p->rx_win_start == 0 || now < p->rx_win_start ||
+	    now - p->rx_win_start >= 2 * PEER_RX_WINDOW_NS) {
+		p->rx_win_start = now ? now : 1;
+		p->rx_win_bytes = bytes;
+		return;
+	}
+	p->rx_win_bytes += bytes;
+	span = now - p->rx_win_start;
+	if (span < PEER_RX_WINDOW_NS)
+		return;
+	/* bytes x 8 / us = Mbit/s */
+	mbps = p->rx_win_bytes * 8000 / span;
+	if (mbps == 0)
+		mbps = 1;
+	if (mbps > UINT32_MAX)
+		mbps = UINT32_MAX;
+	if (p->rx_mbps == 0)
+		p->rx_mbps = (uint32_t)mbps;
+	else
+		p->rx_mbps = (uint32_t)(((uint64_t)p->rx_mbps *
+						 (PEER_RX_WEIGHT - 1) +
+					 mbps) /
+					PEER_RX_WEIGHT);
+	p->rx_win_start = now;
+	p->rx_win_bytes = 0;
 }
 
 /*

@@ -257,7 +257,7 @@ void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 {
 	(void)e;
 	rpc->state = state;
-	rpc->silent_ticks = 0;
+	rpc_heard(rpc);
 }
 
 /*

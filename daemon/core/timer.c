@@ -9,11 +9,15 @@
  *   - an RPC that expects nothing (granted bytes still to send, all
  *     granted bytes received, waiting for bpages, server computing) has
  *     its silence forgiven;
- *   - otherwise its silent ticks grow: RESENDs after resend_ticks and then
- *     every resend_interval, abort after timeout_ticks (a client RPC fails
- *     with ETIMEDOUT, a server RPC still receiving its request ends
- *     silently; a server sending its response, waiting for grants, only
- *     ends after need_ack_timeout x timeout_ticks, a homad bound).
+ *   - otherwise its silent ticks grow: RESENDs after resend_ticks, then
+ *     backing off (resend_interval, doubling up to timeout_ticks / 4; at
+ *     most resend_peer_limit rounds per peer per tick; none before the
+ *     bytes we expect could have arrived); after timeout_ticks a client
+ *     RPC fails with ETIMEDOUT and a server RPC still receiving its
+ *     request ends silently, but only if the peer sent nothing at all in
+ *     that time, or after live_peer_timeout x timeout_ticks if it did (a
+ *     server sending its response, waiting for grants, only ends after
+ *     need_ack_timeout x timeout_ticks, a homad bound).
  * Then dead RPCs are reaped (10 x reap_limit, more beyond dead_buffs_limit)
  * and the grant policy tops up grants.
  */
@@ -55,12 +59,116 @@ static uint32_t timer_drain_ticks(const struct homa_engine *e)
 	return (uint32_t)(us / tick);
 }
 
+/*
+ * Whole ticks the bytes `peer` still owes us (granted or unscheduled, not
+ * received) need at the rate its DATA has been arriving (peer_rx_sample):
+ * a slow sender, a queue on the path, or our own slowness in reading.
+ */
+static uint32_t timer_peer_drain_ticks(const struct homa_engine *e,
+				       const struct homa_peer *peer)
+{
+	uint64_t us, tick = e->params.tick_usecs ? e->params.tick_usecs : 1;
+
+	if (peer->rx_mbps == 0 || peer->incoming == 0)
+		return 0;
+	us = peer->incoming * 8 / peer->rx_mbps;
+	if (us / tick > UINT32_MAX)
+		return UINT32_MAX;
+	return (uint32_t)(us / tick);
+}
+
+/* The longest gap between two RESEND rounds of one RPC (back-off cap). */
+static uint32_t timer_resend_cap(const struct homa_params *p)
+{
+	uint32_t cap = p->timeout_ticks / 4;
+
+	return cap > p->resend_interval ? cap : p->resend_interval;
+}
+
+/*
+ * rpc has been silent for timeout_ticks: give it up if its peer has been
+ * silent as long (a dead or unreachable host), or if the peer talks but
+ * not about this RPC for live_peer_timeout x timeout_ticks (it lost the
+ * RPC).  A peer that talks is alive, maybe busy: its answers may sit in
+ * its queues or ours.  Ticks are homad's own (a stalled homad counts
+ * none).  Returns true if the RPC ended.
+ */
+static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	const struct homa_params *p = &e->params;
+	bool peer_silent =
+		e->ticks - rpc->peer->heard_tick >= (uint64_t)p->timeout_ticks;
+	bool too_long = p->live_peer_timeout != 0 &&
+			rpc->silent_ticks >= (uint64_t)p->live_peer_timeout *
+						     p->timeout_ticks;
+
+	if (!rpc_is_client(rpc) && rpc->state != RPC_INCOMING) {
+		/*
+		 * A server sending its response times out only by the homad
+		 * bound of need_ack_timeout (the client may be out of bpages
+		 * and granting nothing for a long time, legitimately).
+		 */
+		if (p->need_ack_timeout > 0 &&
+		    rpc->silent_ticks >=
+			    (uint64_t)p->need_ack_timeout * p->timeout_ticks) {
+			e->metrics.need_ack_timeouts++;
+			rpc_end(e, rpc);
+			return true;
+		}
+		return false;
+	}
+	if (!peer_silent && !too_long) {
+		e->metrics.timeouts_peer_alive++;
+		return false;
+	}
+	if (rpc_is_client(rpc)) {
+		e->metrics.client_rpc_timeouts++;
+		if (peer_silent)
+			e->metrics.client_timeouts_peer_silent++;
+		else
+			e->metrics.client_timeouts_rpc_silent++;
+		rpc_fail(e, rpc, ETIMEDOUT);
+		return true;
+	}
+	e->metrics.server_rpc_timeouts++;
+	if (peer_silent)
+		e->metrics.server_timeouts_peer_silent++;
+	else
+		e->metrics.server_timeouts_rpc_silent++;
+	rpc_end(e, rpc);
+	return true;
+}
+
+/*
+ * May rpc send a RESEND round to its peer now?  At most resend_peer_limit
+ * rounds per peer per tick: the rest stay due and go in a later tick
+ * (e->rpcs is oldest first; an RPC that sent moves its next round away).
+ */
+static bool timer_peer_allows(struct homa_engine *e, struct homa_peer *peer)
+{
+	uint32_t limit = e->params.resend_peer_limit;
+
+	if (limit == 0)
+		return true;
+	if (peer->resend_tick != e->ticks) {
+		peer->resend_tick = e->ticks;
+		peer->resends_in_tick = 0;
+	}
+	if (peer->resends_in_tick >= limit) {
+		e->metrics.resends_peer_limited++;
+		return false;
+	}
+	peer->resends_in_tick++;
+	return true;
+}
+
 static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 			    uint64_t now)
 {
 	const struct homa_params *p = &e->params;
 	struct homa_msgout *out = &rpc->msgout;
 	struct homa_msgin *in = &rpc->msgin;
+	uint32_t gap, cap;
 
 	if (!rpc_is_client(rpc) && rpc->state == RPC_OUTGOING &&
 	    out->next_xmit >= out->length) {
@@ -81,7 +189,7 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		if (out->next_xmit < out->granted &&
 		    out->next_xmit < out->length) {
 			/* The ball is in our court (the pacer's). */
-			rpc->silent_ticks = 0;
+			rpc_heard(rpc);
 			return;
 		}
 		break;
@@ -90,41 +198,19 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		if (in->waiting || in->capped ||
 		    (in->bufs && in->num_gaps == 0 &&
 		     in->recv_end >= in->granted)) {
-			rpc->silent_ticks = 0;
+			rpc_heard(rpc);
 			return;
 		}
 		break;
 	case RPC_IN_SERVICE:
-		rpc->silent_ticks = 0;
+		rpc_heard(rpc);
 		return;
 	case RPC_DEAD:
 		return;
 	}
 	rpc->silent_ticks++;
-	if (rpc->silent_ticks >= p->timeout_ticks) {
-		if (rpc_is_client(rpc)) {
-			e->metrics.client_rpc_timeouts++;
-			rpc_fail(e, rpc, ETIMEDOUT);
-			return;
-		}
-		if (rpc->state == RPC_INCOMING) {
-			e->metrics.server_rpc_timeouts++;
-			rpc_end(e, rpc);
-			return;
-		}
-		/*
-		 * A server sending its response times out only by the homad
-		 * bound of need_ack_timeout (the client may be out of bpages
-		 * and granting nothing for a long time, legitimately).
-		 */
-		if (p->need_ack_timeout > 0 &&
-		    rpc->silent_ticks >=
-			    (uint64_t)p->need_ack_timeout * p->timeout_ticks) {
-			e->metrics.need_ack_timeouts++;
-			rpc_end(e, rpc);
-		}
+	if (rpc->silent_ticks >= p->timeout_ticks && timer_timeout(e, rpc))
 		return;
-	}
 	if (rpc->silent_ticks < p->resend_ticks)
 		return;
 	/* A sender waiting for grants leaves asking to the receiver. */
@@ -132,28 +218,42 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		return;
 	if (rpc->state == RPC_INCOMING) {
 		/*
-		 * A homad rule: no RESEND before our link could have brought
-		 * in everything we expect (granted or unscheduled, all
-		 * messages): a low-priority message's packets may just wait
-		 * behind those in the bottleneck's queue.  Negligible at the
-		 * module's 25 Gbit/s (400 KB drain in 128 us), milliseconds
-		 * on a slow link, where early RESENDs duplicate what is
-		 * queued and overflow the queue.
+		 * A homad rule: no RESEND before our link, and this peer at
+		 * the rate its bytes have been arriving, could have brought
+		 * in what we expect (granted or unscheduled): a message's
+		 * packets may just wait behind others in a queue.
+		 * Negligible at the module's 25 Gbit/s (400 KB drain in 128
+		 * us), milliseconds on a slow link or from a slow sender,
+		 * where early RESENDs duplicate what is queued and overflow
+		 * the queue.
 		 */
 		uint32_t since = rpc->silent_ticks - p->resend_ticks;
+		uint32_t drain = timer_drain_ticks(e);
+		uint32_t peer_drain = timer_peer_drain_ticks(e, rpc->peer);
 
-		if (since < timer_drain_ticks(e)) {
+		if (peer_drain > drain)
+			drain = peer_drain;
+		if (since < drain) {
 			e->metrics.resends_deferred++;
 			return;
 		}
-		if (p->resend_interval != 0 &&
-		    (since - timer_drain_ticks(e)) % p->resend_interval != 0)
-			return;
-	} else if (p->resend_interval != 0 &&
-		   (rpc->silent_ticks - p->resend_ticks) % p->resend_interval !=
-			   0) {
-		return;
 	}
+	/*
+	 * A homad rule: the rounds of one silence back off, resend_interval,
+	 * then twice the last gap, up to timeout_ticks / 4 (so a live peer
+	 * still hears from us a few times before we would time out); BUSY
+	 * keeps the gap (rpc_busy), progress resets it (rpc_heard).
+	 */
+	if (rpc->next_resend != 0 && rpc->silent_ticks < rpc->next_resend)
+		return;
+	if (!timer_peer_allows(e, rpc->peer))
+		return;
+	cap = timer_resend_cap(p);
+	gap = rpc->resend_gap == 0 ? p->resend_interval : 2 * rpc->resend_gap;
+	if (gap > cap)
+		gap = cap;
+	rpc->resend_gap = gap;
+	rpc->next_resend = rpc->silent_ticks + gap;
 	msgin_request_retrans(e, rpc, now);
 }
 

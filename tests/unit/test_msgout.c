@@ -165,6 +165,7 @@ START_TEST(msgout_resend__same_boundaries_retransmit)
 
 	et_pace(&t);
 	et_clear(&t);
+	t.now += 2 * ET_MS; /* sent long enough ago to be sent again */
 	from_server(HOMA_RESEND, id, 2000, 1000, 5);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 2);
 	for (size_t i = 0; i < 2; i++) {
@@ -209,10 +210,65 @@ START_TEST(msgout_resend__all_resends_what_was_sent)
 
 	et_pace(&t);
 	et_clear(&t);
+	t.now += 2 * ET_MS; /* sent long enough ago to be sent again */
 	from_server(HOMA_RESEND, id, 0, HOMA_RESEND_ALL, 7);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
 	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 2)->pkt.u.data.incoming, 3000);
 	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 2)->pkt.u.data.retransmit, 1);
+}
+END_TEST
+
+START_TEST(msgout_resend__not_again_within_guard)
+{
+	uint64_t id = et_request(&t, 3000);
+	const struct homa_metrics *m = engine_metrics(t.e);
+
+	et_pace(&t);
+	et_clear(&t);
+	/* Asked for at once: the packets may still be on their way. */
+	from_server(HOMA_RESEND, id, 0, HOMA_RESEND_ALL, 7);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 0);
+	ck_assert_uint_eq(m->resend_skipped_recent, 3);
+	/* A tick later (no RTT measured: the guard is one tick). */
+	t.now += ET_MS;
+	from_server(HOMA_RESEND, id, 0, HOMA_RESEND_ALL, 7);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	ck_assert_uint_eq(m->resent_packets, 3);
+	ck_assert_uint_eq(m->resent_bytes, 3000);
+	/* Asked again while the retransmission travels: not again. */
+	et_clear(&t);
+	t.now += ET_MS / 2;
+	from_server(HOMA_RESEND, id, 1424, 100, 7);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 0);
+	ck_assert_uint_eq(m->resend_skipped_recent, 4);
+	t.now += ET_MS / 2;
+	from_server(HOMA_RESEND, id, 1424, 100, 7);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.offset, 1424);
+}
+END_TEST
+
+START_TEST(msgout_resend__old_bytes_go_new_ones_wait)
+{
+	uint64_t id = et_request(&t, 200000);
+	const struct homa_metrics *m = engine_metrics(t.e);
+	size_t n;
+
+	et_pace(&t); /* 40000 unscheduled bytes: 29 packets */
+	t.now += 10000;
+	from_server(HOMA_GRANT, id, 60000, 0, 2); /* RTT sample: 10 us */
+	et_pace(&t);				  /* 15 more */
+	t.now += 5 * ET_MS;
+	from_server(HOMA_GRANT, id, 80000, 0, 2);
+	et_pace(&t); /* 14 more, sent now */
+	et_clear(&t);
+	/* Everything sent so far: only the 5 ms old bytes go again. */
+	from_server(HOMA_RESEND, id, 0, HOMA_RESEND_ALL, 7);
+	n = et_count(&t, HOMA_DATA);
+	ck_assert_uint_eq(n, 44);
+	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, n - 1)->pkt.u.data.offset,
+			  59936);
+	ck_assert_uint_eq(m->resend_skipped_recent, 14);
 }
 END_TEST
 
@@ -333,6 +389,7 @@ START_TEST(msgout_init__unscheduled_from_rtt_fixed_boundary)
 			  15625 + 3 * 1424);
 	/* Retransmission: the very same boundaries. */
 	et_clear(&t);
+	t.now += 2 * ET_MS; /* sent long enough ago to be sent again */
 	from_server(HOMA_RESEND, id, 15000, 2000, 4);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 2);
 	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.offset, 14240);
@@ -380,6 +437,7 @@ START_TEST(msgout_xmit_packet__homad_marker_and_incast_flag)
 	 * nothing but the marker goes to it, retransmissions included. */
 	et_data(&t, ET_SERVER_PORT, 20, 100, 100, 0, 100);
 	et_clear(&t);
+	t.now += 2 * ET_MS; /* sent long enough ago to be sent again */
 	from_server(HOMA_RESEND, id3, 0, 1000, 4);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 1);
 	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.pad[2], 0);
@@ -405,6 +463,8 @@ static Suite *msgout_suite(void)
 	tcase_add_test(tc, msgout_resend__same_boundaries_retransmit);
 	tcase_add_test(tc, msgout_resend__beyond_sent_busy_and_implicit_grant);
 	tcase_add_test(tc, msgout_resend__all_resends_what_was_sent);
+	tcase_add_test(tc, msgout_resend__not_again_within_guard);
+	tcase_add_test(tc, msgout_resend__old_bytes_go_new_ones_wait);
 	tcase_add_test(tc, msgout_resend__rpc_unknown_restarts_request);
 	tcase_add_test(tc, msgout_grant__first_grant_samples_rtt);
 	tcase_add_test(tc, msgout_init__unscheduled_from_rtt_fixed_boundary);

@@ -393,6 +393,7 @@ START_TEST(engine_rx_resend__unknown_and_busy)
 	ck_assert_int_eq(respond(11), 0);
 	et_pace(&t);
 	et_clear(&t);
+	t.now += 2 * ET_MS; /* sent long enough ago to be sent again */
 	et_rx(&t, &p, &et_peer);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
 	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->pkt.u.data.retransmit, 1);

@@ -56,7 +56,17 @@ START_TEST(timer_tick__client_resend_all_then_timeout)
 	ck_assert_uint_eq(r->prio, 7);
 	et_ticks(&t, 5);
 	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 2);
-	et_ticks(&t, 89);
+	/* Backing off: 20, 40, 65, 90 (gaps 10, 20, then timeout_ticks/4). */
+	et_ticks(&t, 9);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 2);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 3);
+	et_ticks(&t, 69);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 5);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 6);
+	/* The peer sent nothing at all for timeout_ticks: ETIMEDOUT. */
+	et_ticks(&t, 9);
 	ck_assert_uint_eq(t.ndeliv, 0);
 	et_ticks(&t, 1);
 	ck_assert_uint_eq(t.ndeliv, 1);
@@ -64,7 +74,159 @@ START_TEST(timer_tick__client_resend_all_then_timeout)
 	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
 	ck_assert_uint_eq(t.deliv[0].id, id);
 	ck_assert_uint_eq(engine_metrics(t.e)->client_rpc_timeouts, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->client_timeouts_peer_silent, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->client_timeouts_rpc_silent, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->timeouts_peer_alive, 0);
 	ck_assert_uint_eq(nrpcs(), 0);
+}
+END_TEST
+
+/*
+ * A peer that keeps sending (here: CUTOFFS, about no RPC) is alive: an RPC
+ * it never answers waits until live_peer_timeout x timeout_ticks.
+ */
+START_TEST(timer_tick__live_peer_keeps_rpc_until_bound)
+{
+	uint64_t id = et_request(&t, 100);
+	const struct homa_metrics *m = engine_metrics(t.e);
+
+	for (int i = 0; i < 99; i++) {
+		et_ticks(&t, 10);
+		et_ctrl(&t, HOMA_CUTOFFS, engine_sock_port(t.cli), 0);
+	}
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(nrpcs(), 1);
+	ck_assert_uint_gt(m->timeouts_peer_alive, 800);
+	et_ticks(&t, 10);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
+	ck_assert_uint_eq(t.deliv[0].id, id);
+	ck_assert_uint_eq(m->client_timeouts_rpc_silent, 1);
+	ck_assert_uint_eq(m->client_timeouts_peer_silent, 0);
+	ck_assert_uint_eq(m->client_rpc_timeouts, 1);
+}
+END_TEST
+
+/* The peer goes quiet later: its RPCs fail timeout_ticks after its last
+ * packet, not after their own silence began. */
+START_TEST(timer_tick__peer_silence_counts_from_last_packet)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+
+	et_request(&t, 100);
+	for (int i = 0; i < 15; i++) {
+		et_ticks(&t, 10);
+		et_ctrl(&t, HOMA_CUTOFFS, engine_sock_port(t.cli), 0);
+	}
+	ck_assert_uint_eq(nrpcs(), 1);
+	et_ticks(&t, 99);
+	ck_assert_uint_eq(nrpcs(), 1);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(m->client_timeouts_peer_silent, 1);
+}
+END_TEST
+
+/* With live_peer_timeout 0 a live peer's RPCs never time out. */
+START_TEST(timer_tick__live_peer_timeout_zero_waits)
+{
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.live_peer_timeout = 0;
+	et_init(&t, &p);
+	et_request(&t, 100);
+	for (int i = 0; i < 300; i++) {
+		et_ticks(&t, 10);
+		et_ctrl(&t, HOMA_CUTOFFS, engine_sock_port(t.cli), 0);
+	}
+	ck_assert_uint_eq(nrpcs(), 1);
+	ck_assert_uint_eq(t.ndeliv, 0);
+}
+END_TEST
+
+/* BUSY restarts the silence but keeps the RESEND gap growing. */
+START_TEST(timer_tick__busy_keeps_backoff)
+{
+	uint64_t id = et_request(&t, 100);
+	uint64_t at[8];
+	unsigned n = 0;
+
+	et_clear(&t);
+	for (unsigned tick = 1; tick <= 200 && n < 8; tick++) {
+		size_t before = et_count(&t, HOMA_RESEND);
+
+		et_ticks(&t, 1);
+		if (et_count(&t, HOMA_RESEND) > before) {
+			at[n++] = tick;
+			et_ctrl(&t, HOMA_BUSY, engine_sock_port(t.cli), id | 1);
+		}
+	}
+	ck_assert_uint_eq(n, 8);
+	/* 5, then gaps 5, 10, 20, 25, 25... after each BUSY. */
+	ck_assert_uint_eq(at[0], 5);
+	ck_assert_uint_eq(at[1], 10);
+	ck_assert_uint_eq(at[2], 20);
+	ck_assert_uint_eq(at[3], 40);
+	ck_assert_uint_eq(at[4], 65);
+	ck_assert_uint_eq(at[5], 90);
+	ck_assert_uint_eq(at[6], 115);
+	ck_assert_uint_eq(t.ndeliv, 0);
+}
+END_TEST
+
+/* At most resend_peer_limit RESEND rounds per peer per tick. */
+START_TEST(timer_tick__resend_peer_limit)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+
+	for (int i = 0; i < 40; i++)
+		et_request(&t, 100);
+	et_clear(&t);
+	et_ticks(&t, 5);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 16);
+	ck_assert_uint_eq(m->resends_peer_limited, 24);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 32);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 40);
+	/* Every RPC asked exactly once so far. */
+	for (size_t i = 0; i < 40; i++)
+		for (size_t j = 0; j < i; j++)
+			ck_assert_uint_ne(
+				et_nth(&t, HOMA_RESEND, i)->pkt.sender_id,
+				et_nth(&t, HOMA_RESEND, j)->pkt.sender_id);
+}
+END_TEST
+
+/*
+ * A sender whose bytes arrive slowly (measured): the receiver waits for
+ * what it still owes at that rate before asking.
+ */
+START_TEST(timer_tick__resend_waits_for_slow_peer)
+{
+	struct homa_peer *peer;
+	uint32_t off;
+
+	/* 100 KB at 1424 bytes every 100 us: about 114 Mbit/s. */
+	for (off = 0; off < 40000; off += 1424) {
+		et_data(&t, ET_SERVER_PORT, 10, 100000, 100000, off,
+			40000 - off < 1424 ? 40000 - off : 1424);
+		t.now += 100000;
+	}
+	peer = peer_find(t.e, &et_peer);
+	ck_assert_ptr_nonnull(peer);
+	ck_assert_uint_gt(peer->rx_mbps, 80);
+	ck_assert_uint_lt(peer->rx_mbps, 150);
+	/* 60000 bytes still owed (granted: the whole message, 100 KB; it
+	 * fits the default max_incoming), about 4.2 ms at that rate. */
+	et_clear(&t);
+	et_ticks(&t, 5 + 3);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 0);
+	ck_assert_uint_ge(engine_metrics(t.e)->resends_deferred, 3);
+	et_ticks(&t, 2);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
 }
 END_TEST
 
@@ -287,6 +449,12 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, engine_next_deadline__idle_and_armed);
 	tcase_add_test(tc, timer_tick__client_resend_all_then_timeout);
 	tcase_add_test(tc, timer_tick__busy_keeps_rpc_alive);
+	tcase_add_test(tc, timer_tick__live_peer_keeps_rpc_until_bound);
+	tcase_add_test(tc, timer_tick__peer_silence_counts_from_last_packet);
+	tcase_add_test(tc, timer_tick__live_peer_timeout_zero_waits);
+	tcase_add_test(tc, timer_tick__busy_keeps_backoff);
+	tcase_add_test(tc, timer_tick__resend_peer_limit);
+	tcase_add_test(tc, timer_tick__resend_waits_for_slow_peer);
 	tcase_add_test(tc, timer_tick__receiver_resends_gaps_and_tail);
 	tcase_add_test(tc, timer_tick__resend_asks_for_granted_tail);
 	tcase_add_test(tc, timer_tick__resend_waits_for_slow_link_to_drain);
