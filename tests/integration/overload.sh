@@ -1,0 +1,215 @@
+#!/bin/sh
+# overload.sh - homad on a busy machine, with a stalled homad and a slow
+# peer, all with the default timeouts (homa.conf(5): timeout_ticks,
+# live_peer_timeout, resend_interval):
+#   - 1,000 concurrent RPCs from 10 client processes (mixed sizes up to
+#     100 KB, every byte checked), OVERLOAD_RUNS times in a row (default
+#     10) on each link, while two CPU hogs (busy loops at homad's nice
+#     level) run for the whole case: no RPC may fail;
+#   - the client's own homad stopped (SIGSTOP) for 150 ms in the middle of
+#     such traffic, three times: no RPC fails (its silence is not its
+#     peer's);
+#   - a slow sender: the server's homad paces its responses to the client
+#     at 300 Mbit/s (a peers rate rule) while the client's homad believes
+#     in a 25 Gbit/s link: 16 echoes of 500 KB at once, no timeout, and the
+#     bytes retransmitted are at most 5% of the message bytes;
+#   - the server's homad stopped for good: the client's RPCs fail with
+#     ETIMEDOUT within timeout_ticks x tick_usecs (100 ms) plus 150 ms.
+# Each case prints its numbers (counters of both homads).  Exit 0 only if
+# every case passed; 77 only without root or netns.
+. "$(dirname "$0")/lib.sh"
+
+E2E="$top_builddir/tests/integration/e2e_test"
+[ -x "$E2E" ] || fail "$E2E not built"
+RUNS=${OVERLOAD_RUNS:-10}
+
+require_netns
+setup_tmp
+A=ho-$$-a
+B=ho-$$-b
+make_pair "$A" "$B"
+
+# start_homads LINK [EXTRA_A]: a homad in A (EXTRA_A: more homa.conf text
+# for A only) and one in B, on LINK.
+start_homads() {
+	printf 'network = {\n\tlink = "%s";\n};\n' "$1" >"$T_TMP/b.conf"
+	cp "$T_TMP/b.conf" "$T_TMP/a.conf"
+	[ -n "${2:-}" ] && printf '%s\n' "$2" >>"$T_TMP/a.conf"
+	for h in a b; do
+		ip netns exec "$(ns_of $h)" "$HOMAD" -c "$T_TMP/$h.conf" \
+			-S "$(ctl $h)" -C "$(sock $h)" >"$T_TMP/$h.log" 2>&1 &
+		if [ $h = a ]; then HA=$!; else HB=$!; fi
+		T_PIDS="$T_PIDS $!"
+	done
+	for h in a b; do
+		wait_for "$HOMACTL" -s "$(ctl $h)" status ||
+			{ cat "$T_TMP/$h.log"; fail "homad $h did not start"; }
+	done
+}
+
+stop_homads() {
+	kill -CONT "$HA" "$HB" 2>/dev/null
+	kill -TERM "$HA" "$HB" 2>/dev/null
+	bounded_wait "$HA" 10
+	bounded_wait "$HB" 10
+	kill "$SRV" 2>/dev/null
+	wait "$SRV" 2>/dev/null
+}
+
+# start_server: an echo server on port 100 in A; SRV = its pid.
+start_server() {
+	rm -f "$T_TMP/srv.ready"
+	HOMA_SOCKET=$(sock a) ip netns exec "$A" "$E2E" server -f 4 \
+		--echo 100 --ready "$T_TMP/srv.ready" >"$T_TMP/srv.log" 2>&1 &
+	SRV=$!
+	T_PIDS="$T_PIDS $SRV"
+	wait_for test -f "$T_TMP/srv.ready" ||
+		{ cat "$T_TMP/srv.log"; fail "echo server did not start"; }
+}
+
+# snap HOST TAG: save HOST's metrics as $T_TMP/HOST.TAG.
+snap() {
+	"$HOMACTL" -s "$(ctl "$1")" metrics >"$T_TMP/$1.$2" 2>/dev/null
+}
+
+# delta HOST NAME: NAME's growth in HOST between snapshots 0 and 1.
+delta() {
+	echo $(($(metric "$T_TMP/$1.1" "$2") - $(metric "$T_TMP/$1.0" "$2")))
+}
+
+# hogs_start / hogs_stop: two busy loops at our nice level (homad's).
+HOGS=""
+hogs_start() {
+	for i in 1 2; do
+		sh -c 'while :; do :; done' &
+		HOGS="$HOGS $!"
+		T_PIDS="$T_PIDS $!"
+	done
+}
+hogs_stop() {
+	# shellcheck disable=SC2086
+	kill $HOGS 2>/dev/null
+	for p in $HOGS; do wait "$p" 2>/dev/null; done
+	HOGS=""
+}
+
+# concurrent: 10 processes x 100 RPCs outstanding; its output line in OUT.
+concurrent() {
+	OUT=$(HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 60 "$E2E" \
+		concurrent -f 4 -d "$A4" -p 100 --procs 10 -n 100 \
+		--within 50000 2>"$T_TMP/case.err")
+}
+
+# timeout_counts: the timeout and RESEND counters of both homads.
+timeout_counts() {
+	echo "client timeouts $(delta b client_rpc_timeouts)," \
+		"server timeouts $(delta a server_rpc_timeouts)," \
+		"kept for a live peer (ticks) a $(delta a timeouts_peer_alive)" \
+		"b $(delta b timeouts_peer_alive)," \
+		"RESENDs a $(delta a resend_requests) b $(delta b resend_requests)," \
+		"resent bytes a $(delta a resent_bytes) b $(delta b resent_bytes)"
+}
+
+for link in ip udp; do
+	start_homads $link
+	start_server
+
+	# ---- 1,000 concurrent RPCs, CPU hogs, RUNS times ---------------
+	snap a 0
+	snap b 0
+	hogs_start
+	bad=0
+	i=0
+	t0=$(now_ms)
+	while [ $i -lt "$RUNS" ]; do
+		i=$((i + 1))
+		if ! concurrent; then
+			bad=$((bad + 1))
+			echo "#   run $i: $(tr '\n' ' ' <"$T_TMP/case.err")"
+		fi
+	done
+	hogs_stop
+	snap a 1
+	snap b 1
+	what="$RUNS runs x 1,000 RPCs with 2 CPU hogs, $(($(now_ms) - t0)) ms"
+	if [ $bad -eq 0 ]; then
+		pass "concurrent under load $link" \
+			"0 failed RPCs in $RUNS consecutive runs ($what); $(timeout_counts)"
+	else
+		failed "concurrent under load $link" \
+			"$bad of $RUNS runs had failed RPCs ($what); $(timeout_counts)"
+	fi
+
+	# ---- the client's homad stalled for 150 ms mid-traffic ---------
+	snap a 0
+	snap b 0
+	bad=0
+	for i in 1 2 3; do
+		(concurrent && echo "$OUT" >"$T_TMP/stall.out") &
+		cpid=$!
+		sleep 0.1
+		kill -STOP "$HB"
+		sleep 0.15
+		kill -CONT "$HB"
+		wait "$cpid" || {
+			bad=$((bad + 1))
+			echo "#   stall $i: $(tr '\n' ' ' <"$T_TMP/case.err")"
+		}
+	done
+	snap a 1
+	snap b 1
+	if [ $bad -eq 0 ]; then
+		pass "client homad stalled 150 ms $link" \
+			"3 of 3 runs of 1,000 RPCs complete; $(timeout_counts)"
+	else
+		failed "client homad stalled 150 ms $link" \
+			"$bad of 3 runs failed; $(timeout_counts)"
+	fi
+
+	# ---- the server's homad stopped for good ----------------------
+	snap b 0
+	kill -STOP "$HA"
+	if out=$(HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 20 "$E2E" \
+		unreach -f 4 -d "$A4" -p 100 --expect ETIMEDOUT --within 250 \
+		2>"$T_TMP/case.err"); then
+		snap b 1
+		pass "server homad stopped $link" \
+			"$out; peer-silent timeouts $(delta b client_timeouts_peer_silent)"
+	else
+		failed "server homad stopped $link" \
+			"$(tr '\n' ' ' <"$T_TMP/case.err")"
+	fi
+	stop_homads
+done
+
+# ---- a slow sender: A paces what it sends to B at 300 Mbit/s ----------
+start_homads ip "peers = ( { prefix = \"$B4/32\"; rate_mbps = 300; } );"
+start_server
+snap a 0
+snap b 0
+SIZES=500000
+for i in 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+	SIZES="$SIZES,500000"
+done
+if out=$(HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 60 "$E2E" echo \
+	-f 4 -d "$A4" -p 100 --sizes "$SIZES" 2>"$T_TMP/case.err"); then
+	snap a 1
+	snap b 1
+	sent=$(delta a server_response_bytes_done)
+	resent=$(delta a resent_bytes)
+	tmo=$(($(delta b client_rpc_timeouts) + $(delta a server_rpc_timeouts)))
+	what="$out; responses $sent bytes, resent $resent bytes, RESENDs from b $(delta b resend_requests), deferred $(delta b resends_deferred), timeouts $tmo"
+	if [ "$sent" -gt 0 ] && [ $((resent * 100)) -le $((sent * 5)) ] &&
+		[ "$tmo" -eq 0 ]; then
+		pass "slow sender (300 Mbit/s)" "$what"
+	else
+		failed "slow sender (300 Mbit/s)" "$what"
+	fi
+else
+	failed "slow sender (300 Mbit/s)" "$(tr '\n' ' ' <"$T_TMP/case.err")"
+fi
+stop_homads
+
+echo "# overload: $CASES cases, $FAILS failed"
+[ $FAILS -eq 0 ] || exit 1
+exit 0
