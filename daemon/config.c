@@ -152,7 +152,7 @@ static const struct conf_key conf_keys[] = {
 	PROTO(CK_U32, max_gaps, 1, 65536),
 	{"protocol", "need_ack_timeout", CK_U32, OFF(proto.need_ack_timeout), 1,
 	 10000, CF_ZERO_OK, NULL},
-	{"protocol", "live_peer_timeout", CK_U32, OFF(proto.live_peer_timeout),
+	{"protocol", "live_peer_resends", CK_U32, OFF(proto.live_peer_resends),
 	 1, 10000, CF_ZERO_OK, NULL},
 	{"protocol", "resend_peer_limit", CK_U32, OFF(proto.resend_peer_limit),
 	 1, 100000, CF_ZERO_OK, NULL},

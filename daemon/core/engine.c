@@ -57,7 +57,7 @@ void engine_params_default(struct homa_params *p)
 	p->max_sockets = 4096;
 	p->max_gaps = 256;
 	p->need_ack_timeout = 10;
-	p->live_peer_timeout = 10;
+	p->live_peer_resends = 10;
 	p->resend_peer_limit = 16;
 	p->n_rate_rules = 0;
 	p->unsched_from_rtt = ENGINE_UNSCHED_FROM_RTT;
@@ -140,6 +140,7 @@ struct homa_engine *engine_create(const struct homa_params *params)
 	e->tx_budget = ENGINE_TX_UNLIMITED;
 	TAILQ_INIT(&e->socks);
 	TAILQ_INIT(&e->rpcs);
+	TAILQ_INIT(&e->in_service);
 	TAILQ_INIT(&e->dead);
 	TAILQ_INIT(&e->peer_lru);
 	TAILQ_INIT(&e->grantable);
@@ -592,21 +593,30 @@ int engine_icmp_errno(int family, uint8_t type, uint8_t code, bool *port_only)
 	return 0;
 }
 
-void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
-		       uint16_t dport, int err, uint64_t now)
+/* Fail (end) the RPCs of list with peer p (and port dport, if not 0). */
+static void engine_icmp_fail(struct homa_engine *e, struct homa_rpc_list *list,
+			     const struct homa_peer *p, uint16_t dport, int err)
 {
-	struct homa_peer *p = peer_find(e, peer);
 	struct homa_rpc *rpc, *next;
 
-	if (p == NULL || err <= 0)
-		return;
-	for (rpc = TAILQ_FIRST(&e->rpcs); rpc != NULL; rpc = next) {
+	for (rpc = TAILQ_FIRST(list); rpc != NULL; rpc = next) {
 		next = TAILQ_NEXT(rpc, link);
 		if (rpc->peer != p || (dport != 0 && rpc->dport != dport))
 			continue;
 		e->metrics.rpc_icmp_errors++;
 		rpc_fail(e, rpc, rpc_is_client(rpc) ? err : 0);
 	}
+}
+
+void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
+		       uint16_t dport, int err, uint64_t now)
+{
+	struct homa_peer *p = peer_find(e, peer);
+
+	if (p == NULL || err <= 0)
+		return;
+	engine_icmp_fail(e, &e->rpcs, p, dport, err);
+	engine_icmp_fail(e, &e->in_service, p, dport, err);
 	engine_done(e, now);
 }
 

@@ -127,12 +127,12 @@ struct homa_params {
 	/*
 	 * [10] An RPC silent for timeout_ticks fails (a client: ETIMEDOUT)
 	 * only if its peer sent nothing at all in those ticks; while the peer
-	 * talks (it is alive, maybe busy), the RPC is given up only after
-	 * live_peer_timeout x timeout_ticks silent ticks.  0: never (a homad
-	 * rule: the module times out after timeout_ticks whatever the peer
-	 * does).  Range 0..10000.
+	 * talks (it is alive, maybe busy), the RPC is given up only once this
+	 * many of its RESEND rounds in a row went unanswered (no DATA, GRANT
+	 * or BUSY for it).  0: never (a homad rule: the module times out after
+	 * timeout_ticks whatever the peer does).  Range 0..10000.
 	 */
-	uint32_t live_peer_timeout;
+	uint32_t live_peer_resends;
 	/*
 	 * [16] RESEND rounds (one RPC's RESENDs for its gaps and tail) sent to
 	 * one peer in one tick; the RPCs over it send theirs in the next

@@ -356,6 +356,7 @@ struct homa_rpc {
 	 * (0: none sent in this silence yet) and the gap after it. */
 	uint32_t next_resend;
 	uint32_t resend_gap;
+	uint32_t unanswered; /* RESEND rounds since the peer answered */
 	uint32_t done_ticks; /* server: ticks since response sent */
 	bool incast;	     /* server: the request asked for an incast
 				response (HOMAD_FLAG_INCAST) */
@@ -377,6 +378,7 @@ static inline void rpc_heard(struct homa_rpc *rpc)
 	rpc->silent_ticks = 0;
 	rpc->next_resend = 0;
 	rpc->resend_gap = 0;
+	rpc->unanswered = 0;
 }
 
 /*
@@ -388,6 +390,7 @@ static inline void rpc_busy(struct homa_rpc *rpc)
 {
 	rpc->silent_ticks = 0;
 	rpc->next_resend = rpc->resend_gap;
+	rpc->unanswered = 0;
 }
 
 #define RPC_BUCKETS 16384
@@ -471,9 +474,15 @@ struct homa_engine {
 	uint32_t nsocks;
 	uint16_t next_port; /* next default port to try */
 
-	/* RPCs: table of live ones, list of live and of dead ones. */
+	/*
+	 * RPCs: table of live ones; lists of the live ones the tick checks
+	 * (least recently asked with a RESEND first), of those a server
+	 * application holds (RPC_IN_SERVICE: nothing to check), and of the
+	 * dead ones.
+	 */
 	struct homa_rpc **rpc_buckets; /* [RPC_BUCKETS] */
 	struct homa_rpc_list rpcs;
+	struct homa_rpc_list in_service;
 	struct homa_rpc_list dead;
 	uint32_t nrpcs, ndead, nclient, nserver;
 	uint64_t next_client_id;

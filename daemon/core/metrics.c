@@ -129,15 +129,15 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 "Client RPCs timed out: the peer sent nothing for timeout_ticks",
 	 METRICS_OFF(client_timeouts_peer_silent)},
 	{"client_timeouts_rpc_silent",
-	 "Client RPCs timed out: the peer talked, never about the RPC, for "
-	 "live_peer_timeout x timeout_ticks",
+	 "Client RPCs timed out: the peer talked, but left live_peer_resends "
+	 "RESEND rounds for the RPC unanswered",
 	 METRICS_OFF(client_timeouts_rpc_silent)},
 	{"server_timeouts_peer_silent",
 	 "Server RPCs ended: the client sent nothing for timeout_ticks",
 	 METRICS_OFF(server_timeouts_peer_silent)},
 	{"server_timeouts_rpc_silent",
-	 "Server RPCs ended: the client talked, never about the RPC, for "
-	 "live_peer_timeout x timeout_ticks",
+	 "Server RPCs ended: the client talked, but left live_peer_resends "
+	 "RESEND rounds for the RPC unanswered",
 	 METRICS_OFF(server_timeouts_rpc_silent)},
 	{"timeouts_peer_alive",
 	 "Ticks in which an RPC silent for timeout_ticks was kept because its "

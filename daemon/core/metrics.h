@@ -60,8 +60,8 @@ struct homa_metrics {
 	uint64_t client_rpc_timeouts; /* client RPCs failed ETIMEDOUT */
 	uint64_t server_rpc_timeouts; /* server RPCs ended by silence */
 	/* The same timeouts by cause: the peer sent nothing at all for
-	 * timeout_ticks, or it talked but not about this RPC for
-	 * live_peer_timeout x timeout_ticks. */
+	 * timeout_ticks, or it talked but left live_peer_resends RESEND
+	 * rounds for this RPC unanswered. */
 	uint64_t client_timeouts_peer_silent;
 	uint64_t client_timeouts_rpc_silent;
 	uint64_t server_timeouts_peer_silent;

@@ -255,7 +255,14 @@ int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
 void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 		   enum homa_rpc_state state)
 {
-	(void)e;
+	/* The tick checks no RPC that the server application holds. */
+	if (rpc->state == RPC_IN_SERVICE && state != RPC_IN_SERVICE) {
+		TAILQ_REMOVE(&e->in_service, rpc, link);
+		TAILQ_INSERT_TAIL(&e->rpcs, rpc, link);
+	} else if (rpc->state != RPC_IN_SERVICE && state == RPC_IN_SERVICE) {
+		TAILQ_REMOVE(&e->rpcs, rpc, link);
+		TAILQ_INSERT_TAIL(&e->in_service, rpc, link);
+	}
 	rpc->state = state;
 	rpc_heard(rpc);
 }

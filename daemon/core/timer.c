@@ -15,7 +15,8 @@
  *     bytes we expect could have arrived); after timeout_ticks a client
  *     RPC fails with ETIMEDOUT and a server RPC still receiving its
  *     request ends silently, but only if the peer sent nothing at all in
- *     that time, or after live_peer_timeout x timeout_ticks if it did (a
+ *     that time, or, if it did, once live_peer_resends RESEND rounds for
+ *     the RPC went unanswered (a
  *     server sending its response, waiting for grants, only ends after
  *     need_ack_timeout x timeout_ticks, a homad bound).
  * Then dead RPCs are reaped (10 x reap_limit, more beyond dead_buffs_limit)
@@ -88,9 +89,9 @@ static uint32_t timer_resend_cap(const struct homa_params *p)
 /*
  * rpc has been silent for timeout_ticks: give it up if its peer has been
  * silent as long (a dead or unreachable host), or if the peer talks but
- * not about this RPC for live_peer_timeout x timeout_ticks (it lost the
- * RPC).  A peer that talks is alive, maybe busy: its answers may sit in
- * its queues or ours.  Ticks are homad's own (a stalled homad counts
+ * left live_peer_resends RESEND rounds for this RPC in a row unanswered
+ * (it lost the RPC).  A peer that talks is alive, maybe busy: its answers may
+ * sit in its queues or ours.  Ticks are homad's own (a stalled homad counts
  * none).  Returns true if the RPC ended.
  */
 static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc)
@@ -98,9 +99,8 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc)
 	const struct homa_params *p = &e->params;
 	bool peer_silent =
 		e->ticks - rpc->peer->heard_tick >= (uint64_t)p->timeout_ticks;
-	bool too_long = p->live_peer_timeout != 0 &&
-			rpc->silent_ticks >= (uint64_t)p->live_peer_timeout *
-						     p->timeout_ticks;
+	bool too_long = p->live_peer_resends != 0 &&
+			rpc->unanswered >= p->live_peer_resends;
 
 	if (!rpc_is_client(rpc) && rpc->state != RPC_INCOMING) {
 		/*
@@ -254,19 +254,31 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		gap = cap;
 	rpc->resend_gap = gap;
 	rpc->next_resend = rpc->silent_ticks + gap;
+	if (rpc->unanswered < UINT32_MAX)
+		rpc->unanswered++;
 	msgin_request_retrans(e, rpc, now);
+	/* Least recently asked first: the RPCs that resend_peer_limit put
+	 * off come before this one in the next tick. */
+	TAILQ_REMOVE(&e->rpcs, rpc, link);
+	TAILQ_INSERT_TAIL(&e->rpcs, rpc, link);
 }
 
 /* One tick: check every RPC, reap, top up grants, re-arm. */
 void timer_tick(struct homa_engine *e, uint64_t now)
 {
-	struct homa_rpc *rpc, *next;
+	struct homa_rpc *rpc, *next, *last;
 	unsigned reap;
 
 	e->ticks++;
+	/* Each RPC once: those that send a RESEND move to the tail. */
+	last = TAILQ_LAST(&e->rpcs, homa_rpc_list);
 	for (rpc = TAILQ_FIRST(&e->rpcs); rpc != NULL; rpc = next) {
+		bool end = rpc == last;
+
 		next = TAILQ_NEXT(rpc, link);
 		timer_check_rpc(e, rpc, now);
+		if (end)
+			break;
 	}
 	/* Packets and commands reap reap_limit each; an idle engine catches
 	 * up here. */

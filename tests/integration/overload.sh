@@ -1,7 +1,7 @@
 #!/bin/sh
 # overload.sh - homad on a busy machine, with a stalled homad and a slow
 # peer, all with the default timeouts (homa.conf(5): timeout_ticks,
-# live_peer_timeout, resend_interval):
+# live_peer_resends, resend_interval):
 #   - 1,000 concurrent RPCs from 10 client processes (mixed sizes up to
 #     100 KB, every byte checked), OVERLOAD_RUNS times in a row (default
 #     10) on each link, while two CPU hogs (busy loops at homad's nice

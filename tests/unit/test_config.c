@@ -146,7 +146,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(max_sockets);
 	SAME(max_gaps);
 	SAME(need_ack_timeout);
-	SAME(live_peer_timeout);
+	SAME(live_peer_resends);
 	SAME(resend_peer_limit);
 	SAME(unsched_from_rtt);
 	SAME(incast_threshold);
@@ -257,7 +257,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.max_sockets, 4096);
 	ck_assert_uint_eq(c.proto.max_gaps, 256);
 	ck_assert_uint_eq(c.proto.need_ack_timeout, 10);
-	ck_assert_uint_eq(c.proto.live_peer_timeout, 10);
+	ck_assert_uint_eq(c.proto.live_peer_resends, 10);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 16);
 	ck_assert_uint_eq(c.proto.n_rate_rules, 0);
 	ck_assert_int_eq(c.link, HOMA_LINK_IP);
@@ -410,7 +410,7 @@ START_TEST(config_load__every_key)
 		"  reap_limit = 20; dead_buffs_limit = 6000;\n"
 		"  wmem_max = 200000000; tick_usecs = 500;\n"
 		"  max_rpcs_per_peer = 77; max_sockets = 88; max_gaps = 99;\n"
-		"  need_ack_timeout = 0; live_peer_timeout = 0;\n"
+		"  need_ack_timeout = 0; live_peer_resends = 0;\n"
 		"  resend_peer_limit = 3;\n"
 		"};\n"
 		"clients = { socket = \"/tmp/c.sock\"; socket_mode = "
@@ -464,7 +464,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.proto.max_sockets, 88);
 	ck_assert_uint_eq(c.proto.max_gaps, 99);
 	ck_assert_uint_eq(c.proto.need_ack_timeout, 0);
-	ck_assert_uint_eq(c.proto.live_peer_timeout, 0);
+	ck_assert_uint_eq(c.proto.live_peer_resends, 0);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 3);
 	/* limits.max_rpcs and max_peers are the engine's limits too. */
 	ck_assert_uint_eq(c.proto.max_rpcs, 300);
@@ -1062,8 +1062,8 @@ START_TEST(config_load__protocol_limits)
 		 "need_ack_timeout = 10001 is out of range (0 or 1..10000)");
 	load_err("protocol = { need_ack_timeout = -1; };\n", 1,
 		 "need_ack_timeout = -1 is out of range (0 or 1..10000)");
-	load_err("protocol = { live_peer_timeout = 10001; };\n", 1,
-		 "live_peer_timeout = 10001 is out of range (0 or 1..10000)");
+	load_err("protocol = { live_peer_resends = 10001; };\n", 1,
+		 "live_peer_resends = 10001 is out of range (0 or 1..10000)");
 	load_err("protocol = { resend_peer_limit = 100001; };\n", 1,
 		 "resend_peer_limit = 100001 is out of range (0 or 1..100000)");
 	/* Beyond the module: RTT-based unscheduled bytes, incast. */

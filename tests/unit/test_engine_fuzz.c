@@ -586,8 +586,22 @@ static void fz_app(void)
 static void fz_check_shares(const struct homa_engine *e)
 {
 	const struct homa_rpc *rpc;
-	uint32_t nshares = 0, ncapped = 0;
+	uint32_t nshares = 0, ncapped = 0, nlive = 0;
 
+	/* The tick's list holds no RPC a server application holds; the
+	 * other list holds only those. */
+	TAILQ_FOREACH(rpc, &e->in_service, link)
+	{
+		FZ((rpc->state) == (RPC_IN_SERVICE));
+		FZ((rpc->msgin.share) == NULL);
+		nlive++;
+	}
+	TAILQ_FOREACH(rpc, &e->rpcs, link)
+	{
+		FZ((rpc->state) != (RPC_IN_SERVICE));
+		nlive++;
+	}
+	FZ((nlive) == (e->nrpcs));
 	TAILQ_FOREACH(rpc, &e->rpcs, link)
 	{
 		const struct homa_msgin *m = &rpc->msgin;
@@ -652,43 +666,46 @@ static void fz_check(bool deep)
 	const struct homa_rpc *rpc;
 	uint64_t incoming = 0;
 	uint32_t n = 0, ns = 0;
+	const struct homa_rpc_list *lists[2] = {&e->rpcs, &e->in_service};
 
-	TAILQ_FOREACH(rpc, &e->rpcs, link)
-	{
-		const struct homa_msgin *m = &rpc->msgin;
-		const struct homa_msgout *o = &rpc->msgout;
+	for (int l = 0; l < 2; l++)
+		TAILQ_FOREACH(rpc, lists[l], link)
+		{
+			const struct homa_msgin *m = &rpc->msgin;
+			const struct homa_msgout *o = &rpc->msgout;
 
-		n++;
-		FZ((rpc->state) != (RPC_DEAD));
-		FZ((rpc->sock) != NULL);
-		FZ((peer_find(e, &rpc->peer->addr)) == (rpc->peer));
-		FZ((rpc->peer->refs) > (0));
-		incoming += m->incoming;
-		if (m->present) {
-			FZ((m->granted) <= (m->length));
-			FZ((m->recv_end) <= (m->length));
-			FZ((m->bytes_remaining) <= (m->length));
-			FZ((m->num_gaps) <= (p->max_gaps));
-			for (uint32_t i = 0; i < m->num_gaps; i++) {
-				FZ((m->gaps[i].start) < (m->gaps[i].end));
-				FZ((m->gaps[i].end) <= (m->recv_end));
-				if (i > 0)
-					FZ((m->gaps[i - 1].end) <=
-					   (m->gaps[i].start));
+			n++;
+			FZ((rpc->state) != (RPC_DEAD));
+			FZ((rpc->sock) != NULL);
+			FZ((peer_find(e, &rpc->peer->addr)) == (rpc->peer));
+			FZ((rpc->peer->refs) > (0));
+			incoming += m->incoming;
+			if (m->present) {
+				FZ((m->granted) <= (m->length));
+				FZ((m->recv_end) <= (m->length));
+				FZ((m->bytes_remaining) <= (m->length));
+				FZ((m->num_gaps) <= (p->max_gaps));
+				for (uint32_t i = 0; i < m->num_gaps; i++) {
+					FZ((m->gaps[i].start) <
+					   (m->gaps[i].end));
+					FZ((m->gaps[i].end) <= (m->recv_end));
+					if (i > 0)
+						FZ((m->gaps[i - 1].end) <=
+						   (m->gaps[i].start));
+				}
+				if (m->bufs)
+					FZ((m->num_bpages) ==
+					   ((m->length + HOMA_BPAGE_SIZE - 1) /
+					    HOMA_BPAGE_SIZE));
 			}
-			if (m->bufs)
-				FZ((m->num_bpages) ==
-				   ((m->length + HOMA_BPAGE_SIZE - 1) /
-				    HOMA_BPAGE_SIZE));
+			if (o->present) {
+				FZ((o->next_xmit) <= (o->length));
+				FZ((o->granted) <= (o->length));
+				FZ((o->unscheduled) >= (1));
+				FZ((o->unscheduled) <= (o->length));
+			}
+			FZ((o->heap_index >= 0) == (msgout_sendable(rpc)));
 		}
-		if (o->present) {
-			FZ((o->next_xmit) <= (o->length));
-			FZ((o->granted) <= (o->length));
-			FZ((o->unscheduled) >= (1));
-			FZ((o->unscheduled) <= (o->length));
-		}
-		FZ((o->heap_index >= 0) == (msgout_sendable(rpc)));
-	}
 	FZ((n) == (e->nrpcs));
 	FZ((incoming) == (e->total_incoming));
 	FZ((fz.srv->nrpcs + fz.cli->nrpcs) == (e->nrpcs));

@@ -83,21 +83,24 @@ END_TEST
 
 /*
  * A peer that keeps sending (here: CUTOFFS, about no RPC) is alive: an RPC
- * it never answers waits until live_peer_timeout x timeout_ticks.
+ * it never answers waits until live_peer_resends RESEND rounds for it in a
+ * row went unanswered (at 5, 10, 20, 40, 65, 90, 115, 140, 165, 190).
  */
 START_TEST(timer_tick__live_peer_keeps_rpc_until_bound)
 {
 	uint64_t id = et_request(&t, 100);
 	const struct homa_metrics *m = engine_metrics(t.e);
 
-	for (int i = 0; i < 99; i++) {
+	et_clear(&t);
+	for (int i = 0; i < 19; i++) {
 		et_ticks(&t, 10);
 		et_ctrl(&t, HOMA_CUTOFFS, engine_sock_port(t.cli), 0);
 	}
 	ck_assert_uint_eq(t.ndeliv, 0);
 	ck_assert_uint_eq(nrpcs(), 1);
-	ck_assert_uint_gt(m->timeouts_peer_alive, 800);
-	et_ticks(&t, 10);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 10);
+	ck_assert_uint_eq(m->timeouts_peer_alive, 91);
+	et_ticks(&t, 1);
 	ck_assert_uint_eq(t.ndeliv, 1);
 	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
 	ck_assert_uint_eq(t.deliv[0].id, id);
@@ -107,12 +110,59 @@ START_TEST(timer_tick__live_peer_keeps_rpc_until_bound)
 }
 END_TEST
 
+/*
+ * Many RPCs to one peer, few RESENDs allowed per tick, every RESEND
+ * answered by BUSY: each RPC gets its turn (least recently asked first),
+ * none is starved, none fails.
+ */
+START_TEST(timer_tick__resend_peer_limit_takes_turns)
+{
+	struct homa_params p;
+	static unsigned asked[100];
+	uint64_t ids[100];
+	unsigned lo = UINT32_MAX;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.resend_peer_limit = 2;
+	et_init(&t, &p);
+	for (int i = 0; i < 100; i++)
+		ids[i] = et_request(&t, 100);
+	memset(asked, 0, sizeof(asked));
+	for (int tick = 0; tick < 500; tick++) {
+		et_clear(&t);
+		et_ticks(&t, 1);
+		for (size_t k = 0; k < et_count(&t, HOMA_RESEND); k++) {
+			uint64_t id = et_nth(&t, HOMA_RESEND, k)->pkt.sender_id;
+
+			for (int i = 0; i < 100; i++)
+				if (ids[i] == id)
+					asked[i]++;
+			et_ctrl(&t, HOMA_BUSY, engine_sock_port(t.cli), id | 1);
+		}
+	}
+	for (int i = 0; i < 100; i++)
+		if (asked[i] < lo)
+			lo = asked[i];
+	/* 2 a tick over 100 RPCs: each about every 50 ticks. */
+	ck_assert_uint_ge(lo, 8);
+	ck_assert_uint_eq(nrpcs(), 100);
+	ck_assert_uint_eq(t.ndeliv, 0);
+}
+END_TEST
+
 /* The peer goes quiet later: its RPCs fail timeout_ticks after its last
  * packet, not after their own silence began. */
 START_TEST(timer_tick__peer_silence_counts_from_last_packet)
 {
-	const struct homa_metrics *m = engine_metrics(t.e);
+	const struct homa_metrics *m;
+	struct homa_params p;
 
+	et_free(&t);
+	engine_params_default(&p);
+	p.live_peer_resends = 0; /* only the peer's silence ends it */
+	et_init(&t, &p);
+	m = engine_metrics(t.e);
 	et_request(&t, 100);
 	for (int i = 0; i < 15; i++) {
 		et_ticks(&t, 10);
@@ -127,14 +177,14 @@ START_TEST(timer_tick__peer_silence_counts_from_last_packet)
 }
 END_TEST
 
-/* With live_peer_timeout 0 a live peer's RPCs never time out. */
-START_TEST(timer_tick__live_peer_timeout_zero_waits)
+/* With live_peer_resends 0 a live peer's RPCs never time out. */
+START_TEST(timer_tick__live_peer_resends_zero_waits)
 {
 	struct homa_params p;
 
 	et_free(&t);
 	engine_params_default(&p);
-	p.live_peer_timeout = 0;
+	p.live_peer_resends = 0;
 	et_init(&t, &p);
 	et_request(&t, 100);
 	for (int i = 0; i < 300; i++) {
@@ -451,9 +501,10 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, timer_tick__busy_keeps_rpc_alive);
 	tcase_add_test(tc, timer_tick__live_peer_keeps_rpc_until_bound);
 	tcase_add_test(tc, timer_tick__peer_silence_counts_from_last_packet);
-	tcase_add_test(tc, timer_tick__live_peer_timeout_zero_waits);
+	tcase_add_test(tc, timer_tick__live_peer_resends_zero_waits);
 	tcase_add_test(tc, timer_tick__busy_keeps_backoff);
 	tcase_add_test(tc, timer_tick__resend_peer_limit);
+	tcase_add_test(tc, timer_tick__resend_peer_limit_takes_turns);
 	tcase_add_test(tc, timer_tick__resend_waits_for_slow_peer);
 	tcase_add_test(tc, timer_tick__receiver_resends_gaps_and_tail);
 	tcase_add_test(tc, timer_tick__resend_asks_for_granted_tail);
