@@ -44,8 +44,8 @@ EXTRA_DIST += tests/integration/e2e.sh
 
 # homad under overload (busy CPUs, a stalled homad, a slow sender, a
 # stopped peer), with the default timeouts, through e2e_test.
-TESTS += tests/integration/overload.sh
-EXTRA_DIST += tests/integration/overload.sh
+TESTS += tests/integration/busy.sh
+EXTRA_DIST += tests/integration/busy.sh
 tests_integration_e2e_test_SOURCES = tests/integration/e2e_test.c
 tests_integration_e2e_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclient
 tests_integration_e2e_test_CFLAGS = $(AM_CFLAGS) $(PTHREAD_LIBS)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# overload.sh - homad on a busy machine, with a stalled homad and a slow
+# busy.sh - homad on a busy machine, with a stalled homad and a slow
 # peer, all with the default timeouts (homa.conf(5): timeout_ticks,
 # live_peer_resends, resend_interval):
 #   - 1,000 concurrent RPCs from 10 client processes (mixed sizes up to
@@ -210,6 +210,6 @@ else
 fi
 stop_homads
 
-echo "# overload: $CASES cases, $FAILS failed"
+echo "# busy: $CASES cases, $FAILS failed"
 [ $FAILS -eq 0 ] || exit 1
 exit 0
