@@ -59,6 +59,7 @@ void engine_params_default(struct homa_params *p)
 	p->need_ack_timeout = 10;
 	p->live_peer_resends = 10;
 	p->resend_peer_limit = 16;
+	p->peer_window_usecs = 4000;
 	p->n_rate_rules = 0;
 	p->unsched_from_rtt = ENGINE_UNSCHED_FROM_RTT;
 	p->incast_threshold = ENGINE_INCAST_THRESHOLD;
@@ -332,7 +333,7 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 
 	if (peer == NULL)
 		return;
-	peer_rx_sample(peer, pkt->u.data.payload_len, now);
+	peer_rx_sample(e, peer, pkt->u.data.payload_len, now);
 	engine_note_marker(e, peer, pkt);
 	rpc = engine_lookup(e, s, local, peer, src);
 	if (rpc == NULL) {

@@ -139,6 +139,14 @@ struct homa_params {
 	 * tick.  0: no limit.  Range 0..100000 (a homad limit).
 	 */
 	uint32_t resend_peer_limit;
+	/*
+	 * [4000] A receiver grants a peer (granted or unscheduled, not yet
+	 * received) at most what the peer has shown it can deliver (its
+	 * fastest arrival rate of the last 100-200 ms) in this many
+	 * microseconds or four of its round trips (peer_grant_cap).  0: no
+	 * per-peer cap (the module's policy).  Range 0..1000000.
+	 */
+	uint32_t peer_window_usecs;
 	uint32_t n_rate_rules; /* [0] entries used in rate_rules */
 	struct homa_rate_rule rate_rules[HOMA_MAX_RATE_RULES];
 

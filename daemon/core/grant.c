@@ -270,6 +270,52 @@ static void grant_manage_active(struct homa_engine *e)
 	}
 }
 
+/*
+ * At most inc, within what peer may still have outstanding (peer_grant_cap);
+ * a cut is counted.
+ */
+static uint64_t grant_peer_room(struct homa_engine *e,
+				const struct homa_peer *peer, uint64_t inc)
+{
+	uint64_t cap = peer_grant_cap(e, peer);
+	uint64_t room;
+
+	if (cap == 0)
+		return inc;
+	room = cap > peer->incoming ? cap - peer->incoming : 0;
+	if (inc <= room)
+		return inc;
+	e->metrics.grants_peer_capped++;
+	return room;
+}
+
+/*
+ * Bytes of e->total_incoming that peers of active messages owe beyond
+ * their grant cap: they cannot deliver them soon, so they do not count
+ * against max_incoming (a slow peer's unscheduled bytes do not keep fast
+ * peers waiting).
+ */
+static uint64_t grant_slow_excess(const struct homa_engine *e)
+{
+	uint64_t excess = 0;
+
+	for (uint32_t i = 0; i < e->nactive; i++) {
+		const struct homa_peer *peer = e->active[i]->peer;
+		uint64_t cap;
+		uint32_t j;
+
+		for (j = 0; j < i; j++)
+			if (e->active[j]->peer == peer)
+				break;
+		if (j < i)
+			continue; /* counted once per peer */
+		cap = peer_grant_cap(e, peer);
+		if (cap != 0 && peer->incoming > cap)
+			excess += peer->incoming - cap;
+	}
+	return excess;
+}
+
 static void grant_fifo(struct homa_engine *e, uint64_t now)
 {
 	const struct homa_params *p = &e->params;
@@ -296,6 +342,12 @@ static void grant_fifo(struct homa_engine *e, uint64_t now)
 	inc = oldest->msgin.length - oldest->msgin.granted;
 	if (inc > p->fifo_grant_increment)
 		inc = p->fifo_grant_increment;
+	inc = grant_peer_room(e, oldest->peer, inc);
+	if (inc == 0) {
+		/* Its peer holds all it can deliver: try again later. */
+		e->next_fifo_grant = now + grant_fifo_interval(p);
+		return;
+	}
 	oldest->msgin.granted += inc;
 	grant_update_incoming(e, oldest);
 	e->metrics.fifo_grant_bytes += inc;
@@ -313,11 +365,12 @@ static void grant_fifo(struct homa_engine *e, uint64_t now)
 void grant_check(struct homa_engine *e, uint64_t now)
 {
 	const struct homa_params *p = &e->params;
-	uint64_t window;
+	uint64_t window, excess;
 
 	if (e->nactive + e->ngrantable == 0)
 		return;
 	grant_manage_active(e);
+	excess = grant_slow_excess(e);
 	window = p->max_incoming / (e->nactive + 1);
 	for (uint32_t rank = 0; rank < e->nactive; rank++) {
 		struct homa_rpc *rpc = e->active[rank];
@@ -329,12 +382,13 @@ void grant_check(struct homa_engine *e, uint64_t now)
 			target = m->length;
 		if (target <= m->granted)
 			continue;
-		room = p->max_incoming > e->total_incoming
-			       ? p->max_incoming - e->total_incoming
+		room = p->max_incoming + excess > e->total_incoming
+			       ? p->max_incoming + excess - e->total_incoming
 			       : 0;
 		inc = target - m->granted;
 		if (inc > room)
 			inc = room;
+		inc = grant_peer_room(e, rpc->peer, inc);
 		if (inc == 0)
 			continue;
 		/* Batch small grants while the sender has enough to send. */

@@ -137,20 +137,20 @@ struct homa_peer {
 	/* RESEND rounds sent to it in tick resend_tick (resend_peer_limit). */
 	uint64_t resend_tick;
 	uint32_t resends_in_tick;
-	/*
-	 * Receiver side: the rate its DATA arrives at while it has granted
-	 * or unscheduled bytes outstanding (peer_rx_sample), Mbit/s; 0 until
-	 * a first window closes.  A RESEND waits until what it still owes us
-	 * could have arrived at this rate.
-	 */
-	uint32_t rx_mbps;
+	/* Receiver side: its DATA (peer_rx_sample). */
+	uint64_t rx_total;     /* DATA payload bytes received from it, ever */
+	uint64_t data_tick;    /* e->ticks when its last DATA arrived */
 	uint64_t rx_win_start; /* 0: no window open */
 	uint64_t rx_win_bytes;
+	/* The fastest window of this and the last PEER_RX_EPOCH_NS (what it
+	 * has shown it can deliver: its grant cap, peer_grant_cap). */
+	uint32_t rx_max_mbps, rx_cur_max, rx_prev_max;
+	uint64_t rx_epoch_start;
 };
 
-/* Arrival-rate windows (peer_rx_sample), and the weight of a new one. */
+/* Arrival-rate windows and the max filter's epoch (peer_rx_sample). */
 #define PEER_RX_WINDOW_NS 2000000ull
-#define PEER_RX_WEIGHT	  4 /* new = (3 x old + sample) / 4 */
+#define PEER_RX_EPOCH_NS  100000000ull
 
 /* RTT samples are kept as the minimum over this window and the last. */
 #define PEER_RTT_WINDOW_NS 1000000000ull
@@ -191,7 +191,9 @@ uint32_t peer_take_acks(struct homa_peer *p, struct homa_ack *acks);
 uint32_t peer_max_payload(const struct homa_engine *e,
 			  const struct homa_peer *p);
 void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now);
-void peer_rx_sample(struct homa_peer *p, uint32_t bytes, uint64_t now);
+void peer_rx_sample(struct homa_engine *e, struct homa_peer *p, uint32_t bytes,
+		    uint64_t now);
+uint64_t peer_grant_cap(const struct homa_engine *e, const struct homa_peer *p);
 uint32_t peer_unsched_bytes(const struct homa_engine *e,
 			    const struct homa_peer *p);
 bool pkt_has_homad_marker(const struct homa_pkt *pkt);
@@ -357,6 +359,9 @@ struct homa_rpc {
 	uint32_t next_resend;
 	uint32_t resend_gap;
 	uint32_t unanswered; /* RESEND rounds since the peer answered */
+	/* When it went silent: its peer's rx_total, and the bytes the peer
+	 * owed us then (timer_resend_deferred). */
+	uint64_t rx_mark, ahead;
 	uint32_t done_ticks; /* server: ticks since response sent */
 	bool incast;	     /* server: the request asked for an incast
 				response (HOMAD_FLAG_INCAST) */

@@ -168,6 +168,10 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 METRICS_OFF(pool_share_waits)},
 	{"fifo_grant_bytes", "Bytes granted by FIFO grants",
 	 METRICS_OFF(fifo_grant_bytes)},
+	{"grants_peer_capped",
+	 "Grants cut short or held back: the peer had as much outstanding as "
+	 "it has shown it can deliver (peer_window_usecs)",
+	 METRICS_OFF(grants_peer_capped)},
 	{"grant_bytes", "Bytes granted by all grants",
 	 METRICS_OFF(grant_bytes)},
 	{"rpc_icmp_errors", "RPCs failed or ended by ICMP errors",

@@ -80,6 +80,7 @@ struct homa_metrics {
 	uint64_t dropped_data_no_bufs;	/* DATA dropped while waiting */
 	uint64_t pool_share_waits;	/* messages over their peer's share */
 	uint64_t fifo_grant_bytes;	/* bytes granted by FIFO grants */
+	uint64_t grants_peer_capped;	/* grants cut by peer_grant_cap */
 	uint64_t grant_bytes;		/* bytes granted by all GRANTs */
 	uint64_t rpc_icmp_errors;	/* RPCs failed/ended by ICMP errors */
 	uint64_t port_unreachables;	/* packets answered port unreachable */

@@ -273,17 +273,20 @@ void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now)
 }
 
 /*
- * DATA payload from p arrived: account it to the arrival-rate window.  A
- * window closes after PEER_RX_WINDOW_NS and updates rx_mbps (weighted
- * with the old value); one that stayed open for twice that long spanned
- * a pause, not a rate, and starts over.  So rx_mbps says how fast this
- * peer's bytes reach us while it is sending: its link, its pacing, a
- * queue on the path, or our own slowness in reading them.
+ * DATA payload from p arrived: count it (rx_total, data_tick) and account it
+ * to the arrival-rate window.  A window closes after PEER_RX_WINDOW_NS and
+ * is a rate sample; one that stayed open for twice that long spanned a
+ * pause, not a rate, and starts over.  rx_max_mbps is the fastest sample
+ * of this PEER_RX_EPOCH_NS and the last: how fast this peer has shown it
+ * can deliver to us (its link, its pacing, the path, our own reading).
  */
-void peer_rx_sample(struct homa_peer *p, uint32_t bytes, uint64_t now)
+void peer_rx_sample(struct homa_engine *e, struct homa_peer *p, uint32_t bytes,
+		    uint64_t now)
 {
 	uint64_t span, mbps;
 
+	p->rx_total += bytes;
+	p->data_tick = e->ticks;
 	if (p->rx_win_start == 0 || now < p->rx_win_start ||
 	    now - p->rx_win_start >= 2 * PEER_RX_WINDOW_NS) {
 		p->rx_win_start = now ? now : 1;
@@ -300,15 +303,47 @@ void peer_rx_sample(struct homa_peer *p, uint32_t bytes, uint64_t now)
 		mbps = 1;
 	if (mbps > UINT32_MAX)
 		mbps = UINT32_MAX;
-	if (p->rx_mbps == 0)
-		p->rx_mbps = (uint32_t)mbps;
-	else
-		p->rx_mbps = (uint32_t)(((uint64_t)p->rx_mbps *
-						 (PEER_RX_WEIGHT - 1) +
-					 mbps) /
-					PEER_RX_WEIGHT);
 	p->rx_win_start = now;
 	p->rx_win_bytes = 0;
+	/* Max filter over this epoch and the last (like the RTT's min). */
+	if (p->rx_epoch_start == 0 ||
+	    now - p->rx_epoch_start >= PEER_RX_EPOCH_NS) {
+		p->rx_prev_max =
+			p->rx_epoch_start != 0 && now - p->rx_epoch_start <
+							  2 * PEER_RX_EPOCH_NS
+				? p->rx_cur_max
+				: 0;
+		p->rx_cur_max = 0;
+		p->rx_epoch_start = now;
+	}
+	if (mbps > p->rx_cur_max)
+		p->rx_cur_max = (uint32_t)mbps;
+	p->rx_max_mbps =
+		p->rx_cur_max > p->rx_prev_max ? p->rx_cur_max : p->rx_prev_max;
+}
+
+/*
+ * A homad rule: bytes we may have granted (or left unscheduled) to p and
+ * not yet received, at most: what p has shown it can deliver (its fastest
+ * arrival window of the last 100-200 ms) over peer_window_usecs or four of
+ * its round trips, whichever is longer; at least two full packets.  0: no
+ * cap (nothing measured yet, or peer_window_usecs 0).  A fast peer's cap
+ * lies far above max_incoming; a slow or paced one's keeps it from holding
+ * window that the fast ones could use, and from queueing granted bytes in
+ * its own NIC for many milliseconds.
+ */
+uint64_t peer_grant_cap(const struct homa_engine *e, const struct homa_peer *p)
+{
+	uint64_t ns = (uint64_t)e->params.peer_window_usecs * 1000;
+	uint64_t cap, floor = 2 * (uint64_t)peer_max_payload(e, p);
+
+	if (ns == 0 || p->rx_max_mbps == 0)
+		return 0;
+	if (4 * p->rtt_ns > ns)
+		ns = 4 * p->rtt_ns;
+	/* Mbit/s x ns / 8000 = bytes */
+	cap = (uint64_t)p->rx_max_mbps * ns / 8000;
+	return cap > floor ? cap : floor;
 }
 
 /*

@@ -61,21 +61,33 @@ static uint32_t timer_drain_ticks(const struct homa_engine *e)
 }
 
 /*
- * Whole ticks the bytes `peer` still owes us (granted or unscheduled, not
- * received) need at the rate its DATA has been arriving (peer_rx_sample):
- * a slow sender, a queue on the path, or our own slowness in reading.
+ * A homad rule: no RESEND while what rpc expects may still be on its way.
+ *   - Our link: not before it could have brought in every byte we expect
+ *     (granted or unscheduled, all peers) at link_mbps.  Negligible at the
+ *     module's 25 Gbit/s (400 KB in 128 us), milliseconds on a slow link.
+ *   - Its peer: a sender's NIC and the path are FIFO for its packets (per
+ *     priority).  When rpc went silent the peer owed us up to `ahead`
+ *     bytes (timer_check_rpc); while the peer keeps delivering DATA (some
+ *     arrived in this tick or the last) and has delivered fewer bytes than
+ *     that since, our bytes may simply be queued behind them: a slow or
+ *     paced sender, or one we granted much.  Asking now would make the
+ *     sender queue everything again (the module sends the whole range
+ *     again), which is how RESEND storms start.
+ * True (counted) while the RESEND must wait.
  */
-static uint32_t timer_peer_drain_ticks(const struct homa_engine *e,
-				       const struct homa_peer *peer)
+static bool timer_resend_deferred(struct homa_engine *e,
+				  const struct homa_rpc *rpc)
 {
-	uint64_t us, tick = e->params.tick_usecs ? e->params.tick_usecs : 1;
+	const struct homa_peer *peer = rpc->peer;
+	uint32_t since = rpc->silent_ticks - e->params.resend_ticks;
 
-	if (peer->rx_mbps == 0 || peer->incoming == 0)
-		return 0;
-	us = peer->incoming * 8 / peer->rx_mbps;
-	if (us / tick > UINT32_MAX)
-		return UINT32_MAX;
-	return (uint32_t)(us / tick);
+	if (since < timer_drain_ticks(e) ||
+	    (e->ticks - peer->data_tick <= 1 &&
+	     peer->rx_total - rpc->rx_mark < rpc->ahead)) {
+		e->metrics.resends_deferred++;
+		return true;
+	}
+	return false;
 }
 
 /* The longest gap between two RESEND rounds of one RPC (back-off cap). */
@@ -208,7 +220,20 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	case RPC_DEAD:
 		return;
 	}
-	rpc->silent_ticks++;
+	if (rpc->silent_ticks++ == 0) {
+		/*
+		 * Silent from now: what its peer owes us may be ahead of it:
+		 * the bytes of its messages we know, and for each of our
+		 * client RPCs to it (some may have their response's first
+		 * packets still queued there) up to unsched_bytes.
+		 */
+		const struct homa_peer *peer = rpc->peer;
+		uint32_t clients = peer->refs - peer->server_rpcs;
+
+		rpc->ahead =
+			peer->incoming + (uint64_t)clients * p->unsched_bytes;
+		rpc->rx_mark = peer->rx_total;
+	}
 	if (rpc->silent_ticks >= p->timeout_ticks && timer_timeout(e, rpc))
 		return;
 	if (rpc->silent_ticks < p->resend_ticks)
@@ -216,28 +241,8 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	/* A sender waiting for grants leaves asking to the receiver. */
 	if (rpc->state == RPC_OUTGOING && !rpc_is_client(rpc))
 		return;
-	if (rpc->state == RPC_INCOMING) {
-		/*
-		 * A homad rule: no RESEND before our link, and this peer at
-		 * the rate its bytes have been arriving, could have brought
-		 * in what we expect (granted or unscheduled): a message's
-		 * packets may just wait behind others in a queue.
-		 * Negligible at the module's 25 Gbit/s (400 KB drain in 128
-		 * us), milliseconds on a slow link or from a slow sender,
-		 * where early RESENDs duplicate what is queued and overflow
-		 * the queue.
-		 */
-		uint32_t since = rpc->silent_ticks - p->resend_ticks;
-		uint32_t drain = timer_drain_ticks(e);
-		uint32_t peer_drain = timer_peer_drain_ticks(e, rpc->peer);
-
-		if (peer_drain > drain)
-			drain = peer_drain;
-		if (since < drain) {
-			e->metrics.resends_deferred++;
-			return;
-		}
-	}
+	if (timer_resend_deferred(e, rpc))
+		return;
 	/*
 	 * A homad rule: the rounds of one silence back off, resend_interval,
 	 * then twice the last gap, up to timeout_ticks / 4 (so a live peer

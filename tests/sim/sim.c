@@ -60,6 +60,8 @@ struct sim_host {
 	uint64_t timer_gen;
 	uint64_t timer_at; /* deadline an event is queued for (0: none) */
 	bool dead;
+	uint64_t stalled_until; /* sim_host_stall: its events wait till then */
+	uint32_t uplink_mbps;
 	struct sim_port port; /* the switch's egress port towards this host */
 	struct homa_delivery *pending;
 	size_t npending, cap_pending;
@@ -287,6 +289,15 @@ static uint64_t sim_tx_ns(const struct sim *s, uint32_t bytes)
 	return (uint64_t)bytes * 8000 / s->cfg.link_mbps;
 }
 
+/* Time to put bytes on host h's uplink. */
+static uint64_t sim_uplink_ns(const struct sim *s, const struct sim_host *h,
+			      uint32_t bytes)
+{
+	uint32_t mbps = h->uplink_mbps ? h->uplink_mbps : s->cfg.link_mbps;
+
+	return (uint64_t)bytes * 8000 / mbps;
+}
+
 static void sim_cb_send(void *ctx, const struct homa_out *out)
 {
 	struct sim *s = ctx;
@@ -314,7 +325,7 @@ static void sim_cb_send(void *ctx, const struct homa_out *out)
 		memcpy(p->bytes + out->hdr_len, out->payload, out->payload_len);
 	if (h->uplink_free < s->now)
 		h->uplink_free = s->now;
-	h->uplink_free += sim_tx_ns(s, len + 20);
+	h->uplink_free += sim_uplink_ns(s, h, len + 20);
 	memset(&ev, 0, sizeof(ev));
 	ev.time = h->uplink_free + s->cfg.delay_ns;
 	ev.type = EV_SWITCH_IN;
@@ -414,6 +425,8 @@ struct sim *sim_create(const struct sim_config *c)
 		uint8_t *a = h->addr.in6.s6_addr;
 
 		h->idx = i;
+		if (i < SIM_RATED_HOSTS)
+			h->uplink_mbps = c->uplink_mbps[i];
 		a[10] = a[11] = 0xFF;
 		a[12] = 10;
 		a[13] = (uint8_t)(i >> 16);
@@ -740,10 +753,40 @@ static void sim_trace_pkt(struct sim *s, const struct sim_pkt *p)
 
 /* ---- the loop ---------------------------------------------------------- */
 
+/*
+ * An event for a stalled host (its homad is not running): queue it again
+ * for the end of the stall.  Events re-queued in their order keep it.
+ */
+static bool sim_deferred(struct sim *s, struct sim_event *ev)
+{
+	unsigned host;
+
+	switch (ev->type) {
+	case EV_HOST_IN:
+		host = ev->pkt->dst;
+		break;
+	case EV_TIMER:
+	case EV_RPC_START:
+	case EV_RESPOND:
+	case EV_ICMP:
+		host = ev->host;
+		break;
+	default:
+		return false;
+	}
+	if (s->hosts[host].stalled_until <= s->now)
+		return false;
+	ev->time = s->hosts[host].stalled_until;
+	sim_push(s, *ev);
+	return true;
+}
+
 static void sim_event(struct sim *s, struct sim_event *ev)
 {
 	struct sim_host *h;
 
+	if (sim_deferred(s, ev))
+		return;
 	switch (ev->type) {
 	case EV_SWITCH_IN:
 		if (ev->arg == 1)
@@ -866,6 +909,11 @@ const struct homa_addr *sim_addr(const struct sim *s, unsigned host)
 void sim_host_kill(struct sim *s, unsigned host)
 {
 	s->hosts[host].dead = true;
+}
+
+void sim_host_stall(struct sim *s, unsigned host, uint64_t ns)
+{
+	s->hosts[host].stalled_until = s->now + ns;
 }
 
 void sim_host_restart(struct sim *s, unsigned host)

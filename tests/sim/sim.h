@@ -27,6 +27,7 @@
 #include "core/engine.h"
 
 #define SIM_SERVER_PORT 100
+#define SIM_RATED_HOSTS 16 /* hosts whose uplink rate may differ */
 
 struct sim_config {
 	unsigned hosts;
@@ -45,6 +46,13 @@ struct sim_config {
 	 * a packet that does not fit is dropped (counted).  0: unlimited.
 	 */
 	uint64_t port_buffer_bytes;
+	/*
+	 * A host's uplink (its NIC) in Mbit/s, for the first
+	 * SIM_RATED_HOSTS hosts; 0: link_mbps.  Its engine is not told (it
+	 * believes proto.link_mbps): a slow or overloaded sender whose
+	 * packets queue in its own NIC.
+	 */
+	uint32_t uplink_mbps[SIM_RATED_HOSTS];
 	struct homa_params proto; /* for every engine */
 };
 
@@ -92,6 +100,12 @@ const struct homa_addr *sim_addr(const struct sim *s, unsigned host);
 
 /* A host stops answering (every packet to or from it is lost). */
 void sim_host_kill(struct sim *s, unsigned host);
+/*
+ * A host's homad stops running for ns from now (SIGSTOP, a starved CPU):
+ * packets for it wait (in its socket), its timer and its applications'
+ * calls wait too; then everything runs in its original order.
+ */
+void sim_host_stall(struct sim *s, unsigned host, uint64_t ns);
 /* Restart a host's engine from scratch (its state lost, same ports). */
 void sim_host_restart(struct sim *s, unsigned host);
 /* Servers holding request bpages (hold_bpages) give them all back. */

@@ -4,6 +4,7 @@
  * byte-exact content.
  */
 #include <check.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +370,144 @@ START_TEST(sim__busy_server_keeps_client_waiting)
 }
 END_TEST
 
+/* Resent DATA packets a host sent, and their share of what it sent. */
+static uint64_t resent_packets(struct sim *s, unsigned h)
+{
+	return engine_metrics(sim_engine(s, h))->resent_packets;
+}
+
+/*
+ * A sender whose NIC does 300 Mbit/s while every engine believes the link
+ * does 25 Gbit/s (a slow or overloaded kernel-module host, say): 16
+ * responses of 500 KB queue in its NIC for about 200 ms.  The receiver
+ * waits for what the sender owes at the rate its bytes arrive before it
+ * asks again, and backs off; the sender does not send again what it sent
+ * less than a round trip ago: no RPC fails, little is sent twice.
+ */
+START_TEST(sim__slow_sender_no_storm)
+{
+	struct sim_config c;
+	struct sim *s;
+	uint64_t data, resent;
+
+	sim_config_default(&c);
+	c.uplink_mbps[1] = 300;
+	s = sim_create(&c);
+	for (int i = 0; i < 16; i++)
+		sim_rpc_start(s, 0, 1, 100, 500000);
+	ck_assert(sim_run_all(s, 5000 * MS));
+	check_all_ok(s);
+	data = engine_metrics(sim_engine(s, 1))
+		       ->packets_sent[wire_type_index(HOMA_DATA)];
+	resent = resent_packets(s, 1);
+	printf("slow sender: %" PRIu64 " DATA packets, %" PRIu64
+	       " resent, %" PRIu64 " RESENDs, %" PRIu64 " deferred\n",
+	       data, resent, engine_metrics(sim_engine(s, 0))->resend_requests,
+	       engine_metrics(sim_engine(s, 0))->resends_deferred);
+	ck_assert_uint_eq(engine_metrics(sim_engine(s, 0))->client_rpc_timeouts,
+			  0);
+	/* At most 5% of the bytes went twice. */
+	ck_assert_uint_le(resent * 100, (data - resent) * 5);
+	sim_destroy(s);
+}
+END_TEST
+
+/* Completion time of the RPCs of client host h (sum, ns). */
+static uint64_t sim_client_time(struct sim *s, unsigned h)
+{
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < sim_rpc_count(s); i++) {
+		const struct sim_rpc *r = sim_rpc_get(s, i);
+
+		if (r->client == h)
+			t += r->end_ns - r->start_ns;
+	}
+	return t;
+}
+
+/*
+ * One slow sender (300 Mbit/s NIC) and three fast ones send 1 MB requests
+ * to one receiver: the fast senders' requests finish as if the slow one
+ * were not there (within 10%).
+ */
+START_TEST(sim__slow_sender_does_not_slow_fast_ones)
+{
+	uint64_t with[5], without[5];
+
+	for (int run = 0; run < 2; run++) {
+		struct sim_config c;
+		struct sim *s;
+
+		sim_config_default(&c);
+		c.hosts = 5;
+		c.uplink_mbps[1] = 300;
+		s = sim_create(&c);
+		for (unsigned h = run == 0 ? 1 : 2; h <= 4; h++)
+			for (int i = 0; i < 4; i++)
+				sim_rpc_start(s, h, 0, 1000000, 100);
+		ck_assert(sim_run_all(s, 5000 * MS));
+		check_all_ok(s);
+		for (unsigned h = 2; h <= 4; h++)
+			(run == 0 ? with : without)[h] = sim_client_time(s, h);
+		sim_destroy(s);
+	}
+	for (unsigned h = 2; h <= 4; h++) {
+		printf("fast sender %u: %.3f ms with the slow one, %.3f ms "
+		       "without\n",
+		       h, with[h] / 4e6, without[h] / 4e6);
+		ck_assert_uint_le(with[h] * 10, without[h] * 11);
+	}
+}
+END_TEST
+
+/*
+ * The client's homad stops for 150 ms (longer than timeout_ticks) in the
+ * middle of 200 RPCs: no RPC fails (its own stall is not its peer's
+ * silence; the server may end request RPCs it saw go silent, the client
+ * sends them again).  The server's homad stops for 80 ms: no RPC fails
+ * and nothing times out.  Little is sent twice.
+ */
+START_TEST(sim__stalled_host_no_failures)
+{
+	/* The client 150 ms (more than timeout_ticks), the server 80 ms. */
+	static const uint64_t stall_ms[2] = {150, 80};
+
+	for (unsigned stalled = 0; stalled < 2; stalled++) {
+		struct sim_config c;
+		struct sim *s;
+		uint64_t data = 0, resent = 0;
+
+		sim_config_default(&c);
+		s = sim_create(&c);
+		for (int i = 0; i < 200; i++)
+			sim_rpc_at(s, (uint64_t)i * 10 * US, 0, 1,
+				   (uint32_t)(1 + (i * 7919) % 300000),
+				   (uint32_t)(1 + (i * 104729) % 300000));
+		sim_run_until(s, 2 * MS);
+		ck_assert_uint_eq(sim_rpc_count(s), 200);
+		sim_host_stall(s, stalled, stall_ms[stalled] * MS);
+		ck_assert(sim_run_all(s, 5000 * MS));
+		check_all_ok(s);
+		for (unsigned h = 0; h < 2; h++) {
+			const struct homa_metrics *m =
+				engine_metrics(sim_engine(s, h));
+
+			data += m->packets_sent[wire_type_index(HOMA_DATA)];
+			resent += m->resent_packets;
+			ck_assert_uint_eq(m->client_rpc_timeouts, 0);
+			if (stalled == 1)
+				ck_assert_uint_eq(m->server_rpc_timeouts, 0);
+		}
+		printf("host %u stalled %" PRIu64 " ms: %" PRIu64
+		       " DATA packets, %" PRIu64 " resent\n",
+		       stalled, stall_ms[stalled], data, resent);
+		ck_assert_uint_le(resent * 100, (data - resent) * 5);
+		sim_destroy(s);
+	}
+}
+END_TEST
+
 START_TEST(sim__bpage_exhaustion_stalls_then_completes)
 {
 	struct sim_config c;
@@ -549,6 +688,9 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, sim__server_restart_mid_request);
 	tcase_add_test(tc, sim__server_restart_rpc_unknown);
 	tcase_add_test(tc, sim__busy_server_keeps_client_waiting);
+	tcase_add_test(tc, sim__slow_sender_no_storm);
+	tcase_add_test(tc, sim__slow_sender_does_not_slow_fast_ones);
+	tcase_add_test(tc, sim__stalled_host_no_failures);
 	tcase_add_test(tc, sim__bpage_exhaustion_stalls_then_completes);
 	tcase_add_test(tc, sim__ten_thousand_concurrent);
 	suite_add_tcase(su, tc);

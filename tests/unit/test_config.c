@@ -148,6 +148,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(need_ack_timeout);
 	SAME(live_peer_resends);
 	SAME(resend_peer_limit);
+	SAME(peer_window_usecs);
 	SAME(unsched_from_rtt);
 	SAME(incast_threshold);
 	SAME(incast_unsched_bytes);
@@ -259,6 +260,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.need_ack_timeout, 10);
 	ck_assert_uint_eq(c.proto.live_peer_resends, 10);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 16);
+	ck_assert_uint_eq(c.proto.peer_window_usecs, 4000);
 	ck_assert_uint_eq(c.proto.n_rate_rules, 0);
 	ck_assert_int_eq(c.link, HOMA_LINK_IP);
 	ck_assert_uint_eq(c.udp_port, 4146);
@@ -367,7 +369,7 @@ START_TEST(config_load__shipped_conf_uncommented)
 	 * 31 protocol, 12 network, 3 control, 6 clients, 2 daemon and 7
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 78);
+	ck_assert_int_eq(settings, 79);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -411,7 +413,7 @@ START_TEST(config_load__every_key)
 		"  wmem_max = 200000000; tick_usecs = 500;\n"
 		"  max_rpcs_per_peer = 77; max_sockets = 88; max_gaps = 99;\n"
 		"  need_ack_timeout = 0; live_peer_resends = 0;\n"
-		"  resend_peer_limit = 3;\n"
+		"  resend_peer_limit = 3; peer_window_usecs = 2500;\n"
 		"};\n"
 		"clients = { socket = \"/tmp/c.sock\"; socket_mode = "
 		"\"0660\";\n"
@@ -466,6 +468,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.proto.need_ack_timeout, 0);
 	ck_assert_uint_eq(c.proto.live_peer_resends, 0);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 3);
+	ck_assert_uint_eq(c.proto.peer_window_usecs, 2500);
 	/* limits.max_rpcs and max_peers are the engine's limits too. */
 	ck_assert_uint_eq(c.proto.max_rpcs, 300);
 	ck_assert_uint_eq(c.proto.max_peers, 40);
@@ -1066,6 +1069,9 @@ START_TEST(config_load__protocol_limits)
 		 "live_peer_resends = 10001 is out of range (0 or 1..10000)");
 	load_err("protocol = { resend_peer_limit = 100001; };\n", 1,
 		 "resend_peer_limit = 100001 is out of range (0 or 1..100000)");
+	load_err("protocol = { peer_window_usecs = 1000001; };\n", 1,
+		 "peer_window_usecs = 1000001 is out of range (0 or "
+		 "1..1000000)");
 	/* Beyond the module: RTT-based unscheduled bytes, incast. */
 	load_ok("protocol = { unsched_from_rtt = 1; incast_threshold = 0;\n"
 		"  incast_unsched_bytes = 40000; };\n",

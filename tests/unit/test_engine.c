@@ -382,6 +382,7 @@ START_TEST(metrics_foreach__names_labels_values)
 		"dropped_data_no_bufs",
 		"pool_share_waits",
 		"fifo_grant_bytes",
+		"grants_peer_capped",
 		"grant_bytes",
 		"rpc_icmp_errors",
 		"port_unreachables",

@@ -250,33 +250,73 @@ START_TEST(timer_tick__resend_peer_limit)
 }
 END_TEST
 
-/*
- * A sender whose bytes arrive slowly (measured): the receiver waits for
- * what it still owes at that rate before asking.
- */
-START_TEST(timer_tick__resend_waits_for_slow_peer)
+/* RESENDs sent so far for the RPC the peer calls id. */
+static size_t resends_for(uint64_t id)
 {
-	struct homa_peer *peer;
-	uint32_t off;
+	size_t n = 0;
 
-	/* 100 KB at 1424 bytes every 100 us: about 114 Mbit/s. */
-	for (off = 0; off < 40000; off += 1424) {
-		et_data(&t, ET_SERVER_PORT, 10, 100000, 100000, off,
-			40000 - off < 1424 ? 40000 - off : 1424);
-		t.now += 100000;
-	}
-	peer = peer_find(t.e, &et_peer);
-	ck_assert_ptr_nonnull(peer);
-	ck_assert_uint_gt(peer->rx_mbps, 80);
-	ck_assert_uint_lt(peer->rx_mbps, 150);
-	/* 60000 bytes still owed (granted: the whole message, 100 KB; it
-	 * fits the default max_incoming), about 4.2 ms at that rate. */
+	for (size_t i = 0; i < et_count(&t, HOMA_RESEND); i++)
+		if (et_nth(&t, HOMA_RESEND, i)->pkt.sender_id == (id ^ 1))
+			n++;
+	return n;
+}
+
+/*
+ * A message goes silent while its sender keeps delivering another one (a
+ * slow sender, its packets queued behind the other's): no RESEND while the
+ * peer still delivers and has not yet delivered what it owed us when the
+ * message went silent; one as soon as it stops delivering.
+ */
+START_TEST(timer_tick__resend_waits_while_peer_delivers)
+{
+	uint32_t off = 0;
+
+	/* A: 10000 bytes, only the first packet arrives. */
+	et_data(&t, ET_SERVER_PORT, 10, 10000, 10000, 0, 1424);
+	/* B: 100000 bytes, one packet a tick (about 11 Mbit/s). */
 	et_clear(&t);
-	et_ticks(&t, 5 + 3);
-	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 0);
-	ck_assert_uint_ge(engine_metrics(t.e)->resends_deferred, 3);
+	for (int i = 0; i < 20; i++) {
+		et_data(&t, ET_SERVER_PORT, 12, 100000, 40000, off, 1424);
+		off += 1424;
+		et_ticks(&t, 1);
+	}
+	/* A owed 8576 bytes, B 38576 (and more granted since): 20 packets
+	 * delivered are fewer. */
+	ck_assert_uint_eq(resends_for(10), 0);
+	ck_assert_uint_gt(engine_metrics(t.e)->resends_deferred, 10);
+	/* B stops: the peer delivers nothing for two ticks. */
 	et_ticks(&t, 2);
-	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+	ck_assert_uint_eq(resends_for(10), 1);
+}
+END_TEST
+
+/* The peer delivered everything it owed when A went silent: A asks. */
+START_TEST(timer_tick__resend_after_peer_delivered_what_was_ahead)
+{
+	struct homa_params p;
+	uint32_t off = 0;
+	int at5 = -1, i;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.unsched_bytes = 10000;
+	p.max_incoming = 10000;
+	et_init(&t, &p);
+	et_data(&t, ET_SERVER_PORT, 10, 3000, 3000, 0, 1424);
+	et_clear(&t);
+	/* B streams, one packet a tick; when A went silent the peer owed
+	 * A's 1576 bytes and about 10000 of B's: 8 packets or more. */
+	for (i = 0; i < 40 && resends_for(10) == 0; i++) {
+		et_data(&t, ET_SERVER_PORT, 12, 1000000, 10000, off, 1424);
+		off += 1424;
+		et_ticks(&t, 1);
+		if (i == 4)
+			at5 = (int)resends_for(10);
+	}
+	ck_assert_int_eq(at5, 0); /* silent 5 ticks: deferred */
+	ck_assert_uint_eq(resends_for(10), 1);
+	ck_assert_int_ge(i, 8);
+	ck_assert_int_le(i, 10);
 }
 END_TEST
 
@@ -505,7 +545,9 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, timer_tick__busy_keeps_backoff);
 	tcase_add_test(tc, timer_tick__resend_peer_limit);
 	tcase_add_test(tc, timer_tick__resend_peer_limit_takes_turns);
-	tcase_add_test(tc, timer_tick__resend_waits_for_slow_peer);
+	tcase_add_test(tc, timer_tick__resend_waits_while_peer_delivers);
+	tcase_add_test(tc,
+		       timer_tick__resend_after_peer_delivered_what_was_ahead);
 	tcase_add_test(tc, timer_tick__receiver_resends_gaps_and_tail);
 	tcase_add_test(tc, timer_tick__resend_asks_for_granted_tail);
 	tcase_add_test(tc, timer_tick__resend_waits_for_slow_link_to_drain);
