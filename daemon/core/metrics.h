@@ -110,6 +110,9 @@ struct homa_metrics {
 	uint64_t loop_wakeups; /* returns from io_uring_submit_and_wait */
 	uint64_t loop_sleeps;  /* of which waits that could block */
 	uint64_t ctl_messages; /* messages from the control plane */
+	uint64_t loop_ticks;	   /* engine_tick calls (timer, pacer) */
+	uint64_t loop_tick_ns;	   /* their total duration, ns */
+	uint64_t loop_tick_ns_max; /* the longest of them, ns (never falls) */
 
 	/* --- client channel (daemon/chan.c) ------------------------------ */
 	uint64_t chan_connects;	    /* client connections accepted */
