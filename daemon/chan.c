@@ -543,7 +543,8 @@ static size_t chan_take_released(struct chan_conn *cn, uint64_t **ids)
 	if (n > CHAN_MAX_RELEASED_PER_EVENT)
 		n = CHAN_MAX_RELEASED_PER_EVENT;
 	cn->n_released -= (unsigned)n;
-	*ids = cn->released + cn->n_released;
+	/* released is NULL until the first id: no pointer arithmetic on it. */
+	*ids = n ? cn->released + cn->n_released : NULL;
 	return n;
 }
 
