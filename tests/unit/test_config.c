@@ -24,7 +24,7 @@ static void top_srcdir(char *buf, size_t n)
 	size_t len = strlen(VECTORS_DIR);
 
 	ck_assert_uint_gt(len, strlen(suffix));
-	ck_assert_str_eq(VECTORS_DIR + len - strlen(suffix), suffix);
+	ck_assert_str_eq(&VECTORS_DIR[len - strlen(suffix)], suffix);
 	snprintf(buf, n, "%.*s", (int)(len - strlen(suffix)), VECTORS_DIR);
 }
 
