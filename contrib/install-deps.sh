@@ -1,6 +1,10 @@
 #!/bin/sh
-# Install every package needed to build, test and run homad on Debian 12.
-# Idempotent: packages already present are left alone.  Run as root.
+# Install the packages needed to build, test and run homad on Debian 12.
+# Only what is missing: packages already present are left alone, never
+# upgraded (apt-get install --no-upgrade, naming only the missing ones), and
+# `apt-get update` runs only when something is missing.  Prints one line
+# per package it adds; apt's own output goes to a log file that is shown
+# only when apt fails.  Run as root.
 set -eu
 
 PKGS="
@@ -29,8 +33,24 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-echo "install-deps: installing:$missing"
+log=$(mktemp "${TMPDIR:-/tmp}/homad-install-deps.XXXXXX") || exit 1
+# apt failed: show its output, keep the log, stop.
+apt_failed() {
+	echo "install-deps: $1 failed; its output ($log):" >&2
+	cat "$log" >&2
+	exit 1
+}
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+echo "install-deps: installing:$missing (apt's output: $log)"
+apt-get update -qq >>"$log" 2>&1 || apt_failed "apt-get update"
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing
+apt-get install -y -q --no-install-recommends --no-upgrade $missing \
+	>>"$log" 2>&1 || apt_failed "apt-get install$missing"
+for p in $missing; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		echo "install-deps: $p is still not installed" >>"$log"
+		apt_failed "installing $p"
+	fi
+	echo "install-deps: added $p"
+done
+rm -f "$log"

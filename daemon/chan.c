@@ -54,6 +54,14 @@
 #define CHAN_MAX_GROUPS 256
 /* Pause of the listener after accept failed (out of descriptors...). */
 #define CHAN_ACCEPT_RETRY_SEC 1
+/*
+ * A client whose queue holds CHAN_MAX_EVENTS events keeps its connection
+ * while it is reading them: while one of its events was taken (a send
+ * completed) within this time.  Its queue may then grow to the RPC limit
+ * (chan_ev_room): a server sent a burst of requests by many clients at
+ * once gets one event for each, faster than it reads them.
+ */
+#define CHAN_READING_NS 1000000000ull
 
 enum chan_op_kind {
 	CHAN_OP_ACCEPT, /* multishot accept of the listener */
@@ -185,6 +193,7 @@ struct chan_conn {
 	unsigned n_sending;
 
 	unsigned inflight;  /* io_uring requests in flight */
+	uint64_t taken_ns;  /* when an event send last completed */
 	bool dirty;	    /* on chan->dirty */
 	bool doomed;	    /* to be closed by chan_flush */
 	bool linger;	    /* close once the queued events are sent */
@@ -214,6 +223,7 @@ struct chan {
 	struct chan_connq closing;	   /* CLOSING, not yet freed */
 	struct chan_connq dirty;	   /* need chan_flush */
 	TAILQ_HEAD(, chan_client) clients; /* processes with connections */
+	uint64_t now;			   /* last time given to chan */
 	uint64_t mapped;		   /* bytes of client regions mapped */
 	unsigned n_clients;
 	uint64_t next_serial;
@@ -303,14 +313,31 @@ static void chan_evq_free(struct chan_evq *q)
 }
 
 /*
+ * Whether cn may queue one more event: below CHAN_MAX_EVENTS always;
+ * beyond, only while it reads (CHAN_READING_NS) and up to the RPC limit
+ * (each Delivered or Failed is about an RPC the engine holds) plus
+ * CHAN_MAX_EVENTS.
+ */
+static bool chan_ev_room(const struct chan_conn *cn)
+{
+	const struct chan *c = cn->chan;
+	unsigned n = cn->n_evq + cn->n_sending;
+
+	if (n < CHAN_MAX_EVENTS)
+		return true;
+	return n < (uint64_t)c->cfg.max_rpcs + CHAN_MAX_EVENTS &&
+	       c->now - cn->taken_ns < CHAN_READING_NS;
+}
+
+/*
  * A new event for cn, appended to its queue; NULL (and cn doomed) when
- * its queue is full, or when memory runs out.
+ * its queue is full (chan_ev_room), or when memory runs out.
  */
 static struct chan_ev *chan_ev_add(struct chan_conn *cn, enum chan_ev_type type)
 {
 	struct chan_ev *ev;
 
-	if (cn->n_evq + cn->n_sending >= CHAN_MAX_EVENTS) {
+	if (!chan_ev_room(cn)) {
 		chan_conn_fail(cn, &cn->chan->m->chan_event_overflows,
 			       "not reading its events");
 		return NULL;
@@ -516,7 +543,8 @@ static size_t chan_take_released(struct chan_conn *cn, uint64_t **ids)
 	if (n > CHAN_MAX_RELEASED_PER_EVENT)
 		n = CHAN_MAX_RELEASED_PER_EVENT;
 	cn->n_released -= (unsigned)n;
-	*ids = cn->released + cn->n_released;
+	/* released is NULL until the first id: no pointer arithmetic on it. */
+	*ids = n ? cn->released + cn->n_released : NULL;
 	return n;
 }
 
@@ -1680,6 +1708,7 @@ bool chan_complete(struct chan *c, const struct io_uring_cqe *cqe, uint64_t now)
 
 	if (uring_data_tag(cqe->user_data) != URING_TAG_CHAN)
 		return false;
+	c->now = now;
 	op = uring_data_ptr(cqe->user_data);
 	switch (op->kind) {
 	case CHAN_OP_ACCEPT:
@@ -1713,6 +1742,8 @@ bool chan_complete(struct chan *c, const struct io_uring_cqe *cqe, uint64_t now)
 		cn = op->conn;
 		cn->inflight--;
 		cn->n_sending--;
+		if (cqe->res >= 0)
+			cn->taken_ns = now;
 		TAILQ_REMOVE(&cn->sending, ev, link);
 		if (cqe->res < 0 && cn->state != CHAN_CLOSING)
 			chan_conn_fail(cn, NULL,
@@ -1741,6 +1772,7 @@ void chan_flush(struct chan *c, uint64_t now)
 	struct chan_connq todo = TAILQ_HEAD_INITIALIZER(todo);
 	struct chan_conn *cn;
 
+	c->now = now;
 	/* Connections dirtied meanwhile wait for the next flush. */
 	TAILQ_CONCAT(&todo, &c->dirty, dlink);
 	while ((cn = TAILQ_FIRST(&todo)) != NULL) {

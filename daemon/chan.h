@@ -39,7 +39,9 @@
  * the connection gets OpenReply(ENFILE / EMFILE) and is closed
  * (chan_refused); at most CHAN_MAX_TX messages lent to the engine and
  * CHAN_MAX_EVENTS events queued per connection (a client that does not
- * read its events is disconnected, chan_event_overflows); ports below
+ * read its events is disconnected, chan_event_overflows; one that reads
+ * them, more slowly than they come, may have up to limits.max_rpcs more
+ * queued); ports below
  * 0x8000 only for root and clients.bind_uids / bind_gids (both empty:
  * anyone), else Reply(EACCES), chan_bind_denied.
  *
@@ -72,7 +74,8 @@
 #define CHAN_MAX_ID_BLOCKS 16
 /* Messages one connection may have lent to the engine at once. */
 #define CHAN_MAX_TX 65536
-/* Events queued for one connection; beyond, it is disconnected. */
+/* Events queued for one connection; beyond, it is disconnected unless it
+ * is reading them (chan.c, CHAN_READING_NS). */
 #define CHAN_MAX_EVENTS 8192
 /* Most RpcInfo entries in one Info reply. */
 #define CHAN_MAX_INFO_RPCS 256

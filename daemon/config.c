@@ -175,6 +175,7 @@ static const struct conf_key conf_keys[] = {
 	KEY("network", "rx_buffers", CK_U32, rx_buffers, 16, 32768, CF_POW2),
 	KEY("network", "tx_queue", CK_U32, tx_queue, 16, 1048576, 0),
 	KEY("network", "ring_entries", CK_U32, ring_entries, 8, 32768, 0),
+	KEY("network", "rcvbuf", CK_U32, rcvbuf, 1024, 1073741824, CF_ZERO_OK),
 	{"network", "ring_wait", CK_ENUM, OFF(ring_wait), 0, 0, 0,
 	 conf_ring_wait_names},
 	KEY("network", "spin_us", CK_U32, spin_us, 1, 1000000, CF_ZERO_OK),
@@ -1474,6 +1475,7 @@ void config_defaults(struct homa_config *cfg)
 	cfg->rx_buffers = 512;
 	cfg->tx_queue = 4096;
 	cfg->ring_entries = 256;
+	cfg->rcvbuf = 0;
 	cfg->ring_wait = HOMA_RING_WAIT_URING;
 	cfg->spin_us = 0;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",

@@ -79,6 +79,7 @@ struct homa_config {
 	uint32_t rx_buffers;	       /* [512] provided buffers in the ring */
 	uint32_t tx_queue;	       /* [4096] packets queued for sending */
 	uint32_t ring_entries;	       /* [256] io_uring submission entries */
+	uint32_t rcvbuf;	       /* [0: 16 MiB] SO_RCVBUF per socket */
 	enum homa_ring_wait ring_wait; /* [io_uring] */
 	uint32_t spin_us; /* [0] busy-poll this long before sleeping */
 

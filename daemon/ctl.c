@@ -546,6 +546,10 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	st.homa_sockets = s->engine.sockets;
 	st.client_memory = s->client_memory;
 	st.buffer_waits = s->engine.buffer_waits;
+	st.rx_backlog_bytes = m->link_rx_backlog_bytes;
+	st.rx_ctl_backlog_bytes = m->link_rx_ctl_backlog_bytes;
+	st.rx_backlog_peak_bytes = m->link_rx_backlog_peak_bytes;
+	st.rx_kernel_drops = m->link_rx_kernel_drops;
 	st.ctl_connections_refused = ctl->conns_refused;
 	st.ctl_requests_bad = ctl->requests_bad;
 	st.ctl_requests_timed_out = ctl->requests_timed_out;
@@ -582,6 +586,7 @@ static void ctl_metrics_visit(void *arg, const char *name,
 	}
 	it->help = (char *)(help != NULL ? help : "");
 	it->value = value;
+	it->gauge = metrics_is_gauge(name);
 	x->ptrs[x->n++] = it;
 }
 
@@ -960,6 +965,8 @@ static void ctl_keep_fixed_settings(const struct homa_config *run,
 		ctl_list_add(changed, sizeof(changed), "network.ring_entries");
 	if (run->ring_wait != nc->ring_wait)
 		ctl_list_add(changed, sizeof(changed), "network.ring_wait");
+	if (run->rcvbuf != nc->rcvbuf)
+		ctl_list_add(changed, sizeof(changed), "network.rcvbuf");
 	if (strcmp(run->control_socket, nc->control_socket) != 0)
 		ctl_list_add(changed, sizeof(changed), "control.socket");
 	if (run->socket_mode != nc->socket_mode)
@@ -992,6 +999,7 @@ static void ctl_keep_fixed_settings(const struct homa_config *run,
 	nc->tx_queue = run->tx_queue;
 	nc->ring_entries = run->ring_entries;
 	nc->ring_wait = run->ring_wait;
+	nc->rcvbuf = run->rcvbuf;
 	memcpy(nc->control_socket, run->control_socket,
 	       sizeof(nc->control_socket));
 	nc->socket_mode = run->socket_mode;

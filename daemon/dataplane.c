@@ -439,6 +439,23 @@ static void dp_tx_budget(struct dp *dp, uint64_t now)
 	engine_set_tx_budget(dp->engine, used < slots ? slots - used : 0, now);
 }
 
+/*
+ * The engine's tick at now, timed: its cost is what grows with the RPCs
+ * the engine holds (the timer visits every one), so it is measured
+ * (loop_tick_ns*, homactl metrics).
+ */
+static void dp_tick(struct dp *dp, uint64_t now)
+{
+	uint64_t t0 = dp_now(), ns;
+
+	engine_tick(dp->engine, now);
+	ns = dp_now() - t0;
+	dp->m->loop_ticks++;
+	dp->m->loop_tick_ns += ns;
+	if (ns > dp->m->loop_tick_ns_max)
+		dp->m->loop_tick_ns_max = ns;
+}
+
 /* Have the io_uring timeout fire at deadline (ns, CLOCK_MONOTONIC). */
 static void dp_arm_timeout(struct dp *dp, uint64_t deadline)
 {
@@ -502,6 +519,7 @@ static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 		snprintf(s->sockets[i].desc, sizeof(s->sockets[i].desc), "%s",
 			 link_socket_desc(dp->link, i));
 	}
+	link_sample(dp->link, now, true);
 	s->metrics = *dp->m;
 	s->clients = chan_n_clients(dp->chan);
 	s->client_memory = chan_mapped_bytes(dp->chan);
@@ -587,20 +605,33 @@ static void dp_dispatch(struct dp *dp, const struct io_uring_cqe *cqe,
 	}
 }
 
-/* Handle every ready completion, then release them all at once. */
+/* link_reap's callback: one completion, at the batch's time. */
+struct dp_reap_ctx {
+	struct dp *dp;
+	uint64_t now;
+};
+
+static void dp_reap_one(void *arg, const struct io_uring_cqe *cqe)
+{
+	struct dp_reap_ctx *x = arg;
+
+	dp_dispatch(x->dp, cqe, x->now);
+}
+
+/*
+ * Handle every ready completion, then release them all at once: packets of
+ * the link's control sockets first, then high-priority DATA, then
+ * everything else (link_reap), so that a GRANT or RESEND read behind a
+ * burst of bulk DATA is not handled after it.
+ */
 static unsigned dp_reap(struct dp *dp, uint64_t now)
 {
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
+	struct dp_reap_ctx x = {.dp = dp, .now = now};
+	unsigned n;
 
 	/* One batch: the engine grants once for all the DATA it holds. */
 	engine_batch_begin(dp->engine);
-	io_uring_for_each_cqe(&dp->u.ring, head, cqe)
-	{
-		dp_dispatch(dp, cqe, now);
-		n++;
-	}
-	io_uring_cq_advance(&dp->u.ring, n);
+	n = link_reap(dp->link, dp_reap_one, &x);
 	engine_batch_end(dp->engine, now);
 	return n;
 }
@@ -663,7 +694,7 @@ static void *dp_thread(void *arg)
 		dp_tx_budget(dp, now);
 		deadline = engine_next_deadline(dp->engine);
 		if (deadline <= now) {
-			engine_tick(dp->engine, now);
+			dp_tick(dp, now);
 			deadline = engine_next_deadline(dp->engine);
 		}
 		/* What the last completions and ticks produced for clients. */
@@ -697,12 +728,13 @@ static void *dp_thread(void *arg)
 		n = dp_reap(dp, now);
 		if (n > 0)
 			busy_at = now;
+		link_sample(dp->link, now, false);
 		if (dp->fault)
 			dp_fault_release(dp, now);
 		/* Send completions may have freed slots for held DATA. */
 		dp_tx_budget(dp, now);
 		if (deadline != UINT64_MAX && now >= deadline)
-			engine_tick(dp->engine, now);
+			dp_tick(dp, now);
 	}
 	dp_drain(dp);
 	atomic_store(&dp->exited, true);

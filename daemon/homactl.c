@@ -262,6 +262,11 @@ static void homactl_status_text(const Homa__Ctl__Status *st)
 	       st->rpcs, st->dead_rpcs, st->buffer_waits);
 	homactl_key("client memory:");
 	printf("%" PRIu64 " bytes mapped\n", st->client_memory);
+	homactl_key("rx backlog:");
+	printf("%" PRIu64 " bytes (%" PRIu64 " control; peak %" PRIu64
+	       "), %" PRIu64 " kernel drops\n",
+	       st->rx_backlog_bytes, st->rx_ctl_backlog_bytes,
+	       st->rx_backlog_peak_bytes, st->rx_kernel_drops);
 	homactl_key("control:");
 	printf("%" PRIu64 " bad requests, %" PRIu64 " timed out, %" PRIu64
 	       " connections refused\n",
@@ -301,13 +306,14 @@ static void homactl_metrics_openmetrics(const Homa__Ctl__Metrics *m)
 			continue;
 		printf("# HELP homad_%s ", first->name);
 		homactl_put_escaped(first->help, false);
-		printf("\n# TYPE homad_%s counter\n", first->name);
+		printf("\n# TYPE homad_%s %s\n", first->name,
+		       first->gauge ? "gauge" : "counter");
 		for (size_t j = i; j < m->n_metrics; j++) {
 			const Homa__Ctl__Metric *x = m->metrics[j];
 
 			if (strcmp(x->name, first->name) != 0)
 				continue;
-			printf("homad_%s_total", x->name);
+			printf("homad_%s%s", x->name, x->gauge ? "" : "_total");
 			if (homactl_str(x->label_key)[0] != '\0') {
 				printf("{%s=\"", x->label_key);
 				homactl_put_escaped(x->label_value, true);
@@ -369,6 +375,10 @@ static void homactl_status_json(const Homa__Ctl__Status *st)
 	homactl_json_u64(o, "homa_sockets", st->homa_sockets);
 	homactl_json_u64(o, "client_memory", st->client_memory);
 	homactl_json_u64(o, "buffer_waits", st->buffer_waits);
+	homactl_json_u64(o, "rx_backlog_bytes", st->rx_backlog_bytes);
+	homactl_json_u64(o, "rx_ctl_backlog_bytes", st->rx_ctl_backlog_bytes);
+	homactl_json_u64(o, "rx_backlog_peak_bytes", st->rx_backlog_peak_bytes);
+	homactl_json_u64(o, "rx_kernel_drops", st->rx_kernel_drops);
 	homactl_json_u64(o, "ctl_connections_refused",
 			 st->ctl_connections_refused);
 	homactl_json_u64(o, "ctl_requests_bad", st->ctl_requests_bad);

@@ -18,6 +18,8 @@
 #include <endian.h>
 #include <errno.h>
 #include <linux/errqueue.h>
+#include <linux/filter.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -37,7 +39,10 @@
 #include "link.h"
 #include "log.h"
 
-/* Socket buffers we ask for (SO_*BUFFORCE as root, else capped by sysctl). */
+/*
+ * Socket buffers we ask for (SO_*BUFFORCE as root, else capped by sysctl);
+ * network.rcvbuf replaces LINK_RCVBUF when set.
+ */
 #define LINK_RCVBUF (16 * 1024 * 1024)
 #define LINK_SNDBUF (4 * 1024 * 1024)
 /* Bytes of a datagram the udp link can get in one (GRO) read. */
@@ -85,9 +90,18 @@
 
 /* One socket of the link. */
 struct link_sock {
-	struct link *l;	      /* owner */
-	int fd;		      /* -1 when closed */
-	int family;	      /* AF_INET or AF_INET6 */
+	struct link *l;		/* owner */
+	int fd;			/* -1 when closed */
+	int family;		/* AF_INET or AF_INET6 */
+	enum link_rx_class cls; /* which packets its filter lets in */
+	/*
+	 * Raw ip link, LINK_RX_CTL socket only: a twin that takes every
+	 * packet and drops it at once (a locked "ret 0" filter), so that a
+	 * full receive queue never makes the kernel answer ICMP protocol
+	 * unreachable (link.h).  -1 when none.
+	 */
+	int sentinel_fd;
+	uint32_t drops;	      /* the kernel's drop count (sk_drops) last seen */
 	bool recv_armed;      /* multishot recvmsg in flight */
 	bool poll_armed;      /* multishot POLLERR poll in flight */
 	bool recv_dead;	      /* the kernel refused the receive: not re-armed */
@@ -151,10 +165,17 @@ struct link {
 	bool stopping; /* link_stop: re-arm nothing */
 	uint64_t now;  /* the latest time link_complete was given */
 
-	unsigned n_socks;
-	struct link_sock socks[LINK_MAX_SOCKETS];
-	int tx_sock[2]; /* socket index sending IPv4 [0] / v6 [1] */
-	int icmp_fd[2]; /* raw ICMP [0] / ICMPv6 [1] socket, -1 if none */
+	/*
+	 * Groups of LINK_RX_CLASSES sockets, one group per address x
+	 * interface: group g is socks[g * LINK_RX_CLASSES + cls].
+	 */
+	unsigned n_groups;
+	unsigned n_socks; /* opened, including a half-opened group */
+	struct link_sock socks[LINK_MAX_SOCKETS * LINK_RX_CLASSES];
+	uint8_t high_prio;   /* DATA at this priority or above: LINK_RX_HIGH */
+	uint64_t sampled_ns; /* when link_sample last ran */
+	int tx_sock[2];	     /* socket index sending IPv4 [0] / v6 [1] */
+	int icmp_fd[2];	     /* raw ICMP [0] / ICMPv6 [1] socket, -1 if none */
 
 	struct link_slot *slots; /* n_slots, calloc'ed */
 	unsigned n_slots;
@@ -226,24 +247,44 @@ static int link_setsockopt_int(int fd, int level, int name, int value)
 								      : 0;
 }
 
-/* Large socket buffers: forced as root, else as much as the sysctls allow. */
-static void link_sock_buffers(int fd)
+/*
+ * Large socket buffers (rcvbuf bytes to receive, 0: LINK_RCVBUF): forced
+ * as root, else as much as the sysctls allow.
+ */
+static void link_sock_buffers(int fd, uint32_t rcvbuf)
 {
-	if (link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, LINK_RCVBUF) <
-	    0)
-		link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, LINK_RCVBUF);
+	int rcv = rcvbuf ? (int)rcvbuf : LINK_RCVBUF;
+
+	if (link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcv) < 0)
+		link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, rcv);
 	if (link_setsockopt_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, LINK_SNDBUF) <
 	    0)
 		link_setsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, LINK_SNDBUF);
 }
 
-/* The options that make a socket receive what the link parses. */
-static int link_sock_options(struct link *l, int fd, int family)
+/*
+ * Whether a socket of class cls reads ICMP errors.  Only the LINK_RX_CTL
+ * socket of a group sends.  On the ip link every raw socket gets a copy of
+ * each ICMP error, so only that one reads them (without IP_RECVERR the
+ * others ignore them); on the udp link the kernel hands an error to one
+ * socket of the SO_REUSEPORT group, chosen by hash, so all of them do.
+ */
+static bool link_reads_errors(const struct link *l, enum link_rx_class cls)
 {
-	int r;
+	return cls == LINK_RX_CTL || l->kind == HOMA_LINK_UDP;
+}
 
+/* The options that make a socket receive what the link parses. */
+static int link_sock_options(struct link *l, int fd, int family,
+			     enum link_rx_class cls)
+{
+	int r = link_setsockopt_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
+
+	if (r < 0)
+		return r;
 	if (family == AF_INET) {
-		r = link_setsockopt_int(fd, SOL_IP, IP_RECVERR, 1);
+		if (link_reads_errors(l, cls))
+			r = link_setsockopt_int(fd, SOL_IP, IP_RECVERR, 1);
 		/* The raw ip link reads the IP header itself. */
 		if (r == 0 && l->kind == HOMA_LINK_UDP)
 			r = link_setsockopt_int(fd, SOL_IP, IP_RECVTOS, 1);
@@ -254,7 +295,7 @@ static int link_sock_options(struct link *l, int fd, int family)
 		r = 0;
 		if (l->kind == HOMA_LINK_UDP)
 			r = link_setsockopt_int(fd, SOL_IPV6, IPV6_V6ONLY, 1);
-		if (r == 0)
+		if (r == 0 && link_reads_errors(l, cls))
 			r = link_setsockopt_int(fd, SOL_IPV6, IPV6_RECVERR, 1);
 		if (r == 0)
 			r = link_setsockopt_int(fd, SOL_IPV6, IPV6_RECVTCLASS,
@@ -268,14 +309,162 @@ static int link_sock_options(struct link *l, int fd, int family)
 	return r;
 }
 
+/* A filter's return that keeps the whole packet. */
+#define LINK_BPF_ALL 0xffffffffu
+/* Longest program link_bpf_build writes. */
+#define LINK_BPF_MAX 16
+/* Reads that empty a socket of what it queued before its filter was set. */
+#define LINK_DRAIN_MAX 4096
+
+/* Offset of the type byte in the Homa header. */
+#define LINK_TYPE_OFF offsetof(struct homa_wire_common, type)
+
 /*
- * Open socket s of the given family, bound to addr (NULL: any) and to the
- * interface ifname (NULL: none).  Returns 0 or -errno with err set.
+ * Write into f the classic BPF program that sorts packets into receive
+ * classes (link.h): on the ip link the socket filter of class cls, which
+ * keeps the packets of its class and drops the others; on the udp link
+ * the SO_REUSEPORT program of a group, which returns the class of each
+ * datagram (the index of its socket in the group).  Returns its length.
+ *
+ * What the program sees: a raw IPv4 socket's packet from the IP header on
+ * (X = the IHL in bytes), a raw IPv6 socket's from the Homa header on, a
+ * reuseport program's from the UDP payload (the Homa header) on.  The
+ * priority is read from the network header in every case (SKF_NET_OFF):
+ * IPv4 TOS >> 5; IPv6 traffic class >> 5, i.e. bits 3..1 of the first
+ * byte.  A packet too short to have a type goes to LINK_RX_CTL, whose
+ * receiver counts it as malformed.
+ */
+static unsigned link_bpf_build(const struct link *l, int family,
+			       enum link_rx_class cls, struct sock_filter *f)
+{
+	bool udp = l->kind == HOMA_LINK_UDP;
+	uint32_t ret[LINK_RX_CLASSES];
+	unsigned n = 0, c;
+
+	for (c = 0; c < LINK_RX_CLASSES; c++)
+		ret[c] = udp ? c : (c == cls ? LINK_BPF_ALL : 0);
+	if (!udp && family == AF_INET)
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH,
+						      0);
+	else
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_W | BPF_IMM,
+						      0);
+	/* A = bytes from the Homa header on. */
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_SUB | BPF_X, 0);
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K,
+					      LINK_TYPE_OFF + 1, 1, 0);
+	f[n++] =
+		(struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ret[LINK_RX_CTL]);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_IND,
+					      LINK_TYPE_OFF);
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+					      HOMA_DATA, 1, 0);
+	f[n++] =
+		(struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ret[LINK_RX_CTL]);
+	if (family == AF_INET) {
+		f[n++] = (struct sock_filter)BPF_STMT(
+			BPF_LD | BPF_B | BPF_ABS, (uint32_t)(SKF_NET_OFF + 1));
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_RSH | BPF_K,
+						      5);
+	} else {
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS,
+						      (uint32_t)SKF_NET_OFF);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K,
+						      0x0f);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_RSH | BPF_K,
+						      1);
+	}
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K,
+					      l->high_prio, 0, 1);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+					      ret[LINK_RX_HIGH]);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+					      ret[LINK_RX_BULK]);
+	return n;
+}
+
+/* Attach the program f[0..n) to fd as option name (SOL_SOCKET). */
+static int link_bpf_attach(int fd, int name, struct sock_filter *f, unsigned n)
+{
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+
+	return setsockopt(fd, SOL_SOCKET, name, &prog, sizeof(prog)) < 0
+		       ? -errno
+		       : 0;
+}
+
+/*
+ * Read and drop what fd queued before its filter was attached (those
+ * packets may also be in another socket of the group).  Bounded: what
+ * arrives meanwhile passed the filter and may be lost too, once, at start.
+ */
+static void link_drain(int fd)
+{
+	char b[1];
+	unsigned i;
+
+	for (i = 0; i < LINK_DRAIN_MAX; i++)
+		if (recv(fd, b, sizeof(b), MSG_DONTWAIT | MSG_TRUNC) < 0 &&
+		    errno != EINTR)
+			return;
+}
+
+/*
+ * Open the sentinel of s (link.h): a raw socket like s's whose locked
+ * filter drops every packet, with the smallest receive buffer, bound to
+ * the same address (sa, or none) and interface.  Returns 0 or -errno with
+ * err set.
+ */
+static int link_sentinel_open(struct link_sock *s, const struct sockaddr *sa,
+			      socklen_t salen, const char *ifname, char *err,
+			      size_t errlen)
+{
+	struct sock_filter drop[1] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+	int fd, r;
+
+	fd = socket(s->family, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open the sentinel socket: %s",
+			 s->desc, strerror(-r));
+		return r;
+	}
+	s->sentinel_fd = fd;
+	r = link_bpf_attach(fd, SO_ATTACH_FILTER, drop, 1);
+	if (r == 0)
+		r = link_setsockopt_int(fd, SOL_SOCKET, SO_LOCK_FILTER, 1);
+	if (r == 0)
+		r = link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, 0);
+	if (r == 0 && ifname &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname,
+		       (socklen_t)strlen(ifname)) < 0)
+		r = -errno;
+	if (r == 0 && sa && bind(fd, sa, salen) < 0)
+		r = -errno;
+	if (r < 0) {
+		snprintf(err, errlen,
+			 "%s: cannot set up the sentinel socket: %s", s->desc,
+			 strerror(-r));
+		return r;
+	}
+	link_drain(fd);
+	return 0;
+}
+
+/*
+ * Open socket s of class cls and the given family, bound to addr (NULL:
+ * any) and to the interface ifname (NULL: none).  The ip link's sockets
+ * get their class's filter at once; the udp link's join the group's
+ * SO_REUSEPORT group (its program is attached by link_open_all).  Returns
+ * 0 or -errno with err set.
  */
 static int link_sock_open(struct link *l, struct link_sock *s, int family,
+			  enum link_rx_class cls,
 			  const struct homa_conf_addr *addr, const char *ifname,
-			  char *err, size_t errlen)
+			  uint32_t rcvbuf, char *err, size_t errlen)
 {
+	struct sock_filter f[LINK_BPF_MAX];
 	const char *kind = config_link_name(l->kind);
 	union {
 		struct sockaddr sa;
@@ -289,7 +478,9 @@ static int link_sock_open(struct link *l, struct link_sock *s, int family,
 	memset(s, 0, sizeof(*s));
 	s->l = l;
 	s->fd = -1;
+	s->sentinel_fd = -1;
 	s->family = family;
+	s->cls = cls;
 	memset(&sa, 0, sizeof(sa));
 	if (family == AF_INET) {
 		sa.v4.sin_family = AF_INET;
@@ -335,6 +526,25 @@ static int link_sock_open(struct link *l, struct link_sock *s, int family,
 		return r;
 	}
 	s->fd = fd;
+	if (l->kind == HOMA_LINK_IP) {
+		/* A raw socket receives from its creation on. */
+		r = link_bpf_attach(fd, SO_ATTACH_FILTER, f,
+				    link_bpf_build(l, family, cls, f));
+		if (r < 0) {
+			snprintf(err, errlen,
+				 "%s: cannot attach the receive filter: %s",
+				 s->desc, strerror(-r));
+			return r;
+		}
+		link_drain(fd);
+	} else {
+		r = link_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot set SO_REUSEPORT: %s",
+				 s->desc, strerror(-r));
+			return r;
+		}
+	}
 	if (ifname && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname,
 				 (socklen_t)strlen(ifname)) < 0) {
 		r = -errno;
@@ -342,23 +552,66 @@ static int link_sock_open(struct link *l, struct link_sock *s, int family,
 			 s->desc, ifname, strerror(-r));
 		return r;
 	}
-	r = link_sock_options(l, fd, family);
+	r = link_sock_options(l, fd, family, cls);
 	if (r < 0) {
 		snprintf(err, errlen, "%s socket: cannot set options: %s", kind,
 			 strerror(-r));
 		return r;
 	}
-	link_sock_buffers(fd);
+	link_sock_buffers(fd, rcvbuf);
 	if ((addr || l->kind == HOMA_LINK_UDP) && bind(fd, &sa.sa, salen) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot bind %s: %s", s->desc,
 			 strerror(-r));
 		return r;
 	}
+	if (l->kind == HOMA_LINK_IP && cls == LINK_RX_CTL) {
+		r = link_sentinel_open(s, addr ? &sa.sa : NULL, salen, ifname,
+				       err, errlen);
+		if (r < 0)
+			return r;
+	}
 
 	s->rx_msg.msg_namelen = LINK_RX_NAMELEN;
 	s->rx_msg.msg_controllen = LINK_RX_CONTROLLEN;
 	return 0;
+}
+
+/*
+ * Open the LINK_RX_CLASSES sockets of one group (link.h) at the end of
+ * l->socks; on the udp link, bound in class order, then given the
+ * SO_REUSEPORT program that picks each datagram's socket.
+ */
+static int link_group_open(struct link *l, int family,
+			   const struct homa_conf_addr *addr,
+			   const char *ifname, uint32_t rcvbuf, char *err,
+			   size_t errlen)
+{
+	struct link_sock *first = &l->socks[l->n_socks];
+	struct sock_filter f[LINK_BPF_MAX];
+	unsigned c;
+	int r;
+
+	for (c = 0; c < LINK_RX_CLASSES; c++) {
+		struct link_sock *s = &l->socks[l->n_socks];
+
+		r = link_sock_open(l, s, family, (enum link_rx_class)c, addr,
+				   ifname, rcvbuf, err, errlen);
+		if (s->fd >= 0)
+			l->n_socks++;
+		if (r < 0)
+			return r;
+	}
+	if (l->kind != HOMA_LINK_UDP)
+		return 0;
+	r = link_bpf_attach(first->fd, SO_ATTACH_REUSEPORT_CBPF, f,
+			    link_bpf_build(l, family, LINK_RX_CTL, f));
+	if (r < 0)
+		snprintf(err, errlen,
+			 "%s: cannot attach the SO_REUSEPORT "
+			 "program: %s",
+			 first->desc, strerror(-r));
+	return r;
 }
 
 /* Open every socket cfg asks for. */
@@ -410,18 +663,17 @@ static int link_open_all(struct link *l, const struct homa_config *cfg,
 	}
 	for (i = 0; i < n_targets; i++) {
 		for (j = 0; j < (n_ifs ? n_ifs : 1); j++) {
-			struct link_sock *s = &l->socks[l->n_socks];
+			unsigned first = l->n_socks;
 
-			r = link_sock_open(l, s, families[i], targets[i],
-					   n_ifs ? cfg->interfaces[j] : NULL,
-					   err, errlen);
-			if (s->fd >= 0)
-				l->n_socks++;
+			r = link_group_open(l, families[i], targets[i],
+					    n_ifs ? cfg->interfaces[j] : NULL,
+					    cfg->rcvbuf, err, errlen);
 			if (r < 0)
 				return r;
+			l->n_groups++;
 			if (l->tx_sock[families[i] == AF_INET6] < 0)
 				l->tx_sock[families[i] == AF_INET6] =
-					(int)(l->n_socks - 1);
+					(int)first;
 		}
 	}
 	return 0;
@@ -594,6 +846,8 @@ struct link *link_create(struct uring *u, const struct homa_config *cfg,
 	l->icmp_fd[0] = l->icmp_fd[1] = -1;
 	l->icmp_tokens_ns =
 		(uint64_t)LINK_ICMP_BURST * 1000000000ull / LINK_ICMP_RATE;
+	/* Above the scheduled levels: unscheduled DATA (link.h). */
+	l->high_prio = (uint8_t)(cfg->proto.max_sched_prio + 1);
 	if (link_open_all(l, cfg, err, errlen) < 0 ||
 	    link_icmp_open(l, err, errlen) < 0 ||
 	    link_find_mtu(l, cfg, err, errlen) < 0 ||
@@ -605,10 +859,11 @@ struct link *link_create(struct uring *u, const struct homa_config *cfg,
 		return NULL;
 	}
 	u->tx_batches = &m->link_tx_batches;
-	log_debug("link %s: %u sockets, MTU %u, %u rx buffers of %u bytes, "
-		  "%u tx slots",
-		  config_link_name(l->kind), l->n_socks, l->mtu,
-		  cfg->rx_buffers, u->buf_size, l->n_slots);
+	log_debug("link %s: %u socket groups of %u (DATA at priority >= %u "
+		  "apart), MTU %u, %u rx buffers of %u bytes, %u tx slots",
+		  config_link_name(l->kind), l->n_groups, LINK_RX_CLASSES,
+		  l->high_prio, l->mtu, cfg->rx_buffers, u->buf_size,
+		  l->n_slots);
 	return l;
 }
 
@@ -648,7 +903,7 @@ int link_start(struct link *l, char *err, size_t errlen)
 
 	for (i = 0; i < l->n_socks; i++) {
 		r = link_arm_recv(&l->socks[i]);
-		if (r == 0)
+		if (r == 0 && link_reads_errors(l, l->socks[i].cls))
 			r = link_arm_poll(&l->socks[i]);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot queue receives: %s",
@@ -712,6 +967,21 @@ static void link_deliver(struct link *l, const uint8_t *pkt, size_t len,
 	l->rx_cur.pkt = NULL;
 }
 
+/*
+ * The kernel's drop count of s (a u32 that wraps) is now v: add what is
+ * new to link_rx_kernel_drops.  Reads and samples may see the counts out
+ * of order; an older one (a "negative" step) is ignored.
+ */
+static void link_note_drops(struct link_sock *s, uint32_t v)
+{
+	uint32_t d = v - s->drops;
+
+	if (d == 0 || d >= 0x80000000u)
+		return;
+	s->drops = v;
+	s->l->m->link_rx_kernel_drops += d;
+}
+
 /* One datagram (or GRO batch) read by socket s, in buf[0..res). */
 static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 			     uint64_t now)
@@ -730,6 +1000,17 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 		return;
 	}
 	l->m->link_rx_datagrams++;
+	switch (s->cls) {
+	case LINK_RX_CTL:
+		l->m->link_rx_ctl_datagrams++;
+		break;
+	case LINK_RX_HIGH:
+		l->m->link_rx_high_datagrams++;
+		break;
+	default:
+		l->m->link_rx_bulk_datagrams++;
+		break;
+	}
 	if (o->flags & MSG_TRUNC) {
 		l->m->link_rx_truncated++;
 		return;
@@ -753,8 +1034,15 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 	     c = io_uring_recvmsg_cmsg_nexthdr(o, &s->rx_msg, c)) {
 		int v = 0;
 
-		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_TOS &&
-		    c->cmsg_len >= CMSG_LEN(1)) {
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SO_RXQ_OVFL &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+			uint32_t d;
+
+			memcpy(&d, CMSG_DATA(c), sizeof(d));
+			link_note_drops(s, d);
+		} else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_TOS &&
+			   c->cmsg_len >= CMSG_LEN(1)) {
 			cur->prio = *(const uint8_t *)CMSG_DATA(c) >> 5;
 		} else if (c->cmsg_level == SOL_IPV6 &&
 			   c->cmsg_type == IPV6_TCLASS &&
@@ -1576,6 +1864,70 @@ bool link_complete(struct link *l, const struct io_uring_cqe *cqe, uint64_t now)
 	}
 }
 
+int link_rx_rank(const struct link *l, const struct io_uring_cqe *cqe)
+{
+	const struct link_sock *s = uring_data_ptr(cqe->user_data);
+
+	if (uring_data_tag(cqe->user_data) != URING_TAG_RECV || !s || s->l != l)
+		return LINK_RX_BULK;
+	return (int)s->cls;
+}
+
+unsigned link_reap(struct link *l,
+		   void (*fn)(void *arg, const struct io_uring_cqe *cqe),
+		   void *arg)
+{
+	struct io_uring *ring = &l->u->ring;
+	struct io_uring_cqe *cqe;
+	unsigned head, ready = io_uring_cq_ready(ring);
+	int rank;
+
+	for (rank = LINK_RX_CTL; rank <= LINK_RX_BULK; rank++) {
+		unsigned i = 0;
+
+		io_uring_for_each_cqe(ring, head, cqe)
+		{
+			if (i++ == ready)
+				break;
+			if (link_rx_rank(l, cqe) == rank)
+				fn(arg, cqe);
+		}
+	}
+	io_uring_cq_advance(ring, ready);
+	return ready;
+}
+
+/* Least time between two samples link_sample takes on its own. */
+#define LINK_SAMPLE_NS 10000000ull
+
+void link_sample(struct link *l, uint64_t now, bool force)
+{
+	uint64_t backlog = 0, ctl = 0;
+	unsigned i;
+
+	if (!force && now - l->sampled_ns < LINK_SAMPLE_NS)
+		return;
+	l->sampled_ns = now;
+	for (i = 0; i < l->n_socks; i++) {
+		struct link_sock *s = &l->socks[i];
+		uint32_t mi[SK_MEMINFO_VARS];
+		socklen_t len = sizeof(mi);
+
+		if (s->fd < 0 ||
+		    getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) < 0 ||
+		    len < sizeof(uint32_t) * (SK_MEMINFO_DROPS + 1))
+			continue;
+		backlog += mi[SK_MEMINFO_RMEM_ALLOC];
+		if (s->cls == LINK_RX_CTL)
+			ctl += mi[SK_MEMINFO_RMEM_ALLOC];
+		link_note_drops(s, mi[SK_MEMINFO_DROPS]);
+	}
+	l->m->link_rx_backlog_bytes = backlog;
+	l->m->link_rx_ctl_backlog_bytes = ctl;
+	if (backlog > l->m->link_rx_backlog_peak_bytes)
+		l->m->link_rx_backlog_peak_bytes = backlog;
+}
+
 void link_stop(struct link *l)
 {
 	struct io_uring_sqe *sqe;
@@ -1612,17 +1964,18 @@ uint32_t link_mtu(const struct link *l)
 
 unsigned link_n_sockets(const struct link *l)
 {
-	return l->n_socks;
+	return l->n_groups;
 }
 
 int link_socket_family(const struct link *l, unsigned i)
 {
-	return i < l->n_socks ? l->socks[i].family : AF_UNSPEC;
+	return i < l->n_groups ? l->socks[i * LINK_RX_CLASSES].family
+			       : AF_UNSPEC;
 }
 
 const char *link_socket_desc(const struct link *l, unsigned i)
 {
-	return i < l->n_socks ? l->socks[i].desc : "";
+	return i < l->n_groups ? l->socks[i * LINK_RX_CLASSES].desc : "";
 }
 
 void link_destroy(struct link *l)
@@ -1631,9 +1984,12 @@ void link_destroy(struct link *l)
 
 	if (!l)
 		return;
-	for (i = 0; i < l->n_socks; i++)
+	for (i = 0; i < l->n_socks; i++) {
 		if (l->socks[i].fd >= 0)
 			close(l->socks[i].fd);
+		if (l->socks[i].sentinel_fd >= 0)
+			close(l->socks[i].sentinel_fd);
+	}
 	for (i = 0; i < 2; i++)
 		if (l->icmp_fd[i] >= 0)
 			close(l->icmp_fd[i]);

@@ -10,9 +10,36 @@
  *   - `udp`: SOCK_DGRAM sockets on cfg->udp_port; the UDP payload is the
  *            Homa packet.  UDP_GRO is on, so one read may hold several
  *            datagrams, which are split by the GRO segment size.
- * The sockets are addresses x families x interfaces: one per configured
- * address (or one unbound socket per enabled family when none is
- * configured), each repeated per configured interface (SO_BINDTODEVICE).
+ * The sockets are addresses x families x interfaces: one group per
+ * configured address (or one unbound group per enabled family when none
+ * is configured), each repeated per configured interface
+ * (SO_BINDTODEVICE).
+ *
+ * Receive classes: a group is LINK_RX_CLASSES sockets that partition the
+ * packets sent to it, so that control packets never wait behind bulk DATA
+ * in one kernel queue: LINK_RX_CTL takes every type but DATA (and packets
+ * too short to have a type), LINK_RX_HIGH the DATA packets sent at a
+ * priority above protocol.max_sched_prio (unscheduled bytes, fixed at
+ * creation), LINK_RX_BULK the other DATA packets.  Each packet is received
+ * by exactly one of them.  On the ip link each raw socket gets a copy of
+ * every packet, and a classic BPF socket filter on each keeps its class
+ * (IPv4 reads start at the IP header, so the filter finds the Homa header
+ * through the IHL; IPv6 reads start at the Homa header, the priority is
+ * read from the network header).  On the udp link the three sockets
+ * form one SO_REUSEPORT group whose classic BPF program picks the socket
+ * of each datagram (a GRO batch goes whole to the socket of its first
+ * datagram).  The data plane handles the completions of LINK_RX_CTL, then
+ * LINK_RX_HIGH, then the rest of each batch (link_rx_rank).  Sending and
+ * ICMP errors use the LINK_RX_CTL socket.
+ *
+ * Sentinels (ip link): since Linux 6.9 a raw socket whose receive queue is
+ * full no longer counts as having taken the packet, and when no raw socket
+ * took it the kernel answers the sender with ICMP protocol unreachable,
+ * which makes a Linux peer fail every RPC to this host.  Each group
+ * therefore has one more raw socket, bound the same way, whose locked
+ * filter drops every packet at once: it always "takes" the packet, so a
+ * full queue is a silent, counted drop.  (A full UDP socket queue never
+ * draws an ICMP answer: the udp link needs none.)
  *
  * Receiving: one multishot recvmsg per socket into the uring's
  * provided-buffer ring, re-armed whenever the kernel ends it; every
@@ -32,7 +59,13 @@
  * opened at creation.
  *
  * The link's counters are the link_* fields (and icmp_errors) of the
- * struct homa_metrics given at creation: link_tx_packets/bytes and
+ * struct homa_metrics given at creation: link_rx_kernel_drops sums the
+ * kernel's drop counts of the sockets (SO_RXQ_OVFL on each read, and
+ * SK_MEMINFO_DROPS when sampled), link_rx_backlog_bytes and
+ * link_rx_backlog_peak_bytes are gauges of the bytes waiting in the
+ * sockets' receive queues (SK_MEMINFO_RMEM_ALLOC, at each link_sample),
+ * link_rx_ctl_backlog_bytes that of the LINK_RX_CTL sockets alone;
+ * link_tx_packets/bytes and
  * link_tx_errors count Homa packets (a GSO send counts each of its
  * segments), link_tx_queue_drops also counts port unreachable answers
  * suppressed by the rate limit.  A link is used by one thread.
@@ -49,8 +82,16 @@
 #include "core/metrics.h"
 #include "uring.h"
 
-/* Most sockets a link opens (addresses x families x interfaces). */
+/* Most socket groups a link opens (addresses x families x interfaces). */
 #define LINK_MAX_SOCKETS 64
+
+/* Receive classes of the sockets of a group (see above). */
+enum link_rx_class {
+	LINK_RX_CTL = 0,  /* every type but DATA; too short to have one */
+	LINK_RX_HIGH = 1, /* DATA above protocol.max_sched_prio */
+	LINK_RX_BULK = 2, /* the other DATA */
+	LINK_RX_CLASSES = 3
+};
 
 /*
  * Layout of every rx buffer, as multishot recvmsg fills it: a struct
@@ -170,6 +211,32 @@ bool link_complete(struct link *l, const struct io_uring_cqe *cqe,
 		   uint64_t now);
 
 /*
+ * The order in which the data plane should handle a completion within a
+ * batch: its receive class for a receive of a link socket
+ * (LINK_RX_CTL .. LINK_RX_BULK), LINK_RX_BULK for anything else.
+ */
+int link_rx_rank(const struct link *l, const struct io_uring_cqe *cqe);
+
+/*
+ * Handle every completion ready on l's ring by calling fn(arg, cqe), in
+ * rank order -- receives of the LINK_RX_CTL sockets, then of LINK_RX_HIGH,
+ * then everything else, each in arrival order -- then release them all at
+ * once.  Completions that arrive meanwhile wait for the next call.
+ * Returns how many were handled.
+ */
+unsigned link_reap(struct link *l,
+		   void (*fn)(void *arg, const struct io_uring_cqe *cqe),
+		   void *arg);
+
+/*
+ * Sample the sockets' receive queues (SO_MEMINFO: bytes waiting, the
+ * kernel's drop count) into the link_rx_backlog and drop metrics.  With
+ * force false it does nothing when the last sample is less than 10 ms old
+ * (call it once per loop iteration); true: sample now (a snapshot).
+ */
+void link_sample(struct link *l, uint64_t now, bool force);
+
+/*
  * Stop: re-arm nothing from now on, and queue a cancellation of every
  * request in flight on the ring (IORING_ASYNC_CANCEL_ANY: the caller's
  * other requests too).  The caller then processes completions until
@@ -186,8 +253,8 @@ unsigned link_tx_in_flight(const struct link *l);
 /* The MTU in effect. */
 uint32_t link_mtu(const struct link *l);
 
-/* Number of sockets; family and a description ("ip 10.0.0.1",
- * "udp [::]:4146 dev veth0") of socket i < link_n_sockets. */
+/* Number of socket groups; family and a description ("ip 10.0.0.1",
+ * "udp [::]:4146 dev veth0") of group i < link_n_sockets. */
 unsigned link_n_sockets(const struct link *l);
 int link_socket_family(const struct link *l, unsigned i);
 const char *link_socket_desc(const struct link *l, unsigned i);

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -35,6 +36,13 @@ struct bench_opts {
 	uint32_t resp_len;	  /* server: response bytes; 0: echo the size */
 	uint32_t max_outstanding; /* client: RPCs in flight at most */
 	bool quiet;		  /* no progress lines */
+	/*
+	 * Server (homa): hold the responses until this many requests have
+	 * arrived (0: answer at once), say so on stdout ("held N requests"),
+	 * then answer them all once *release becomes nonzero (SIGUSR1).
+	 */
+	uint32_t hold;
+	volatile sig_atomic_t *release;
 };
 
 /*
@@ -99,6 +107,12 @@ extern const struct bench_proto homa_proto;
 
 /* Monotonic time in nanoseconds. */
 int64_t bench_now_ns(void);
+
+#ifdef HAVE_HOMACLIENT
+/* scale.c: `homa-bench scale` (see scale_usage); returns the exit status. */
+int scale_main(int argc, char **argv, volatile sig_atomic_t *stop);
+void scale_usage(FILE *f);
+#endif
 
 /* workload.c: message sizes drawn from a CDF or fixed. */
 struct workload {

@@ -149,6 +149,102 @@ static int homa_client_poll(void *cp, int64_t timeout_ns, bench_done_fn done,
 	return homa_client_drain(c, done, arg, err, errlen);
 }
 
+/*
+ * A request whose response is held back (bench_opts.hold): where it goes
+ * and, for an echo, the request's bytes (the response carries them back,
+ * so that the client can check every byte of it).
+ */
+struct homa_held {
+	struct hc_sock *s;
+	uint64_t id;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
+	socklen_t peer_len;
+	uint32_t len;  /* response bytes */
+	uint8_t *data; /* echo: the request (len bytes); else NULL */
+};
+
+/* The server's held requests: n of cap (= bench_opts.hold). */
+struct homa_hold {
+	struct homa_held *reqs;
+	uint32_t n, cap;
+	bool announced; /* "held N requests" printed */
+	bool released;	/* answered: later requests are answered at once */
+};
+
+static struct homa_hold homa_hold;
+
+/* Answer every held request; 0 or -errno (err set). */
+static int homa_release(char *err, size_t errlen)
+{
+	struct homa_hold *h = &homa_hold;
+	int rc = 0;
+
+	for (uint32_t i = 0; i < h->n; i++) {
+		struct homa_held *q = &h->reqs[i];
+		int r = hc_send_response(q->s, q->id, &q->peer.sa, q->peer_len,
+					 q->data ? q->data : homa_txbuf, q->len,
+					 0);
+
+		if (r < 0 && r != -EINVAL && rc == 0) {
+			snprintf(err, errlen, "homa: hc_send_response: %s",
+				 hc_strerror(r));
+			rc = r;
+		}
+		free(q->data);
+	}
+	h->released = true;
+	free(h->reqs);
+	h->reqs = NULL;
+	h->n = 0;
+	return rc;
+}
+
+/*
+ * Keep request m of socket s for homa_release (its bytes copied for an
+ * echo), then recycle it.  Returns 0 or -ENOMEM (err set).
+ */
+static int homa_hold_one(struct hc_sock *s, const struct bench_opts *o,
+			 struct hc_msg *m, char *err, size_t errlen)
+{
+	struct homa_hold *h = &homa_hold;
+	struct homa_held *q;
+
+	if (h->reqs == NULL) {
+		h->cap = o->hold;
+		h->reqs = calloc(h->cap, sizeof(*h->reqs));
+		if (h->reqs == NULL)
+			goto nomem;
+	}
+	q = &h->reqs[h->n];
+	q->s = s;
+	q->id = m->id;
+	memcpy(&q->peer, &m->peer, m->peer_len);
+	q->peer_len = m->peer_len;
+	q->len = o->resp_len ? o->resp_len : m->length;
+	if (o->resp_len == 0) {
+		q->data = malloc(m->length);
+		if (q->data == NULL)
+			goto nomem;
+		hc_msg_read(s, m, 0, q->data, m->length);
+	}
+	h->n++;
+	hc_recycle(s, m);
+	if (h->n == h->cap && !h->announced) {
+		printf("held %u requests\n", h->n);
+		fflush(stdout);
+		h->announced = true;
+	}
+	return 0;
+nomem:
+	hc_recycle(s, m);
+	snprintf(err, errlen, "homa: out of memory for held requests");
+	return -ENOMEM;
+}
+
 /* Answer the requests one server socket has; 0 or -errno (err set). */
 static int homa_serve_one(struct hc_sock *s, const struct bench_opts *o,
 			  char *err, size_t errlen)
@@ -171,7 +267,37 @@ static int homa_serve_one(struct hc_sock *s, const struct bench_opts *o,
 			hc_recycle(s, &m);
 			continue;
 		}
+		if (o->hold > 0 && !homa_hold.released &&
+		    homa_hold.n < o->hold) {
+			rc = homa_hold_one(s, o, &m, err, errlen);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		resp = o->resp_len ? o->resp_len : m.length;
+		if (o->hold > 0 && o->resp_len == 0) {
+			/* A holding server echoes the request's own bytes
+			 * (the scale client checks them), late ones too. */
+			uint8_t *copy = malloc(m.length);
+
+			if (copy == NULL) {
+				hc_recycle(s, &m);
+				snprintf(err, errlen, "homa: out of memory");
+				return -ENOMEM;
+			}
+			hc_msg_read(s, &m, 0, copy, m.length);
+			hc_recycle(s, &m);
+			rc = hc_send_response(s, m.id, &m.peer.sa, m.peer_len,
+					      copy, resp, 0);
+			free(copy);
+			if (rc < 0 && rc != -EINVAL) {
+				snprintf(err, errlen,
+					 "homa: hc_send_response: %s",
+					 hc_strerror(rc));
+				return rc;
+			}
+			continue;
+		}
 		hc_recycle(s, &m);
 		rc = hc_send_response(s, m.id, &m.peer.sa, m.peer_len,
 				      homa_txbuf, resp, 0);
@@ -240,6 +366,15 @@ static int homa_serve(const struct bench_opts *o, volatile sig_atomic_t *stop,
 			if (hc_ready(socks[i]) & HC_READY_RECV)
 				ready = true;
 		}
+		if (o->hold > 0 && !homa_hold.released && o->release &&
+		    *o->release) {
+			rc = homa_release(err, errlen);
+			if (rc < 0)
+				goto out;
+			if (!o->quiet)
+				fprintf(stderr, "homa-bench: released the "
+						"held responses\n");
+		}
 		if (!ready && poll(pfd, (nfds_t)nsocks, 200) < 0 &&
 		    errno != EINTR) {
 			rc = -errno;
@@ -249,6 +384,11 @@ static int homa_serve(const struct bench_opts *o, volatile sig_atomic_t *stop,
 		}
 	}
 out:
+	for (uint32_t i = 0; i < homa_hold.n; i++)
+		free(homa_hold.reqs[i].data);
+	free(homa_hold.reqs);
+	homa_hold.reqs = NULL;
+	homa_hold.n = 0;
 	for (int i = 0; i < nsocks; i++)
 		hc_close(socks[i]);
 	return rc;

@@ -31,13 +31,18 @@ static const struct bench_proto *const bench_protos[] = {
 
 #define BENCH_MAX_SERVERS  64
 #define BENCH_MAX_INFLIGHT 100000
+/* server --hold: requests held at most. */
+#define BENCH_MAX_HELD 10000000
 
 static volatile sig_atomic_t bench_stop;
+static volatile sig_atomic_t bench_release; /* server --hold: SIGUSR1 */
 
 static void bench_on_signal(int sig)
 {
-	(void)sig;
-	bench_stop = 1;
+	if (sig == SIGUSR1)
+		bench_release = 1;
+	else
+		bench_stop = 1;
 }
 
 int64_t bench_now_ns(void)
@@ -80,6 +85,7 @@ static void bench_usage(FILE *f)
 	fprintf(f,
 		"usage: homa-bench server [-P PROTO] [-p PORT] [-r "
 		"BYTES|echo]\n"
+		"                  [--hold N]\n"
 		"       homa-bench client -s HOST[,HOST...] [-P PROTO] [-p "
 		"PORT]\n"
 		"                  [-w WORKLOAD] [--cap BYTES]\n"
@@ -90,6 +96,9 @@ static void bench_usage(FILE *f)
 		"       homa-bench report [--base-rtt USEC] [--link-gbps R]\n"
 		"                  [-o PREFIX] FILE.rpcs...\n"
 		"       homa-bench protocols\n"
+#ifdef HAVE_HOMACLIENT
+		"       homa-bench scale -s HOST ... (homa-bench scale -h)\n"
+#endif
 		"\n"
 		"  -P, --protocol PROTO   tcp (default) or homa, as built: "
 		"see\n"
@@ -98,6 +107,13 @@ static void bench_usage(FILE *f)
 		"  -r, --response B|echo  server: response bytes (default "
 		"100)\n"
 		"                         or the request's size\n"
+		"      --hold N           server (homa): hold the responses "
+		"until\n"
+		"                         N requests arrived, print \"held N "
+		"requests\",\n"
+		"                         answer them all on SIGUSR1 (echo: "
+		"the\n"
+		"                         request's bytes)\n"
 		"  -s, --server HOSTS     client: servers (addresses or "
 		"names,\n"
 		"                         comma-separated); RPCs go to one at\n"
@@ -625,7 +641,7 @@ static int bench_report(int argc, char **argv, double base_rtt_us,
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CAP = 256, OPT_LINK, OPT_BASE, OPT_SEED };
+	enum { OPT_CAP = 256, OPT_LINK, OPT_BASE, OPT_SEED, OPT_HOLD };
 	static const struct option longopts[] = {
 		{"protocol", required_argument, NULL, 'P'},
 		{"port", required_argument, NULL, 'p'},
@@ -643,6 +659,7 @@ int main(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"quiet", no_argument, NULL, 'q'},
+		{"hold", required_argument, NULL, OPT_HOLD},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -672,6 +689,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	mode = argv[1];
+#ifdef HAVE_HOMACLIENT
+	if (strcmp(mode, "scale") == 0) {
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		return scale_main(argc - 1, argv + 1, &bench_stop);
+	}
+#endif
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "P:p:r:s:w:l:m:c:d:n:o:qh",
 				  longopts, NULL)) != -1) {
@@ -767,6 +792,12 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quiet = true;
 			break;
+		case OPT_HOLD:
+			v = bench_parse_u(optarg, 1, BENCH_MAX_HELD);
+			if (v < 0)
+				goto bad;
+			o.hold = (uint32_t)v;
+			break;
 		case 'h':
 			bench_usage(stdout);
 			return 0;
@@ -780,7 +811,9 @@ int main(int argc, char **argv)
 		       : (uint64_t)bench_now_ns() ^ ((uint64_t)getpid() << 32);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	o.release = &bench_release;
 
 	if (strcmp(mode, "protocols") == 0) {
 		for (size_t i = 0; i < BENCH_NPROTOS; i++)
@@ -804,6 +837,11 @@ int main(int argc, char **argv)
 		char err[512] = "";
 		int rc;
 
+		if (o.hold > 0 && strcmp(p->name, "homa") != 0) {
+			fprintf(stderr, "homa-bench: --hold: homa servers "
+					"only\n");
+			return 2;
+		}
 		if (!o.quiet)
 			fprintf(stderr,
 				"homa-bench: %s server on port %u, responses "

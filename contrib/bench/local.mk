@@ -4,7 +4,7 @@
 bin_PROGRAMS += contrib/bench/homa-bench
 contrib_bench_homa_bench_SOURCES = contrib/bench/homa_bench.c \
 	contrib/bench/bench.h contrib/bench/workload.c contrib/bench/stats.c \
-	contrib/bench/tcp.c contrib/bench/homa.c
+	contrib/bench/tcp.c contrib/bench/homa.c contrib/bench/scale.c
 contrib_bench_homa_bench_CPPFLAGS = $(AM_CPPFLAGS) -DHAVE_HOMACLIENT \
 	-I$(top_srcdir)/libclient \
 	-DWORKLOADS_INSTALLED='"$(pkgdatadir)/workloads"' \

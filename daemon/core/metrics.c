@@ -7,6 +7,7 @@
  * one row here.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "core/metrics.h"
 
@@ -237,6 +238,25 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 METRICS_OFF(link_tx_batches)},
 	{"icmp_errors", "ICMP errors read from socket error queues",
 	 METRICS_OFF(icmp_errors)},
+	{"link_rx_ctl_datagrams",
+	 "Datagrams read by the control sockets (every type but DATA)",
+	 METRICS_OFF(link_rx_ctl_datagrams)},
+	{"link_rx_high_datagrams",
+	 "Datagrams read by the high-priority DATA sockets",
+	 METRICS_OFF(link_rx_high_datagrams)},
+	{"link_rx_bulk_datagrams", "Datagrams read by the bulk DATA sockets",
+	 METRICS_OFF(link_rx_bulk_datagrams)},
+	{"link_rx_kernel_drops",
+	 "Packets the kernel dropped at the link's sockets (queue full)",
+	 METRICS_OFF(link_rx_kernel_drops)},
+	{"link_rx_backlog_bytes",
+	 "Bytes waiting in the link sockets' receive queues (last sample)",
+	 METRICS_OFF(link_rx_backlog_bytes)},
+	{"link_rx_ctl_backlog_bytes",
+	 "Bytes waiting in the control sockets' receive queues (last sample)",
+	 METRICS_OFF(link_rx_ctl_backlog_bytes)},
+	{"link_rx_backlog_peak_bytes", "Largest link_rx_backlog_bytes sampled",
+	 METRICS_OFF(link_rx_backlog_peak_bytes)},
 	{"loop_wakeups", "Data-plane wake-ups from io_uring",
 	 METRICS_OFF(loop_wakeups)},
 	{"loop_sleeps",
@@ -245,6 +265,14 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 METRICS_OFF(loop_sleeps)},
 	{"ctl_messages", "Messages from the control plane",
 	 METRICS_OFF(ctl_messages)},
+	{"loop_ticks", "Engine ticks run by the data plane (timer, pacer)",
+	 METRICS_OFF(loop_ticks)},
+	{"loop_tick_ns",
+	 "Nanoseconds spent in engine ticks (divide by loop_ticks for the "
+	 "mean)",
+	 METRICS_OFF(loop_tick_ns)},
+	{"loop_tick_ns_max", "Longest engine tick so far, nanoseconds",
+	 METRICS_OFF(loop_tick_ns_max)},
 	{"chan_connects", "Client connections accepted",
 	 METRICS_OFF(chan_connects)},
 	{"chan_refused", "Client connections refused by limits",
@@ -311,4 +339,19 @@ void metrics_foreach(const struct homa_metrics *m, metrics_visit_fn fn,
 		fn(ctx, metrics_scalars[s].name, NULL, NULL,
 		   metrics_scalars[s].help,
 		   metrics_at(m, metrics_scalars[s].offset));
+}
+
+/* The gauges among the scalars (metrics.h). */
+static const char *const metrics_gauges[] = {
+	"link_rx_backlog_bytes",
+	"link_rx_ctl_backlog_bytes",
+	"link_rx_backlog_peak_bytes",
+};
+
+bool metrics_is_gauge(const char *name)
+{
+	for (size_t i = 0; i < METRICS_NELEM(metrics_gauges); i++)
+		if (strcmp(name, metrics_gauges[i]) == 0)
+			return true;
+	return false;
 }

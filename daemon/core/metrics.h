@@ -14,6 +14,7 @@
 #ifndef HOMAD_CORE_METRICS_H
 #define HOMAD_CORE_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/wire.h"
@@ -118,11 +119,28 @@ struct homa_metrics {
 	uint64_t link_tx_queue_drops;  /* packets dropped: send queue full */
 	uint64_t link_tx_batches;      /* submits that carried >= 1 send */
 	uint64_t icmp_errors;	       /* ICMP errors read from error queues */
+	/* Receive classes (daemon/link.h): datagrams read by each. */
+	uint64_t link_rx_ctl_datagrams;	 /* control packets (all but DATA) */
+	uint64_t link_rx_high_datagrams; /* DATA above max_sched_prio */
+	uint64_t link_rx_bulk_datagrams; /* the other DATA */
+	/* Packets the kernel dropped at the sockets (queue full...). */
+	uint64_t link_rx_kernel_drops;
+	/*
+	 * Gauges (metrics_is_gauge), at the link's last sample: bytes waiting
+	 * in the sockets' receive queues, of which in the control sockets',
+	 * and the largest total sampled.
+	 */
+	uint64_t link_rx_backlog_bytes;
+	uint64_t link_rx_ctl_backlog_bytes;
+	uint64_t link_rx_backlog_peak_bytes;
 
 	/* --- data-plane loop --------------------------------------------- */
-	uint64_t loop_wakeups; /* returns from io_uring_submit_and_wait */
-	uint64_t loop_sleeps;  /* of which waits that could block */
-	uint64_t ctl_messages; /* messages from the control plane */
+	uint64_t loop_wakeups;	   /* returns from io_uring_submit_and_wait */
+	uint64_t loop_sleeps;	   /* of which waits that could block */
+	uint64_t ctl_messages;	   /* messages from the control plane */
+	uint64_t loop_ticks;	   /* engine_tick calls (timer, pacer) */
+	uint64_t loop_tick_ns;	   /* their total duration, ns */
+	uint64_t loop_tick_ns_max; /* the longest of them, ns (never falls) */
 
 	/* --- client channel (daemon/chan.c) ------------------------------ */
 	uint64_t chan_connects;	    /* client connections accepted */
@@ -160,5 +178,12 @@ typedef void (*metrics_visit_fn)(void *ctx, const char *name,
 /* Visit every counter of m, in a stable order. */
 void metrics_foreach(const struct homa_metrics *m, metrics_visit_fn fn,
 		     void *ctx);
+
+/*
+ * True when the counter named name (as metrics_foreach gives it) is a
+ * gauge: a value that goes down as well as up (exported without
+ * "_total").  Every other one only grows.
+ */
+bool metrics_is_gauge(const char *name);
 
 #endif /* HOMAD_CORE_METRICS_H */

@@ -3,7 +3,8 @@
 # own (named after this process): the table's rows and their numbers, the
 # Homa/TCP ratios computed from them, the data files and every homad's
 # counters (TAG-hI.metrics, the Homa RPCs counted there), -r's median and
-# range lines, the load plot (when gnuplot is installed), and nothing left
+# range lines, the load plot (when gnuplot is installed), a small scale run
+# (every response checked), and nothing left
 # afterwards (no namespace, run directory or homad).  Numbers are checked
 # for form and consistency, never against a speed: this machine is shared
 # and noisy.
@@ -130,4 +131,24 @@ if command -v gnuplot >/dev/null 2>&1; then
 fi
 testbed_gone load
 note "load: short P99 $(cells "$D" "short_p99_us" | tr -s ' ')"
-echo "PASS: compare latency, throughput (-r 2) and load"
+
+# --- scale, small: 2 processes x 10 sockets x 50 RPCs ------------------------
+D="$T_TMP/scale"
+cmp "$D" -d 1 -S 2x10x50 scale
+grep -q "^completed 1000 of 1000: 0 wrong, 0 failed$" "$D/out" ||
+	fail "scale: not every response came back right: $(tail -n 3 "$D/out")"
+# shellcheck disable=SC2046
+set -- $(cells "$D" "RPCs (homactl status)")
+[ "$1" -ge 1000 ] && [ "$2" -ge 1000 ] ||
+	fail "scale: homads held $* RPCs, not all 1000 each"
+for row in "RSS per RPC (bytes)" "homactl status (ms)" \
+	"tick mean, waiting (us)"; do
+	# shellcheck disable=SC2046
+	set -- $(cells "$D" "$row")
+	[ $# -eq 2 ] && num "$1" && num "$2" || fail "scale: row \"$row\": $*"
+done
+started=$(metric "$D/scale-h2.metrics" server_requests_started)
+[ "$started" -eq 1000 ] || fail "scale: h2 started $started requests"
+testbed_gone scale
+note "scale: $(cells "$D" "RSS per RPC (bytes)" | tr -s ' ')"
+echo "PASS: compare latency, throughput (-r 2), load and scale"

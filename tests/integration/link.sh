@@ -13,7 +13,9 @@
 # message into UDP GSO sends (counted), each arriving whole; ICMP errors
 # (the kernel's, and the link's own port unreachable answers) reach the
 # link's ICMP callback, and a plain socket sees the link's answers as
-# ECONNREFUSED quoting its packet; the answers are rate-limited.
+# ECONNREFUSED quoting its packet; the answers are rate-limited.  The
+# receive classes (link.h) split a mix of DATA and control packets exactly,
+# and a backlog hands the control packets over first.
 #
 # Needs root and `ip netns`; exits 77 (skip) only when those are absent.
 
@@ -248,6 +250,23 @@ check "udp IPv4 MTU 9000: 20 DATA in 3 GSO sends (7 per call)" \
 	gso9000_case 4 "$B4" 8916
 check "udp IPv6 MTU 9000: 20 DATA in 3 GSO sends (7 per call)" \
 	gso9000_case 6 "$B6" 8896
+
+# --- receive classes: each packet read once, by its class's socket, and ---
+# control packets handed over first although they arrived behind the DATA.
+classes_case() { # link family dst
+	start_in_b "$LT" classes --link "$1" --family "$2" --count 200 \
+		--timeout 10
+	inA "$LT" mix --link "$1" --dst "$3" --count 200 || { abort_b; return 1; }
+	wait "$BG"
+}
+check "ip IPv4: receive classes partition the packets, control first" \
+	classes_case ip 4 "$B4"
+check "ip IPv6: receive classes partition the packets, control first" \
+	classes_case ip 6 "$B6"
+check "udp IPv4: receive classes partition the packets, control first" \
+	classes_case udp 4 "$B4"
+check "udp IPv6: receive classes partition the packets, control first" \
+	classes_case udp 6 "$B6"
 
 # --- ICMP errors about our packets reach the link's ICMP callback ---------
 # No raw 146 socket (or UDP socket) in B: the kernel answers.  Every

@@ -44,6 +44,19 @@
  *   link_test ratelimit --link ip|udp --dst ADDR --count N
  *       Call link_port_unreachable N times at once, twice 300 ms apart:
  *       100 (the bucket) go out each time, the rest are refused/counted.
+ *   link_test mix --link ip|udp --dst ADDR --count N
+ *       Queue N DATA packets (priorities cycling 0..7), then LT_MIX_CTL
+ *       control packets (every other type, at priorities 0 and 7, and
+ *       packets too short to have a type), and send them in ONE submit:
+ *       the control packets arrive last.
+ *   link_test classes --link ip|udp --family 4|6 --count N [--timeout S]
+ *                     [--ready FILE]
+ *       Receive what `mix --count N` sends through the link, waiting until
+ *       all of it is ready before handling any (a backlog), with
+ *       link_reap: every packet must be read once, by the socket of its
+ *       class (the link_rx_*_datagrams counters), and handed over ranked:
+ *       all control packets first, then the DATA above priority 3, then
+ *       the rest -- although the control packets arrived last.
  *   send --icmp-type T --icmp-code C: every packet must come back to the
  *   link's ICMP callback as that error, with its dport and sender_id.
  *   send --tx-queue N: only N slots; the sends beyond must be refused
@@ -1318,6 +1331,165 @@ static int lt_lrecv(const struct lt_opts *o)
 	return rc;
 }
 
+/* ---- mix / classes: the receive classes and their order ---------------- */
+
+/*
+ * Control packets of mix: the 8 types but DATA x priorities 0 and 7, one
+ * packet too short to have a type, one of an unknown type.
+ */
+#define LT_MIX_CTL 18
+
+/* The class a packet belongs to, as link.h defines it (defaults). */
+static int lt_class_of(const uint8_t *pkt, size_t len, uint8_t prio)
+{
+	if (len <= offsetof(struct homa_wire_common, type) ||
+	    pkt[offsetof(struct homa_wire_common, type)] != HOMA_DATA)
+		return LINK_RX_CTL;
+	return prio >= 4 ? LINK_RX_HIGH : LINK_RX_BULK;
+}
+
+static int lt_mix(const struct lt_opts *o)
+{
+	struct homa_metrics m;
+	struct homa_addr dst;
+	struct uring u;
+	struct link *l;
+	uint8_t buf[256];
+	unsigned i, sent = 0;
+	int family, rc = 0;
+
+	if (!o->dst || !lt_parse_addr(o->dst, &dst, &family)) {
+		fprintf(stderr, "mix: --dst needs an IPv4 or IPv6 address\n");
+		return 2;
+	}
+	l = lt_link_open(o, family, &u, &m, lt_rx_ignore, &i, "mix");
+	if (!l)
+		return 1;
+	for (i = 0; i < o->count; i++) {
+		size_t n = lt_build(i, (uint8_t)(i % HOMA_NUM_PRIORITIES), buf,
+				    sizeof(buf));
+
+		sent += link_send(l, &dst, (uint8_t)(i % HOMA_NUM_PRIORITIES),
+				  buf, n) == 0;
+	}
+	for (i = 0; i < LT_MIX_CTL; i++) {
+		size_t n = HOMA_DATA_LEN;
+		uint8_t prio = i % 2 ? 7 : 0;
+
+		memset(buf, 0, sizeof(buf));
+		if (i < 16) /* GRANT .. ACK */
+			buf[offsetof(struct homa_wire_common, type)] =
+				(uint8_t)(HOMA_GRANT + i / 2);
+		else if (i == 16)
+			n = 5; /* no type byte */
+		else
+			buf[offsetof(struct homa_wire_common, type)] = 0x7f;
+		sent += link_send(l, &dst, prio, buf, n) == 0;
+	}
+	lt_reap_until(&u, l, lt_sends_done, &m, &sent,
+		      lt_now() + 5000000000ull);
+	printf("mix: %u DATA + %u control packets queued, %llu sent, %llu "
+	       "errors\n",
+	       o->count, LT_MIX_CTL, (unsigned long long)m.link_tx_packets,
+	       (unsigned long long)m.link_tx_errors);
+	if (m.link_tx_packets != o->count + LT_MIX_CTL)
+		rc = 1;
+	return lt_link_close(&u, l, &m, "mix") | rc;
+}
+
+struct lt_classes {
+	unsigned got[LINK_RX_CLASSES]; /* packets handed over, by class */
+	int last;		       /* class of the last one */
+	unsigned out_of_order;	       /* handed over after a lower rank */
+	unsigned total;
+};
+
+static void lt_classes_rx(void *arg, const void *pkt, size_t len,
+			  const struct homa_addr *src, uint8_t prio,
+			  uint64_t now)
+{
+	struct lt_classes *c = arg;
+	int cls = lt_class_of(pkt, len, prio);
+
+	(void)src;
+	(void)now;
+	if (cls < c->last)
+		c->out_of_order++;
+	c->last = cls;
+	c->got[cls]++;
+	c->total++;
+}
+
+struct lt_reap_ctx {
+	struct link *l;
+};
+
+static void lt_reap_one(void *arg, const struct io_uring_cqe *cqe)
+{
+	struct lt_reap_ctx *x = arg;
+
+	if (!link_complete(x->l, cqe, lt_now()) &&
+	    uring_data_tag(cqe->user_data) != URING_TAG_INTERNAL)
+		fprintf(stderr, "unexpected completion\n");
+}
+
+static int lt_classes_run(const struct lt_opts *o)
+{
+	static struct lt_classes c;
+	unsigned want = o->count + LT_MIX_CTL, high = 0, i, batches = 0;
+	struct __kernel_timespec ts = {.tv_sec = o->timeout_s};
+	struct lt_reap_ctx x;
+	struct io_uring_cqe *cqe;
+	struct homa_metrics m;
+	struct uring u;
+	int rc = 0;
+
+	for (i = 0; i < o->count; i++)
+		high += i % HOMA_NUM_PRIORITIES >= 4;
+	x.l = lt_link_open(o, o->family == 6 ? AF_INET6 : AF_INET, &u, &m,
+			   lt_classes_rx, &c, "classes");
+	if (!x.l)
+		return 1;
+	lt_ready(o);
+	/* A backlog: everything arrives before anything is handled. */
+	io_uring_submit_and_wait_timeout(&u.ring, &cqe, want, &ts, NULL);
+	while (c.total < want && batches < 100) {
+		struct __kernel_timespec t = {.tv_nsec = 50000000};
+
+		link_reap(x.l, lt_reap_one, &x);
+		batches++;
+		if (c.total < want)
+			io_uring_submit_and_wait_timeout(&u.ring, &cqe, 1, &t,
+							 NULL);
+	}
+	printf("classes: %s IPv%d: %u packets in %u batch(es): control %u "
+	       "(counted %llu), high %u (%llu), bulk %u (%llu); %llu "
+	       "datagrams; %u handed over out of rank order\n",
+	       config_link_name(o->link), o->family, c.total, batches,
+	       c.got[LINK_RX_CTL], (unsigned long long)m.link_rx_ctl_datagrams,
+	       c.got[LINK_RX_HIGH],
+	       (unsigned long long)m.link_rx_high_datagrams,
+	       c.got[LINK_RX_BULK],
+	       (unsigned long long)m.link_rx_bulk_datagrams,
+	       (unsigned long long)m.link_rx_datagrams, c.out_of_order);
+	if (c.total != want || m.link_rx_datagrams != want ||
+	    c.got[LINK_RX_CTL] != LT_MIX_CTL ||
+	    m.link_rx_ctl_datagrams != LT_MIX_CTL ||
+	    c.got[LINK_RX_HIGH] != high || m.link_rx_high_datagrams != high ||
+	    c.got[LINK_RX_BULK] != o->count - high ||
+	    m.link_rx_bulk_datagrams != o->count - high) {
+		fprintf(stderr, "classes: packets lost, repeated or read by "
+				"the wrong socket\n");
+		rc = 1;
+	}
+	if (batches != 1 || c.out_of_order) {
+		fprintf(stderr, "classes: not handed over in rank order in "
+				"one batch\n");
+		rc = 1;
+	}
+	return lt_link_close(&u, x.l, &m, "classes") | rc;
+}
+
 /* ---- dp ------------------------------------------------------------------ */
 
 static void lt_notify(void *arg)
@@ -1534,7 +1706,10 @@ static void lt_usage(void)
 		"  send also takes --icmp-type T --icmp-code C: every packet "
 		"must come back as that ICMP error\n"
 		"  recv and lrecv also take --payload P: packets of one "
-		"message (as sendv sends them)\n");
+		"message (as sendv sends them)\n"
+		"  link_test mix --link ip|udp --dst ADDR --count N\n"
+		"  link_test classes --link ip|udp --family 4|6 --count N "
+		"[--timeout S] [--ready FILE]\n");
 	exit(2);
 }
 
@@ -1704,5 +1879,9 @@ int main(int argc, char **argv)
 		return lt_gso(&o);
 	if (strcmp(o.mode, "dp") == 0)
 		return lt_dp(&o);
+	if (strcmp(o.mode, "mix") == 0)
+		return lt_mix(&o);
+	if (strcmp(o.mode, "classes") == 0)
+		return lt_classes_run(&o);
 	lt_usage();
 }

@@ -2,7 +2,8 @@
  * pktsend.c - send the Homa packets of pcaps, or crafted bad packets, to
  * one address (a test tool of the integration tests; not installed).
  *
- *   pktsend [-u UDP_PORT] [-s SEED] -d DST_ADDR (-p PCAP ... | -g KIND ...)
+ *   pktsend [-u UDP_PORT] [-s SEED] [-P PRIO] -d DST_ADDR
+ *           (-p PCAP ... | -g KIND ...)
  *
  * Packets go out of a raw IP socket of protocol 146 (or, with -u, as UDP
  * datagrams to DST:UDP_PORT), whatever addresses the capture shows; IPv4
@@ -13,7 +14,9 @@
  *   sent TYPE N              valid packets of that type (sent DATA 1234)
  *   sent malformed REASON N  packets wire_decode refuses, by wire_err_name
  *
- * so that a test can compare them with the receiver's counters.  KIND:
+ * so that a test can compare them with the receiver's counters.  -P sends
+ * every packet at Homa priority PRIO (0..7: IP TOS / IPv6 traffic class
+ * PRIO << 5; default 0).  KIND:
  *   garbage:N    N packets of random bytes, 0..100 long, each made invalid
  *                (type byte out of range, or shorter than its header)
  *   truncated:N  N headers cut short, cycling through the nine types
@@ -24,6 +27,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +62,8 @@ struct pktsend {
 
 static void pktsend_usage(void)
 {
-	fprintf(stderr, "usage: pktsend [-u UDP_PORT] [-s SEED] -d DST_ADDR "
+	fprintf(stderr, "usage: pktsend [-u UDP_PORT] [-s SEED] [-P PRIO] "
+			"-d DST_ADDR "
 			"(-p PCAP ... | -g garbage:N | -g truncated:N)\n");
 	exit(2);
 }
@@ -269,14 +274,14 @@ int main(int argc, char **argv)
 {
 	const char *dst = NULL, *port = NULL;
 	const char *pcaps[PKTSEND_MAX_PCAPS], *gens[PKTSEND_MAX_GENS];
-	int npcaps = 0, ngens = 0, opt;
+	int npcaps = 0, ngens = 0, opt, prio = 0;
 	struct pktsend s;
 	char *end;
 
 	memset(&s, 0, sizeof(s));
 	s.fd = -1;
 	s.rng = 1;
-	while ((opt = getopt(argc, argv, "d:p:g:u:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "d:p:g:u:s:P:h")) != -1) {
 		switch (opt) {
 		case 'd':
 			dst = optarg;
@@ -294,6 +299,12 @@ int main(int argc, char **argv)
 		case 'u':
 			port = optarg;
 			break;
+		case 'P':
+			prio = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || prio < 0 ||
+			    prio > 7)
+				pktsend_usage();
+			break;
 		case 's':
 			s.rng = strtoull(optarg, &end, 0);
 			if (*optarg == '\0' || *end != '\0')
@@ -310,6 +321,20 @@ int main(int argc, char **argv)
 
 	if (pktsend_open(&s, dst, port) < 0)
 		return 1;
+	if (prio != 0) {
+		int tos = prio << 5;
+		int r = s.dst.ss_family == AF_INET6
+				? setsockopt(s.fd, IPPROTO_IPV6, IPV6_TCLASS,
+					     &tos, sizeof(tos))
+				: setsockopt(s.fd, IPPROTO_IP, IP_TOS, &tos,
+					     sizeof(tos));
+
+		if (r < 0) {
+			fprintf(stderr, "pktsend: priority %d: %s\n", prio,
+				strerror(errno));
+			goto fail;
+		}
+	}
 	for (int i = 0; i < npcaps; i++)
 		if (pktsend_pcap(&s, pcaps[i]) < 0)
 			goto fail;

@@ -24,7 +24,7 @@ static void top_srcdir(char *buf, size_t n)
 	size_t len = strlen(VECTORS_DIR);
 
 	ck_assert_uint_gt(len, strlen(suffix));
-	ck_assert_str_eq(VECTORS_DIR + len - strlen(suffix), suffix);
+	ck_assert_str_eq(&VECTORS_DIR[len - strlen(suffix)], suffix);
 	snprintf(buf, n, "%.*s", (int)(len - strlen(suffix)), VECTORS_DIR);
 }
 
@@ -178,6 +178,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(rx_buffers);
 	SAME(tx_queue);
 	SAME(ring_entries);
+	SAME(rcvbuf);
 	SAME(ring_wait);
 	ck_assert_str_eq(a->control_socket, b->control_socket);
 	SAME(socket_mode);
@@ -271,6 +272,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.rx_buffers, 512);
 	ck_assert_uint_eq(c.tx_queue, 4096);
 	ck_assert_uint_eq(c.ring_entries, 256);
+	ck_assert_uint_eq(c.rcvbuf, 0);
 	ck_assert_int_eq(c.ring_wait, HOMA_RING_WAIT_URING);
 	ck_assert_str_eq(c.control_socket, "/run/homad/homad.sock");
 	ck_assert_uint_eq(c.socket_mode, 0660);
@@ -366,10 +368,10 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 31 protocol, 12 network, 3 control, 6 clients, 2 daemon and 7
+	 * 31 protocol, 13 network, 3 control, 6 clients, 2 daemon and 7
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 79);
+	ck_assert_int_eq(settings, 80);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -430,7 +432,7 @@ START_TEST(config_load__every_key)
 		"  addresses = [\"10.1.2.3\", \"127.0.0.1\"];\n"
 		"  interfaces = (\"eth0\", \"veth-a.100\");\n"
 		"  mtu = 9000; rx_buffers = 1024; tx_queue = 8192;\n"
-		"  ring_entries = 512; ring_wait = \"poll\";\n"
+		"  ring_entries = 512; ring_wait = \"poll\"; rcvbuf = 65536;\n"
 		"};\n"
 		"control = { socket = \"/tmp/h.sock\"; socket_mode = 384;\n"
 		"  socket_group = \"homa\"; };\n"
@@ -513,6 +515,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.rx_buffers, 1024);
 	ck_assert_uint_eq(c.tx_queue, 8192);
 	ck_assert_uint_eq(c.ring_entries, 512);
+	ck_assert_uint_eq(c.rcvbuf, 65536);
 	ck_assert_int_eq(c.ring_wait, HOMA_RING_WAIT_POLL);
 	ck_assert_str_eq(c.control_socket, "/tmp/h.sock");
 	ck_assert_uint_eq(c.socket_mode, 0600);
@@ -677,6 +680,8 @@ START_TEST(config_load__out_of_range)
 		 "rx_buffers = 500 is not a power of two");
 	load_err("network = { rx_buffers = 8; };\n", 1,
 		 "rx_buffers = 8 is out of range (16..32768)");
+	load_err("network = { rcvbuf = 1023; };\n", 1,
+		 "rcvbuf = 1023 is out of range (0 or 1024..1073741824)");
 	load_err("limits = { max_clients = 0; };\n", 1,
 		 "max_clients = 0 is out of range (1..65536)");
 	load_err("limits = { max_memory = 1048575; };\n", 1,
