@@ -368,7 +368,7 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 31 protocol, 13 network, 3 control, 6 clients, 2 daemon and 7
+	 * 34 protocol, 14 network, 3 control, 6 clients, 2 daemon and 7
 	 * limits keys, peers, and 14 test keys.
 	 */
 	ck_assert_int_eq(settings, 80);
