@@ -100,14 +100,20 @@ concurrent() {
 		--within 50000 2>"$T_TMP/case.err")
 }
 
-# timeout_counts: the timeout and RESEND counters of both homads.
+# timeout_counts: the timeout, RESEND and receive counters of both homads.
 timeout_counts() {
-	echo "client timeouts $(delta b client_rpc_timeouts)," \
+	echo "client timeouts $(delta b client_rpc_timeouts)" \
+		"(peer silent $(delta b client_timeouts_peer_silent), RPC" \
+		"silent $(delta b client_timeouts_rpc_silent))," \
 		"server timeouts $(delta a server_rpc_timeouts)," \
 		"kept for a live peer (ticks) a $(delta a timeouts_peer_alive)" \
 		"b $(delta b timeouts_peer_alive)," \
 		"RESENDs a $(delta a resend_requests) b $(delta b resend_requests)," \
-		"resent bytes a $(delta a resent_bytes) b $(delta b resent_bytes)"
+		"resent bytes a $(delta a resent_bytes) b $(delta b resent_bytes)," \
+		"kernel rx drops a $(delta a link_rx_kernel_drops)" \
+		"b $(delta b link_rx_kernel_drops), rx re-arms" \
+		"a $(delta a link_rx_rearms) b $(delta b link_rx_rearms)," \
+		"rx errors a $(delta a link_rx_errors) b $(delta b link_rx_errors)"
 }
 
 for link in ip udp; do
