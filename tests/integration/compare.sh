@@ -126,6 +126,9 @@ set -- $(cells "$D" "achieved Gbit/s (of 0.8)")
 grep -qE '^  1000000 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$' "$D/out" ||
 	fail "load: no 1 MB bucket row"
 [ -s "$D/load-homa-h4.metrics" ] || fail "load: no server metrics"
+# shellcheck disable=SC2046
+set -- $(cells "$D" "resent KB per GB delivered")
+[ $# -eq 2 ] && [ "$1" = - ] && num "$2" || fail "load: resent: $*"
 if command -v gnuplot >/dev/null 2>&1; then
 	[ -s "$D/load-slowdown.png" ] || fail "load: no plot"
 fi
