@@ -35,16 +35,7 @@ start_homads() {
 	printf 'network = {\n\tlink = "%s";\n};\n' "$1" >"$T_TMP/b.conf"
 	cp "$T_TMP/b.conf" "$T_TMP/a.conf"
 	[ -n "${2:-}" ] && printf '%s\n' "$2" >>"$T_TMP/a.conf"
-	for h in a b; do
-		ip netns exec "$(ns_of $h)" "$HOMAD" -c "$T_TMP/$h.conf" \
-			-S "$(ctl $h)" -C "$(sock $h)" >"$T_TMP/$h.log" 2>&1 &
-		if [ $h = a ]; then HA=$!; else HB=$!; fi
-		T_PIDS="$T_PIDS $!"
-	done
-	for h in a b; do
-		wait_for "$HOMACTL" -s "$(ctl $h)" status ||
-			{ cat "$T_TMP/$h.log"; fail "homad $h did not start"; }
-	done
+	start_homads_conf "$T_TMP/a.conf" "$T_TMP/b.conf"
 }
 
 stop_homads() {

@@ -62,16 +62,7 @@ e2e_case() {
 # start_homads LINK: a homad in A and one in B on that link.
 start_homads() {
 	printf 'network = {\n\tlink = "%s";\n};\n' "$1" >"$T_TMP/homa.conf"
-	for h in a b; do
-		ip netns exec "$(ns_of $h)" "$HOMAD" -c "$T_TMP/homa.conf" \
-			-S "$(ctl $h)" -C "$(sock $h)" >"$T_TMP/$h.log" 2>&1 &
-		if [ $h = a ]; then HA=$!; else HB=$!; fi
-		T_PIDS="$T_PIDS $!"
-	done
-	for h in a b; do
-		wait_for "$HOMACTL" -s "$(ctl $h)" status ||
-			{ cat "$T_TMP/$h.log"; fail "homad $h did not start"; }
-	done
+	start_homads_conf "$T_TMP/homa.conf" "$T_TMP/homa.conf"
 }
 
 # hpid HOST: the pid of HOST's homad.

@@ -167,6 +167,23 @@ bounded_wait() {
 	return 0
 }
 
+# start_homads_conf CONF_A CONF_B: a homad in A with CONF_A and one in B
+# with CONF_B (HA, HB: their pids; logs $T_TMP/a.log, b.log), each
+# answering `homactl status` before it returns.
+start_homads_conf() {
+	for h in a b; do
+		if [ $h = a ]; then c=$1; else c=$2; fi
+		ip netns exec "$(ns_of $h)" "$HOMAD" -c "$c" \
+			-S "$(ctl $h)" -C "$(sock $h)" >"$T_TMP/$h.log" 2>&1 &
+		if [ $h = a ]; then HA=$!; else HB=$!; fi
+		T_PIDS="$T_PIDS $!"
+	done
+	for h in a b; do
+		wait_for "$HOMACTL" -s "$(ctl $h)" status ||
+			{ cat "$T_TMP/$h.log"; fail "homad $h did not start"; }
+	done
+}
+
 # hstat HOST KEY: a number of `homactl -j status` of HOST (a, b).
 hstat() {
 	"$HOMACTL" -s "$(ctl "$1")" -j status |
