@@ -212,6 +212,7 @@ run_streamed "make (build/)" make.log "" "" make -j"$jobs" ||
 	build_failed "$build/make.log" "make (build/)"
 
 make_check "$build" build ""
+build_rc=$check_rc
 
 dist_rc=0
 if [ "$quick" = no ]; then
@@ -311,7 +312,7 @@ add() {
 	skipped=$((skipped + c_skip))
 	note "$1" "$c_pass passed, $c_fail failed, $c_skip skipped"
 }
-add "normal (build/):" "$build" "$check_rc"
+add "normal (build/):" "$build" "$build_rc"
 if [ "$quick" = no ]; then
 	if [ $san_built = yes ]; then
 		add "sanitizer (build-san/, $san_cc):" "$build_san" "$san_rc"
