@@ -174,6 +174,7 @@ static void hc_free(struct hc_sock *s)
 	evq_destroy(&s->q);
 	txtrack_destroy(&s->tx);
 	free(s->rbuf);
+	free(s->recycle);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -252,7 +253,9 @@ int hc_open(struct hc_sock **out, int family, const struct hc_options *opts)
 	pthread_cond_init(&s->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	s->rbuf = malloc(HOMA_CLIENT_MAX_DATAGRAM);
-	if (s->rbuf == NULL) {
+	s->recycle_cap = 4 * CONN_RECYCLE_CAP;
+	s->recycle = malloc(s->recycle_cap * sizeof(*s->recycle));
+	if (s->rbuf == NULL || s->recycle == NULL) {
 		rc = hc_open_fail(-ENOMEM, "out of memory");
 		goto fail;
 	}

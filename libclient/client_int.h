@@ -217,7 +217,10 @@ int addr_to_sockaddr(int family, const uint8_t *addr, size_t addr_len,
 /* ---- the socket ------------------------------------------------------ */
 
 #define CONN_RECYCLE_BATCH 64 /* recycle offsets sent at once, at least */
-#define CONN_RECYCLE_CAP   (CONN_RECYCLE_BATCH + 2 * HC_MAX_BPAGES)
+/* Recycle offsets in one datagram, at most. */
+#define CONN_RECYCLE_CAP (CONN_RECYCLE_BATCH + 2 * HC_MAX_BPAGES)
+/* homad's chunk alignment: a pool of B bytes lends at most B / 64 chunks. */
+#define CONN_RECYCLE_ALIGN 64u
 
 enum conn_cmd {
 	CONN_CMD_PLAIN,	   /* only the result matters */
@@ -282,8 +285,13 @@ struct hc_sock {
 
 	struct evq q;
 	struct txtrack tx;
-	uint32_t recycle[CONN_RECYCLE_CAP];
-	unsigned nrecycle;
+	/*
+	 * Recycled offsets not yet sent (grown on demand, see
+	 * conn_recycle_room): recycle[0..nrecycle), and recycle_out more
+	 * taken by a sender, which puts back those it could not send.
+	 */
+	uint32_t *recycle;
+	unsigned nrecycle, recycle_cap, recycle_out;
 	uint64_t pins; /* bpage offsets delivered, not yet sent back */
 
 	uint8_t *rbuf; /* the reader's datagram (HOMA_CLIENT_MAX_DATAGRAM) */
@@ -336,8 +344,8 @@ int conn_call(struct hc_sock *s, Homa__Client__ClientMsg *m,
 	      struct conn_call *c);
 /*
  * Send the batched recycles now, without waiting (s->lock held; dropped
- * and retaken).  -EAGAIN (socket full: they stay batched), -ENOMEM,
- * -ECONNRESET.
+ * and retaken), one datagram of CONN_RECYCLE_CAP after another.  -EAGAIN
+ * (socket full: the rest stays batched), -ENOMEM, -ECONNRESET.
  */
 int conn_flush_locked(struct hc_sock *s);
 /* conn_flush_locked, waiting for room (conn_wait_send) when full. */
@@ -363,6 +371,11 @@ int conn_take_id(struct hc_sock *s, const struct conn_deadline *dl,
 int conn_refill_ids(struct hc_sock *s);
 /* The event's bpages back to homad (batched), unless shut down or dead. */
 void conn_recycle_ev(void *s, const struct evq_ev *ev);
+/*
+ * Batch off[0..n) for homad, sending what is due without waiting: the batch
+ * grows while the socket is full (homad stops reading a client whose
+ * events wait, and the caller may be the thread that must take them).
+ */
 void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n);
 
 #endif /* HOMAD_LIBCLIENT_CLIENT_INT_H */

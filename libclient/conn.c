@@ -20,7 +20,9 @@
  * forever (homa-bench's single-threaded load clients did).  A send that
  * finds the socket full fails -EAGAIN when it must not wait; else it
  * waits in conn_wait_send(), which polls for room and, when no other
- * thread reads, reads and handles homad's datagrams meanwhile.
+ * thread reads, reads and handles homad's datagrams meanwhile - but only
+ * while the event queue has room, so recycles never wait: they stay
+ * batched (the batch grows) until the socket has room.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -513,18 +515,68 @@ static int conn_pack(const Homa__Client__ClientMsg *m, uint8_t *buf, size_t cap,
 	return 0;
 }
 
-/* Put back recycles that could not be sent (lock held). */
+/*
+ * Make room in the batch for n more offsets besides those batched and
+ * those taken out by senders (which they may put back): grow it, up to
+ * one offset per chunk the pool can lend.  0, -ENOBUFS (more would be a
+ * chunk recycled twice), -ENOMEM.
+ */
+static int conn_recycle_room(struct hc_sock *s, unsigned n)
+{
+	uint64_t need = (uint64_t)s->nrecycle + s->recycle_out + n;
+	uint64_t max = s->rx_size / CONN_RECYCLE_ALIGN + CONN_RECYCLE_CAP;
+	uint64_t cap = s->recycle_cap;
+	uint32_t *p;
+
+	if (need <= cap)
+		return 0;
+	if (need > max)
+		return -ENOBUFS;
+	while (cap < need)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	p = realloc(s->recycle, (size_t)cap * sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	s->recycle = p;
+	s->recycle_cap = (unsigned)cap;
+	return 0;
+}
+
+/*
+ * Take up to CONN_RECYCLE_CAP batched offsets (the last ones: homad does
+ * not care about their order) into rec, for one datagram.
+ */
+static unsigned conn_recycle_take(struct hc_sock *s, uint32_t *rec)
+{
+	unsigned n =
+		s->nrecycle < CONN_RECYCLE_CAP ? s->nrecycle : CONN_RECYCLE_CAP;
+
+	s->nrecycle -= n;
+	memcpy(rec, s->recycle + s->nrecycle, n * sizeof(uint32_t));
+	s->recycle_out += n;
+	return n;
+}
+
+/* The n offsets taken were sent (lock held). */
+static void conn_recycle_sent(struct hc_sock *s, unsigned n)
+{
+	s->recycle_out -= n;
+	s->pins = s->pins > n ? s->pins - n : 0;
+}
+
+/*
+ * Put back taken recycles that could not be sent (lock held); the room
+ * they left is theirs (conn_recycle_room counts them).
+ */
 static void conn_recycle_putback(struct hc_sock *s, const uint32_t *off,
 				 unsigned n)
 {
+	s->recycle_out -= n;
 	if (s->dead || s->shut)
 		return;
-	if (s->nrecycle + n > CONN_RECYCLE_CAP) {
-		/* Cannot happen with the batch rule; never lose offsets. */
-		n = CONN_RECYCLE_CAP - s->nrecycle;
-	}
-	memmove(s->recycle + n, s->recycle, s->nrecycle * sizeof(uint32_t));
-	memcpy(s->recycle, off, n * sizeof(uint32_t));
+	memcpy(s->recycle + s->nrecycle, off, n * sizeof(uint32_t));
 	s->nrecycle += n;
 }
 
@@ -596,11 +648,8 @@ int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
 			break;
 		}
 		nrec = 0;
-		if (s->nrecycle > 0 && !s->shut) {
-			nrec = s->nrecycle;
-			memcpy(rec, s->recycle, nrec * sizeof(uint32_t));
-			s->nrecycle = 0;
-		}
+		if (s->nrecycle > 0 && !s->shut)
+			nrec = conn_recycle_take(s, rec);
 		pthread_mutex_unlock(&s->lock);
 
 		memset(mm, 0, sizeof(mm));
@@ -632,7 +681,7 @@ int conn_send(struct hc_sock *s, const Homa__Client__ClientMsg *m,
 
 		pthread_mutex_lock(&s->lock);
 		if (nrec > 0 && sent == (int)ndgram) {
-			s->pins = s->pins > nrec ? s->pins - nrec : 0;
+			conn_recycle_sent(s, nrec);
 		} else if (nrec > 0) {
 			/* Not sent: they go with a later datagram. */
 			conn_recycle_putback(s, rec, nrec);
@@ -661,38 +710,37 @@ int conn_flush_locked(struct hc_sock *s)
 {
 	uint32_t rec[CONN_RECYCLE_CAP];
 	uint8_t rbuf[CONN_RECYCLE_BYTES];
-	unsigned nrec = s->nrecycle;
-	size_t len;
-	ssize_t n;
 
 	if (s->dead)
 		return -ECONNRESET;
-	if (nrec == 0 || s->shut)
-		return 0;
-	memcpy(rec, s->recycle, nrec * sizeof(uint32_t));
-	s->nrecycle = 0;
-	len = conn_pack_recycle(rec, nrec, rbuf);
-	pthread_mutex_unlock(&s->lock);
-	do {
-		n = send(s->fd, rbuf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	pthread_mutex_lock(&s->lock);
-	if (n < 0) {
-		int err = errno;
+	while (s->nrecycle > 0 && !s->shut && !s->dead) {
+		unsigned nrec = conn_recycle_take(s, rec);
+		size_t len = conn_pack_recycle(rec, nrec, rbuf);
+		ssize_t n;
 
-		if (err == EAGAIN || err == EWOULDBLOCK) {
-			conn_recycle_putback(s, rec, nrec);
-			return -EAGAIN;
+		pthread_mutex_unlock(&s->lock);
+		do {
+			n = send(s->fd, rbuf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		} while (n < 0 && errno == EINTR);
+		pthread_mutex_lock(&s->lock);
+		if (n < 0) {
+			int err = errno;
+
+			if (err == EAGAIN || err == EWOULDBLOCK) {
+				conn_recycle_putback(s, rec, nrec);
+				return -EAGAIN;
+			}
+			if (err == ENOMEM || err == ENOBUFS) {
+				conn_recycle_putback(s, rec, nrec);
+				return -ENOMEM;
+			}
+			s->recycle_out -= nrec;
+			conn_lost(s, ECONNRESET);
+			return -ECONNRESET;
 		}
-		if (err == ENOMEM || err == ENOBUFS) {
-			conn_recycle_putback(s, rec, nrec);
-			return -ENOMEM;
-		}
-		conn_lost(s, ECONNRESET);
-		return -ECONNRESET;
+		conn_recycle_sent(s, nrec);
 	}
-	s->pins = s->pins > nrec ? s->pins - nrec : 0;
-	return 0;
+	return s->dead ? -ECONNRESET : 0;
 }
 
 bool conn_recycle_due(const struct hc_sock *s)
@@ -722,13 +770,25 @@ void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n)
 {
 	if (s->dead || s->shut || n == 0)
 		return;
-	/* No room in the batch: send it, waiting for room if need be. */
-	while (!s->dead && !s->shut && s->nrecycle > 0 &&
-	       s->nrecycle + n > CONN_RECYCLE_CAP)
-		if (conn_flush_wait(s) == -ENOMEM)
-			break;
-	if (s->dead || s->shut || s->nrecycle + n > CONN_RECYCLE_CAP)
+	/*
+	 * Never wait for room in the socket here: homad stops reading a
+	 * client while its events wait, and when the library's event queue
+	 * is full the only thread that could take them may be this one (a
+	 * single-threaded server recycling each request it reads).  The
+	 * batch grows instead; only when it cannot (out of memory) is it
+	 * sent, waiting for room.
+	 */
+	if (!s->dead && !s->shut && conn_recycle_room(s, n) < 0 &&
+	    s->nrecycle > 0)
+		conn_flush_wait(s);
+	if (s->dead || s->shut)
 		return;
+	if (conn_recycle_room(s, n) < 0) {
+		conn_log(s, HC_LOG_ERR,
+			 "recycle batch full (%u): %u bpage offsets lost",
+			 s->nrecycle + s->recycle_out, n);
+		return;
+	}
 	memcpy(s->recycle + s->nrecycle, off, n * sizeof(uint32_t));
 	s->nrecycle += n;
 }
@@ -743,8 +803,10 @@ void conn_recycle_ev(void *arg, const struct evq_ev *ev)
 	 */
 	if (s->dead || s->shut || ev->num_bpages == 0)
 		return;
-	if (s->nrecycle + ev->num_bpages > CONN_RECYCLE_CAP) {
-		conn_log(s, HC_LOG_WARNING, "recycle batch full");
+	if (conn_recycle_room(s, ev->num_bpages) < 0) {
+		conn_log(s, HC_LOG_ERR,
+			 "recycle batch full (%u): %u bpage offsets lost",
+			 s->nrecycle + s->recycle_out, ev->num_bpages);
 		return;
 	}
 	memcpy(s->recycle + s->nrecycle, ev->bpage_offsets,

@@ -1281,6 +1281,67 @@ START_TEST(proto_recycle__piggybacked_unless_the_pool_is_tight)
 }
 END_TEST
 
+/*
+ * homad stops reading a client while its events wait: a single-threaded
+ * server recycling every request it reads must not wait for room then (it
+ * is the thread that would take the events).  The batch grows instead and
+ * every offset reaches homad once it reads again.
+ */
+START_TEST(proto_recycle__never_waits_for_a_full_socket)
+{
+	enum { N = 1000 };
+	static bool got[N];
+	uint8_t buf[HOMA_CLIENT_MAX_DATAGRAM];
+	struct peer p;
+	struct hc_sock *s;
+	struct hc_msg msg;
+	int filler = 0, n = 0;
+	ssize_t r;
+
+	peer_rx_bytes = 4 * HOMA_SHM_BPAGE_SIZE;
+	ck_assert_int_eq(peer_open(&p, &s, AF_INET, 100, 1 << 20, 1 << 20), 0);
+	/* Fill the connection: homad (the peer) does not read it. */
+	memset(buf, 0, sizeof(buf));
+	while (send(s->fd, buf, 1024, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		filler++;
+	ck_assert_int_eq(errno, EAGAIN);
+	for (int i = 0; i < N; i++) {
+		peer_deliver(&p, 1001 + 2 * (uint64_t)i, 0, false,
+			     (uint32_t)i * 128, 100);
+		ck_assert_int_eq(hc_recv(s, 0, 1000, &msg), 0);
+		ck_assert_uint_eq(msg.bpage_offsets[0], (uint32_t)i * 128);
+		ck_assert_int_eq(hc_recycle(s, &msg), 0);
+	}
+	ck_assert_uint_eq(s->nrecycle, N);
+	/* homad reads again: the fillers, then every offset once. */
+	for (int i = 0; i < filler; i++)
+		ck_assert_int_eq(recv(p.fd, buf, sizeof(buf), 0), 1024);
+	ck_assert_int_eq(hc_flush(s), 0);
+	while ((r = recv(p.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		Homa__Client__ClientMsg *m =
+			homa__client__client_msg__unpack(NULL, (size_t)r, buf);
+
+		ck_assert_ptr_nonnull(m);
+		ck_assert_int_eq(m->cmd_case,
+				 HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE);
+		for (size_t k = 0; k < m->recycle->n_bpage_offsets; k++) {
+			uint32_t off = m->recycle->bpage_offsets[k];
+
+			ck_assert_uint_eq(off % 128, 0);
+			ck_assert_uint_lt(off / 128, N);
+			ck_assert(!got[off / 128]);
+			got[off / 128] = true;
+			n++;
+		}
+		homa__client__client_msg__free_unpacked(m, NULL);
+	}
+	ck_assert_int_eq(n, N);
+	ck_assert_uint_eq(s->nrecycle, 0);
+	ck_assert_uint_eq(s->pins, 0);
+	peer_close(&p, s);
+}
+END_TEST
+
 /* ---- a peer that, like homad, stops reading a client behind on events */
 
 /* Events the stubborn peer holds back while the client does not read. */
@@ -1552,6 +1613,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, proto_conn__lost_wakes_everyone);
 	tcase_add_test(tc, proto_events__queue_limit_stops_reading);
 	tcase_add_test(tc, proto_recycle__piggybacked_unless_the_pool_is_tight);
+	tcase_add_test(tc, proto_recycle__never_waits_for_a_full_socket);
 	tcase_add_test(tc, proto_send__blocking_send_reads_events_meanwhile);
 	tcase_add_test(tc, proto_send__nonblock_never_blocks_on_a_full_socket);
 	suite_add_tcase(s, tc);
