@@ -691,6 +691,7 @@ static void *dp_thread(void *arg)
 		chan_start(dp->chan);
 	while (!dp->quit) {
 		now = dp_now();
+		link_rearm(dp->link);
 		dp_tx_budget(dp, now);
 		deadline = engine_next_deadline(dp->engine);
 		if (deadline <= now) {

@@ -101,10 +101,12 @@ struct link_sock {
 	 * unreachable (link.h).  -1 when none.
 	 */
 	int sentinel_fd;
-	uint32_t drops;	      /* the kernel's drop count (sk_drops) last seen */
-	bool recv_armed;      /* multishot recvmsg in flight */
-	bool poll_armed;      /* multishot POLLERR poll in flight */
-	bool recv_dead;	      /* the kernel refused the receive: not re-armed */
+	uint32_t drops;	 /* the kernel's drop count (sk_drops) last seen */
+	bool recv_armed; /* multishot recvmsg in flight */
+	bool poll_armed; /* multishot POLLERR poll in flight */
+	bool recv_dead;	 /* the kernel refused the receive: not re-armed */
+	/* A re-arm found no submission entry: link_rearm tries again. */
+	bool rearm_recv, rearm_poll;
 	struct msghdr rx_msg; /* layout of the rx buffers, for the kernel */
 	char desc[96];	      /* "ip 10.0.0.1", "udp [::]:4146 dev eth0" */
 };
@@ -161,9 +163,10 @@ struct link {
 	void *icmp_arg;
 	enum homa_link_kind kind;
 	uint16_t udp_port;
-	uint32_t mtu;  /* in effect */
-	bool stopping; /* link_stop: re-arm nothing */
-	uint64_t now;  /* the latest time link_complete was given */
+	uint32_t mtu;	/* in effect */
+	bool stopping;	/* link_stop: re-arm nothing */
+	bool rearm_due; /* some socket's rearm_recv or rearm_poll is set */
+	uint64_t now;	/* the latest time link_complete was given */
 
 	/*
 	 * Groups of LINK_RX_CLASSES sockets, one group per address x
@@ -1150,8 +1153,15 @@ static void link_recv_done(struct link_sock *s, const struct io_uring_cqe *cqe,
 		return;
 	}
 	l->m->link_rx_rearms++;
-	if (link_arm_recv(s) < 0)
-		log_warnx("%s: cannot re-arm the receive", s->desc);
+	if (link_arm_recv(s) < 0) {
+		/* No entry now (the queue is full and cannot be submitted
+		 * while completions wait): a socket left unarmed would
+		 * hear nothing again, so link_rearm retries. */
+		log_warnx("%s: cannot re-arm the receive yet; retrying",
+			  s->desc);
+		s->rearm_recv = true;
+		l->rearm_due = true;
+	}
 }
 
 /* ---- error queue -------------------------------------------------------- */
@@ -1317,8 +1327,33 @@ static void link_poll_done(struct link_sock *s, const struct io_uring_cqe *cqe)
 			  s->desc, strerror(-cqe->res));
 		return;
 	}
-	if (link_arm_poll(s) < 0)
-		log_warnx("%s: cannot re-arm the error-queue poll", s->desc);
+	if (link_arm_poll(s) < 0) {
+		log_warnx("%s: cannot re-arm the error-queue poll yet; "
+			  "retrying",
+			  s->desc);
+		s->rearm_poll = true;
+		l->rearm_due = true;
+	}
+}
+
+void link_rearm(struct link *l)
+{
+	bool due = false;
+	unsigned i;
+
+	if (!l->rearm_due || l->stopping)
+		return;
+	for (i = 0; i < l->n_socks; i++) {
+		struct link_sock *s = &l->socks[i];
+
+		if (s->rearm_recv && !s->recv_armed && !s->recv_dead &&
+		    link_arm_recv(s) == 0)
+			s->rearm_recv = false;
+		if (s->rearm_poll && !s->poll_armed && link_arm_poll(s) == 0)
+			s->rearm_poll = false;
+		due = due || s->rearm_recv || s->rearm_poll;
+	}
+	l->rearm_due = due;
 }
 
 /* ---- sending ------------------------------------------------------------ */

@@ -237,6 +237,14 @@ unsigned link_reap(struct link *l,
 void link_sample(struct link *l, uint64_t now, bool force);
 
 /*
+ * Re-arm the receives and error-queue polls whose re-arm found the
+ * submission queue full (it cannot be submitted while the completion queue
+ * overflows): call once per loop turn, after the completions were released.
+ * Cheap when there is nothing to do.
+ */
+void link_rearm(struct link *l);
+
+/*
  * Stop: re-arm nothing from now on, and queue a cancellation of every
  * request in flight on the ring (IORING_ASYNC_CANCEL_ANY: the caller's
  * other requests too).  The caller then processes completions until

@@ -84,6 +84,15 @@ hogs_stop() {
 	HOGS=""
 }
 
+# homad_warnings: the distinct warnings both homads logged (for a failure).
+homad_warnings() {
+	for h in a b; do
+		grep -v "^homad: homad \|socket /\|data plane: \(ip\|udp\) link" \
+			"$T_TMP/$h.log" 2>/dev/null | sort | uniq -c | head -5 |
+			sed "s/^ */$h: /"
+	done | tr '\n' ';'
+}
+
 # concurrent: 10 processes x 100 RPCs outstanding; its output line in OUT.
 concurrent() {
 	OUT=$(HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 60 "$E2E" \
@@ -134,7 +143,7 @@ for link in ip udp; do
 			"0 failed RPCs in $RUNS consecutive runs ($what); $(timeout_counts)"
 	else
 		failed "concurrent under load $link" \
-			"$bad of $RUNS runs had failed RPCs ($what); $(timeout_counts)"
+			"$bad of $RUNS runs had failed RPCs ($what); $(timeout_counts); homad logs: $(homad_warnings)"
 	fi
 
 	# ---- the client's homad stalled for 150 ms mid-traffic ---------
