@@ -5,7 +5,8 @@
 #      never wake the control-plane thread (io_uring runs completion work
 #      on the task that submitted the request);
 #   2. spin mode (network.spin_us, applied by a reload) replaces sleeps by
-#      polling, and echoes stay byte-exact; back off by another reload.
+#      polling (fewer than a quarter of the sleeps of the same echoes
+#      without it), and echoes stay byte-exact; back off by another reload.
 # Exit 0 only if every check passed; 77 only without root or netns.
 . "$(dirname "$0")/lib.sh"
 
@@ -93,6 +94,7 @@ note "spin off: $((2 * N)) echoes; B's control thread switched $dc times," \
 	fail "the control-plane thread woke $dc times for $((2 * N)) echoes"
 [ "$ds" -ge "$N" ] ||
 	fail "spin off: only $ds sleeps for $((2 * N)) echoes"
+ds_off=$ds
 
 # ---- 2. spin mode --------------------------------------------------------
 # reload_b SPIN: B reloads with that spin_us.
@@ -119,7 +121,11 @@ s1=$1 w1=$2
 ds=$((s1 - s0))
 note "spin_us = 2000: $((2 * N)) echoes; B's data plane slept $ds times" \
 	"in $((w1 - w0)) wake-ups"
-[ "$ds" -lt $((N / 4)) ] || fail "spin mode: still $ds sleeps"
+# Against the same run without spinning: a busy machine stretches the
+# gaps between echoes past spin_us at times (the spinning thread or the
+# client descheduled), so the count alone says less than the ratio.
+[ "$ds" -lt $((ds_off / 4)) ] ||
+	fail "spin mode: still $ds sleeps ($ds_off without spinning)"
 
 reload_b 0
 set -- $(sleeps_wakeups)
