@@ -325,12 +325,14 @@ static void engine_note_marker(struct homa_engine *e, struct homa_peer *peer,
 
 static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 			   const struct homa_pkt *pkt,
-			   const struct homa_addr *src, uint64_t now)
+			   const struct homa_addr *src, struct homa_peer *peer,
+			   uint64_t now)
 {
 	uint64_t local = pkt->sender_id ^ 1;
-	struct homa_peer *peer = peer_get(e, src, now);
 	struct homa_rpc *rpc;
 
+	/* engine_rx_one looked it up; a new peer is made here. */
+	peer = peer != NULL ? peer_touch(e, peer, now) : peer_get(e, src, now);
 	if (peer == NULL)
 		return;
 	peer_rx_sample(e, peer, pkt->u.data.payload_len, now);
@@ -373,9 +375,9 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 
 static void engine_rx_resend(struct homa_engine *e, struct homa_sock *s,
 			     const struct homa_pkt *pkt,
-			     const struct homa_addr *src, uint64_t now)
+			     const struct homa_addr *src,
+			     struct homa_peer *peer, uint64_t now)
 {
-	struct homa_peer *peer = peer_find(e, src);
 	struct homa_rpc *rpc =
 		engine_lookup(e, s, pkt->sender_id ^ 1, peer, src);
 	struct homa_msgout *m;
@@ -415,9 +417,9 @@ static void engine_rx_resend(struct homa_engine *e, struct homa_sock *s,
 
 static void engine_rx_unknown(struct homa_engine *e, struct homa_sock *s,
 			      const struct homa_pkt *pkt,
-			      const struct homa_addr *src, uint64_t now)
+			      const struct homa_addr *src,
+			      struct homa_peer *peer, uint64_t now)
 {
-	struct homa_peer *peer = peer_find(e, src);
 	struct homa_rpc *rpc =
 		engine_lookup(e, s, pkt->sender_id ^ 1, peer, src);
 
@@ -436,9 +438,9 @@ static void engine_rx_unknown(struct homa_engine *e, struct homa_sock *s,
 
 static void engine_rx_need_ack(struct homa_engine *e, struct homa_sock *s,
 			       const struct homa_pkt *pkt,
-			       const struct homa_addr *src, uint64_t now)
+			       const struct homa_addr *src,
+			       struct homa_peer *peer, uint64_t now)
 {
-	struct homa_peer *peer = peer_find(e, src);
 	uint64_t local = pkt->sender_id ^ 1;
 	struct homa_rpc *rpc;
 	struct homa_pkt ack;
@@ -462,9 +464,8 @@ static void engine_rx_need_ack(struct homa_engine *e, struct homa_sock *s,
 }
 
 static void engine_rx_ack(struct homa_engine *e, const struct homa_pkt *pkt,
-			  const struct homa_addr *src)
+			  const struct homa_addr *src, struct homa_peer *peer)
 {
-	struct homa_peer *peer = peer_find(e, src);
 	struct homa_ack a;
 
 	if (peer == NULL)
@@ -503,7 +504,8 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 	}
 	e->metrics.packets_received[wire_type_index(pkt.type)]++;
 	e->metrics.bytes_received += len;
-	/* Any packet shows the peer alive (timer.c's timeouts). */
+	/* Any packet shows the peer alive (timer.c's timeouts); the
+	 * handlers below use this lookup (NULL: not known here). */
 	peer = peer_find(e, src);
 	if (peer != NULL)
 		peer->heard_tick = e->ticks;
@@ -522,10 +524,9 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 
 	switch (pkt.type) {
 	case HOMA_DATA:
-		engine_rx_data(e, s, &pkt, src, now);
+		engine_rx_data(e, s, &pkt, src, peer, now);
 		break;
 	case HOMA_GRANT:
-		peer = peer_find(e, src);
 		rpc = engine_lookup(e, s, pkt.sender_id ^ 1, peer, src);
 		if (rpc == NULL)
 			e->metrics.unknown_rpcs++;
@@ -533,29 +534,27 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 			msgout_grant(e, rpc, &pkt, now);
 		break;
 	case HOMA_RESEND:
-		engine_rx_resend(e, s, &pkt, src, now);
+		engine_rx_resend(e, s, &pkt, src, peer, now);
 		break;
 	case HOMA_RPC_UNKNOWN:
-		engine_rx_unknown(e, s, &pkt, src, now);
+		engine_rx_unknown(e, s, &pkt, src, peer, now);
 		break;
 	case HOMA_BUSY:
-		peer = peer_find(e, src);
 		rpc = engine_lookup(e, s, pkt.sender_id ^ 1, peer, src);
 		if (rpc != NULL)
 			rpc_busy(rpc);
 		break;
 	case HOMA_CUTOFFS:
-		peer = peer_find(e, src);
 		if (peer != NULL)
 			peer_set_cutoffs(peer, &pkt);
 		break;
 	case HOMA_FREEZE:
 		break; /* a debugging aid of the module: counted only */
 	case HOMA_NEED_ACK:
-		engine_rx_need_ack(e, s, &pkt, src, now);
+		engine_rx_need_ack(e, s, &pkt, src, peer, now);
 		break;
 	case HOMA_ACK:
-		engine_rx_ack(e, &pkt, src);
+		engine_rx_ack(e, &pkt, src, peer);
 		break;
 	}
 }

@@ -176,6 +176,8 @@ struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
 			   uint64_t now);
 struct homa_peer *peer_find(const struct homa_engine *e,
 			    const struct homa_addr *a);
+struct homa_peer *peer_touch(struct homa_engine *e, struct homa_peer *p,
+			     uint64_t now);
 void peer_hold(struct homa_engine *e, struct homa_peer *p, uint64_t now);
 void peer_put(struct homa_engine *e, struct homa_peer *p);
 void peer_free_all(struct homa_engine *e);

@@ -90,18 +90,24 @@ void peer_set_rate(const struct homa_engine *e, struct homa_peer *p)
  * the table is full).  NULL when the table is full of held peers or memory
  * runs out (counted in peer_table_full).
  */
+/* p was just used: the most recently used peer (evicted last). */
+struct homa_peer *peer_touch(struct homa_engine *e, struct homa_peer *p,
+			     uint64_t now)
+{
+	p->last_used = now;
+	TAILQ_REMOVE(&e->peer_lru, p, lru_link);
+	TAILQ_INSERT_TAIL(&e->peer_lru, p, lru_link);
+	return p;
+}
+
 struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
 			   uint64_t now)
 {
 	struct homa_peer *p = peer_find(e, a);
 	unsigned b;
 
-	if (p != NULL) {
-		p->last_used = now;
-		TAILQ_REMOVE(&e->peer_lru, p, lru_link);
-		TAILQ_INSERT_TAIL(&e->peer_lru, p, lru_link);
-		return p;
-	}
+	if (p != NULL)
+		return peer_touch(e, p, now);
 	if (e->npeers >= e->params.max_peers) {
 		struct homa_peer *victim;
 
