@@ -117,16 +117,7 @@ EOF
 
 # start: a homad in A and B with $T_TMP/{a,b}.conf, the echo server in A.
 start() {
-	for h in a b; do
-		ip netns exec "$(ns_of $h)" "$HOMAD" -c "$T_TMP/$h.conf" \
-			-S "$(ctl $h)" -C "$(sock $h)" >"$T_TMP/$h.log" 2>&1 &
-		if [ $h = a ]; then HA=$!; else HB=$!; fi
-		T_PIDS="$T_PIDS $!"
-	done
-	for h in a b; do
-		wait_for hctl $h status ||
-			{ cat "$T_TMP/$h.log"; fail "homad $h did not start"; }
-	done
+	start_homads_conf "$T_TMP/a.conf" "$T_TMP/b.conf"
 	rm -f "$T_TMP/srv.ready"
 	HOMA_SOCKET=$(sock a) ip netns exec "$A" "$E2E" server -f 6 \
 		--echo 100 --ready "$T_TMP/srv.ready" >"$T_TMP/srv.log" 2>&1 &
