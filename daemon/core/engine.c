@@ -351,7 +351,8 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 		}
 		if (s->pool.base == NULL) {
 			/* A socket without a pool cannot receive. */
-			e->metrics.dropped_data_no_bufs++;
+			e->metrics.dropped_data_no_bufs +=
+				pkt->u.data.payload_len;
 			return;
 		}
 		if (rpc_new_server(e, s, peer, local, pkt->sport, now, &rpc) <
@@ -864,6 +865,37 @@ void engine_sock_info(const struct homa_sock *s, struct homa_sock_info *info)
 	info->wmem = s->wmem;
 }
 
+static void engine_rpc_info(const struct homa_rpc *rpc,
+			    struct homa_rpc_info *ri)
+{
+	uint32_t gap_bytes = 0;
+
+	memset(ri, 0, sizeof(*ri));
+	ri->id = rpc->id;
+	ri->peer = rpc->peer->addr;
+	ri->peer_port = rpc->dport;
+	ri->cookie = rpc->cookie;
+	ri->tx_length = rpc->msgout.present ? (int32_t)rpc->msgout.length : -1;
+	ri->tx_sent = rpc->msgout.next_xmit;
+	ri->tx_granted = rpc->msgout.granted;
+	ri->tx_prio = rpc->msgout.sched_prio;
+	ri->rx_length = rpc->msgin.present ? (int32_t)rpc->msgin.length : -1;
+	ri->rx_remaining = rpc->msgin.bytes_remaining;
+	ri->rx_gaps = rpc->msgin.num_gaps;
+	for (uint32_t i = 0; i < rpc->msgin.num_gaps; i++)
+		gap_bytes += rpc->msgin.gaps[i].end - rpc->msgin.gaps[i].start;
+	ri->rx_gap_bytes = gap_bytes;
+	ri->rx_granted = rpc->msgin.granted;
+	if (rpc->msgin.waiting || rpc->msgin.capped)
+		ri->flags |= HOMA_RPC_BUF_STALL;
+	if (rpc->msgin.delivered)
+		ri->flags |= HOMA_RPC_RX_READY;
+	ri->port = rpc->sock != NULL ? rpc->sock->port : 0;
+	ri->state = rpc->state == RPC_INCOMING	   ? HOMA_RPC_STATE_INCOMING
+		    : rpc->state == RPC_IN_SERVICE ? HOMA_RPC_STATE_IN_SERVICE
+						   : HOMA_RPC_STATE_OUTGOING;
+}
+
 unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
 			  unsigned max)
 {
@@ -872,35 +904,106 @@ unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
 
 	TAILQ_FOREACH(rpc, &s->rpcs, sock_link)
 	{
-		struct homa_rpc_info *ri = &out[n];
-		uint32_t gap_bytes = 0;
-
 		if (n >= max)
 			break;
-		memset(ri, 0, sizeof(*ri));
-		ri->id = rpc->id;
-		ri->peer = rpc->peer->addr;
-		ri->peer_port = rpc->dport;
-		ri->cookie = rpc->cookie;
-		ri->tx_length =
-			rpc->msgout.present ? (int32_t)rpc->msgout.length : -1;
-		ri->tx_sent = rpc->msgout.next_xmit;
-		ri->tx_granted = rpc->msgout.granted;
-		ri->tx_prio = rpc->msgout.sched_prio;
-		ri->rx_length =
-			rpc->msgin.present ? (int32_t)rpc->msgin.length : -1;
-		ri->rx_remaining = rpc->msgin.bytes_remaining;
-		ri->rx_gaps = rpc->msgin.num_gaps;
-		for (uint32_t i = 0; i < rpc->msgin.num_gaps; i++)
-			gap_bytes += rpc->msgin.gaps[i].end -
-				     rpc->msgin.gaps[i].start;
-		ri->rx_gap_bytes = gap_bytes;
-		ri->rx_granted = rpc->msgin.granted;
-		if (rpc->msgin.waiting || rpc->msgin.capped)
-			ri->flags |= HOMA_RPC_BUF_STALL;
-		if (rpc->msgin.delivered)
-			ri->flags |= HOMA_RPC_RX_READY;
-		n++;
+		engine_rpc_info(rpc, &out[n++]);
+	}
+	return n;
+}
+
+/*
+ * A page cursor: the bucket in its high 32 bits, the entries of that
+ * bucket already listed in its low 32 bits.
+ */
+#define ENGINE_CURSOR(b, i) (((uint64_t)(b) << 32) | (uint32_t)(i))
+
+unsigned engine_rpcs_page(const struct homa_engine *e, uint64_t *cursor,
+			  uint16_t port, const struct homa_addr *peer,
+			  struct homa_rpc_info *out, unsigned max, bool *more)
+{
+	uint64_t b = *cursor >> 32, skip = (uint32_t)*cursor;
+	uint64_t budget = (uint64_t)max * 16 + 64;
+	unsigned n = 0;
+
+	*more = false;
+	for (; b < RPC_BUCKETS; b++, skip = 0) {
+		const struct homa_rpc *rpc = e->rpc_buckets[b];
+		uint64_t i = 0;
+
+		for (; rpc != NULL; rpc = rpc->hash_next, i++) {
+			if (i < skip)
+				continue;
+			if (n == max || budget == 0) {
+				*cursor = ENGINE_CURSOR(b, i);
+				*more = true;
+				return n;
+			}
+			budget--;
+			if (rpc->state == RPC_DEAD || rpc->sock == NULL)
+				continue;
+			if (port != 0 && rpc->sock->port != port)
+				continue;
+			if (peer != NULL &&
+			    memcmp(&rpc->peer->addr, peer, sizeof(*peer)) != 0)
+				continue;
+			engine_rpc_info(rpc, &out[n++]);
+		}
+	}
+	*cursor = ENGINE_CURSOR(RPC_BUCKETS, 0);
+	return n;
+}
+
+unsigned engine_peers_page(struct homa_engine *e, uint64_t *cursor,
+			   struct homa_peer_entry *out, unsigned max,
+			   bool *more)
+{
+	uint64_t b = *cursor >> 32, skip = (uint32_t)*cursor;
+	struct homa_peer *page[256];
+	struct homa_rpc *rpc;
+	unsigned n = 0;
+
+	if (max > sizeof(page) / sizeof(page[0]))
+		max = sizeof(page) / sizeof(page[0]);
+	*more = false;
+	*cursor = ENGINE_CURSOR(PEER_BUCKETS, 0);
+	for (; b < PEER_BUCKETS; b++, skip = 0) {
+		struct homa_peer *p = e->peer_buckets[b];
+		uint64_t i = 0;
+
+		for (; p != NULL; p = p->hash_next, i++) {
+			if (i < skip)
+				continue;
+			if (n == max) {
+				*cursor = ENGINE_CURSOR(b, i);
+				*more = true;
+				goto counted;
+			}
+			p->scratch = 0;
+			page[n++] = p;
+		}
+	}
+counted:
+	TAILQ_FOREACH(rpc, &e->rpcs, link)
+	if (rpc->unanswered > 0 && rpc->peer != NULL)
+		rpc->peer->scratch++;
+	for (unsigned i = 0; i < n; i++) {
+		const struct homa_peer *p = page[i];
+		struct homa_peer_entry *pe = &out[i];
+
+		memset(pe, 0, sizeof(*pe));
+		pe->addr = p->addr;
+		pe->rpcs = p->refs;
+		memcpy(pe->cutoffs_in, p->unsched_cutoffs,
+		       sizeof(pe->cutoffs_in));
+		pe->cutoff_version_in = p->cutoff_version;
+		pe->rtt_ns = p->rtt_ns;
+		pe->resends = p->scratch;
+		pe->acks_pending = p->num_acks;
+		pe->silent_ticks =
+			e->ticks > p->heard_tick ? e->ticks - p->heard_tick : 0;
+		pe->rate_mbps = p->rate_mbps;
+		pe->incoming = p->incoming;
+		pe->homad = p->homad;
 	}
 	return n;
 }

@@ -495,7 +495,13 @@ struct homa_rpc_info {
 	int32_t rx_length; /* -1: nothing received yet */
 	uint32_t rx_remaining, rx_gaps, rx_gap_bytes, rx_granted;
 	uint16_t flags; /* HOMA_RPC_* */
+	uint16_t port;	/* the local socket's port */
+	uint8_t state;	/* HOMA_RPC_STATE_* */
 };
+
+#define HOMA_RPC_STATE_OUTGOING	  0 /* client: request going out */
+#define HOMA_RPC_STATE_INCOMING	  1 /* a message coming in */
+#define HOMA_RPC_STATE_IN_SERVICE 2 /* server: request delivered */
 
 struct homa_sock_info {
 	uint16_t port;
@@ -514,6 +520,42 @@ void engine_sock_info(const struct homa_sock *s, struct homa_sock_info *info);
  */
 unsigned engine_sock_rpcs(const struct homa_sock *s, struct homa_rpc_info *out,
 			  unsigned max);
+
+/*
+ * One page of the engine's live RPCs, for `homactl rpcs`: walks the RPC
+ * table from *cursor (0: the start) and fills up to max entries of out
+ * with the RPCs of local port port (0: any) and peer peer (NULL: any).
+ * At most max RPCs are looked at beyond the ones written times 16 (a
+ * filter that matches little still returns soon).  Returns how many were
+ * written; *cursor becomes where the next page starts, and *more whether
+ * there is one.
+ */
+unsigned engine_rpcs_page(const struct homa_engine *e, uint64_t *cursor,
+			  uint16_t port, const struct homa_addr *peer,
+			  struct homa_rpc_info *out, unsigned max, bool *more);
+
+/* One peer of engine_peers_page. */
+struct homa_peer_entry {
+	struct homa_addr addr;
+	uint32_t rpcs;
+	uint32_t cutoffs_in[HOMA_NUM_PRIORITIES]; /* what it gave us */
+	uint16_t cutoff_version_in;		  /* 0: none yet */
+	uint64_t rtt_ns;
+	uint32_t resends;      /* its RPCs with RESEND rounds unanswered */
+	uint32_t acks_pending; /* acks queued for it */
+	uint64_t silent_ticks; /* ticks since it was last heard */
+	uint32_t rate_mbps;    /* pacing cap; 0: none */
+	uint64_t incoming;     /* granted, not yet received */
+	bool homad;
+};
+
+/*
+ * One page of the peer table, as engine_rpcs_page (no filter).  Counting
+ * resends walks the live RPCs once per page.
+ */
+unsigned engine_peers_page(struct homa_engine *e, uint64_t *cursor,
+			   struct homa_peer_entry *out, unsigned max,
+			   bool *more);
 
 /* What the engine knows of one peer host (homactl, tests, homa-sim). */
 struct homa_peer_info {

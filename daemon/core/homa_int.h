@@ -146,6 +146,7 @@ struct homa_peer {
 	 * has shown it can deliver: its grant cap, peer_grant_cap). */
 	uint32_t rx_max_mbps, rx_cur_max, rx_prev_max;
 	uint64_t rx_epoch_start;
+	uint32_t scratch; /* engine_peers_page's count */
 };
 
 /* Arrival-rate windows and the max filter's epoch (peer_rx_sample). */

@@ -161,7 +161,7 @@ static const struct metrics_scalar metrics_scalars[] = {
 	{"buffer_alloc_failures", "Messages that found no receive buffer space",
 	 METRICS_OFF(buffer_alloc_failures)},
 	{"dropped_data_no_bufs",
-	 "DATA packets dropped while waiting for buffers",
+	 "Payload bytes of DATA dropped while waiting for buffers",
 	 METRICS_OFF(dropped_data_no_bufs)},
 	{"pool_share_waits",
 	 "Messages made to wait because their peer held its share of the "

@@ -78,7 +78,7 @@ struct homa_metrics {
 	uint64_t stale_requests; /* request DATA of server RPCs that ended
 				    after delivering it: dropped */
 	uint64_t buffer_alloc_failures; /* messages that found no bpages */
-	uint64_t dropped_data_no_bufs;	/* DATA dropped while waiting */
+	uint64_t dropped_data_no_bufs;	/* DATA bytes dropped while waiting */
 	uint64_t pool_share_waits;	/* messages over their peer's share */
 	uint64_t fifo_grant_bytes;	/* bytes granted by FIFO grants */
 	uint64_t grants_peer_capped;	/* grants cut by peer_grant_cap */

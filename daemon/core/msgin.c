@@ -478,7 +478,8 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 		return;
 	}
 	if (!msgin_get_bufs(e, rpc, now)) {
-		e->metrics.dropped_data_no_bufs++;
+		e->metrics.dropped_data_no_bufs +=
+			len; /* bytes, as the module */
 		/* Larger than the pool itself: a client RPC fails, a server
 		 * RPC ends (it would hold its slot forever). */
 		if (m->too_big)
