@@ -12,7 +12,7 @@ build-essential pkg-config autoconf automake libtool make
 liburing-dev libev-dev libconfig-dev libsystemd-dev
 libprotobuf-c-dev protobuf-c-compiler check libpcap-dev libjson-c-dev libcap-dev
 iproute2 nftables libcap2-bin systemd clang-format python3 gzip xz-utils
-gnuplot-nox iputils-ping valgrind
+gnuplot-nox iputils-ping valgrind curl prometheus
 clang libclang-rt-14-dev
 "
 

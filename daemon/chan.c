@@ -1932,6 +1932,47 @@ uint64_t chan_mapped_bytes(const struct chan *c)
 	return c ? c->mapped : 0;
 }
 
+unsigned chan_sockets(const struct chan *c, struct chan_sock_entry *out,
+		      unsigned max, unsigned *total)
+{
+	const struct chan_conn *cn;
+	unsigned n = 0;
+
+	*total = 0;
+	if (c == NULL)
+		return 0;
+	TAILQ_FOREACH(cn, &c->conns, link)
+	{
+		if (cn->state != CHAN_OPEN || cn->sock == NULL)
+			continue;
+		(*total)++;
+		if (n == max)
+			continue;
+		out[n].pid = (uint32_t)cn->pid;
+		out[n].uid = (uint32_t)cn->uid;
+		out[n].pool_bytes = cn->rx_len;
+		engine_sock_info(cn->sock, &out[n].info);
+		n++;
+	}
+	return n;
+}
+
+int chan_check_config(const struct chan *c, const struct homa_config *cfg,
+		      char *why, size_t len)
+{
+	if (c == NULL || cfg->max_inline >= c->cfg.max_inline ||
+	    TAILQ_EMPTY(&c->conns))
+		return 0;
+	snprintf(why, len,
+		 "clients.max_inline %" PRIu32 " is lower than the running "
+		 "%" PRIu32 ", which the %u connected client%s were promised: "
+		 "it can only be lowered with no client connected (or by a "
+		 "restart)",
+		 cfg->max_inline, c->cfg.max_inline, c->n_clients,
+		 c->n_clients == 1 ? "" : "s");
+	return -EBUSY;
+}
+
 void chan_destroy(struct chan *c)
 {
 	struct chan_conn *cn;

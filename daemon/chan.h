@@ -141,6 +141,29 @@ unsigned chan_n_clients(const struct chan *c);
 /* Bytes of client regions mapped, all connections (limits.max_memory). */
 uint64_t chan_mapped_bytes(const struct chan *c);
 
+/* One client socket (connection with an engine socket), `homactl sockets`. */
+struct chan_sock_entry {
+	uint32_t pid, uid;	    /* its process (SO_PEERCRED) */
+	uint64_t pool_bytes;	    /* its receive pool's size */
+	struct homa_sock_info info; /* the engine's view */
+};
+
+/*
+ * Fill up to max entries of out with the open client sockets; returns how
+ * many were written, *total how many there are.
+ */
+unsigned chan_sockets(const struct chan *c, struct chan_sock_entry *out,
+		      unsigned max, unsigned *total);
+
+/*
+ * Whether cfg can replace the running configuration without breaking the
+ * connected clients: lowering clients.max_inline cannot while any client
+ * is connected (each was told the running value when it connected).
+ * Returns 0, or -EBUSY with the reason in why.
+ */
+int chan_check_config(const struct chan *c, const struct homa_config *cfg,
+		      char *why, size_t len);
+
 /*
  * Free everything: call after the ring was exited and after the engine
  * was destroyed (the engine releases the messages chan lent it).  Takes

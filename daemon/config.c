@@ -60,6 +60,11 @@ enum conf_kind {
 #define CF_POW2	   0x2 /* integer: must be a power of two */
 #define CF_ABSPATH 0x4 /* string: must be an absolute path */
 #define CF_NAME	   0x8 /* string: "" or a user/group name */
+/*
+ * Fixed while homad runs (sockets, rings, privileges, the completion
+ * queue's size): a reload keeps the running value, `homactl set` refuses.
+ */
+#define CF_RESTART 0x10
 
 /* One name of an enumerated string key and the value it stands for. */
 struct conf_enum {
@@ -165,43 +170,52 @@ static const struct conf_key conf_keys[] = {
 	{"protocol", "grant_threshold", CK_U32, OFF(proto.grant_threshold), 1,
 	 1000000, CF_ZERO_OK, NULL},
 
-	{"network", "link", CK_ENUM, OFF(link), 0, 0, 0, conf_link_names},
-	KEY("network", "udp_port", CK_U16, udp_port, 1, 65535, 0),
-	KEY("network", "ipv4", CK_BOOL, ipv4, 0, 1, 0),
-	KEY("network", "ipv6", CK_BOOL, ipv6, 0, 1, 0),
-	KEY("network", "addresses", CK_ADDRS, addresses, 0, 0, 0),
-	KEY("network", "interfaces", CK_IFACES, interfaces, 0, 0, 0),
-	KEY("network", "mtu", CK_U32, mtu, 576, 65535, CF_ZERO_OK),
-	KEY("network", "rx_buffers", CK_U32, rx_buffers, 16, 32768, CF_POW2),
-	KEY("network", "tx_queue", CK_U32, tx_queue, 16, 1048576, 0),
-	KEY("network", "ring_entries", CK_U32, ring_entries, 8, 32768, 0),
-	KEY("network", "rcvbuf", CK_U32, rcvbuf, 1024, 1073741824, CF_ZERO_OK),
-	{"network", "ring_wait", CK_ENUM, OFF(ring_wait), 0, 0, 0,
+	{"network", "link", CK_ENUM, OFF(link), 0, 0, CF_RESTART,
+	 conf_link_names},
+	KEY("network", "udp_port", CK_U16, udp_port, 1, 65535, CF_RESTART),
+	KEY("network", "ipv4", CK_BOOL, ipv4, 0, 1, CF_RESTART),
+	KEY("network", "ipv6", CK_BOOL, ipv6, 0, 1, CF_RESTART),
+	KEY("network", "addresses", CK_ADDRS, addresses, 0, 0, CF_RESTART),
+	KEY("network", "interfaces", CK_IFACES, interfaces, 0, 0, CF_RESTART),
+	KEY("network", "mtu", CK_U32, mtu, 576, 65535, CF_ZERO_OK | CF_RESTART),
+	KEY("network", "rx_buffers", CK_U32, rx_buffers, 16, 32768,
+	    CF_POW2 | CF_RESTART),
+	KEY("network", "tx_queue", CK_U32, tx_queue, 16, 1048576, CF_RESTART),
+	KEY("network", "ring_entries", CK_U32, ring_entries, 8, 32768,
+	    CF_RESTART),
+	KEY("network", "rcvbuf", CK_U32, rcvbuf, 1024, 1073741824,
+	    CF_ZERO_OK | CF_RESTART),
+	{"network", "ring_wait", CK_ENUM, OFF(ring_wait), 0, 0, CF_RESTART,
 	 conf_ring_wait_names},
 	KEY("network", "spin_us", CK_U32, spin_us, 1, 1000000, CF_ZERO_OK),
 
 	KEY("control", "socket", CK_STRING, control_socket, 0,
-	    sizeof(((struct homa_config *)0)->control_socket) - 1, CF_ABSPATH),
-	KEY("control", "socket_mode", CK_MODE, socket_mode, 0, 0777, 0),
+	    sizeof(((struct homa_config *)0)->control_socket) - 1,
+	    CF_ABSPATH | CF_RESTART),
+	KEY("control", "socket_mode", CK_MODE, socket_mode, 0, 0777,
+	    CF_RESTART),
 	KEY("control", "socket_group", CK_STRING, socket_group, 0,
-	    sizeof(((struct homa_config *)0)->socket_group) - 1, CF_NAME),
+	    sizeof(((struct homa_config *)0)->socket_group) - 1,
+	    CF_NAME | CF_RESTART),
 
 	KEY("clients", "socket", CK_STRING, client_socket, 0,
-	    sizeof(((struct homa_config *)0)->client_socket) - 1, CF_ABSPATH),
-	KEY("clients", "socket_mode", CK_MODE, client_socket_mode, 0, 0777, 0),
+	    sizeof(((struct homa_config *)0)->client_socket) - 1,
+	    CF_ABSPATH | CF_RESTART),
+	KEY("clients", "socket_mode", CK_MODE, client_socket_mode, 0, 0777,
+	    CF_RESTART),
 	KEY("clients", "socket_group", CK_STRING, client_socket_group, 0,
 	    sizeof(((struct homa_config *)0)->client_socket_group) - 1,
-	    CF_NAME),
+	    CF_NAME | CF_RESTART),
 	KEY("clients", "bind_users", CK_UIDS, bind_uids, 0, UINT32_MAX - 1, 0),
 	KEY("clients", "bind_groups", CK_GIDS, bind_gids, 0, UINT32_MAX - 1, 0),
 	KEY("clients", "max_inline", CK_U32, max_inline, 0, 16384, 0),
 
 	KEY("daemon", "user", CK_STRING, user, 0,
-	    sizeof(((struct homa_config *)0)->user) - 1, CF_NAME),
+	    sizeof(((struct homa_config *)0)->user) - 1, CF_NAME | CF_RESTART),
 	{"daemon", "log_level", CK_ENUM, OFF(log_level), 0, 0, 0,
 	 conf_log_names},
 
-	KEY("limits", "max_clients", CK_U32, max_clients, 1, 65536, 0),
+	KEY("limits", "max_clients", CK_U32, max_clients, 1, 65536, CF_RESTART),
 	KEY("limits", "max_sockets_per_client", CK_U32, max_sockets_per_client,
 	    1, 4096, 0),
 	KEY("limits", "max_rpcs", CK_U32, max_rpcs, 1, 10000000, 0),
@@ -238,8 +252,6 @@ static const char *const conf_groups[] = {
 	"protocol", "network", "control", "clients", "daemon", "limits", "test",
 };
 
-/* The only group whose keys config_set may change at run time. */
-#define CONF_SETTABLE_GROUP "test"
 /* Longest value config_set takes. */
 #define CONF_SET_MAX_VALUE 256
 
@@ -1602,24 +1614,32 @@ int config_set(struct homa_config *cfg, const char *key, const char *value,
 			k = conf_key_find(group, dot + 1);
 		}
 	}
-	if (k == NULL || k->group[0] == '\0') {
+	if (dot == NULL)
+		k = conf_key_find("", key);
+	if (k == NULL || (dot != NULL && k->group[0] == '\0')) {
 		conf_error(&ctx, 0,
 			   "unknown key '%.64s' (keys are written "
 			   "group.name, e.g. test.rx_drop)",
 			   key);
 		return -ENOENT;
 	}
-	if (strcmp(k->group, CONF_SETTABLE_GROUP) != 0) {
+	if (k->flags & CF_RESTART) {
 		conf_error(&ctx, 0,
-			   "%s.%s cannot be set at run time (only "
-			   "%s.* keys can; edit homa.conf and reload)",
-			   k->group, k->name, CONF_SETTABLE_GROUP);
+			   "%s.%s needs a restart: it cannot change while "
+			   "homad runs (nor can %s); edit homa.conf and "
+			   "restart homad",
+			   k->group, k->name, CONFIG_RESTART_KEYS);
 		return -EPERM;
 	}
+	/* Lists ([...], ( {...} )) are whole values too. */
 	if (value[0] == '\0' || strlen(value) > CONF_SET_MAX_VALUE ||
-	    strpbrk(value, ";,=:{}()[]\n\r#@") != NULL) {
-		conf_error(&ctx, 0, "%s.%s = '%.64s' is not a single value",
-			   k->group, k->name, value);
+	    strpbrk(value, "\n\r#@") != NULL ||
+	    (k->kind != CK_CUTOFFS && k->kind != CK_UIDS &&
+	     k->kind != CK_GIDS && k->kind != CK_PEERS &&
+	     strpbrk(value, ";,=:{}()[]") != NULL)) {
+		conf_error(&ctx, 0, "%s%s%s = '%.64s' is not a single value",
+			   k->group, k->group[0] != '\0' ? "." : "", k->name,
+			   value);
 		return -EINVAL;
 	}
 	/* The file's own parser and checks, on "name = value;". */
@@ -1649,6 +1669,7 @@ int config_set(struct homa_config *cfg, const char *key, const char *value,
 				   k->group, k->name, value);
 		} else if (conf_key_apply(&ctx, k, s, tmp) == 0 &&
 			   conf_check_cross(&ctx, tmp) == 0) {
+			conf_limits_to_proto(tmp);
 			*cfg = *tmp;
 			rc = 0;
 		}
@@ -1656,6 +1677,157 @@ int config_set(struct homa_config *cfg, const char *key, const char *value,
 	config_destroy(&lc);
 	free(tmp);
 	return rc;
+}
+
+/* Append to buf[0..n) what fmt gives, as far as it fits. */
+static void conf_cat(char *buf, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void conf_cat(char *buf, size_t n, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used + 1 >= n)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, n - used, fmt, ap);
+	va_end(ap);
+}
+
+/* A string as homa.conf writes it: quoted, with \ and " escaped. */
+static void conf_cat_quoted(char *buf, size_t n, const char *str)
+{
+	conf_cat(buf, n, "\"");
+	for (const char *p = str; *p != '\0'; p++)
+		conf_cat(buf, n, "%s%c", *p == '"' || *p == '\\' ? "\\" : "",
+			 *p);
+	conf_cat(buf, n, "\"");
+}
+
+/* Key k's value in cfg, written as in homa.conf, into buf[0..n). */
+static void conf_key_text(const struct conf_key *k,
+			  const struct homa_config *cfg, char *buf, size_t n)
+{
+	const char *field = (const char *)cfg + k->off;
+	uint64_t v;
+
+	buf[0] = '\0';
+	switch (k->kind) {
+	case CK_U16:
+	case CK_U32:
+	case CK_U64:
+		v = k->kind == CK_U16	? *(const uint16_t *)field
+		    : k->kind == CK_U32 ? *(const uint32_t *)field
+					: *(const uint64_t *)field;
+		conf_cat(buf, n, "%" PRIu64 "%s", v, v > INT32_MAX ? "L" : "");
+		break;
+	case CK_BOOL:
+		conf_cat(buf, n, "%s", *(const bool *)field ? "true" : "false");
+		break;
+	case CK_STRING:
+		conf_cat_quoted(buf, n, field);
+		break;
+	case CK_ENUM:
+		for (const struct conf_enum *e = k->names; e->name != NULL; e++)
+			if (e->value == *(const int *)field)
+				conf_cat(buf, n, "\"%s\"", e->name);
+		break;
+	case CK_MODE:
+		conf_cat(buf, n, "\"0%03o\"", *(const uint32_t *)field);
+		break;
+	case CK_PROB:
+		conf_cat(buf, n, "%g", *(const double *)field);
+		break;
+	case CK_CUTOFFS:
+		conf_cat(buf, n, "[");
+		for (unsigned i = 0; i < HOMA_NUM_PRIORITIES; i++)
+			conf_cat(buf, n, "%s%" PRIu32, i > 0 ? ", " : "",
+				 ((const uint32_t *)field)[i]);
+		conf_cat(buf, n, "]");
+		break;
+	case CK_ADDRS:
+		conf_cat(buf, n, "[");
+		for (unsigned i = 0;
+		     i < cfg->n_addresses && i < HOMA_CONF_MAX_ADDRESSES; i++) {
+			conf_cat(buf, n, "%s", i > 0 ? ", " : "");
+			conf_cat_quoted(buf, n, cfg->addresses[i].text);
+		}
+		conf_cat(buf, n, "]");
+		break;
+	case CK_IFACES:
+		conf_cat(buf, n, "[");
+		for (unsigned i = 0;
+		     i < cfg->n_interfaces && i < HOMA_CONF_MAX_INTERFACES;
+		     i++) {
+			char name[IF_NAMESIZE + 1];
+
+			snprintf(name, sizeof(name), "%.*s", IF_NAMESIZE,
+				 cfg->interfaces[i]);
+			conf_cat(buf, n, "%s", i > 0 ? ", " : "");
+			conf_cat_quoted(buf, n, name);
+		}
+		conf_cat(buf, n, "]");
+		break;
+	case CK_UIDS:
+	case CK_GIDS: {
+		bool uids = k->kind == CK_UIDS;
+		unsigned cnt = uids ? cfg->n_bind_uids : cfg->n_bind_gids;
+		const uint32_t *ids = uids ? cfg->bind_uids : cfg->bind_gids;
+
+		conf_cat(buf, n, "[");
+		for (unsigned i = 0; i < cnt && i < HOMA_CONF_MAX_BIND_IDS; i++)
+			conf_cat(buf, n, "%s%" PRIu32, i > 0 ? ", " : "",
+				 ids[i]);
+		conf_cat(buf, n, "]");
+		break;
+	}
+	case CK_PEERS: {
+		const struct homa_params *pp = &cfg->proto;
+
+		conf_cat(buf, n, "(");
+		for (unsigned i = 0;
+		     i < pp->n_rate_rules && i < HOMA_MAX_RATE_RULES; i++) {
+			const struct homa_rate_rule *r = &pp->rate_rules[i];
+			const uint8_t *a = r->prefix.in6.s6_addr;
+			static const uint8_t mapped[12] = {
+				0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+			char text[INET6_ADDRSTRLEN];
+			bool is4 = memcmp(a, mapped, sizeof(mapped)) == 0 &&
+				   r->prefix_len >= 96;
+
+			if (is4)
+				inet_ntop(AF_INET, a + 12, text, sizeof(text));
+			else
+				inet_ntop(AF_INET6, a, text, sizeof(text));
+			conf_cat(buf, n,
+				 "%s{ prefix = \"%s/%u\"; rate_mbps = %" PRIu32
+				 "; }",
+				 i > 0 ? ", " : " ", text,
+				 is4 ? r->prefix_len - 96u : r->prefix_len,
+				 r->mbps);
+		}
+		conf_cat(buf, n, "%s)", pp->n_rate_rules > 0 ? " " : "");
+		break;
+	}
+	}
+}
+
+void config_foreach(const struct homa_config *cfg,
+		    void (*visit)(void *arg, const char *key, const char *value,
+				  bool runtime),
+		    void *arg)
+{
+	char key[96], value[CONFIG_MAX_VALUE_TEXT];
+
+	for (size_t i = 0; i < ARRAY_SIZE(conf_keys); i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		snprintf(key, sizeof(key), "%s%s%s", k->group,
+			 k->group[0] != '\0' ? "." : "", k->name);
+		conf_key_text(k, cfg, value, sizeof(value));
+		visit(arg, key, value, !(k->flags & CF_RESTART));
+	}
 }
 
 const char *config_link_name(enum homa_link_kind link)

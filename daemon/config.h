@@ -147,8 +147,9 @@ int config_load_default(struct homa_config *cfg, const char *path,
 
 /*
  * Set one key at run time (`homactl set`): key is "group.name", value its
- * value as it would be written in homa.conf (0.05, 100, true, "text").
- * Only keys of the test group may be set this way.  The value goes
+ * value as it would be written in homa.conf (0.05, 100, true, "text",
+ * [1, 2], or for "peers" a list of groups).  Every key but the ones of
+ * CONFIG_RESTART_KEYS may be set this way.  The value goes
  * through the same type and range checks as the file's; cfg is only
  * written on success.  Returns 0; -ENOENT for an unknown key, -EPERM for a
  * key that cannot be set at run time, -EINVAL for a bad value, each with a
@@ -157,6 +158,29 @@ int config_load_default(struct homa_config *cfg, const char *path,
  */
 int config_set(struct homa_config *cfg, const char *key, const char *value,
 	       char *err, size_t errlen);
+
+/*
+ * The keys that need a restart (a reload keeps their running values,
+ * config_set refuses them), for messages.
+ */
+#define CONFIG_RESTART_KEYS                                             \
+	"network.* except network.spin_us, control.*, clients.socket, " \
+	"clients.socket_mode, clients.socket_group, daemon.user and "   \
+	"limits.max_clients"
+
+/* Longest value text config_foreach gives (longer ones are cut). */
+#define CONFIG_MAX_VALUE_TEXT 2048
+
+/*
+ * Call visit once per key of homa.conf, in the file's order, with its
+ * name ("group.name"; "peers" for the top-level list), its value in cfg
+ * written as in homa.conf, and whether it changes at run time (reload,
+ * config_set) or only with a restart.
+ */
+void config_foreach(const struct homa_config *cfg,
+		    void (*visit)(void *arg, const char *key, const char *value,
+				  bool runtime),
+		    void *arg);
 
 /* Name of a link kind: "ip" or "udp". */
 const char *config_link_name(enum homa_link_kind link);

@@ -11,6 +11,7 @@
  */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -30,6 +31,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "chan.h"
 #include "ctl.h"
 #include "homa_ctl.pb-c.h"
 #include "log.h"
@@ -42,6 +44,16 @@
 #define CTL_ACCEPT_BATCH 16
 /* Pause of the listener after accept ran out of descriptors or memory. */
 #define CTL_ACCEPT_PAUSE 1.0
+/*
+ * Entries of one listing answer: the answer must fit one datagram of the
+ * control socket (its send buffer, about 200 KB by default), and a page
+ * bounds the data plane's time (homactl asks for the next page).
+ */
+#define CTL_MAX_LIST_SOCKETS 1024
+#define CTL_PAGE_RPCS	     1000
+#define CTL_PAGE_PEERS	     256
+/* Longest peer address of an RpcsRequest. */
+#define CTL_MAX_ADDR_TEXT 64
 
 /* What a message to the data plane is for. */
 enum ctl_msg_kind {
@@ -80,6 +92,9 @@ struct ctl_conn {
 	char set_value[CTL_MAX_SET_TEXT + 1];
 };
 
+static int ctl_conn_send_error(struct ctl_conn *c, int errnum,
+			       const char *text);
+
 struct ctl {
 	struct ev_loop *loop;
 	struct dp *dp;
@@ -115,7 +130,11 @@ struct ctl {
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
 	char last_reload_error[1024];
-	char status_text[160]; /* last STATUS= */
+	bool reload_ok;		 /* the last reload was applied */
+	char reload_kept[512];	 /* restart-only keys it did not apply */
+	uint64_t reload_conn_id; /* `homactl reload` waiting; 0: none */
+	uint64_t reload_serial;	 /* ... its request */
+	char status_text[160];	 /* last STATUS= */
 
 	uint64_t conns_refused;
 	uint64_t requests_bad;
@@ -476,11 +495,17 @@ static struct ctl_conn *ctl_conn_find(struct ctl *ctl, uint64_t id)
  * (send would block) or has gone is disconnected.  Returns 0, or -1 when c
  * was closed.
  */
-static int ctl_conn_send(struct ctl_conn *c, const Homa__Ctl__Response *resp)
+static int ctl_conn_send(struct ctl_conn *c, const Homa__Ctl__Response *answer)
 {
-	size_t len = homa__ctl__response__get_packed_size(resp);
-	uint8_t *buf = malloc(len > 0 ? len : 1);
+	Homa__Ctl__Response full = *answer, *resp = &full;
+	size_t len;
+	uint8_t *buf;
 	ssize_t n;
+
+	/* Every answer says it comes from homad, and which one. */
+	full.version = (char *)PACKAGE_VERSION;
+	len = homa__ctl__response__get_packed_size(resp);
+	buf = malloc(len > 0 ? len : 1);
 
 	if (buf == NULL) {
 		log_warnx("control connection %" PRIu64
@@ -621,52 +646,41 @@ static int ctl_answer_metrics(struct ctl_conn *c, const struct dp_snapshot *s)
 
 /*
  * `homactl set`: key=value checked by homa.conf's own rules (config_set)
- * on a copy of the running configuration; the test group it gives is
- * what the data plane gets (DP_MSG_FAULTS).  Returns the posted message,
- * or NULL after answering c with the error (*closed: c was closed).
+ * on a copy of the running configuration, which then goes to the data
+ * plane whole (DP_MSG_RECONFIG, as a reload's does).  Returns the posted
+ * message, or NULL after answering c with the error (*closed: c was
+ * closed).
  */
 static struct ctl_msg *ctl_set_post(struct ctl *ctl, struct ctl_conn *c,
 				    const Homa__Ctl__SetRequest *set,
 				    bool *closed)
 {
-	struct homa_config *tmp = malloc(sizeof(*tmp));
-	struct ctl_msg *cm = NULL;
+	struct ctl_msg *cm = calloc(1, sizeof(*cm));
 	char err[512];
 	int rc;
 
 	*closed = false;
-	if (tmp == NULL) {
+	if (cm == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, sizeof(err), "out of memory");
 	} else {
-		*tmp = ctl->cfg;
-		rc = config_set(tmp, set->key ? set->key : "",
+		cm->dp.u.config = ctl->cfg;
+		rc = config_set(&cm->dp.u.config, set->key ? set->key : "",
 				set->value ? set->value : "", err, sizeof(err));
 	}
 	if (rc == 0) {
-		cm = calloc(1, sizeof(*cm));
-		if (cm == NULL) {
-			rc = -ENOMEM;
-			snprintf(err, sizeof(err), "out of memory");
-		}
-	}
-	if (rc == 0) {
 		cm->kind = CTL_MSG_REQUEST;
-		cm->dp.type = DP_MSG_FAULTS;
+		cm->dp.type = DP_MSG_RECONFIG;
 		cm->dp.cookie = cm;
-		cm->dp.u.faults = tmp->test;
 		rc = dp_post(ctl->dp, &cm->dp);
-		if (rc < 0) {
-			free(cm);
-			cm = NULL;
+		if (rc < 0)
 			snprintf(err, sizeof(err),
 				 "cannot hand the setting to the data plane: "
 				 "%s",
 				 strerror(-rc));
-		}
 	}
-	free(tmp);
 	if (rc < 0) {
+		free(cm);
 		*closed = ctl_conn_send_error(c, -rc, err) < 0;
 		return NULL;
 	}
@@ -691,34 +705,379 @@ static int ctl_set_done(struct ctl_conn *c)
 	return ctl_conn_send(c, &resp);
 }
 
+/* An address for messages: dotted IPv4 for a v4-mapped one. */
+static void ctl_addr_text(const struct homa_addr *a, char *buf, size_t len)
+{
+	if (IN6_IS_ADDR_V4MAPPED(&a->in6))
+		inet_ntop(AF_INET, &a->in6.s6_addr[12], buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, &a->in6, buf, (socklen_t)len);
+}
+
+/* A peer address of a request into a's form; false if it is none. */
+static bool ctl_addr_parse(const char *text, struct homa_addr *a)
+{
+	struct in_addr v4;
+
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, text, &v4) == 1) {
+		a->in6.s6_addr[10] = 0xff;
+		a->in6.s6_addr[11] = 0xff;
+		memcpy(&a->in6.s6_addr[12], &v4, 4);
+		return true;
+	}
+	return inet_pton(AF_INET6, text, &a->in6) == 1;
+}
+
+/*
+ * Post a listing (DP_MSG_SOCKETS, _RPCS, _PEERS) for req; the items are
+ * freed by ctl_request_done.  NULL with *errp (and the reason in err) when
+ * it could not be.
+ */
+static struct ctl_msg *ctl_list_post(struct ctl *ctl,
+				     const Homa__Ctl__Request *req, int *errp,
+				     char *err, size_t errlen)
+{
+	struct ctl_msg *cm = calloc(1, sizeof(*cm));
+	struct dp_list *l;
+	size_t size;
+	int rc;
+
+	snprintf(err, errlen, "out of memory");
+	*errp = -ENOMEM;
+	if (cm == NULL)
+		return NULL;
+	l = &cm->dp.u.list;
+	switch (req->cmd_case) {
+	case HOMA__CTL__REQUEST__CMD_SOCKETS:
+		cm->dp.type = DP_MSG_SOCKETS;
+		l->max = CTL_MAX_LIST_SOCKETS;
+		size = sizeof(struct chan_sock_entry);
+		break;
+	case HOMA__CTL__REQUEST__CMD_RPCS: {
+		const char *peer = req->rpcs->peer ? req->rpcs->peer : "";
+
+		cm->dp.type = DP_MSG_RPCS;
+		l->max = CTL_PAGE_RPCS;
+		size = sizeof(struct homa_rpc_info);
+		l->cursor = req->rpcs->cursor;
+		if (req->rpcs->port > 65535) {
+			snprintf(err, errlen,
+				 "port %" PRIu32 " is not 0..65535",
+				 req->rpcs->port);
+			*errp = -EINVAL;
+			free(cm);
+			return NULL;
+		}
+		l->port = (uint16_t)req->rpcs->port;
+		if (peer[0] != '\0') {
+			if (strlen(peer) > CTL_MAX_ADDR_TEXT ||
+			    !ctl_addr_parse(peer, &l->peer)) {
+				snprintf(err, errlen,
+					 "\"%.64s\" is not an IPv4 or IPv6 "
+					 "address",
+					 peer);
+				*errp = -EINVAL;
+				free(cm);
+				return NULL;
+			}
+			l->has_peer = true;
+		}
+		break;
+	}
+	default:
+		cm->dp.type = DP_MSG_PEERS;
+		l->max = CTL_PAGE_PEERS;
+		size = sizeof(struct homa_peer_entry);
+		l->cursor = req->peers->cursor;
+		break;
+	}
+	l->items = calloc(l->max, size);
+	if (l->items == NULL) {
+		free(cm);
+		return NULL;
+	}
+	cm->kind = CTL_MSG_REQUEST;
+	cm->dp.cookie = cm;
+	rc = dp_post(ctl->dp, &cm->dp);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot ask the data plane: %s",
+			 strerror(-rc));
+		*errp = rc;
+		free(l->items);
+		free(cm);
+		return NULL;
+	}
+	ctl->in_flight++;
+	return cm;
+}
+
+static int ctl_answer_sockets(struct ctl_conn *c, const struct dp_list *l)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__Sockets body = HOMA__CTL__SOCKETS__INIT;
+	const struct chan_sock_entry *in = l->items;
+	Homa__Ctl__SocketInfo *x = calloc(l->n + 1, sizeof(*x));
+	Homa__Ctl__SocketInfo **ptrs = calloc(l->n + 1, sizeof(*ptrs));
+	int rc;
+
+	if (x == NULL || ptrs == NULL) {
+		free(x);
+		free(ptrs);
+		return ctl_conn_send_error(c, ENOMEM, "out of memory");
+	}
+	for (unsigned i = 0; i < l->n; i++) {
+		homa__ctl__socket_info__init(&x[i]);
+		x[i].pid = in[i].pid;
+		x[i].uid = in[i].uid;
+		x[i].port = in[i].info.port;
+		x[i].server = in[i].info.server;
+		x[i].rpcs = in[i].info.num_rpcs;
+		x[i].pool_bytes = in[i].pool_bytes;
+		x[i].pool_free_bytes = in[i].info.pool_avail_bytes;
+		x[i].tx_bytes = in[i].info.wmem;
+		x[i].shutdown = in[i].info.shutdown;
+		ptrs[i] = &x[i];
+	}
+	body.n_sockets = l->n;
+	body.sockets = ptrs;
+	body.total = l->total;
+	resp.body_case = HOMA__CTL__RESPONSE__BODY_SOCKETS;
+	resp.sockets = &body;
+	rc = ctl_conn_send(c, &resp);
+	free(x);
+	free(ptrs);
+	return rc;
+}
+
+static const char *ctl_rpc_state(uint8_t state)
+{
+	switch (state) {
+	case HOMA_RPC_STATE_INCOMING:
+		return "incoming";
+	case HOMA_RPC_STATE_IN_SERVICE:
+		return "in_service";
+	default:
+		return "outgoing";
+	}
+}
+
+static int ctl_answer_rpcs(struct ctl_conn *c, const struct dp_list *l)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__Rpcs body = HOMA__CTL__RPCS__INIT;
+	const struct homa_rpc_info *in = l->items;
+	struct ctl_rpc_out {
+		Homa__Ctl__RpcInfo msg;
+		char peer[INET6_ADDRSTRLEN];
+	} *x = calloc(l->n + 1, sizeof(*x));
+	Homa__Ctl__RpcInfo **ptrs = calloc(l->n + 1, sizeof(*ptrs));
+	int rc;
+
+	if (x == NULL || ptrs == NULL) {
+		free(x);
+		free(ptrs);
+		return ctl_conn_send_error(c, ENOMEM, "out of memory");
+	}
+	for (unsigned i = 0; i < l->n; i++) {
+		Homa__Ctl__RpcInfo *y = &x[i].msg;
+
+		homa__ctl__rpc_info__init(y);
+		ctl_addr_text(&in[i].peer, x[i].peer, sizeof(x[i].peer));
+		y->id = in[i].id;
+		y->peer = x[i].peer;
+		y->peer_port = in[i].peer_port;
+		y->port = in[i].port;
+		y->state = (char *)ctl_rpc_state(in[i].state);
+		y->tx_length = in[i].tx_length;
+		y->tx_sent = in[i].tx_sent;
+		y->tx_granted = in[i].tx_granted;
+		y->tx_prio = in[i].tx_prio;
+		y->rx_length = in[i].rx_length;
+		y->rx_remaining = in[i].rx_remaining;
+		y->rx_gaps = in[i].rx_gaps;
+		y->rx_gap_bytes = in[i].rx_gap_bytes;
+		y->rx_granted = in[i].rx_granted;
+		y->flags = in[i].flags;
+		ptrs[i] = y;
+	}
+	body.n_rpcs = l->n;
+	body.rpcs = ptrs;
+	body.next_cursor = l->cursor;
+	body.more = l->more;
+	body.total = l->total;
+	resp.body_case = HOMA__CTL__RESPONSE__BODY_RPCS;
+	resp.rpcs = &body;
+	rc = ctl_conn_send(c, &resp);
+	free(x);
+	free(ptrs);
+	return rc;
+}
+
+static int ctl_answer_peers(struct ctl *ctl, struct ctl_conn *c,
+			    const struct dp_list *l)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__Peers body = HOMA__CTL__PEERS__INIT;
+	const struct homa_peer_entry *in = l->items;
+	struct ctl_peer_out {
+		Homa__Ctl__PeerInfo msg;
+		char addr[INET6_ADDRSTRLEN];
+		uint32_t cut_in[HOMA_NUM_PRIORITIES];
+	} *x = calloc(l->n + 1, sizeof(*x));
+	Homa__Ctl__PeerInfo **ptrs = calloc(l->n + 1, sizeof(*ptrs));
+	uint32_t cut_out[HOMA_NUM_PRIORITIES];
+	int rc;
+
+	if (x == NULL || ptrs == NULL) {
+		free(x);
+		free(ptrs);
+		return ctl_conn_send_error(c, ENOMEM, "out of memory");
+	}
+	memcpy(cut_out, ctl->cfg.proto.unsched_cutoffs, sizeof(cut_out));
+	for (unsigned i = 0; i < l->n; i++) {
+		Homa__Ctl__PeerInfo *y = &x[i].msg;
+
+		homa__ctl__peer_info__init(y);
+		ctl_addr_text(&in[i].addr, x[i].addr, sizeof(x[i].addr));
+		memcpy(x[i].cut_in, in[i].cutoffs_in, sizeof(x[i].cut_in));
+		y->addr = x[i].addr;
+		y->rpcs = in[i].rpcs;
+		if (in[i].cutoff_version_in != 0) {
+			y->n_cutoffs_in = HOMA_NUM_PRIORITIES;
+			y->cutoffs_in = x[i].cut_in;
+		}
+		y->cutoff_version_in = in[i].cutoff_version_in;
+		y->n_cutoffs_out = HOMA_NUM_PRIORITIES;
+		y->cutoffs_out = cut_out;
+		y->cutoff_version_out = ctl->cfg.proto.cutoff_version;
+		y->rtt_ns = in[i].rtt_ns;
+		y->resends = in[i].resends;
+		y->acks_pending = in[i].acks_pending;
+		y->last_heard_ms =
+			in[i].silent_ticks * ctl->cfg.proto.tick_usecs / 1000u;
+		y->rate_mbps = in[i].rate_mbps;
+		y->homad = in[i].homad;
+		y->incoming = in[i].incoming;
+		ptrs[i] = y;
+	}
+	body.n_peers = l->n;
+	body.peers = ptrs;
+	body.next_cursor = l->cursor;
+	body.more = l->more;
+	body.total = l->total;
+	resp.body_case = HOMA__CTL__RESPONSE__BODY_PEERS;
+	resp.peers = &body;
+	rc = ctl_conn_send(c, &resp);
+	free(x);
+	free(ptrs);
+	return rc;
+}
+
+/* config_foreach visitor collecting a Config message. */
+struct ctl_config_ctx {
+	Homa__Ctl__ConfigKey *items;
+	Homa__Ctl__ConfigKey **ptrs;
+	char *text; /* CTL_MAX_CONFIG_KEYS x (key, value) */
+	size_t n;
+};
+
+#define CTL_MAX_CONFIG_KEYS 256
+#define CTL_CONFIG_TEXT	    (96 + CONFIG_MAX_VALUE_TEXT)
+
+static void ctl_config_visit(void *arg, const char *key, const char *value,
+			     bool runtime)
+{
+	struct ctl_config_ctx *x = arg;
+	Homa__Ctl__ConfigKey *it;
+	char *t;
+
+	if (x->n == CTL_MAX_CONFIG_KEYS)
+		return;
+	t = x->text + x->n * CTL_CONFIG_TEXT;
+	snprintf(t, 96, "%s", key);
+	snprintf(t + 96, CONFIG_MAX_VALUE_TEXT, "%s", value);
+	it = &x->items[x->n];
+	homa__ctl__config_key__init(it);
+	it->key = t;
+	it->value = t + 96;
+	it->runtime = runtime;
+	x->ptrs[x->n++] = it;
+}
+
+/* `homactl config`: the control plane's copy of the running config. */
+static int ctl_answer_config(struct ctl *ctl, struct ctl_conn *c)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__Config body = HOMA__CTL__CONFIG__INIT;
+	struct ctl_config_ctx x = {0};
+	int rc;
+
+	x.items = calloc(CTL_MAX_CONFIG_KEYS, sizeof(*x.items));
+	x.ptrs = calloc(CTL_MAX_CONFIG_KEYS, sizeof(*x.ptrs));
+	x.text = calloc(CTL_MAX_CONFIG_KEYS, CTL_CONFIG_TEXT);
+	if (x.items == NULL || x.ptrs == NULL || x.text == NULL) {
+		rc = ctl_conn_send_error(c, ENOMEM, "out of memory");
+	} else {
+		config_foreach(&ctl->cfg, ctl_config_visit, &x);
+		body.n_keys = x.n;
+		body.keys = x.ptrs;
+		body.path = ctl->cfg.path;
+		resp.body_case = HOMA__CTL__RESPONSE__BODY_CONFIG;
+		resp.config = &body;
+		rc = ctl_conn_send(c, &resp);
+	}
+	free(x.items);
+	free(x.ptrs);
+	free(x.text);
+	return rc;
+}
+
 /* The data plane answered the request in progress on c (if still so). */
 static void ctl_request_done(struct ctl *ctl, struct ctl_msg *cm)
 {
 	struct ctl_conn *c = ctl_conn_find(ctl, cm->conn_id);
+	bool list = cm->dp.type == DP_MSG_SOCKETS ||
+		    cm->dp.type == DP_MSG_RPCS || cm->dp.type == DP_MSG_PEERS;
 	uint64_t id;
 	int rc;
 
 	/* An applied `homactl set` is the running value, answered or not. */
-	if (cm->dp.type == DP_MSG_FAULTS && cm->dp.result == 0)
-		ctl->cfg.test = cm->dp.u.faults;
+	if (cm->dp.type == DP_MSG_RECONFIG && cm->dp.result == 0) {
+		ctl->cfg = cm->dp.u.config;
+		log_set_level((enum log_level)ctl->cfg.log_level);
+	}
 	if (c == NULL || c->serial != cm->serial) {
 		log_debug("control: late answer for connection %" PRIu64
 			  " dropped",
 			  cm->conn_id);
+		if (list)
+			free(cm->dp.u.list.items);
 		return;
 	}
 	id = c->id;
 	ev_timer_stop(ctl->loop, &c->timer);
 	c->serial = 0;
+	cm->dp.reason[sizeof(cm->dp.reason) - 1] = '\0';
 	if (cm->dp.result < 0)
 		rc = ctl_conn_send_error(c, -cm->dp.result,
-					 strerror(-cm->dp.result));
+					 cm->dp.reason[0] != '\0'
+						 ? cm->dp.reason
+						 : strerror(-cm->dp.result));
 	else if (c->cmd == HOMA__CTL__REQUEST__CMD_SET)
 		rc = ctl_set_done(c);
 	else if (c->cmd == HOMA__CTL__REQUEST__CMD_STATUS)
 		rc = ctl_answer_status(ctl, c, &cm->dp.u.snapshot);
+	else if (c->cmd == HOMA__CTL__REQUEST__CMD_SOCKETS)
+		rc = ctl_answer_sockets(c, &cm->dp.u.list);
+	else if (c->cmd == HOMA__CTL__REQUEST__CMD_RPCS)
+		rc = ctl_answer_rpcs(c, &cm->dp.u.list);
+	else if (c->cmd == HOMA__CTL__REQUEST__CMD_PEERS)
+		rc = ctl_answer_peers(ctl, c, &cm->dp.u.list);
 	else
 		rc = ctl_answer_metrics(c, &cm->dp.u.snapshot);
+	if (list)
+		free(cm->dp.u.list.items);
 	if (rc == 0 && c->id == id)
 		ev_io_start(ctl->loop, &c->io);
 }
@@ -741,18 +1100,27 @@ static void ctl_conn_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_io_start(loop, &c->io);
 }
 
+static void ctl_reload(struct ctl *ctl);
+
 /* Act on one decoded request; returns -1 when c was closed. */
 static int ctl_request(struct ctl *ctl, struct ctl_conn *c,
 		       const Homa__Ctl__Request *req)
 {
 	struct ctl_msg *cm;
-	int rc;
+	char err[256];
+	int rc = 0;
 
 	switch (req->cmd_case) {
 	case HOMA__CTL__REQUEST__CMD_STATUS:
 	case HOMA__CTL__REQUEST__CMD_METRICS:
 	case HOMA__CTL__REQUEST__CMD_SET:
+	case HOMA__CTL__REQUEST__CMD_SOCKETS:
+	case HOMA__CTL__REQUEST__CMD_RPCS:
+	case HOMA__CTL__REQUEST__CMD_PEERS:
+	case HOMA__CTL__REQUEST__CMD_RELOAD:
 		break;
+	case HOMA__CTL__REQUEST__CMD_CONFIG:
+		return ctl_answer_config(ctl, c);
 	case HOMA__CTL__REQUEST__CMD__NOT_SET:
 	default:
 		return ctl_conn_send_error(c, EOPNOTSUPP,
@@ -762,6 +1130,21 @@ static int ctl_request(struct ctl *ctl, struct ctl_conn *c,
 	if (ctl->in_flight >= CTL_MAX_IN_FLIGHT)
 		return ctl_conn_send_error(c, EBUSY,
 					   "too many requests in progress");
+	if (req->cmd_case == HOMA__CTL__REQUEST__CMD_RELOAD) {
+		if (ctl->reload_pending || ctl->reload_conn_id != 0)
+			return ctl_conn_send_error(c, EBUSY,
+						   "a reload is already in "
+						   "progress");
+		c->serial = ++ctl->next_serial;
+		c->cmd = req->cmd_case;
+		ctl->reload_conn_id = c->id;
+		ctl->reload_serial = c->serial;
+		ev_io_stop(ctl->loop, &c->io);
+		ev_timer_set(&c->timer, CTL_REQUEST_TIMEOUT, 0.);
+		ev_timer_start(ctl->loop, &c->timer);
+		ctl_reload(ctl);
+		return 0;
+	}
 	if (req->cmd_case == HOMA__CTL__REQUEST__CMD_SET) {
 		bool closed;
 
@@ -771,13 +1154,20 @@ static int ctl_request(struct ctl *ctl, struct ctl_conn *c,
 		snprintf(c->set_key, sizeof(c->set_key), "%s", req->set->key);
 		snprintf(c->set_value, sizeof(c->set_value), "%s",
 			 req->set->value);
-	} else {
+	} else if (req->cmd_case == HOMA__CTL__REQUEST__CMD_STATUS ||
+		   req->cmd_case == HOMA__CTL__REQUEST__CMD_METRICS) {
 		cm = ctl_post(ctl, CTL_MSG_REQUEST, DP_MSG_SNAPSHOT, &rc);
+		if (cm == NULL)
+			snprintf(err, sizeof(err),
+				 "cannot ask the data plane: %s",
+				 strerror(-rc));
+	} else {
+		cm = ctl_list_post(ctl, req, &rc, err, sizeof(err));
 	}
 	if (cm == NULL) {
-		log_warnx("control: cannot ask the data plane: %s",
-			  strerror(-rc));
-		return ctl_conn_send_error(c, -rc, strerror(-rc));
+		if (rc != -EINVAL)
+			log_warnx("control: %s", err);
+		return ctl_conn_send_error(c, -rc, err);
 	}
 	cm->conn_id = c->id;
 	cm->serial = ++ctl->next_serial;
@@ -890,6 +1280,7 @@ static void ctl_accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void ctl_reload_failed(struct ctl *ctl, const char *why)
 {
+	ctl->reload_ok = false;
 	ctl->reloads_failed++;
 	snprintf(ctl->last_reload_error, sizeof(ctl->last_reload_error), "%s",
 		 why);
@@ -939,48 +1330,51 @@ static bool ctl_interfaces_differ(const struct homa_config *a,
  * running ones in nc, warning about each that the new file changes.
  */
 static void ctl_keep_fixed_settings(const struct homa_config *run,
-				    struct homa_config *nc)
+				    struct homa_config *nc, char *changed,
+				    size_t changed_len)
 {
-	char changed[512] = "";
+	changed[0] = '\0';
 
 	if (run->link != nc->link)
-		ctl_list_add(changed, sizeof(changed), "network.link");
+		ctl_list_add(changed, changed_len, "network.link");
 	if (run->udp_port != nc->udp_port)
-		ctl_list_add(changed, sizeof(changed), "network.udp_port");
+		ctl_list_add(changed, changed_len, "network.udp_port");
 	if (run->ipv4 != nc->ipv4)
-		ctl_list_add(changed, sizeof(changed), "network.ipv4");
+		ctl_list_add(changed, changed_len, "network.ipv4");
 	if (run->ipv6 != nc->ipv6)
-		ctl_list_add(changed, sizeof(changed), "network.ipv6");
+		ctl_list_add(changed, changed_len, "network.ipv6");
 	if (ctl_addresses_differ(run, nc))
-		ctl_list_add(changed, sizeof(changed), "network.addresses");
+		ctl_list_add(changed, changed_len, "network.addresses");
 	if (ctl_interfaces_differ(run, nc))
-		ctl_list_add(changed, sizeof(changed), "network.interfaces");
+		ctl_list_add(changed, changed_len, "network.interfaces");
 	if (run->mtu != nc->mtu)
-		ctl_list_add(changed, sizeof(changed), "network.mtu");
+		ctl_list_add(changed, changed_len, "network.mtu");
 	if (run->rx_buffers != nc->rx_buffers)
-		ctl_list_add(changed, sizeof(changed), "network.rx_buffers");
+		ctl_list_add(changed, changed_len, "network.rx_buffers");
 	if (run->tx_queue != nc->tx_queue)
-		ctl_list_add(changed, sizeof(changed), "network.tx_queue");
+		ctl_list_add(changed, changed_len, "network.tx_queue");
 	if (run->ring_entries != nc->ring_entries)
-		ctl_list_add(changed, sizeof(changed), "network.ring_entries");
+		ctl_list_add(changed, changed_len, "network.ring_entries");
 	if (run->ring_wait != nc->ring_wait)
-		ctl_list_add(changed, sizeof(changed), "network.ring_wait");
+		ctl_list_add(changed, changed_len, "network.ring_wait");
 	if (run->rcvbuf != nc->rcvbuf)
-		ctl_list_add(changed, sizeof(changed), "network.rcvbuf");
+		ctl_list_add(changed, changed_len, "network.rcvbuf");
 	if (strcmp(run->control_socket, nc->control_socket) != 0)
-		ctl_list_add(changed, sizeof(changed), "control.socket");
+		ctl_list_add(changed, changed_len, "control.socket");
 	if (run->socket_mode != nc->socket_mode)
-		ctl_list_add(changed, sizeof(changed), "control.socket_mode");
+		ctl_list_add(changed, changed_len, "control.socket_mode");
 	if (strcmp(run->socket_group, nc->socket_group) != 0)
-		ctl_list_add(changed, sizeof(changed), "control.socket_group");
+		ctl_list_add(changed, changed_len, "control.socket_group");
 	if (strcmp(run->client_socket, nc->client_socket) != 0)
-		ctl_list_add(changed, sizeof(changed), "clients.socket");
+		ctl_list_add(changed, changed_len, "clients.socket");
 	if (run->client_socket_mode != nc->client_socket_mode)
-		ctl_list_add(changed, sizeof(changed), "clients.socket_mode");
+		ctl_list_add(changed, changed_len, "clients.socket_mode");
 	if (strcmp(run->client_socket_group, nc->client_socket_group) != 0)
-		ctl_list_add(changed, sizeof(changed), "clients.socket_group");
+		ctl_list_add(changed, changed_len, "clients.socket_group");
 	if (strcmp(run->user, nc->user) != 0)
-		ctl_list_add(changed, sizeof(changed), "daemon.user");
+		ctl_list_add(changed, changed_len, "daemon.user");
+	if (run->max_clients != nc->max_clients)
+		ctl_list_add(changed, changed_len, "limits.max_clients");
 	if (changed[0] != '\0')
 		log_warnx("reload: %s changed: these take effect only after a "
 			  "restart; keeping the running values",
@@ -1010,6 +1404,7 @@ static void ctl_keep_fixed_settings(const struct homa_config *run,
 	memcpy(nc->client_socket_group, run->client_socket_group,
 	       sizeof(nc->client_socket_group));
 	memcpy(nc->user, run->user, sizeof(nc->user));
+	nc->max_clients = run->max_clients;
 }
 
 static void ctl_reload(struct ctl *ctl)
@@ -1047,7 +1442,8 @@ static void ctl_reload(struct ctl *ctl)
 		return;
 	}
 	ctl_apply_overrides(nc, o);
-	ctl_keep_fixed_settings(&ctl->cfg, nc);
+	ctl_keep_fixed_settings(&ctl->cfg, nc, ctl->reload_kept,
+				sizeof(ctl->reload_kept));
 	cm->kind = CTL_MSG_RELOAD;
 	cm->dp.type = DP_MSG_RECONFIG;
 	cm->dp.cookie = cm;
@@ -1065,9 +1461,40 @@ static void ctl_reload(struct ctl *ctl)
 	ctl->reload_pending = true;
 }
 
+/* Answer the `homactl reload` waiting for the reload just over. */
+static void ctl_reload_answer(struct ctl *ctl)
+{
+	Homa__Ctl__Response resp = HOMA__CTL__RESPONSE__INIT;
+	Homa__Ctl__ReloadResult body = HOMA__CTL__RELOAD_RESULT__INIT;
+	struct ctl_conn *c = ctl_conn_find(ctl, ctl->reload_conn_id);
+	uint64_t id;
+	int rc;
+
+	ctl->reload_conn_id = 0;
+	if (c == NULL || c->serial != ctl->reload_serial)
+		return;
+	id = c->id;
+	ev_timer_stop(ctl->loop, &c->timer);
+	c->serial = 0;
+	if (!ctl->reload_ok) {
+		rc = ctl_conn_send_error(c, EINVAL, ctl->last_reload_error);
+	} else {
+		body.config_path = ctl->cfg.path;
+		body.reloads_ok = ctl->reloads_ok;
+		body.restart_needed = ctl->reload_kept;
+		resp.body_case = HOMA__CTL__RESPONSE__BODY_RELOAD;
+		resp.reload = &body;
+		rc = ctl_conn_send(c, &resp);
+	}
+	if (rc == 0 && c->id == id)
+		ev_io_start(ctl->loop, &c->io);
+}
+
 /* The reload is over, applied or not: tell systemd, run a queued one. */
 static void ctl_reload_finish(struct ctl *ctl)
 {
+	if (ctl->reload_conn_id != 0)
+		ctl_reload_answer(ctl);
 	if (ctl->stopping)
 		return;
 	ctl_notify(ctl, "READY=1\nSTATUS=%s", ctl->status_text);
@@ -1079,16 +1506,18 @@ static void ctl_reload_finish(struct ctl *ctl)
 
 static void ctl_reload_done(struct ctl *ctl, struct ctl_msg *cm)
 {
-	char err[256];
+	char err[512];
 
 	ctl->reload_pending = false;
+	cm->dp.reason[sizeof(cm->dp.reason) - 1] = '\0';
 	if (cm->dp.result < 0) {
-		snprintf(err, sizeof(err),
-			 "the data plane refused the configuration: %s",
-			 strerror(-cm->dp.result));
+		snprintf(err, sizeof(err), "refused: %s",
+			 cm->dp.reason[0] != '\0' ? cm->dp.reason
+						  : strerror(-cm->dp.result));
 		ctl_reload_failed(ctl, err);
 	} else {
 		ctl->cfg = cm->dp.u.config;
+		ctl->reload_ok = true;
 		ctl->reloads_ok++;
 		log_set_level((enum log_level)ctl->cfg.log_level);
 		log_notice("configuration reloaded from %s",

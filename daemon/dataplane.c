@@ -224,7 +224,6 @@ static void dp_params(const struct dp *dp, const struct homa_config *cfg,
 	p->mtu = mtu;
 	p->max_rpcs = cfg->max_rpcs;
 	p->max_peers = cfg->max_peers;
-	p->max_sockets = cfg->max_clients;
 }
 
 /* ---- fault injection (fault.h) ---------------------------------------- */
@@ -550,6 +549,11 @@ static void dp_ctl(struct dp *dp, struct dp_msg *msg, uint64_t now)
 	case DP_MSG_RECONFIG: {
 		struct homa_params params;
 
+		msg->result =
+			chan_check_config(dp->chan, &msg->u.config, msg->reason,
+					  sizeof(msg->reason));
+		if (msg->result < 0)
+			break;
 		dp_params(dp, &msg->u.config, &params);
 		engine_set_params(dp->engine, &params);
 		if (dp->chan)
@@ -566,6 +570,32 @@ static void dp_ctl(struct dp *dp, struct dp_msg *msg, uint64_t now)
 	case DP_MSG_STOP:
 		dp->quit = true;
 		break;
+	case DP_MSG_SOCKETS:
+		msg->u.list.n =
+			chan_sockets(dp->chan, msg->u.list.items,
+				     msg->u.list.max, &msg->u.list.total);
+		break;
+	case DP_MSG_RPCS: {
+		struct homa_engine_state st;
+
+		msg->u.list.n = engine_rpcs_page(
+			dp->engine, &msg->u.list.cursor, msg->u.list.port,
+			msg->u.list.has_peer ? &msg->u.list.peer : NULL,
+			msg->u.list.items, msg->u.list.max, &msg->u.list.more);
+		engine_state(dp->engine, &st);
+		msg->u.list.total = st.rpcs;
+		break;
+	}
+	case DP_MSG_PEERS: {
+		struct homa_engine_state st;
+
+		msg->u.list.n = engine_peers_page(
+			dp->engine, &msg->u.list.cursor, msg->u.list.items,
+			msg->u.list.max, &msg->u.list.more);
+		engine_state(dp->engine, &st);
+		msg->u.list.total = st.peers;
+		break;
+	}
 	default:
 		msg->result = -EINVAL;
 		break;

@@ -55,10 +55,32 @@ struct dp_snapshot {
 enum dp_msg_type {
 	DP_MSG_PING,	 /* liveness check for the watchdog: no payload */
 	DP_MSG_SNAPSHOT, /* reply: u.snapshot */
-	DP_MSG_RECONFIG, /* request: u.config; reply: result (0 or -errno) */
+	DP_MSG_RECONFIG, /* request: u.config; reply: result (0 or -errno,
+			    -EBUSY with the reason in reason) */
 	DP_MSG_FAULTS,	 /* request: u.faults (homactl set test.*); reply:
 			    result (0 or -ENOMEM) */
 	DP_MSG_STOP,	 /* the thread finishes its loop and exits */
+	DP_MSG_SOCKETS,	 /* u.list of struct chan_sock_entry */
+	DP_MSG_RPCS,	 /* u.list of struct homa_rpc_info (a page) */
+	DP_MSG_PEERS,	 /* u.list of struct homa_peer_entry (a page) */
+};
+
+/*
+ * A listing (DP_MSG_SOCKETS, _RPCS, _PEERS): the control plane allocates
+ * items (max entries of the message's type) before posting, so the data
+ * plane only copies; pages bound the time it spends per message.
+ */
+struct dp_list {
+	void *items;
+	unsigned max;	 /* request: entries items holds */
+	unsigned n;	 /* reply: entries written */
+	uint64_t cursor; /* request: where the page starts (0: first); reply:
+			    where the next one does */
+	bool more;	 /* reply: another page follows */
+	uint32_t total;	 /* reply: sockets, live RPCs or peers in all */
+	uint16_t port;	 /* DP_MSG_RPCS request: local port, 0: any */
+	bool has_peer;	 /* DP_MSG_RPCS request: only peer's RPCs */
+	struct homa_addr peer;
 };
 
 /*
@@ -71,10 +93,12 @@ struct dp_msg {
 	int result;	     /* reply: 0 or -errno */
 	void *cookie;	     /* the control plane's, untouched */
 	struct dp_msg *next; /* reply list link */
+	char reason[256];    /* reply: why result < 0 ("" : strerror) */
 	union {
 		struct homa_config config;   /* DP_MSG_RECONFIG request */
 		struct fault_params faults;  /* DP_MSG_FAULTS request */
 		struct dp_snapshot snapshot; /* DP_MSG_SNAPSHOT reply */
+		struct dp_list list;	     /* DP_MSG_SOCKETS, _RPCS, _PEERS */
 	} u;
 };
 

@@ -30,7 +30,8 @@ homad_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 homad_LDADD = libhomad.la
 
 bin_PROGRAMS += homactl
-homactl_SOURCES = daemon/homactl.c
+homactl_SOURCES = daemon/homactl.c daemon/homactl_util.c \
+	daemon/homactl_util.h
 homactl_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(JSONC_CFLAGS)
 homactl_LDADD = libhomaproto.la $(JSONC_LIBS)
 

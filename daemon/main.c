@@ -22,6 +22,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -165,10 +167,64 @@ static void main_activated_sockets(const struct homa_config *cfg,
  */
 static int main_check(const struct homa_config *cfg)
 {
-	if (cfg->user[0] != '\0' && getpwnam(cfg->user) == NULL) {
-		fprintf(stderr, "homad: user \"%s\" does not exist\n",
+	const struct passwd *pw = NULL;
+
+	if (cfg->user[0] != '\0') {
+		pw = getpwnam(cfg->user);
+		if (pw == NULL) {
+			fprintf(stderr, "homad: user \"%s\" does not exist\n",
+				cfg->user);
+			return 1;
+		}
+	}
+	/* What start-up refuses (privs_drop), -n refuses too. */
+	if (pw != NULL && pw->pw_uid == 0) {
+		fprintf(stderr,
+			"homad: user \"%s\" has uid 0: refusing to run as "
+			"root after start-up\n",
 			cfg->user);
 		return 1;
+	}
+	for (unsigned i = 0;
+	     i < cfg->n_interfaces && i < HOMA_CONF_MAX_INTERFACES; i++) {
+		char name[IF_NAMESIZE + 1];
+
+		snprintf(name, sizeof(name), "%.*s", IF_NAMESIZE,
+			 cfg->interfaces[i]);
+		if (if_nametoindex(name) == 0) {
+			fprintf(stderr,
+				"homad: network.interfaces: no interface "
+				"\"%s\" here\n",
+				name);
+			return 1;
+		}
+	}
+	for (unsigned i = 0;
+	     i < cfg->n_addresses && i < HOMA_CONF_MAX_ADDRESSES; i++) {
+		const struct homa_conf_addr *a = &cfg->addresses[i];
+		struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+		struct sockaddr_in s4 = {.sin_family = AF_INET};
+		int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		int rc;
+
+		if (fd < 0)
+			continue; /* no such family here: start says so */
+		if (a->family == AF_INET6) {
+			s6.sin6_addr = a->a.v6;
+			rc = bind(fd, (struct sockaddr *)&s6, sizeof(s6));
+		} else {
+			s4.sin_addr = a->a.v4;
+			rc = bind(fd, (struct sockaddr *)&s4, sizeof(s4));
+		}
+		if (rc < 0 && errno == EADDRNOTAVAIL) {
+			fprintf(stderr,
+				"homad: network.addresses: %s is not an "
+				"address of this host\n",
+				a->text);
+			close(fd);
+			return 1;
+		}
+		close(fd);
 	}
 	if (cfg->socket_group[0] != '\0' &&
 	    getgrnam(cfg->socket_group) == NULL) {

@@ -290,7 +290,7 @@ for c in "out of range (0.0..1.0)|test.rx_drop|2" \
 	"is not a valid value|test.rx_drop|lots" \
 	"is not a single value|test.rx_drop|0.1; tx_drop = 1" \
 	"unknown key 'test.drop'|test.drop|0.1" \
-	"cannot be set at run time|protocol.max_overcommit|4"; do
+	"needs a restart|network.mtu|1400"; do
 	want=${c%%|*}
 	rest=${c#*|}
 	key=${rest%%|*}

@@ -1452,9 +1452,118 @@ START_TEST(config_set__errors)
 	set_err(".peers", "1", -ENOENT,
 		"unknown key '.peers' (keys are written group.name, e.g. "
 		"test.rx_drop)");
-	set_err("protocol.max_overcommit", "4", -EPERM,
-		"protocol.max_overcommit cannot be set at run time (only "
-		"test.* keys can; edit homa.conf and reload)");
+	set_err("network.mtu", "1500", -EPERM,
+		"network.mtu needs a restart: it cannot change while homad "
+		"runs (nor can " CONFIG_RESTART_KEYS "); edit homa.conf and "
+		"restart homad");
+	set_err("limits.max_clients", "10", -EPERM,
+		"limits.max_clients needs a restart: it cannot change while "
+		"homad runs (nor can " CONFIG_RESTART_KEYS "); edit homa.conf "
+		"and restart homad");
+	/* Checks between keys apply too. */
+	set_err("protocol.num_priorities", "3", -EINVAL,
+		"max_sched_prio = 3 must be less than num_priorities (3)");
+	set_err("protocol.max_overcommit", "0", -EINVAL,
+		"protocol.max_overcommit = 0 is out of range (1..128)");
+}
+END_TEST
+
+/* Every key a reload changes can be set, lists included. */
+START_TEST(config_set__runtime_keys)
+{
+	struct homa_config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	ck_assert_int_eq(config_set(&c, "protocol.max_overcommit", "4", err,
+				    sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.proto.max_overcommit, 4);
+	ck_assert_int_eq(
+		config_set(&c, "limits.max_rpcs", "500", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.max_rpcs, 500);
+	ck_assert_uint_eq(c.proto.max_rpcs, 500);
+	ck_assert_int_eq(config_set(&c, "daemon.log_level", "\"debug\"", err,
+				    sizeof(err)),
+			 0);
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(config_set(&c, "protocol.unsched_cutoffs",
+				    "[1, 2, 3, 4, 5, 6, 7, 8]", err,
+				    sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.proto.unsched_cutoffs[7], 8);
+	ck_assert_int_eq(config_set(&c, "peers",
+				    "( { prefix = \"10.0.0.0/8\"; "
+				    "rate_mbps = 100; } )",
+				    err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.proto.n_rate_rules, 1);
+	ck_assert_uint_eq(c.proto.rate_rules[0].mbps, 100);
+	ck_assert_int_eq(config_set(&c, "clients.bind_users", "[0, 1000]", err,
+				    sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.n_bind_uids, 2);
+	/* Still one setting only, lists or not. */
+	ck_assert_int_eq(config_set(&c, "clients.bind_users",
+				    "[1]; max_inline = 5", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_uint_eq(c.n_bind_uids, 2);
+}
+END_TEST
+
+/* config_foreach: each runtime value set back gives the same config. */
+struct foreach_ctx {
+	struct homa_config *c;
+	unsigned keys, runtime;
+	bool saw_mtu_restart, saw_peers;
+};
+
+static void foreach_visit(void *arg, const char *key, const char *value,
+			  bool runtime)
+{
+	struct foreach_ctx *x = arg;
+	struct homa_config before = *x->c;
+	char err[256] = "";
+	int rc;
+
+	x->keys++;
+	if (strcmp(key, "network.mtu") == 0)
+		x->saw_mtu_restart = !runtime;
+	if (strcmp(key, "peers") == 0)
+		x->saw_peers = runtime;
+	rc = config_set(x->c, key, value, err, sizeof(err));
+	if (!runtime) {
+		ck_assert_int_eq(rc, -EPERM);
+		return;
+	}
+	x->runtime++;
+	ck_assert_msg(rc == 0, "%s = %s: %s", key, value, err);
+	assert_same(x->c, &before);
+}
+
+START_TEST(config_foreach__round_trip)
+{
+	struct homa_config c;
+	char err[256] = "";
+	struct foreach_ctx x = {.c = &c};
+
+	config_defaults(&c);
+	ck_assert_int_eq(config_set(&c, "peers",
+				    "( { prefix = \"10.1.0.0/16\"; "
+				    "rate_mbps = 100; }, { prefix = "
+				    "\"fd00::/8\"; rate_mbps = 7; } )",
+				    err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(
+		config_set(&c, "clients.bind_groups", "[5]", err, sizeof(err)),
+		0);
+	ck_assert_int_eq(
+		config_set(&c, "test.rx_drop", "0.25", err, sizeof(err)), 0);
+	config_foreach(&c, foreach_visit, &x);
+	ck_assert(x.saw_mtu_restart);
+	ck_assert(x.saw_peers);
+	ck_assert_uint_gt(x.runtime, 40);
+	ck_assert_uint_gt(x.keys, x.runtime);
 }
 END_TEST
 
@@ -1507,6 +1616,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load__test_group);
 	tcase_add_test(tc, config_set__test_keys);
 	tcase_add_test(tc, config_set__errors);
+	tcase_add_test(tc, config_set__runtime_keys);
+	tcase_add_test(tc, config_foreach__round_trip);
 	tcase_add_test(tc, config_link_name__names);
 	suite_add_tcase(s, tc);
 	return s;
