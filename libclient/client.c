@@ -49,28 +49,38 @@ void hc_options_init(struct hc_options *opts)
 	memset(opts, 0, sizeof(*opts));
 }
 
-/* A sealed memfd of size bytes mapped with prot: *fd, *map. */
-static int hc_region(const char *name, uint64_t size, int prot, int *fd,
-		     uint8_t **map)
+/*
+ * A sealed memfd of size bytes mapped with prot: *fd, *map.  *fd >= 0 on
+ * entry: map that memfd instead of creating one (left open on failure).
+ * at: map there (MAP_FIXED).
+ */
+static int hc_region(const char *name, uint64_t size, int prot, void *at,
+		     int *fd, uint8_t **map)
 {
+	bool made = *fd < 0;
 	void *p;
 	int err;
 
-	*fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (*fd < 0)
-		return -errno;
-	if (ftruncate(*fd, (off_t)size) < 0 ||
-	    fcntl(*fd, F_ADD_SEALS, HOMA_SHM_REQUIRED_SEALS) < 0)
-		goto fail;
-	p = mmap(NULL, size, prot, MAP_SHARED, *fd, 0);
+	if (made) {
+		*fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (*fd < 0)
+			return -errno;
+		if (ftruncate(*fd, (off_t)size) < 0 ||
+		    fcntl(*fd, F_ADD_SEALS, HOMA_SHM_REQUIRED_SEALS) < 0)
+			goto fail;
+	}
+	p = mmap(at, size, prot, MAP_SHARED | (at != NULL ? MAP_FIXED : 0), *fd,
+		 0);
 	if (p == MAP_FAILED)
 		goto fail;
 	*map = p;
 	return 0;
 fail:
 	err = errno;
-	close(*fd);
-	*fd = -1;
+	if (made) {
+		close(*fd);
+		*fd = -1;
+	}
 	return -err;
 }
 
@@ -167,8 +177,12 @@ static void hc_free(struct hc_sock *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
-	if (s->rxmap != NULL)
+	if (s->rxmap != NULL && !s->rx_fixed)
 		munmap(s->rxmap, s->rx_size);
+	if (s->rx_fd >= 0)
+		close(s->rx_fd);
+	if (s->tx_fd >= 0)
+		close(s->tx_fd);
 	if (s->txmap != NULL)
 		munmap(s->txmap, s->tx_size);
 	evq_destroy(&s->q);
@@ -182,6 +196,13 @@ static void hc_free(struct hc_sock *s)
 
 int hc_open(struct hc_sock **out, int family, const struct hc_options *opts)
 {
+	return conn_open(out, family, opts, NULL);
+}
+
+int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
+	      const struct conn_open_ext *ext)
+{
+	struct conn_open_ext none = {.fd = -1, .rx_fd = -1};
 	struct hc_options o;
 	struct sockaddr_un sun;
 	struct hc_sock *s;
@@ -192,22 +213,27 @@ int hc_open(struct hc_sock **out, int family, const struct hc_options *opts)
 
 	hc_open_error[0] = 0;
 	*out = NULL;
+	if (ext == NULL)
+		ext = &none;
 	if (opts != NULL)
 		o = *opts;
 	else
 		hc_options_init(&o);
-	if (family != AF_INET && family != AF_INET6)
-		return hc_open_fail(-EAFNOSUPPORT,
-				    "family %d is not AF_INET or AF_INET6",
-				    family);
+	if (family != AF_INET && family != AF_INET6) {
+		rc = hc_open_fail(-EAFNOSUPPORT,
+				  "family %d is not AF_INET or AF_INET6",
+				  family);
+		goto reject;
+	}
 	path = o.socket_path;
 	if (path == NULL || path[0] == 0)
 		path = getenv("HOMA_SOCKET");
 	if (path == NULL || path[0] == 0)
 		path = HC_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return hc_open_fail(-EINVAL, "socket path %s is too long",
-				    path);
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		rc = hc_open_fail(-EINVAL, "socket path %s is too long", path);
+		goto reject;
+	}
 	if (o.rx_pool_bytes == 0)
 		o.rx_pool_bytes = HC_DEFAULT_RX_POOL;
 	if (o.tx_area_bytes == 0)
@@ -218,28 +244,39 @@ int hc_open(struct hc_sock **out, int family, const struct hc_options *opts)
 		o.max_outstanding = HC_DEFAULT_MAX_OUTSTANDING;
 	if (o.rx_pool_bytes < HOMA_SHM_MIN_RX_POOL ||
 	    o.rx_pool_bytes % HOMA_SHM_BPAGE_SIZE != 0 ||
-	    (uint64_t)o.rx_pool_bytes > HOMA_SHM_MAX_RX_POOL)
-		return hc_open_fail(-EINVAL,
-				    "rx_pool_bytes %zu: not a multiple of "
-				    "64 KiB in 128 KiB..4 GiB",
-				    o.rx_pool_bytes);
+	    (uint64_t)o.rx_pool_bytes > HOMA_SHM_MAX_RX_POOL) {
+		rc = hc_open_fail(-EINVAL,
+				  "rx_pool_bytes %zu: not a multiple of "
+				  "64 KiB in 128 KiB..4 GiB",
+				  o.rx_pool_bytes);
+		goto reject;
+	}
 	if (o.tx_area_bytes < HC_MIN_TX_AREA ||
-	    (uint64_t)o.tx_area_bytes > HOMA_SHM_MAX_TX_AREA)
-		return hc_open_fail(-EINVAL,
-				    "tx_area_bytes %zu is out of range "
-				    "(64 KiB..4 GiB)",
-				    o.tx_area_bytes);
-	if (o.max_events > HC_MAX_LIMIT || o.max_outstanding > HC_MAX_LIMIT)
-		return hc_open_fail(-EINVAL,
-				    "max_events/max_outstanding above %u",
-				    HC_MAX_LIMIT);
+	    (uint64_t)o.tx_area_bytes > HOMA_SHM_MAX_TX_AREA) {
+		rc = hc_open_fail(-EINVAL,
+				  "tx_area_bytes %zu is out of range "
+				  "(64 KiB..4 GiB)",
+				  o.tx_area_bytes);
+		goto reject;
+	}
+	if (o.max_events > HC_MAX_LIMIT || o.max_outstanding > HC_MAX_LIMIT) {
+		rc = hc_open_fail(-EINVAL,
+				  "max_events/max_outstanding above %u",
+				  HC_MAX_LIMIT);
+		goto reject;
+	}
 	o.tx_area_bytes =
 		(o.tx_area_bytes + (size_t)page - 1) & ~((size_t)page - 1);
 
 	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return hc_open_fail(-ENOMEM, "out of memory");
-	s->fd = -1;
+	if (s == NULL) {
+		rc = hc_open_fail(-ENOMEM, "out of memory");
+		goto reject;
+	}
+	s->fd = ext->fd;
+	s->rx_fd = -1;
+	s->tx_fd = -1;
+	s->rx_fixed = ext->rx_at != NULL;
 	s->family = family;
 	s->rx_size = o.rx_pool_bytes;
 	s->tx_size = o.tx_area_bytes;
@@ -267,36 +304,61 @@ int hc_open(struct hc_sock **out, int family, const struct hc_options *opts)
 		goto fail;
 	}
 
-	rc = hc_region("homa-rx", s->rx_size, PROT_READ, &rx_fd, &s->rxmap);
+	if (ext->rx_fd >= 0) {
+		rx_fd = fcntl(ext->rx_fd, F_DUPFD_CLOEXEC, 0);
+		if (rx_fd < 0) {
+			rc = hc_open_fail(-errno, "dup of the rx memfd: %s",
+					  strerror(errno));
+			goto fail;
+		}
+	}
+	rc = hc_region("homa-rx", s->rx_size,
+		       ext->rx_at != NULL ? PROT_READ | PROT_WRITE : PROT_READ,
+		       ext->rx_at, &rx_fd, &s->rxmap);
+	if (rc < 0)
+		s->rx_fixed = false; /* nothing of the caller's was mapped */
 	if (rc == 0)
 		rc = hc_region("homa-tx", s->tx_size, PROT_READ | PROT_WRITE,
-			       &tx_fd, &s->txmap);
+			       NULL, &tx_fd, &s->txmap);
 	if (rc < 0) {
 		hc_open_fail(rc, "cannot create the shared regions: %s",
 			     strerror(-rc));
 		goto fail;
 	}
 
-	s->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
-		rc = hc_open_fail(-errno, "socket: %s", strerror(errno));
-		goto fail;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (connect(s->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		rc = hc_open_fail(-errno, "cannot connect to homad at %s: %s",
-				  path, strerror(errno));
-		goto fail;
+		s->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (s->fd < 0) {
+			rc = hc_open_fail(-errno, "socket: %s",
+					  strerror(errno));
+			goto fail;
+		}
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		if (connect(s->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			rc = hc_open_fail(-errno,
+					  "cannot connect to homad at %s: %s",
+					  path, strerror(errno));
+			goto fail;
+		}
 	}
 	rc = hc_handshake(s, rx_fd, tx_fd);
 	if (rc < 0)
 		goto fail;
-	close(rx_fd);
-	close(tx_fd);
+	if (ext->keep_fds) {
+		s->rx_fd = rx_fd;
+		s->tx_fd = tx_fd;
+	} else {
+		close(rx_fd);
+		close(tx_fd);
+	}
 	*out = s;
 	return 0;
+reject:
+	if (ext->fd >= 0)
+		close(ext->fd);
+	return rc;
 fail:
 	if (rx_fd >= 0)
 		close(rx_fd);

@@ -54,6 +54,11 @@ uint64_t txarea_round(uint64_t len);
 int txarea_alloc(struct txarea *a, uint64_t len, uint64_t *off);
 /* Free an extent txarea_alloc returned (same len). */
 void txarea_free(struct txarea *a, uint64_t off, uint64_t len);
+/*
+ * Allocate exactly [off, off + txarea_round(len)) (an extent another
+ * process allocated, handed over across exec).  -EINVAL: not all free.
+ */
+int txarea_take(struct txarea *a, uint64_t off, uint64_t len);
 
 /* ---- txtrack: outgoing messages until homad releases them ------------ */
 
@@ -258,6 +263,9 @@ struct hc_sock {
 	unsigned port;
 	uint8_t *rxmap; /* const: receive pool, PROT_READ */
 	uint64_t rx_size;
+	bool rx_fixed; /* const: rxmap is the caller's range (conn_open) */
+	int rx_fd;     /* const: kept memfds (conn_open keep_fds), else -1 */
+	int tx_fd;
 	uint8_t *txmap; /* const: transmit area, read-write */
 	uint64_t tx_size;
 	uint32_t max_inline; /* const, from OpenReply */
@@ -301,6 +309,57 @@ struct hc_sock {
 	void (*log)(void *arg, int level, const char *text);
 	void *log_arg;
 };
+
+/* ---- client.c: opening for other libraries (the preload) ----------- */
+
+/*
+ * What conn_open does beyond hc_open: a connection the caller already made,
+ * a receive pool the caller created, mapped over the caller's range.
+ */
+struct conn_open_ext {
+	/*
+	 * A connected SOCK_SEQPACKET socket to homad's client socket, which
+	 * the socket takes over (closed by hc_close, and on failure); -1:
+	 * connect as hc_open does.
+	 */
+	int fd;
+	/*
+	 * A sealed memfd of opts->rx_pool_bytes for the receive pool, or -1:
+	 * create one.  Not taken over: the caller closes it.
+	 */
+	int rx_fd;
+	/*
+	 * Map the pool at exactly this address (MAP_FIXED, read-write: the
+	 * range becomes the pool, its old contents are gone); NULL: anywhere,
+	 * read-only.  hc_close leaves a fixed range mapped (the caller's).
+	 */
+	void *rx_at;
+	/* Keep dups of both memfds (CLOEXEC) in s->rx_fd, s->tx_fd. */
+	bool keep_fds;
+};
+
+/* hc_open with ext (NULL: exactly hc_open).  Errors as hc_open. */
+int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
+	      const struct conn_open_ext *ext);
+
+/* ---- handoff.c: a socket's state across exec ------------------------ */
+
+/*
+ * Write s's state (everything but its regions and connection: ids, events
+ * and private responses not yet collected, outgoing messages homad may
+ * still read, bpages to give back) to fd, a file at its current offset.
+ * Takes s->lock.  0, -errno.
+ */
+int handoff_export(struct hc_sock *s, int fd);
+/*
+ * Make a socket of the state handoff_export wrote to statefd (read from
+ * its current offset), on connection fd (taken over: closed on failure),
+ * with the regions' memfds rx_fd and tx_fd (dup'ed, kept in s).  The pool
+ * is mapped at rx_at (MAP_FIXED_NOREPLACE, read-write) when not NULL and
+ * free, else anywhere.  0, -errno (-EPROTO: not such a state).
+ */
+int handoff_import(struct hc_sock **out, int statefd, int fd, int rx_fd,
+		   int tx_fd, void *rx_at);
 
 /* conn.c: the connection to homad (all with s->lock held unless noted). */
 void conn_set_error(struct hc_sock *s, const char *fmt, ...)

@@ -4,7 +4,7 @@
 LIBCLIENT_SOURCES = libclient/client_int.h libclient/client.c \
 	libclient/conn.c libclient/send.c libclient/recv.c \
 	libclient/evq.c libclient/txarea.c libclient/txtrack.c \
-	libclient/addr.c
+	libclient/addr.c libclient/handoff.c
 
 noinst_LTLIBRARIES += libhomaclient_core.la
 libhomaclient_core_la_SOURCES = $(LIBCLIENT_SOURCES)

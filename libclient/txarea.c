@@ -115,3 +115,38 @@ void txarea_free(struct txarea *a, uint64_t off, uint64_t len)
 		a->nfree++;
 	}
 }
+
+int txarea_take(struct txarea *a, uint64_t off, uint64_t len)
+{
+	uint64_t n = txarea_round(len);
+	uint32_t i = txarea_find(a, off);
+	struct txarea_ext *x;
+
+	/* The free extent holding off is the last one starting at or below. */
+	if (len == 0 || i == 0)
+		return -EINVAL;
+	x = &a->free[i - 1];
+	if (off + n > x->off + x->len)
+		return -EINVAL;
+	if (x->off == off) {
+		x->off += n;
+		x->len -= n;
+		if (x->len == 0) {
+			memmove(x, x + 1, (a->nfree - i) * sizeof(*x));
+			a->nfree--;
+		}
+	} else if (off + n == x->off + x->len) {
+		x->len -= n;
+	} else {
+		/* Split in two: room is there while allocations < cap. */
+		if (a->nfree >= a->cap)
+			return -EINVAL;
+		memmove(x + 2, x + 1, (a->nfree - i) * sizeof(*x));
+		x[1].off = off + n;
+		x[1].len = x->off + x->len - (off + n);
+		x->len = off - x->off;
+		a->nfree++;
+	}
+	a->free_bytes -= n;
+	return 0;
+}

@@ -13,6 +13,7 @@ TESTS_LDADD = libhomad.la $(CHECK_LIBS)
 
 include tests/unit/local.mk
 include tests/integration/local.mk
+include tests/preload/local.mk
 include tests/sim/local.mk
 include tests/fuzz/local.mk
 

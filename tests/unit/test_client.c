@@ -102,6 +102,35 @@ START_TEST(txarea_free__many_extents_fit)
 }
 END_TEST
 
+START_TEST(txarea_take__exact_extents)
+{
+	/* The extents another process allocated: middle, start, end. */
+	struct txarea a;
+	uint64_t o;
+
+	ck_assert_int_eq(txarea_init(&a, 16 * 64, 16), 0);
+	ck_assert_int_eq(txarea_take(&a, 4 * 64, 100), 0); /* 2 lines */
+	ck_assert_uint_eq(a.nfree, 2);
+	ck_assert_int_eq(txarea_take(&a, 0, 64), 0);
+	ck_assert_int_eq(txarea_take(&a, 15 * 64, 64), 0);
+	ck_assert_uint_eq(a.free_bytes, 12 * 64);
+	/* Taken already, or past the end: refused. */
+	ck_assert_int_eq(txarea_take(&a, 5 * 64, 64), -EINVAL);
+	ck_assert_int_eq(txarea_take(&a, 14 * 64, 128), -EINVAL);
+	ck_assert_int_eq(txarea_take(&a, 0, 0), -EINVAL);
+	/* First fit skips what was taken. */
+	ck_assert_int_eq(txarea_alloc(&a, 64, &o), 0);
+	ck_assert_uint_eq(o, 64);
+	txarea_free(&a, 4 * 64, 100);
+	txarea_free(&a, 0, 64);
+	txarea_free(&a, 15 * 64, 64);
+	txarea_free(&a, o, 64);
+	ck_assert_uint_eq(a.nfree, 1);
+	ck_assert_uint_eq(a.free_bytes, 16 * 64);
+	txarea_destroy(&a);
+}
+END_TEST
+
 /* ---- txtrack --------------------------------------------------------- */
 
 START_TEST(txtrack_release__by_id)
@@ -1575,6 +1604,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, txarea_alloc__first_fit_and_coalesce);
 	tcase_add_test(tc, txarea_alloc__full_and_too_big);
 	tcase_add_test(tc, txarea_free__many_extents_fit);
+	tcase_add_test(tc, txarea_take__exact_extents);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("txtrack");
