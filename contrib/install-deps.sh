@@ -14,7 +14,10 @@ libprotobuf-c-dev protobuf-c-compiler check libpcap-dev libjson-c-dev libcap-dev
 iproute2 nftables libcap2-bin systemd clang-format python3 gzip xz-utils
 gnuplot-nox iputils-ping valgrind curl prometheus
 clang libclang-rt-14-dev
+tshark systemd-container
 "
+# tshark asks whether non-root users may capture (wireshark-common); under
+# DEBIAN_FRONTEND=noninteractive below it takes the default, no.
 
 missing=""
 for p in $PKGS; do

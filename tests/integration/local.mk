@@ -127,3 +127,8 @@ EXTRA_DIST += tests/integration/dataplane.sh
 # on test-beds of its own; the tables, data files and homad counters.
 TESTS += tests/integration/compare.sh
 EXTRA_DIST += tests/integration/compare.sh
+
+# contrib/wireshark/homa.lua under tshark: the vectors' listings, made
+# packets of each malformed kind and of the udp link, homad's own traffic.
+TESTS += tests/integration/wireshark.sh
+EXTRA_DIST += tests/integration/wireshark.sh tests/integration/wireshark_check.py
