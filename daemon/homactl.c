@@ -331,40 +331,51 @@ static void homactl_status_text(const Homa__Ctl__Status *st)
 }
 
 /*
- * Prometheus text exposition (version 0.0.4, which OpenMetrics parsers
- * also read): per counter name one HELP and one TYPE line, then all its
- * samples, whatever order homad sent them in; "# EOF" last.
+ * Prometheus text exposition, version 0.0.4 (what `promtool check metrics`
+ * and Prometheus' scrapes read): per counter one HELP and one TYPE line
+ * naming the family as its samples are named (homad_NAME_total; a gauge
+ * homad_NAME), then all its samples, whatever order homad sent them in.
+ * Counters homad keeps in nanoseconds (a name with an "_ns" part) are
+ * given in seconds, Prometheus' base unit: loop_tick_ns is
+ * homad_loop_tick_seconds_total.
  */
 static void homactl_metrics_openmetrics(const Homa__Ctl__Metrics *m)
 {
 	for (size_t i = 0; i < m->n_metrics; i++) {
 		const Homa__Ctl__Metric *first = m->metrics[i];
-		bool seen = false;
+		char family[300];
+		bool seen = false, ns;
 
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = strcmp(m->metrics[j]->name, first->name) == 0;
 		if (seen)
 			continue;
-		fprintf(hout, "# HELP homad_%s ", first->name);
+		ns = homactl_prom_name(family, sizeof(family), first->name,
+				       first->gauge);
+		fprintf(hout, "# HELP %s ", family);
 		homactl_prom_escape(hout, first->help, false);
-		fprintf(hout, "\n# TYPE homad_%s %s\n", first->name,
+		fprintf(hout, "%s\n# TYPE %s %s\n",
+			ns ? " (exported in seconds)" : "", family,
 			first->gauge ? "gauge" : "counter");
 		for (size_t j = i; j < m->n_metrics; j++) {
 			const Homa__Ctl__Metric *x = m->metrics[j];
 
 			if (strcmp(x->name, first->name) != 0)
 				continue;
-			fprintf(hout, "homad_%s%s", x->name,
-				x->gauge ? "" : "_total");
+			fputs(family, hout);
 			if (homactl_str(x->label_key)[0] != '\0') {
 				fprintf(hout, "{%s=\"", x->label_key);
 				homactl_prom_escape(hout, x->label_value, true);
 				fprintf(hout, "\"}");
 			}
-			fprintf(hout, " %" PRIu64 "\n", x->value);
+			if (ns)
+				fprintf(hout, " %" PRIu64 ".%09" PRIu64 "\n",
+					x->value / 1000000000u,
+					x->value % 1000000000u);
+			else
+				fprintf(hout, " %" PRIu64 "\n", x->value);
 		}
 	}
-	fprintf(hout, "# EOF\n");
 }
 
 /* ---- JSON output ------------------------------------------------------- */

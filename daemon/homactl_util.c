@@ -40,6 +40,22 @@ void homactl_prom_escape(FILE *f, const char *s, bool label)
 	}
 }
 
+bool homactl_prom_name(char *buf, size_t len, const char *name, bool gauge)
+{
+	const char *suffix = gauge ? "" : "_total";
+	const char *p = strstr(name, "_ns");
+
+	while (p != NULL && p[3] != '\0' && p[3] != '_')
+		p = strstr(p + 3, "_ns");
+	if (p == NULL) {
+		snprintf(buf, len, "homad_%s%s", name, suffix);
+		return false;
+	}
+	snprintf(buf, len, "homad_%.*s_seconds%s%s", (int)(p - name), name,
+		 p + 3, suffix);
+	return true;
+}
+
 void homactl_flat_name(char *buf, size_t len, const char *name,
 		       const char *label_key, const char *label_value)
 {

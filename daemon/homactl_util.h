@@ -28,6 +28,14 @@ int homactl_match(const char *word, const char *const *names, size_t n);
 void homactl_prom_escape(FILE *f, const char *s, bool label);
 
 /*
+ * The Prometheus name of homad's counter name into buf[0..len):
+ * homad_NAME_total, or homad_NAME for a gauge; an "_ns" part of the name
+ * becomes "_seconds" (loop_tick_ns_max: homad_loop_tick_seconds_max_total).
+ * Returns whether it did (the value is then to be given in seconds).
+ */
+bool homactl_prom_name(char *buf, size_t len, const char *name, bool gauge);
+
+/*
  * The name the Linux kernel module's /proc/net/homa_metrics gives the
  * counter name{label_key=label_value} (label_key NULL or "": unlabelled),
  * into buf[0..len): packets_sent{type=DATA} is packets_sent_DATA,

@@ -40,3 +40,7 @@ homactl_LDADD = libhomaproto.la $(JSONC_LIBS)
 daemon/libhomad_la-ctl.lo daemon/homactl-homactl.$(OBJEXT): proto/homa_ctl.pb-c.h
 daemon/libhomad_la-chan.lo daemon/libhomad_la-dataplane.lo: \
 	proto/homa_client.pb-c.h
+
+# homactl's bash completion (configure: --with-bashcompletiondir).
+bashcompletion_DATA = contrib/bash-completion/homactl
+EXTRA_DIST += contrib/bash-completion/homactl

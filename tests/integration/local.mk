@@ -132,3 +132,9 @@ EXTRA_DIST += tests/integration/compare.sh
 # packets of each malformed kind and of the udp link, homad's own traffic.
 TESTS += tests/integration/wireshark.sh
 EXTRA_DIST += tests/integration/wireshark.sh tests/integration/wireshark_check.py
+
+# homactl.sh: every homactl command against live homads with traffic
+# (JSON keys, set and reload refusals, promtool, --http through curl, the
+# errors of a wrong or absent socket), and homad -n's start-up checks.
+TESTS += tests/integration/homactl.sh
+EXTRA_DIST += tests/integration/homactl.sh

@@ -122,3 +122,13 @@ tests_unit_test_fault_SOURCES = tests/unit/test_fault.c
 tests_unit_test_fault_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_test_fault_CFLAGS = $(TESTS_CFLAGS)
 tests_unit_test_fault_LDADD = $(TESTS_LDADD)
+
+# homactl's pure parts (daemon/homactl_util.c): command prefixes,
+# Prometheus names and escaping, the module's counter names, HTTP requests.
+check_PROGRAMS += tests/unit/test_homactl
+TESTS += tests/unit/test_homactl
+tests_unit_test_homactl_SOURCES = tests/unit/test_homactl.c \
+	daemon/homactl_util.c daemon/homactl_util.h
+tests_unit_test_homactl_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_homactl_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_homactl_LDADD = $(CHECK_LIBS)
