@@ -138,3 +138,13 @@ EXTRA_DIST += tests/integration/wireshark.sh tests/integration/wireshark_check.p
 # errors of a wrong or absent socket), and homad -n's start-up checks.
 TESTS += tests/integration/homactl.sh
 EXTRA_DIST += tests/integration/homactl.sh
+
+# systemd.sh: `systemctl start homad` for real, in a systemd booted by
+# systemd-nspawn over this build's make install: notify, reload, watchdog,
+# socket activation, the scrape unit, stop, the journal.  Not in the
+# --enable-sanitizers build: homad.service's system call filter (~@debug)
+# denies LeakSanitizer the ptrace it needs at exit.
+if !SANITIZERS
+TESTS += tests/integration/systemd.sh
+endif
+EXTRA_DIST += tests/integration/systemd.sh
