@@ -1313,6 +1313,41 @@ static _Noreturn void homactl_usage_error(const char *fmt, ...)
 	exit(2);
 }
 
+/*
+ * Options anywhere, but a negative number (`set test.seed -1`) is a value:
+ * argv is reordered in place into the options (with their values), "--",
+ * then the other arguments in their order; getopt then stops at "--".
+ * Returns the new argc (one more: the "--").
+ */
+static int homactl_reorder(int argc, char **argv, char **out)
+{
+	int n = 1, npos = 0;
+	char **pos = out + argc + 1; /* scratch after the result's room */
+
+	out[0] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0) {
+			while (++i < argc)
+				pos[npos++] = argv[i];
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0' || homactl_is_number(a)) {
+			pos[npos++] = argv[i];
+			continue;
+		}
+		out[n++] = argv[i];
+		if (homactl_takes_value(a) && i + 1 < argc)
+			out[n++] = argv[++i];
+	}
+	out[n++] = "--";
+	for (int i = 0; i < npos; i++)
+		out[n++] = pos[i];
+	out[n] = NULL;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -1347,7 +1382,15 @@ int main(int argc, char **argv)
 	hout = stdout;
 	if (path == NULL || path[0] == '\0')
 		path = HOMACTL_DEFAULT_SOCKET;
-	while ((opt = getopt_long(argc, argv, "s:jt:hi:c:", longopts, NULL)) !=
+	{
+		char **v = calloc(2 * (size_t)argc + 2, sizeof(*v));
+
+		if (v == NULL)
+			homactl_fail("out of memory");
+		argc = homactl_reorder(argc, argv, v);
+		argv = v;
+	}
+	while ((opt = getopt_long(argc, argv, "+s:jt:hi:c:", longopts, NULL)) !=
 	       -1) {
 		switch (opt) {
 		case 's':

@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "homactl_util.h"
@@ -24,6 +25,41 @@ int homactl_match(const char *word, const char *const *names, size_t n)
 						    : HOMACTL_MATCH_AMBIGUOUS;
 	}
 	return found;
+}
+
+bool homactl_is_number(const char *arg)
+{
+	char *end;
+
+	if (arg[0] != '-' ||
+	    !((arg[1] >= '0' && arg[1] <= '9') ||
+	      (arg[1] == '.' && arg[2] >= '0' && arg[2] <= '9')))
+		return false;
+	(void)strtod(arg, &end);
+	return *end == '\0' || (*end == 'L' && end[1] == '\0');
+}
+
+bool homactl_takes_value(const char *arg)
+{
+	static const char *const longs[] = {
+		"--socket", "--timeout", "--interval",
+		"--count",  "--port",	 "--peer",
+	};
+
+	if (arg[0] != '-' || arg[1] == '\0')
+		return false;
+	if (arg[1] == '-') {
+		for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+			if (strcmp(arg, longs[i]) == 0)
+				return true;
+		return false;
+	}
+	/* A cluster: the first letter that takes a value takes the rest of
+	 * the cluster, or the next argument if it is the last. */
+	for (const char *p = arg + 1; *p != '\0'; p++)
+		if (strchr("stic", *p) != NULL)
+			return p[1] == '\0';
+	return false;
 }
 
 void homactl_prom_escape(FILE *f, const char *s, bool label)

@@ -22,6 +22,19 @@
 int homactl_match(const char *word, const char *const *names, size_t n);
 
 /*
+ * Whether a command-line argument is a negative number ("-1", "-0.5",
+ * "-1e3"): a value, not an option.
+ */
+bool homactl_is_number(const char *arg);
+
+/*
+ * Whether the option arg takes the next argument as its value: -s, -t,
+ * -i, -c (also at the end of a cluster: -js), --socket, --timeout,
+ * --interval, --count, --port, --peer (not in their --name=value form).
+ */
+bool homactl_takes_value(const char *arg);
+
+/*
  * Text of the Prometheus exposition format: backslash and newline escaped,
  * and in a label value (label true) the double quote.
  */

@@ -154,6 +154,29 @@ START_TEST(http_classify__requests)
 }
 END_TEST
 
+START_TEST(args__numbers_and_values)
+{
+	ck_assert(homactl_is_number("-1"));
+	ck_assert(homactl_is_number("-0.1"));
+	ck_assert(homactl_is_number("-.5"));
+	ck_assert(homactl_is_number("-1e3"));
+	ck_assert(homactl_is_number("-5000000000L"));
+	ck_assert(!homactl_is_number("-j"));
+	ck_assert(!homactl_is_number("-1x"));
+	ck_assert(!homactl_is_number("-"));
+	ck_assert(!homactl_is_number("1"));
+	ck_assert(homactl_takes_value("-s"));
+	ck_assert(homactl_takes_value("-js"));
+	ck_assert(!homactl_takes_value("-sPATH"));
+	ck_assert(!homactl_takes_value("-j"));
+	ck_assert(homactl_takes_value("--port"));
+	ck_assert(homactl_takes_value("--peer"));
+	ck_assert(!homactl_takes_value("--peer=1.2.3.4"));
+	ck_assert(!homactl_takes_value("--json"));
+	ck_assert(!homactl_takes_value("--http"));
+}
+END_TEST
+
 static Suite *homactl_suite(void)
 {
 	Suite *s = suite_create("homactl");
@@ -164,6 +187,7 @@ static Suite *homactl_suite(void)
 	tcase_add_test(tc, prom_name__suffixes_and_seconds);
 	tcase_add_test(tc, flat_name__module_names);
 	tcase_add_test(tc, http_classify__requests);
+	tcase_add_test(tc, args__numbers_and_values);
 	suite_add_tcase(s, tc);
 	return s;
 }
