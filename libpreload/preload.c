@@ -1264,6 +1264,30 @@ short hp_ready(struct psock *ps)
 	return ev;
 }
 
+short hp_ready_held(struct psock *ps)
+{
+	struct hc_sock *s;
+	short ev = 0;
+
+	pthread_rwlock_rdlock(&ps->rw);
+	s = ps->s;
+	if (s == NULL) {
+		ev = ps->broken ? POLLERR : POLLOUT;
+	} else {
+		/* What hc_ready says, without reading the connection. */
+		pthread_mutex_lock(&s->lock);
+		if (s->q.count > 0 || s->shut || s->dead)
+			ev |= POLLIN;
+		if (!s->shut && !s->dead && s->tx.free_head != TXTRACK_NONE &&
+		    s->tx.area.free_bytes > 0 &&
+		    txtrack_wmem_ok(&s->tx, 1, s->wmem_max))
+			ev |= POLLOUT;
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_rwlock_unlock(&ps->rw);
+	return ev;
+}
+
 __attribute__((constructor)) static void hp_init(void)
 {
 	hp_resolve();

@@ -99,6 +99,11 @@ bool hp_is_homa(int fd);
  */
 short hp_ready(struct psock *ps);
 /*
+ * As hp_ready, from what the library holds only (no read of the
+ * connection): before a wait, whose kernel part sees unread datagrams.
+ */
+short hp_ready_held(struct psock *ps);
+/*
  * fn(fd, ps, arg) for every descriptor of a Homa socket (call it with the
  * table locked: hp_tab_lock).
  */

@@ -79,7 +79,8 @@ static int wait_poll(struct pollfd *fds, nfds_t n, int timeout_ms,
 		     const sigset_t *sigmask)
 {
 	int64_t end = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	short *saved = malloc(n * sizeof(short));
+	short small[16];
+	short *saved = n <= 16 ? small : malloc(n * sizeof(short));
 	int rc, count;
 
 	if (saved == NULL) {
@@ -96,7 +97,7 @@ static int wait_poll(struct pollfd *fds, nfds_t n, int timeout_ms,
 
 			if (ps == NULL)
 				continue;
-			if (ev_of(ps) & (fds[i].events | POLLERR))
+			if (hp_ready_held(ps) & (fds[i].events | POLLERR))
 				ready = true;
 			hp_put(ps);
 		}
@@ -137,7 +138,8 @@ static int wait_poll(struct pollfd *fds, nfds_t n, int timeout_ms,
 			break;
 		/* Only homad's bookkeeping arrived: wait again. */
 	}
-	free(saved);
+	if (saved != small)
+		free(saved);
 	return rc;
 }
 
@@ -455,7 +457,7 @@ static int wait_epoll(int epfd, struct epoll_event *out, int max, int timeout,
 			if (ps == NULL)
 				continue;
 			{
-				short pe = ev_of(ps);
+				short pe = hp_ready_held(ps);
 				uint32_t r = (pe & POLLIN ? EPOLLIN : 0) |
 					     (pe & POLLOUT ? EPOLLOUT : 0) |
 					     (pe & POLLERR ? EPOLLERR : 0);

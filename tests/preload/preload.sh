@@ -30,6 +30,20 @@ fi
 
 require_netns
 setup_tmp
+# A sanitizer's report runs llvm-symbolizer with this environment: without
+# the sanitizer's runtime it cannot load the instrumented library, so it
+# runs without LD_PRELOAD.
+if nm "$PT" 2>/dev/null | grep -q __asan_init; then
+	sym=$(command -v llvm-symbolizer || ls /usr/bin/llvm-symbolizer-* \
+		2>/dev/null | head -n 1)
+	if [ -n "$sym" ]; then
+		printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$@"\n' "$sym" \
+			>"$T_TMP/llvm-symbolizer"
+		chmod +x "$T_TMP/llvm-symbolizer"
+		ASAN_SYMBOLIZER_PATH=$T_TMP/llvm-symbolizer
+		export ASAN_SYMBOLIZER_PATH
+	fi
+fi
 A=hp-$$-a
 B=hp-$$-b
 make_pair "$A" "$B"

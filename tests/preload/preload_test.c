@@ -409,6 +409,8 @@ static int cmd_echo(int argc, char **argv)
 	printf("%u echo RPCs of 1..1,000,000 bytes byte-exact (private and "
 	       "shared); 0 and 1,000,001 bytes: %s, %s\n",
 	       rpcs, strerrorname_np(e0), strerrorname_np(e1));
+	free(buf);
+	close(h.fd);
 	return 0;
 }
 
@@ -625,6 +627,9 @@ static int cmd_many(int argc, char **argv)
 		}
 	}
 	printf("%d sockets x %d RPCs through the epoll server\n", n, r);
+	for (int i = 0; i < n; i++)
+		close(hs[i].fd);
+	free(hs);
 	return 0;
 }
 
@@ -821,6 +826,8 @@ static int cmd_info(int argc, char **argv)
 	       "%llu pool bytes free\n",
 	       info.port, info.num_rpcs,
 	       (unsigned long long)info.bpool_avail_bytes);
+	free(buf);
+	close(h.fd);
 	return 0;
 }
 
