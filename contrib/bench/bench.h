@@ -62,7 +62,7 @@ typedef void (*bench_done_fn)(void *arg, uint64_t tag, uint32_t resp_len,
  * the caller's buffer where one is taken; backends never print.
  */
 struct bench_proto {
-	const char *name; /* "tcp", "homa" */
+	const char *name; /* "tcp", "homa", "kernel" */
 	/*
 	 * Open a client endpoint for RPCs to the nservers servers (the array
 	 * stays valid until client_close).  At most o->max_outstanding RPCs
@@ -101,6 +101,8 @@ struct bench_proto {
 };
 
 extern const struct bench_proto tcp_proto;
+/* The Linux Homa socket API (the module, or homad under homa-run). */
+extern const struct bench_proto kernel_proto;
 #ifdef HAVE_HOMACLIENT
 extern const struct bench_proto homa_proto;
 #endif

@@ -26,6 +26,7 @@ static const struct bench_proto *const bench_protos[] = {
 #ifdef HAVE_HOMACLIENT
 	&homa_proto,
 #endif
+	&kernel_proto,
 };
 #define BENCH_NPROTOS (sizeof(bench_protos) / sizeof(bench_protos[0]))
 
@@ -100,8 +101,11 @@ static void bench_usage(FILE *f)
 		"       homa-bench scale -s HOST ... (homa-bench scale -h)\n"
 #endif
 		"\n"
-		"  -P, --protocol PROTO   tcp (default) or homa, as built: "
-		"see\n"
+		"  -P, --protocol PROTO   tcp (default), homa or kernel (the "
+		"Homa socket\n"
+		"                         API: the module, or homad under "
+		"homa-run), as\n"
+		"                         built: see\n"
 		"                         `homa-bench protocols`\n"
 		"  -p, --port PORT        server port (default %d)\n"
 		"  -r, --response B|echo  server: response bytes (default "

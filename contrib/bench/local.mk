@@ -4,9 +4,10 @@
 bin_PROGRAMS += contrib/bench/homa-bench
 contrib_bench_homa_bench_SOURCES = contrib/bench/homa_bench.c \
 	contrib/bench/bench.h contrib/bench/workload.c contrib/bench/stats.c \
-	contrib/bench/tcp.c contrib/bench/homa.c contrib/bench/scale.c
+	contrib/bench/tcp.c contrib/bench/homa.c contrib/bench/scale.c \
+	contrib/bench/kernel.c
 contrib_bench_homa_bench_CPPFLAGS = $(AM_CPPFLAGS) -DHAVE_HOMACLIENT \
-	-I$(top_srcdir)/libclient \
+	-I$(top_srcdir)/libclient -I$(top_srcdir)/libpreload \
 	-DWORKLOADS_INSTALLED='"$(pkgdatadir)/workloads"' \
 	-DWORKLOADS_DIR='"$(abs_top_srcdir)/contrib/workloads"'
 contrib_bench_homa_bench_CFLAGS = $(AM_CFLAGS)
