@@ -449,6 +449,82 @@ START_TEST(engine_icmp_error__fails_client_ends_server)
 }
 END_TEST
 
+/* engine_rpcs_page: pages of 7 list each of 202 live RPCs exactly once. */
+START_TEST(engine_rpcs_page__pages_and_filters)
+{
+	static struct homa_rpc_info out[7];
+	uint64_t ids[200], cursor = 0;
+	unsigned seen[200] = {0}, n, total = 0, pages = 0;
+	uint16_t cport = engine_sock_port(t.cli);
+	bool more = true;
+
+	for (unsigned i = 0; i < 200; i++)
+		ids[i] = et_request(&t, 10);
+	/* Two server RPCs from the peer, on the server's port. */
+	et_data(&t, ET_SERVER_PORT, 1000, 20000, 20000, 0, 1000);
+	et_data(&t, ET_SERVER_PORT, 1002, 20000, 20000, 0, 1000);
+	while (more) {
+		n = engine_rpcs_page(t.e, &cursor, 0, NULL, out, 7, &more);
+		ck_assert_uint_le(n, 7);
+		pages++;
+		ck_assert_uint_lt(pages, 1000);
+		for (unsigned k = 0; k < n; k++) {
+			total++;
+			if (out[k].port == ET_SERVER_PORT) {
+				ck_assert_uint_eq(out[k].state,
+						  HOMA_RPC_STATE_INCOMING);
+				ck_assert_uint_eq(out[k].rx_length, 20000);
+				continue;
+			}
+			ck_assert_uint_eq(out[k].port, cport);
+			ck_assert_uint_eq(out[k].state,
+					  HOMA_RPC_STATE_OUTGOING);
+			ck_assert_uint_eq(out[k].tx_length, 10);
+			for (unsigned i = 0; i < 200; i++)
+				if (ids[i] == out[k].id)
+					seen[i]++;
+		}
+	}
+	ck_assert_uint_eq(total, 202);
+	for (unsigned i = 0; i < 200; i++)
+		ck_assert_uint_eq(seen[i], 1);
+	/* Filters: the client's port; a peer with none. */
+	cursor = 0;
+	total = 0;
+	do {
+		n = engine_rpcs_page(t.e, &cursor, ET_SERVER_PORT, &et_peer,
+				     out, 7, &more);
+		total += n;
+	} while (more);
+	ck_assert_uint_eq(total, 2);
+	cursor = 0;
+	total = 0;
+	do {
+		n = engine_rpcs_page(t.e, &cursor, 0, &et_peer2, out, 7, &more);
+		total += n;
+	} while (more);
+	ck_assert_uint_eq(total, 0);
+}
+END_TEST
+
+START_TEST(engine_peers_page__the_peer)
+{
+	struct homa_peer_entry out[4];
+	uint64_t cursor = 0;
+	bool more;
+	unsigned n;
+
+	for (unsigned i = 0; i < 5; i++)
+		et_request(&t, 10);
+	n = engine_peers_page(t.e, &cursor, out, 4, &more);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(!more);
+	ck_assert_mem_eq(&out[0].addr, &et_peer, sizeof(et_peer));
+	ck_assert_uint_eq(out[0].rpcs, 5);
+	ck_assert_uint_eq(out[0].resends, 0);
+}
+END_TEST
+
 static Suite *rpc_suite(void)
 {
 	Suite *s = suite_create("rpc");
@@ -456,6 +532,8 @@ static Suite *rpc_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, rpc_new_client__even_increasing_ids);
+	tcase_add_test(tc, engine_rpcs_page__pages_and_filters);
+	tcase_add_test(tc, engine_peers_page__the_peer);
 	tcase_add_test(tc, rpc_new_server__limits);
 	tcase_add_test(tc, rpc_deliver__response_ends_rpc_and_queues_ack);
 	tcase_add_test(tc, rpc_acked__piggybacked_ack_ends_server_rpc);
