@@ -574,7 +574,11 @@ static void homactl_rpc_text(const Homa__Ctl__RpcInfo *x)
 		x->flags & 1 ? "B" : "", x->flags & 4 ? "R" : "");
 }
 
-static void homactl_rpc_json(json_object *a, const Homa__Ctl__RpcInfo *x)
+/*
+ * One RPC as a JSON object, printed at once (a listing of 100,000 RPCs is
+ * streamed, not built in memory first); first: no comma before it.
+ */
+static void homactl_rpc_json(bool first, const Homa__Ctl__RpcInfo *x)
 {
 	json_object *e = json_object_new_object();
 
@@ -597,7 +601,12 @@ static void homactl_rpc_json(json_object *a, const Homa__Ctl__RpcInfo *x)
 	homactl_json_u64(e, "rx_gap_bytes", x->rx_gap_bytes);
 	homactl_json_u64(e, "rx_granted", x->rx_granted);
 	homactl_json_u64(e, "flags", x->flags);
-	json_object_array_add(a, e);
+	fputs(first ? "\n    " : ",\n    ", hout);
+	fputs(json_object_to_json_string_ext(
+		      e,
+		      JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE),
+	      hout);
+	json_object_put(e);
 }
 
 /* ---- peers -------------------------------------------------------------- */
@@ -897,8 +906,6 @@ static void homactl_rpcs(const struct homactl_conn *c, bool json, uint32_t port,
 {
 	Homa__Ctl__Request req = HOMA__CTL__REQUEST__INIT;
 	Homa__Ctl__RpcsRequest rr = HOMA__CTL__RPCS_REQUEST__INIT;
-	json_object *o = json ? json_object_new_object() : NULL;
-	json_object *a = json ? json_object_new_array() : NULL;
 	uint64_t listed = 0, total = 0;
 	bool more = true;
 
@@ -906,7 +913,9 @@ static void homactl_rpcs(const struct homactl_conn *c, bool json, uint32_t port,
 	req.rpcs = &rr;
 	rr.port = port;
 	rr.peer = (char *)(peer != NULL ? peer : "");
-	if (!json)
+	if (json)
+		fputs("{\n  \"rpcs\": [", hout);
+	else
 		fprintf(hout,
 			"%20s %5s %-22s %-10s %9s %9s %9s %4s %9s %9s %4s "
 			"%9s %9s %s\n",
@@ -928,7 +937,7 @@ static void homactl_rpcs(const struct homactl_conn *c, bool json, uint32_t port,
 		homactl_check_list("rpcs", m->n_rpcs, (void *const *)m->rpcs);
 		for (size_t i = 0; i < m->n_rpcs; i++) {
 			if (json)
-				homactl_rpc_json(a, m->rpcs[i]);
+				homactl_rpc_json(listed + i == 0, m->rpcs[i]);
 			else
 				homactl_rpc_text(m->rpcs[i]);
 		}
@@ -942,9 +951,8 @@ static void homactl_rpcs(const struct homactl_conn *c, bool json, uint32_t port,
 		homa__ctl__response__free_unpacked(resp, NULL);
 	}
 	if (json) {
-		json_object_object_add(o, "rpcs", a);
-		homactl_json_u64(o, "total", total);
-		homactl_json_print(o);
+		fprintf(hout, "%s],\n  \"total\": %" PRIu64 "\n}\n",
+			listed > 0 ? "\n  " : "", total);
 	} else {
 		fprintf(hout, "(%" PRIu64 " listed, %" PRIu64 " live RPCs)\n",
 			listed, total);

@@ -277,7 +277,9 @@ touch "$T_TMP/stop"
 bounded_wait "$CONC" 60 || true
 [ "$WAIT_RC" -eq 0 ] || failed "echo traffic" "$(tail -3 "$T_TMP/conc.log")
 a: $(grep -v ' info: ' "$T_TMP/a.log" | tail -5)
-b: $(grep -v ' info: ' "$T_TMP/b.log" | tail -5)"
+b: $(grep -v ' info: ' "$T_TMP/b.log" | tail -5)
+a: $(hctl a metrics | grep -E '^homad_(client|server)_timeouts|tick_seconds_max|kernel_drops' | tr '\n' ' ')
+b: $(hctl b metrics | grep -E '^homad_(client|server)_timeouts|tick_seconds_max|kernel_drops' | tr '\n' ' ')"
 name="peers in B after the echoes: A is a homad"
 hctl b -j peers >"$T_TMP/pe2.json" 2>&1
 check "$name" "$T_TMP/pe2.json" '
