@@ -54,6 +54,10 @@
 #define CHAN_MAX_GROUPS 256
 /* Pause of the listener after accept failed (out of descriptors...). */
 #define CHAN_ACCEPT_RETRY_SEC 1
+/* The reason of a connection the client closed (never a warning). */
+#define CHAN_CLOSED "closed by the client"
+/* homad cancelled its own receive (stopping): not a warning either. */
+#define CHAN_CANCELLED "cancelled"
 /*
  * A client whose queue holds CHAN_MAX_EVENTS events keeps its connection
  * while it is reading them: while one of its events was taken (a send
@@ -200,6 +204,8 @@ struct chan_conn {
 	bool busy;	    /* inside chan_conn_close: do not free */
 	bool counted;	    /* in chan->n_clients */
 	bool loud;	    /* log the disconnection at info level */
+	bool internal;	    /* homad's failure, not the client's: warn */
+	int err;	    /* errno of a failed send or receive, or 0 */
 	const char *reason; /* why it is doomed (static) */
 };
 
@@ -275,6 +281,10 @@ static void chan_conn_fail(struct chan_conn *cn, uint64_t *counter,
 	cn->doomed = true;
 	cn->reason = reason;
 	cn->loud = counter != NULL;
+	/* Not the client's doing (it closed, or sent something bad): an
+	 * operator must see why homad dropped it. */
+	cn->internal = counter == NULL && strcmp(reason, CHAN_CLOSED) != 0 &&
+		       strcmp(reason, CHAN_CANCELLED) != 0;
 	if (counter)
 		(*counter)++;
 	chan_dirty(cn);
@@ -1387,15 +1397,17 @@ static void chan_recv_done(struct chan *c, struct chan_conn *cn, int res,
 		return;
 	}
 	if (res == 0) {
-		chan_conn_fail(cn, NULL, "closed by the client");
+		chan_conn_fail(cn, NULL, CHAN_CLOSED);
 		return;
 	}
 	if (res < 0) {
 		/* ECONNRESET: it closed with our events unread. */
 		chan_conn_fail(cn, NULL,
-			       res == -ECONNRESET  ? "closed by the client"
-			       : res == -ECANCELED ? "cancelled"
+			       res == -ECONNRESET  ? CHAN_CLOSED
+			       : res == -ECANCELED ? CHAN_CANCELLED
 						   : "receive error");
+		if (res != -ECONNRESET && res != -ECANCELED)
+			cn->err = -res;
 		return;
 	}
 	r = chan_rx_fds(&cn->rx_msg, fds, &nfds);
@@ -1492,7 +1504,13 @@ static void chan_conn_close(struct chan *c, struct chan_conn *cn, uint64_t now)
 	if (cn->state == CHAN_CLOSING)
 		return;
 	cn->busy = true;
-	if (cn->reason && cn->loud)
+	if (cn->reason && cn->internal)
+		log_warnx("client %" PRIu64 " (pid %d uid %u): disconnected: "
+			  "%s%s%s",
+			  cn->serial, (int)cn->pid, (unsigned)cn->uid,
+			  cn->reason, cn->err ? ": " : "",
+			  cn->err ? strerror(cn->err) : "");
+	else if (cn->reason && cn->loud)
 		log_info("client %" PRIu64 " (pid %d uid %u): disconnected: %s",
 			 cn->serial, (int)cn->pid, (unsigned)cn->uid,
 			 cn->reason);
@@ -1745,12 +1763,15 @@ bool chan_complete(struct chan *c, const struct io_uring_cqe *cqe, uint64_t now)
 		if (cqe->res >= 0)
 			cn->taken_ns = now;
 		TAILQ_REMOVE(&cn->sending, ev, link);
-		if (cqe->res < 0 && cn->state != CHAN_CLOSING)
+		if (cqe->res < 0 && cn->state != CHAN_CLOSING && !cn->doomed) {
+			bool gone =
+				cqe->res == -EPIPE || cqe->res == -ECONNRESET;
+
 			chan_conn_fail(cn, NULL,
-				       cqe->res == -EPIPE ||
-						       cqe->res == -ECONNRESET
-					       ? "closed by the client"
-					       : "send error");
+				       gone ? CHAN_CLOSED : "send error");
+			if (!gone)
+				cn->err = -cqe->res;
+		}
 		chan_ev_free(ev);
 		if (cn->state == CHAN_CLOSING) {
 			chan_conn_maybe_free(c, cn);
