@@ -137,6 +137,9 @@ struct homa_peer {
 	/* RESEND rounds sent to it in tick resend_tick (resend_peer_limit). */
 	uint64_t resend_tick;
 	uint32_t resends_in_tick;
+	/* Bytes its RPCs' last RESEND rounds asked for and have not heard
+	 * about since (the sum of their resend_asked; timer.c caps it). */
+	uint64_t resend_bytes;
 	/* Receiver side: its DATA (peer_rx_sample). */
 	uint64_t rx_total;     /* DATA payload bytes received from it, ever */
 	uint64_t data_tick;    /* e->ticks when its last DATA arrived */
@@ -296,6 +299,7 @@ int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
 void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 		const struct homa_pkt *pkt, uint64_t now);
 bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
+uint64_t msgin_retrans_bytes(const struct homa_rpc *rpc);
 void msgin_request_retrans(struct homa_engine *e, struct homa_rpc *rpc,
 			   uint64_t now);
 uint32_t msgin_received(const struct homa_msgin *m);
@@ -361,7 +365,8 @@ struct homa_rpc {
 	 * (0: none sent in this silence yet) and the gap after it. */
 	uint32_t next_resend;
 	uint32_t resend_gap;
-	uint32_t unanswered; /* RESEND rounds since the peer answered */
+	uint32_t unanswered;   /* RESEND rounds since the peer answered */
+	uint32_t resend_asked; /* bytes its last RESEND round asked for */
 	/* When it went silent: its peer's rx_total, and the bytes the peer
 	 * owed us then (timer_resend_deferred). */
 	uint64_t rx_mark, ahead;
@@ -380,9 +385,19 @@ static inline bool rpc_is_client(const struct homa_rpc *rpc)
 	return (rpc->id & 1) == 0;
 }
 
+/* rpc's last RESEND round was answered (or is moot): not outstanding. */
+static inline void rpc_resend_settled(struct homa_rpc *rpc)
+{
+	if (rpc->resend_asked != 0) {
+		rpc->peer->resend_bytes -= rpc->resend_asked;
+		rpc->resend_asked = 0;
+	}
+}
+
 /* The peer moved this RPC on (DATA, GRANT...): silence and back-off over. */
 static inline void rpc_heard(struct homa_rpc *rpc)
 {
+	rpc_resend_settled(rpc);
 	rpc->silent_ticks = 0;
 	rpc->next_resend = 0;
 	rpc->resend_gap = 0;
@@ -396,6 +411,7 @@ static inline void rpc_heard(struct homa_rpc *rpc)
  */
 static inline void rpc_busy(struct homa_rpc *rpc)
 {
+	rpc_resend_settled(rpc);
 	rpc->silent_ticks = 0;
 	rpc->next_resend = rpc->resend_gap;
 	rpc->unanswered = 0;

@@ -147,6 +147,12 @@ static const struct metrics_scalar metrics_scalars[] = {
 	{"resends_peer_limited",
 	 "RESEND rounds put off to a later tick by resend_peer_limit",
 	 METRICS_OFF(resends_peer_limited)},
+	{"resends_bytes_capped",
+	 "RESEND rounds put off: the peer owed too many bytes already asked "
+	 "for",
+	 METRICS_OFF(resends_bytes_capped)},
+	{"resend_bytes_asked", "Bytes of data that RESENDs asked peers for",
+	 METRICS_OFF(resend_bytes_asked)},
 	{"need_ack_timeouts", "Server RPCs ended after unanswered NEED_ACKs",
 	 METRICS_OFF(need_ack_timeouts)},
 	{"unknown_rpcs", "Packets for RPCs with no state here",

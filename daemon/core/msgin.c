@@ -146,6 +146,25 @@ static void msgin_send_resend(struct homa_engine *e, struct homa_rpc *rpc,
  * asks for "everything" (0, -1); a receiver asks for each gap and for
  * [recv_end, granted).
  */
+/*
+ * The bytes of data a RESEND round of rpc would ask its peer for: its
+ * gaps and what was granted but has not come (a client's RESEND for a
+ * response not begun asks for no bytes it knows of: 0).
+ */
+uint64_t msgin_retrans_bytes(const struct homa_rpc *rpc)
+{
+	const struct homa_msgin *m = &rpc->msgin;
+	uint64_t bytes = 0;
+
+	if (rpc->state != RPC_INCOMING || !m->present || !m->bufs)
+		return 0;
+	for (uint32_t i = 0; i < m->num_gaps; i++)
+		bytes += m->gaps[i].end - m->gaps[i].start;
+	if (m->recv_end < m->granted)
+		bytes += m->granted - m->recv_end;
+	return bytes;
+}
+
 void msgin_request_retrans(struct homa_engine *e, struct homa_rpc *rpc,
 			   uint64_t now)
 {

@@ -277,6 +277,7 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
 
 	if (rpc->state == RPC_DEAD)
 		return;
+	rpc_resend_settled(rpc);
 	rpc_hash_del(e, rpc);
 	grant_remove(e, rpc);
 	pacer_remove(e, rpc);

@@ -174,12 +174,37 @@ static bool timer_peer_allows(struct homa_engine *e, struct homa_peer *peer)
 	return true;
 }
 
+/*
+ * A homad rule: the bytes a peer's RPCs asked it for with RESENDs and have
+ * not heard about since stay within what the peer can deliver in its
+ * window (peer_grant_cap, from its measured arrival rate; max_incoming
+ * before it is measured), so that a peer slow to answer is not asked to
+ * queue more and more again.  One RPC may always ask (nothing else
+ * outstanding), and an RPC asking again replaces its own last request.
+ * True (counted) while rpc's round of asked bytes must wait.
+ */
+static bool timer_bytes_capped(struct homa_engine *e,
+			       const struct homa_rpc *rpc, uint64_t asked)
+{
+	const struct homa_peer *peer = rpc->peer;
+	uint64_t others = peer->resend_bytes - rpc->resend_asked;
+	uint64_t cap = peer_grant_cap(e, peer);
+
+	if (cap == 0)
+		cap = engine_max_incoming(&e->params);
+	if (others == 0 || others + asked <= cap)
+		return false;
+	e->metrics.resends_bytes_capped++;
+	return true;
+}
+
 static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 			    uint64_t now)
 {
 	const struct homa_params *p = &e->params;
 	struct homa_msgout *out = &rpc->msgout;
 	struct homa_msgin *in = &rpc->msgin;
+	uint64_t asked;
 	uint32_t gap, cap;
 
 	if (!rpc_is_client(rpc) && rpc->state == RPC_OUTGOING &&
@@ -251,7 +276,9 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	 */
 	if (rpc->next_resend != 0 && rpc->silent_ticks < rpc->next_resend)
 		return;
-	if (!timer_peer_allows(e, rpc->peer))
+	asked = msgin_retrans_bytes(rpc);
+	if (timer_bytes_capped(e, rpc, asked) ||
+	    !timer_peer_allows(e, rpc->peer))
 		return;
 	cap = timer_resend_cap(p);
 	gap = rpc->resend_gap == 0 ? p->resend_interval : 2 * rpc->resend_gap;
@@ -262,6 +289,9 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	if (rpc->unanswered < UINT32_MAX)
 		rpc->unanswered++;
 	msgin_request_retrans(e, rpc, now);
+	rpc->peer->resend_bytes += asked - rpc->resend_asked;
+	rpc->resend_asked = (uint32_t)asked;
+	e->metrics.resend_bytes_asked += asked;
 	/* Least recently asked first: the RPCs that resend_peer_limit put
 	 * off come before this one in the next tick. */
 	TAILQ_REMOVE(&e->rpcs, rpc, link);

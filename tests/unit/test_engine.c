@@ -373,6 +373,8 @@ START_TEST(metrics_foreach__names_labels_values)
 		"server_timeouts_rpc_silent",
 		"timeouts_peer_alive",
 		"resends_peer_limited",
+		"resends_bytes_capped",
+		"resend_bytes_asked",
 		"need_ack_timeouts",
 		"unknown_rpcs",
 		"server_cant_create_rpcs",

@@ -250,6 +250,50 @@ START_TEST(timer_tick__resend_peer_limit)
 }
 END_TEST
 
+/*
+ * The bytes a peer's RPCs asked for with RESENDs and have not heard about
+ * since stay within max_incoming (no measured rate): with 20 messages of
+ * 40,000 bytes, all unscheduled, each owing 38,576 bytes and max_incoming
+ * 100,000, two rounds go out (one RPC may always ask); an answer (BUSY) settles
+ * one, and the next RPC may ask.
+ */
+START_TEST(timer_tick__resend_bytes_capped_per_peer)
+{
+	const struct homa_metrics *m;
+	struct homa_params p;
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.max_incoming = 100000;
+	p.peer_window_usecs = 0; /* no rate-based cap: max_incoming */
+	et_init(&t, &p);
+	m = engine_metrics(t.e);
+	for (uint64_t i = 0; i < 20; i++)
+		et_data(&t, ET_SERVER_PORT, 10 + 2 * i, 40000, 40000, 0, 1424);
+	et_clear(&t);
+	et_ticks(&t, 5);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 2);
+	ck_assert_uint_eq(m->resend_bytes_asked, 2 * (40000 - 1424));
+	ck_assert_uint_ge(m->resends_bytes_capped, 18);
+	/* The asking ones ask again (their own bytes are replaced, not
+	 * added); the others still wait. */
+	et_ticks(&t, 40);
+	for (size_t i = 0; i < et_count(&t, HOMA_RESEND); i++) {
+		uint64_t id = et_nth(&t, HOMA_RESEND, i)->pkt.sender_id;
+
+		ck_assert(id == 11 || id == 13);
+	}
+	/* BUSY for one: it is settled, a third RPC may ask. */
+	et_ctrl(&t, HOMA_BUSY, ET_SERVER_PORT, 10);
+	et_clear(&t);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 1);
+	ck_assert_uint_eq(et_nth(&t, HOMA_RESEND, 0)->pkt.sender_id, 15);
+	/* Nothing failed: the peer answers. */
+	ck_assert_uint_eq(nrpcs(), 20);
+}
+END_TEST
+
 /* RESENDs sent so far for the RPC the peer calls id. */
 static size_t resends_for(uint64_t id)
 {
@@ -544,6 +588,7 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, timer_tick__live_peer_resends_zero_waits);
 	tcase_add_test(tc, timer_tick__busy_keeps_backoff);
 	tcase_add_test(tc, timer_tick__resend_peer_limit);
+	tcase_add_test(tc, timer_tick__resend_bytes_capped_per_peer);
 	tcase_add_test(tc, timer_tick__resend_peer_limit_takes_turns);
 	tcase_add_test(tc, timer_tick__resend_waits_while_peer_delivers);
 	tcase_add_test(tc,
