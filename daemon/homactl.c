@@ -1391,8 +1391,11 @@ int main(int argc, char **argv)
 	if (path == NULL || path[0] == '\0')
 		path = HOMACTL_DEFAULT_SOCKET;
 	{
-		char **v = calloc(2 * (size_t)argc + 2, sizeof(*v));
+		/* Static: getopt and the commands use it to the end (and
+		 * it stays reachable for leak checkers at exit). */
+		static char **v;
 
+		v = calloc(2 * (size_t)argc + 2, sizeof(*v));
 		if (v == NULL)
 			homactl_fail("out of memory");
 		argc = homactl_reorder(argc, argv, v);
