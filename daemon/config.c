@@ -163,6 +163,8 @@ static const struct conf_key conf_keys[] = {
 	 1, 100000, CF_ZERO_OK, NULL},
 	{"protocol", "peer_window_usecs", CK_U32, OFF(proto.peer_window_usecs),
 	 1, 1000000, CF_ZERO_OK, NULL},
+	{"protocol", "grant_pace_factor", CK_U32, OFF(proto.grant_pace_factor),
+	 1, 64, CF_ZERO_OK, NULL},
 	PROTO(CK_U32, unsched_from_rtt, 0, 1),
 	{"protocol", "incast_threshold", CK_U32, OFF(proto.incast_threshold), 1,
 	 10000000, CF_ZERO_OK, NULL},

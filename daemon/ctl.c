@@ -959,6 +959,10 @@ static int ctl_answer_peers(struct ctl *ctl, struct ctl_conn *c,
 		y->rate_mbps = in[i].rate_mbps;
 		y->homad = in[i].homad;
 		y->incoming = in[i].incoming;
+		y->grant_pace_mbps = in[i].pace_mbps;
+		y->rx_mbps = in[i].rx_mbps;
+		y->grant_cap = in[i].grant_cap;
+		y->resend_bytes = in[i].resend_bytes;
 		ptrs[i] = y;
 	}
 	body.n_peers = l->n;

@@ -629,12 +629,17 @@ static void homactl_peer_text(const Homa__Ctl__PeerInfo *x)
 	fprintf(hout,
 		"\n    rpcs %" PRIu32 ", rtt %.1f us, resends %" PRIu32
 		", acks pending %" PRIu32 ", last heard %" PRIu64 " ms ago, "
-		"pacing %s",
+		"resent bytes asked %" PRIu64 "\n    pacing: rule %s",
 		x->rpcs, (double)x->rtt_ns / 1000.0, x->resends,
-		x->acks_pending, x->last_heard_ms,
+		x->acks_pending, x->last_heard_ms, x->resend_bytes,
 		x->rate_mbps > 0 ? "" : "none");
 	if (x->rate_mbps > 0)
 		fprintf(hout, "%" PRIu32 " Mbit/s", x->rate_mbps);
+	fprintf(hout, ", grants %s", x->grant_pace_mbps > 0 ? "" : "none");
+	if (x->grant_pace_mbps > 0)
+		fprintf(hout, "%" PRIu32 " Mbit/s", x->grant_pace_mbps);
+	fprintf(hout, "; arrivals %" PRIu32 " Mbit/s, grant cap %" PRIu64,
+		x->rx_mbps, x->grant_cap);
 	fprintf(hout, ", %s, incoming %" PRIu64 "\n    cutoffs in:",
 		x->homad ? "homad" : "kernel module or unknown", x->incoming);
 	homactl_put_cutoffs(x->n_cutoffs_in, x->cutoffs_in,
@@ -675,6 +680,10 @@ static void homactl_peer_json(json_object *a, const Homa__Ctl__PeerInfo *x)
 	homactl_json_u64(e, "rate_mbps", x->rate_mbps);
 	json_object_object_add(e, "homad", json_object_new_boolean(x->homad));
 	homactl_json_u64(e, "incoming", x->incoming);
+	homactl_json_u64(e, "grant_pace_mbps", x->grant_pace_mbps);
+	homactl_json_u64(e, "rx_mbps", x->rx_mbps);
+	homactl_json_u64(e, "grant_cap", x->grant_cap);
+	homactl_json_u64(e, "resend_bytes", x->resend_bytes);
 	json_object_array_add(a, e);
 }
 

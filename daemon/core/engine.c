@@ -59,6 +59,7 @@ void engine_params_default(struct homa_params *p)
 	p->need_ack_timeout = 10;
 	p->live_peer_resends = 10;
 	p->resend_peer_limit = 16;
+	p->grant_pace_factor = 2;
 	p->peer_window_usecs = 4000;
 	p->n_rate_rules = 0;
 	p->unsched_from_rtt = ENGINE_UNSCHED_FROM_RTT;
@@ -1004,6 +1005,10 @@ counted:
 		pe->rate_mbps = p->rate_mbps;
 		pe->incoming = p->incoming;
 		pe->homad = p->homad;
+		pe->pace_mbps = p->pace_mbps;
+		pe->rx_mbps = p->rx_rate.max_mbps;
+		pe->grant_cap = peer_grant_cap(e, p);
+		pe->resend_bytes = p->resend_bytes;
 	}
 	return n;
 }

@@ -147,6 +147,14 @@ struct homa_params {
 	 * per-peer cap (the module's policy).  Range 0..1000000.
 	 */
 	uint32_t peer_window_usecs;
+	/*
+	 * [2] Grant pacing: a sender paces what it sends to a peer at this
+	 * many times the rate at which the peer's grants came while our
+	 * messages waited for them (peer_grant_sample), when that is below
+	 * link_mbps.  0: off (rate rules only, the module's policy).  Range
+	 * 0..64.
+	 */
+	uint32_t grant_pace_factor;
 	uint32_t n_rate_rules; /* [0] entries used in rate_rules */
 	struct homa_rate_rule rate_rules[HOMA_MAX_RATE_RULES];
 
@@ -547,6 +555,10 @@ struct homa_peer_entry {
 	uint32_t rate_mbps;    /* pacing cap; 0: none */
 	uint64_t incoming;     /* granted, not yet received */
 	bool homad;
+	uint32_t pace_mbps;    /* grant pacing's rate (peer_tx_mbps); 0: none */
+	uint32_t rx_mbps;      /* its arrival rate (max filter); 0: none */
+	uint64_t grant_cap;    /* peer_grant_cap; 0: none */
+	uint64_t resend_bytes; /* asked by RESENDs, not heard about since */
 };
 
 /*

@@ -93,6 +93,19 @@ void sock_wmem_release(struct homa_engine *e, struct homa_sock *s,
 
 /* ---- peer.c ----------------------------------------------------------- */
 
+/*
+ * A rate filter (peer_rate_sample): bytes counted in windows of
+ * PEER_RX_WINDOW_NS, each closed window a sample; one that stayed open for
+ * twice that long spanned a pause, not a rate, and starts over.  max_mbps
+ * is the fastest sample of this PEER_RX_EPOCH_NS and the last (0: none).
+ */
+struct homa_rate {
+	uint64_t win_start; /* 0: no window open */
+	uint64_t win_bytes;
+	uint64_t epoch_start;
+	uint32_t max_mbps, cur_max, prev_max;
+};
+
 struct homa_peer {
 	struct homa_addr addr;
 	bool ipv6; /* not v4-mapped: 40-byte IP header */
@@ -141,15 +154,16 @@ struct homa_peer {
 	 * about since (the sum of their resend_asked; timer.c caps it). */
 	uint64_t resend_bytes;
 	/* Receiver side: its DATA (peer_rx_sample). */
-	uint64_t rx_total;     /* DATA payload bytes received from it, ever */
-	uint64_t data_tick;    /* e->ticks when its last DATA arrived */
-	uint64_t rx_win_start; /* 0: no window open */
-	uint64_t rx_win_bytes;
-	/* The fastest window of this and the last PEER_RX_EPOCH_NS (what it
-	 * has shown it can deliver: its grant cap, peer_grant_cap). */
-	uint32_t rx_max_mbps, rx_cur_max, rx_prev_max;
-	uint64_t rx_epoch_start;
-	uint32_t scratch; /* engine_peers_page's count */
+	uint64_t rx_total;  /* DATA payload bytes received from it, ever */
+	uint64_t data_tick; /* e->ticks when its last DATA arrived */
+	/* How fast it has shown it can deliver to us (its grant cap,
+	 * peer_grant_cap). */
+	struct homa_rate rx_rate;
+	/* Sender side: how fast its grants came while our messages to it
+	 * waited for them (how fast it takes our data: grant pacing). */
+	struct homa_rate grant_rate;
+	uint32_t pace_mbps; /* grant pacing's rate for it now (0: none) */
+	uint32_t scratch;   /* engine_peers_page's count */
 };
 
 /* Arrival-rate windows and the max filter's epoch (peer_rx_sample). */
@@ -200,6 +214,10 @@ void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now);
 void peer_rx_sample(struct homa_engine *e, struct homa_peer *p, uint32_t bytes,
 		    uint64_t now);
 uint64_t peer_grant_cap(const struct homa_engine *e, const struct homa_peer *p);
+void peer_grant_sample(struct homa_engine *e, struct homa_peer *p,
+		       uint32_t bytes, uint64_t now);
+uint32_t peer_tx_mbps(const struct homa_engine *e, struct homa_peer *p,
+		      uint64_t now);
 uint32_t peer_unsched_bytes(const struct homa_engine *e,
 			    const struct homa_peer *p);
 bool pkt_has_homad_marker(const struct homa_pkt *pkt);

@@ -72,6 +72,8 @@ struct homa_metrics {
 	uint64_t resends_peer_limited; /* RESEND rounds put off: peer limit */
 	uint64_t resends_bytes_capped; /* ... put off: peer's bytes asked */
 	uint64_t resend_bytes_asked;   /* bytes RESENDs asked peers for */
+	uint64_t grant_pace_changes;   /* a peer's grant pacing rate changed */
+	uint64_t grant_paced_packets;  /* packets sent to grant-paced peers */
 	uint64_t need_ack_timeouts;    /* server RPCs never acked (homad) */
 	uint64_t unknown_rpcs;	       /* packets for RPCs we do not have */
 	uint64_t server_cant_create_rpcs; /* requests refused: limits */

@@ -234,8 +234,19 @@ void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
 	}
 	if (offset > m->length)
 		offset = m->length;
-	if (offset > m->granted)
+	if (offset > m->granted) {
+		/* Waiting for it (all granted sent, or all but a packet),
+		 * or held back by grant pacing itself: the grant shows how
+		 * fast the peer takes our data. */
+		const struct homa_peer *p = rpc->peer;
+
+		if (e->params.grant_pace_factor > 0 &&
+		    (m->next_xmit + peer_max_payload(e, p) >= m->granted ||
+		     (p->pace_mbps > 0 && p->tx_idle > now)))
+			peer_grant_sample(e, rpc->peer, offset - m->granted,
+					  now);
 		m->granted = offset;
+	}
 	m->sched_prio = engine_clamp_prio(e, pkt->u.grant.priority);
 	msgout_update(e, rpc);
 	pacer_xmit(e, now);

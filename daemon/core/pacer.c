@@ -10,11 +10,11 @@
  * max_nic_queue_usecs.  One packet in 1000 / pacer_fifo_fraction goes to
  * the oldest message instead, so a long message is never starved.
  *
- * Per-peer caps (struct homa_rate_rule): a capped peer has its own virtual
- * link at its rate; a message to a peer whose virtual link is backlogged
- * is skipped (the next best one goes), so one slow path does not hold up
- * the others.  When the pacer must wait it records when (pacer_wake), which
- * engine_next_deadline reports.
+ * Per-peer caps (struct homa_rate_rule, and grant pacing: peer_tx_mbps):
+ * a capped peer has its own virtual link at its rate; a message to a peer whose
+ * virtual link is backlogged is skipped (the next best one goes), so one slow
+ * path does not hold up the others.  When the pacer must wait it records when
+ * (pacer_wake), which engine_next_deadline reports.
  *
  * The link's free send slots bound it too (tx_budget, set by the caller
  * with engine_set_tx_budget): when they run out the pacer holds (tx_held)
@@ -151,18 +151,26 @@ void pacer_account(struct homa_engine *e, struct homa_peer *peer,
 {
 	if (e->link_idle < now)
 		e->link_idle = now;
+	uint32_t mbps;
+
 	e->link_idle += pacer_ns(ip_bytes, e->params.link_mbps);
-	if (peer != NULL && peer->rate_mbps > 0) {
+	if (peer == NULL)
+		return;
+	mbps = peer_tx_mbps(e, peer, now);
+	if (mbps > 0) {
 		if (peer->tx_idle < now)
 			peer->tx_idle = now;
-		peer->tx_idle += pacer_ns(ip_bytes, peer->rate_mbps);
+		peer->tx_idle += pacer_ns(ip_bytes, mbps);
+		if (mbps == peer->pace_mbps)
+			e->metrics.grant_paced_packets++;
 	}
 }
 
 static bool pacer_peer_blocked(const struct homa_peer *p, uint64_t now,
 			       uint64_t limit)
 {
-	return p->rate_mbps > 0 && p->tx_idle > now + limit;
+	return (p->rate_mbps > 0 || p->pace_mbps > 0) &&
+	       p->tx_idle > now + limit;
 }
 
 /*

@@ -278,54 +278,108 @@ void peer_rtt_sample(struct homa_peer *p, uint64_t sample, uint64_t now)
 		p->rtt_ns = p->rtt_prev_min;
 }
 
-/*
- * DATA payload from p arrived: count it (rx_total, data_tick) and account it
- * to the arrival-rate window.  A window closes after PEER_RX_WINDOW_NS and
- * is a rate sample; one that stayed open for twice that long spanned a
- * pause, not a rate, and starts over.  rx_max_mbps is the fastest sample
- * of this PEER_RX_EPOCH_NS and the last: how fast this peer has shown it
- * can deliver to us (its link, its pacing, the path, our own reading).
- */
-void peer_rx_sample(struct homa_engine *e, struct homa_peer *p, uint32_t bytes,
-		    uint64_t now)
+/* Count bytes at now in rate filter r (struct homa_rate). */
+static void peer_rate_sample(struct homa_rate *r, uint64_t bytes, uint64_t now)
 {
 	uint64_t span, mbps;
 
-	p->rx_total += bytes;
-	p->data_tick = e->ticks;
-	if (p->rx_win_start == 0 || now < p->rx_win_start ||
-	    now - p->rx_win_start >= 2 * PEER_RX_WINDOW_NS) {
-		p->rx_win_start = now ? now : 1;
-		p->rx_win_bytes = bytes;
+	if (r->win_start == 0 || now < r->win_start ||
+	    now - r->win_start >= 2 * PEER_RX_WINDOW_NS) {
+		r->win_start = now ? now : 1;
+		r->win_bytes = bytes;
 		return;
 	}
-	p->rx_win_bytes += bytes;
-	span = now - p->rx_win_start;
+	r->win_bytes += bytes;
+	span = now - r->win_start;
 	if (span < PEER_RX_WINDOW_NS)
 		return;
 	/* bytes x 8 / us = Mbit/s */
-	mbps = p->rx_win_bytes * 8000 / span;
+	mbps = r->win_bytes * 8000 / span;
 	if (mbps == 0)
 		mbps = 1;
 	if (mbps > UINT32_MAX)
 		mbps = UINT32_MAX;
-	p->rx_win_start = now;
-	p->rx_win_bytes = 0;
+	r->win_start = now;
+	r->win_bytes = 0;
 	/* Max filter over this epoch and the last (like the RTT's min). */
-	if (p->rx_epoch_start == 0 ||
-	    now - p->rx_epoch_start >= PEER_RX_EPOCH_NS) {
-		p->rx_prev_max =
-			p->rx_epoch_start != 0 && now - p->rx_epoch_start <
-							  2 * PEER_RX_EPOCH_NS
-				? p->rx_cur_max
+	if (r->epoch_start == 0 || now - r->epoch_start >= PEER_RX_EPOCH_NS) {
+		r->prev_max =
+			r->epoch_start != 0 && now - r->epoch_start <
+						       2 * PEER_RX_EPOCH_NS
+				? r->cur_max
 				: 0;
-		p->rx_cur_max = 0;
-		p->rx_epoch_start = now;
+		r->cur_max = 0;
+		r->epoch_start = now;
 	}
-	if (mbps > p->rx_cur_max)
-		p->rx_cur_max = (uint32_t)mbps;
-	p->rx_max_mbps =
-		p->rx_cur_max > p->rx_prev_max ? p->rx_cur_max : p->rx_prev_max;
+	if (mbps > r->cur_max)
+		r->cur_max = (uint32_t)mbps;
+	r->max_mbps = r->cur_max > r->prev_max ? r->cur_max : r->prev_max;
+}
+
+/* r's max filter as of now: 0 once its last two epochs are over. */
+static uint32_t peer_rate_now(const struct homa_rate *r, uint64_t now)
+{
+	if (r->epoch_start == 0 || now < r->epoch_start ||
+	    now - r->epoch_start >= 2 * PEER_RX_EPOCH_NS)
+		return 0;
+	return r->max_mbps;
+}
+
+/*
+ * DATA payload from p arrived: count it (rx_total, data_tick) and in its
+ * arrival rate (rx_rate): how fast this peer has shown it can deliver to
+ * us (its link, its pacing, the path, our own reading).
+ */
+void peer_rx_sample(struct homa_engine *e, struct homa_peer *p, uint32_t bytes,
+		    uint64_t now)
+{
+	p->rx_total += bytes;
+	p->data_tick = e->ticks;
+	peer_rate_sample(&p->rx_rate, bytes, now);
+}
+
+/*
+ * A homad rule (grant pacing): a GRANT from p gave a message of ours that
+ * was waiting for it bytes more.  While our messages wait for its grants,
+ * the grants come as fast as p takes our data (its link, its reading, its
+ * grant cap for us); p->pace_mbps becomes grant_pace_factor times the
+ * fastest such rate of the last 100-200 ms (never above link_mbps), the
+ * rate of p's virtual link in the pacer (with its rate rule's, whichever
+ * is lower), so that our unscheduled bursts and retransmissions to a slow
+ * receiver do not pile up in front of it.  Without fresh samples it is 0
+ * (no grant pacing).
+ */
+void peer_grant_sample(struct homa_engine *e, struct homa_peer *p,
+		       uint32_t bytes, uint64_t now)
+{
+	uint64_t mbps;
+
+	peer_rate_sample(&p->grant_rate, bytes, now);
+	mbps = (uint64_t)peer_rate_now(&p->grant_rate, now) *
+	       e->params.grant_pace_factor;
+	if (mbps >= e->params.link_mbps)
+		mbps = 0; /* no slower than our own link: no cap */
+	if (mbps != p->pace_mbps) {
+		p->pace_mbps = (uint32_t)mbps;
+		e->metrics.grant_pace_changes++;
+	}
+}
+
+/*
+ * The rate of p's virtual link in the pacer now: its rate rule's, or grant
+ * pacing's while its samples are fresh, whichever is lower; 0: no cap.
+ */
+uint32_t peer_tx_mbps(const struct homa_engine *e, struct homa_peer *p,
+		      uint64_t now)
+{
+	uint32_t pace = p->pace_mbps;
+
+	if (pace != 0 && peer_rate_now(&p->grant_rate, now) == 0)
+		pace = p->pace_mbps = 0; /* stale: its grants stopped */
+	(void)e;
+	if (p->rate_mbps != 0 && (pace == 0 || p->rate_mbps < pace))
+		return p->rate_mbps;
+	return pace;
 }
 
 /*
@@ -343,12 +397,12 @@ uint64_t peer_grant_cap(const struct homa_engine *e, const struct homa_peer *p)
 	uint64_t ns = (uint64_t)e->params.peer_window_usecs * 1000;
 	uint64_t cap, floor = 2 * (uint64_t)peer_max_payload(e, p);
 
-	if (ns == 0 || p->rx_max_mbps == 0)
+	if (ns == 0 || p->rx_rate.max_mbps == 0)
 		return 0;
 	if (4 * p->rtt_ns > ns)
 		ns = 4 * p->rtt_ns;
 	/* Mbit/s x ns / 8000 = bytes */
-	cap = (uint64_t)p->rx_max_mbps * ns / 8000;
+	cap = (uint64_t)p->rx_rate.max_mbps * ns / 8000;
 	return cap > floor ? cap : floor;
 }
 

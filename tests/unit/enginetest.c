@@ -33,6 +33,7 @@ static void et_send(void *ctx, const struct homa_out *o)
 	x = &t->out[t->nout++];
 	x->dst = *o->dst;
 	x->prio = o->prio;
+	x->at = t->now;
 	x->len = o->hdr_len + o->payload_len;
 	ck_assert_uint_le(x->len, sizeof(x->bytes));
 	memcpy(x->bytes, o->hdr, o->hdr_len);

@@ -25,6 +25,7 @@ struct et_out {
 	struct homa_addr dst;
 	uint8_t prio;
 	size_t len;
+	uint64_t at; /* t->now when the engine sent it */
 	struct homa_pkt pkt;
 	uint8_t bytes[HOMA_DATA_LEN + 9000];
 };

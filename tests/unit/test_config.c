@@ -149,6 +149,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(live_peer_resends);
 	SAME(resend_peer_limit);
 	SAME(peer_window_usecs);
+	SAME(grant_pace_factor);
 	SAME(unsched_from_rtt);
 	SAME(incast_threshold);
 	SAME(incast_unsched_bytes);
@@ -262,6 +263,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.live_peer_resends, 10);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 16);
 	ck_assert_uint_eq(c.proto.peer_window_usecs, 4000);
+	ck_assert_uint_eq(c.proto.grant_pace_factor, 2);
 	ck_assert_uint_eq(c.proto.n_rate_rules, 0);
 	ck_assert_int_eq(c.link, HOMA_LINK_IP);
 	ck_assert_uint_eq(c.udp_port, 4146);
@@ -371,7 +373,7 @@ START_TEST(config_load__shipped_conf_uncommented)
 	 * 34 protocol, 14 network, 3 control, 6 clients, 2 daemon and 7
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 80);
+	ck_assert_int_eq(settings, 81);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -416,6 +418,7 @@ START_TEST(config_load__every_key)
 		"  max_rpcs_per_peer = 77; max_sockets = 88; max_gaps = 99;\n"
 		"  need_ack_timeout = 0; live_peer_resends = 0;\n"
 		"  resend_peer_limit = 3; peer_window_usecs = 2500;\n"
+		"  grant_pace_factor = 0;\n"
 		"};\n"
 		"clients = { socket = \"/tmp/c.sock\"; socket_mode = "
 		"\"0660\";\n"
@@ -471,6 +474,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.proto.live_peer_resends, 0);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 3);
 	ck_assert_uint_eq(c.proto.peer_window_usecs, 2500);
+	ck_assert_uint_eq(c.proto.grant_pace_factor, 0);
 	/* limits.max_rpcs and max_peers are the engine's limits too. */
 	ck_assert_uint_eq(c.proto.max_rpcs, 300);
 	ck_assert_uint_eq(c.proto.max_peers, 40);
@@ -1074,6 +1078,8 @@ START_TEST(config_load__protocol_limits)
 		 "live_peer_resends = 10001 is out of range (0 or 1..10000)");
 	load_err("protocol = { resend_peer_limit = 100001; };\n", 1,
 		 "resend_peer_limit = 100001 is out of range (0 or 1..100000)");
+	load_err("protocol = { grant_pace_factor = 65; };\n", 1,
+		 "grant_pace_factor = 65 is out of range (0 or 1..64)");
 	load_err("protocol = { peer_window_usecs = 1000001; };\n", 1,
 		 "peer_window_usecs = 1000001 is out of range (0 or "
 		 "1..1000000)");

@@ -375,6 +375,8 @@ START_TEST(metrics_foreach__names_labels_values)
 		"resends_peer_limited",
 		"resends_bytes_capped",
 		"resend_bytes_asked",
+		"grant_pace_changes",
+		"grant_paced_packets",
 		"need_ack_timeouts",
 		"unknown_rpcs",
 		"server_cant_create_rpcs",

@@ -133,8 +133,8 @@ START_TEST(grant_check__slow_peer_capped)
 		t.now += 200000;
 	}
 	slow = peer_find(t.e, &et_peer);
-	ck_assert_uint_gt(slow->rx_max_mbps, 40);
-	ck_assert_uint_lt(slow->rx_max_mbps, 80);
+	ck_assert_uint_gt(slow->rx_rate.max_mbps, 40);
+	ck_assert_uint_lt(slow->rx_rate.max_mbps, 80);
 	cap = peer_grant_cap(t.e, slow);
 	ck_assert_uint_gt(cap, 20000);
 	ck_assert_uint_lt(cap, 40000);
