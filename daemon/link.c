@@ -344,9 +344,8 @@ static unsigned link_bpf_build(const struct link *l, int family,
 	uint32_t ret[LINK_RX_CLASSES];
 	unsigned n = 0, c;
 
-	/* udp: every datagram to LINK_RX_CTL for now (link.h). */
 	for (c = 0; c < LINK_RX_CLASSES; c++)
-		ret[c] = udp ? LINK_RX_CTL : (c == cls ? LINK_BPF_ALL : 0);
+		ret[c] = udp ? c : (c == cls ? LINK_BPF_ALL : 0);
 	if (!udp && family == AF_INET)
 		f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH,
 						      0);

@@ -27,11 +27,8 @@
  * through the IHL; IPv6 reads start at the Homa header, the priority is
  * read from the network header).  On the udp link the three sockets
  * form one SO_REUSEPORT group whose classic BPF program picks the socket
- * of each datagram; for now it sends every datagram to LINK_RX_CTL (one
- * queue, as before the classes): with the split, a client's homad at times
- * heard nothing at all from its server for 100 ticks under load
- * (tests/integration/busy.sh), which is not understood yet.  The data
- * plane handles the completions of LINK_RX_CTL, then
+ * of each datagram (a GRO batch goes whole to the socket of its first
+ * datagram).  The data plane handles the completions of LINK_RX_CTL, then
  * LINK_RX_HIGH, then the rest of each batch (link_rx_rank).  Sending and
  * ICMP errors use the LINK_RX_CTL socket.
  *

@@ -263,9 +263,9 @@ check "ip IPv4: receive classes partition the packets, control first" \
 	classes_case ip 4 "$B4"
 check "ip IPv6: receive classes partition the packets, control first" \
 	classes_case ip 6 "$B6"
-check "udp IPv4: every packet read once, all by the control socket (for now)" \
+check "udp IPv4: receive classes partition the packets, control first" \
 	classes_case udp 4 "$B4"
-check "udp IPv6: every packet read once, all by the control socket (for now)" \
+check "udp IPv6: receive classes partition the packets, control first" \
 	classes_case udp 6 "$B6"
 
 # --- ICMP errors about our packets reach the link's ICMP callback ---------

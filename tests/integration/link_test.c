@@ -1437,7 +1437,6 @@ static int lt_classes_run(const struct lt_opts *o)
 {
 	static struct lt_classes c;
 	unsigned want = o->count + LT_MIX_CTL, high = 0, i, batches = 0;
-	bool udp = o->link == HOMA_LINK_UDP;
 	struct __kernel_timespec ts = {.tv_sec = o->timeout_s};
 	struct lt_reap_ctx x;
 	struct io_uring_cqe *cqe;
@@ -1473,19 +1472,17 @@ static int lt_classes_run(const struct lt_opts *o)
 	       c.got[LINK_RX_BULK],
 	       (unsigned long long)m.link_rx_bulk_datagrams,
 	       (unsigned long long)m.link_rx_datagrams, c.out_of_order);
-	/* The udp link reads every class on LINK_RX_CTL for now (link.h):
-	 * every packet once, all counted there, in arrival order. */
 	if (c.total != want || m.link_rx_datagrams != want ||
-	    c.got[LINK_RX_CTL] != LT_MIX_CTL || c.got[LINK_RX_HIGH] != high ||
+	    c.got[LINK_RX_CTL] != LT_MIX_CTL ||
+	    m.link_rx_ctl_datagrams != LT_MIX_CTL ||
+	    c.got[LINK_RX_HIGH] != high || m.link_rx_high_datagrams != high ||
 	    c.got[LINK_RX_BULK] != o->count - high ||
-	    m.link_rx_ctl_datagrams != (udp ? want : LT_MIX_CTL) ||
-	    m.link_rx_high_datagrams != (udp ? 0 : high) ||
-	    m.link_rx_bulk_datagrams != (udp ? 0 : o->count - high)) {
+	    m.link_rx_bulk_datagrams != o->count - high) {
 		fprintf(stderr, "classes: packets lost, repeated or read by "
 				"the wrong socket\n");
 		rc = 1;
 	}
-	if (batches != 1 || (!udp && c.out_of_order)) {
+	if (batches != 1 || c.out_of_order) {
 		fprintf(stderr, "classes: not handed over in rank order in "
 				"one batch\n");
 		rc = 1;
