@@ -148,7 +148,7 @@ struct homa_params {
 	 */
 	uint32_t peer_window_usecs;
 	/*
-	 * [2] Grant pacing: a sender paces what it sends to a peer at this
+	 * [0] Grant pacing: a sender paces what it sends to a peer at this
 	 * many times the rate at which the peer's grants came while our
 	 * messages waited for them (peer_grant_sample), when that is below
 	 * link_mbps.  0: off (rate rules only, the module's policy).  Range

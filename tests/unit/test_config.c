@@ -263,7 +263,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.live_peer_resends, 10);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 16);
 	ck_assert_uint_eq(c.proto.peer_window_usecs, 4000);
-	ck_assert_uint_eq(c.proto.grant_pace_factor, 2);
+	ck_assert_uint_eq(c.proto.grant_pace_factor, 0);
 	ck_assert_uint_eq(c.proto.n_rate_rules, 0);
 	ck_assert_int_eq(c.link, HOMA_LINK_IP);
 	ck_assert_uint_eq(c.udp_port, 4146);
@@ -418,7 +418,7 @@ START_TEST(config_load__every_key)
 		"  max_rpcs_per_peer = 77; max_sockets = 88; max_gaps = 99;\n"
 		"  need_ack_timeout = 0; live_peer_resends = 0;\n"
 		"  resend_peer_limit = 3; peer_window_usecs = 2500;\n"
-		"  grant_pace_factor = 0;\n"
+		"  grant_pace_factor = 3;\n"
 		"};\n"
 		"clients = { socket = \"/tmp/c.sock\"; socket_mode = "
 		"\"0660\";\n"
@@ -474,7 +474,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.proto.live_peer_resends, 0);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 3);
 	ck_assert_uint_eq(c.proto.peer_window_usecs, 2500);
-	ck_assert_uint_eq(c.proto.grant_pace_factor, 0);
+	ck_assert_uint_eq(c.proto.grant_pace_factor, 3);
 	/* limits.max_rpcs and max_peers are the engine's limits too. */
 	ck_assert_uint_eq(c.proto.max_rpcs, 300);
 	ck_assert_uint_eq(c.proto.max_peers, 40);
