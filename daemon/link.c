@@ -8,14 +8,15 @@
  * has not read it yet), and leave as one UDP_SEGMENT (GSO) send.
  *
  * ICMP: errors about our packets are read from each socket's error queue
- * and handed to the link_icmp_fn; port unreachable answers are built here
- * and sent on raw IPPROTO_ICMP / IPPROTO_ICMPV6 sockets opened at
- * creation (they need CAP_NET_RAW, so before the privilege drop).
+ * and handed to the link_icmp_fn; port unreachable answers are built by
+ * linkpkt.c and sent on raw IPPROTO_ICMP / IPPROTO_ICMPV6 sockets opened
+ * at creation (they need CAP_NET_RAW, so before the privilege drop).
+ * The bytes around a Homa packet (IP headers, GRO segments, ICMP
+ * messages) are parsed and built by linkpkt.c, tested without privileges.
  */
 #include <config.h>
 
 #include <arpa/inet.h>
-#include <endian.h>
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <linux/filter.h>
@@ -24,7 +25,6 @@
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
-#include <netinet/ip_icmp.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -37,6 +37,7 @@
 
 #include "core/wire.h"
 #include "link.h"
+#include "linkpkt.h"
 #include "log.h"
 
 /*
@@ -75,16 +76,6 @@
 /* ICMP port unreachable: at most LINK_ICMP_RATE a second, bursts of ... */
 #define LINK_ICMP_RATE	1000u
 #define LINK_ICMP_BURST 100u
-/*
- * Largest ICMP error we build, IP header included: RFC 1812's 576 bytes
- * for IPv4, RFC 4443's 1280 for IPv6 (the quote is cut to fit).
- */
-#define LINK_ICMP4_MAX 576u
-#define LINK_ICMP6_MAX 1280u
-#define LINK_IP4_HLEN  20u
-#define LINK_IP6_HLEN  40u
-#define LINK_UDP_HLEN  8u
-#define LINK_ICMP_HLEN 8u
 /* ICMP_FILTER of linux/icmp.h (which clashes with net/if.h). */
 #define LINK_ICMP_FILTER 1
 
@@ -733,8 +724,8 @@ static int link_slots_init(struct link *l, unsigned n, char *err, size_t errlen)
 	l->slot_size = l->kind == HOMA_LINK_UDP && l->mtu < LINK_UDP_SLOT_SIZE
 			       ? LINK_UDP_SLOT_SIZE
 			       : l->mtu;
-	if (l->slot_size < LINK_ICMP4_MAX)
-		l->slot_size = LINK_ICMP4_MAX;
+	if (l->slot_size < LINKPKT_ICMP4_MAX)
+		l->slot_size = LINKPKT_ICMP4_MAX;
 	l->slots = calloc(n, sizeof(*l->slots));
 	if (!l->slots) {
 		snprintf(err, errlen, "out of memory for %u send slots", n);
@@ -943,24 +934,6 @@ int link_start(struct link *l, char *err, size_t errlen)
 
 /* ---- receiving ---------------------------------------------------------- */
 
-/* The IPv4 header of a raw read: Homa part and priority, or false. */
-static bool link_ipv4_strip(const uint8_t *p, size_t len, size_t *off,
-			    size_t *hlen, uint8_t *prio)
-{
-	size_t ihl, tot;
-
-	if (len < 20 || (p[0] >> 4) != 4)
-		return false;
-	ihl = (size_t)(p[0] & 0x0f) * 4;
-	tot = (size_t)p[2] << 8 | p[3];
-	if (ihl < 20 || tot < ihl || tot > len || p[9] != HOMA_IPPROTO)
-		return false;
-	*off = ihl;
-	*hlen = tot - ihl;
-	*prio = p[1] >> 5;
-	return true;
-}
-
 /* Hand one Homa packet to the receiver, with rx_cur describing it. */
 static void link_deliver(struct link *l, const uint8_t *pkt, size_t len,
 			 uint64_t now)
@@ -994,6 +967,7 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 	struct io_uring_recvmsg_out *o;
 	struct cmsghdr *c;
 	const struct sockaddr *name;
+	struct linkpkt_gro gro;
 	const uint8_t *data;
 	size_t len, seg = 0;
 
@@ -1083,34 +1057,26 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 	}
 
 	if (l->kind == HOMA_LINK_IP) {
-		size_t off = 0, hlen = len;
+		struct linkpkt_ip ip = {.off = 0, .len = len};
 
 		if (s->family == AF_INET) {
-			if (!link_ipv4_strip(data, len, &off, &hlen,
-					     &cur->prio)) {
+			if (linkpkt_ipv4_strip(data, len, &ip) < 0) {
 				l->m->link_rx_bad_ip++;
 				return;
 			}
-			cur->dst.in6.s6_addr[10] = 0xff;
-			cur->dst.in6.s6_addr[11] = 0xff;
-			memcpy(&cur->dst.in6.s6_addr[12], data + 16, 4);
+			cur->prio = ip.prio;
+			cur->dst = ip.dst;
 			cur->dst_known = true;
 		}
-		link_deliver(l, data + off, hlen, now);
+		link_deliver(l, data + ip.off, ip.len, now);
 		return;
 	}
-	if (seg == 0 || seg >= len) {
+	/* One datagram, or a GRO read of several (linkpkt.h). */
+	linkpkt_gro_init(&gro, data, len, seg);
+	while (linkpkt_gro_next(&gro, &data, &len)) {
+		if (gro.split)
+			l->m->link_rx_gro_segments++;
 		link_deliver(l, data, len, now);
-		return;
-	}
-	/* A GRO read: every segment but the last is exactly seg bytes. */
-	while (len > 0) {
-		size_t n = len < seg ? len : seg;
-
-		l->m->link_rx_gro_segments++;
-		link_deliver(l, data, n, now);
-		data += n;
-		len -= n;
 	}
 }
 
@@ -1197,29 +1163,23 @@ static void link_icmp_error(struct link_sock *s,
 			    size_t len)
 {
 	struct link *l = s->l;
-	struct homa_wire_common h;
+	struct linkpkt_quote q;
 	char otext[INET6_ADDRSTRLEN + 16];
-	uint16_t dport = 0;
-	uint64_t id = 0;
 	bool icmp = ee->ee_origin == SO_EE_ORIGIN_ICMP ||
 		    ee->ee_origin == SO_EE_ORIGIN_ICMP6;
 
-	if (len >= sizeof(h)) {
-		memcpy(&h, pkt, sizeof(h));
-		dport = ntohs(h.dport);
-		id = be64toh(h.sender_id);
-	}
+	linkpkt_quote_parse(pkt, len, &q);
 	if (icmp) {
 		l->m->icmp_errors++;
 		if (l->icmp_fn && orig) {
 			struct homa_addr peer;
 
 			link_addr_from_sa(orig, &peer);
-			l->icmp_fn(l->icmp_arg, &peer,
-				   ee->ee_origin == SO_EE_ORIGIN_ICMP
-					   ? AF_INET
-					   : AF_INET6,
-				   ee->ee_type, ee->ee_code, dport, id);
+			l->icmp_fn(
+				l->icmp_arg, &peer,
+				ee->ee_origin == SO_EE_ORIGIN_ICMP ? AF_INET
+								   : AF_INET6,
+				ee->ee_type, ee->ee_code, q.dport, q.sender_id);
 		}
 	}
 	if (log_get_level() < LOG_LEVEL_DEBUG)
@@ -1228,13 +1188,13 @@ static void link_icmp_error(struct link_sock *s,
 		snprintf(otext, sizeof(otext), "local");
 	else
 		link_sa_text(offender, otext, sizeof(otext));
-	if (len >= sizeof(h)) {
+	if (q.full) {
 		log_debug("%s: %s error from %s: type %u code %u (%s) about "
 			  "%s %u -> %u id %llu",
 			  s->desc, link_ee_origin(ee->ee_origin), otext,
 			  ee->ee_type, ee->ee_code, strerror((int)ee->ee_errno),
-			  wire_type_name(h.type), ntohs(h.sport), dport,
-			  (unsigned long long)id);
+			  wire_type_name(q.type), q.sport, q.dport,
+			  (unsigned long long)q.sender_id);
 	} else {
 		log_debug("%s: %s error from %s: type %u code %u (%s), %zu "
 			  "bytes of our packet",
@@ -1527,7 +1487,8 @@ int link_sendv(struct link *l, const struct homa_addr *dst, uint8_t prio,
 	 */
 	l->gso_tail = NULL;
 	if (gso_key && l->kind == HOMA_LINK_UDP && !l->gso_off &&
-	    len + LINK_UDP_HLEN + (v4 ? LINK_IP4_HLEN : LINK_IP6_HLEN) <=
+	    len + LINKPKT_UDP_HLEN +
+			    (v4 ? LINKPKT_IP4_HLEN : LINKPKT_IP6_HLEN) <=
 		    l->mtu) {
 		t->gso_key = gso_key;
 		t->gso_size = (uint16_t)len;
@@ -1546,21 +1507,6 @@ int link_send(struct link *l, const struct homa_addr *dst, uint8_t prio,
 	      const void *pkt, size_t len)
 {
 	return link_sendv(l, dst, prio, pkt, len, NULL, 0, 0);
-}
-
-/* Internet checksum (RFC 1071) of buf[0..len). */
-static uint16_t link_csum(const uint8_t *buf, size_t len)
-{
-	uint32_t sum = 0;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)buf[i] << 8 | buf[i + 1];
-	if (len & 1)
-		sum += (uint32_t)buf[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
 }
 
 /* Token bucket of port unreachable answers; true: one may be sent. */
@@ -1582,119 +1528,6 @@ static bool link_icmp_allow(struct link *l)
 }
 
 /*
- * Build into buf (room bytes) the IPv4 ICMP port unreachable for a packet
- * pkt[0..len) from src to dst (0.0.0.0 when unknown): ICMP header, the
- * packet's IPv4 header as it arrived, its UDP header (udp link), and as
- * much of the Homa packet as keeps the ICMP message within 576 bytes.
- * Returns the ICMP message's length.
- */
-static size_t link_icmp4_build(const struct link *l, uint8_t *buf, size_t room,
-			       const struct link_rx_cur *cur,
-			       const struct homa_addr *src,
-			       const struct homa_addr *dst, const void *pkt,
-			       size_t len)
-{
-	bool udp = l->kind == HOMA_LINK_UDP;
-	size_t ulen = udp ? LINK_UDP_HLEN : 0;
-	size_t head = LINK_ICMP_HLEN + LINK_IP4_HLEN + ulen;
-	size_t max = LINK_ICMP4_MAX - LINK_IP4_HLEN;
-	size_t q, tot = LINK_IP4_HLEN + ulen + len;
-	uint8_t *ip = buf + LINK_ICMP_HLEN;
-	uint16_t v;
-
-	if (max > room)
-		max = room;
-	q = len < max - head ? len : max - head;
-	memset(buf, 0, head);
-	buf[0] = ICMP_DEST_UNREACH;
-	buf[1] = ICMP_PORT_UNREACH;
-	ip[0] = 0x45;
-	ip[1] = (uint8_t)((cur ? cur->prio : 0) << 5);
-	v = htons((uint16_t)(tot > 0xffff ? 0xffff : tot));
-	memcpy(ip + 2, &v, 2);
-	ip[8] = 64; /* TTL: not known any more */
-	ip[9] = udp ? IPPROTO_UDP : HOMA_IPPROTO;
-	memcpy(ip + 12, &src->in6.s6_addr[12], 4);
-	memcpy(ip + 16, &dst->in6.s6_addr[12], 4);
-	v = link_csum(ip, LINK_IP4_HLEN);
-	memcpy(ip + 10, &v, 2);
-	if (udp) {
-		uint8_t *uh = ip + LINK_IP4_HLEN;
-
-		v = htons(cur ? cur->src_port : l->udp_port);
-		memcpy(uh, &v, 2);
-		v = htons(l->udp_port);
-		memcpy(uh + 2, &v, 2);
-		v = htons(
-			(uint16_t)(ulen + len > 0xffff ? 0xffff : ulen + len));
-		memcpy(uh + 4, &v, 2);
-	}
-	memcpy(buf + head, pkt, q);
-	v = link_csum(buf, head + q);
-	memcpy(buf + 2, &v, 2);
-	return head + q;
-}
-
-/*
- * The IPv6 counterpart (ICMPv6 type 1 code 4, within 1280 bytes); the
- * kernel fills in the ICMPv6 checksum.
- */
-static size_t link_icmp6_build(const struct link *l, uint8_t *buf, size_t room,
-			       const struct link_rx_cur *cur,
-			       const struct homa_addr *src,
-			       const struct homa_addr *dst, const void *pkt,
-			       size_t len)
-{
-	bool udp = l->kind == HOMA_LINK_UDP;
-	size_t ulen = udp ? LINK_UDP_HLEN : 0;
-	size_t head = LINK_ICMP_HLEN + LINK_IP6_HLEN + ulen;
-	size_t max = LINK_ICMP6_MAX - LINK_IP6_HLEN;
-	size_t q, plen = ulen + len;
-	uint8_t *ip = buf + LINK_ICMP_HLEN;
-	uint32_t flow;
-	uint16_t v;
-
-	if (max > room)
-		max = room;
-	q = len < max - head ? len : max - head;
-	memset(buf, 0, head);
-	buf[0] = ICMP6_DST_UNREACH;
-	buf[1] = ICMP6_DST_UNREACH_NOPORT;
-	flow = htonl(6u << 28 | (uint32_t)((cur ? cur->prio : 0) << 5) << 20);
-	memcpy(ip, &flow, 4);
-	v = htons((uint16_t)(plen > 0xffff ? 0xffff : plen));
-	memcpy(ip + 4, &v, 2);
-	ip[6] = udp ? IPPROTO_UDP : HOMA_IPPROTO;
-	ip[7] = 64; /* hop limit: not known any more */
-	memcpy(ip + 8, &src->in6, 16);
-	memcpy(ip + 24, &dst->in6, 16);
-	if (udp) {
-		uint8_t *uh = ip + LINK_IP6_HLEN;
-
-		v = htons(cur ? cur->src_port : l->udp_port);
-		memcpy(uh, &v, 2);
-		v = htons(l->udp_port);
-		memcpy(uh + 2, &v, 2);
-		v = htons((uint16_t)(plen > 0xffff ? 0xffff : plen));
-		memcpy(uh + 4, &v, 2);
-	}
-	memcpy(buf + head, pkt, q);
-	return head + q;
-}
-
-/* Addresses a host must not answer with ICMP errors (RFC 1122). */
-static bool link_icmp_unanswerable(const struct homa_addr *a)
-{
-	if (IN6_IS_ADDR_V4MAPPED(&a->in6)) {
-		const uint8_t *b = &a->in6.s6_addr[12];
-
-		return b[0] >= 224 || (b[0] | b[1] | b[2] | b[3]) == 0;
-	}
-	return IN6_IS_ADDR_MULTICAST(&a->in6) ||
-	       IN6_IS_ADDR_UNSPECIFIED(&a->in6);
-}
-
-/*
  * Suppressed answers (rate limit) are counted in link_tx_queue_drops,
  * like answers that found no free slot; a failed send in link_tx_errors.
  * Sent answers are not counted as link_tx_packets (those are Homa
@@ -1705,6 +1538,7 @@ int link_port_unreachable(struct link *l, const struct homa_addr *src,
 {
 	bool v4 = IN6_IS_ADDR_V4MAPPED(&src->in6);
 	const struct link_rx_cur *cur = NULL;
+	struct linkpkt_unreach u;
 	struct homa_addr local;
 	struct io_uring_sqe *sqe;
 	struct link_slot *t;
@@ -1717,7 +1551,7 @@ int link_port_unreachable(struct link *l, const struct homa_addr *src,
 	fd = l->icmp_fd[v4 ? 0 : 1];
 	if (fd < 0)
 		return -EAFNOSUPPORT;
-	if (link_icmp_unanswerable(src))
+	if (linkpkt_icmp_unanswerable(src))
 		return -EINVAL;
 	/* Called from inside the receiver about the packet being handed. */
 	if (l->rx_cur.pkt == pkt &&
@@ -1729,7 +1563,7 @@ int link_port_unreachable(struct link *l, const struct homa_addr *src,
 		local.in6.s6_addr[11] = 0xff;
 	}
 	if (cur && cur->dst_known) {
-		if (link_icmp_unanswerable(&cur->dst))
+		if (linkpkt_icmp_unanswerable(&cur->dst))
 			return -EINVAL;
 		local = cur->dst;
 	}
@@ -1741,12 +1575,19 @@ int link_port_unreachable(struct link *l, const struct homa_addr *src,
 	if (!t)
 		return r;
 	l->gso_tail = NULL;
+	memset(&u, 0, sizeof(u));
+	u.src = *src;
+	u.dst = local;
+	u.prio = cur ? cur->prio : 0;
+	u.udp = l->kind == HOMA_LINK_UDP;
+	u.sport = cur ? cur->src_port : l->udp_port;
+	u.dport = l->udp_port;
+	u.pkt = pkt;
+	u.len = len;
 	if (v4)
-		n = link_icmp4_build(l, t->iov.iov_base, l->slot_size, cur, src,
-				     &local, pkt, len);
+		n = linkpkt_icmp4_build(t->iov.iov_base, l->slot_size, &u);
 	else
-		n = link_icmp6_build(l, t->iov.iov_base, l->slot_size, cur, src,
-				     &local, pkt, len);
+		n = linkpkt_icmp6_build(t->iov.iov_base, l->slot_size, &u);
 	t->iov.iov_len = n;
 	t->peer = *src;
 	link_slot_dst(t, src, 0, cur ? (uint32_t)cur->ifindex : 0);

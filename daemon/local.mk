@@ -14,6 +14,7 @@ libhomad_la_SOURCES = \
 	daemon/config.c daemon/config.h \
 	daemon/uring.c daemon/uring.h \
 	daemon/link.c daemon/link.h \
+	daemon/linkpkt.c daemon/linkpkt.h \
 	daemon/fault.c daemon/fault.h \
 	daemon/dataplane.c daemon/dataplane.h \
 	daemon/chan.c daemon/chan.h \

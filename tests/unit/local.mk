@@ -10,6 +10,16 @@ tests_unit_test_wire_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_test_wire_CFLAGS = $(TESTS_CFLAGS) $(PCAP_CFLAGS)
 tests_unit_test_wire_LDADD = $(TESTS_LDADD) $(PCAP_LIBS)
 
+# daemon/linkpkt.c: the link's IP, GRO and ICMP parsers and builders, on
+# the captures of tests/vectors and malformed variants, without privileges.
+check_PROGRAMS += tests/unit/test_linkpkt
+TESTS += tests/unit/test_linkpkt
+tests_unit_test_linkpkt_SOURCES = tests/unit/test_linkpkt.c \
+	tests/unit/pcapvec.c tests/unit/pcapvec.h
+tests_unit_test_linkpkt_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_linkpkt_CFLAGS = $(TESTS_CFLAGS) $(PCAP_CFLAGS)
+tests_unit_test_linkpkt_LDADD = $(TESTS_LDADD) $(PCAP_LIBS)
+
 tests_unit_test_engine_SOURCES = tests/unit/test_engine.c
 tests_unit_test_engine_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_test_engine_CFLAGS = $(TESTS_CFLAGS)

@@ -144,6 +144,8 @@ static int pcapvec_ipv4(const uint8_t *d, size_t n, struct pcapvec_pkt *p,
 	inet_ntop(AF_INET, d + 16, p->dst, sizeof(p->dst));
 	p->homa = d + ihl;
 	p->homa_len = tot - ihl; /* Ethernet padding beyond tot is ignored */
+	p->ip = d;
+	p->ip_len = tot;
 	return 1;
 }
 
@@ -182,6 +184,8 @@ static int pcapvec_ipv6(const uint8_t *d, size_t n, struct pcapvec_pkt *p,
 	inet_ntop(AF_INET6, d + 24, p->dst, sizeof(p->dst));
 	p->homa = d + pos;
 	p->homa_len = end - pos;
+	p->ip = d;
+	p->ip_len = end;
 	return 1;
 }
 

@@ -21,6 +21,8 @@ struct pcapvec_pkt {
 	uint8_t tos;	     /* IPv4 TOS or IPv6 traffic class */
 	const uint8_t *homa; /* bytes from the Homa header on (borrowed) */
 	size_t homa_len;
+	const uint8_t *ip; /* the whole IP packet, from its header on */
+	size_t ip_len;	   /* (its IP length: no link-layer padding) */
 };
 
 /*

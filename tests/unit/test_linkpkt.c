@@ -1,0 +1,1005 @@
+/*
+ * test_linkpkt.c - unit tests of daemon/linkpkt.c, the link's parsers and
+ * builders, without privileges.
+ *
+ * Every packet of every capture in tests/vectors goes through the IPv4 or
+ * IPv6 strip, through GRO framing (runs of packets joined as one udp read
+ * and split again), and into ICMP / ICMPv6 port unreachable answers (raw
+ * and udp link) that are parsed back.  Malformed variants of each header
+ * must get their documented error, and random bytes must never make a
+ * parser read or report past what it was given.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <endian.h>
+#include <glob.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/wire.h"
+#include "linkpkt.h"
+#include "pcapvec.h"
+
+#ifndef VECTORS_DIR
+#error "VECTORS_DIR must be defined by the build"
+#endif
+
+/* Only talks to Check on failure (a vector loop runs ~10,000 times). */
+#define REQUIRE(cond, ...)                         \
+	do {                                       \
+		if (!(cond))                       \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
+
+static glob_t vec_glob;
+
+/* ---- the captures, copied --------------------------------------------- */
+
+/* One Homa packet of a capture, with its IP header. */
+struct vpkt {
+	unsigned frame;
+	int ipv;
+	uint8_t tos;
+	struct homa_addr src, dst;
+	uint8_t *ip; /* ip_len bytes, malloc'ed */
+	size_t ip_len;
+	size_t homa_off; /* where pcapvec found the Homa header */
+	size_t homa_len;
+};
+
+struct vfile {
+	const char *path;
+	struct vpkt *p;
+	size_t n, cap;
+};
+
+static void addr_parse(const char *text, int ipv, struct homa_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (ipv == 4) {
+		a->in6.s6_addr[10] = 0xff;
+		a->in6.s6_addr[11] = 0xff;
+		REQUIRE(inet_pton(AF_INET, text, &a->in6.s6_addr[12]) == 1,
+			"bad address %s", text);
+	} else {
+		REQUIRE(inet_pton(AF_INET6, text, &a->in6) == 1,
+			"bad address %s", text);
+	}
+}
+
+static int vfile_add(const struct pcapvec_pkt *p, void *arg)
+{
+	struct vfile *f = arg;
+	struct vpkt *v;
+
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 256;
+		f->p = realloc(f->p, f->cap * sizeof(*f->p));
+		REQUIRE(f->p != NULL, "out of memory");
+	}
+	v = &f->p[f->n++];
+	v->frame = p->frame;
+	v->ipv = p->ipv;
+	v->tos = p->tos;
+	addr_parse(p->src, p->ipv, &v->src);
+	addr_parse(p->dst, p->ipv, &v->dst);
+	REQUIRE(p->ip != NULL && p->homa >= p->ip &&
+			p->homa + p->homa_len == p->ip + p->ip_len,
+		"pcapvec: frame %u: no IP bytes", p->frame);
+	v->ip = malloc(p->ip_len);
+	REQUIRE(v->ip != NULL, "out of memory");
+	memcpy(v->ip, p->ip, p->ip_len);
+	v->ip_len = p->ip_len;
+	v->homa_off = (size_t)(p->homa - p->ip);
+	v->homa_len = p->homa_len;
+	return 0;
+}
+
+static void vfile_load(struct vfile *f, const char *path)
+{
+	char err[512];
+	int n;
+
+	memset(f, 0, sizeof(*f));
+	f->path = path;
+	n = pcapvec_foreach(path, vfile_add, f, err, sizeof(err));
+	ck_assert_msg(n >= 0, "%s", err);
+	ck_assert_uint_eq((size_t)n, f->n);
+	ck_assert_msg(n > 0, "%s: no Homa packets", path);
+}
+
+static void vfile_free(struct vfile *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->p[i].ip);
+	free(f->p);
+}
+
+static const char *vname(const struct vfile *f)
+{
+	return f->path + strlen(VECTORS_DIR) + 1;
+}
+
+START_TEST(linkpkt__vectors_present)
+{
+	unsigned v6 = 0;
+
+	ck_assert_uint_ge(vec_glob.gl_pathc, 3);
+	for (size_t i = 0; i < vec_glob.gl_pathc; i++)
+		if (strstr(vec_glob.gl_pathv[i], "/ipv6_") != NULL)
+			v6++;
+	ck_assert_uint_ge(v6, 1);
+}
+END_TEST
+
+/* ---- linkpkt_ipv4_strip / linkpkt_ipv6_strip ---------------------------- */
+
+/* What the strip must report about v (of either family). */
+static void strip_check(const struct vpkt *v, const uint8_t *buf, size_t len)
+{
+	struct linkpkt_ip ip;
+	struct homa_pkt a, b;
+	int r, ra, rb;
+
+	memset(&ip, 0xa5, sizeof(ip));
+	r = v->ipv == 4 ? linkpkt_ipv4_strip(buf, len, &ip)
+			: linkpkt_ipv6_strip(buf, len, &ip);
+	REQUIRE(r == 0, "frame %u: strip: %s", v->frame, linkpkt_err_name(r));
+	REQUIRE(ip.off == v->homa_off && ip.len == v->homa_len,
+		"frame %u: Homa at %zu (%zu bytes), not %zu (%zu)", v->frame,
+		ip.off, ip.len, v->homa_off, v->homa_len);
+	REQUIRE(ip.proto == HOMA_IPPROTO, "frame %u: proto %u", v->frame,
+		ip.proto);
+	REQUIRE(ip.prio == v->tos >> 5, "frame %u: prio %u, tos 0x%02x",
+		v->frame, ip.prio, v->tos);
+	REQUIRE(memcmp(&ip.src, &v->src, sizeof(ip.src)) == 0 &&
+			memcmp(&ip.dst, &v->dst, sizeof(ip.dst)) == 0,
+		"frame %u: addresses differ", v->frame);
+	/* The Homa framing: the same packet as the capture's. */
+	ra = wire_decode(buf + ip.off, ip.len, &a);
+	rb = wire_decode(v->ip + v->homa_off, v->homa_len, &b);
+	REQUIRE(ra == rb, "frame %u: decode %d, capture's %d", v->frame, ra,
+		rb);
+	REQUIRE(ra < 0 || (a.type == b.type && a.dport == b.dport &&
+			   a.sender_id == b.sender_id),
+		"frame %u: decoded differently", v->frame);
+}
+
+START_TEST(linkpkt_strip__vectors)
+{
+	struct vfile f;
+	unsigned v4 = 0, v6 = 0, cut = 0;
+	uint8_t *pad;
+
+	vfile_load(&f, vec_glob.gl_pathv[_i]);
+	for (size_t i = 0; i < f.n; i++) {
+		const struct vpkt *v = &f.p[i];
+		struct linkpkt_ip ip;
+		int r;
+
+		strip_check(v, v->ip, v->ip_len);
+		/* Bytes past the IP length (padding) are not the packet's. */
+		pad = malloc(v->ip_len + 18);
+		REQUIRE(pad != NULL, "out of memory");
+		memcpy(pad, v->ip, v->ip_len);
+		memset(pad + v->ip_len, 0xee, 18);
+		strip_check(v, pad, v->ip_len + 18);
+		free(pad);
+		/* Cut anywhere: refused, never read past the cut. */
+		for (size_t n = 0; n < v->ip_len; n += 1 + n / 8) {
+			uint8_t *c = malloc(n ? n : 1);
+
+			REQUIRE(c != NULL, "out of memory");
+			memcpy(c, v->ip, n);
+			r = v->ipv == 4 ? linkpkt_ipv4_strip(c, n, &ip)
+					: linkpkt_ipv6_strip(c, n, &ip);
+			REQUIRE(r == -LINKPKT_ERR_SHORT ||
+					r == -LINKPKT_ERR_LENGTH ||
+					(v->ipv == 6 && r == -LINKPKT_ERR_EXT),
+				"frame %u cut at %zu: %s", v->frame, n,
+				linkpkt_err_name(r));
+			free(c);
+			cut++;
+		}
+		if (v->ipv == 4)
+			v4++;
+		else
+			v6++;
+	}
+	printf("strip: %s: %u IPv4 and %u IPv6 packets stripped, %u cut "
+	       "variants refused\n",
+	       vname(&f), v4, v6, cut);
+	vfile_free(&f);
+}
+END_TEST
+
+/* A 20-byte IPv4 header + 28 bytes of Homa common header. */
+static size_t ip4_make(uint8_t *b, uint8_t proto)
+{
+	struct homa_wire_common h;
+
+	memset(b, 0, 48);
+	b[0] = 0x45;
+	b[1] = 0xc0;
+	b[2] = 0;
+	b[3] = 48;
+	b[8] = 64;
+	b[9] = proto;
+	memcpy(b + 12, "\x0a\x92\x00\x01", 4);
+	memcpy(b + 16, "\x0a\x92\x00\x02", 4);
+	memset(&h, 0, sizeof(h));
+	h.sport = htons(40000);
+	h.dport = htons(4000);
+	h.type = HOMA_BUSY;
+	h.sender_id = htobe64(1000);
+	memcpy(b + 20, &h, sizeof(h));
+	return 48;
+}
+
+START_TEST(linkpkt_ipv4_strip__malformed)
+{
+	uint8_t b[128];
+	struct linkpkt_ip ip;
+	size_t n = ip4_make(b, HOMA_IPPROTO);
+
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), 0);
+	ck_assert_uint_eq(ip.off, 20);
+	ck_assert_uint_eq(ip.len, 28);
+	ck_assert_uint_eq(ip.prio, 6);
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, 19, &ip), -LINKPKT_ERR_SHORT);
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, 0, &ip), -LINKPKT_ERR_SHORT);
+	/* Wrong version. */
+	b[0] = 0x65;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_VERSION);
+	/* IHL below 5 words. */
+	b[0] = 0x44;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_IHL);
+	b[0] = 0x40;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_IHL);
+	/* IHL past the total length, and past the bytes. */
+	b[0] = 0x4f;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_LENGTH);
+	b[0] = 0x45;
+	/* Total length below the header, beyond the bytes. */
+	b[3] = 19;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_LENGTH);
+	b[3] = 49;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_LENGTH);
+	b[2] = 0xff;
+	b[3] = 48;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_LENGTH);
+	b[2] = 0;
+	/* Not Homa. */
+	n = ip4_make(b, IPPROTO_TCP);
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_PROTO);
+	n = ip4_make(b, IPPROTO_UDP);
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), -LINKPKT_ERR_PROTO);
+	/* Options are skipped; a header of only 20 bytes is empty Homa. */
+	n = ip4_make(b, HOMA_IPPROTO);
+	memmove(b + 32, b + 20, 28);
+	memset(b + 20, 1, 12); /* NOPs */
+	b[0] = 0x48;
+	b[3] = 60;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, 60, &ip), 0);
+	ck_assert_uint_eq(ip.off, 32);
+	ck_assert_uint_eq(ip.len, 28);
+	n = ip4_make(b, HOMA_IPPROTO);
+	b[3] = 20;
+	ck_assert_int_eq(linkpkt_ipv4_strip(b, n, &ip), 0);
+	ck_assert_uint_eq(ip.len, 0);
+}
+END_TEST
+
+/* A 40-byte IPv6 header with next header nh and plen payload bytes. */
+static void ip6_make(uint8_t *b, uint8_t nh, size_t plen)
+{
+	memset(b, 0, 40);
+	b[0] = 0x6e; /* traffic class 0xe0: priority 7 */
+	b[1] = 0x00;
+	b[4] = (uint8_t)(plen >> 8);
+	b[5] = (uint8_t)plen;
+	b[6] = nh;
+	b[7] = 64;
+	b[8] = 0xfd;
+	b[9] = 0x46;
+	b[23] = 2;
+	b[24] = 0xfd;
+	b[25] = 0x46;
+	b[39] = 1;
+}
+
+START_TEST(linkpkt_ipv6_strip__malformed)
+{
+	uint8_t b[512];
+	struct linkpkt_ip ip;
+	unsigned i;
+
+	memset(b, 0, sizeof(b));
+	ip6_make(b, HOMA_IPPROTO, 28);
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 68, &ip), 0);
+	ck_assert_uint_eq(ip.off, 40);
+	ck_assert_uint_eq(ip.len, 28);
+	ck_assert_uint_eq(ip.prio, 7);
+	ck_assert_uint_eq(ip.src.in6.s6_addr[15], 2);
+	ck_assert_uint_eq(ip.dst.in6.s6_addr[15], 1);
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 39, &ip), -LINKPKT_ERR_SHORT);
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 67, &ip), -LINKPKT_ERR_LENGTH);
+	b[0] = 0x4e;
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 68, &ip), -LINKPKT_ERR_VERSION);
+	ip6_make(b, IPPROTO_TCP, 28);
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 68, &ip), -LINKPKT_ERR_PROTO);
+
+	/* Hop-by-hop (8 bytes), then destination options (16), then Homa. */
+	ip6_make(b, 0, 8 + 16 + 28);
+	b[40] = 60;
+	b[41] = 0;
+	b[48] = HOMA_IPPROTO;
+	b[49] = 1;
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 40 + 52, &ip), 0);
+	ck_assert_uint_eq(ip.off, 64);
+	ck_assert_uint_eq(ip.len, 28);
+	/* The options header goes past the payload length. */
+	ip6_make(b, 0, 8 + 8);
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 40 + 16, &ip), -LINKPKT_ERR_EXT);
+	/* An extension header with no room for its first two bytes. */
+	ip6_make(b, 0, 0);
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 40, &ip), -LINKPKT_ERR_EXT);
+	/* A fragment header is not followed. */
+	ip6_make(b, 44, 8 + 28);
+	b[40] = HOMA_IPPROTO;
+	ck_assert_int_eq(linkpkt_ipv6_strip(b, 40 + 36, &ip), -LINKPKT_ERR_EXT);
+	/* More than LINKPKT_IP6_MAX_EXT headers; exactly that many pass. */
+	memset(b, 0, sizeof(b));
+	ip6_make(b, 60, (LINKPKT_IP6_MAX_EXT + 1) * 8 + 28);
+	for (i = 0; i <= LINKPKT_IP6_MAX_EXT; i++)
+		b[40 + i * 8] = i < LINKPKT_IP6_MAX_EXT ? 60 : HOMA_IPPROTO;
+	ck_assert_int_eq(
+		linkpkt_ipv6_strip(b, 40 + (LINKPKT_IP6_MAX_EXT + 1) * 8 + 28,
+				   &ip),
+		-LINKPKT_ERR_EXT);
+	ip6_make(b, 60, LINKPKT_IP6_MAX_EXT * 8 + 28);
+	for (i = 0; i < LINKPKT_IP6_MAX_EXT; i++)
+		b[40 + i * 8] = i + 1 < LINKPKT_IP6_MAX_EXT ? 60 : HOMA_IPPROTO;
+	ck_assert_int_eq(
+		linkpkt_ipv6_strip(b, 40 + LINKPKT_IP6_MAX_EXT * 8 + 28, &ip),
+		0);
+	ck_assert_uint_eq(ip.off, 40 + LINKPKT_IP6_MAX_EXT * 8);
+}
+END_TEST
+
+/* ---- linkpkt_gro_* ------------------------------------------------------ */
+
+/* The datagrams linkpkt_gro hands out of data[0..len) with seg. */
+static size_t gro_all(const uint8_t *data, size_t len, size_t seg, size_t *lens,
+		      size_t max, bool *split)
+{
+	struct linkpkt_gro g;
+	const uint8_t *p, *expect = data;
+	size_t n = 0, l;
+
+	linkpkt_gro_init(&g, data, len, seg);
+	*split = g.split;
+	while (linkpkt_gro_next(&g, &p, &l)) {
+		REQUIRE(n < max, "too many datagrams");
+		REQUIRE(p == expect, "datagram %zu not contiguous", n);
+		lens[n++] = l;
+		expect += l;
+	}
+	REQUIRE(!linkpkt_gro_next(&g, &p, &l), "a datagram after the end");
+	return n;
+}
+
+START_TEST(linkpkt_gro__cases)
+{
+	static uint8_t d[100];
+	size_t lens[128];
+	bool split;
+
+	/* No segment size, or one not below the length: one, whole. */
+	ck_assert_uint_eq(gro_all(d, 100, 0, lens, 128, &split), 1);
+	ck_assert_uint_eq(lens[0], 100);
+	ck_assert(!split);
+	ck_assert_uint_eq(gro_all(d, 100, 100, lens, 128, &split), 1);
+	ck_assert_uint_eq(lens[0], 100);
+	ck_assert(!split);
+	ck_assert_uint_eq(gro_all(d, 100, 1000, lens, 128, &split), 1);
+	/* An empty read is one empty datagram. */
+	ck_assert_uint_eq(gro_all(d, 0, 0, lens, 128, &split), 1);
+	ck_assert_uint_eq(lens[0], 0);
+	ck_assert_uint_eq(gro_all(d, 0, 10, lens, 128, &split), 1);
+	/* Split: all but the last exactly seg. */
+	ck_assert_uint_eq(gro_all(d, 100, 25, lens, 128, &split), 4);
+	ck_assert(split);
+	ck_assert_uint_eq(lens[3], 25);
+	ck_assert_uint_eq(gro_all(d, 100, 30, lens, 128, &split), 4);
+	ck_assert_uint_eq(lens[0], 30);
+	ck_assert_uint_eq(lens[3], 10);
+	ck_assert_uint_eq(gro_all(d, 100, 99, lens, 128, &split), 2);
+	ck_assert_uint_eq(lens[1], 1);
+	ck_assert_uint_eq(gro_all(d, 100, 1, lens, 128, &split), 100);
+}
+END_TEST
+
+/* Most datagrams and bytes of one GRO read (UDP_MAX_SEGMENTS, 64 KiB). */
+#define GRO_MAX_SEGS  64
+#define GRO_MAX_BYTES 65535
+
+/*
+ * Runs of consecutive capture packets that a GRO read could hold (every
+ * one as long as the first but the last, which may be shorter), joined
+ * and split again: each must come back byte-exact and decode as before.
+ */
+START_TEST(linkpkt_gro__vectors)
+{
+	static uint8_t buf[GRO_MAX_BYTES];
+	struct vfile f;
+	unsigned runs = 0, segs = 0;
+	size_t i = 0;
+
+	vfile_load(&f, vec_glob.gl_pathv[_i]);
+	while (i < f.n) {
+		size_t seg = f.p[i].homa_len, len = 0, j = i, k = 0;
+		struct linkpkt_gro g;
+		const uint8_t *p;
+		size_t l;
+
+		while (j < f.n && j - i < GRO_MAX_SEGS &&
+		       len + f.p[j].homa_len <= sizeof(buf) &&
+		       f.p[j].homa_len <= seg && seg > 0) {
+			memcpy(buf + len, f.p[j].ip + f.p[j].homa_off,
+			       f.p[j].homa_len);
+			len += f.p[j].homa_len;
+			if (f.p[j++].homa_len < seg)
+				break;
+		}
+		if (j == i) {
+			i++;
+			continue;
+		}
+		linkpkt_gro_init(&g, buf, len, seg);
+		REQUIRE(g.split == (j - i > 1), "%s: run at frame %u: split",
+			vname(&f), f.p[i].frame);
+		while (linkpkt_gro_next(&g, &p, &l)) {
+			const struct vpkt *v = &f.p[i + k];
+			struct homa_pkt a, b;
+
+			REQUIRE(i + k < j, "run at frame %u: too many",
+				f.p[i].frame);
+			REQUIRE(l == v->homa_len &&
+					memcmp(p, v->ip + v->homa_off, l) == 0,
+				"frame %u: segment differs", v->frame);
+			REQUIRE(wire_decode(p, l, &a) ==
+					wire_decode(v->ip + v->homa_off,
+						    v->homa_len, &b),
+				"frame %u: decodes differently", v->frame);
+			k++;
+		}
+		REQUIRE(i + k == j, "run at frame %u: %zu of %zu segments",
+			f.p[i].frame, k, j - i);
+		runs++;
+		segs += (unsigned)k;
+		i = j;
+	}
+	printf("gro: %s: %u packets in %u runs joined and split back\n",
+	       vname(&f), segs, runs);
+	ck_assert_uint_eq(segs, f.n);
+	vfile_free(&f);
+}
+END_TEST
+
+/* ---- ICMP builders and parsers ----------------------------------------- */
+
+START_TEST(linkpkt_csum__known)
+{
+	/* RFC 1071's example words 0001 f203 f4f5 f6f7: sum ddf2. */
+	static const uint8_t w[] = {0x00, 0x01, 0xf2, 0x03,
+				    0xf4, 0xf5, 0xf6, 0xf7};
+	static const uint8_t odd[] = {0x01};
+	uint8_t ip[20];
+
+	ck_assert_uint_eq(ntohs(linkpkt_csum(w, sizeof(w))), 0x220d);
+	ck_assert_uint_eq(ntohs(linkpkt_csum(odd, 1)), 0xfeff);
+	ck_assert_uint_eq(ntohs(linkpkt_csum(w, 0)), 0xffff);
+	/* A header with its checksum in place sums to 0. */
+	memset(ip, 0, sizeof(ip));
+	ip[0] = 0x45;
+	ip[3] = 48;
+	ip[9] = HOMA_IPPROTO;
+	{
+		uint16_t c = linkpkt_csum(ip, sizeof(ip));
+
+		memcpy(ip + 10, &c, 2);
+	}
+	ck_assert_uint_eq(linkpkt_csum(ip, sizeof(ip)), 0);
+}
+END_TEST
+
+/* Answer every packet of a capture (raw and udp link) and parse it back. */
+START_TEST(linkpkt_icmp__vectors_round_trip)
+{
+	static uint8_t buf[2048];
+	struct vfile f;
+	unsigned built = 0, cut = 0;
+
+	vfile_load(&f, vec_glob.gl_pathv[_i]);
+	for (size_t i = 0; i < f.n; i++) {
+		const struct vpkt *v = &f.p[i];
+		const uint8_t *homa = v->ip + v->homa_off;
+		struct homa_wire_common h;
+		bool v4 = v->ipv == 4;
+		int udp;
+
+		if (v->homa_len < sizeof(h))
+			continue;
+		memcpy(&h, homa, sizeof(h));
+		for (udp = 0; udp < 2; udp++) {
+			struct linkpkt_unreach u = {
+				.src = v->src,
+				.dst = v->dst,
+				.prio = (uint8_t)(v->tos >> 5),
+				.udp = udp,
+				.sport = (uint16_t)(40000 + i),
+				.dport = 4146,
+				.pkt = homa,
+				.len = v->homa_len,
+			};
+			size_t max = v4 ? LINKPKT_ICMP4_MAX - LINKPKT_IP4_HLEN
+					: LINKPKT_ICMP6_MAX - LINKPKT_IP6_HLEN;
+			size_t head =
+				LINKPKT_ICMP_HLEN +
+				(v4 ? LINKPKT_IP4_HLEN : LINKPKT_IP6_HLEN) +
+				(udp ? LINKPKT_UDP_HLEN : 0);
+			size_t n =
+				v4 ? linkpkt_icmp4_build(buf, sizeof(buf), &u)
+				   : linkpkt_icmp6_build(buf, sizeof(buf), &u);
+			size_t q = v->homa_len < max - head ? v->homa_len
+							    : max - head;
+			struct linkpkt_icmp m;
+			int r;
+
+			REQUIRE(n == head + q, "frame %u: %zu bytes, not %zu",
+				v->frame, n, head + q);
+			REQUIRE(n <= max, "frame %u: too long", v->frame);
+			r = linkpkt_icmp_parse(v4 ? AF_INET : AF_INET6, buf, n,
+					       &m);
+			REQUIRE(r == 0, "frame %u: parse: %s", v->frame,
+				linkpkt_err_name(r));
+			REQUIRE(m.type == (v4 ? ICMP_DEST_UNREACH
+					      : ICMP6_DST_UNREACH) &&
+					m.code ==
+						(v4 ? ICMP_PORT_UNREACH
+						    : ICMP6_DST_UNREACH_NOPORT),
+				"frame %u: type %u code %u", v->frame, m.type,
+				m.code);
+			REQUIRE(memcmp(&m.ip.src, &v->src, sizeof(v->src)) ==
+						0 &&
+					memcmp(&m.ip.dst, &v->dst,
+					       sizeof(v->dst)) == 0,
+				"frame %u: quoted addresses", v->frame);
+			REQUIRE(m.ip.prio == v->tos >> 5, "frame %u: prio",
+				v->frame);
+			REQUIRE(m.udp == (bool)udp, "frame %u: udp", v->frame);
+			REQUIRE(!udp || (m.udp_sport == u.sport &&
+					 m.udp_dport == u.dport),
+				"frame %u: quoted ports %u %u", v->frame,
+				m.udp_sport, m.udp_dport);
+			REQUIRE(m.quote.full &&
+					m.quote.dport == ntohs(h.dport) &&
+					m.quote.sport == ntohs(h.sport) &&
+					m.quote.type == h.type &&
+					m.quote.sender_id ==
+						be64toh(h.sender_id),
+				"frame %u: quoted dport %u id %llu", v->frame,
+				m.quote.dport,
+				(unsigned long long)m.quote.sender_id);
+			REQUIRE(m.quote.len == q &&
+					memcmp(m.quote.homa, homa, q) == 0,
+				"frame %u: quote differs", v->frame);
+			if (v4)
+				REQUIRE(linkpkt_csum(buf + LINKPKT_ICMP_HLEN,
+						     LINKPKT_IP4_HLEN) == 0,
+					"frame %u: inner IP checksum",
+					v->frame);
+			built++;
+			cut += q < v->homa_len;
+		}
+	}
+	printf("icmp: %s: %u answers built and parsed back, %u with the "
+	       "quote cut\n",
+	       vname(&f), built, cut);
+	ck_assert_uint_gt(built, 0);
+	vfile_free(&f);
+}
+END_TEST
+
+/* A raw-link IPv4 answer about a 48-byte packet; returns its length. */
+static size_t icmp4_sample(uint8_t *buf, size_t room, bool udp)
+{
+	static uint8_t pkt[48];
+	struct linkpkt_unreach u;
+	uint8_t ip[48];
+
+	ip4_make(ip, HOMA_IPPROTO);
+	memcpy(pkt, ip + 20, 28);
+	memset(&u, 0, sizeof(u));
+	u.src.in6.s6_addr[10] = u.src.in6.s6_addr[11] = 0xff;
+	u.dst = u.src;
+	memcpy(&u.src.in6.s6_addr[12], ip + 12, 4);
+	memcpy(&u.dst.in6.s6_addr[12], ip + 16, 4);
+	u.prio = 3;
+	u.udp = udp;
+	u.sport = 40000;
+	u.dport = 4146;
+	u.pkt = pkt;
+	u.len = sizeof(pkt);
+	return linkpkt_icmp4_build(buf, room, &u);
+}
+
+/* Put a right ICMP (IPv4) checksum on buf[0..len). */
+static void icmp4_resum(uint8_t *buf, size_t len)
+{
+	uint16_t c;
+
+	buf[2] = buf[3] = 0;
+	c = linkpkt_csum(buf, len);
+	memcpy(buf + 2, &c, 2);
+}
+
+START_TEST(linkpkt_icmp4_build__room)
+{
+	uint8_t buf[LINKPKT_ICMP4_MAX];
+	struct linkpkt_icmp m;
+	size_t n;
+
+	ck_assert_uint_eq(icmp4_sample(buf, sizeof(buf), false), 8 + 20 + 48);
+	ck_assert_uint_eq(icmp4_sample(buf, sizeof(buf), true),
+			  8 + 20 + 8 + 48);
+	/* Too little room for the headers: nothing. */
+	ck_assert_uint_eq(icmp4_sample(buf, 27, false), 0);
+	ck_assert_uint_eq(icmp4_sample(buf, 35, true), 0);
+	/* Room for the headers and 10 quoted bytes: cut, still parsed. */
+	n = icmp4_sample(buf, 38, false);
+	ck_assert_uint_eq(n, 38);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m), 0);
+	ck_assert(!m.quote.full);
+	ck_assert_uint_eq(m.quote.len, 10);
+	ck_assert_uint_eq(m.quote.dport, 0);
+	/* The quoted IP header keeps the whole packet's length. */
+	ck_assert_uint_eq((size_t)buf[8 + 2] << 8 | buf[8 + 3], 20 + 48);
+	n = icmp4_sample(buf, 36, false);
+	ck_assert_uint_eq(n, 36);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m), 0);
+	ck_assert_uint_eq(m.quote.len, 8);
+}
+END_TEST
+
+START_TEST(linkpkt_icmp_parse__malformed)
+{
+	uint8_t buf[LINKPKT_ICMP4_MAX], b6[256];
+	struct linkpkt_icmp m;
+	struct linkpkt_unreach u;
+	uint8_t pkt[28];
+	size_t n = icmp4_sample(buf, sizeof(buf), false), n6;
+
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m), 0);
+	ck_assert_uint_eq(m.quote.dport, 4000);
+	ck_assert_uint_eq(m.quote.sender_id, 1000);
+	/* Not a family. */
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_UNIX, buf, n, &m),
+			 -LINKPKT_ERR_VERSION);
+	/* Short ICMP. */
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 7, &m),
+			 -LINKPKT_ERR_SHORT);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 0, &m),
+			 -LINKPKT_ERR_SHORT);
+	/* Cut (checksum stale), then cut with a right checksum. */
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 20, &m),
+			 -LINKPKT_ERR_CHECKSUM);
+	icmp4_resum(buf, 20);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 20, &m),
+			 -LINKPKT_ERR_SHORT);
+	/* Only the ICMP header: no quoted IP header at all. */
+	icmp4_resum(buf, 8);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 8, &m),
+			 -LINKPKT_ERR_SHORT);
+	/* Wrong checksum. */
+	n = icmp4_sample(buf, sizeof(buf), false);
+	buf[n - 1] ^= 1;
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m),
+			 -LINKPKT_ERR_CHECKSUM);
+	/* Not an error message: echo reply, echo request. */
+	n = icmp4_sample(buf, sizeof(buf), false);
+	buf[0] = ICMP_ECHOREPLY;
+	icmp4_resum(buf, n);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	buf[0] = ICMP_ECHO;
+	icmp4_resum(buf, n);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	/* Other errors about a Homa packet are parsed. */
+	buf[0] = ICMP_TIME_EXCEEDED;
+	buf[1] = 0;
+	icmp4_resum(buf, n);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m), 0);
+	ck_assert_uint_eq(m.type, ICMP_TIME_EXCEEDED);
+	/* Quoting a non-Homa packet (TCP). */
+	n = icmp4_sample(buf, sizeof(buf), false);
+	buf[8 + 9] = IPPROTO_TCP;
+	icmp4_resum(buf, n);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m),
+			 -LINKPKT_ERR_PROTO);
+	/* A quoted IP header of a wrong version, IHL, length. */
+	n = icmp4_sample(buf, sizeof(buf), false);
+	buf[8] = 0x65;
+	icmp4_resum(buf, n);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m),
+			 -LINKPKT_ERR_VERSION);
+	buf[8] = 0x43;
+	icmp4_resum(buf, n);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m),
+			 -LINKPKT_ERR_IHL);
+	buf[8] = 0x4f; /* 60-byte header, 48 bytes quoted after 8 */
+	icmp4_resum(buf, 8 + 40);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 8 + 40, &m),
+			 -LINKPKT_ERR_SHORT);
+	n = icmp4_sample(buf, sizeof(buf), false);
+	buf[8 + 2] = 0;
+	buf[8 + 3] = 10;
+	icmp4_resum(buf, n);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m),
+			 -LINKPKT_ERR_LENGTH);
+	/* udp link: the UDP header must be quoted whole. */
+	n = icmp4_sample(buf, sizeof(buf), true);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, n, &m), 0);
+	ck_assert(m.udp && m.udp_dport == 4146 && m.udp_sport == 40000);
+	icmp4_resum(buf, 8 + 20 + 7);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 8 + 20 + 7, &m),
+			 -LINKPKT_ERR_SHORT);
+	icmp4_resum(buf, 8 + 20 + 8);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET, buf, 8 + 20 + 8, &m), 0);
+	ck_assert(!m.quote.full);
+
+	/* ICMPv6. */
+	memcpy(pkt, "\x9c\x40\x0f\xa0", 4);
+	memset(pkt + 4, 0, sizeof(pkt) - 4);
+	pkt[7] = HOMA_GRANT;
+	pkt[27] = 42; /* sender_id 42 */
+	memset(&u, 0, sizeof(u));
+	u.src.in6.s6_addr[0] = 0xfd;
+	u.src.in6.s6_addr[15] = 2;
+	u.dst.in6.s6_addr[0] = 0xfd;
+	u.dst.in6.s6_addr[15] = 1;
+	u.prio = 7;
+	u.pkt = pkt;
+	u.len = sizeof(pkt);
+	n6 = linkpkt_icmp6_build(b6, sizeof(b6), &u);
+	ck_assert_uint_eq(n6, 8 + 40 + 28);
+	ck_assert_uint_eq(linkpkt_icmp6_build(b6, 47, &u), 0);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET6, b6, n6, &m), 0);
+	ck_assert_uint_eq(m.quote.dport, 4000);
+	ck_assert_uint_eq(m.quote.sport, 40000);
+	ck_assert_uint_eq(m.quote.sender_id, 42);
+	ck_assert_uint_eq(m.ip.prio, 7);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET6, b6, 8 + 39, &m),
+			 -LINKPKT_ERR_SHORT);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET6, b6, 8 + 40 + 27, &m), 0);
+	ck_assert(!m.quote.full);
+	/* Informational (echo request): not an error. */
+	b6[0] = ICMP6_ECHO_REQUEST;
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET6, b6, n6, &m),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	/* Packet too big, quoting a TCP segment. */
+	b6[0] = ICMP6_PACKET_TOO_BIG;
+	b6[8 + 6] = IPPROTO_TCP;
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET6, b6, n6, &m),
+			 -LINKPKT_ERR_PROTO);
+	/* Quoting a fragment. */
+	b6[8 + 6] = 44;
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET6, b6, n6, &m),
+			 -LINKPKT_ERR_EXT);
+	/* An IPv4 header where IPv6 belongs. */
+	n = icmp4_sample(buf, sizeof(buf), false);
+	ck_assert_int_eq(linkpkt_icmp_parse(AF_INET6, buf, n, &m),
+			 -LINKPKT_ERR_VERSION);
+}
+END_TEST
+
+START_TEST(linkpkt_quote_parse__short)
+{
+	uint8_t q[HOMA_COMMON_LEN];
+	struct linkpkt_quote out;
+
+	memset(q, 0xff, sizeof(q));
+	ck_assert_int_eq(linkpkt_quote_parse(q, sizeof(q) - 1, &out),
+			 -LINKPKT_ERR_SHORT);
+	ck_assert(!out.full);
+	ck_assert_uint_eq(out.dport, 0);
+	ck_assert_uint_eq(out.sender_id, 0);
+	ck_assert_uint_eq(out.len, sizeof(q) - 1);
+	ck_assert_int_eq(linkpkt_quote_parse(q, 0, &out), -LINKPKT_ERR_SHORT);
+	ck_assert_int_eq(linkpkt_quote_parse(q, sizeof(q), &out), 0);
+	ck_assert(out.full);
+	ck_assert_uint_eq(out.dport, 0xffff);
+	ck_assert_uint_eq(out.sender_id, UINT64_MAX);
+}
+END_TEST
+
+static struct homa_addr addr_of(const char *text)
+{
+	struct homa_addr a;
+
+	addr_parse(text, strchr(text, ':') ? 6 : 4, &a);
+	return a;
+}
+
+START_TEST(linkpkt_icmp_unanswerable__addresses)
+{
+	static const char *const no[] = {"0.0.0.0",	    "224.0.0.1",
+					 "239.255.255.255", "255.255.255.255",
+					 "ff02::1",	    "::"};
+	static const char *const yes[] = {
+		"10.146.0.1", "127.0.0.1", "223.255.255.255",
+		"fd46::1",    "::1",	   "fe80::1"};
+	struct homa_addr a;
+
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		a = addr_of(no[i]);
+		ck_assert_msg(linkpkt_icmp_unanswerable(&a), "%s", no[i]);
+	}
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		a = addr_of(yes[i]);
+		ck_assert_msg(!linkpkt_icmp_unanswerable(&a), "%s", yes[i]);
+	}
+}
+END_TEST
+
+START_TEST(linkpkt_err_name__all)
+{
+	for (int i = 0; i < LINKPKT_ERR_COUNT; i++) {
+		ck_assert_str_ne(linkpkt_err_name(i), "unknown");
+		ck_assert_str_eq(linkpkt_err_name(i), linkpkt_err_name(-i));
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(linkpkt_err_name(i),
+					 linkpkt_err_name(j));
+	}
+	ck_assert_str_eq(linkpkt_err_name(LINKPKT_ERR_COUNT), "unknown");
+	ck_assert_str_eq(linkpkt_err_name(-1000), "unknown");
+}
+END_TEST
+
+/* ---- random bytes -------------------------------------------------------- */
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (uint32_t)(rnd_state >> 32);
+}
+
+#define FUZZ_ROUNDS 200000
+
+/*
+ * Random headers (a valid-looking start, random rest, random length; the
+ * buffer is cut exactly there, so ASan sees any read past it): every
+ * result is 0 or a known error, and what is reported lies within the
+ * bytes given.
+ */
+START_TEST(linkpkt__random_bytes)
+{
+	unsigned ok = 0;
+
+	for (unsigned round = 0; round < FUZZ_ROUNDS; round++) {
+		size_t len = rnd() % 200, i;
+		uint8_t *b = malloc(len ? len : 1);
+		struct linkpkt_ip ip;
+		struct linkpkt_icmp m;
+		int r, which = (int)(round % 4);
+
+		REQUIRE(b != NULL, "out of memory");
+		for (i = 0; i < len; i++)
+			b[i] = (uint8_t)rnd();
+		/* Make the interesting bytes likely. */
+		if (which < 2 && len > 0)
+			b[0] = which == 0 ? (uint8_t)(0x40 | (b[0] & 0x0f))
+					  : (uint8_t)(0x60 | (b[0] & 0x0f));
+		if (which >= 2 && len > 8)
+			b[8] = which == 2 ? (uint8_t)(0x40 | (b[8] & 0x0f))
+					  : (uint8_t)(0x60 | (b[8] & 0x0f));
+		if (which >= 2 && len > 0)
+			b[0] = which == 2 ? ICMP_DEST_UNREACH
+					  : ICMP6_DST_UNREACH;
+		if (len > 9 && (rnd() & 1))
+			b[9] = HOMA_IPPROTO;
+		if (len > 8 + 6 && (rnd() & 1))
+			b[8 + 6] = (rnd() & 1) ? HOMA_IPPROTO : 0;
+
+		if (which < 2) {
+			r = which == 0 ? linkpkt_ipv4_strip(b, len, &ip)
+				       : linkpkt_ipv6_strip(b, len, &ip);
+			REQUIRE(r <= 0 && -r < LINKPKT_ERR_COUNT, "r %d", r);
+			REQUIRE(r < 0 || ip.off + ip.len <= len,
+				"round %u: %zu + %zu past %zu", round, ip.off,
+				ip.len, len);
+		} else {
+			if (which == 2 && len >= 8 && (rnd() & 1))
+				icmp4_resum(b, len);
+			r = linkpkt_icmp_parse(which == 2 ? AF_INET : AF_INET6,
+					       b, len, &m);
+			REQUIRE(r <= 0 && -r < LINKPKT_ERR_COUNT, "r %d", r);
+			REQUIRE(r < 0 ||
+					(m.quote.homa >= b &&
+					 m.quote.homa + m.quote.len <= b + len),
+				"round %u: quote past the message", round);
+		}
+		ok += r == 0;
+		free(b);
+	}
+	printf("random: %u rounds, %u accepted\n", FUZZ_ROUNDS, ok);
+	ck_assert_uint_gt(ok, 0);
+}
+END_TEST
+
+static Suite *linkpkt_suite(void)
+{
+	Suite *s = suite_create("linkpkt");
+	TCase *tc;
+
+	tc = tcase_create("vectors");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, linkpkt__vectors_present);
+	tcase_add_loop_test(tc, linkpkt_strip__vectors, 0,
+			    (int)vec_glob.gl_pathc);
+	tcase_add_loop_test(tc, linkpkt_gro__vectors, 0,
+			    (int)vec_glob.gl_pathc);
+	tcase_add_loop_test(tc, linkpkt_icmp__vectors_round_trip, 0,
+			    (int)vec_glob.gl_pathc);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("headers");
+	tcase_add_test(tc, linkpkt_ipv4_strip__malformed);
+	tcase_add_test(tc, linkpkt_ipv6_strip__malformed);
+	tcase_add_test(tc, linkpkt_gro__cases);
+	tcase_add_test(tc, linkpkt_csum__known);
+	tcase_add_test(tc, linkpkt_icmp4_build__room);
+	tcase_add_test(tc, linkpkt_icmp_parse__malformed);
+	tcase_add_test(tc, linkpkt_quote_parse__short);
+	tcase_add_test(tc, linkpkt_icmp_unanswerable__addresses);
+	tcase_add_test(tc, linkpkt_err_name__all);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("random");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, linkpkt__random_bytes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed, rc;
+
+	rc = glob(VECTORS_DIR "/kernel/*.pcap", 0, NULL, &vec_glob);
+	if (rc == 0 || rc == GLOB_NOMATCH)
+		rc = glob(VECTORS_DIR "/handmade/*.pcap", GLOB_APPEND, NULL,
+			  &vec_glob);
+	if (rc != 0 && rc != GLOB_NOMATCH) {
+		fprintf(stderr, "glob %s failed\n", VECTORS_DIR);
+		return EXIT_FAILURE;
+	}
+	sr = srunner_create(linkpkt_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	globfree(&vec_glob);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
