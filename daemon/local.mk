@@ -1,15 +1,24 @@
-# daemon/: homad itself.  Everything but main.c goes into the convenience
-# library libhomad.la, which the tests link, so tests exercise exactly what
-# ships.
-noinst_LTLIBRARIES += libhomad.la
-libhomad_la_SOURCES = \
+# daemon/core/: the sans-I/O engine, a convenience library of its own whose
+# include path reaches only daemon/core (not daemon/, not proto/): a core file
+# that includes log.h or chan.h does not build.  tests/unit/core_symbols.sh
+# checks what it takes from outside (nm -u) against core_symbols.allow.
+noinst_LTLIBRARIES += libhomacore.la
+libhomacore_la_SOURCES = \
 	daemon/core/wire.c daemon/core/wire.h \
 	daemon/core/metrics.c daemon/core/metrics.h \
 	daemon/core/engine.c daemon/core/engine.h \
 	daemon/core/homa_int.h \
 	daemon/core/sock.c daemon/core/pool.c daemon/core/peer.c \
 	daemon/core/rpc.c daemon/core/msgout.c daemon/core/msgin.c \
-	daemon/core/grant.c daemon/core/pacer.c daemon/core/timer.c \
+	daemon/core/grant.c daemon/core/pacer.c daemon/core/timer.c
+libhomacore_la_CPPFLAGS = -I$(top_srcdir)/daemon/core
+libhomacore_la_CFLAGS = $(AM_CFLAGS)
+
+# daemon/: homad itself.  Everything but main.c goes into the convenience
+# library libhomad.la (with libhomacore.la in it), which the tests link, so
+# tests exercise exactly what ships.
+noinst_LTLIBRARIES += libhomad.la
+libhomad_la_SOURCES = \
 	daemon/log.c daemon/log.h \
 	daemon/config.c daemon/config.h \
 	daemon/uring.c daemon/uring.h \
@@ -22,8 +31,8 @@ libhomad_la_SOURCES = \
 	daemon/privs.c daemon/privs.h
 libhomad_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(LIBCONFIG_CFLAGS) \
 	$(SYSTEMD_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCAP_CFLAGS)
-libhomad_la_LIBADD = libhomaproto.la $(URING_LIBS) $(LIBCONFIG_LIBS) \
-	$(SYSTEMD_LIBS) $(EV_LIBS) $(LIBCAP_LIBS) $(PTHREAD_LIBS)
+libhomad_la_LIBADD = libhomacore.la libhomaproto.la $(URING_LIBS) \
+	$(LIBCONFIG_LIBS) $(SYSTEMD_LIBS) $(EV_LIBS) $(LIBCAP_LIBS) $(PTHREAD_LIBS)
 
 sbin_PROGRAMS += homad
 homad_SOURCES = daemon/main.c

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 /* Defaults of homad's own extensions (engine.h; chosen on homa-sim). */
 #define ENGINE_UNSCHED_FROM_RTT 0

@@ -41,8 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/metrics.h"
-#include "core/wire.h"
+#include "metrics.h"
+#include "wire.h"
 
 #define HOMA_BPAGE_SHIFT      16
 #define HOMA_BPAGE_SIZE	      (1u << HOMA_BPAGE_SHIFT)

@@ -19,7 +19,7 @@
  */
 #include <string.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 /* True when a should be granted before b (SRPT, then age). */
 static bool grant_better(const struct homa_rpc *a, const struct homa_rpc *b)

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "core/engine.h"
+#include "engine.h"
 
 struct homa_rpc;
 

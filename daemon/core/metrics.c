@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "core/metrics.h"
+#include "metrics.h"
 
 /* A labelled array of struct homa_metrics, indexed from first to last. */
 struct metrics_array {

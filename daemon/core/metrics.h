@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/wire.h"
+#include "wire.h"
 
 struct homa_metrics {
 	/* --- protocol engine ------------------------------------------ */

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 /* Period of CUTOFFS to one peer, at most (ns). */
 #define MSGIN_CUTOFFS_INTERVAL 1000000ull

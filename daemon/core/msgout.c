@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 /*
  * Unscheduled bytes of a new message of length bytes for rpc: the

@@ -22,7 +22,7 @@
  */
 #include <stdlib.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 /* Upper bound of packets per pacer_xmit call (keeps calls short). */
 #define PACER_BATCH 4096

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 /* True when a is an IPv4 address (v4-mapped). */
 bool addr_is_v4(const struct homa_addr *a)

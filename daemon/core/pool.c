@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 #define POOL_ALIGN	64u
 #define POOL_MAX_LENGTH (1ull << 32)

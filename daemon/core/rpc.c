@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 static unsigned rpc_bucket(uint64_t id, const struct homa_peer *peer)
 {

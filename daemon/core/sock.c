@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 static unsigned sock_bucket(uint16_t port)
 {

@@ -25,7 +25,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/homa_int.h"
+#include "homa_int.h"
 
 /* Make sure a tick is scheduled (an RPC exists). */
 void timer_arm(struct homa_engine *e, uint64_t now)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "core/wire.h"
+#include "wire.h"
 
 /*
  * common.doff as the module writes it: DATA gives its 56-byte header in

@@ -142,3 +142,10 @@ tests_unit_test_homactl_SOURCES = tests/unit/test_homactl.c \
 tests_unit_test_homactl_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_unit_test_homactl_CFLAGS = $(TESTS_CFLAGS)
 tests_unit_test_homactl_LDADD = $(CHECK_LIBS)
+
+# daemon/core is sans-I/O: what libhomacore.la takes from outside (nm -u)
+# against an allow-list, and its includes (no root; works under the
+# sanitizers and in a VPATH build).
+TESTS += tests/unit/core_symbols.sh
+EXTRA_DIST += tests/unit/core_symbols.sh tests/unit/core_symbols.allow
+AM_TESTS_ENVIRONMENT += NM='$(NM)'; export NM;
