@@ -119,22 +119,56 @@ static void engine_sanitize(struct homa_params *p)
 	p->max_incoming = engine_max_incoming(p); /* after mtu */
 }
 
+static void *libc_calloc(void *ctx, size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+
+static void *libc_realloc(void *ctx, void *ptr, size_t n, size_t size)
+{
+	return realloc(ptr, n * size);
+}
+
+static void libc_free(void *ctx, void *ptr)
+{
+	free(ptr);
+}
+
+const struct homa_allocator homa_libc_allocator = {
+	.calloc = libc_calloc,
+	.realloc = libc_realloc,
+	.free = libc_free,
+};
+
 struct homa_engine *engine_create(const struct homa_params *params)
 {
-	struct homa_engine *e = calloc(1, sizeof(*e));
+	return engine_create_alloc(params, &homa_libc_allocator);
+}
+
+struct homa_engine *engine_create_alloc(const struct homa_params *params,
+					const struct homa_allocator *alloc)
+{
+	struct homa_engine *e = mem_calloc(alloc, 1, sizeof(*e));
 
 	if (e == NULL)
 		return NULL;
-	e->rpc_buckets = calloc(RPC_BUCKETS, sizeof(*e->rpc_buckets));
-	e->peer_buckets = calloc(PEER_BUCKETS, sizeof(*e->peer_buckets));
-	e->share_buckets = calloc(SHARE_BUCKETS, sizeof(*e->share_buckets));
+	e->alloc = *alloc;
+	alloc = &e->alloc;
+	e->rpc_buckets =
+		mem_calloc(alloc, RPC_BUCKETS, sizeof(*e->rpc_buckets));
+	e->peer_buckets =
+		mem_calloc(alloc, PEER_BUCKETS, sizeof(*e->peer_buckets));
+	e->share_buckets =
+		mem_calloc(alloc, SHARE_BUCKETS, sizeof(*e->share_buckets));
 	if (e->rpc_buckets == NULL || e->peer_buckets == NULL ||
 	    e->share_buckets == NULL || rpc_ended_init(e) < 0) {
-		free(e->rpc_buckets);
-		free(e->peer_buckets);
-		free(e->share_buckets);
+		struct homa_allocator a = e->alloc;
+
+		mem_free(&a, e->rpc_buckets);
+		mem_free(&a, e->peer_buckets);
+		mem_free(&a, e->share_buckets);
 		rpc_ended_free(e);
-		free(e);
+		mem_free(&a, e);
 		return NULL;
 	}
 	e->params = *params;
@@ -154,6 +188,7 @@ struct homa_engine *engine_create(const struct homa_params *params)
 
 void engine_destroy(struct homa_engine *e)
 {
+	struct homa_allocator a;
 	struct homa_sock *s;
 
 	if (e == NULL)
@@ -164,12 +199,13 @@ void engine_destroy(struct homa_engine *e)
 		rpc_reap(e, e->ndead);
 	msgin_free_shares(e); /* none left: RPCs release theirs */
 	peer_free_all(e);
-	free(e->heap);
-	free(e->rpc_buckets);
-	free(e->peer_buckets);
-	free(e->share_buckets);
+	a = e->alloc;
+	mem_free(&a, e->heap);
+	mem_free(&a, e->rpc_buckets);
+	mem_free(&a, e->peer_buckets);
+	mem_free(&a, e->share_buckets);
 	rpc_ended_free(e);
-	free(e);
+	mem_free(&a, e);
 }
 
 void engine_set_ops(struct homa_engine *e, const struct homa_engine_ops *ops,
@@ -707,7 +743,7 @@ int engine_sock_set_pool(struct homa_engine *e, struct homa_sock *s, void *base,
 		return -ESHUTDOWN;
 	if (s->pool.base != NULL)
 		return -EINVAL;
-	return pool_init(&s->pool, base, length);
+	return pool_init(&s->pool, &e->alloc, base, length);
 }
 
 void engine_sock_shutdown(struct homa_engine *e, struct homa_sock *s,

@@ -298,11 +298,28 @@ struct homa_engine_ops {
 };
 
 /*
+ * The engine's allocator: every allocation the engine makes goes through it
+ * (engine_create: calloc(3), realloc(3) and free(3)), so a test can fail any
+ * one of them.  calloc returns n * size zeroed bytes, realloc resizes ptr
+ * (NULL: a new block) to n * size bytes (the engine keeps n * size in
+ * range); both return NULL when they fail.  free takes NULL.
+ */
+struct homa_allocator {
+	void *(*calloc)(void *ctx, size_t n, size_t size);
+	void *(*realloc)(void *ctx, void *ptr, size_t n, size_t size);
+	void (*free)(void *ctx, void *ptr);
+	void *ctx;
+};
+
+/*
  * Create an engine with a copy of params.  Returns NULL only when memory
  * runs out.  Destroy with engine_destroy (which takes NULL): every socket
  * is closed (nothing is sent) and every outgoing buffer released.
+ * engine_create_alloc: the same, allocating through *alloc (copied).
  */
 struct homa_engine *engine_create(const struct homa_params *params);
+struct homa_engine *engine_create_alloc(const struct homa_params *params,
+					const struct homa_allocator *alloc);
 void engine_destroy(struct homa_engine *e);
 
 /* Install the output callbacks (copied); before any other call. */
@@ -412,7 +429,8 @@ int engine_sock_set_server(struct homa_engine *e, struct homa_sock *s, bool on);
 /*
  * SO_HOMA_RCVBUF: the socket's receive pool is base[0..length), owned by
  * the caller.  Once per socket; length is rounded down to whole bpages.
- * -EINVAL: already set, base NULL, less than one bpage or more than 4 GiB.
+ * -EINVAL: already set, base NULL, less than one bpage or more than 4 GiB;
+ * -ENOMEM.
  */
 int engine_sock_set_pool(struct homa_engine *e, struct homa_sock *s, void *base,
 			 size_t length);

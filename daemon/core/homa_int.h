@@ -47,9 +47,12 @@ struct homa_pool {
 	/* Messages waiting for space, shortest first (msgin.wait_link). */
 	struct homa_rpc_list waiting;
 	uint32_t nwaiting;
+	/* Where refs, app_refs and free_stack come from (pool_init's). */
+	const struct homa_allocator *alloc;
 };
 
-int pool_init(struct homa_pool *p, void *base, size_t length);
+int pool_init(struct homa_pool *p, const struct homa_allocator *alloc,
+	      void *base, size_t length);
 void pool_destroy(struct homa_pool *p);
 int pool_alloc(struct homa_pool *p, uint32_t length,
 	       uint32_t offsets[HOMA_MAX_BPAGES], uint32_t *n);
@@ -311,7 +314,7 @@ struct homa_msgin {
 
 void msgin_init(struct homa_rpc *rpc, uint32_t length, uint32_t incoming,
 		uint64_t now);
-void msgin_destroy(struct homa_msgin *m);
+void msgin_destroy(struct homa_engine *e, struct homa_msgin *m);
 int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
 		     uint32_t start, uint32_t len);
 void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
@@ -497,6 +500,27 @@ void pacer_account(struct homa_engine *e, struct homa_peer *peer,
 		   size_t ip_bytes, uint64_t now);
 uint64_t pacer_ns(uint64_t bytes, uint32_t mbps);
 
+/* ---- allocation (engine.c: libc's allocator by default) ----------------- */
+
+extern const struct homa_allocator homa_libc_allocator;
+
+static inline void *mem_calloc(const struct homa_allocator *a, size_t n,
+			       size_t size)
+{
+	return a->calloc(a->ctx, n, size);
+}
+
+static inline void *mem_realloc(const struct homa_allocator *a, void *ptr,
+				size_t n, size_t size)
+{
+	return a->realloc(a->ctx, ptr, n, size);
+}
+
+static inline void mem_free(const struct homa_allocator *a, void *ptr)
+{
+	a->free(a->ctx, ptr);
+}
+
 /* ---- timer.c ---------------------------------------------------------- */
 
 void timer_tick(struct homa_engine *e, uint64_t now);
@@ -505,6 +529,7 @@ void timer_arm(struct homa_engine *e, uint64_t now);
 /* ---- engine.c --------------------------------------------------------- */
 
 struct homa_engine {
+	struct homa_allocator alloc; /* engine_create_alloc's, or libc's */
 	struct homa_params params;
 	struct homa_metrics metrics;
 	struct homa_engine_ops ops;

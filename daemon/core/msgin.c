@@ -36,9 +36,9 @@ void msgin_init(struct homa_rpc *rpc, uint32_t length, uint32_t incoming,
 }
 
 /* Free what msgin_add_packet allocated. */
-void msgin_destroy(struct homa_msgin *m)
+void msgin_destroy(struct homa_engine *e, struct homa_msgin *m)
 {
-	free(m->gaps);
+	mem_free(&e->alloc, m->gaps);
 	m->gaps = NULL;
 	m->num_gaps = m->cap_gaps = 0;
 }
@@ -60,7 +60,7 @@ static int msgin_gap_insert(struct homa_engine *e, struct homa_msgin *m,
 
 		if (cap > e->params.max_gaps)
 			cap = e->params.max_gaps;
-		g = realloc(m->gaps, cap * sizeof(*g));
+		g = mem_realloc(&e->alloc, m->gaps, cap, sizeof(*g));
 		if (g == NULL)
 			return -ENOSPC;
 		m->gaps = g;
@@ -211,7 +211,7 @@ static struct homa_share *share_get(struct homa_engine *e, struct homa_sock *s,
 			return sh;
 	if (!create)
 		return NULL;
-	sh = calloc(1, sizeof(*sh));
+	sh = mem_calloc(&e->alloc, 1, sizeof(*sh));
 	if (sh == NULL)
 		return NULL;
 	sh->sock = s;
@@ -237,7 +237,7 @@ static void share_put(struct homa_engine *e, struct homa_share *sh)
 		pp = &(*pp)->hash_next;
 	*pp = sh->hash_next;
 	e->nshares--;
-	free(sh);
+	mem_free(&e->alloc, sh);
 }
 
 /* May sh's peer start a message of length bytes in the pool? */
@@ -335,7 +335,7 @@ void msgin_free_shares(struct homa_engine *e)
 
 		while ((sh = e->share_buckets[b]) != NULL) {
 			e->share_buckets[b] = sh->hash_next;
-			free(sh);
+			mem_free(&e->alloc, sh);
 		}
 	}
 	TAILQ_INIT(&e->share_retry);

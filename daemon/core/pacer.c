@@ -105,7 +105,8 @@ void pacer_add(struct homa_engine *e, struct homa_rpc *rpc)
 	}
 	if (e->nheap == e->heap_cap) {
 		uint32_t cap = e->heap_cap ? 2 * e->heap_cap : 64;
-		struct homa_rpc **h = realloc(e->heap, cap * sizeof(*h));
+		struct homa_rpc **h =
+			mem_realloc(&e->alloc, e->heap, cap, sizeof(*h));
 
 		if (h == NULL)
 			return;

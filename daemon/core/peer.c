@@ -119,10 +119,10 @@ struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
 			return NULL;
 		}
 		peer_unlink(e, victim);
-		free(victim);
+		mem_free(&e->alloc, victim);
 		e->metrics.peer_evictions++;
 	}
-	p = calloc(1, sizeof(*p));
+	p = mem_calloc(&e->alloc, 1, sizeof(*p));
 	if (p == NULL) {
 		e->metrics.peer_table_full++;
 		return NULL;
@@ -167,7 +167,7 @@ void peer_free_all(struct homa_engine *e)
 
 	while ((p = TAILQ_FIRST(&e->peer_lru)) != NULL) {
 		peer_unlink(e, p);
-		free(p);
+		mem_free(&e->alloc, p);
 	}
 }
 

@@ -19,10 +19,12 @@
 #define POOL_MAX_LENGTH (1ull << 32)
 
 /*
- * Set p up on the caller's base[0..length).  -EINVAL: base NULL, less than
- * one bpage, or more than 4 GiB; -ENOMEM.
+ * Set p up on the caller's base[0..length), allocating its tables through
+ * alloc (NULL: libc's).  -EINVAL: base NULL, less than one bpage, or more
+ * than 4 GiB; -ENOMEM.
  */
-int pool_init(struct homa_pool *p, void *base, size_t length)
+int pool_init(struct homa_pool *p, const struct homa_allocator *alloc,
+	      void *base, size_t length)
 {
 	uint32_t n;
 
@@ -30,13 +32,14 @@ int pool_init(struct homa_pool *p, void *base, size_t length)
 	    (uint64_t)length > POOL_MAX_LENGTH)
 		return -EINVAL;
 	n = (uint32_t)(length >> HOMA_BPAGE_SHIFT);
-	p->refs = calloc(n, sizeof(*p->refs));
-	p->app_refs = calloc(n, sizeof(*p->app_refs));
-	p->free_stack = calloc(n, sizeof(*p->free_stack));
+	p->alloc = alloc != NULL ? alloc : &homa_libc_allocator;
+	p->refs = mem_calloc(p->alloc, n, sizeof(*p->refs));
+	p->app_refs = mem_calloc(p->alloc, n, sizeof(*p->app_refs));
+	p->free_stack = mem_calloc(p->alloc, n, sizeof(*p->free_stack));
 	if (p->refs == NULL || p->app_refs == NULL || p->free_stack == NULL) {
-		free(p->refs);
-		free(p->app_refs);
-		free(p->free_stack);
+		mem_free(p->alloc, p->refs);
+		mem_free(p->alloc, p->app_refs);
+		mem_free(p->alloc, p->free_stack);
 		p->refs = p->app_refs = p->free_stack = NULL;
 		return -ENOMEM;
 	}
@@ -54,9 +57,11 @@ int pool_init(struct homa_pool *p, void *base, size_t length)
 /* Forget the pool (the region stays the caller's).  Takes an unset pool. */
 void pool_destroy(struct homa_pool *p)
 {
-	free(p->refs);
-	free(p->app_refs);
-	free(p->free_stack);
+	if (p->alloc != NULL) { /* NULL: never set up */
+		mem_free(p->alloc, p->refs);
+		mem_free(p->alloc, p->app_refs);
+		mem_free(p->alloc, p->free_stack);
+	}
 	p->refs = p->app_refs = p->free_stack = NULL;
 	p->base = NULL;
 	p->nbpages = p->nfree = 0;

@@ -70,8 +70,9 @@ static uint32_t rpc_ended_bucket(const struct homa_addr *addr, uint64_t id)
  */
 int rpc_ended_init(struct homa_engine *e)
 {
-	e->ended = calloc(RPC_ENDED_SLOTS, sizeof(*e->ended));
-	e->ended_buckets = malloc(RPC_ENDED_SLOTS * sizeof(uint32_t));
+	e->ended = mem_calloc(&e->alloc, RPC_ENDED_SLOTS, sizeof(*e->ended));
+	e->ended_buckets =
+		mem_calloc(&e->alloc, RPC_ENDED_SLOTS, sizeof(uint32_t));
 	if (e->ended == NULL || e->ended_buckets == NULL) {
 		rpc_ended_free(e);
 		return -ENOMEM;
@@ -83,8 +84,8 @@ int rpc_ended_init(struct homa_engine *e)
 
 void rpc_ended_free(struct homa_engine *e)
 {
-	free(e->ended);
-	free(e->ended_buckets);
+	mem_free(&e->alloc, e->ended);
+	mem_free(&e->alloc, e->ended_buckets);
 	e->ended = NULL;
 	e->ended_buckets = NULL;
 }
@@ -168,7 +169,7 @@ static struct homa_rpc *rpc_alloc(struct homa_engine *e, struct homa_sock *s,
 		e->metrics.rpc_limit_drops++;
 		return NULL;
 	}
-	rpc = calloc(1, sizeof(*rpc));
+	rpc = mem_calloc(&e->alloc, 1, sizeof(*rpc));
 	if (rpc == NULL)
 		return NULL;
 	rpc->id = id;
@@ -360,9 +361,9 @@ unsigned rpc_reap(struct homa_engine *e, unsigned limit)
 		if (rpc->msgout.present && e->ops.tx_release != NULL)
 			e->ops.tx_release(e->ops_ctx, rpc->sock_app,
 					  rpc->msgout.cookie);
-		msgin_destroy(&rpc->msgin);
+		msgin_destroy(e, &rpc->msgin);
 		peer_put(e, rpc->peer);
-		free(rpc);
+		mem_free(&e->alloc, rpc);
 		n++;
 	}
 	if (n > 0) {

@@ -76,7 +76,7 @@ int sock_open(struct homa_engine *e, void *app, struct homa_sock **out)
 	}
 	if (port == 0)
 		return -EADDRINUSE;
-	s = calloc(1, sizeof(*s));
+	s = mem_calloc(&e->alloc, 1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	s->port = port;
@@ -139,7 +139,7 @@ void sock_free(struct homa_engine *e, struct homa_sock *s)
 	sock_shutdown(e, s);
 	TAILQ_REMOVE(&e->socks, s, link);
 	e->nsocks--;
-	free(s);
+	mem_free(&e->alloc, s);
 }
 
 /* An outgoing message of s no longer counts; report send space if due. */

@@ -149,3 +149,11 @@ tests_unit_test_homactl_LDADD = $(CHECK_LIBS)
 TESTS += tests/unit/core_symbols.sh
 EXTRA_DIST += tests/unit/core_symbols.sh tests/unit/core_symbols.allow
 AM_TESTS_ENVIRONMENT += NM='$(NM)'; export NM;
+
+# The engine's allocator: every allocation of a scenario refused in turn.
+check_PROGRAMS += tests/unit/test_alloc
+TESTS += tests/unit/test_alloc
+tests_unit_test_alloc_SOURCES = tests/unit/test_alloc.c
+tests_unit_test_alloc_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_alloc_CFLAGS = $(TESTS_CFLAGS)
+tests_unit_test_alloc_LDADD = $(TESTS_LDADD)

@@ -70,7 +70,7 @@ START_TEST(msgin_add_packet__gaps_and_duplicates)
 	ck_assert_int_eq(msgin_add_packet(t.e, &m, 5000, 1000), 0);
 	ck_assert_int_eq(msgin_add_packet(t.e, &m, 4000, 1000), 0);
 	ck_assert_uint_eq(m.num_gaps, 0);
-	msgin_destroy(&m);
+	msgin_destroy(t.e, &m);
 }
 END_TEST
 
@@ -90,7 +90,7 @@ START_TEST(msgin_add_packet__gap_limit)
 	ck_assert_int_eq(msgin_add_packet(t.e, &m, 5000, 1000), -ENOSPC);
 	ck_assert_int_eq(msgin_add_packet(t.e, &m, 500, 100), -ENOSPC);
 	ck_assert_int_eq(msgin_add_packet(t.e, &m, 4000, 1000), 0);
-	msgin_destroy(&m);
+	msgin_destroy(t.e, &m);
 }
 END_TEST
 

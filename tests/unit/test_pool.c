@@ -16,7 +16,7 @@ static void setup_pool(struct homa_pool *p, uint32_t bpages)
 {
 	memset(p, 0, sizeof(*p));
 	p->partial = -1;
-	ck_assert_int_eq(pool_init(p, region, (size_t)bpages * BP), 0);
+	ck_assert_int_eq(pool_init(p, NULL, region, (size_t)bpages * BP), 0);
 }
 
 START_TEST(pool_init__bad_args)
@@ -24,11 +24,11 @@ START_TEST(pool_init__bad_args)
 	struct homa_pool p;
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(pool_init(&p, NULL, 4 * BP), -EINVAL);
-	ck_assert_int_eq(pool_init(&p, region, BP - 1), -EINVAL);
-	ck_assert_int_eq(pool_init(&p, region, (5ull << 30)), -EINVAL);
+	ck_assert_int_eq(pool_init(&p, NULL, NULL, 4 * BP), -EINVAL);
+	ck_assert_int_eq(pool_init(&p, NULL, region, BP - 1), -EINVAL);
+	ck_assert_int_eq(pool_init(&p, NULL, region, (5ull << 30)), -EINVAL);
 	/* A partial bpage at the end is not used. */
-	ck_assert_int_eq(pool_init(&p, region, 2 * BP + 100), 0);
+	ck_assert_int_eq(pool_init(&p, NULL, region, 2 * BP + 100), 0);
 	ck_assert_uint_eq(p.nbpages, 2);
 	ck_assert_uint_eq(pool_avail_bytes(&p), 2 * BP);
 	pool_destroy(&p);
@@ -101,7 +101,7 @@ START_TEST(pool_alloc__max_message_uses_16_bpages)
 	uint32_t off[HOMA_MAX_BPAGES], n;
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(pool_init(&p, big, sizeof(big)), 0);
+	ck_assert_int_eq(pool_init(&p, NULL, big, sizeof(big)), 0);
 	ck_assert_int_eq(pool_alloc(&p, HOMA_MAX_MESSAGE_LENGTH, off, &n), 0);
 	ck_assert_uint_eq(n, 16);
 	pool_destroy(&p);
