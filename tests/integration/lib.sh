@@ -82,8 +82,29 @@ make_pair() {
 	for n in "$a" "$b"; do
 		ip -n "$n" link set lo up
 	done
+	# No duplicate address detection on the link-local addresses either,
+	# and each side's neighbour entry for the other made up front: the
+	# first packets of a test must not wait for (or be dropped during)
+	# neighbour discovery, which an IPv6 case's 100 ms timeout may not
+	# outlast on a busy machine.
+	ip netns exec "$a" sysctl -qw "net.ipv6.conf.va-$$.accept_dad=0" \
+		2>/dev/null
+	ip netns exec "$b" sysctl -qw "net.ipv6.conf.vb-$$.accept_dad=0" \
+		2>/dev/null
 	ip -n "$a" link set va-$$ up
 	ip -n "$b" link set vb-$$ up
+	mac_a=$(ip -n "$a" -o link show va-$$ | sed -n 's/.*link\/ether \([^ ]*\).*/\1/p')
+	mac_b=$(ip -n "$b" -o link show vb-$$ | sed -n 's/.*link\/ether \([^ ]*\).*/\1/p')
+	if [ -n "$mac_a" ] && [ -n "$mac_b" ]; then
+		ip -n "$a" neigh replace "10.201.$net.2" lladdr "$mac_b" \
+			dev va-$$ nud permanent
+		ip -n "$a" neigh replace "fd46:$net::2" lladdr "$mac_b" \
+			dev va-$$ nud permanent
+		ip -n "$b" neigh replace "10.201.$net.1" lladdr "$mac_a" \
+			dev vb-$$ nud permanent
+		ip -n "$b" neigh replace "fd46:$net::1" lladdr "$mac_a" \
+			dev vb-$$ nud permanent
+	fi
 	A4="10.201.$net.1"
 	B4="10.201.$net.2"
 	A6="fd46:$net::1"
