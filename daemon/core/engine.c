@@ -905,8 +905,6 @@ void engine_sock_info(const struct homa_sock *s, struct homa_sock_info *info)
 static void engine_rpc_info(const struct homa_rpc *rpc,
 			    struct homa_rpc_info *ri)
 {
-	uint32_t gap_bytes = 0;
-
 	memset(ri, 0, sizeof(*ri));
 	ri->id = rpc->id;
 	ri->peer = rpc->peer->addr;
@@ -919,9 +917,7 @@ static void engine_rpc_info(const struct homa_rpc *rpc,
 	ri->rx_length = rpc->msgin.present ? (int32_t)rpc->msgin.length : -1;
 	ri->rx_remaining = rpc->msgin.bytes_remaining;
 	ri->rx_gaps = rpc->msgin.num_gaps;
-	for (uint32_t i = 0; i < rpc->msgin.num_gaps; i++)
-		gap_bytes += rpc->msgin.gaps[i].end - rpc->msgin.gaps[i].start;
-	ri->rx_gap_bytes = gap_bytes;
+	ri->rx_gap_bytes = msgin_gap_bytes(&rpc->msgin);
 	ri->rx_granted = rpc->msgin.granted;
 	if (rpc->msgin.waiting || rpc->msgin.capped)
 		ri->flags |= HOMA_RPC_BUF_STALL;

@@ -219,8 +219,7 @@ void peer_rx_sample(struct homa_engine *e, struct homa_peer *p, uint32_t bytes,
 uint64_t peer_grant_cap(const struct homa_engine *e, const struct homa_peer *p);
 void peer_grant_sample(struct homa_engine *e, struct homa_peer *p,
 		       uint32_t bytes, uint64_t now);
-uint32_t peer_tx_mbps(const struct homa_engine *e, struct homa_peer *p,
-		      uint64_t now);
+uint32_t peer_tx_mbps(struct homa_peer *p, uint64_t now);
 uint32_t peer_unsched_bytes(const struct homa_engine *e,
 			    const struct homa_peer *p);
 bool pkt_has_homad_marker(const struct homa_pkt *pkt);
@@ -320,6 +319,8 @@ int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
 void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 		const struct homa_pkt *pkt, uint64_t now);
 bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
+/* Bytes missing below recv_end: the sum of m's gaps. */
+uint32_t msgin_gap_bytes(const struct homa_msgin *m);
 uint64_t msgin_retrans_bytes(const struct homa_rpc *rpc);
 void msgin_request_retrans(struct homa_engine *e, struct homa_rpc *rpc,
 			   uint64_t now);

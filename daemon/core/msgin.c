@@ -151,15 +151,23 @@ static void msgin_send_resend(struct homa_engine *e, struct homa_rpc *rpc,
  * gaps and what was granted but has not come (a client's RESEND for a
  * response not begun asks for no bytes it knows of: 0).
  */
+uint32_t msgin_gap_bytes(const struct homa_msgin *m)
+{
+	uint32_t bytes = 0;
+
+	for (uint32_t i = 0; i < m->num_gaps; i++)
+		bytes += m->gaps[i].end - m->gaps[i].start;
+	return bytes;
+}
+
 uint64_t msgin_retrans_bytes(const struct homa_rpc *rpc)
 {
 	const struct homa_msgin *m = &rpc->msgin;
-	uint64_t bytes = 0;
+	uint64_t bytes;
 
 	if (rpc->state != RPC_INCOMING || !m->present || !m->bufs)
 		return 0;
-	for (uint32_t i = 0; i < m->num_gaps; i++)
-		bytes += m->gaps[i].end - m->gaps[i].start;
+	bytes = msgin_gap_bytes(m);
 	if (m->recv_end < m->granted)
 		bytes += m->granted - m->recv_end;
 	return bytes;

@@ -157,7 +157,7 @@ void pacer_account(struct homa_engine *e, struct homa_peer *peer,
 	e->link_idle += pacer_ns(ip_bytes, e->params.link_mbps);
 	if (peer == NULL)
 		return;
-	mbps = peer_tx_mbps(e, peer, now);
+	mbps = peer_tx_mbps(peer, now);
 	if (mbps > 0) {
 		if (peer->tx_idle < now)
 			peer->tx_idle = now;

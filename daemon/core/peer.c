@@ -369,14 +369,12 @@ void peer_grant_sample(struct homa_engine *e, struct homa_peer *p,
  * The rate of p's virtual link in the pacer now: its rate rule's, or grant
  * pacing's while its samples are fresh, whichever is lower; 0: no cap.
  */
-uint32_t peer_tx_mbps(const struct homa_engine *e, struct homa_peer *p,
-		      uint64_t now)
+uint32_t peer_tx_mbps(struct homa_peer *p, uint64_t now)
 {
 	uint32_t pace = p->pace_mbps;
 
 	if (pace != 0 && peer_rate_now(&p->grant_rate, now) == 0)
 		pace = p->pace_mbps = 0; /* stale: its grants stopped */
-	(void)e;
 	if (p->rate_mbps != 0 && (pace == 0 || p->rate_mbps < pace))
 		return p->rate_mbps;
 	return pace;
