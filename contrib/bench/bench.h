@@ -43,6 +43,8 @@ struct bench_opts {
 	 */
 	uint32_t hold;
 	volatile sig_atomic_t *release;
+	/* Server: the backend adds one per request it receives (or NULL). */
+	uint64_t *requests;
 };
 
 /*
@@ -161,6 +163,9 @@ struct stats {
 	double base_rtt_ns; /* unloaded small-message RTT */
 	double link_gbps;   /* bottleneck rate, for slowdown */
 	double cpu_s;	    /* this process's CPU in the interval */
+	/* This process's context switches in the interval (getrusage). */
+	uint64_t vcsw;	    /* voluntary: it waited */
+	uint64_t ivcsw;	    /* involuntary: preempted */
 	uint64_t req_bytes; /* completed RPCs, all of them */
 	uint64_t resp_bytes;
 	uint64_t rpcs;

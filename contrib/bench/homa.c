@@ -267,6 +267,8 @@ static int homa_serve_one(struct hc_sock *s, const struct bench_opts *o,
 			hc_recycle(s, &m);
 			continue;
 		}
+		if (o->requests != NULL)
+			(*o->requests)++;
 		if (o->hold > 0 && !homa_hold.released &&
 		    homa_hold.n < o->hold) {
 			rc = homa_hold_one(s, o, &m, err, errlen);

@@ -54,13 +54,24 @@ int64_t bench_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static double bench_cpu_s(void)
+/* This process's CPU time (user + system) and context switches so far. */
+struct bench_usage {
+	double cpu_s;
+	uint64_t vcsw, ivcsw;
+};
+
+static struct bench_usage bench_usage_now(void)
 {
+	struct bench_usage u = {0};
 	struct rusage ru;
 
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return u;
+	u.cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		  (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	u.vcsw = (uint64_t)ru.ru_nvcsw;
+	u.ivcsw = (uint64_t)ru.ru_nivcsw;
+	return u;
 }
 
 /* splitmix64: a small, good generator for sizes, servers and arrivals. */
@@ -406,7 +417,8 @@ static int bench_client(const struct bench_proto *p, struct bench_opts *o,
 	int64_t t0, tend, next_arrival = 0, next_progress, last_done_t;
 	uint64_t issued = 0, delayed = 0, busy = 0, last_rpcs = 0;
 	uint32_t pending = 0; /* size drawn for an RPC the backend refused */
-	double cpu0, lambda = 0, base_ns;
+	struct bench_usage u0, u1;
+	double lambda = 0, base_ns;
 	bool open_loop = co->load_gbps > 0;
 
 	nservers = bench_parse_servers(co->servers, o->port, servers);
@@ -471,7 +483,7 @@ static int bench_client(const struct bench_proto *p, struct bench_opts *o,
 				co->outstanding);
 		fprintf(stderr, ", base RTT %.1f us\n", base_ns / 1000);
 	}
-	cpu0 = bench_cpu_s();
+	u0 = bench_usage_now();
 	t0 = bench_now_ns();
 	tend = co->count ? INT64_MAX : t0 + (int64_t)(co->duration_s * 1e9);
 	next_progress = t0 + 1000000000;
@@ -571,7 +583,10 @@ static int bench_client(const struct bench_proto *p, struct bench_opts *o,
 		goto out;
 	}
 	st.elapsed_s = (double)(last_done_t - t0) / 1e9;
-	st.cpu_s = bench_cpu_s() - cpu0;
+	u1 = bench_usage_now();
+	st.cpu_s = u1.cpu_s - u0.cpu_s;
+	st.vcsw = u1.vcsw - u0.vcsw;
+	st.ivcsw = u1.ivcsw - u0.ivcsw;
 	if (bench_stop)
 		printf("interrupted: the report covers the RPCs so far\n");
 	if (w.capped > 0)
@@ -839,6 +854,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "server") == 0) {
 		char err[512] = "";
+		uint64_t requests = 0;
+		struct bench_usage u;
 		int rc;
 
 		if (o.hold > 0 && strcmp(p->name, "homa") != 0) {
@@ -852,11 +869,25 @@ int main(int argc, char **argv)
 				"%s\n",
 				p->name, o.port,
 				o.resp_len ? "fixed" : "echo the size");
+		o.requests = &requests;
 		rc = p->serve(&o, &bench_stop, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "homa-bench: %s\n", err);
 			return 1;
 		}
+		/* Over the server's whole life, start-up included. */
+		u = bench_usage_now();
+		printf("server: %llu requests, CPU %.3f s, context switches "
+		       "%llu voluntary, %llu involuntary",
+		       (unsigned long long)requests, u.cpu_s,
+		       (unsigned long long)u.vcsw, (unsigned long long)u.ivcsw);
+		if (requests > 0)
+			printf(" (per request: CPU %.1f us, %.2f voluntary, "
+			       "%.2f involuntary)",
+			       u.cpu_s * 1e6 / (double)requests,
+			       (double)u.vcsw / (double)requests,
+			       (double)u.ivcsw / (double)requests);
+		printf("\n");
 		return 0;
 	}
 	if (strcmp(mode, "client") == 0) {

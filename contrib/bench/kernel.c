@@ -295,6 +295,8 @@ static int kernel_serve_one(struct kernel_sock *k, const struct bench_opts *o,
 		}
 		if ((a.id & 1) == 0)
 			continue;
+		if (o->requests != NULL)
+			(*o->requests)++;
 		rc = kernel_send(k->fd, &peer, plen, a.id, 0,
 				 o->resp_len ? o->resp_len : (uint32_t)len, 0);
 		if (rc < 0 && rc != -EINVAL) {

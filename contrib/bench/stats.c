@@ -181,6 +181,11 @@ void stats_report(struct stats *s)
 	if (s->rpcs > 0 && s->cpu_s > 0)
 		printf("CPU of homa-bench: %.1f us per RPC\n",
 		       s->cpu_s * 1e6 / (double)s->rpcs);
+	if (s->rpcs > 0)
+		printf("context switches of homa-bench per RPC: %.2f "
+		       "voluntary, %.2f involuntary\n",
+		       (double)s->vcsw / (double)s->rpcs,
+		       (double)s->ivcsw / (double)s->rpcs);
 	if (s->failed > 0)
 		printf("FAILED: %llu RPCs ended in an error (the last: %s); "
 		       "they are not in the figures below\n",
@@ -241,8 +246,12 @@ static int stats_write_summary(struct stats *s, FILE *f, double *buf)
 			(double)s->req_bytes * 8 / s->elapsed_s / 1e9,
 			(double)s->resp_bytes * 8 / s->elapsed_s / 1e9);
 	if (s->rpcs > 0)
-		fprintf(f, "cpu_us_per_rpc %.2f\n",
-			s->cpu_s * 1e6 / (double)s->rpcs);
+		fprintf(f,
+			"cpu_us_per_rpc %.2f\nvcsw_per_rpc %.3f\n"
+			"ivcsw_per_rpc %.3f\n",
+			s->cpu_s * 1e6 / (double)s->rpcs,
+			(double)s->vcsw / (double)s->rpcs,
+			(double)s->ivcsw / (double)s->rpcs);
 	fprintf(f, "base_rtt_us %.2f\nlink_gbps %g\n", s->base_rtt_ns / 1000,
 		s->link_gbps);
 	stats_group(s, 0, stats_upper(s, 0, STATS_SHORT - 1), buf, &p);
@@ -327,12 +336,13 @@ int stats_write(struct stats *s, const char *prefix, char *err, size_t errlen)
 		"# protocol %s\n# workload %s\n# cap %u\n# elapsed_s %.6f\n"
 		"# base_rtt_ns %.1f\n# link_gbps %g\n# cpu_s %.6f\n"
 		"# rpcs %llu\n# req_bytes %llu\n# resp_bytes %llu\n"
-		"# failed %llu\n",
+		"# failed %llu\n# vcsw %llu\n# ivcsw %llu\n",
 		s->protocol, s->workload, s->cap, s->elapsed_s, s->base_rtt_ns,
 		s->link_gbps, s->cpu_s, (unsigned long long)s->rpcs,
 		(unsigned long long)s->req_bytes,
 		(unsigned long long)s->resp_bytes,
-		(unsigned long long)s->failed);
+		(unsigned long long)s->failed, (unsigned long long)s->vcsw,
+		(unsigned long long)s->ivcsw);
 	for (size_t i = 0; i < s->n; i++)
 		fprintf(f, "%u %u %llu\n", s->recs[i].req, s->recs[i].resp,
 			(unsigned long long)s->recs[i].rtt);
@@ -423,6 +433,10 @@ int stats_read(struct stats *s, const char *path, char *err, size_t errlen)
 				respb = strtoull(val, NULL, 10);
 			else if (strcmp(key, "failed") == 0)
 				s->failed += strtoull(val, NULL, 10);
+			else if (strcmp(key, "vcsw") == 0)
+				s->vcsw += strtoull(val, NULL, 10);
+			else if (strcmp(key, "ivcsw") == 0)
+				s->ivcsw += strtoull(val, NULL, 10);
 			continue;
 		}
 		if (sscanf(line, "%u %u %llu %c", &req, &resp, &rtt, &extra) !=

@@ -414,6 +414,8 @@ static int tcp_server_on_msg(void *arg, uint64_t tag, uint32_t len)
 	struct tcp_conn *k = x->conn;
 	uint32_t resp = x->o->resp_len ? x->o->resp_len : len;
 
+	if (x->o->requests != NULL)
+		(*x->o->requests)++;
 	if (k->txn == k->txcap) {
 		uint32_t ncap = k->txcap * 2;
 		struct tcp_msg *nq;

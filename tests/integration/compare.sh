@@ -88,8 +88,57 @@ rpcs=$(awk '$1 == "rpcs" { print $2 }' "$D/latency-homa.summary")
 started=$(metric "$D/latency-homa-h2.metrics" server_requests_started)
 [ -n "$rpcs" ] && [ "$started" -ge "$rpcs" ] ||
 	fail "latency: h2's homad started $started requests for $rpcs RPCs"
+# Context switches per RPC: numbers for both (homads: Homa only), the
+# parts add up to the "all" rows, homad-dp's are part of its homad's, and
+# every homad waited for its RPCs (one at a time: nothing to do between).
+for row in "ctx sw/RPC vol., all" "ctx sw/RPC invol., all" \
+	"  client (h1) vol." "  client (h1) invol." "  server (h2) vol." \
+	"  server (h2) invol." "  homad h1 vol." "  homad h1 invol." \
+	"    of which homad-dp vol." "  homad h2 vol." "  homad h2 invol." \
+	"homad loop wake-ups/RPC" "  of which blocking"; do
+	# shellcheck disable=SC2046
+	set -- $(cells "$D" "$row")
+	[ $# -eq 3 ] && num "$2" || fail "latency: row \"$row\": $*"
+	case $row in
+	*homad* | *blocking) [ "$1" = - ] ;;
+	*) num "$1" ;;
+	esac || fail "latency: row \"$row\": TCP has \"$1\""
+done
+homa() {
+	set -- $(cells "$D" "$1")
+	echo "$2"
+}
+for k in vol. invol.; do
+	awk -v a="$(homa "ctx sw/RPC $k, all")" \
+		-v c="$(homa "  client (h1) $k")" \
+		-v s="$(homa "  server (h2) $k")" \
+		-v h="$(homa "  homad h1 $k")" -v g="$(homa "  homad h2 $k")" \
+		'BEGIN { d = a - (c + s + h + g); exit !(d < 0.03 && d > -0.03) }' ||
+		fail "latency: Homa's $k context switches do not add up"
+done
+awk -v d="$(homa "    of which homad-dp vol.")" -v h="$(homa "  homad h1 vol.")" \
+	-v w="$(homa "  homad h2 vol.")" -v l="$(homa "homad loop wake-ups/RPC")" \
+	-v b="$(homa "  of which blocking")" \
+	'BEGIN { exit !(d <= h && h > 0 && w > 0 && b <= l && b > 0) }' ||
+	fail "latency: homad context switches or loop wake-ups: $(grep -E \
+		'homad|blocking' "$D/out" | tr -s ' ')"
+for p in tcp homa; do
+	for k in vcsw_per_rpc ivcsw_per_rpc; do
+		v=$(awk -v k=$k '$1 == k { print $2 }' "$D/latency-$p.summary")
+		num "$v" || fail "latency: $p summary has no $k"
+	done
+	grep -q "^# vcsw [0-9]" "$D/latency-$p.rpcs" ||
+		fail "latency: $p .rpcs has no vcsw"
+	# The server counts what it received (the client's RPCs at least).
+	n=$(sed -n 's/^server: \([0-9]*\) requests, .* context switches .*/\1/p' \
+		"$D/server-$p.log")
+	r=$(awk '$1 == "rpcs" { print $2 }' "$D/latency-$p.summary")
+	[ -n "$n" ] && [ "$n" -ge "$r" ] ||
+		fail "latency: $p server counted \"$n\" requests for $r RPCs"
+done
 testbed_gone latency
 note "latency: $(cells "$D" "RTT P50 (us)" | tr -s ' ')"
+note "latency: $(cells "$D" "ctx sw/RPC vol., all" | tr -s ' ') voluntary context switches per RPC"
 
 # --- throughput, twice: -r 2 ---------------------------------------------
 D="$T_TMP/tp"
