@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include "chan.h"
-#include "homa_client.pb-c.h"
 #include "homa_shm.h"
 #include "log.h"
 #include "session.h"
@@ -302,22 +301,12 @@ static void chan_conn_close(struct chan *c, struct chan_conn *cn,
 /* Refuse a connection beyond the limits: say why, close it. */
 static void chan_refuse(int fd, int error, const char *why)
 {
-	Homa__Client__DaemonMsg msg = HOMA__CLIENT__DAEMON_MSG__INIT;
-	Homa__Client__OpenReply r = HOMA__CLIENT__OPEN_REPLY__INIT;
 	uint8_t buf[512];
-	size_t len;
+	size_t len = session_pack_refusal(error, why, buf, sizeof(buf));
 
-	r.error = error;
-	r.error_text = (char *)why;
-	msg.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_OPEN;
-	msg.open = &r;
-	len = homa__client__daemon_msg__get_packed_size(&msg);
-	if (len <= sizeof(buf)) {
-		homa__client__daemon_msg__pack(&msg, buf);
-		/* Non-blocking; the client reads it, then EOF. */
-		if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-			log_debug("client refused: send: %s", strerror(errno));
-	}
+	/* Non-blocking; the client reads it, then EOF. */
+	if (len > 0 && send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("client refused: send: %s", strerror(errno));
 	close(fd);
 }
 

@@ -682,6 +682,23 @@ static void session_open_reply(struct session *s, int error, const char *text,
 	session_ev_add_packed(s, &msg);
 }
 
+size_t session_pack_refusal(int error, const char *why, uint8_t *buf,
+			    size_t len)
+{
+	Homa__Client__DaemonMsg msg = HOMA__CLIENT__DAEMON_MSG__INIT;
+	Homa__Client__OpenReply r = HOMA__CLIENT__OPEN_REPLY__INIT;
+	size_t n;
+
+	r.error = error;
+	r.error_text = (char *)why;
+	msg.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_OPEN;
+	msg.open = &r;
+	n = homa__client__daemon_msg__get_packed_size(&msg);
+	if (n > len)
+		return 0;
+	return homa__client__daemon_msg__pack(&msg, buf);
+}
+
 /* A refused Open: say why, then close once the answer is out. */
 static void session_open_refuse(struct session *s, int error, const char *why,
 				uint64_t *counter)

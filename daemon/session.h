@@ -251,7 +251,15 @@ int session_admit(struct session_host *h, pid_t pid, unsigned n_live,
 void session_unadmit(struct session_host *h, struct session_client *cl);
 
 /*
- * Start s (zeroed by the caller or not) in OPENING for process cl (from
+ * The OpenReply(error, why) of a connection refused before it has a
+ * session (session_admit failed), packed into buf[0..len): its length,
+ * or 0 if it does not fit.
+ */
+size_t session_pack_refusal(int error, const char *why, uint8_t *buf,
+			    size_t len);
+
+/*
+ * Start s in OPENING for process cl (from
  * session_admit), owned by the shell's owner.  Returns 0, or -ENOMEM.
  */
 int session_init(struct session *s, struct session_host *h,

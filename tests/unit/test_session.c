@@ -1001,6 +1001,24 @@ START_TEST(admit__limits)
 }
 END_TEST
 
+/* The answer of a connection refused before it has a session. */
+START_TEST(admit__refusal_packed)
+{
+	uint8_t buf[512];
+	size_t len = session_pack_refusal(EMFILE, "too many", buf, sizeof(buf));
+	Homa__Client__DaemonMsg *m;
+
+	ck_assert_uint_gt(len, 0);
+	m = homa__client__daemon_msg__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_OPEN);
+	ck_assert_int_eq(m->open->error, EMFILE);
+	ck_assert_str_eq(m->open->error_text, "too many");
+	homa__client__daemon_msg__free_unpacked(m, NULL);
+	ck_assert_uint_eq(session_pack_refusal(EMFILE, "too many", buf, 4), 0);
+}
+END_TEST
+
 /* ---- the lifecycle ------------------------------------------------------ */
 
 /* Each legal change, by what drives it. */
@@ -1197,6 +1215,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, events__overflow);
 	tcase_add_test(tc, events__send_space);
 	tcase_add_test(tc, admit__limits);
+	tcase_add_test(tc, admit__refusal_packed);
 	tcase_add_loop_test(tc, lifecycle__legal_changes, 0, 6);
 	tcase_add_test(tc, lifecycle__illegal_changes);
 	suite_add_tcase(s, tc);
