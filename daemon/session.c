@@ -149,11 +149,6 @@ void session_fail(struct session *s, uint64_t *counter, const char *reason)
 	session_mark_dirty(s);
 }
 
-void session_set_err(struct session *s, int err)
-{
-	s->err = err;
-}
-
 /* A malformed or invalid message: the client goes. */
 static int session_bad(struct session *s, const char *reason)
 {
@@ -1399,9 +1394,9 @@ void session_unadmit(struct session_host *h, struct session_client *cl)
 		session_client_put(h, cl);
 }
 
-int session_init(struct session *s, struct session_host *h,
-		 struct session_client *cl, void *owner, uint64_t serial,
-		 pid_t pid, uid_t uid, gid_t gid)
+void session_init(struct session *s, struct session_host *h,
+		  struct session_client *cl, void *owner, uint64_t serial,
+		  pid_t pid, uid_t uid, gid_t gid)
 {
 	memset(s, 0, sizeof(*s));
 	s->h = h;
@@ -1415,7 +1410,6 @@ int session_init(struct session *s, struct session_host *h,
 	s->gid = gid;
 	TAILQ_INIT(&s->evq);
 	h->stats.chan_connects++;
-	return 0;
 }
 
 void session_close(struct session *s, const char *reason, uint64_t now)

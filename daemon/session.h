@@ -260,11 +260,11 @@ size_t session_pack_refusal(int error, const char *why, uint8_t *buf,
 
 /*
  * Start s in OPENING for process cl (from
- * session_admit), owned by the shell's owner.  Returns 0, or -ENOMEM.
+ * session_admit), owned by the shell's owner.
  */
-int session_init(struct session *s, struct session_host *h,
-		 struct session_client *cl, void *owner, uint64_t serial,
-		 pid_t pid, uid_t uid, gid_t gid);
+void session_init(struct session *s, struct session_host *h,
+		  struct session_client *cl, void *owner, uint64_t serial,
+		  pid_t pid, uid_t uid, gid_t gid);
 /* Free what s holds (its regions unmapped); s is DEAD. */
 void session_fini(struct session *s);
 
@@ -316,8 +316,6 @@ void session_ev_free(struct session_ev *ev);
  * reason (static) logged.  Nothing if it ends already.
  */
 void session_fail(struct session *s, uint64_t *counter, const char *reason);
-/* Note the errno of a failed send or receive (for the log). */
-void session_set_err(struct session *s, int err);
 
 /*
  * End s: close its engine socket (its RPCs end, its bpages are forgotten),

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "core/wire.h"
 #include "homa_client.pb-c.h"
 #include "homa_shm.h"
 #include "session.h"
@@ -102,9 +103,7 @@ static void st_setup_cfg(struct st *t, const struct homa_config *cfg)
 	session_host_init(&t->h, t->e, &t->cfg, NULL, NULL);
 	r = session_admit(&t->h, 1234, 0, &t->cl, &(const char *){NULL});
 	ck_assert_int_eq(r, 0);
-	ck_assert_int_eq(
-		session_init(&t->s, &t->h, t->cl, NULL, 1, 1234, 1000, 1000),
-		0);
+	session_init(&t->s, &t->h, t->cl, NULL, 1, 1234, 1000, 1000);
 	ck_assert_int_eq(t->s.state, SESS_OPENING);
 }
 
@@ -959,6 +958,216 @@ START_TEST(events__send_space)
 }
 END_TEST
 
+/* A whole request of len bytes from 10.0.0.2:4000, id sender_id, to port. */
+static void st_incoming(struct st *t, uint16_t port, uint64_t sender_id,
+			uint32_t len)
+{
+	static const struct homa_addr peer = {
+		.in6 = {.s6_addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+				    10, 0, 0, 2}}};
+	static uint8_t payload[1000], buf[2000];
+	struct homa_pkt p;
+	size_t n;
+
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_DATA;
+	p.sport = 4000;
+	p.dport = port;
+	p.sender_id = sender_id;
+	p.u.data.message_length = len;
+	p.u.data.incoming = len;
+	p.u.data.cutoff_version = 1;
+	p.u.data.payload_len = len;
+	p.u.data.payload = payload;
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	engine_rx(t->e, buf, n, &peer, 0, t->now);
+}
+
+/* A server's life: a request Delivered (peer, length, bpage), the bpage
+ * recycled, the response sent and its bytes released. */
+START_TEST(events__delivered_recycle_respond)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
+	Homa__Client__Delivered *d;
+	uint32_t off;
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	st_bind(&t, 1, 100);
+	ck_assert_int_eq(st_reply(&t, 1)->error, 0);
+	st_free_events(&t);
+	ss.on = true;
+	cm.seq = 2;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+	cm.set_server = &ss;
+	st_recv(&t, &cm);
+	ck_assert_int_eq(st_reply(&t, 2)->error, 0);
+	st_free_events(&t);
+
+	st_incoming(&t, 100, 1000, 500);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 1);
+	ck_assert_int_eq(t.ev[0]->ev_case,
+			 HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED);
+	d = t.ev[0]->delivered;
+	ck_assert_uint_eq(d->id, 1001); /* the server's id: odd */
+	ck_assert_uint_eq(d->length, 500);
+	ck_assert_uint_eq(d->peer->addr.len, 4);
+	ck_assert_uint_eq(d->peer->addr.data[3], 2);
+	ck_assert_uint_eq(d->peer->port, 4000);
+	ck_assert(!d->private_);
+	ck_assert_uint_eq(d->n_bpage_offsets, 1);
+	off = d->bpage_offsets[0];
+	st_free_events(&t);
+
+	/* The bpage back, riding on the response (sent from the tx area). */
+	{
+		Homa__Client__SendResponse r =
+			HOMA__CLIENT__SEND_RESPONSE__INIT;
+		Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+
+		a.addr.data = (uint8_t *)st_v4;
+		a.addr.len = 4;
+		a.port = 4000;
+		r.peer = &a;
+		r.id = 1001;
+		r.tx_offset = 4096;
+		r.length = 100;
+		cm = (Homa__Client__ClientMsg)HOMA__CLIENT__CLIENT_MSG__INIT;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SEND_RESPONSE;
+		cm.send_response = &r;
+		cm.n_recycle_offsets = 1;
+		cm.recycle_offsets = &off;
+		st_recv(&t, &cm);
+	}
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	/* The same bpage again: no longer held. */
+	{
+		Homa__Client__Recycle rc = HOMA__CLIENT__RECYCLE__INIT;
+
+		rc.n_bpage_offsets = 1;
+		rc.bpage_offsets = &off;
+		cm = (Homa__Client__ClientMsg)HOMA__CLIENT__CLIENT_MSG__INIT;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE;
+		cm.recycle = &rc;
+		st_recv(&t, &cm);
+	}
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_bad_messages, 1);
+	st_teardown(&t);
+}
+END_TEST
+
+/* A private request aborted with an error: Failed(private) with its id
+ * released. */
+START_TEST(events__failed_private)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__SendRequest r = HOMA__CLIENT__SEND_REQUEST__INIT;
+	Homa__Client__Abort ab = HOMA__CLIENT__ABORT__INIT;
+	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+	Homa__Client__Failed *f = NULL;
+	struct st t;
+	uint64_t id;
+	unsigned released = 0;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	id = st_first_id(&t);
+	a.addr.data = (uint8_t *)st_v4;
+	a.addr.len = 4;
+	a.port = 4000;
+	r.dest = &a;
+	r.id = id;
+	r.cookie = 99;
+	r.private_ = true;
+	r.length = 10;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST;
+	cm.send_request = &r;
+	st_recv(&t, &cm);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	ab.id = id;
+	ab.error = ETIMEDOUT;
+	cm = (Homa__Client__ClientMsg)HOMA__CLIENT__CLIENT_MSG__INIT;
+	cm.seq = 1;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_ABORT;
+	cm.abort = &ab;
+	st_recv(&t, &cm);
+	/* Its bytes come back once the engine reaps the RPC. */
+	for (int i = 0; i < 100 && t.s.n_tx > 0; i++) {
+		t.now += 10000000ull;
+		engine_tick(t.e, t.now);
+	}
+	ck_assert_uint_eq(t.s.n_tx, 0);
+	st_drain(&t);
+	for (unsigned i = 0; i < t.nev; i++) {
+		Homa__Client__DaemonMsg *m = t.ev[i];
+
+		if (m->ev_case == HOMA__CLIENT__DAEMON_MSG__EV_FAILED) {
+			f = m->failed;
+			released += f->n_tx_released;
+		} else if (m->ev_case ==
+			   HOMA__CLIENT__DAEMON_MSG__EV_TX_RELEASED) {
+			ck_assert_uint_eq(m->tx_released->ids[0], id);
+			released += m->tx_released->n_ids;
+		} else {
+			ck_assert_int_eq(m->ev_case,
+					 HOMA__CLIENT__DAEMON_MSG__EV_REPLY);
+			ck_assert_int_eq(m->reply->error, 0);
+		}
+	}
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->id, id);
+	ck_assert_uint_eq(f->cookie, 99);
+	ck_assert_int_eq(f->error, ETIMEDOUT);
+	ck_assert(f->private_);
+	ck_assert_uint_eq(released, 1);
+	ck_assert_uint_eq(t.cl->n_requests, 0);
+	st_teardown(&t);
+}
+END_TEST
+
+/* clients.bind_gids: the primary group, or a supplementary one (the
+ * shell's peer_groups). */
+static int st_groups(void *arg, const struct session *s, uint32_t *groups,
+		     unsigned max)
+{
+	(void)arg;
+	(void)s;
+	ck_assert_uint_ge(max, 2);
+	groups[0] = 50;
+	groups[1] = 77;
+	return 2;
+}
+
+START_TEST(bind__groups)
+{
+	struct session_ops ops = session_memfd_ops;
+	struct homa_config cfg;
+	struct st t;
+
+	config_defaults(&cfg);
+	cfg.n_bind_gids = 1;
+	cfg.bind_gids[0] = _i == 0 ? 1000 : 77;
+	st_setup_cfg(&t, &cfg);
+	ops.peer_groups = st_groups;
+	t.h.ops = &ops;
+	st_open(&t, AF_INET);
+	st_bind(&t, 1, 100);
+	ck_assert_int_eq(st_reply(&t, 1)->error, 0);
+	st_free_events(&t);
+	/* Not in the group: refused. */
+	t.h.cfg.bind_gids[0] = 4242;
+	st_bind(&t, 2, 200);
+	ck_assert_int_eq(st_reply(&t, 2)->error, EACCES);
+	st_teardown(&t);
+}
+END_TEST
+
 /* ---- per-client limits -------------------------------------------------- */
 
 START_TEST(admit__limits)
@@ -1214,6 +1423,9 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, reply__abort_info_more_ids_shutdown);
 	tcase_add_test(tc, events__overflow);
 	tcase_add_test(tc, events__send_space);
+	tcase_add_test(tc, events__delivered_recycle_respond);
+	tcase_add_test(tc, events__failed_private);
+	tcase_add_loop_test(tc, bind__groups, 0, 2);
 	tcase_add_test(tc, admit__limits);
 	tcase_add_test(tc, admit__refusal_packed);
 	tcase_add_loop_test(tc, lifecycle__legal_changes, 0, 6);
