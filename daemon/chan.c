@@ -61,7 +61,6 @@ struct chan_op {
 struct chan_conn {
 	struct session s;	     /* first: the engine's socket cookie */
 	TAILQ_ENTRY(chan_conn) link; /* chan->conns or chan->closing */
-	struct chan *chan;
 	int fd;
 	bool counted; /* in chan->n_clients, on chan->conns */
 
@@ -87,7 +86,6 @@ TAILQ_HEAD(chan_connq, chan_conn);
 
 struct chan {
 	struct uring *u;
-	struct homa_engine *e;
 	struct session_host h;	/* cfg, stats, dirty sessions, clients */
 	struct session_ops ops; /* memfd ops + chan_peer_groups */
 	int listen_fd;
@@ -367,7 +365,6 @@ static void chan_accept(struct chan *c, int fd)
 	}
 	session_init(&cn->s, &c->h, cl, cn, ++c->next_serial, cr.pid, cr.uid,
 		     cr.gid);
-	cn->chan = c;
 	cn->fd = fd;
 	cn->recv_op.kind = CHAN_OP_RECV;
 	cn->recv_op.conn = cn;
@@ -427,7 +424,6 @@ struct chan *chan_create(struct uring *u, struct homa_engine *e,
 	c->ops = session_memfd_ops;
 	c->ops.peer_groups = chan_peer_groups;
 	c->u = u;
-	c->e = e;
 	session_host_init(&c->h, e, cfg, &c->ops, c);
 	c->listen_fd = listen_fd;
 	c->accept_op.kind = CHAN_OP_ACCEPT;
