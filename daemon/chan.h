@@ -9,6 +9,11 @@
  * outgoing ones.  Every datagram is one protobuf-c message.  One
  * connection is one engine socket.
  *
+ * Two parts: daemon/session.[ch], the protocol as a sans-I/O state
+ * machine (decoding, validation, id blocks, per-client limits, events,
+ * the connection's lifecycle; unit-tested and fuzzed without root), and
+ * chan.c, the io_uring shell around it described here.
+ *
  * Everything runs on the data-plane thread and rides its io_uring: a
  * multishot accept on the listening socket; per connection one recvmsg at
  * a time (the first with room for the two descriptors) and the events
@@ -37,8 +42,8 @@
  * Limits: limits.max_clients connections in all and
  * limits.max_sockets_per_client per process (SO_PEERCRED pid) -- beyond,
  * the connection gets OpenReply(ENFILE / EMFILE) and is closed
- * (chan_refused); at most CHAN_MAX_TX messages lent to the engine and
- * CHAN_MAX_EVENTS events queued per connection (a client that does not
+ * (chan_refused); at most SESSION_MAX_TX messages lent to the engine and
+ * SESSION_MAX_EVENTS events queued per connection (a client that does not
  * read its events is disconnected, chan_event_overflows; one that reads
  * them, more slowly than they come, may have up to limits.max_rpcs more
  * queued); ports below
@@ -66,21 +71,8 @@
 
 #include "config.h"
 #include "core/engine.h"
+#include "session.h"
 #include "uring.h"
-
-/* Ids in each block handed to a client (OpenReply.ids, Reply.ids). */
-#define CHAN_ID_BLOCK (1u << 16)
-/* Id blocks a connection holds; MoreIds beyond drops the oldest. */
-#define CHAN_MAX_ID_BLOCKS 16
-/* Messages one connection may have lent to the engine at once. */
-#define CHAN_MAX_TX 65536
-/* Events queued for one connection; beyond, it is disconnected unless it
- * is reading them (chan.c, CHAN_READING_NS). */
-#define CHAN_MAX_EVENTS 8192
-/* Most RpcInfo entries in one Info reply. */
-#define CHAN_MAX_INFO_RPCS 256
-/* Largest inline message accepted, whatever clients.max_inline says. */
-#define CHAN_MAX_INLINE 32768
 
 struct chan;
 
@@ -140,6 +132,9 @@ unsigned chan_n_clients(const struct chan *c);
 
 /* Bytes of client regions mapped, all connections (limits.max_memory). */
 uint64_t chan_mapped_bytes(const struct chan *c);
+
+/* The channel's counters (chan_* of homactl metrics); NULL for NULL. */
+const struct session_stats *chan_stats(const struct chan *c);
 
 /* One client socket (connection with an engine socket), `homactl sockets`. */
 struct chan_sock_entry {

@@ -500,6 +500,23 @@ static void dp_reply(struct dp *dp, struct dp_msg *msg)
 		dp->notify(dp->notify_arg);
 }
 
+/* The channel's counters, where homactl metrics reads them. */
+static void dp_chan_metrics(struct homa_metrics *m,
+			    const struct session_stats *st)
+{
+	if (!st)
+		return;
+	m->chan_connects = st->chan_connects;
+	m->chan_refused = st->chan_refused;
+	m->chan_disconnects = st->chan_disconnects;
+	m->chan_bad_open = st->chan_bad_open;
+	m->chan_bad_messages = st->chan_bad_messages;
+	m->chan_event_overflows = st->chan_event_overflows;
+	m->chan_commands = st->chan_commands;
+	m->chan_events = st->chan_events;
+	m->chan_bind_denied = st->chan_bind_denied;
+}
+
 static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 {
 	unsigned i, n = link_n_sockets(dp->link);
@@ -520,6 +537,7 @@ static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 	}
 	link_sample(dp->link, now, true);
 	s->metrics = *dp->m;
+	dp_chan_metrics(&s->metrics, chan_stats(dp->chan));
 	s->clients = chan_n_clients(dp->chan);
 	s->client_memory = chan_mapped_bytes(dp->chan);
 	engine_state(dp->engine, &s->engine);

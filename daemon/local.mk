@@ -26,6 +26,7 @@ libhomad_la_SOURCES = \
 	daemon/linkpkt.c daemon/linkpkt.h \
 	daemon/fault.c daemon/fault.h \
 	daemon/dataplane.c daemon/dataplane.h \
+	daemon/session.c daemon/session.h \
 	daemon/chan.c daemon/chan.h \
 	daemon/ctl.c daemon/ctl.h \
 	daemon/privs.c daemon/privs.h

@@ -157,3 +157,14 @@ tests_unit_test_alloc_SOURCES = tests/unit/test_alloc.c
 tests_unit_test_alloc_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_test_alloc_CFLAGS = $(TESTS_CFLAGS)
 tests_unit_test_alloc_LDADD = $(TESTS_LDADD)
+
+# daemon/session.c: the client protocol as a client drives it (datagrams and
+# real memfds in, events out), every validator and state change; no root.
+check_PROGRAMS += tests/unit/test_session
+TESTS += tests/unit/test_session
+tests_unit_test_session_SOURCES = tests/unit/test_session.c
+tests_unit_test_session_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_test_session_CFLAGS = $(TESTS_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_unit_test_session_LDADD = $(TESTS_LDADD)
+tests/unit/tests_unit_test_session-test_session.$(OBJEXT): \
+	proto/homa_client.pb-c.h

@@ -1,0 +1,1446 @@
+/*
+ * test_session.c - daemon/session.c, the client protocol, as a client
+ * drives it: datagrams (packed with protobuf-c) and real memfds in, the
+ * event datagrams it queues out (decoded), against a real engine with no
+ * sockets.  Every validator, every legal state change (each by what a
+ * client or homad does) and every illegal one (refused and counted).  No
+ * root, no io_uring.
+ */
+#define _GNU_SOURCE 1
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "core/wire.h"
+#include "homa_client.pb-c.h"
+#include "homa_shm.h"
+#include "session.h"
+
+#define ST_RX  (4u * HOMA_SHM_BPAGE_SIZE)
+#define ST_TX  (64u * 1024)
+#define ST_MAX 64
+
+struct st {
+	struct homa_config cfg;
+	struct homa_engine *e;
+	struct session_host h;
+	struct session_client *cl;
+	struct session s;
+	uint64_t now;
+	unsigned sent; /* packets the engine sent */
+	/* Decoded events, in order. */
+	Homa__Client__DaemonMsg *ev[ST_MAX];
+	unsigned nev;
+};
+
+static void st_send_pkt(void *ctx, const struct homa_out *pkt)
+{
+	struct st *t = ctx;
+
+	(void)pkt;
+	t->sent++;
+}
+
+static void st_deliver(void *ctx, const struct homa_delivery *d)
+{
+	(void)ctx;
+	session_deliver(d->app, d);
+}
+
+static void st_tx_release(void *ctx, void *sock_app, void *cookie)
+{
+	(void)ctx;
+	(void)sock_app;
+	session_tx_release(cookie);
+}
+
+static void st_send_space(void *ctx, struct homa_sock *s, void *sock_app)
+{
+	(void)ctx;
+	(void)s;
+	session_send_space(sock_app);
+}
+
+static const struct homa_engine_ops st_engine_ops = {
+	.send = st_send_pkt,
+	.deliver = st_deliver,
+	.tx_release = st_tx_release,
+	.send_space = st_send_space,
+};
+
+/* A memfd of size bytes with seals (0: none). */
+static int st_memfd(uint64_t size, int seals)
+{
+	int fd = memfd_create("st", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	if (seals)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+static void st_setup_cfg(struct st *t, const struct homa_config *cfg)
+{
+	struct homa_params p;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	config_defaults(&t->cfg);
+	if (cfg)
+		t->cfg = *cfg;
+	engine_params_default(&p);
+	t->e = engine_create(&p);
+	ck_assert_ptr_nonnull(t->e);
+	engine_set_ops(t->e, &st_engine_ops, t);
+	t->now = 1000000000ull;
+	session_host_init(&t->h, t->e, &t->cfg, NULL, NULL);
+	r = session_admit(&t->h, 1234, 0, &t->cl, &(const char *){NULL});
+	ck_assert_int_eq(r, 0);
+	session_init(&t->s, &t->h, t->cl, NULL, 1, 1234, 1000, 1000);
+	ck_assert_int_eq(t->s.state, SESS_OPENING);
+}
+
+static void st_setup(struct st *t)
+{
+	st_setup_cfg(t, NULL);
+}
+
+static void st_free_events(struct st *t)
+{
+	for (unsigned i = 0; i < t->nev; i++)
+		homa__client__daemon_msg__free_unpacked(t->ev[i], NULL);
+	t->nev = 0;
+}
+
+/* Take every queued event as the shell does (sent whole), decoded. */
+static void st_drain(struct st *t)
+{
+	struct session_ev *ev;
+
+	session_queue_pending(&t->s);
+	while ((ev = session_ev_next(&t->s)) != NULL) {
+		Homa__Client__DaemonMsg *m;
+
+		ck_assert_uint_le(ev->len, HOMA_CLIENT_MAX_DATAGRAM);
+		m = homa__client__daemon_msg__unpack(NULL, ev->len, ev->buf);
+		ck_assert_ptr_nonnull(m);
+		ck_assert_uint_lt(t->nev, ST_MAX);
+		t->ev[t->nev++] = m;
+		session_ev_done(&t->s, ev, (int)ev->len, t->now);
+	}
+}
+
+/* The session ends as the shell ends it, and is freed. */
+static void st_teardown(struct st *t)
+{
+	session_close(&t->s, "test over", t->now);
+	ck_assert_int_eq(t->s.state, SESS_CLOSED);
+	/* The engine releases the messages of the closed socket: reap. */
+	for (int i = 0; i < 100 && t->s.n_tx > 0; i++) {
+		t->now += 10000000ull;
+		engine_tick(t->e, t->now);
+	}
+	ck_assert(session_releasable(&t->s));
+	session_fini(&t->s);
+	ck_assert_int_eq(t->s.state, SESS_DEAD);
+	ck_assert_uint_eq(t->h.stats.illegal_transitions, 0);
+	ck_assert_uint_eq(t->h.mapped, 0);
+	ck_assert(TAILQ_EMPTY(&t->h.clients));
+	st_free_events(t);
+	engine_destroy(t->e);
+}
+
+/* Feed one ClientMsg with descriptors fds[0..nfds). */
+static void st_recv_fds(struct st *t, const Homa__Client__ClientMsg *cm,
+			int *fds, unsigned nfds)
+{
+	size_t len = homa__client__client_msg__get_packed_size(cm);
+	uint8_t *buf = malloc(len + 1);
+
+	ck_assert_ptr_nonnull(buf);
+	homa__client__client_msg__pack(cm, buf);
+	session_recv(&t->s, (int)len, buf, fds, nfds, false, t->now);
+	free(buf);
+}
+
+static void st_recv(struct st *t, const Homa__Client__ClientMsg *cm)
+{
+	st_recv_fds(t, cm, NULL, 0);
+}
+
+/* An Open; fills rx/tx fds as given (closed by the session). */
+static void st_open_with(struct st *t, uint32_t version, uint32_t family,
+			 uint64_t rx, uint64_t tx, int *fds, unsigned nfds)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Open o = HOMA__CLIENT__OPEN__INIT;
+
+	o.version = version;
+	o.family = family;
+	o.rx_pool_bytes = rx;
+	o.tx_area_bytes = tx;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
+	cm.open = &o;
+	st_recv_fds(t, &cm, fds, nfds);
+}
+
+/* The one OpenReply expected; its error. */
+static int st_open_reply(struct st *t)
+{
+	st_drain(t);
+	ck_assert_uint_eq(t->nev, 1);
+	ck_assert_int_eq(t->ev[0]->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_OPEN);
+	return t->ev[0]->open->error;
+}
+
+/* A good Open of family on real sealed memfds. */
+static void st_open(struct st *t, int family)
+{
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+	uint8_t *tx;
+
+	st_open_with(t, HOMA_CLIENT_PROTO_VERSION, family, ST_RX, ST_TX, fds,
+		     2);
+	ck_assert_int_eq(st_open_reply(t), 0);
+	ck_assert_int_eq(t->s.state, SESS_OPEN);
+	tx = (uint8_t *)t->s.tx_base;
+	ck_assert_ptr_nonnull(tx);
+	st_free_events(t);
+}
+
+/* A refused Open: its error, counted, LINGER, closes once answered. */
+static void st_expect_bad_open(struct st *t, int error)
+{
+	ck_assert_int_eq(st_open_reply(t), error);
+	ck_assert_uint_eq(t->h.stats.chan_bad_open, 1);
+	ck_assert_int_eq(t->s.state, SESS_LINGER);
+	ck_assert(session_should_close(&t->s));
+	ck_assert(!session_wants_recv(&t->s));
+}
+
+/* ---- the Open ----------------------------------------------------------- */
+
+START_TEST(open__ok_v4_and_v6)
+{
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, _i ? AF_INET6 : AF_INET);
+	ck_assert_uint_eq(t.h.mapped, ST_RX + ST_TX);
+	ck_assert_uint_eq(t.h.stats.transitions, 1);
+	ck_assert_uint_eq(t.h.stats.entered[SESS_OPEN], 1);
+	ck_assert(session_wants_recv(&t.s));
+	st_teardown(&t);
+}
+END_TEST
+
+START_TEST(open__reply_fields)
+{
+	struct st t;
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+	Homa__Client__OpenReply *r;
+
+	st_setup(&t);
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX, ST_TX, fds,
+		     2);
+	ck_assert_int_eq(st_open_reply(&t), 0);
+	r = t.ev[0]->open;
+	ck_assert_uint_ge(r->port, HOMA_MIN_DEFAULT_PORT);
+	ck_assert_ptr_nonnull(r->ids);
+	ck_assert_uint_eq(r->ids->count, SESSION_ID_BLOCK);
+	ck_assert_uint_eq(r->ids->first % 2, 0);
+	ck_assert_uint_eq(r->max_inline, t.cfg.max_inline < SESSION_MAX_INLINE
+						 ? t.cfg.max_inline
+						 : SESSION_MAX_INLINE);
+	ck_assert(r->takes_recycle);
+	st_teardown(&t);
+}
+END_TEST
+
+/* Each bad Open: the answer's errno. */
+START_TEST(open__bad_version)
+{
+	struct st t;
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+
+	st_setup(&t);
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION + 1, AF_INET, ST_RX, ST_TX,
+		     fds, 2);
+	st_expect_bad_open(&t, EPROTO);
+	ck_assert_uint_eq(t.h.mapped, 0);
+	st_teardown(&t);
+}
+END_TEST
+
+START_TEST(open__bad_family)
+{
+	struct st t;
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+
+	st_setup(&t);
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_UNIX, ST_RX, ST_TX, fds,
+		     2);
+	st_expect_bad_open(&t, EAFNOSUPPORT);
+	st_teardown(&t);
+}
+END_TEST
+
+START_TEST(open__one_descriptor)
+{
+	struct st t;
+	int fds[1] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS)};
+
+	st_setup(&t);
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX, ST_TX, fds,
+		     1);
+	st_expect_bad_open(&t, EINVAL);
+	st_teardown(&t);
+}
+END_TEST
+
+/* rx pool sizes: too small, not a multiple of a bpage, too large. */
+START_TEST(open__bad_rx_size)
+{
+	static const uint64_t sizes[] = {HOMA_SHM_BPAGE_SIZE, ST_RX + 4096,
+					 HOMA_SHM_MAX_RX_POOL +
+						 HOMA_SHM_BPAGE_SIZE};
+	struct st t;
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+
+	st_setup(&t);
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, sizes[_i], ST_TX,
+		     fds, 2);
+	st_expect_bad_open(&t, EINVAL);
+	st_teardown(&t);
+}
+END_TEST
+
+START_TEST(open__tx_area_too_large)
+{
+	struct st t;
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+
+	st_setup(&t);
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX,
+		     HOMA_SHM_MAX_TX_AREA + 1, fds, 2);
+	st_expect_bad_open(&t, EINVAL);
+	st_teardown(&t);
+}
+END_TEST
+
+/* Regions: unsealed rx, tx sealed against shrinking only, a size that
+ * differs from the memfd's, not a memfd (a pipe). */
+START_TEST(open__bad_regions)
+{
+	struct st t;
+	int fds[2], p[2];
+
+	st_setup(&t);
+	switch (_i) {
+	case 0:
+		fds[0] = st_memfd(ST_RX, 0);
+		fds[1] = st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS);
+		break;
+	case 1:
+		fds[0] = st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS);
+		fds[1] = st_memfd(ST_TX, F_SEAL_SHRINK);
+		break;
+	case 2:
+		fds[0] = st_memfd(2 * ST_RX, HOMA_SHM_REQUIRED_SEALS);
+		fds[1] = st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS);
+		break;
+	default:
+		ck_assert_int_eq(pipe(p), 0);
+		close(p[1]);
+		fds[0] = p[0];
+		fds[1] = st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS);
+		break;
+	}
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX, ST_TX, fds,
+		     2);
+	st_expect_bad_open(&t, EINVAL);
+	ck_assert_ptr_nonnull(strstr(t.ev[0]->open->error_text,
+				     _i == 1 ? "tx area" : "rx pool"));
+	ck_assert_uint_eq(t.h.mapped, 0);
+	st_teardown(&t);
+}
+END_TEST
+
+START_TEST(open__over_max_memory)
+{
+	struct homa_config cfg;
+	struct st t;
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+
+	config_defaults(&cfg);
+	if (_i)
+		cfg.max_client_memory = ST_RX;
+	else
+		cfg.max_memory = ST_RX;
+	st_setup_cfg(&t, &cfg);
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX, ST_TX, fds,
+		     2);
+	st_expect_bad_open(&t, ENOMEM);
+	st_teardown(&t);
+}
+END_TEST
+
+/* The first datagram: not an Open, an Open with recycles, control data
+ * that is not SCM_RIGHTS, oversized, not protobuf. */
+START_TEST(open__bad_first_datagram)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Open o = HOMA__CLIENT__OPEN__INIT;
+	Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
+	uint32_t offs[1] = {0};
+	static uint8_t big[HOMA_CLIENT_MAX_DATAGRAM + 1];
+	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+	struct st t;
+	int expect = EPROTO;
+
+	st_setup(&t);
+	switch (_i) {
+	case 0:
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+		cm.set_server = &ss;
+		cm.seq = 1;
+		st_recv(&t, &cm);
+		break;
+	case 1:
+		o.version = HOMA_CLIENT_PROTO_VERSION;
+		o.family = AF_INET;
+		o.rx_pool_bytes = ST_RX;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
+		cm.open = &o;
+		cm.n_recycle_offsets = 1;
+		cm.recycle_offsets = offs;
+		st_recv(&t, &cm);
+		break;
+	case 2:
+		session_recv(&t.s, 2, junk, NULL, 0, true, t.now);
+		expect = EINVAL;
+		break;
+	case 3:
+		session_recv(&t.s, (int)sizeof(big), big, NULL, 0, false,
+			     t.now);
+		expect = EMSGSIZE;
+		break;
+	default:
+		session_recv(&t.s, (int)sizeof(junk), junk, NULL, 0, false,
+			     t.now);
+		break;
+	}
+	st_expect_bad_open(&t, expect);
+	st_teardown(&t);
+}
+END_TEST
+
+/* ---- commands: each validator ------------------------------------------- */
+
+static uint64_t st_first_id(struct st *t)
+{
+	return t->s.ids[0].first;
+}
+
+/* A request of length bytes at tx_offset (or inline) to addr. */
+static void st_request(struct st *t, uint64_t id, const uint8_t *addr,
+		       size_t addr_len, uint32_t port, uint64_t tx_offset,
+		       uint32_t length, const uint8_t *inl, size_t inl_len)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__SendRequest r = HOMA__CLIENT__SEND_REQUEST__INIT;
+	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+
+	a.addr.data = (uint8_t *)addr;
+	a.addr.len = addr_len;
+	a.port = port;
+	r.dest = &a;
+	r.id = id;
+	r.cookie = 77;
+	r.tx_offset = tx_offset;
+	r.length = length;
+	r.inline_data.data = (uint8_t *)inl;
+	r.inline_data.len = inl_len;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST;
+	cm.send_request = &r;
+	st_recv(t, &cm);
+}
+
+static const uint8_t st_v4[4] = {10, 0, 0, 2};
+static const uint8_t st_v6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0,
+				  0,	0, 0, 0, 0, 0, 0, 2};
+
+/* s was doomed for a bad message. */
+static void st_expect_bad(struct st *t)
+{
+	ck_assert_int_eq(t->s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t->h.stats.chan_bad_messages, 1);
+	ck_assert(session_should_close(&t->s));
+	ck_assert(!session_wants_recv(&t->s));
+	ck_assert_uint_eq(t->s.n_tx, 0);
+}
+
+START_TEST(request__ok)
+{
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	st_request(&t, st_first_id(&t), st_v4, 4, 4000, 0, 1000, NULL, 0);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	ck_assert_uint_eq(t.cl->n_requests, 1);
+	ck_assert_uint_gt(t.sent, 0);
+	/* Inline. */
+	st_request(&t, st_first_id(&t) + 2, st_v4, 4, 4000, 0, 0,
+		   (const uint8_t *)"hello", 5);
+	ck_assert_uint_eq(t.s.n_tx, 2);
+	ck_assert_uint_eq(t.h.stats.chan_commands, 2);
+	st_teardown(&t);
+}
+END_TEST
+
+/* Addresses: 16 bytes on an AF_INET socket, 4 on AF_INET6, 5 bytes, no
+ * address, port 0, port above 0xffff. */
+START_TEST(request__bad_address)
+{
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, _i == 1 ? AF_INET6 : AF_INET);
+	switch (_i) {
+	case 0:
+		st_request(&t, st_first_id(&t), st_v6, 16, 4000, 0, 10, NULL,
+			   0);
+		break;
+	case 1:
+		st_request(&t, st_first_id(&t), st_v4, 4, 4000, 0, 10, NULL, 0);
+		break;
+	case 2:
+		st_request(&t, st_first_id(&t), st_v6, 5, 4000, 0, 10, NULL, 0);
+		break;
+	case 3:
+		st_request(&t, st_first_id(&t), st_v4, 4, 0, 0, 10, NULL, 0);
+		break;
+	default:
+		st_request(&t, st_first_id(&t), st_v4, 4, 0x10000, 0, 10, NULL,
+			   0);
+		break;
+	}
+	st_expect_bad(&t);
+	st_teardown(&t);
+}
+END_TEST
+
+/* Ids: odd, zero, below and past the block, used twice. */
+START_TEST(request__bad_id)
+{
+	struct st t;
+	uint64_t first;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	first = st_first_id(&t);
+	switch (_i) {
+	case 0:
+		st_request(&t, first + 1, st_v4, 4, 4000, 0, 10, NULL, 0);
+		break;
+	case 1:
+		st_request(&t, 0, st_v4, 4, 4000, 0, 10, NULL, 0);
+		break;
+	case 2:
+		st_request(&t, first - 2, st_v4, 4, 4000, 0, 10, NULL, 0);
+		break;
+	case 3:
+		st_request(&t, first + 2ull * SESSION_ID_BLOCK, st_v4, 4, 4000,
+			   0, 10, NULL, 0);
+		break;
+	default:
+		st_request(&t, first, st_v4, 4, 4000, 0, 10, NULL, 0);
+		ck_assert_uint_eq(t.s.n_tx, 1);
+		st_request(&t, first, st_v4, 4, 4000, 0, 10, NULL, 0);
+		ck_assert_int_eq(t.s.state, SESS_DOOMED);
+		ck_assert_uint_eq(t.h.stats.chan_bad_messages, 1);
+		st_teardown(&t);
+		return;
+	}
+	st_expect_bad(&t);
+	st_teardown(&t);
+}
+END_TEST
+
+/* Extents: past the end, overflowing, offset beyond; inline data over
+ * max_inline, not matching length, with an offset. */
+START_TEST(request__bad_bytes)
+{
+	static uint8_t big[SESSION_MAX_INLINE + 1];
+	struct st t;
+	uint64_t id;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	id = st_first_id(&t);
+	switch (_i) {
+	case 0:
+		st_request(&t, id, st_v4, 4, 4000, ST_TX - 10, 11, NULL, 0);
+		break;
+	case 1:
+		st_request(&t, id, st_v4, 4, 4000, UINT64_MAX - 5, 100, NULL,
+			   0);
+		break;
+	case 2:
+		st_request(&t, id, st_v4, 4, 4000, ST_TX + 1, 1, NULL, 0);
+		break;
+	case 3:
+		st_request(&t, id, st_v4, 4, 4000, 0, 0, big, sizeof(big));
+		break;
+	case 4:
+		st_request(&t, id, st_v4, 4, 4000, 0, 6, (const uint8_t *)"abc",
+			   3);
+		break;
+	default:
+		st_request(&t, id, st_v4, 4, 4000, 8, 0, (const uint8_t *)"abc",
+			   3);
+		break;
+	}
+	st_expect_bad(&t);
+	st_teardown(&t);
+}
+END_TEST
+
+/* The per-client request limit: Failed(ENOBUFS), the id stays unused. */
+START_TEST(request__over_client_limit)
+{
+	struct homa_config cfg;
+	struct st t;
+	uint64_t id;
+
+	config_defaults(&cfg);
+	cfg.max_rpcs_per_client = 1;
+	st_setup_cfg(&t, &cfg);
+	st_open(&t, AF_INET);
+	id = st_first_id(&t);
+	st_request(&t, id, st_v4, 4, 4000, 0, 10, NULL, 0);
+	st_request(&t, id + 2, st_v4, 4, 4000, 0, 10, NULL, 0);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 1);
+	ck_assert_int_eq(t.ev[0]->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_FAILED);
+	ck_assert_uint_eq(t.ev[0]->failed->id, id + 2);
+	ck_assert_int_eq(t.ev[0]->failed->error, ENOBUFS);
+	ck_assert_uint_eq(t.ev[0]->failed->n_tx_released, 1);
+	ck_assert_uint_eq(t.ev[0]->failed->tx_released[0], id + 2);
+	st_teardown(&t);
+}
+END_TEST
+
+static void st_response(struct st *t, uint64_t id, const uint8_t *addr,
+			size_t addr_len)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__SendResponse r = HOMA__CLIENT__SEND_RESPONSE__INIT;
+	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+
+	a.addr.data = (uint8_t *)addr;
+	a.addr.len = addr_len;
+	a.port = 4000;
+	r.peer = &a;
+	r.id = id;
+	r.inline_data.data = (uint8_t *)"x";
+	r.inline_data.len = 1;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SEND_RESPONSE;
+	cm.send_response = &r;
+	st_recv(t, &cm);
+}
+
+/* A response to an RPC the engine does not have is discarded: its id
+ * comes back in a TxReleased.  16-byte peers are fine on AF_INET. */
+START_TEST(response__unknown_rpc_released)
+{
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	st_response(&t, 1001, st_v6, 16);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 1);
+	ck_assert_int_eq(t.ev[0]->ev_case,
+			 HOMA__CLIENT__DAEMON_MSG__EV_TX_RELEASED);
+	ck_assert_uint_eq(t.ev[0]->tx_released->n_ids, 1);
+	ck_assert_uint_eq(t.ev[0]->tx_released->ids[0], 1001);
+	st_teardown(&t);
+}
+END_TEST
+
+START_TEST(response__bad)
+{
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	if (_i == 0)
+		st_response(&t, 1000, st_v4, 4); /* even id */
+	else
+		st_response(&t, 1001, st_v4, 3);
+	st_expect_bad(&t);
+	st_teardown(&t);
+}
+END_TEST
+
+/* Recycling a bpage the client does not hold, alone or riding on a
+ * command. */
+START_TEST(recycle__not_held)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Recycle rc = HOMA__CLIENT__RECYCLE__INIT;
+	Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
+	uint32_t offs[1] = {HOMA_SHM_BPAGE_SIZE};
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	if (_i == 0) {
+		rc.n_bpage_offsets = 1;
+		rc.bpage_offsets = offs;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE;
+		cm.recycle = &rc;
+	} else {
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+		cm.set_server = &ss;
+		cm.seq = 1;
+		cm.n_recycle_offsets = 1;
+		cm.recycle_offsets = offs;
+	}
+	st_recv(&t, &cm);
+	st_expect_bad(&t);
+	st_teardown(&t);
+}
+END_TEST
+
+/* After the Open: an oversized datagram, descriptors, bad control data,
+ * a second Open, no command, a command without seq, junk. */
+START_TEST(datagram__bad_after_open)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Open o = HOMA__CLIENT__OPEN__INIT;
+	Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
+	static uint8_t big[HOMA_CLIENT_MAX_DATAGRAM + 1];
+	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+	struct st t;
+	int fd;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	switch (_i) {
+	case 0:
+		session_recv(&t.s, (int)sizeof(big), big, NULL, 0, false,
+			     t.now);
+		break;
+	case 1:
+		fd = st_memfd(4096, 0);
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+		cm.set_server = &ss;
+		cm.seq = 1;
+		st_recv_fds(&t, &cm, &fd, 1);
+		/* The session closed it. */
+		ck_assert_int_lt(fcntl(fd, F_GETFD), 0);
+		break;
+	case 2:
+		session_recv(&t.s, 2, junk, NULL, 0, true, t.now);
+		break;
+	case 3:
+		o.version = HOMA_CLIENT_PROTO_VERSION;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
+		cm.open = &o;
+		st_recv(&t, &cm);
+		break;
+	case 4:
+		cm.seq = 1; /* not empty: an empty datagram reads as EOF */
+		st_recv(&t, &cm);
+		break;
+	case 5:
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+		cm.set_server = &ss;
+		st_recv(&t, &cm);
+		break;
+	default:
+		session_recv(&t.s, (int)sizeof(junk), junk, NULL, 0, false,
+			     t.now);
+		break;
+	}
+	st_expect_bad(&t);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 0);
+	st_teardown(&t);
+}
+END_TEST
+
+/* ---- commands with a Reply ---------------------------------------------- */
+
+static Homa__Client__Reply *st_reply(struct st *t, uint64_t seq)
+{
+	st_drain(t);
+	ck_assert_uint_eq(t->nev, 1);
+	ck_assert_int_eq(t->ev[0]->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_REPLY);
+	ck_assert_uint_eq(t->ev[0]->reply->seq, seq);
+	return t->ev[0]->reply;
+}
+
+static void st_bind(struct st *t, uint64_t seq, uint32_t port)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Bind b = HOMA__CLIENT__BIND__INIT;
+
+	b.port = port;
+	cm.seq = seq;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_BIND;
+	cm.bind = &b;
+	st_recv(t, &cm);
+}
+
+START_TEST(bind__ports_and_permissions)
+{
+	struct homa_config cfg;
+	struct st t;
+	Homa__Client__Reply *r;
+
+	config_defaults(&cfg);
+	cfg.n_bind_uids = 1;
+	cfg.bind_uids[0] = 4242; /* not the client's 1000 */
+	st_setup_cfg(&t, &cfg);
+	st_open(&t, AF_INET);
+	st_bind(&t, 1, 100);
+	r = st_reply(&t, 1);
+	ck_assert_int_eq(r->error, EACCES);
+	ck_assert_uint_eq(t.h.stats.chan_bind_denied, 1);
+	st_free_events(&t);
+	st_bind(&t, 2, 0x10000);
+	ck_assert_int_eq(st_reply(&t, 2)->error, EINVAL);
+	st_free_events(&t);
+	/* Port 0 changes nothing, and needs no permission. */
+	st_bind(&t, 3, 0);
+	r = st_reply(&t, 3);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert_uint_ge(r->port, HOMA_MIN_DEFAULT_PORT);
+	st_free_events(&t);
+	/* The uid allowed. */
+	t.s.uid = 4242;
+	st_bind(&t, 4, 100);
+	r = st_reply(&t, 4);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert_uint_eq(r->port, 100);
+	ck_assert_uint_eq(t.h.stats.chan_bind_denied, 1);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	st_teardown(&t);
+}
+END_TEST
+
+START_TEST(reply__abort_info_more_ids_shutdown)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Abort ab = HOMA__CLIENT__ABORT__INIT;
+	Homa__Client__Info in = HOMA__CLIENT__INFO__INIT;
+	Homa__Client__MoreIds mi = HOMA__CLIENT__MORE_IDS__INIT;
+	Homa__Client__Shutdown sd = HOMA__CLIENT__SHUTDOWN__INIT;
+	Homa__Client__Reply *r;
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	st_request(&t, st_first_id(&t), st_v4, 4, 4000, 0, 100, NULL, 0);
+	/* Abort: an odd id, an error out of range. */
+	ab.id = 3;
+	cm.seq = 1;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_ABORT;
+	cm.abort = &ab;
+	st_recv(&t, &cm);
+	ck_assert_int_eq(st_reply(&t, 1)->error, EINVAL);
+	st_free_events(&t);
+	ab.id = 2;
+	ab.error = 4096;
+	cm.seq = 2;
+	st_recv(&t, &cm);
+	ck_assert_int_eq(st_reply(&t, 2)->error, EINVAL);
+	st_free_events(&t);
+	/* Info lists the request. */
+	in.max_rpcs = 100000;
+	cm.seq = 3;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_INFO;
+	cm.info = &in;
+	st_recv(&t, &cm);
+	r = st_reply(&t, 3);
+	ck_assert_ptr_nonnull(r->info);
+	ck_assert_uint_eq(r->info->n_rpcs, 1);
+	ck_assert_uint_eq(r->info->rpcs[0]->id, st_first_id(&t));
+	ck_assert_uint_eq(r->info->rpcs[0]->peer->addr.len, 4);
+	st_free_events(&t);
+	/* MoreIds: a second block, further ids valid. */
+	cm.seq = 4;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_MORE_IDS;
+	cm.more_ids = &mi;
+	st_recv(&t, &cm);
+	r = st_reply(&t, 4);
+	ck_assert_ptr_nonnull(r->ids);
+	ck_assert_uint_eq(r->ids->count, SESSION_ID_BLOCK);
+	st_request(&t, r->ids->first, st_v4, 4, 4000, 0, 10, NULL, 0);
+	ck_assert_uint_eq(t.s.n_tx, 2);
+	st_free_events(&t);
+	cm.seq = 5;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SHUTDOWN;
+	cm.shutdown = &sd;
+	st_recv(&t, &cm);
+	ck_assert_int_eq(st_reply(&t, 5)->error, 0);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	st_teardown(&t);
+}
+END_TEST
+
+/* A client that does not read: reads pause at SESSION_PAUSE_EVENTS, the
+ * session is doomed at SESSION_MAX_EVENTS (chan_event_overflows). */
+START_TEST(events__overflow)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
+	struct st t;
+	unsigned i;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+	cm.set_server = &ss;
+	for (i = 0; i < SESSION_MAX_EVENTS; i++) {
+		cm.seq = i + 1;
+		st_recv(&t, &cm);
+		if (i + 1 == SESSION_PAUSE_EVENTS)
+			ck_assert(session_recv_paused(&t.s));
+	}
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert(!session_wants_recv(&t.s));
+	/* It took no event for longer than SESSION_READING_NS. */
+	t.now += 2000000000ull;
+	cm.seq = i + 1;
+	st_recv(&t, &cm);
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_event_overflows, 1);
+	st_teardown(&t);
+}
+END_TEST
+
+/* SendSpace from the engine becomes one event. */
+START_TEST(events__send_space)
+{
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	session_send_space(&t.s);
+	session_send_space(&t.s);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 1);
+	ck_assert_int_eq(t.ev[0]->ev_case,
+			 HOMA__CLIENT__DAEMON_MSG__EV_SEND_SPACE);
+	st_teardown(&t);
+}
+END_TEST
+
+/* A whole request of len bytes from 10.0.0.2:4000, id sender_id, to port. */
+static void st_incoming(struct st *t, uint16_t port, uint64_t sender_id,
+			uint32_t len)
+{
+	static const struct homa_addr peer = {
+		.in6 = {.s6_addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+				    10, 0, 0, 2}}};
+	static uint8_t payload[1000], buf[2000];
+	struct homa_pkt p;
+	size_t n;
+
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_DATA;
+	p.sport = 4000;
+	p.dport = port;
+	p.sender_id = sender_id;
+	p.u.data.message_length = len;
+	p.u.data.incoming = len;
+	p.u.data.cutoff_version = 1;
+	p.u.data.payload_len = len;
+	p.u.data.payload = payload;
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	engine_rx(t->e, buf, n, &peer, 0, t->now);
+}
+
+/* A server's life: a request Delivered (peer, length, bpage), the bpage
+ * recycled, the response sent and its bytes released. */
+START_TEST(events__delivered_recycle_respond)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
+	Homa__Client__Delivered *d;
+	uint32_t off;
+	struct st t;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	st_bind(&t, 1, 100);
+	ck_assert_int_eq(st_reply(&t, 1)->error, 0);
+	st_free_events(&t);
+	ss.on = true;
+	cm.seq = 2;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+	cm.set_server = &ss;
+	st_recv(&t, &cm);
+	ck_assert_int_eq(st_reply(&t, 2)->error, 0);
+	st_free_events(&t);
+
+	st_incoming(&t, 100, 1000, 500);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 1);
+	ck_assert_int_eq(t.ev[0]->ev_case,
+			 HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED);
+	d = t.ev[0]->delivered;
+	ck_assert_uint_eq(d->id, 1001); /* the server's id: odd */
+	ck_assert_uint_eq(d->length, 500);
+	ck_assert_uint_eq(d->peer->addr.len, 4);
+	ck_assert_uint_eq(d->peer->addr.data[3], 2);
+	ck_assert_uint_eq(d->peer->port, 4000);
+	ck_assert(!d->private_);
+	ck_assert_uint_eq(d->n_bpage_offsets, 1);
+	off = d->bpage_offsets[0];
+	st_free_events(&t);
+
+	/* The bpage back, riding on the response (sent from the tx area). */
+	{
+		Homa__Client__SendResponse r =
+			HOMA__CLIENT__SEND_RESPONSE__INIT;
+		Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+
+		a.addr.data = (uint8_t *)st_v4;
+		a.addr.len = 4;
+		a.port = 4000;
+		r.peer = &a;
+		r.id = 1001;
+		r.tx_offset = 4096;
+		r.length = 100;
+		cm = (Homa__Client__ClientMsg)HOMA__CLIENT__CLIENT_MSG__INIT;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SEND_RESPONSE;
+		cm.send_response = &r;
+		cm.n_recycle_offsets = 1;
+		cm.recycle_offsets = &off;
+		st_recv(&t, &cm);
+	}
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	/* The same bpage again: no longer held. */
+	{
+		Homa__Client__Recycle rc = HOMA__CLIENT__RECYCLE__INIT;
+
+		rc.n_bpage_offsets = 1;
+		rc.bpage_offsets = &off;
+		cm = (Homa__Client__ClientMsg)HOMA__CLIENT__CLIENT_MSG__INIT;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE;
+		cm.recycle = &rc;
+		st_recv(&t, &cm);
+	}
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_bad_messages, 1);
+	st_teardown(&t);
+}
+END_TEST
+
+/* A private request aborted with an error: Failed(private) with its id
+ * released. */
+START_TEST(events__failed_private)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__SendRequest r = HOMA__CLIENT__SEND_REQUEST__INIT;
+	Homa__Client__Abort ab = HOMA__CLIENT__ABORT__INIT;
+	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+	Homa__Client__Failed *f = NULL;
+	struct st t;
+	uint64_t id;
+	unsigned released = 0;
+
+	st_setup(&t);
+	st_open(&t, AF_INET);
+	id = st_first_id(&t);
+	a.addr.data = (uint8_t *)st_v4;
+	a.addr.len = 4;
+	a.port = 4000;
+	r.dest = &a;
+	r.id = id;
+	r.cookie = 99;
+	r.private_ = true;
+	r.length = 10;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST;
+	cm.send_request = &r;
+	st_recv(&t, &cm);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	ab.id = id;
+	ab.error = ETIMEDOUT;
+	cm = (Homa__Client__ClientMsg)HOMA__CLIENT__CLIENT_MSG__INIT;
+	cm.seq = 1;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_ABORT;
+	cm.abort = &ab;
+	st_recv(&t, &cm);
+	/* Its bytes come back once the engine reaps the RPC. */
+	for (int i = 0; i < 100 && t.s.n_tx > 0; i++) {
+		t.now += 10000000ull;
+		engine_tick(t.e, t.now);
+	}
+	ck_assert_uint_eq(t.s.n_tx, 0);
+	st_drain(&t);
+	for (unsigned i = 0; i < t.nev; i++) {
+		Homa__Client__DaemonMsg *m = t.ev[i];
+
+		if (m->ev_case == HOMA__CLIENT__DAEMON_MSG__EV_FAILED) {
+			f = m->failed;
+			released += f->n_tx_released;
+		} else if (m->ev_case ==
+			   HOMA__CLIENT__DAEMON_MSG__EV_TX_RELEASED) {
+			ck_assert_uint_eq(m->tx_released->ids[0], id);
+			released += m->tx_released->n_ids;
+		} else {
+			ck_assert_int_eq(m->ev_case,
+					 HOMA__CLIENT__DAEMON_MSG__EV_REPLY);
+			ck_assert_int_eq(m->reply->error, 0);
+		}
+	}
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->id, id);
+	ck_assert_uint_eq(f->cookie, 99);
+	ck_assert_int_eq(f->error, ETIMEDOUT);
+	ck_assert(f->private_);
+	ck_assert_uint_eq(released, 1);
+	ck_assert_uint_eq(t.cl->n_requests, 0);
+	st_teardown(&t);
+}
+END_TEST
+
+/* clients.bind_gids: the primary group, or a supplementary one (the
+ * shell's peer_groups). */
+static int st_groups(void *arg, const struct session *s, uint32_t *groups,
+		     unsigned max)
+{
+	(void)arg;
+	(void)s;
+	ck_assert_uint_ge(max, 2);
+	groups[0] = 50;
+	groups[1] = 77;
+	return 2;
+}
+
+START_TEST(bind__groups)
+{
+	struct session_ops ops = session_memfd_ops;
+	struct homa_config cfg;
+	struct st t;
+
+	config_defaults(&cfg);
+	cfg.n_bind_gids = 1;
+	cfg.bind_gids[0] = _i == 0 ? 1000 : 77;
+	st_setup_cfg(&t, &cfg);
+	ops.peer_groups = st_groups;
+	t.h.ops = &ops;
+	st_open(&t, AF_INET);
+	st_bind(&t, 1, 100);
+	ck_assert_int_eq(st_reply(&t, 1)->error, 0);
+	st_free_events(&t);
+	/* Not in the group: refused. */
+	t.h.cfg.bind_gids[0] = 4242;
+	st_bind(&t, 2, 200);
+	ck_assert_int_eq(st_reply(&t, 2)->error, EACCES);
+	st_teardown(&t);
+}
+END_TEST
+
+/* ---- per-client limits -------------------------------------------------- */
+
+START_TEST(admit__limits)
+{
+	struct homa_config cfg;
+	struct session_host h;
+	struct session_client *a, *b, *c;
+	struct session s1, s2;
+	const char *why = NULL;
+
+	config_defaults(&cfg);
+	cfg.max_clients = 3;
+	cfg.max_sockets_per_client = 2;
+	session_host_init(&h, NULL, &cfg, NULL, NULL);
+	ck_assert_int_eq(session_admit(&h, 7, 0, &a, &why), 0);
+	session_init(&s1, &h, a, NULL, 1, 7, 0, 0);
+	ck_assert_int_eq(session_admit(&h, 7, 1, &b, &why), 0);
+	ck_assert_ptr_eq(a, b);
+	session_init(&s2, &h, b, NULL, 2, 7, 0, 0);
+	ck_assert_int_eq(session_admit(&h, 7, 2, &c, &why), EMFILE);
+	ck_assert_ptr_nonnull(strstr(why, "max_sockets_per_client"));
+	ck_assert_int_eq(session_admit(&h, 8, 3, &c, &why), ENFILE);
+	ck_assert_ptr_nonnull(strstr(why, "max_clients"));
+	ck_assert_uint_eq(h.stats.chan_refused, 2);
+	/* Another process, admitted, then given back unused. */
+	ck_assert_int_eq(session_admit(&h, 8, 2, &c, &why), 0);
+	ck_assert_ptr_ne(a, c);
+	session_unadmit(&h, c);
+	ck_assert_uint_eq(h.stats.chan_refused, 3);
+	ck_assert_uint_eq(h.stats.chan_connects, 2);
+	/* Both sessions end before their Open: OPENING -> CLOSING. */
+	session_close(&s1, "test", 0);
+	session_close(&s2, "test", 0);
+	session_fini(&s1);
+	ck_assert(!TAILQ_EMPTY(&h.clients));
+	session_fini(&s2);
+	ck_assert(TAILQ_EMPTY(&h.clients));
+	ck_assert_uint_eq(h.stats.chan_disconnects, 2);
+	ck_assert_uint_eq(h.stats.illegal_transitions, 0);
+}
+END_TEST
+
+/* The answer of a connection refused before it has a session. */
+START_TEST(admit__refusal_packed)
+{
+	uint8_t buf[512];
+	size_t len = session_pack_refusal(EMFILE, "too many", buf, sizeof(buf));
+	Homa__Client__DaemonMsg *m;
+
+	ck_assert_uint_gt(len, 0);
+	m = homa__client__daemon_msg__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_OPEN);
+	ck_assert_int_eq(m->open->error, EMFILE);
+	ck_assert_str_eq(m->open->error_text, "too many");
+	homa__client__daemon_msg__free_unpacked(m, NULL);
+	ck_assert_uint_eq(session_pack_refusal(EMFILE, "too many", buf, 4), 0);
+}
+END_TEST
+
+/* ---- the lifecycle ------------------------------------------------------ */
+
+/* Each legal change, by what drives it. */
+START_TEST(lifecycle__legal_changes)
+{
+	struct st t;
+	int fds[2];
+
+	st_setup(&t);
+	switch (_i) {
+	case 0: /* OPENING -> DOOMED: EOF before the Open */
+		session_recv(&t.s, 0, NULL, NULL, 0, false, t.now);
+		ck_assert_int_eq(t.s.state, SESS_DOOMED);
+		ck_assert_str_eq(t.s.reason, SESSION_CLOSED_BY_CLIENT);
+		break;
+	case 1: /* OPENING -> CLOSING -> CLOSED: homad stops */
+		session_close(&t.s, "homad stopping", t.now);
+		ck_assert_uint_eq(t.h.stats.entered[SESS_CLOSING], 1);
+		break;
+	case 2: /* OPEN -> DOOMED: a receive error, reason kept */
+		st_open(&t, AF_INET);
+		session_recv(&t.s, -EIO, NULL, NULL, 0, false, t.now);
+		ck_assert_int_eq(t.s.state, SESS_DOOMED);
+		ck_assert_int_eq(t.s.err, EIO);
+		ck_assert(t.s.internal);
+		break;
+	case 3: /* OPEN -> CLOSING: homad stops */
+		st_open(&t, AF_INET6);
+		break;
+	case 4: /* LINGER -> DOOMED: the OpenReply cannot be sent */
+		fds[0] = st_memfd(ST_RX, 0);
+		fds[1] = st_memfd(ST_TX, 0);
+		st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX,
+			     ST_TX, fds, 2);
+		ck_assert_int_eq(t.s.state, SESS_LINGER);
+		{
+			struct session_ev *ev = session_ev_next(&t.s);
+
+			ck_assert_ptr_nonnull(ev);
+			session_ev_done(&t.s, ev, -EPIPE, t.now);
+		}
+		ck_assert_int_eq(t.s.state, SESS_DOOMED);
+		ck_assert_str_eq(t.s.reason, SESSION_CLOSED_BY_CLIENT);
+		break;
+	default: /* LINGER -> CLOSING once the answer is out */
+		fds[0] = st_memfd(ST_RX, 0);
+		fds[1] = st_memfd(ST_TX, 0);
+		st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX,
+			     ST_TX, fds, 2);
+		ck_assert(!session_should_close(&t.s));
+		st_drain(&t);
+		ck_assert(session_should_close(&t.s));
+		break;
+	}
+	/* Whatever came before: a later error changes nothing. */
+	if (t.s.state == SESS_DOOMED) {
+		uint64_t n = t.h.stats.transitions;
+
+		session_fail(&t.s, NULL, "again");
+		ck_assert_uint_eq(t.h.stats.transitions, n);
+	}
+	/* ... -> CLOSING -> CLOSED -> DEAD. */
+	st_teardown(&t);
+	ck_assert_uint_eq(t.h.stats.entered[SESS_CLOSED], 1);
+	ck_assert_uint_eq(t.h.stats.entered[SESS_DEAD], 1);
+	ck_assert_uint_eq(t.h.stats.chan_disconnects, 1);
+}
+END_TEST
+
+/* Every change the table does not allow is refused and counted; the
+ * session's state stays. */
+START_TEST(lifecycle__illegal_changes)
+{
+	struct st t;
+	unsigned n_illegal = 0, n_legal = 0;
+
+	st_setup(&t);
+	for (int from = 0; from < SESS_N_STATES; from++) {
+		for (int to = 0; to < SESS_N_STATES; to++) {
+			uint64_t before = t.h.stats.illegal_transitions;
+
+			if (session_transition_legal(from, to)) {
+				n_legal++;
+				continue;
+			}
+			t.s.state = from;
+			ck_assert_int_eq(session_change_state(&t.s, to, "test"),
+					 -EINVAL);
+			ck_assert_int_eq(t.s.state, from);
+			ck_assert_uint_eq(t.h.stats.illegal_transitions,
+					  before + 1);
+			n_illegal++;
+		}
+	}
+	/* The table of session.h: 11 arrows. */
+	ck_assert_uint_eq(n_legal, 11);
+	ck_assert_uint_eq(n_illegal, SESS_N_STATES * SESS_N_STATES - 11);
+	ck_assert(t.h.illegal_logged);
+	ck_assert_int_eq(session_change_state(&t.s, SESS_N_STATES, "x"),
+			 -EINVAL);
+	ck_assert_str_eq(session_state_name(SESS_LINGER), "linger");
+	/* Back to a real state to end it the normal way. */
+	t.h.stats.illegal_transitions = 0;
+	t.s.state = SESS_OPENING;
+	st_teardown(&t);
+}
+END_TEST
+
+/* ---- the region hooks --------------------------------------------------- */
+
+static int st_fail_map_check(void *arg, int fd, uint64_t size, const char *what,
+			     char *why, size_t whylen)
+{
+	(void)arg;
+	(void)fd;
+	(void)size;
+	(void)what;
+	(void)why;
+	(void)whylen;
+	return 0;
+}
+
+static void *st_fail_map(void *arg, int fd, uint64_t size, bool writable,
+			 int *err)
+{
+	(void)arg;
+	(void)fd;
+	(void)size;
+	(void)writable;
+	*err = ENODEV;
+	return NULL;
+}
+
+static unsigned st_closed_fds;
+
+static void st_count_close(void *arg, int fd)
+{
+	(void)arg;
+	(void)fd;
+	st_closed_fds++;
+}
+
+/* A map that fails: Open refused with its errno, the fds closed. */
+START_TEST(open__map_fails)
+{
+	static const struct session_ops ops = {
+		.check_region = st_fail_map_check,
+		.map = st_fail_map,
+		.close_fd = st_count_close,
+	};
+	struct st t;
+	int fds[2] = {-1, -1};
+
+	st_setup(&t);
+	t.h.ops = &ops;
+	st_closed_fds = 0;
+	st_open_with(&t, HOMA_CLIENT_PROTO_VERSION, AF_INET, ST_RX, ST_TX, fds,
+		     2);
+	st_expect_bad_open(&t, ENODEV);
+	ck_assert_uint_eq(st_closed_fds, 2);
+	ck_assert_uint_eq(t.h.mapped, 0);
+	st_teardown(&t);
+}
+END_TEST
+
+static Suite *session_suite(void)
+{
+	Suite *s = suite_create("session");
+	TCase *tc = tcase_create("session");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, open__ok_v4_and_v6, 0, 2);
+	tcase_add_test(tc, open__reply_fields);
+	tcase_add_test(tc, open__bad_version);
+	tcase_add_test(tc, open__bad_family);
+	tcase_add_test(tc, open__one_descriptor);
+	tcase_add_loop_test(tc, open__bad_rx_size, 0, 3);
+	tcase_add_test(tc, open__tx_area_too_large);
+	tcase_add_loop_test(tc, open__bad_regions, 0, 4);
+	tcase_add_loop_test(tc, open__over_max_memory, 0, 2);
+	tcase_add_loop_test(tc, open__bad_first_datagram, 0, 5);
+	tcase_add_test(tc, open__map_fails);
+	tcase_add_test(tc, request__ok);
+	tcase_add_loop_test(tc, request__bad_address, 0, 5);
+	tcase_add_loop_test(tc, request__bad_id, 0, 5);
+	tcase_add_loop_test(tc, request__bad_bytes, 0, 6);
+	tcase_add_test(tc, request__over_client_limit);
+	tcase_add_test(tc, response__unknown_rpc_released);
+	tcase_add_loop_test(tc, response__bad, 0, 2);
+	tcase_add_loop_test(tc, recycle__not_held, 0, 2);
+	tcase_add_loop_test(tc, datagram__bad_after_open, 0, 7);
+	tcase_add_test(tc, bind__ports_and_permissions);
+	tcase_add_test(tc, reply__abort_info_more_ids_shutdown);
+	tcase_add_test(tc, events__overflow);
+	tcase_add_test(tc, events__send_space);
+	tcase_add_test(tc, events__delivered_recycle_respond);
+	tcase_add_test(tc, events__failed_private);
+	tcase_add_loop_test(tc, bind__groups, 0, 2);
+	tcase_add_test(tc, admit__limits);
+	tcase_add_test(tc, admit__refusal_packed);
+	tcase_add_loop_test(tc, lifecycle__legal_changes, 0, 6);
+	tcase_add_test(tc, lifecycle__illegal_changes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(session_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
