@@ -36,11 +36,14 @@ _Static_assert(DP_MAX_SOCKETS >= LINK_MAX_SOCKETS,
 /* Largest completion queue the kernel allows (2 x IORING_MAX_ENTRIES). */
 #define DP_MAX_CQ_ENTRIES 65536u
 /*
- * A deadline this close is not slept for: arming an io_uring timeout and
- * waking up from it costs far more here (~50 us with the timer, spec/
- * platform.md) than the wait, and the pacer's deadlines while it sends a
- * long message are a packet's link time apart (~3 us).  The loop then
- * polls the ring without blocking until the deadline.
+ * A pacer's (or held packet's) deadline this close is not slept for:
+ * arming an io_uring timeout and waking up from it costs far more here
+ * (~50 us with the timer, spec/platform.md) than the wait, and the pacer's
+ * deadlines while it sends a long message are a packet's link time apart
+ * (~3 us).  The loop then polls the ring without blocking until the
+ * deadline.  A timer tick is slept for however close: its deadlines are
+ * tick_usecs apart and may be late by the wake-up; polling for the last
+ * 20 us before each one cost ~6 loop passes per tick (issue 13's count).
  */
 #define DP_NEAR_NS 20000ull
 /* How long the thread waits for cancelled requests when stopping. */
@@ -718,7 +721,7 @@ static void dp_drain(struct dp *dp)
 static void *dp_thread(void *arg)
 {
 	struct dp *dp = arg;
-	uint64_t now, deadline, wake, busy_at = 0;
+	uint64_t now, deadline, wake, near, busy_at = 0;
 	unsigned n;
 	int r;
 
@@ -753,9 +756,12 @@ static void *dp_thread(void *arg)
 		}
 		/* Held packets (fault injection) are due too. */
 		wake = deadline;
+		near = engine_pacer_deadline(dp->engine);
 		if (dp->fault && fault_next_deadline(dp->fault) < wake)
 			wake = fault_next_deadline(dp->fault);
-		if (wake != UINT64_MAX && wake <= now + DP_NEAR_NS) {
+		if (dp->fault && fault_next_deadline(dp->fault) < near)
+			near = fault_next_deadline(dp->fault);
+		if (near != UINT64_MAX && near <= now + DP_NEAR_NS) {
 			/* Due soon: poll, do not sleep (DP_NEAR_NS). */
 			r = uring_submit_and_wait(&dp->u, 0);
 		} else if (dp->cfg.spin_us != 0 &&

@@ -671,6 +671,11 @@ uint64_t engine_next_deadline(const struct homa_engine *e)
 	return t;
 }
 
+uint64_t engine_pacer_deadline(const struct homa_engine *e)
+{
+	return e->pacer_wake != 0 ? e->pacer_wake : UINT64_MAX;
+}
+
 void engine_set_tx_budget(struct homa_engine *e, uint32_t packets, uint64_t now)
 {
 	e->tx_budget = packets;

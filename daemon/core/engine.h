@@ -361,6 +361,14 @@ void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
 uint64_t engine_next_deadline(const struct homa_engine *e);
 
 /*
+ * The part of engine_next_deadline that is the pacer's (the next packet of
+ * a paced message, a link time away); UINT64_MAX when the pacer waits for
+ * nothing.  The timers' deadlines are coarse (tick_usecs) and may be late
+ * by a timer's slack; the pacer's want precision.
+ */
+uint64_t engine_pacer_deadline(const struct homa_engine *e);
+
+/*
  * Batching: between engine_batch_begin and engine_batch_end (the caller's
  * loop brackets each batch of received packets and client requests with
  * them), the GRANTs the batch's DATA calls for are worked out once, at

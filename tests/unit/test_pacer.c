@@ -49,8 +49,14 @@ START_TEST(pacer_xmit__holds_beyond_backlog)
 	ck_assert_uint_eq(engine_metrics(t.e)->throttle_list_adds, 1);
 	ck_assert_uint_lt(engine_next_deadline(t.e), start + 1000);
 	ck_assert_uint_gt(engine_next_deadline(t.e), start);
+	/* That deadline is the pacer's (the data plane polls for it). */
+	ck_assert_uint_eq(engine_pacer_deadline(t.e),
+			  engine_next_deadline(t.e));
 	et_pace(&t);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 29);
+	/* Sent: only the timer's tick is left, which is not the pacer's. */
+	ck_assert_uint_eq(engine_pacer_deadline(t.e), UINT64_MAX);
+	ck_assert_uint_ne(engine_next_deadline(t.e), UINT64_MAX);
 	ck_assert_uint_eq(engine_metrics(t.e)->pacer_packets, 18);
 	/* 29 packets of ~1500 B took ~13 us of link time. */
 	ck_assert_uint_ge(t.now - start, 8000);
