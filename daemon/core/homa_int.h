@@ -89,8 +89,8 @@ struct homa_sock {
 struct homa_sock *sock_find(const struct homa_engine *e, uint16_t port);
 int sock_open(struct homa_engine *e, void *app, struct homa_sock **out);
 int sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port);
-void sock_shutdown(struct homa_engine *e, struct homa_sock *s);
-void sock_free(struct homa_engine *e, struct homa_sock *s);
+void sock_shutdown(struct homa_engine *e, struct homa_sock *s, uint64_t now);
+void sock_free(struct homa_engine *e, struct homa_sock *s, uint64_t now);
 void sock_wmem_release(struct homa_engine *e, struct homa_sock *s,
 		       uint32_t bytes);
 
@@ -452,7 +452,7 @@ static inline void rpc_busy(struct homa_rpc *rpc)
 struct rpc_ended {
 	struct homa_addr addr; /* the client host */
 	uint64_t id;	       /* the server RPC's id (odd); 0: slot unused */
-	uint64_t ended_at;     /* engine clock when it ended, ns */
+	uint64_t ended_at;     /* the now it ended at, ns */
 	uint32_t next;	       /* next slot of its bucket, or RPC_ENDED_NONE */
 };
 
@@ -468,16 +468,17 @@ void rpc_pkt_init(struct homa_pkt *pkt, const struct homa_rpc *rpc,
 		  enum homa_type type);
 void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 		   enum homa_rpc_state state);
-void rpc_end(struct homa_engine *e, struct homa_rpc *rpc);
-void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err);
+void rpc_end(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
+void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err,
+	      uint64_t now);
 unsigned rpc_reap(struct homa_engine *e, unsigned limit);
 void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
 void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
-	       const struct homa_ack *ack);
+	       const struct homa_ack *ack, uint64_t now);
 int rpc_ended_init(struct homa_engine *e);
 void rpc_ended_free(struct homa_engine *e);
 bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
-		    uint64_t id);
+		    uint64_t id, uint64_t now);
 
 /* ---- grant.c ---------------------------------------------------------- */
 
@@ -560,9 +561,6 @@ struct homa_engine {
 	struct rpc_ended *ended;
 	uint32_t *ended_buckets;
 	uint32_t ended_next;
-	/* The latest time an entry point was given (engine_rx, engine_tick):
-	 * the clock of functions that take none (rpc_end). */
-	uint64_t clock;
 
 	/* Peers. */
 	struct homa_peer **peer_buckets; /* [PEER_BUCKETS] */

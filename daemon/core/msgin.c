@@ -510,7 +510,7 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 		/* Larger than the pool itself: a client RPC fails, a server
 		 * RPC ends (it would hold its slot forever). */
 		if (m->too_big)
-			rpc_fail(e, rpc, rpc_is_client(rpc) ? ENOMEM : 0);
+			rpc_fail(e, rpc, rpc_is_client(rpc) ? ENOMEM : 0, now);
 		return;
 	}
 	if (pkt->u.data.incoming > m->granted)

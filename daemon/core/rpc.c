@@ -97,7 +97,8 @@ static uint64_t rpc_ended_ttl(const struct homa_engine *e)
 }
 
 /* Remember server RPC rpc (ending now), overwriting the oldest entry. */
-static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc)
+static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc,
+			  uint64_t now)
 {
 	uint32_t slot = e->ended_next, b;
 	struct rpc_ended *x = &e->ended[slot];
@@ -115,7 +116,7 @@ static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc)
 	b = rpc_ended_bucket(&rpc->peer->addr, rpc->id);
 	x->addr = rpc->peer->addr;
 	x->id = rpc->id;
-	x->ended_at = e->clock;
+	x->ended_at = now;
 	x->next = e->ended_buckets[b];
 	e->ended_buckets[b] = slot;
 	e->ended_next = (slot + 1) & (RPC_ENDED_SLOTS - 1);
@@ -123,11 +124,11 @@ static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc)
 
 /*
  * Did a server RPC with id (odd) from the client host addr end, after
- * delivering its request, less than timeout_ticks ticks ago?  Request DATA
- * for it is then stale.
+ * delivering its request, less than timeout_ticks ticks before now?  Request
+ * DATA for it is then stale.
  */
 bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
-		    uint64_t id)
+		    uint64_t id, uint64_t now)
 {
 	uint64_t ttl = rpc_ended_ttl(e);
 
@@ -136,7 +137,7 @@ bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
 		const struct rpc_ended *x = &e->ended[i];
 
 		if (x->id == id && memcmp(&x->addr, addr, sizeof(*addr)) == 0 &&
-		    e->clock - x->ended_at < ttl)
+		    now - x->ended_at < ttl)
 			return true;
 	}
 	return false;
@@ -270,9 +271,10 @@ void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 
 /*
  * End rpc locally: nothing is sent and nothing delivered.  Safe to call on
- * a dead RPC (no-op).
+ * a dead RPC (no-op).  now: the caller's clock (a server RPC that
+ * delivered its request is remembered as ended then).
  */
-void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
+void rpc_end(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 {
 	struct homa_sock *s = rpc->sock;
 
@@ -302,7 +304,7 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
 	}
 	rpc->msgin.bufs = false;
 	if (!rpc_is_client(rpc) && rpc->msgin.delivered)
-		rpc_ended_add(e, rpc);
+		rpc_ended_add(e, rpc, now);
 	TAILQ_REMOVE(&s->rpcs, rpc, sock_link);
 	s->nrpcs--;
 	if (rpc_is_client(rpc))
@@ -325,7 +327,8 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
  * End rpc with an error: a client RPC is reported to its socket
  * (HOMA_DELIVER_ERROR, err > 0); a server RPC ends silently.
  */
-void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err)
+void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err,
+	      uint64_t now)
 {
 	if (rpc->state == RPC_DEAD)
 		return;
@@ -343,7 +346,7 @@ void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err)
 		d.error = err;
 		e->ops.deliver(e->ops_ctx, &d);
 	}
-	rpc_end(e, rpc);
+	rpc_end(e, rpc, now);
 }
 
 /*
@@ -411,7 +414,7 @@ void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 		e->ops.deliver(e->ops_ctx, &d);
 	if (rpc_is_client(rpc)) {
 		peer_add_ack(e, rpc->peer, s->port, rpc->dport, rpc->id, now);
-		rpc_end(e, rpc);
+		rpc_end(e, rpc, now);
 	}
 }
 
@@ -420,7 +423,7 @@ void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
  * it, if the ack names a socket of ours that has it.
  */
 void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
-	       const struct homa_ack *ack)
+	       const struct homa_ack *ack, uint64_t now)
 {
 	struct homa_rpc *rpc;
 
@@ -430,5 +433,5 @@ void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
 	if (rpc == NULL || rpc->sock->port != ack->server_port)
 		return;
 	e->metrics.acks_received++;
-	rpc_end(e, rpc);
+	rpc_end(e, rpc, now);
 }

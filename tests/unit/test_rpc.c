@@ -232,6 +232,60 @@ START_TEST(rpc_ended__oldest_forgotten_when_full)
 }
 END_TEST
 
+/* The ttl of the table of ended server RPCs, ns. */
+static uint64_t ended_ttl(void)
+{
+	return (uint64_t)t.p.timeout_ticks * t.p.tick_usecs * 1000;
+}
+
+/*
+ * A server RPC ended by engine_sock_close (or an ICMP error) is remembered
+ * as ended at the now that call was given, not at the last packet's: a
+ * copy of the request 1.5 ttl after that packet but 0.6 ttl after the
+ * close is stale.
+ */
+START_TEST(rpc_ended__stamped_with_the_closing_calls_now)
+{
+	uint64_t ttl = ended_ttl();
+
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	t.now += ttl * 9 / 10; /* no packet, no tick in between */
+	engine_sock_close(t.e, t.srv, t.now);
+	ck_assert_int_eq(engine_sock_open(t.e, &t, &t.srv), 0);
+	ck_assert_int_eq(engine_sock_bind(t.e, t.srv, ET_SERVER_PORT), 0);
+	memset(t.pool_srv, 0, ET_POOL_BYTES);
+	ck_assert_int_eq(
+		engine_sock_set_pool(t.e, t.srv, t.pool_srv, ET_POOL_BYTES), 0);
+	et_clear(&t);
+	t.now += ttl * 6 / 10;
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 1);
+	/* A full ttl after the close it is new again. */
+	t.now += ttl * 4 / 10;
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 1);
+}
+END_TEST
+
+START_TEST(rpc_ended__stamped_with_the_icmp_errors_now)
+{
+	uint64_t ttl = ended_ttl();
+
+	request(12);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	t.now += ttl * 9 / 10;
+	engine_icmp_error(t.e, &et_peer, 0, EHOSTUNREACH, t.now);
+	ck_assert_uint_eq(nrpcs(), 0);
+	et_clear(&t);
+	t.now += ttl * 6 / 10;
+	request(12);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 1);
+}
+END_TEST
+
 START_TEST(engine_send_response__errors)
 {
 	struct homa_msgbuf mb = {resp, 0, NULL};
@@ -541,6 +595,8 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, rpc_ended__late_request_copy_dropped);
 	tcase_add_test(tc, rpc_ended__undelivered_request_may_come_again);
 	tcase_add_test(tc, rpc_ended__oldest_forgotten_when_full);
+	tcase_add_test(tc, rpc_ended__stamped_with_the_closing_calls_now);
+	tcase_add_test(tc, rpc_ended__stamped_with_the_icmp_errors_now);
 	tcase_add_test(tc, engine_send_request__bad_length);
 	tcase_add_test(tc, engine_reserve_ids__caller_chosen_ids);
 	tcase_add_test(tc, engine_set_id_base__ids_start_after_base);
