@@ -295,6 +295,12 @@ struct homa_engine_ops {
 	 */
 	void (*port_unreachable)(void *ctx, const struct homa_addr *src,
 				 const void *pkt, size_t len);
+	/*
+	 * The engine caught itself in a bug (what: e.g. an illegal RPC state
+	 * change), refused the step and counted it (rpc_bad_transitions):
+	 * tests and fuzzers abort here.
+	 */
+	void (*bug)(void *ctx, const char *what);
 };
 
 /*

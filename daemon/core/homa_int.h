@@ -358,21 +358,27 @@ struct homa_share {
 /* ---- rpc.c ------------------------------------------------------------ */
 
 /*
- * RPC states and their legal orders:
- *   client: OUTGOING (sending the request, then waiting)
+ * RPC states and their legal orders (NEW: allocated, not yet started):
+ *   client: NEW -> OUTGOING (sending the request, then waiting)
  *             -> INCOMING (response arriving) -> DEAD (delivered, failed)
  *           OUTGOING -> DEAD (failed, aborted)
- *   server: INCOMING (request arriving) -> IN_SERVICE (delivered to the
- *             application) -> OUTGOING (response) -> DEAD (acked)
- *           any -> DEAD (timeout, RPC_UNKNOWN, ICMP, socket closed)
- * rpc_set_state is the only function that changes state.
+ *   server: NEW -> INCOMING (request arriving) -> IN_SERVICE (delivered to
+ *             the application) -> OUTGOING (response) -> DEAD (acked)
+ *           any but NEW -> DEAD (timeout, RPC_UNKNOWN, ICMP, socket closed)
+ * rpc_set_state is the only function that changes state: it refuses any
+ * other change (the state stays; counted in rpc_bad_transitions, reported
+ * to ops.bug) and counts each legal one by its new state
+ * (rpc_transitions).
  */
 enum homa_rpc_state {
+	RPC_NEW, /* calloc's zero: rpc_alloc's RPCs start here */
 	RPC_OUTGOING,
 	RPC_INCOMING,
 	RPC_IN_SERVICE,
 	RPC_DEAD,
 };
+_Static_assert(RPC_DEAD - RPC_OUTGOING + 1 == METRICS_RPC_STATES,
+	       "rpc_transitions has one counter per state after NEW");
 
 struct homa_rpc {
 	uint64_t id; /* local id: even client, odd server */
@@ -466,7 +472,7 @@ int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
 		   uint64_t now, struct homa_rpc **out);
 void rpc_pkt_init(struct homa_pkt *pkt, const struct homa_rpc *rpc,
 		  enum homa_type type);
-void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
+bool rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 		   enum homa_rpc_state state);
 void rpc_end(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
 void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err,

@@ -48,6 +48,18 @@ static const char *metrics_prio_label(int index)
 	return index >= 0 && index < HOMA_NUM_PRIORITIES ? names[index] : "?";
 }
 
+static const char *metrics_state_label(int index)
+{
+	static const char *const names[METRICS_RPC_STATES] = {
+		"outgoing",
+		"incoming",
+		"in_service",
+		"dead",
+	};
+
+	return index >= 0 && index < METRICS_RPC_STATES ? names[index] : "?";
+}
+
 #define METRICS_OFF(field) offsetof(struct homa_metrics, field)
 
 static const struct metrics_array metrics_arrays[] = {
@@ -66,6 +78,9 @@ static const struct metrics_array metrics_arrays[] = {
 	 "Bytes sent (Homa header on), by priority level",
 	 METRICS_OFF(priority_bytes), 0, HOMA_NUM_PRIORITIES,
 	 metrics_prio_label},
+	{"rpc_transitions", "state", "RPC state changes, by the state entered",
+	 METRICS_OFF(rpc_transitions), 0, METRICS_RPC_STATES,
+	 metrics_state_label},
 };
 
 static const struct metrics_scalar metrics_scalars[] = {
@@ -225,6 +240,9 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 METRICS_OFF(incast_responses)},
 	{"homad_peers_seen", "Peers found to be homad by their marker",
 	 METRICS_OFF(homad_peers_seen)},
+	{"rpc_bad_transitions",
+	 "Illegal RPC state changes refused (a bug in homad)",
+	 METRICS_OFF(rpc_bad_transitions)},
 	{"link_rx_datagrams", "Receive completions carrying a datagram",
 	 METRICS_OFF(link_rx_datagrams)},
 	{"link_rx_truncated", "Datagrams larger than a receive buffer",

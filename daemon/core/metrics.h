@@ -19,6 +19,10 @@
 
 #include "wire.h"
 
+/* RPC states an RPC can change to (rpc.c: OUTGOING, INCOMING, IN_SERVICE,
+ * DEAD). */
+#define METRICS_RPC_STATES 4
+
 struct homa_metrics {
 	/* --- protocol engine ------------------------------------------ */
 	/* Valid packets received, by type (index wire_type_index()). */
@@ -32,6 +36,8 @@ struct homa_metrics {
 	/* Packets / bytes (Homa header on) sent, by priority level. */
 	uint64_t priority_packets[HOMA_NUM_PRIORITIES];
 	uint64_t priority_bytes[HOMA_NUM_PRIORITIES];
+	/* RPC state changes, by the state changed to (rpc_set_state). */
+	uint64_t rpc_transitions[METRICS_RPC_STATES];
 
 	/* RPC life cycle, as the kernel module counts it: a message is
 	 * "started" when its first byte is sent or received and "done" when
@@ -109,6 +115,8 @@ struct homa_metrics {
 				      response (HOMAD_FLAG_INCAST) */
 	uint64_t incast_responses; /* responses limited for such a request */
 	uint64_t homad_peers_seen; /* peers found to be homad (marker) */
+	/* Illegal RPC state changes refused (rpc_set_state). */
+	uint64_t rpc_bad_transitions;
 
 	/* --- link layer (daemon) --------------------------------------- */
 	uint64_t link_rx_datagrams;    /* completions with a datagram in them */

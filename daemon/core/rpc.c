@@ -225,7 +225,7 @@ int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
 	rpc = rpc_alloc(e, s, peer, id, dport, now);
 	if (rpc == NULL)
 		return -ENOMEM;
-	rpc->state = RPC_OUTGOING;
+	rpc_set_state(e, rpc, RPC_OUTGOING);
 	e->nclient++;
 	*out = rpc;
 	return 0;
@@ -246,17 +246,48 @@ int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
 	rpc = rpc_alloc(e, s, peer, id, dport, now);
 	if (rpc == NULL)
 		return -ENOMEM;
-	rpc->state = RPC_INCOMING;
+	rpc_set_state(e, rpc, RPC_INCOMING);
 	peer->server_rpcs++;
 	e->nserver++;
 	*out = rpc;
 	return 0;
 }
 
-/* The one place an RPC changes state (legal orders: homa_int.h). */
-void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
+#define RPC_TO(state) (1u << (state))
+
+/* The legal changes (homa_int.h): [client?][from] = RPC_TO(to) bits. */
+static const unsigned rpc_legal[2][RPC_DEAD + 1] = {
+	/* server */
+	{
+		[RPC_NEW] = RPC_TO(RPC_INCOMING),
+		[RPC_INCOMING] = RPC_TO(RPC_IN_SERVICE) | RPC_TO(RPC_DEAD),
+		[RPC_IN_SERVICE] = RPC_TO(RPC_OUTGOING) | RPC_TO(RPC_DEAD),
+		[RPC_OUTGOING] = RPC_TO(RPC_DEAD),
+	},
+	/* client */
+	{
+		[RPC_NEW] = RPC_TO(RPC_OUTGOING),
+		[RPC_OUTGOING] = RPC_TO(RPC_INCOMING) | RPC_TO(RPC_DEAD),
+		[RPC_INCOMING] = RPC_TO(RPC_DEAD),
+	},
+};
+
+/*
+ * The one place an RPC changes state.  An illegal change (a bug) is
+ * refused: the state stays, rpc_bad_transitions counts it and ops.bug
+ * hears of it.  Returns whether the change was made.
+ */
+bool rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 		   enum homa_rpc_state state)
 {
+	if ((unsigned)rpc->state > RPC_DEAD || (unsigned)state > RPC_DEAD ||
+	    (rpc_legal[rpc_is_client(rpc)][rpc->state] & RPC_TO(state)) == 0) {
+		e->metrics.rpc_bad_transitions++;
+		if (e->ops.bug != NULL)
+			e->ops.bug(e->ops_ctx, "illegal RPC state change");
+		return false;
+	}
+	e->metrics.rpc_transitions[state - RPC_OUTGOING]++;
 	/* The tick checks no RPC that the server application holds. */
 	if (rpc->state == RPC_IN_SERVICE && state != RPC_IN_SERVICE) {
 		TAILQ_REMOVE(&e->in_service, rpc, link);
@@ -267,6 +298,7 @@ void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 	}
 	rpc->state = state;
 	rpc_heard(rpc);
+	return true;
 }
 
 /*

@@ -243,6 +243,7 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	case RPC_IN_SERVICE:
 		rpc_heard(rpc);
 		return;
+	case RPC_NEW:
 	case RPC_DEAD:
 		return;
 	}

@@ -249,6 +249,7 @@ static void fe_state_check(struct fe *f)
 	int i;
 
 	engine_state(f->e, &st);
+	FUZZ_CHECK(engine_metrics(f->e)->rpc_bad_transitions == 0);
 	FUZZ_CHECK(st.sockets <= f->params.max_sockets);
 	FUZZ_CHECK(st.rpcs <= f->params.max_rpcs);
 	FUZZ_CHECK(st.client_rpcs <= st.rpcs && st.server_rpcs <= st.rpcs);
@@ -620,6 +621,14 @@ static void fe_step(struct fe *f, struct fuzz_in *in)
 	fe_state_check(f);
 }
 
+/* An engine bug (an illegal RPC state change): a finding. */
+static void fe_bug(void *ctx, const char *what)
+{
+	(void)ctx;
+	fprintf(stderr, "engine bug: %s\n", what);
+	abort();
+}
+
 static void fe_addr4(struct homa_addr *a, uint8_t last)
 {
 	memset(a, 0, sizeof(*a));
@@ -645,6 +654,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.deliver = fe_deliver,
 		.tx_release = fe_tx_release,
 		.port_unreachable = fe_port_unreachable,
+		.bug = fe_bug,
 	};
 	struct fuzz_in in = {data, size};
 	struct homa_engine_state st;
@@ -697,6 +707,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(st.client_rpcs == 0 && st.server_rpcs == 0);
 	FUZZ_CHECK(st.active_grants == 0 && st.grantable == 0);
 	FUZZ_CHECK(st.total_incoming == 0);
+	FUZZ_CHECK(engine_metrics(f.e)->rpc_bad_transitions == 0);
 	f.in_engine = true;
 	engine_destroy(f.e);
 	FUZZ_CHECK(f.n_lent == 0);
