@@ -51,8 +51,8 @@ struct dp {
 	struct uring u;		/* the data plane's ring */
 	struct link *link;
 	struct homa_engine *engine;
-	struct chan *chan;	/* NULL until dp_serve_clients */
-	struct homa_metrics *m; /* engine_metrics(engine) */
+	struct chan *chan;     /* NULL until dp_serve_clients */
+	struct homad_stats *m; /* &stats */
 	/*
 	 * Fault injection (homa.conf test group): created the first time it
 	 * is switched on, kept until dp_destroy.  fault_on is the one branch
@@ -94,6 +94,10 @@ struct dp {
 	uint64_t timeout_at; /* its expiry, ns */
 	struct __kernel_timespec timeout_ts;
 	struct __kernel_timespec update_ts;
+
+	/* homad's own counters (link, loop, fault injection; the engine
+	 * keeps its own): through m. */
+	struct homad_stats stats;
 };
 
 static uint64_t dp_now(void)
@@ -370,7 +374,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory for the engine");
 		goto fail;
 	}
-	dp->m = engine_metrics(dp->engine);
+	dp->m = &dp->stats;
 	dp->link = link_create(&dp->u, cfg, dp->m, dp_rx, dp, err, errlen);
 	if (!dp->link)
 		goto fail;
@@ -519,7 +523,8 @@ static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 			 link_socket_desc(dp->link, i));
 	}
 	link_sample(dp->link, now, true);
-	s->metrics = *dp->m;
+	s->metrics.engine = *engine_metrics(dp->engine);
+	s->metrics.homad = *dp->m;
 	s->clients = chan_n_clients(dp->chan);
 	s->client_memory = chan_mapped_bytes(dp->chan);
 	engine_state(dp->engine, &s->engine);

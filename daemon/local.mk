@@ -25,6 +25,7 @@ libhomad_la_SOURCES = \
 	daemon/link.c daemon/link.h \
 	daemon/linkpkt.c daemon/linkpkt.h \
 	daemon/fault.c daemon/fault.h \
+	daemon/stats.c daemon/stats.h \
 	daemon/dataplane.c daemon/dataplane.h \
 	daemon/chan.c daemon/chan.h \
 	daemon/ctl.c daemon/ctl.h \

@@ -397,8 +397,8 @@ void engine_set_tx_budget(struct homa_engine *e, uint32_t packets,
 			  uint64_t now);
 
 /*
- * The engine's counters.  Its link-layer fields belong to the caller, who
- * may update them through this pointer (the engine never touches them).
+ * The engine's counters (the chan_* fields, for now, are the caller's: the
+ * engine never touches them).
  */
 struct homa_metrics *engine_metrics(struct homa_engine *e);
 
