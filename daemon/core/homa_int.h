@@ -500,6 +500,7 @@ uint8_t grant_prio(const struct homa_params *p, uint32_t rank,
 
 /* ---- pacer.c ---------------------------------------------------------- */
 
+int pacer_reserve(struct homa_engine *e, uint32_t n);
 void pacer_add(struct homa_engine *e, struct homa_rpc *rpc);
 void pacer_remove(struct homa_engine *e, struct homa_rpc *rpc);
 void pacer_update(struct homa_engine *e, struct homa_rpc *rpc);

@@ -114,6 +114,8 @@ struct homa_metrics {
 				      response (HOMAD_FLAG_INCAST) */
 	uint64_t incast_responses; /* responses limited for such a request */
 	uint64_t homad_peers_seen; /* peers found to be homad (marker) */
+	/* DATA dropped: no memory for the gap it would open. */
+	uint64_t gap_alloc_drops;
 	/* Illegal RPC state changes refused (rpc_set_state). */
 	uint64_t rpc_bad_transitions;
 

@@ -170,6 +170,8 @@ static struct homa_rpc *rpc_alloc(struct homa_engine *e, struct homa_sock *s,
 		e->metrics.rpc_limit_drops++;
 		return NULL;
 	}
+	if (pacer_reserve(e, e->nrpcs + 1) < 0)
+		return NULL;
 	rpc = mem_calloc(&e->alloc, 1, sizeof(*rpc));
 	if (rpc == NULL)
 		return NULL;

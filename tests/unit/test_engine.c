@@ -412,6 +412,7 @@ START_TEST(metrics_foreach__names_labels_values)
 		"incast_requests",
 		"incast_responses",
 		"homad_peers_seen",
+		"gap_alloc_drops",
 		"rpc_bad_transitions",
 		"link_rx_datagrams",
 		"link_rx_truncated",
