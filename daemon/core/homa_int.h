@@ -564,10 +564,11 @@ struct homa_engine {
 	uint64_t next_client_id;
 	/* Server RPCs ended after delivering their request (rpc_ended_*):
 	 * RPC_ENDED_SLOTS entries, RPC_ENDED_SLOTS bucket heads, the slot
-	 * to fill next. */
+	 * to fill next, the entries filled so far (the others are garbage). */
 	struct rpc_ended *ended;
 	uint32_t *ended_buckets;
 	uint32_t ended_next;
+	uint32_t ended_used;
 
 	/* Peers. */
 	struct homa_peer **peer_buckets; /* [PEER_BUCKETS] */
