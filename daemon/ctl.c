@@ -36,7 +36,8 @@
 #include "homa_ctl.pb-c.h"
 #include "log.h"
 
-/* Most counters a metrics answer carries (metrics_foreach visits fewer). */
+/* Most counters a metrics answer carries (homad_metrics_foreach visits
+ * fewer). */
 #define CTL_MAX_METRICS 4096
 /* Longest key or value of a `homactl set` (config_set refuses longer). */
 #define CTL_MAX_SET_TEXT 256
@@ -456,7 +457,7 @@ static uint64_t ctl_sum(const uint64_t *v, size_t n)
 /* STATUS= text from a snapshot. */
 static void ctl_status_update(struct ctl *ctl, const struct dp_snapshot *s)
 {
-	const struct homa_metrics *m = &s->metrics;
+	const struct homa_metrics *m = &s->metrics.engine;
 
 	snprintf(ctl->status_text, sizeof(ctl->status_text),
 		 "link %s, %u socket%s, %u client%s, %" PRIu32 " RPCs, %" PRIu64
@@ -543,7 +544,8 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	char *sockets[DP_MAX_SOCKETS];
 	unsigned n =
 		s->n_sockets < DP_MAX_SOCKETS ? s->n_sockets : DP_MAX_SOCKETS;
-	const struct homa_metrics *m = &s->metrics;
+	const struct homa_metrics *m = &s->metrics.engine;
+	const struct homad_stats *ds = &s->metrics.homad;
 
 	for (unsigned i = 0; i < n; i++) {
 		s->sockets[i].desc[sizeof(s->sockets[i].desc) - 1] = '\0';
@@ -571,10 +573,10 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	st.homa_sockets = s->engine.sockets;
 	st.client_memory = s->client_memory;
 	st.buffer_waits = s->engine.buffer_waits;
-	st.rx_backlog_bytes = m->link_rx_backlog_bytes;
-	st.rx_ctl_backlog_bytes = m->link_rx_ctl_backlog_bytes;
-	st.rx_backlog_peak_bytes = m->link_rx_backlog_peak_bytes;
-	st.rx_kernel_drops = m->link_rx_kernel_drops;
+	st.rx_backlog_bytes = ds->link_rx_backlog_bytes;
+	st.rx_ctl_backlog_bytes = ds->link_rx_ctl_backlog_bytes;
+	st.rx_backlog_peak_bytes = ds->link_rx_backlog_peak_bytes;
+	st.rx_kernel_drops = ds->link_rx_kernel_drops;
 	st.ctl_connections_refused = ctl->conns_refused;
 	st.ctl_requests_bad = ctl->requests_bad;
 	st.ctl_requests_timed_out = ctl->requests_timed_out;
@@ -583,7 +585,7 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	return ctl_conn_send(c, &resp);
 }
 
-/* metrics_foreach visitor collecting into a Metrics message. */
+/* homad_metrics_foreach visitor collecting into a Metrics message. */
 struct ctl_metrics_ctx {
 	Homa__Ctl__Metric *items;
 	Homa__Ctl__Metric **ptrs;
@@ -611,7 +613,7 @@ static void ctl_metrics_visit(void *arg, const char *name,
 	}
 	it->help = (char *)(help != NULL ? help : "");
 	it->value = value;
-	it->gauge = metrics_is_gauge(name);
+	it->gauge = homad_metrics_is_gauge(name);
 	x->ptrs[x->n++] = it;
 }
 
@@ -629,7 +631,7 @@ static int ctl_answer_metrics(struct ctl_conn *c, const struct dp_snapshot *s)
 		free(x.ptrs);
 		return ctl_conn_send_error(c, ENOMEM, "out of memory");
 	}
-	metrics_foreach(&s->metrics, ctl_metrics_visit, &x);
+	homad_metrics_foreach(&s->metrics, ctl_metrics_visit, &x);
 	if (x.dropped > 0)
 		log_warnx("metrics answer: %zu counters over the limit of %d "
 			  "left out",

@@ -54,8 +54,8 @@ struct dp {
 	struct uring u;		/* the data plane's ring */
 	struct link *link;
 	struct homa_engine *engine;
-	struct chan *chan;	/* NULL until dp_serve_clients */
-	struct homa_metrics *m; /* engine_metrics(engine) */
+	struct chan *chan;     /* NULL until dp_serve_clients */
+	struct homad_stats *m; /* &stats */
 	/*
 	 * Fault injection (homa.conf test group): created the first time it
 	 * is switched on, kept until dp_destroy.  fault_on is the one branch
@@ -97,6 +97,10 @@ struct dp {
 	uint64_t timeout_at; /* its expiry, ns */
 	struct __kernel_timespec timeout_ts;
 	struct __kernel_timespec update_ts;
+
+	/* homad's own counters (link, loop, fault injection; the engine
+	 * keeps its own): through m. */
+	struct homad_stats stats;
 };
 
 static uint64_t dp_now(void)
@@ -373,7 +377,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory for the engine");
 		goto fail;
 	}
-	dp->m = engine_metrics(dp->engine);
+	dp->m = &dp->stats;
 	dp->link = link_create(&dp->u, cfg, dp->m, dp_rx, dp, err, errlen);
 	if (!dp->link)
 		goto fail;
@@ -503,23 +507,6 @@ static void dp_reply(struct dp *dp, struct dp_msg *msg)
 		dp->notify(dp->notify_arg);
 }
 
-/* The channel's counters, where homactl metrics reads them. */
-static void dp_chan_metrics(struct homa_metrics *m,
-			    const struct session_stats *st)
-{
-	if (!st)
-		return;
-	m->chan_connects = st->chan_connects;
-	m->chan_refused = st->chan_refused;
-	m->chan_disconnects = st->chan_disconnects;
-	m->chan_bad_open = st->chan_bad_open;
-	m->chan_bad_messages = st->chan_bad_messages;
-	m->chan_event_overflows = st->chan_event_overflows;
-	m->chan_commands = st->chan_commands;
-	m->chan_events = st->chan_events;
-	m->chan_bind_denied = st->chan_bind_denied;
-}
-
 static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 {
 	unsigned i, n = link_n_sockets(dp->link);
@@ -539,8 +526,10 @@ static void dp_snapshot(struct dp *dp, struct dp_snapshot *s, uint64_t now)
 			 link_socket_desc(dp->link, i));
 	}
 	link_sample(dp->link, now, true);
-	s->metrics = *dp->m;
-	dp_chan_metrics(&s->metrics, chan_stats(dp->chan));
+	s->metrics.engine = *engine_metrics(dp->engine);
+	s->metrics.homad = *dp->m;
+	if (dp->chan)
+		s->metrics.chan = *chan_stats(dp->chan);
 	s->clients = chan_n_clients(dp->chan);
 	s->client_memory = chan_mapped_bytes(dp->chan);
 	engine_state(dp->engine, &s->engine);

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "core/metrics.h"
+#include "stats.h"
 
 #define DP_MAX_SOCKETS 64
 
@@ -46,7 +46,7 @@ struct dp_snapshot {
 	uint32_t mtu; /* in effect */
 	unsigned n_sockets;
 	struct dp_socket_info sockets[DP_MAX_SOCKETS];
-	struct homa_metrics metrics;
+	struct homad_metrics metrics;
 	unsigned clients;		 /* client connections */
 	uint64_t client_memory;		 /* bytes of client regions mapped */
 	struct homa_engine_state engine; /* sockets, RPCs, peers... */

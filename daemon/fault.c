@@ -31,7 +31,7 @@ struct fault {
 	uint64_t seed;	/* in effect (never 0) */
 	uint64_t state; /* splitmix64 */
 	bool active;	/* a probability of p is above 0 */
-	struct homa_metrics *m;
+	struct homad_stats *m;
 
 	struct fault_entry **heap; /* min-heap of n held packets */
 	unsigned n;
@@ -85,7 +85,7 @@ static void fault_seed(struct fault *f, uint64_t seed, uint64_t clock_seed)
 }
 
 struct fault *fault_create(const struct fault_params *p, uint64_t clock_seed,
-			   struct homa_metrics *m)
+			   struct homad_stats *m)
 {
 	struct fault *f = calloc(1, sizeof(*f));
 

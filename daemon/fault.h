@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "core/engine.h"
-#include "core/metrics.h"
+#include "stats.h"
 
 /* Largest fault_params.max_held; longest hold, in microseconds. */
 #define FAULT_MAX_HELD	  1048576u
@@ -103,7 +103,7 @@ bool fault_params_active(const struct fault_params *p);
  * for held packets until one is held.
  */
 struct fault *fault_create(const struct fault_params *p, uint64_t clock_seed,
-			   struct homa_metrics *m);
+			   struct homad_stats *m);
 
 /*
  * New parameters (copied).  The PRNG is reseeded (0: from clock_seed)

@@ -146,9 +146,9 @@ struct link_rx_cur {
 };
 
 struct link {
-	struct uring *u;	/* the ring everything goes through */
-	struct homa_metrics *m; /* link_* counters */
-	link_rx_fn rx;		/* receiver of every packet */
+	struct uring *u;       /* the ring everything goes through */
+	struct homad_stats *m; /* link_* counters */
+	link_rx_fn rx;	       /* receiver of every packet */
 	void *rx_arg;
 	link_icmp_fn icmp_fn; /* receiver of ICMP errors (may be NULL) */
 	void *icmp_arg;
@@ -821,7 +821,7 @@ static int link_icmp_open(struct link *l, char *err, size_t errlen)
 }
 
 struct link *link_create(struct uring *u, const struct homa_config *cfg,
-			 struct homa_metrics *m, link_rx_fn rx, void *rx_arg,
+			 struct homad_stats *m, link_rx_fn rx, void *rx_arg,
 			 char *err, size_t errlen)
 {
 	struct link *l = calloc(1, sizeof(*l));

@@ -59,7 +59,7 @@
  * opened at creation.
  *
  * The link's counters are the link_* fields (and icmp_errors) of the
- * struct homa_metrics given at creation: link_rx_kernel_drops sums the
+ * struct homad_stats given at creation: link_rx_kernel_drops sums the
  * kernel's drop counts of the sockets (SO_RXQ_OVFL on each read, and
  * SK_MEMINFO_DROPS when sampled), link_rx_backlog_bytes and
  * link_rx_backlog_peak_bytes are gauges of the bytes waiting in the
@@ -79,7 +79,7 @@
 
 #include "config.h"
 #include "core/engine.h"
-#include "core/metrics.h"
+#include "stats.h"
 #include "uring.h"
 
 /* Most socket groups a link opens (addresses x families x interfaces). */
@@ -136,7 +136,7 @@ uint32_t link_rx_buf_size(enum homa_link_kind kind, uint32_t mtu);
  * (needs CAP_NET_RAW)").  Nothing is armed yet: see link_start.
  */
 struct link *link_create(struct uring *u, const struct homa_config *cfg,
-			 struct homa_metrics *m, link_rx_fn rx, void *rx_arg,
+			 struct homad_stats *m, link_rx_fn rx, void *rx_arg,
 			 char *err, size_t errlen);
 
 /*

@@ -25,8 +25,9 @@ libhomad_la_SOURCES = \
 	daemon/link.c daemon/link.h \
 	daemon/linkpkt.c daemon/linkpkt.h \
 	daemon/fault.c daemon/fault.h \
+	daemon/stats.c daemon/stats.h \
 	daemon/dataplane.c daemon/dataplane.h \
-	daemon/session.c daemon/session.h \
+	daemon/session.c daemon/session.h daemon/session_stats.h \
 	daemon/chan.c daemon/chan.h \
 	daemon/ctl.c daemon/ctl.h \
 	daemon/privs.c daemon/privs.h

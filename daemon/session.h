@@ -46,6 +46,7 @@
 
 #include "config.h"
 #include "core/engine.h"
+#include "session_stats.h"
 
 /* Ids in each block handed to a client (OpenReply.ids, Reply.ids). */
 #define SESSION_ID_BLOCK (1u << 16)
@@ -69,36 +70,6 @@
 #define SESSION_CLOSED_BY_CLIENT "closed by the client"
 /* homad cancelled its own receive (stopping): not a warning either. */
 #define SESSION_CANCELLED "cancelled"
-
-enum session_state {
-	SESS_OPENING, /* waiting for the Open datagram */
-	SESS_OPEN,    /* has an engine socket */
-	SESS_LINGER,  /* Open refused: closes once its answer is sent */
-	SESS_DOOMED,  /* to be closed by the shell's flush */
-	SESS_CLOSING, /* inside session_close: engine socket closing */
-	SESS_CLOSED,  /* waiting for requests in flight and lent messages */
-	SESS_DEAD,    /* freed (session_fini) */
-	SESS_N_STATES
-};
-
-/*
- * The channel's counters (homactl metrics chan_*; the transition counters
- * are only here so far).
- */
-struct session_stats {
-	uint64_t chan_connects;	       /* client connections accepted */
-	uint64_t chan_refused;	       /* refused: limits (clients, per pid) */
-	uint64_t chan_disconnects;     /* sessions ended, for any reason */
-	uint64_t chan_bad_open;	       /* bad Open: fds, seals, sizes, ... */
-	uint64_t chan_bad_messages;    /* malformed/invalid: disconnected */
-	uint64_t chan_event_overflows; /* client not reading: disconnected */
-	uint64_t chan_commands;	       /* client messages processed */
-	uint64_t chan_events;	       /* event datagrams sent to clients */
-	uint64_t chan_bind_denied;     /* binds refused by clients.bind_* */
-	uint64_t transitions;	       /* legal state changes */
-	uint64_t illegal_transitions;  /* refused state changes */
-	uint64_t entered[SESS_N_STATES]; /* legal changes into each state */
-};
 
 struct session;
 

@@ -193,8 +193,9 @@ void engine_destroy(struct homa_engine *e)
 
 	if (e == NULL)
 		return;
+	/* The table of ended RPCs goes too: their time does not matter. */
 	while ((s = TAILQ_FIRST(&e->socks)) != NULL)
-		sock_free(e, s);
+		sock_free(e, s, 0);
 	while (e->ndead > 0)
 		rpc_reap(e, e->ndead);
 	msgin_free_shares(e); /* none left: RPCs release theirs */
@@ -380,7 +381,7 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 			e->metrics.unknown_rpcs++;
 			return;
 		}
-		if (rpc_ended_find(e, src, local)) {
+		if (rpc_ended_find(e, src, local, now)) {
 			/* At-most-once: a late copy of a request already
 			 * delivered (and answered). */
 			e->metrics.stale_requests++;
@@ -404,7 +405,7 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 	    (pkt->u.data.pad[2] & HOMAD_FLAG_INCAST) != 0)
 		rpc->incast = true;
 	if ((pkt->sender_id & 1) == 0 && pkt->u.data.ack.client_id != 0) {
-		rpc_acked(e, peer, &pkt->u.data.ack);
+		rpc_acked(e, peer, &pkt->u.data.ack, now);
 		if (rpc->state == RPC_DEAD)
 			return;
 	}
@@ -464,7 +465,7 @@ static void engine_rx_unknown(struct homa_engine *e, struct homa_sock *s,
 	if (rpc == NULL)
 		return;
 	if (!rpc_is_client(rpc)) {
-		rpc_end(e, rpc);
+		rpc_end(e, rpc, now);
 		return;
 	}
 	if (rpc->state == RPC_OUTGOING && rpc->msgout.next_xmit > 0)
@@ -502,7 +503,8 @@ static void engine_rx_need_ack(struct homa_engine *e, struct homa_sock *s,
 }
 
 static void engine_rx_ack(struct homa_engine *e, const struct homa_pkt *pkt,
-			  const struct homa_addr *src, struct homa_peer *peer)
+			  const struct homa_addr *src, struct homa_peer *peer,
+			  uint64_t now)
 {
 	struct homa_ack a;
 
@@ -510,9 +512,9 @@ static void engine_rx_ack(struct homa_engine *e, const struct homa_pkt *pkt,
 		return;
 	a.client_id = pkt->sender_id;
 	a.server_port = pkt->dport;
-	rpc_acked(e, peer, &a);
+	rpc_acked(e, peer, &a, now);
 	for (unsigned i = 0; i < pkt->u.ack.num_acks; i++)
-		rpc_acked(e, peer, &pkt->u.ack.acks[i]);
+		rpc_acked(e, peer, &pkt->u.ack.acks[i], now);
 }
 
 static void engine_port_unreachable(struct homa_engine *e,
@@ -592,7 +594,7 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 		engine_rx_need_ack(e, s, &pkt, src, peer, now);
 		break;
 	case HOMA_ACK:
-		engine_rx_ack(e, &pkt, src, peer);
+		engine_rx_ack(e, &pkt, src, peer, now);
 		break;
 	}
 }
@@ -601,7 +603,6 @@ void engine_rx(struct homa_engine *e, const void *buf, size_t len,
 	       const struct homa_addr *src, uint8_t prio, uint64_t now)
 {
 	(void)prio;
-	e->clock = now;
 	engine_rx_one(e, buf, len, src, now);
 	engine_done(e, now);
 }
@@ -633,7 +634,8 @@ int engine_icmp_errno(int family, uint8_t type, uint8_t code, bool *port_only)
 
 /* Fail (end) the RPCs of list with peer p (and port dport, if not 0). */
 static void engine_icmp_fail(struct homa_engine *e, struct homa_rpc_list *list,
-			     const struct homa_peer *p, uint16_t dport, int err)
+			     const struct homa_peer *p, uint16_t dport, int err,
+			     uint64_t now)
 {
 	struct homa_rpc *rpc, *next;
 
@@ -642,7 +644,7 @@ static void engine_icmp_fail(struct homa_engine *e, struct homa_rpc_list *list,
 		if (rpc->peer != p || (dport != 0 && rpc->dport != dport))
 			continue;
 		e->metrics.rpc_icmp_errors++;
-		rpc_fail(e, rpc, rpc_is_client(rpc) ? err : 0);
+		rpc_fail(e, rpc, rpc_is_client(rpc) ? err : 0, now);
 	}
 }
 
@@ -653,8 +655,8 @@ void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
 
 	if (p == NULL || err <= 0)
 		return;
-	engine_icmp_fail(e, &e->rpcs, p, dport, err);
-	engine_icmp_fail(e, &e->in_service, p, dport, err);
+	engine_icmp_fail(e, &e->rpcs, p, dport, err, now);
+	engine_icmp_fail(e, &e->in_service, p, dport, err, now);
 	engine_done(e, now);
 }
 
@@ -701,7 +703,6 @@ void engine_batch_end(struct homa_engine *e, uint64_t now)
 
 void engine_tick(struct homa_engine *e, uint64_t now)
 {
-	e->clock = now;
 	if (e->next_tick != 0 && now >= e->next_tick)
 		timer_tick(e, now);
 	if (e->pacer_wake != 0 && now >= e->pacer_wake)
@@ -754,14 +755,12 @@ int engine_sock_set_pool(struct homa_engine *e, struct homa_sock *s, void *base,
 void engine_sock_shutdown(struct homa_engine *e, struct homa_sock *s,
 			  uint64_t now)
 {
-	(void)now;
-	sock_shutdown(e, s);
+	sock_shutdown(e, s, now);
 }
 
 void engine_sock_close(struct homa_engine *e, struct homa_sock *s, uint64_t now)
 {
-	(void)now;
-	sock_free(e, s);
+	sock_free(e, s, now);
 }
 
 /* Common checks of a send; -errno as engine_send_request says. */
@@ -853,7 +852,7 @@ int engine_send_response(struct homa_engine *e, struct homa_sock *s,
 }
 
 static int engine_abort_rpcs(struct homa_engine *e, struct homa_sock *s,
-			     uint64_t id, int err)
+			     uint64_t id, int err, uint64_t now)
 {
 	struct homa_rpc *rpc, *next;
 
@@ -863,7 +862,7 @@ static int engine_abort_rpcs(struct homa_engine *e, struct homa_sock *s,
 		for (rpc = TAILQ_FIRST(&s->rpcs); rpc != NULL; rpc = next) {
 			next = TAILQ_NEXT(rpc, sock_link);
 			if (rpc_is_client(rpc))
-				rpc_fail(e, rpc, err);
+				rpc_fail(e, rpc, err, now);
 		}
 		return 0;
 	}
@@ -872,14 +871,14 @@ static int engine_abort_rpcs(struct homa_engine *e, struct homa_sock *s,
 	rpc = rpc_find(e, id, NULL);
 	if (rpc == NULL || rpc->sock != s)
 		return -EINVAL;
-	rpc_fail(e, rpc, err);
+	rpc_fail(e, rpc, err, now);
 	return 0;
 }
 
 int engine_abort(struct homa_engine *e, struct homa_sock *s, uint64_t id,
 		 int err, uint64_t now)
 {
-	int ret = engine_abort_rpcs(e, s, id, err);
+	int ret = engine_abort_rpcs(e, s, id, err, now);
 
 	engine_done(e, now);
 	return ret;

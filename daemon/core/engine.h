@@ -295,6 +295,12 @@ struct homa_engine_ops {
 	 */
 	void (*port_unreachable)(void *ctx, const struct homa_addr *src,
 				 const void *pkt, size_t len);
+	/*
+	 * The engine caught itself in a bug (what: e.g. an illegal RPC state
+	 * change), refused the step and counted it (rpc_bad_transitions):
+	 * tests and fuzzers abort here.
+	 */
+	void (*bug)(void *ctx, const char *what);
 };
 
 /*
@@ -398,10 +404,7 @@ void engine_tick(struct homa_engine *e, uint64_t now);
 void engine_set_tx_budget(struct homa_engine *e, uint32_t packets,
 			  uint64_t now);
 
-/*
- * The engine's counters.  Its link-layer fields belong to the caller, who
- * may update them through this pointer (the engine never touches them).
- */
+/* The engine's counters (homad's own are daemon/stats.h's). */
 struct homa_metrics *engine_metrics(struct homa_engine *e);
 
 /* ---- sockets -------------------------------------------------------- */

@@ -89,8 +89,8 @@ struct homa_sock {
 struct homa_sock *sock_find(const struct homa_engine *e, uint16_t port);
 int sock_open(struct homa_engine *e, void *app, struct homa_sock **out);
 int sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port);
-void sock_shutdown(struct homa_engine *e, struct homa_sock *s);
-void sock_free(struct homa_engine *e, struct homa_sock *s);
+void sock_shutdown(struct homa_engine *e, struct homa_sock *s, uint64_t now);
+void sock_free(struct homa_engine *e, struct homa_sock *s, uint64_t now);
 void sock_wmem_release(struct homa_engine *e, struct homa_sock *s,
 		       uint32_t bytes);
 
@@ -358,21 +358,27 @@ struct homa_share {
 /* ---- rpc.c ------------------------------------------------------------ */
 
 /*
- * RPC states and their legal orders:
- *   client: OUTGOING (sending the request, then waiting)
+ * RPC states and their legal orders (NEW: allocated, not yet started):
+ *   client: NEW -> OUTGOING (sending the request, then waiting)
  *             -> INCOMING (response arriving) -> DEAD (delivered, failed)
  *           OUTGOING -> DEAD (failed, aborted)
- *   server: INCOMING (request arriving) -> IN_SERVICE (delivered to the
- *             application) -> OUTGOING (response) -> DEAD (acked)
- *           any -> DEAD (timeout, RPC_UNKNOWN, ICMP, socket closed)
- * rpc_set_state is the only function that changes state.
+ *   server: NEW -> INCOMING (request arriving) -> IN_SERVICE (delivered to
+ *             the application) -> OUTGOING (response) -> DEAD (acked)
+ *           any but NEW -> DEAD (timeout, RPC_UNKNOWN, ICMP, socket closed)
+ * rpc_set_state is the only function that changes state: it refuses any
+ * other change (the state stays; counted in rpc_bad_transitions, reported
+ * to ops.bug) and counts each legal one by its new state
+ * (rpc_transitions).
  */
 enum homa_rpc_state {
+	RPC_NEW, /* calloc's zero: rpc_alloc's RPCs start here */
 	RPC_OUTGOING,
 	RPC_INCOMING,
 	RPC_IN_SERVICE,
 	RPC_DEAD,
 };
+_Static_assert(RPC_DEAD - RPC_OUTGOING + 1 == METRICS_RPC_STATES,
+	       "rpc_transitions has one counter per state after NEW");
 
 struct homa_rpc {
 	uint64_t id; /* local id: even client, odd server */
@@ -452,7 +458,7 @@ static inline void rpc_busy(struct homa_rpc *rpc)
 struct rpc_ended {
 	struct homa_addr addr; /* the client host */
 	uint64_t id;	       /* the server RPC's id (odd); 0: slot unused */
-	uint64_t ended_at;     /* engine clock when it ended, ns */
+	uint64_t ended_at;     /* the now it ended at, ns */
 	uint32_t next;	       /* next slot of its bucket, or RPC_ENDED_NONE */
 };
 
@@ -466,18 +472,19 @@ int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
 		   uint64_t now, struct homa_rpc **out);
 void rpc_pkt_init(struct homa_pkt *pkt, const struct homa_rpc *rpc,
 		  enum homa_type type);
-void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
+bool rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 		   enum homa_rpc_state state);
-void rpc_end(struct homa_engine *e, struct homa_rpc *rpc);
-void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err);
+void rpc_end(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
+void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err,
+	      uint64_t now);
 unsigned rpc_reap(struct homa_engine *e, unsigned limit);
 void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);
 void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
-	       const struct homa_ack *ack);
+	       const struct homa_ack *ack, uint64_t now);
 int rpc_ended_init(struct homa_engine *e);
 void rpc_ended_free(struct homa_engine *e);
 bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
-		    uint64_t id);
+		    uint64_t id, uint64_t now);
 
 /* ---- grant.c ---------------------------------------------------------- */
 
@@ -493,6 +500,7 @@ uint8_t grant_prio(const struct homa_params *p, uint32_t rank,
 
 /* ---- pacer.c ---------------------------------------------------------- */
 
+int pacer_reserve(struct homa_engine *e, uint32_t n);
 void pacer_add(struct homa_engine *e, struct homa_rpc *rpc);
 void pacer_remove(struct homa_engine *e, struct homa_rpc *rpc);
 void pacer_update(struct homa_engine *e, struct homa_rpc *rpc);
@@ -556,13 +564,11 @@ struct homa_engine {
 	uint64_t next_client_id;
 	/* Server RPCs ended after delivering their request (rpc_ended_*):
 	 * RPC_ENDED_SLOTS entries, RPC_ENDED_SLOTS bucket heads, the slot
-	 * to fill next. */
+	 * to fill next, the entries filled so far (the others are garbage). */
 	struct rpc_ended *ended;
 	uint32_t *ended_buckets;
 	uint32_t ended_next;
-	/* The latest time an entry point was given (engine_rx, engine_tick):
-	 * the clock of functions that take none (rpc_end). */
-	uint64_t clock;
+	uint32_t ended_used;
 
 	/* Peers. */
 	struct homa_peer **peer_buckets; /* [PEER_BUCKETS] */

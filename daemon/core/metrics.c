@@ -1,5 +1,5 @@
 /*
- * metrics.c - walk homad's counters by name (see metrics.h).
+ * metrics.c - walk the engine's counters by name (see metrics.h).
  *
  * The labelled arrays (by packet type, by malformed reason) are walked
  * with the names of wire.c; every scalar counter is one row of
@@ -7,7 +7,6 @@
  * one row here.
  */
 #include <stddef.h>
-#include <string.h>
 
 #include "metrics.h"
 
@@ -48,6 +47,18 @@ static const char *metrics_prio_label(int index)
 	return index >= 0 && index < HOMA_NUM_PRIORITIES ? names[index] : "?";
 }
 
+static const char *metrics_state_label(int index)
+{
+	static const char *const names[METRICS_RPC_STATES] = {
+		"outgoing",
+		"incoming",
+		"in_service",
+		"dead",
+	};
+
+	return index >= 0 && index < METRICS_RPC_STATES ? names[index] : "?";
+}
+
 #define METRICS_OFF(field) offsetof(struct homa_metrics, field)
 
 static const struct metrics_array metrics_arrays[] = {
@@ -66,6 +77,9 @@ static const struct metrics_array metrics_arrays[] = {
 	 "Bytes sent (Homa header on), by priority level",
 	 METRICS_OFF(priority_bytes), 0, HOMA_NUM_PRIORITIES,
 	 metrics_prio_label},
+	{"rpc_transitions", "state", "RPC state changes, by the state entered",
+	 METRICS_OFF(rpc_transitions), 0, METRICS_RPC_STATES,
+	 metrics_state_label},
 };
 
 static const struct metrics_scalar metrics_scalars[] = {
@@ -225,107 +239,12 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 METRICS_OFF(incast_responses)},
 	{"homad_peers_seen", "Peers found to be homad by their marker",
 	 METRICS_OFF(homad_peers_seen)},
-	{"link_rx_datagrams", "Receive completions carrying a datagram",
-	 METRICS_OFF(link_rx_datagrams)},
-	{"link_rx_truncated", "Datagrams larger than a receive buffer",
-	 METRICS_OFF(link_rx_truncated)},
-	{"link_rx_bad_ip", "Received datagrams with an unusable IP header",
-	 METRICS_OFF(link_rx_bad_ip)},
-	{"link_rx_gro_segments", "Segments split out of GRO reads",
-	 METRICS_OFF(link_rx_gro_segments)},
-	{"link_rx_rearms", "Multishot receives re-armed",
-	 METRICS_OFF(link_rx_rearms)},
-	{"link_rx_errors", "Receive completions with an error",
-	 METRICS_OFF(link_rx_errors)},
-	{"link_tx_packets", "Packets the kernel accepted for sending",
-	 METRICS_OFF(link_tx_packets)},
-	{"link_tx_bytes", "Bytes the kernel accepted for sending",
-	 METRICS_OFF(link_tx_bytes)},
-	{"link_tx_errors", "Send completions with an error",
-	 METRICS_OFF(link_tx_errors)},
-	{"link_tx_queue_drops",
-	 "Packets dropped because the send queue was full",
-	 METRICS_OFF(link_tx_queue_drops)},
-	{"link_tx_batches", "Submits that carried at least one send",
-	 METRICS_OFF(link_tx_batches)},
-	{"icmp_errors", "ICMP errors read from socket error queues",
-	 METRICS_OFF(icmp_errors)},
-	{"link_rx_ctl_datagrams",
-	 "Datagrams read by the control sockets (every type but DATA)",
-	 METRICS_OFF(link_rx_ctl_datagrams)},
-	{"link_rx_high_datagrams",
-	 "Datagrams read by the high-priority DATA sockets",
-	 METRICS_OFF(link_rx_high_datagrams)},
-	{"link_rx_bulk_datagrams", "Datagrams read by the bulk DATA sockets",
-	 METRICS_OFF(link_rx_bulk_datagrams)},
-	{"link_rx_kernel_drops",
-	 "Packets the kernel dropped at the link's sockets (queue full)",
-	 METRICS_OFF(link_rx_kernel_drops)},
-	{"link_rx_backlog_bytes",
-	 "Bytes waiting in the link sockets' receive queues (last sample)",
-	 METRICS_OFF(link_rx_backlog_bytes)},
-	{"link_rx_ctl_backlog_bytes",
-	 "Bytes waiting in the control sockets' receive queues (last sample)",
-	 METRICS_OFF(link_rx_ctl_backlog_bytes)},
-	{"link_rx_backlog_peak_bytes", "Largest link_rx_backlog_bytes sampled",
-	 METRICS_OFF(link_rx_backlog_peak_bytes)},
-	{"loop_wakeups", "Data-plane wake-ups from io_uring",
-	 METRICS_OFF(loop_wakeups)},
-	{"loop_sleeps",
-	 "Data-plane waits that could block (the others polled: a near "
-	 "deadline, spin mode)",
-	 METRICS_OFF(loop_sleeps)},
-	{"ctl_messages", "Messages from the control plane",
-	 METRICS_OFF(ctl_messages)},
-	{"loop_ticks", "Engine ticks run by the data plane (timer, pacer)",
-	 METRICS_OFF(loop_ticks)},
-	{"loop_tick_ns",
-	 "Nanoseconds spent in engine ticks (divide by loop_ticks for the "
-	 "mean)",
-	 METRICS_OFF(loop_tick_ns)},
-	{"loop_tick_ns_max", "Longest engine tick so far, nanoseconds",
-	 METRICS_OFF(loop_tick_ns_max)},
-	{"chan_connects", "Client connections accepted",
-	 METRICS_OFF(chan_connects)},
-	{"chan_refused", "Client connections refused by limits",
-	 METRICS_OFF(chan_refused)},
-	{"chan_disconnects", "Client connections ended",
-	 METRICS_OFF(chan_disconnects)},
-	{"chan_bad_open", "Client Open refused (fds, seals, sizes, version)",
-	 METRICS_OFF(chan_bad_open)},
-	{"chan_bad_messages",
-	 "Malformed or invalid client messages (client disconnected)",
-	 METRICS_OFF(chan_bad_messages)},
-	{"chan_event_overflows",
-	 "Clients disconnected for not reading their events",
-	 METRICS_OFF(chan_event_overflows)},
-	{"chan_commands", "Client messages processed",
-	 METRICS_OFF(chan_commands)},
-	{"chan_events", "Event datagrams sent to clients",
-	 METRICS_OFF(chan_events)},
-	{"chan_bind_denied", "Binds refused by clients.bind_uids/bind_gids",
-	 METRICS_OFF(chan_bind_denied)},
-	{"fault_rx_drops", "Received packets dropped by fault injection",
-	 METRICS_OFF(fault_rx_drops)},
-	{"fault_tx_drops", "Packets to send dropped by fault injection",
-	 METRICS_OFF(fault_tx_drops)},
-	{"fault_rx_dups", "Received packets duplicated by fault injection",
-	 METRICS_OFF(fault_rx_dups)},
-	{"fault_tx_dups", "Packets sent twice by fault injection",
-	 METRICS_OFF(fault_tx_dups)},
-	{"fault_rx_reorders",
-	 "Received packets held back for reordering by fault injection",
-	 METRICS_OFF(fault_rx_reorders)},
-	{"fault_tx_reorders",
-	 "Packets to send held back for reordering by fault injection",
-	 METRICS_OFF(fault_tx_reorders)},
-	{"fault_rx_delays", "Received packets delayed by fault injection",
-	 METRICS_OFF(fault_rx_delays)},
-	{"fault_tx_delays", "Packets to send delayed by fault injection",
-	 METRICS_OFF(fault_tx_delays)},
-	{"fault_held_overflows",
-	 "Packets fault injection could not hold (test.max_held): passed on",
-	 METRICS_OFF(fault_held_overflows)},
+	{"gap_alloc_drops",
+	 "DATA packets dropped: no memory for the gap they would open",
+	 METRICS_OFF(gap_alloc_drops)},
+	{"rpc_bad_transitions",
+	 "Illegal RPC state changes refused (a bug in homad)",
+	 METRICS_OFF(rpc_bad_transitions)},
 };
 
 #define METRICS_NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -351,19 +270,4 @@ void metrics_foreach(const struct homa_metrics *m, metrics_visit_fn fn,
 		fn(ctx, metrics_scalars[s].name, NULL, NULL,
 		   metrics_scalars[s].help,
 		   metrics_at(m, metrics_scalars[s].offset));
-}
-
-/* The gauges among the scalars (metrics.h). */
-static const char *const metrics_gauges[] = {
-	"link_rx_backlog_bytes",
-	"link_rx_ctl_backlog_bytes",
-	"link_rx_backlog_peak_bytes",
-};
-
-bool metrics_is_gauge(const char *name)
-{
-	for (size_t i = 0; i < METRICS_NELEM(metrics_gauges); i++)
-		if (strcmp(name, metrics_gauges[i]) == 0)
-			return true;
-	return false;
 }

@@ -1,10 +1,9 @@
 /*
- * metrics.h - homad's counters.
+ * metrics.h - the engine's counters.
  *
- * One plain struct of monotonically increasing 64-bit counters, owned by the
- * data-plane thread (the engine updates the protocol counters, the link
- * layer the link counters).  The control plane never reads it in place: it
- * asks the data plane for a copy (a snapshot) and exports that.
+ * One plain struct of monotonically increasing 64-bit counters, updated by
+ * the engine only (homad's own counters, and the struct that holds both:
+ * daemon/stats.h).
  *
  * metrics_foreach() walks every counter with its exported name (Prometheus
  * style, without the "homad_" prefix and "_total" suffix, which the
@@ -19,6 +18,10 @@
 
 #include "wire.h"
 
+/* RPC states an RPC can change to (rpc.c: OUTGOING, INCOMING, IN_SERVICE,
+ * DEAD). */
+#define METRICS_RPC_STATES 4
+
 struct homa_metrics {
 	/* --- protocol engine ------------------------------------------ */
 	/* Valid packets received, by type (index wire_type_index()). */
@@ -32,6 +35,8 @@ struct homa_metrics {
 	/* Packets / bytes (Homa header on) sent, by priority level. */
 	uint64_t priority_packets[HOMA_NUM_PRIORITIES];
 	uint64_t priority_bytes[HOMA_NUM_PRIORITIES];
+	/* RPC state changes, by the state changed to (rpc_set_state). */
+	uint64_t rpc_transitions[METRICS_RPC_STATES];
 
 	/* RPC life cycle, as the kernel module counts it: a message is
 	 * "started" when its first byte is sent or received and "done" when
@@ -109,66 +114,10 @@ struct homa_metrics {
 				      response (HOMAD_FLAG_INCAST) */
 	uint64_t incast_responses; /* responses limited for such a request */
 	uint64_t homad_peers_seen; /* peers found to be homad (marker) */
-
-	/* --- link layer (daemon) --------------------------------------- */
-	uint64_t link_rx_datagrams;    /* completions with a datagram in them */
-	uint64_t link_rx_truncated;    /* datagram larger than an rx buffer */
-	uint64_t link_rx_bad_ip;       /* IPv4 header unusable (raw ip link) */
-	uint64_t link_rx_gro_segments; /* segments split out of GRO reads */
-	uint64_t link_rx_rearms;       /* multishot recvmsg re-armed */
-	uint64_t link_rx_errors;       /* recv completions with an error */
-	uint64_t link_tx_packets;      /* packets the kernel accepted */
-	uint64_t link_tx_bytes;	       /* bytes the kernel accepted */
-	uint64_t link_tx_errors;       /* sendmsg completions with an error */
-	uint64_t link_tx_queue_drops;  /* packets dropped: send queue full */
-	uint64_t link_tx_batches;      /* submits that carried >= 1 send */
-	uint64_t icmp_errors;	       /* ICMP errors read from error queues */
-	/* Receive classes (daemon/link.h): datagrams read by each. */
-	uint64_t link_rx_ctl_datagrams;	 /* control packets (all but DATA) */
-	uint64_t link_rx_high_datagrams; /* DATA above max_sched_prio */
-	uint64_t link_rx_bulk_datagrams; /* the other DATA */
-	/* Packets the kernel dropped at the sockets (queue full...). */
-	uint64_t link_rx_kernel_drops;
-	/*
-	 * Gauges (metrics_is_gauge), at the link's last sample: bytes waiting
-	 * in the sockets' receive queues, of which in the control sockets',
-	 * and the largest total sampled.
-	 */
-	uint64_t link_rx_backlog_bytes;
-	uint64_t link_rx_ctl_backlog_bytes;
-	uint64_t link_rx_backlog_peak_bytes;
-
-	/* --- data-plane loop --------------------------------------------- */
-	uint64_t loop_wakeups;	   /* returns from io_uring_submit_and_wait */
-	uint64_t loop_sleeps;	   /* of which waits that could block */
-	uint64_t ctl_messages;	   /* messages from the control plane */
-	uint64_t loop_ticks;	   /* engine_tick calls (timer, pacer) */
-	uint64_t loop_tick_ns;	   /* their total duration, ns */
-	uint64_t loop_tick_ns_max; /* the longest of them, ns (never falls) */
-
-	/* --- client channel (daemon/chan.c) ------------------------------ */
-	uint64_t chan_connects;	    /* client connections accepted */
-	uint64_t chan_refused;	    /* refused: limits (clients, per pid) */
-	uint64_t chan_disconnects;  /* connections ended, for any reason */
-	uint64_t chan_bad_open;	    /* bad Open: fds, seals, sizes, version */
-	uint64_t chan_bad_messages; /* malformed/invalid messages: the
-				       client was disconnected */
-	uint64_t chan_event_overflows; /* client not reading: disconnected */
-	uint64_t chan_commands;	       /* client messages processed */
-	uint64_t chan_events;	       /* event datagrams sent to clients */
-	uint64_t chan_bind_denied;     /* binds refused by clients.bind_* */
-
-	/* --- fault injection (daemon/fault.c, homa.conf test group) ------ */
-	uint64_t fault_rx_drops;       /* received packets dropped */
-	uint64_t fault_tx_drops;       /* packets to send dropped */
-	uint64_t fault_rx_dups;	       /* received packets delivered twice */
-	uint64_t fault_tx_dups;	       /* packets sent twice */
-	uint64_t fault_rx_reorders;    /* received packets held back (random) */
-	uint64_t fault_tx_reorders;    /* packets to send held back (random) */
-	uint64_t fault_rx_delays;      /* received packets delayed */
-	uint64_t fault_tx_delays;      /* packets to send delayed */
-	uint64_t fault_held_overflows; /* holds refused (max_held, memory): the
-					  packet passed through */
+	/* DATA dropped: no memory for the gap it would open. */
+	uint64_t gap_alloc_drops;
+	/* Illegal RPC state changes refused (rpc_set_state). */
+	uint64_t rpc_bad_transitions;
 };
 
 /*
@@ -179,15 +128,11 @@ typedef void (*metrics_visit_fn)(void *ctx, const char *name,
 				 const char *label_key, const char *label_value,
 				 const char *help, uint64_t value);
 
-/* Visit every counter of m, in a stable order. */
+/*
+ * Visit every counter of m, in a stable order (homad's own counters are
+ * walked by homad_metrics_foreach, daemon/stats.h).
+ */
 void metrics_foreach(const struct homa_metrics *m, metrics_visit_fn fn,
 		     void *ctx);
-
-/*
- * True when the counter named name (as metrics_foreach gives it) is a
- * gauge: a value that goes down as well as up (exported without
- * "_total").  Every other one only grows.
- */
-bool metrics_is_gauge(const char *name);
 
 #endif /* HOMAD_CORE_METRICS_H */

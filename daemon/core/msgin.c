@@ -62,7 +62,7 @@ static int msgin_gap_insert(struct homa_engine *e, struct homa_msgin *m,
 			cap = e->params.max_gaps;
 		g = mem_realloc(&e->alloc, m->gaps, cap, sizeof(*g));
 		if (g == NULL)
-			return -ENOSPC;
+			return -ENOMEM;
 		m->gaps = g;
 		m->cap_gaps = cap;
 	}
@@ -77,7 +77,7 @@ static int msgin_gap_insert(struct homa_engine *e, struct homa_msgin *m,
 /*
  * Account for the packet [start, start + len).  0: new bytes, to be stored;
  * -EEXIST: a duplicate or an overlap (drop it); -ENOSPC: it would need a
- * gap beyond max_gaps (drop it).
+ * gap beyond max_gaps (drop it); -ENOMEM: no memory for its gap (drop it).
  */
 int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
 		     uint32_t start, uint32_t len)
@@ -510,7 +510,7 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 		/* Larger than the pool itself: a client RPC fails, a server
 		 * RPC ends (it would hold its slot forever). */
 		if (m->too_big)
-			rpc_fail(e, rpc, rpc_is_client(rpc) ? ENOMEM : 0);
+			rpc_fail(e, rpc, rpc_is_client(rpc) ? ENOMEM : 0, now);
 		return;
 	}
 	if (pkt->u.data.incoming > m->granted)
@@ -526,6 +526,8 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 	if (err < 0) {
 		if (err == -ENOSPC)
 			e->metrics.gap_limit_drops++;
+		else if (err == -ENOMEM)
+			e->metrics.gap_alloc_drops++;
 		else
 			e->metrics.packet_discards++;
 		return;

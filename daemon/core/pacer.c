@@ -20,6 +20,7 @@
  * with engine_set_tx_budget): when they run out the pacer holds (tx_held)
  * without a timer, and the next budget > 0 resumes it.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "homa_int.h"
@@ -93,9 +94,30 @@ static void pacer_down(struct homa_engine *e, uint32_t i)
 }
 
 /*
+ * Make room in the heap for n messages (rpc_alloc: one per live RPC, so
+ * that pacer_add never needs memory).  0 or -ENOMEM.
+ */
+int pacer_reserve(struct homa_engine *e, uint32_t n)
+{
+	uint32_t cap = e->heap_cap ? e->heap_cap : 64;
+	struct homa_rpc **h;
+
+	if (n <= e->heap_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	h = mem_realloc(&e->alloc, e->heap, cap, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	e->heap = h;
+	e->heap_cap = cap;
+	return 0;
+}
+
+/*
  * rpc has sendable bytes: into the heap (or re-ranked there).  The heap
- * grows with the RPC table (bounded by max_rpcs); if memory runs out the
- * message simply waits for the next pacer_add.
+ * has room for every live RPC (pacer_reserve); a full one is a bug
+ * (ops.bug), and the message would wait for the next pacer_add.
  */
 void pacer_add(struct homa_engine *e, struct homa_rpc *rpc)
 {
@@ -104,14 +126,9 @@ void pacer_add(struct homa_engine *e, struct homa_rpc *rpc)
 		return;
 	}
 	if (e->nheap == e->heap_cap) {
-		uint32_t cap = e->heap_cap ? 2 * e->heap_cap : 64;
-		struct homa_rpc **h =
-			mem_realloc(&e->alloc, e->heap, cap, sizeof(*h));
-
-		if (h == NULL)
-			return;
-		e->heap = h;
-		e->heap_cap = cap;
+		if (e->ops.bug != NULL)
+			e->ops.bug(e->ops_ctx, "pacer heap full");
+		return;
 	}
 	e->nheap++;
 	pacer_set(e, e->nheap - 1, rpc);

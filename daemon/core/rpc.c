@@ -66,19 +66,23 @@ static uint32_t rpc_ended_bucket(const struct homa_addr *addr, uint64_t id)
 
 /*
  * Allocate e's table of ended server RPCs (empty).  Returns 0 or -ENOMEM.
- * Called once by engine_create; rpc_ended_free releases it.
+ * Called once by engine_create; rpc_ended_free releases it.  Neither array
+ * needs zeroing (640 KB and 64 KB an engine_create would write): the
+ * entries past ended_used are never read, the buckets are set here.
  */
 int rpc_ended_init(struct homa_engine *e)
 {
-	e->ended = mem_calloc(&e->alloc, RPC_ENDED_SLOTS, sizeof(*e->ended));
+	e->ended = mem_realloc(&e->alloc, NULL, RPC_ENDED_SLOTS,
+			       sizeof(*e->ended));
 	e->ended_buckets =
-		mem_calloc(&e->alloc, RPC_ENDED_SLOTS, sizeof(uint32_t));
+		mem_realloc(&e->alloc, NULL, RPC_ENDED_SLOTS, sizeof(uint32_t));
 	if (e->ended == NULL || e->ended_buckets == NULL) {
 		rpc_ended_free(e);
 		return -ENOMEM;
 	}
 	memset(e->ended_buckets, 0xff, RPC_ENDED_SLOTS * sizeof(uint32_t));
 	e->ended_next = 0;
+	e->ended_used = 0;
 	return 0;
 }
 
@@ -97,12 +101,13 @@ static uint64_t rpc_ended_ttl(const struct homa_engine *e)
 }
 
 /* Remember server RPC rpc (ending now), overwriting the oldest entry. */
-static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc)
+static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc,
+			  uint64_t now)
 {
 	uint32_t slot = e->ended_next, b;
 	struct rpc_ended *x = &e->ended[slot];
 
-	if (x->id != 0) {
+	if (e->ended_used == RPC_ENDED_SLOTS) {
 		/* Unlink the entry being overwritten from its chain. */
 		uint32_t *pp =
 			&e->ended_buckets[rpc_ended_bucket(&x->addr, x->id)];
@@ -115,19 +120,21 @@ static void rpc_ended_add(struct homa_engine *e, const struct homa_rpc *rpc)
 	b = rpc_ended_bucket(&rpc->peer->addr, rpc->id);
 	x->addr = rpc->peer->addr;
 	x->id = rpc->id;
-	x->ended_at = e->clock;
+	x->ended_at = now;
 	x->next = e->ended_buckets[b];
 	e->ended_buckets[b] = slot;
 	e->ended_next = (slot + 1) & (RPC_ENDED_SLOTS - 1);
+	if (e->ended_used < RPC_ENDED_SLOTS)
+		e->ended_used++;
 }
 
 /*
  * Did a server RPC with id (odd) from the client host addr end, after
- * delivering its request, less than timeout_ticks ticks ago?  Request DATA
- * for it is then stale.
+ * delivering its request, less than timeout_ticks ticks before now?  Request
+ * DATA for it is then stale.
  */
 bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
-		    uint64_t id)
+		    uint64_t id, uint64_t now)
 {
 	uint64_t ttl = rpc_ended_ttl(e);
 
@@ -136,7 +143,7 @@ bool rpc_ended_find(const struct homa_engine *e, const struct homa_addr *addr,
 		const struct rpc_ended *x = &e->ended[i];
 
 		if (x->id == id && memcmp(&x->addr, addr, sizeof(*addr)) == 0 &&
-		    e->clock - x->ended_at < ttl)
+		    now - x->ended_at < ttl)
 			return true;
 	}
 	return false;
@@ -169,6 +176,8 @@ static struct homa_rpc *rpc_alloc(struct homa_engine *e, struct homa_sock *s,
 		e->metrics.rpc_limit_drops++;
 		return NULL;
 	}
+	if (pacer_reserve(e, e->nrpcs + 1) < 0)
+		return NULL;
 	rpc = mem_calloc(&e->alloc, 1, sizeof(*rpc));
 	if (rpc == NULL)
 		return NULL;
@@ -224,7 +233,7 @@ int rpc_new_client(struct homa_engine *e, struct homa_sock *s,
 	rpc = rpc_alloc(e, s, peer, id, dport, now);
 	if (rpc == NULL)
 		return -ENOMEM;
-	rpc->state = RPC_OUTGOING;
+	rpc_set_state(e, rpc, RPC_OUTGOING);
 	e->nclient++;
 	*out = rpc;
 	return 0;
@@ -245,17 +254,48 @@ int rpc_new_server(struct homa_engine *e, struct homa_sock *s,
 	rpc = rpc_alloc(e, s, peer, id, dport, now);
 	if (rpc == NULL)
 		return -ENOMEM;
-	rpc->state = RPC_INCOMING;
+	rpc_set_state(e, rpc, RPC_INCOMING);
 	peer->server_rpcs++;
 	e->nserver++;
 	*out = rpc;
 	return 0;
 }
 
-/* The one place an RPC changes state (legal orders: homa_int.h). */
-void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
+#define RPC_TO(state) (1u << (state))
+
+/* The legal changes (homa_int.h): [client?][from] = RPC_TO(to) bits. */
+static const unsigned rpc_legal[2][RPC_DEAD + 1] = {
+	/* server */
+	{
+		[RPC_NEW] = RPC_TO(RPC_INCOMING),
+		[RPC_INCOMING] = RPC_TO(RPC_IN_SERVICE) | RPC_TO(RPC_DEAD),
+		[RPC_IN_SERVICE] = RPC_TO(RPC_OUTGOING) | RPC_TO(RPC_DEAD),
+		[RPC_OUTGOING] = RPC_TO(RPC_DEAD),
+	},
+	/* client */
+	{
+		[RPC_NEW] = RPC_TO(RPC_OUTGOING),
+		[RPC_OUTGOING] = RPC_TO(RPC_INCOMING) | RPC_TO(RPC_DEAD),
+		[RPC_INCOMING] = RPC_TO(RPC_DEAD),
+	},
+};
+
+/*
+ * The one place an RPC changes state.  An illegal change (a bug) is
+ * refused: the state stays, rpc_bad_transitions counts it and ops.bug
+ * hears of it.  Returns whether the change was made.
+ */
+bool rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 		   enum homa_rpc_state state)
 {
+	if ((unsigned)rpc->state > RPC_DEAD || (unsigned)state > RPC_DEAD ||
+	    (rpc_legal[rpc_is_client(rpc)][rpc->state] & RPC_TO(state)) == 0) {
+		e->metrics.rpc_bad_transitions++;
+		if (e->ops.bug != NULL)
+			e->ops.bug(e->ops_ctx, "illegal RPC state change");
+		return false;
+	}
+	e->metrics.rpc_transitions[state - RPC_OUTGOING]++;
 	/* The tick checks no RPC that the server application holds. */
 	if (rpc->state == RPC_IN_SERVICE && state != RPC_IN_SERVICE) {
 		TAILQ_REMOVE(&e->in_service, rpc, link);
@@ -266,13 +306,15 @@ void rpc_set_state(struct homa_engine *e, struct homa_rpc *rpc,
 	}
 	rpc->state = state;
 	rpc_heard(rpc);
+	return true;
 }
 
 /*
  * End rpc locally: nothing is sent and nothing delivered.  Safe to call on
- * a dead RPC (no-op).
+ * a dead RPC (no-op).  now: the caller's clock (a server RPC that
+ * delivered its request is remembered as ended then).
  */
-void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
+void rpc_end(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 {
 	struct homa_sock *s = rpc->sock;
 
@@ -302,7 +344,7 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
 	}
 	rpc->msgin.bufs = false;
 	if (!rpc_is_client(rpc) && rpc->msgin.delivered)
-		rpc_ended_add(e, rpc);
+		rpc_ended_add(e, rpc, now);
 	TAILQ_REMOVE(&s->rpcs, rpc, sock_link);
 	s->nrpcs--;
 	if (rpc_is_client(rpc))
@@ -325,7 +367,8 @@ void rpc_end(struct homa_engine *e, struct homa_rpc *rpc)
  * End rpc with an error: a client RPC is reported to its socket
  * (HOMA_DELIVER_ERROR, err > 0); a server RPC ends silently.
  */
-void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err)
+void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err,
+	      uint64_t now)
 {
 	if (rpc->state == RPC_DEAD)
 		return;
@@ -343,7 +386,7 @@ void rpc_fail(struct homa_engine *e, struct homa_rpc *rpc, int err)
 		d.error = err;
 		e->ops.deliver(e->ops_ctx, &d);
 	}
-	rpc_end(e, rpc);
+	rpc_end(e, rpc, now);
 }
 
 /*
@@ -411,7 +454,7 @@ void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
 		e->ops.deliver(e->ops_ctx, &d);
 	if (rpc_is_client(rpc)) {
 		peer_add_ack(e, rpc->peer, s->port, rpc->dport, rpc->id, now);
-		rpc_end(e, rpc);
+		rpc_end(e, rpc, now);
 	}
 }
 
@@ -420,7 +463,7 @@ void rpc_deliver(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now)
  * it, if the ack names a socket of ours that has it.
  */
 void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
-	       const struct homa_ack *ack)
+	       const struct homa_ack *ack, uint64_t now)
 {
 	struct homa_rpc *rpc;
 
@@ -430,5 +473,5 @@ void rpc_acked(struct homa_engine *e, struct homa_peer *peer,
 	if (rpc == NULL || rpc->sock->port != ack->server_port)
 		return;
 	e->metrics.acks_received++;
-	rpc_end(e, rpc);
+	rpc_end(e, rpc, now);
 }

@@ -118,7 +118,7 @@ int sock_bind(struct homa_engine *e, struct homa_sock *s, uint16_t port)
 }
 
 /* End every RPC of s locally and release its port and pool. */
-void sock_shutdown(struct homa_engine *e, struct homa_sock *s)
+void sock_shutdown(struct homa_engine *e, struct homa_sock *s, uint64_t now)
 {
 	struct homa_rpc *rpc;
 
@@ -127,16 +127,16 @@ void sock_shutdown(struct homa_engine *e, struct homa_sock *s)
 	s->shutdown = true;
 	s->server = false;
 	while ((rpc = TAILQ_FIRST(&s->rpcs)) != NULL)
-		rpc_end(e, rpc);
+		rpc_end(e, rpc, now);
 	sock_hash_del(e, s);
 	s->port = 0;
 	pool_destroy(&s->pool);
 }
 
 /* Free a socket that is shut down. */
-void sock_free(struct homa_engine *e, struct homa_sock *s)
+void sock_free(struct homa_engine *e, struct homa_sock *s, uint64_t now)
 {
-	sock_shutdown(e, s);
+	sock_shutdown(e, s, now);
 	TAILQ_REMOVE(&e->socks, s, link);
 	e->nsocks--;
 	mem_free(&e->alloc, s);

@@ -106,7 +106,8 @@ static uint32_t timer_resend_cap(const struct homa_params *p)
  * sit in its queues or ours.  Ticks are homad's own (a stalled homad counts
  * none).  Returns true if the RPC ended.
  */
-static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc)
+static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc,
+			  uint64_t now)
 {
 	const struct homa_params *p = &e->params;
 	bool peer_silent =
@@ -124,7 +125,7 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc)
 		    rpc->silent_ticks >=
 			    (uint64_t)p->need_ack_timeout * p->timeout_ticks) {
 			e->metrics.need_ack_timeouts++;
-			rpc_end(e, rpc);
+			rpc_end(e, rpc, now);
 			return true;
 		}
 		return false;
@@ -139,7 +140,7 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc)
 			e->metrics.client_timeouts_peer_silent++;
 		else
 			e->metrics.client_timeouts_rpc_silent++;
-		rpc_fail(e, rpc, ETIMEDOUT);
+		rpc_fail(e, rpc, ETIMEDOUT, now);
 		return true;
 	}
 	e->metrics.server_rpc_timeouts++;
@@ -147,7 +148,7 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc)
 		e->metrics.server_timeouts_peer_silent++;
 	else
 		e->metrics.server_timeouts_rpc_silent++;
-	rpc_end(e, rpc);
+	rpc_end(e, rpc, now);
 	return true;
 }
 
@@ -214,7 +215,7 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		    rpc->done_ticks >=
 			    (uint64_t)p->need_ack_timeout * p->timeout_ticks) {
 			e->metrics.need_ack_timeouts++;
-			rpc_end(e, rpc);
+			rpc_end(e, rpc, now);
 			return;
 		}
 		if (rpc->done_ticks >= p->request_ack_ticks)
@@ -242,6 +243,7 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	case RPC_IN_SERVICE:
 		rpc_heard(rpc);
 		return;
+	case RPC_NEW:
 	case RPC_DEAD:
 		return;
 	}
@@ -259,7 +261,7 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 			peer->incoming + (uint64_t)clients * p->unsched_bytes;
 		rpc->rx_mark = peer->rx_total;
 	}
-	if (rpc->silent_ticks >= p->timeout_ticks && timer_timeout(e, rpc))
+	if (rpc->silent_ticks >= p->timeout_ticks && timer_timeout(e, rpc, now))
 		return;
 	if (rpc->silent_ticks < p->resend_ticks)
 		return;

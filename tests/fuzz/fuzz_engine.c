@@ -92,6 +92,101 @@ struct fe {
 
 static uint8_t fe_payload[FE_MAX_MSG];
 
+/*
+ * The engine's allocator.  engine_create's fixed blocks (the engine, RPC,
+ * peer and share buckets, the table of ended RPCs: about 850 KB) came
+ * fresh from ASan for every input - mapped or out of its quarantine,
+ * page-faulted in, each unmap a TLB shootdown across CPUs: that made a
+ * short input cost 10 ms (README.md, Speed).  Blocks of FE_BIG bytes or
+ * more are kept for the next input (zeroed again when calloc'ed); the
+ * small ones - RPCs, peers, sockets, gap lists - come from libc, under
+ * ASan, as before.
+ */
+#define FE_BIG	 (4u * 1024u)
+#define FE_CACHE 16
+
+struct fe_block {
+	void *p;
+	size_t size;
+};
+
+static struct fe_block fe_big_live[FE_CACHE]; /* handed out */
+static struct fe_block fe_big_kept[FE_CACHE]; /* free, for the next input */
+
+static bool fe_block_take(struct fe_block *set, void *p, size_t size,
+			  struct fe_block *out)
+{
+	for (unsigned i = 0; i < FE_CACHE; i++)
+		if (set[i].p != NULL &&
+		    (p != NULL ? set[i].p == p : set[i].size == size)) {
+			*out = set[i];
+			set[i].p = NULL;
+			return true;
+		}
+	return false;
+}
+
+static bool fe_block_put(struct fe_block *set, struct fe_block b)
+{
+	for (unsigned i = 0; i < FE_CACHE; i++)
+		if (set[i].p == NULL) {
+			set[i] = b;
+			return true;
+		}
+	return false;
+}
+
+static void *fe_calloc(void *ctx, size_t n, size_t size)
+{
+	struct fe_block b = {NULL, n * size};
+
+	(void)ctx;
+	if (b.size < FE_BIG)
+		return calloc(n, size);
+	if (fe_block_take(fe_big_kept, NULL, b.size, &b))
+		memset(b.p, 0, b.size);
+	else
+		b.p = calloc(n, size);
+	if (b.p != NULL && !fe_block_put(fe_big_live, b)) {
+		free(b.p); /* more big blocks than FE_CACHE: a bug here */
+		FUZZ_CHECK(!"fe_big_live full");
+	}
+	return b.p;
+}
+
+static void *fe_realloc(void *ctx, void *p, size_t n, size_t size)
+{
+	struct fe_block b = {NULL, n * size};
+
+	(void)ctx;
+	if (p == NULL && b.size >= FE_BIG) {
+		/* A new big block (not zeroed: realloc's contract). */
+		if (!fe_block_take(fe_big_kept, NULL, b.size, &b))
+			b.p = malloc(b.size);
+		if (b.p != NULL && !fe_block_put(fe_big_live, b)) {
+			free(b.p);
+			FUZZ_CHECK(!"fe_big_live full");
+		}
+		return b.p;
+	}
+	/* A big block that grows leaves the cache (libc's from now on). */
+	fe_block_take(fe_big_live, p, 0, &b);
+	return realloc(p, n * size);
+}
+
+static void fe_free(void *ctx, void *p)
+{
+	struct fe_block b;
+
+	(void)ctx;
+	if (p == NULL)
+		return;
+	if (fe_block_take(fe_big_live, p, 0, &b) &&
+	    fe_block_put(fe_big_kept, b))
+		return;
+	free(p);
+}
+
 static int fe_sock_index(struct fe *f, const struct homa_sock *s)
 {
 	int i;
@@ -249,6 +344,7 @@ static void fe_state_check(struct fe *f)
 	int i;
 
 	engine_state(f->e, &st);
+	FUZZ_CHECK(engine_metrics(f->e)->rpc_bad_transitions == 0);
 	FUZZ_CHECK(st.sockets <= f->params.max_sockets);
 	FUZZ_CHECK(st.rpcs <= f->params.max_rpcs);
 	FUZZ_CHECK(st.client_rpcs <= st.rpcs && st.server_rpcs <= st.rpcs);
@@ -620,6 +716,14 @@ static void fe_step(struct fe *f, struct fuzz_in *in)
 	fe_state_check(f);
 }
 
+/* An engine bug (an illegal RPC state change): a finding. */
+static void fe_bug(void *ctx, const char *what)
+{
+	(void)ctx;
+	fprintf(stderr, "engine bug: %s\n", what);
+	abort();
+}
+
 static void fe_addr4(struct homa_addr *a, uint8_t last)
 {
 	memset(a, 0, sizeof(*a));
@@ -645,7 +749,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.deliver = fe_deliver,
 		.tx_release = fe_tx_release,
 		.port_unreachable = fe_port_unreachable,
+		.bug = fe_bug,
 	};
+	static const struct homa_allocator alloc = {fe_calloc, fe_realloc,
+						    fe_free, NULL};
 	struct fuzz_in in = {data, size};
 	struct homa_engine_state st;
 	unsigned steps = 0;
@@ -669,7 +776,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.params.dead_buffs_limit = 50;
 	f.params.unsched_from_rtt = size > 0 && (data[0] & 1);
 	f.params.incast_threshold = 2;
-	f.e = engine_create(&f.params);
+	f.e = engine_create_alloc(&f.params, &alloc);
 	FUZZ_CHECK(f.e);
 	engine_set_ops(f.e, &ops, &f);
 	fe_addr4(&f.peers[0], 1);
@@ -697,6 +804,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(st.client_rpcs == 0 && st.server_rpcs == 0);
 	FUZZ_CHECK(st.active_grants == 0 && st.grantable == 0);
 	FUZZ_CHECK(st.total_incoming == 0);
+	FUZZ_CHECK(engine_metrics(f.e)->rpc_bad_transitions == 0);
 	f.in_engine = true;
 	engine_destroy(f.e);
 	FUZZ_CHECK(f.n_lent == 0);

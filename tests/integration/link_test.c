@@ -355,8 +355,8 @@ static unsigned lt_send_cqes;
 /* Reap completions through the link until done() or the deadline. */
 static void
 lt_reap_until(struct uring *u, struct link *l,
-	      bool (*done)(const struct homa_metrics *m, const void *arg),
-	      const struct homa_metrics *m, const void *arg, uint64_t deadline)
+	      bool (*done)(const struct homad_stats *m, const void *arg),
+	      const struct homad_stats *m, const void *arg, uint64_t deadline)
 {
 	while (!done(m, arg) && lt_now() < deadline) {
 		struct __kernel_timespec ts = {.tv_sec = 0,
@@ -381,7 +381,7 @@ lt_reap_until(struct uring *u, struct link *l,
 	}
 }
 
-static bool lt_sends_done(const struct homa_metrics *m, const void *arg)
+static bool lt_sends_done(const struct homad_stats *m, const void *arg)
 {
 	const unsigned *count = arg;
 
@@ -427,7 +427,7 @@ static void lt_icmp_cb(void *arg, const struct homa_addr *peer, int family,
 		ic->bad++;
 }
 
-static bool lt_icmp_seen(const struct homa_metrics *m, const void *arg)
+static bool lt_icmp_seen(const struct homad_stats *m, const void *arg)
 {
 	const struct lt_icmp *ic = arg;
 
@@ -436,7 +436,7 @@ static bool lt_icmp_seen(const struct homa_metrics *m, const void *arg)
 	return m->icmp_errors > 0;
 }
 
-static bool lt_link_idle(const struct homa_metrics *m, const void *arg)
+static bool lt_link_idle(const struct homad_stats *m, const void *arg)
 {
 	return link_idle(arg);
 }
@@ -444,7 +444,7 @@ static bool lt_link_idle(const struct homa_metrics *m, const void *arg)
 static int lt_send(const struct lt_opts *o)
 {
 	struct homa_config cfg;
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct homa_addr dst;
 	struct lt_icmp ic;
 	struct uring u;
@@ -578,7 +578,7 @@ static int lt_send(const struct lt_opts *o)
 
 /* A link of o's kind on a ring big enough for count sends, started. */
 static struct link *lt_link_open(const struct lt_opts *o, int family,
-				 struct uring *u, struct homa_metrics *m,
+				 struct uring *u, struct homad_stats *m,
 				 link_rx_fn rx, void *rx_arg, const char *what)
 {
 	struct homa_config cfg;
@@ -610,8 +610,8 @@ static struct link *lt_link_open(const struct lt_opts *o, int family,
 }
 
 /* Stop the link, wait until idle, tear down; 0 or 1 if it hung. */
-static int lt_link_close(struct uring *u, struct link *l,
-			 struct homa_metrics *m, const char *what)
+static int lt_link_close(struct uring *u, struct link *l, struct homad_stats *m,
+			 const char *what)
 {
 	int rc = 0;
 
@@ -638,7 +638,7 @@ static int lt_sendv(const struct lt_opts *o)
 	static uint8_t buf[65536];
 	unsigned last = o->last ? o->last : o->payload;
 	uint32_t msg_len = (o->count - 1) * o->payload + last;
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct homa_addr dst;
 	struct uring u;
 	struct link *l;
@@ -733,7 +733,7 @@ static void lt_resp_rx(void *arg, const void *pkt, size_t len,
 	}
 }
 
-static bool lt_resp_done(const struct homa_metrics *m, const void *arg)
+static bool lt_resp_done(const struct homad_stats *m, const void *arg)
 {
 	const struct lt_resp *r = arg;
 
@@ -745,7 +745,7 @@ static bool lt_resp_done(const struct homa_metrics *m, const void *arg)
 static int lt_responder(const struct lt_opts *o)
 {
 	static struct lt_resp r;
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct uring u;
 	int rc;
 
@@ -962,7 +962,7 @@ static int lt_probe(const struct lt_opts *o)
 
 /* ---- ratelimit: port unreachable answers are rate-limited --------------- */
 
-static bool lt_tx_idle(const struct homa_metrics *m, const void *arg)
+static bool lt_tx_idle(const struct homad_stats *m, const void *arg)
 {
 	return link_tx_in_flight(arg) == 0;
 }
@@ -977,7 +977,7 @@ static bool lt_tx_idle(const struct homa_metrics *m, const void *arg)
 static int lt_ratelimit(const struct lt_opts *o)
 {
 	uint8_t pkt[256];
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct homa_addr dst;
 	struct uring u;
 	struct link *l;
@@ -1271,7 +1271,7 @@ static void lt_lrecv_rx(void *arg, const void *pkt, size_t len,
 	r->got++;
 }
 
-static bool lt_lrecv_done(const struct homa_metrics *m, const void *arg)
+static bool lt_lrecv_done(const struct homad_stats *m, const void *arg)
 {
 	const struct lt_lrecv *r = arg;
 
@@ -1283,7 +1283,7 @@ static int lt_lrecv(const struct lt_opts *o)
 {
 	static struct lt_lrecv r;
 	struct homa_config cfg;
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct uring u;
 	struct link *l;
 	char err[256];
@@ -1350,7 +1350,7 @@ static int lt_class_of(const uint8_t *pkt, size_t len, uint8_t prio)
 
 static int lt_mix(const struct lt_opts *o)
 {
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct homa_addr dst;
 	struct uring u;
 	struct link *l;
@@ -1440,7 +1440,7 @@ static int lt_classes_run(const struct lt_opts *o)
 	struct __kernel_timespec ts = {.tv_sec = o->timeout_s};
 	struct lt_reap_ctx x;
 	struct io_uring_cqe *cqe;
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct uring u;
 	int rc = 0;
 
@@ -1589,7 +1589,7 @@ static int lt_dp(const struct lt_opts *o)
 			rc = 1;
 			break;
 		}
-		got = s->metrics.packets_received[data];
+		got = s->metrics.engine.packets_received[data];
 		if (got >= o->count || lt_now() >= deadline)
 			break;
 		usleep(50000);
@@ -1599,7 +1599,7 @@ static int lt_dp(const struct lt_opts *o)
 	msg->type = DP_MSG_SNAPSHOT;
 	if (lt_round_trip(dp, efd, msg) < 0 || msg->result != 0)
 		rc = 1;
-	got = s->metrics.packets_received[data];
+	got = s->metrics.engine.packets_received[data];
 
 	printf("dp: %s link, MTU %u, %u sockets:", config_link_name(s->link),
 	       s->mtu, s->n_sockets);
@@ -1609,14 +1609,14 @@ static int lt_dp(const struct lt_opts *o)
 	       "segments %llu, rearms %llu, rx errors %llu, truncated %llu, "
 	       "bad ip %llu, wakeups %llu, ctl messages %llu, up %.3f s\n",
 	       (unsigned long long)got, o->count,
-	       (unsigned long long)s->metrics.link_rx_datagrams,
-	       (unsigned long long)s->metrics.link_rx_gro_segments,
-	       (unsigned long long)s->metrics.link_rx_rearms,
-	       (unsigned long long)s->metrics.link_rx_errors,
-	       (unsigned long long)s->metrics.link_rx_truncated,
-	       (unsigned long long)s->metrics.link_rx_bad_ip,
-	       (unsigned long long)s->metrics.loop_wakeups,
-	       (unsigned long long)s->metrics.ctl_messages,
+	       (unsigned long long)s->metrics.homad.link_rx_datagrams,
+	       (unsigned long long)s->metrics.homad.link_rx_gro_segments,
+	       (unsigned long long)s->metrics.homad.link_rx_rearms,
+	       (unsigned long long)s->metrics.homad.link_rx_errors,
+	       (unsigned long long)s->metrics.homad.link_rx_truncated,
+	       (unsigned long long)s->metrics.homad.link_rx_bad_ip,
+	       (unsigned long long)s->metrics.homad.loop_wakeups,
+	       (unsigned long long)s->metrics.homad.ctl_messages,
 	       (double)(s->taken_ns - s->started_ns) / 1e9);
 	if (got != o->count) {
 		fprintf(stderr, "dp: %llu DATA packets received, expected %u\n",
@@ -1624,20 +1624,20 @@ static int lt_dp(const struct lt_opts *o)
 		rc = 1;
 	}
 	for (w = 1; w < WIRE_ERR_COUNT; w++) {
-		if (s->metrics.malformed_packets[w]) {
+		if (s->metrics.engine.malformed_packets[w]) {
 			fprintf(stderr, "dp: %llu malformed (%s)\n",
 				(unsigned long long)
-					s->metrics.malformed_packets[w],
+					s->metrics.engine.malformed_packets[w],
 				wire_err_name(-(int)w));
 			rc = 1;
 		}
 	}
-	if (s->metrics.ctl_messages < 3 || s->n_sockets == 0 ||
+	if (s->metrics.homad.ctl_messages < 3 || s->n_sockets == 0 ||
 	    s->taken_ns < s->started_ns || s->mtu == 0) {
 		fprintf(stderr, "dp: snapshot inconsistent\n");
 		rc = 1;
 	}
-	if (o->expect_rearms && s->metrics.link_rx_rearms == 0) {
+	if (o->expect_rearms && s->metrics.homad.link_rx_rearms == 0) {
 		fprintf(stderr, "dp: the receive was never re-armed\n");
 		rc = 1;
 	}
@@ -1651,8 +1651,9 @@ static int lt_dp(const struct lt_opts *o)
 			o->expect_sockets);
 		rc = 1;
 	}
-	if (o->expect_gro && (s->metrics.link_rx_gro_segments != o->count ||
-			      s->metrics.link_rx_datagrams >= o->count)) {
+	if (o->expect_gro &&
+	    (s->metrics.homad.link_rx_gro_segments != o->count ||
+	     s->metrics.homad.link_rx_datagrams >= o->count)) {
 		fprintf(stderr, "dp: expected the packets in GRO reads\n");
 		rc = 1;
 	}

@@ -377,6 +377,14 @@ static void sim_cb_unreach(void *ctx, const struct homa_addr *src,
 
 /* ---- hosts ------------------------------------------------------------- */
 
+/* An engine bug (an illegal RPC state change): the simulation stops. */
+static void sim_cb_bug(void *ctx, const char *what)
+{
+	(void)ctx;
+	fprintf(stderr, "sim: engine bug: %s\n", what);
+	abort();
+}
+
 static void sim_host_open(struct sim *s, struct sim_host *h)
 {
 	static const struct homa_engine_ops ops = {
@@ -384,6 +392,7 @@ static void sim_host_open(struct sim *s, struct sim_host *h)
 		.deliver = sim_cb_deliver,
 		.tx_release = sim_cb_release,
 		.port_unreachable = sim_cb_unreach,
+		.bug = sim_cb_bug,
 	};
 	h->e = engine_create(&s->cfg.proto);
 	if (h->e == NULL)

@@ -80,6 +80,13 @@ static void et_space(void *ctx, struct homa_sock *s, void *app)
 	t->send_space++;
 }
 
+/* An engine bug (an illegal RPC state change): the test fails. */
+static void et_bug(void *ctx, const char *what)
+{
+	(void)ctx;
+	ck_abort_msg("engine bug: %s", what);
+}
+
 void et_init(struct et *t, const struct homa_params *p)
 {
 	static const struct homa_engine_ops ops = {
@@ -88,6 +95,7 @@ void et_init(struct et *t, const struct homa_params *p)
 		.tx_release = et_release,
 		.send_space = et_space,
 		.port_unreachable = et_unreach,
+		.bug = et_bug,
 	};
 
 	memset(t, 0, sizeof(*t));

@@ -28,6 +28,7 @@ struct fa {
 	unsigned fail_at; /* refuse this one (1-based); 0: none */
 	unsigned failed;  /* allocations refused */
 	long live;	  /* blocks given and not freed */
+	bool no_grow;	  /* refuse every realloc (heap, gap list growth) */
 };
 
 static void *fa_calloc(void *ctx, size_t n, size_t size)
@@ -50,7 +51,7 @@ static void *fa_realloc(void *ctx, void *ptr, size_t n, size_t size)
 	struct fa *a = ctx;
 	void *p;
 
-	if (++a->calls == a->fail_at) {
+	if (++a->calls == a->fail_at || a->no_grow) {
 		a->failed++;
 		return NULL;
 	}
@@ -72,8 +73,13 @@ static void fa_free(void *ctx, void *ptr)
 	free(ptr);
 }
 
+static uint64_t sent_for; /* DATA packets sent of RPC sent_id */
+static uint64_t sent_id;
+
 static void ops_send(void *ctx, const struct homa_out *pkt)
 {
+	if (pkt->type == HOMA_DATA && pkt->rpc_id == sent_id)
+		sent_for++;
 }
 
 static void ops_deliver(void *ctx, const struct homa_delivery *d)
@@ -235,6 +241,112 @@ START_TEST(alloc__every_allocation_refused_once)
 }
 END_TEST
 
+/* An engine with two sockets (s[0] bound to SRV_PORT), both with pools. */
+static struct homa_engine *small_engine(struct fa *a, struct homa_allocator *al,
+					struct homa_sock **s)
+{
+	struct homa_params p;
+	struct homa_engine *e;
+
+	memset(a, 0, sizeof(*a));
+	*al = (struct homa_allocator){fa_calloc, fa_realloc, fa_free, a};
+	engine_params_default(&p);
+	e = engine_create_alloc(&p, al);
+	ck_assert_ptr_nonnull(e);
+	engine_set_ops(e, &ops, NULL);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(engine_sock_open(e, NULL, &s[i]), 0);
+		ck_assert_int_eq(
+			engine_sock_set_pool(e, s[i], pool[i], sizeof(pool[i])),
+			0);
+	}
+	ck_assert_int_eq(engine_sock_bind(e, s[0], SRV_PORT), 0);
+	return e;
+}
+
+/*
+ * The pacer's heap has room for every live RPC: a request that needs it to
+ * grow and cannot is refused with -ENOMEM (not left unsent in silence),
+ * and goes out when memory comes back.
+ */
+START_TEST(alloc__pacer_heap_growth_refused)
+{
+	struct homa_msgbuf mb = {msg, REQ_LEN, NULL};
+	struct homa_addr dst = peer_addr(0);
+	struct homa_allocator al;
+	struct homa_sock *s[2];
+	struct homa_engine *e;
+	uint64_t now = 1000000000ull, id;
+	struct fa a;
+
+	e = small_engine(&a, &al, s);
+	for (unsigned i = 0; i < 64; i++) {
+		id = 0;
+		ck_assert_int_eq(engine_send_request(e, s[1], &dst, PEER_PORT,
+						     &mb, i, now, &id),
+				 0);
+	}
+	ck_assert_uint_eq(e->heap_cap, 64);
+	a.no_grow = true;
+	id = 0;
+	ck_assert_int_eq(engine_send_request(e, s[1], &dst, PEER_PORT, &mb, 64,
+					     now, &id),
+			 -ENOMEM);
+	ck_assert_uint_eq(a.failed, 1);
+	ck_assert_uint_eq(e->nrpcs, 64);
+	a.no_grow = false;
+	ck_assert_int_eq(engine_send_request(e, s[1], &dst, PEER_PORT, &mb, 64,
+					     now, &id),
+			 0);
+	ck_assert_uint_eq(e->heap_cap, 128);
+	sent_id = id;
+	sent_for = 0;
+	for (unsigned i = 0; i < 200 && sent_for == 0; i++) {
+		now += 1000000;
+		engine_tick(e, now);
+	}
+	ck_assert_uint_gt(sent_for, 0);
+	engine_destroy(e);
+	ck_assert_int_eq(a.live, 0);
+}
+END_TEST
+
+/*
+ * A packet that opens a gap when the gap list cannot grow is dropped and
+ * counted as such (gap_alloc_drops), not as over max_gaps; sent again
+ * later, it is taken.
+ */
+START_TEST(alloc__gap_list_growth_refused)
+{
+	struct homa_addr src = peer_addr(0);
+	struct homa_allocator al;
+	struct homa_sock *s[2];
+	struct homa_engine *e;
+	struct homa_rpc *rpc;
+	uint64_t now = 1000000000ull;
+	struct fa a;
+
+	e = small_engine(&a, &al, s);
+	rx_data(e, 0, 1000, 0, 1400, now);
+	rpc = rpc_find(e, 1001, peer_find(e, &src));
+	ck_assert_ptr_nonnull(rpc);
+	a.no_grow = true;
+	rx_data(e, 0, 1000, 4200, 1400, now);
+	ck_assert_uint_eq(a.failed, 1);
+	ck_assert_uint_eq(engine_metrics(e)->gap_alloc_drops, 1);
+	ck_assert_uint_eq(engine_metrics(e)->gap_limit_drops, 0);
+	ck_assert_uint_eq(rpc->msgin.num_gaps, 0);
+	ck_assert_uint_eq(msgin_received(&rpc->msgin), 1400);
+	a.no_grow = false;
+	rx_data(e, 0, 1000, 4200, 1400, now);
+	ck_assert_uint_eq(rpc->msgin.num_gaps, 1);
+	ck_assert_uint_eq(msgin_received(&rpc->msgin), 2800);
+	ck_assert_uint_eq(engine_metrics(e)->gap_alloc_drops, 1);
+	engine_destroy(e);
+	ck_assert_int_eq(a.live, 0);
+}
+END_TEST
+
 /* pool_init with no allocator takes libc's (test_pool's pools). */
 START_TEST(alloc__pool_default_allocator)
 {
@@ -257,6 +369,8 @@ int main(void)
 
 	tcase_add_test(tc, alloc__every_allocation_refused_once);
 	tcase_add_test(tc, alloc__pool_default_allocator);
+	tcase_add_test(tc, alloc__pacer_heap_growth_refused);
+	tcase_add_test(tc, alloc__gap_list_growth_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -11,6 +11,7 @@
 #include "core/homa_int.h"
 #include "core/metrics.h"
 #include "core/wire.h"
+#include "stats.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -343,6 +344,10 @@ START_TEST(metrics_foreach__names_labels_values)
 		"priority_bytes{priority=5}",
 		"priority_bytes{priority=6}",
 		"priority_bytes{priority=7}",
+		"rpc_transitions{state=outgoing}",
+		"rpc_transitions{state=incoming}",
+		"rpc_transitions{state=in_service}",
+		"rpc_transitions{state=dead}",
 		"bytes_received",
 		"client_requests_started",
 		"client_request_bytes_started",
@@ -407,6 +412,8 @@ START_TEST(metrics_foreach__names_labels_values)
 		"incast_requests",
 		"incast_responses",
 		"homad_peers_seen",
+		"gap_alloc_drops",
+		"rpc_bad_transitions",
 		"link_rx_datagrams",
 		"link_rx_truncated",
 		"link_rx_bad_ip",
@@ -441,6 +448,15 @@ START_TEST(metrics_foreach__names_labels_values)
 		"chan_commands",
 		"chan_events",
 		"chan_bind_denied",
+		"chan_state_changes",
+		"chan_illegal_transitions",
+		"chan_state_entered{state=opening}",
+		"chan_state_entered{state=open}",
+		"chan_state_entered{state=linger}",
+		"chan_state_entered{state=doomed}",
+		"chan_state_entered{state=closing}",
+		"chan_state_entered{state=closed}",
+		"chan_state_entered{state=dead}",
 		"fault_rx_drops",
 		"fault_tx_drops",
 		"fault_rx_dups",
@@ -451,20 +467,26 @@ START_TEST(metrics_foreach__names_labels_values)
 		"fault_tx_delays",
 		"fault_held_overflows",
 	};
-	struct homa_metrics m;
-	struct visits vs = {0};
+	struct homad_metrics m;
+	struct visits vs = {0}, ve = {0};
 	uint64_t *words = (uint64_t *)&m;
 	size_t nwords = sizeof(m) / sizeof(uint64_t);
+	int gauges = 0;
 
 	/* Every counter gets a distinct value: its word index + 1000. */
 	for (size_t i = 0; i < nwords; i++)
 		words[i] = 1000 + i;
-	metrics_foreach(&m, record, &vs);
+	homad_metrics_foreach(&m, record, &vs);
 	ck_assert_int_eq(vs.n, (int)NELEM(expect));
 	for (size_t i = 0; i < NELEM(expect); i++) {
 		ck_assert_str_eq(vs.v[i].key, expect[i]);
 		ck_assert_msg(vs.v[i].has_help, "%s: no help", expect[i]);
+		gauges += homad_metrics_is_gauge(expect[i]);
 	}
+	ck_assert_int_eq(gauges, 3);
+	ck_assert(homad_metrics_is_gauge("link_rx_backlog_bytes"));
+	ck_assert(homad_metrics_is_gauge("link_rx_ctl_backlog_bytes"));
+	ck_assert(homad_metrics_is_gauge("link_rx_backlog_peak_bytes"));
 	/* Every word but malformed_packets[WIRE_OK] is visited once. */
 	for (size_t i = 0; i < nwords; i++) {
 		int seen = 0;
@@ -472,26 +494,36 @@ START_TEST(metrics_foreach__names_labels_values)
 		for (int k = 0; k < vs.n; k++)
 			seen += vs.v[k].value == 1000 + i;
 		ck_assert_int_eq(
-			seen,
-			&words[i] == &m.malformed_packets[WIRE_OK] ? 0 : 1);
+			seen, &words[i] == &m.engine.malformed_packets[WIRE_OK]
+				      ? 0
+				      : 1);
 	}
+	/* The engine's walk is the head of homad's, up to its own last
+	 * counter: none of the link's, the loop's, chan's or faults'. */
+	metrics_foreach(&m.engine, record, &ve);
+	ck_assert_str_eq(ve.v[ve.n - 1].key, "rpc_bad_transitions");
+	for (int i = 0; i < ve.n; i++)
+		ck_assert_str_eq(ve.v[i].key, vs.v[i].key);
 }
 END_TEST
 
 START_TEST(metrics_foreach__fields_map_to_names)
 {
-	struct homa_metrics m;
+	struct homad_metrics m;
 	struct visits vs = {0};
 	const struct visit *v;
 
 	memset(&m, 0, sizeof(m));
-	m.packets_received[wire_type_index(HOMA_GRANT)] = 7;
-	m.packets_sent[wire_type_index(HOMA_ACK)] = 8;
-	m.malformed_packets[WIRE_ERR_TRUNCATED] = 9;
-	m.bytes_received = 123456789012ull;
-	m.link_tx_queue_drops = 11;
-	m.ctl_messages = 12;
-	metrics_foreach(&m, record, &vs);
+	m.engine.packets_received[wire_type_index(HOMA_GRANT)] = 7;
+	m.engine.packets_sent[wire_type_index(HOMA_ACK)] = 8;
+	m.engine.malformed_packets[WIRE_ERR_TRUNCATED] = 9;
+	m.engine.bytes_received = 123456789012ull;
+	m.homad.link_tx_queue_drops = 11;
+	m.homad.ctl_messages = 12;
+	m.chan.chan_commands = 13;
+	m.chan.illegal_transitions = 15;
+	m.homad.fault_tx_dups = 14;
+	homad_metrics_foreach(&m, record, &vs);
 
 	ck_assert_ptr_nonnull(
 		v = visit_find(&vs, "packets_received{type=GRANT}"));
@@ -507,6 +539,12 @@ START_TEST(metrics_foreach__fields_map_to_names)
 	ck_assert_uint_eq(v->value, 11);
 	ck_assert_ptr_nonnull(v = visit_find(&vs, "ctl_messages"));
 	ck_assert_uint_eq(v->value, 12);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "chan_commands"));
+	ck_assert_uint_eq(v->value, 13);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "chan_illegal_transitions"));
+	ck_assert_uint_eq(v->value, 15);
+	ck_assert_ptr_nonnull(v = visit_find(&vs, "fault_tx_dups"));
+	ck_assert_uint_eq(v->value, 14);
 	ck_assert_ptr_nonnull(
 		v = visit_find(&vs, "packets_received{type=DATA}"));
 	ck_assert_uint_eq(v->value, 0);

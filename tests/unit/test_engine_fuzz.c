@@ -650,6 +650,7 @@ static void fz_check(bool deep)
 	struct homa_engine_state st;
 
 	engine_state(e, &st);
+	FZ((e->metrics.rpc_bad_transitions) == (0));
 	FZ((st.rpcs) <= (p->max_rpcs));
 	FZ((st.peers) <= (p->max_peers));
 	FZ((st.sockets) == (2));
@@ -720,12 +721,20 @@ static void fz_check(bool deep)
 /* ---- the run ---------------------------------------------------------------
  */
 
+/* An engine bug (an illegal RPC state change): the run fails. */
+static void fz_bug(void *ctx, const char *what)
+{
+	(void)ctx;
+	ck_abort_msg("engine bug: %s", what);
+}
+
 static void fz_setup(const struct homa_params *p, uint64_t seed)
 {
 	static const struct homa_engine_ops ops = {
 		.send = fz_send,
 		.deliver = fz_deliver,
 		.tx_release = fz_release,
+		.bug = fz_bug,
 	};
 
 	memset(&fz, 0, sizeof(fz));

@@ -92,7 +92,7 @@ END_TEST
 /* All probabilities 0: every packet passes, nothing counted or held. */
 START_TEST(fault_decide__zero_is_pass_through)
 {
-	struct homa_metrics m, zero;
+	struct homad_stats m, zero;
 	struct fault_params p = params_off();
 	struct fault *f;
 	uint64_t rel = 12345;
@@ -126,7 +126,7 @@ static unsigned rate_run(enum fault_dir dir, int kind, double prob,
 {
 	enum fault_dir other = dir == FAULT_RX ? FAULT_TX : FAULT_RX;
 	struct fault_params p = params_off();
-	struct homa_metrics m;
+	struct homad_stats m;
 	unsigned hits = 0;
 	struct fault *f;
 	uint64_t rel;
@@ -194,7 +194,7 @@ END_TEST
 /* Probability 1: every packet; the first kind drawn wins. */
 START_TEST(fault_decide__probability_one_and_order)
 {
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct fault_params p = params_off();
 	struct fault *f;
 	uint64_t rel;
@@ -232,7 +232,7 @@ END_TEST
 /* The same seed gives the same decisions; another seed others. */
 START_TEST(fault_decide__deterministic_by_seed)
 {
-	struct homa_metrics m1, m2, m3;
+	struct homad_stats m1, m2, m3;
 	struct fault_params p = params_off();
 	struct fault *f1, *f2, *f3;
 	int differ = 0;
@@ -273,7 +273,7 @@ END_TEST
  */
 START_TEST(fault_decide__hold_times)
 {
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct fault_params p = params_off();
 	const uint64_t now = 5000000000ull;
 	bool seen[11] = {false};
@@ -321,7 +321,7 @@ END_TEST
 START_TEST(fault_hold__release_order)
 {
 	static const uint64_t at[] = {500, 100, 300, 100, 200, 300};
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct fault_params p = params_off();
 	struct homa_addr a;
 	struct fault_pkt pkt;
@@ -380,7 +380,7 @@ END_TEST
  */
 START_TEST(fault_pop_due__bytes_survive_holds)
 {
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct fault_params p = params_off();
 	struct homa_addr a = addr_of(1);
 	struct fault_pkt pkt;
@@ -408,7 +408,7 @@ END_TEST
 /* Over max_held, a hold is refused and counted; room again once due. */
 START_TEST(fault_hold__limit)
 {
-	struct homa_metrics m;
+	struct homad_stats m;
 	struct fault_params p = params_off();
 	struct homa_addr a = addr_of(2);
 	struct fault_pkt pkt;
@@ -450,7 +450,7 @@ END_TEST
  */
 START_TEST(fault_set_params__limit_and_seed)
 {
-	struct homa_metrics m, m2;
+	struct homad_stats m, m2;
 	struct fault_params p = params_off();
 	struct homa_addr a = addr_of(3);
 	struct fault_pkt pkt;
@@ -507,7 +507,7 @@ END_TEST
  * (glibc's per-thread caches keep a few freed chunks counted as in use,
  * so the first round is the baseline, not the start).
  */
-static int destroy_round(struct homa_metrics *m)
+static int destroy_round(struct homad_stats *m)
 {
 	struct fault_params p = params_off();
 	struct homa_addr a = addr_of(4);
@@ -530,7 +530,7 @@ static int destroy_round(struct homa_metrics *m)
 
 START_TEST(fault_destroy__frees_everything)
 {
-	struct homa_metrics m;
+	struct homad_stats m;
 	size_t first, last;
 	int bad = 0;
 

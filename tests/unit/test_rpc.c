@@ -232,6 +232,205 @@ START_TEST(rpc_ended__oldest_forgotten_when_full)
 }
 END_TEST
 
+/* The ttl of the table of ended server RPCs, ns. */
+static uint64_t ended_ttl(void)
+{
+	return (uint64_t)t.p.timeout_ticks * t.p.tick_usecs * 1000;
+}
+
+/*
+ * A server RPC ended by engine_sock_close (or an ICMP error) is remembered
+ * as ended at the now that call was given, not at the last packet's: a
+ * copy of the request 1.5 ttl after that packet but 0.6 ttl after the
+ * close is stale.
+ */
+START_TEST(rpc_ended__stamped_with_the_closing_calls_now)
+{
+	uint64_t ttl = ended_ttl();
+
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	t.now += ttl * 9 / 10; /* no packet, no tick in between */
+	engine_sock_close(t.e, t.srv, t.now);
+	ck_assert_int_eq(engine_sock_open(t.e, &t, &t.srv), 0);
+	ck_assert_int_eq(engine_sock_bind(t.e, t.srv, ET_SERVER_PORT), 0);
+	memset(t.pool_srv, 0, ET_POOL_BYTES);
+	ck_assert_int_eq(
+		engine_sock_set_pool(t.e, t.srv, t.pool_srv, ET_POOL_BYTES), 0);
+	et_clear(&t);
+	t.now += ttl * 6 / 10;
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 1);
+	/* A full ttl after the close it is new again. */
+	t.now += ttl * 4 / 10;
+	request(10);
+	ck_assert_uint_eq(t.ndeliv, 1);
+}
+END_TEST
+
+START_TEST(rpc_ended__stamped_with_the_icmp_errors_now)
+{
+	uint64_t ttl = ended_ttl();
+
+	request(12);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	t.now += ttl * 9 / 10;
+	engine_icmp_error(t.e, &et_peer, 0, EHOSTUNREACH, t.now);
+	ck_assert_uint_eq(nrpcs(), 0);
+	et_clear(&t);
+	t.now += ttl * 6 / 10;
+	request(12);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->stale_requests, 1);
+}
+END_TEST
+
+/* ---- rpc_set_state: legal orders counted, the others refused ---------- */
+
+/* rpc_transitions{state} since *base, as [OUTGOING..DEAD] - OUTGOING. */
+static void moves(uint64_t *base, uint64_t *out)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+
+	for (int i = 0; i < METRICS_RPC_STATES; i++) {
+		out[i] = m->rpc_transitions[i] - base[i];
+		base[i] = m->rpc_transitions[i];
+	}
+}
+
+#define T_OUT  (RPC_OUTGOING - RPC_OUTGOING)
+#define T_IN   (RPC_INCOMING - RPC_OUTGOING)
+#define T_SERV (RPC_IN_SERVICE - RPC_OUTGOING)
+#define T_DEAD (RPC_DEAD - RPC_OUTGOING)
+
+static void check_moves(uint64_t *base, uint64_t out, uint64_t in,
+			uint64_t serv, uint64_t dead)
+{
+	uint64_t d[METRICS_RPC_STATES];
+
+	moves(base, d);
+	ck_assert_uint_eq(d[T_OUT], out);
+	ck_assert_uint_eq(d[T_IN], in);
+	ck_assert_uint_eq(d[T_SERV], serv);
+	ck_assert_uint_eq(d[T_DEAD], dead);
+}
+
+START_TEST(rpc_set_state__client_paths)
+{
+	uint64_t base[METRICS_RPC_STATES] = {0};
+	uint64_t id, id2;
+	struct homa_rpc *rpc;
+
+	/* NEW -> OUTGOING -> INCOMING -> DEAD (response delivered). */
+	id = et_request(&t, 100);
+	ck_assert_int_eq(rpc_find(t.e, id, NULL)->state, RPC_OUTGOING);
+	check_moves(base, 1, 0, 0, 0);
+	et_data(&t, engine_sock_port(t.cli), id | 1, 2000, 2000, 0, 1000);
+	ck_assert_int_eq(rpc_find(t.e, id, NULL)->state, RPC_INCOMING);
+	check_moves(base, 0, 1, 0, 0);
+	et_data(&t, engine_sock_port(t.cli), id | 1, 2000, 2000, 1000, 1000);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_ptr_null(rpc_find(t.e, id, NULL));
+	check_moves(base, 0, 0, 0, 1);
+	/* OUTGOING -> DEAD (aborted); INCOMING -> DEAD (aborted). */
+	id = et_request(&t, 100);
+	id2 = et_request(&t, 100);
+	et_data(&t, engine_sock_port(t.cli), id2 | 1, 2000, 2000, 0, 1000);
+	rpc = rpc_find(t.e, id2, NULL);
+	ck_assert_int_eq(rpc->state, RPC_INCOMING);
+	check_moves(base, 2, 1, 0, 0);
+	ck_assert_int_eq(engine_abort(t.e, t.cli, id, 0, t.now), 0);
+	ck_assert_int_eq(engine_abort(t.e, t.cli, id2, 0, t.now), 0);
+	check_moves(base, 0, 0, 0, 2);
+	ck_assert_uint_eq(engine_metrics(t.e)->rpc_bad_transitions, 0);
+}
+END_TEST
+
+START_TEST(rpc_set_state__server_paths)
+{
+	uint64_t base[METRICS_RPC_STATES] = {0};
+	struct homa_peer *peer;
+
+	/* NEW -> INCOMING -> IN_SERVICE -> OUTGOING -> DEAD (acked). */
+	et_data(&t, ET_SERVER_PORT, 10, 2000, 2000, 0, 1000);
+	peer = peer_find(t.e, &et_peer);
+	ck_assert_int_eq(rpc_find(t.e, 11, peer)->state, RPC_INCOMING);
+	check_moves(base, 0, 1, 0, 0);
+	et_data(&t, ET_SERVER_PORT, 10, 2000, 2000, 1000, 1000);
+	ck_assert_int_eq(rpc_find(t.e, 11, peer)->state, RPC_IN_SERVICE);
+	check_moves(base, 0, 0, 1, 0);
+	ck_assert_int_eq(respond(11), 0);
+	ck_assert_int_eq(rpc_find(t.e, 11, peer)->state, RPC_OUTGOING);
+	check_moves(base, 1, 0, 0, 0);
+	et_ctrl(&t, HOMA_ACK, ET_SERVER_PORT, 10);
+	ck_assert_ptr_null(rpc_find(t.e, 11, peer));
+	check_moves(base, 0, 0, 0, 1);
+	/* INCOMING -> DEAD (timeout); IN_SERVICE -> DEAD (socket closed). */
+	et_data(&t, ET_SERVER_PORT, 20, 2000, 2000, 0, 1000);
+	et_ticks(&t, t.p.timeout_ticks + 1);
+	ck_assert_ptr_null(rpc_find(t.e, 21, peer));
+	check_moves(base, 0, 1, 0, 1);
+	request(30);
+	ck_assert_int_eq(rpc_find(t.e, 31, peer)->state, RPC_IN_SERVICE);
+	engine_sock_close(t.e, t.srv, t.now);
+	t.srv = NULL;
+	check_moves(base, 0, 1, 1, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->rpc_bad_transitions, 0);
+}
+END_TEST
+
+static unsigned bugs;
+
+static void count_bug(void *ctx, const char *what)
+{
+	(void)ctx;
+	ck_assert_ptr_nonnull(what);
+	bugs++;
+}
+
+START_TEST(rpc_set_state__illegal_refused_and_counted)
+{
+	uint64_t base[METRICS_RPC_STATES] = {0};
+	struct homa_peer *peer;
+	struct homa_rpc *cli, *srv;
+	uint64_t id;
+
+	bugs = 0;
+	t.e->ops.bug = count_bug;
+	id = et_request(&t, 100);
+	cli = rpc_find(t.e, id, NULL);
+	et_data(&t, ET_SERVER_PORT, 10, 2000, 2000, 0, 1000);
+	peer = peer_find(t.e, &et_peer);
+	srv = rpc_find(t.e, 11, peer);
+	moves(base, (uint64_t[METRICS_RPC_STATES]){0});
+	/* A client never serves; a server does not answer before the
+	 * request is in; nothing goes back to NEW or leaves DEAD. */
+	ck_assert(!rpc_set_state(t.e, cli, RPC_IN_SERVICE));
+	ck_assert_int_eq(cli->state, RPC_OUTGOING);
+	ck_assert(!rpc_set_state(t.e, cli, RPC_OUTGOING));
+	ck_assert(!rpc_set_state(t.e, srv, RPC_OUTGOING));
+	ck_assert_int_eq(srv->state, RPC_INCOMING);
+	ck_assert(!rpc_set_state(t.e, srv, RPC_NEW));
+	ck_assert(!rpc_set_state(t.e, srv, (enum homa_rpc_state)99));
+	ck_assert_int_eq(srv->state, RPC_INCOMING);
+	ck_assert_uint_eq(engine_metrics(t.e)->rpc_bad_transitions, 5);
+	ck_assert_uint_eq(bugs, 5);
+	check_moves(base, 0, 0, 0, 0);
+	/* The RPCs go on as if nothing was asked. */
+	et_data(&t, ET_SERVER_PORT, 10, 2000, 2000, 1000, 1000);
+	ck_assert_int_eq(srv->state, RPC_IN_SERVICE);
+	ck_assert_int_eq(engine_abort(t.e, t.cli, id, 0, t.now), 0);
+	check_moves(base, 0, 0, 1, 1);
+	/* A dead RPC (not reaped yet) stays dead. */
+	rpc_end(t.e, srv, t.now);
+	ck_assert(!rpc_set_state(t.e, srv, RPC_OUTGOING));
+	ck_assert_int_eq(srv->state, RPC_DEAD);
+	ck_assert_uint_eq(engine_metrics(t.e)->rpc_bad_transitions, 6);
+	ck_assert_uint_eq(bugs, 6);
+}
+END_TEST
+
 START_TEST(engine_send_response__errors)
 {
 	struct homa_msgbuf mb = {resp, 0, NULL};
@@ -541,6 +740,11 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, rpc_ended__late_request_copy_dropped);
 	tcase_add_test(tc, rpc_ended__undelivered_request_may_come_again);
 	tcase_add_test(tc, rpc_ended__oldest_forgotten_when_full);
+	tcase_add_test(tc, rpc_ended__stamped_with_the_closing_calls_now);
+	tcase_add_test(tc, rpc_ended__stamped_with_the_icmp_errors_now);
+	tcase_add_test(tc, rpc_set_state__client_paths);
+	tcase_add_test(tc, rpc_set_state__server_paths);
+	tcase_add_test(tc, rpc_set_state__illegal_refused_and_counted);
 	tcase_add_test(tc, engine_send_request__bad_length);
 	tcase_add_test(tc, engine_reserve_ids__caller_chosen_ids);
 	tcase_add_test(tc, engine_set_id_base__ids_start_after_base);
