@@ -64,7 +64,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "conf.h"
 #include "core/engine.h"
 #include "uring.h"
 

@@ -20,7 +20,7 @@ libhomacore_la_CFLAGS = $(AM_CFLAGS)
 noinst_LTLIBRARIES += libhomad.la
 libhomad_la_SOURCES = \
 	daemon/log.c daemon/log.h \
-	daemon/config.c daemon/config.h \
+	daemon/conf.c daemon/conf.h \
 	daemon/uring.c daemon/uring.h \
 	daemon/link.c daemon/link.h \
 	daemon/linkpkt.c daemon/linkpkt.h \

@@ -39,7 +39,7 @@
 #include <ev.h>
 #include <systemd/sd-daemon.h>
 
-#include "config.h"
+#include "conf.h"
 #include "ctl.h"
 #include "dataplane.h"
 #include "log.h"

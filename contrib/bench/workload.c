@@ -3,7 +3,7 @@
  * (the W1-W5 workloads of the Homa papers, contrib/workloads/wN.csv, or any
  * CSV of size_bytes,cdf rows), capped at a largest size.
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 
