@@ -19,7 +19,7 @@ libhomacore_la_CFLAGS = $(AM_CFLAGS)
 # tests exercise exactly what ships.
 noinst_LTLIBRARIES += libhomad.la
 libhomad_la_SOURCES = \
-	daemon/log.c daemon/log.h \
+	daemon/log.c daemon/log.h daemon/clock.h \
 	daemon/conf.c daemon/conf.h \
 	daemon/uring.c daemon/uring.h \
 	daemon/link.c daemon/link.h \

@@ -39,6 +39,7 @@
 #include <ev.h>
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "ctl.h"
 #include "dataplane.h"
@@ -68,14 +69,6 @@ static void main_usage(FILE *f)
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n",
 		MAIN_DEFAULT_CONFIG);
-}
-
-static uint64_t main_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -266,7 +259,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	static struct homa_config cfg;
-	struct ctl_options opts = {.start_ns = main_now_ns()};
+	struct ctl_options opts = {.start_ns = homad_now_ns()};
 	const char *config_path = NULL;
 	bool check = false, activated, client_activated;
 	struct main_activated act;
