@@ -41,10 +41,19 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "core/engine.h"
 #include "ctl.h"
 #include "dataplane.h"
+#include "homa_shm.h"
 #include "log.h"
 #include "privs.h"
+
+/* The engine fills the bpages of the receive pools clients share with homad
+ * (proto/homa_shm.h, the size libhomaclient checks offsets against). */
+_Static_assert(HOMA_BPAGE_SIZE == HOMA_SHM_BPAGE_SIZE,
+	       "the engine's bpage is the client protocol's");
+_Static_assert(HOMA_MAX_BPAGES == HOMA_SHM_MAX_BPAGES,
+	       "the engine's bpages per message are the client protocol's");
 
 #define MAIN_DEFAULT_CONFIG SYSCONFDIR "/homa.conf"
 /* Abstract unix socket name held for life: one homad per netns. */
