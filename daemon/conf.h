@@ -22,14 +22,12 @@
 
 #include "core/engine.h"
 #include "fault.h"
+#include "paths.h"
 
-#define HOMA_CONF_DEFAULT_PATH		"/etc/homa.conf"
-#define HOMA_CONF_DEFAULT_SOCKET	"/run/homad/homad.sock"
-#define HOMA_CONF_DEFAULT_UDP_PORT	4146
-#define HOMA_CONF_MAX_ADDRESSES		16
-#define HOMA_CONF_MAX_INTERFACES	16
-#define HOMA_CONF_DEFAULT_CLIENT_SOCKET "/run/homad/homa.sock"
-#define HOMA_CONF_MAX_BIND_IDS		16
+#define HOMA_CONF_DEFAULT_UDP_PORT 4146
+#define HOMA_CONF_MAX_ADDRESSES	   16
+#define HOMA_CONF_MAX_INTERFACES   16
+#define HOMA_CONF_MAX_BIND_IDS	   16
 
 enum homa_link_kind {
 	HOMA_LINK_IP, /* raw IP protocol 146: byte-compatible with the module */

@@ -20,7 +20,7 @@ libhomacore_la_CFLAGS = $(AM_CFLAGS)
 noinst_LTLIBRARIES += libhomad.la
 libhomad_la_SOURCES = \
 	daemon/log.c daemon/log.h daemon/clock.h \
-	daemon/conf.c daemon/conf.h \
+	daemon/conf.c daemon/conf.h daemon/paths.h \
 	daemon/uring.c daemon/uring.h \
 	daemon/link.c daemon/link.h \
 	daemon/linkpkt.c daemon/linkpkt.h \
@@ -40,7 +40,7 @@ homad_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 homad_LDADD = libhomad.la
 
 bin_PROGRAMS += homactl
-homactl_SOURCES = daemon/homactl.c daemon/homactl_util.c \
+homactl_SOURCES = daemon/homactl.c daemon/homactl_util.c daemon/paths.h \
 	daemon/homactl_util.h
 homactl_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(JSONC_CFLAGS)
 homactl_LDADD = libhomaproto.la $(JSONC_LIBS)

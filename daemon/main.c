@@ -55,7 +55,6 @@ _Static_assert(HOMA_BPAGE_SIZE == HOMA_SHM_BPAGE_SIZE,
 _Static_assert(HOMA_MAX_BPAGES == HOMA_SHM_MAX_BPAGES,
 	       "the engine's bpages per message are the client protocol's");
 
-#define MAIN_DEFAULT_CONFIG SYSCONFDIR "/homa.conf"
 /* Abstract unix socket name held for life: one homad per netns. */
 #define MAIN_INSTANCE_NAME "homad"
 
@@ -77,7 +76,7 @@ static void main_usage(FILE *f)
 		"  -v, --verbose       log at debug level\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n",
-		MAIN_DEFAULT_CONFIG);
+		HOMA_CONF_DEFAULT_PATH);
 }
 
 /*
@@ -339,7 +338,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	opts.config_path =
-		config_path != NULL ? config_path : MAIN_DEFAULT_CONFIG;
+		config_path != NULL ? config_path : HOMA_CONF_DEFAULT_PATH;
 	opts.config_explicit = config_path != NULL;
 
 	log_init("homad", opts.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
