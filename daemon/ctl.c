@@ -29,13 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "chan.h"
 #include "clock.h"
 #include "ctl.h"
 #include "homa_ctl.pb-c.h"
 #include "log.h"
+#include "sd.h"
 
 /* Most counters a metrics answer carries (metrics_foreach visits fewer). */
 #define CTL_MAX_METRICS 4096

@@ -28,7 +28,7 @@ libhomad_la_SOURCES = \
 	daemon/dataplane.c daemon/dataplane.h \
 	daemon/chan.c daemon/chan.h \
 	daemon/ctl.c daemon/ctl.h \
-	daemon/privs.c daemon/privs.h
+	daemon/privs.c daemon/privs.h daemon/sd.h
 libhomad_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(LIBCONFIG_CFLAGS) \
 	$(SYSTEMD_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCAP_CFLAGS)
 libhomad_la_LIBADD = libhomacore.la libhomaproto.la $(URING_LIBS) \

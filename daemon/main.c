@@ -37,7 +37,6 @@
 #include <unistd.h>
 
 #include <ev.h>
-#include <systemd/sd-daemon.h>
 
 #include "clock.h"
 #include "conf.h"
@@ -47,6 +46,7 @@
 #include "homa_shm.h"
 #include "log.h"
 #include "privs.h"
+#include "sd.h"
 
 /* The engine fills the bpages of the receive pools clients share with homad
  * (proto/homa_shm.h, the size libhomaclient checks offsets against). */
