@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "chan.h"
+#include "clock.h"
 #include "ctl.h"
 #include "homa_ctl.pb-c.h"
 #include "log.h"
+#include "sd.h"
 
 /* Most counters a metrics answer carries (homad_metrics_foreach visits
  * fewer). */
@@ -143,14 +143,6 @@ struct ctl {
 
 	uint8_t rxbuf[CTL_MAX_REQUEST];
 };
-
-static uint64_t ctl_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- systemd notifications -------------------------------------------- */
 
@@ -553,7 +545,7 @@ static int ctl_answer_status(struct ctl *ctl, struct ctl_conn *c,
 	}
 	st.version = (char *)PACKAGE_VERSION;
 	st.pid = (uint32_t)getpid();
-	st.uptime_ms = (ctl_now_ns() - ctl->opts->start_ns) / 1000000u;
+	st.uptime_ms = (homad_now_ns() - ctl->opts->start_ns) / 1000000u;
 	st.link = (char *)config_link_name(s->link);
 	st.udp_port = s->link == HOMA_LINK_UDP ? ctl->cfg.udp_port : 0;
 	st.mtu = s->mtu;
@@ -1429,7 +1421,7 @@ static void ctl_reload(struct ctl *ctl)
 	}
 	ctl_notify(ctl,
 		   "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%" PRIu64,
-		   ctl_now_ns() / 1000u);
+		   homad_now_ns() / 1000u);
 	log_notice("reloading the configuration (%s)", o->config_path);
 
 	/* Loaded straight into the message, posted only when valid. */

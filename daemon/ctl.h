@@ -21,7 +21,7 @@
 
 #include <ev.h>
 
-#include "config.h"
+#include "conf.h"
 #include "dataplane.h"
 
 /* Connections to the control socket served at once; more are refused. */

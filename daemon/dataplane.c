@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "dataplane.h"
 #include "fault.h"
 #include "link.h"
@@ -102,14 +103,6 @@ struct dp {
 	 * keeps its own): through m. */
 	struct homad_stats stats;
 };
-
-static uint64_t dp_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void dp_ts(struct __kernel_timespec *ts, uint64_t ns)
 {
@@ -194,7 +187,7 @@ static void dp_icmp(void *arg, const struct homa_addr *peer, int family,
 	if (err == 0 || (port_only && homa_dport == 0))
 		return;
 	engine_icmp_error(dp->engine, peer, port_only ? homa_dport : 0, err,
-			  dp_now());
+			  homad_now_ns());
 }
 
 /*
@@ -207,7 +200,7 @@ static uint64_t dp_id_base(void)
 	uint64_t v;
 
 	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
-		v = dp_now() * 0x9E3779B97F4A7C15ull ^
+		v = homad_now_ns() * 0x9E3779B97F4A7C15ull ^
 		    ((uint64_t)getpid() << 32);
 	return v & ((UINT64_C(1) << 62) - 1);
 }
@@ -261,7 +254,7 @@ static bool dp_fault_tx(struct dp *dp, const struct homa_out *pkt, bool *dup)
 {
 	return dp_fault_take(dp, FAULT_TX, pkt->dst, pkt->prio, pkt->hdr,
 			     pkt->hdr_len, pkt->payload, pkt->payload_len,
-			     dp_now(), dup);
+			     homad_now_ns(), dup);
 }
 
 /*
@@ -289,7 +282,7 @@ static void dp_fault_release(struct dp *dp, uint64_t now)
 static int dp_fault_set(struct dp *dp, const struct fault_params *p)
 {
 	bool on = fault_params_active(p);
-	uint64_t clock_seed = dp_now() ^ ((uint64_t)getpid() << 40);
+	uint64_t clock_seed = homad_now_ns() ^ ((uint64_t)getpid() << 40);
 
 	if (!dp->fault && !on)
 		return 0;
@@ -452,10 +445,10 @@ static void dp_tx_budget(struct dp *dp, uint64_t now)
  */
 static void dp_tick(struct dp *dp, uint64_t now)
 {
-	uint64_t t0 = dp_now(), ns;
+	uint64_t t0 = homad_now_ns(), ns;
 
 	engine_tick(dp->engine, now);
-	ns = dp_now() - t0;
+	ns = homad_now_ns() - t0;
 	dp->m->loop_ticks++;
 	dp->m->loop_tick_ns += ns;
 	if (ns > dp->m->loop_tick_ns_max)
@@ -679,18 +672,18 @@ static unsigned dp_reap(struct dp *dp, uint64_t now)
 /* After STOP: cancel everything in flight and wait (bounded) for it. */
 static void dp_drain(struct dp *dp)
 {
-	uint64_t end = dp_now() + DP_DRAIN_NS;
+	uint64_t end = homad_now_ns() + DP_DRAIN_NS;
 
 	/* Sessions first: clients see EOF, their sockets are closed. */
 	if (dp->chan)
-		chan_stop(dp->chan, dp_now());
+		chan_stop(dp->chan, homad_now_ns());
 	link_stop(dp->link);
 	while (!link_idle(dp->link) || dp->timeout_armed ||
 	       (dp->chan && !chan_idle(dp->chan))) {
 		struct __kernel_timespec ts = {.tv_sec = 0,
 					       .tv_nsec = 100000000};
 		struct io_uring_cqe *cqe;
-		uint64_t now = dp_now();
+		uint64_t now = homad_now_ns();
 
 		if (now >= end) {
 			log_warnx("data plane: %u sends still in flight at "
@@ -703,7 +696,7 @@ static void dp_drain(struct dp *dp)
 		}
 		io_uring_submit(&dp->u.ring);
 		io_uring_wait_cqe_timeout(&dp->u.ring, &cqe, &ts);
-		dp_reap(dp, dp_now());
+		dp_reap(dp, homad_now_ns());
 	}
 }
 
@@ -714,7 +707,7 @@ static void *dp_thread(void *arg)
 	unsigned n;
 	int r;
 
-	dp->started_ns = dp_now();
+	dp->started_ns = homad_now_ns();
 	log_debug("data plane: thread started");
 	r = link_start(dp->link, dp->start_err, sizeof(dp->start_err));
 	pthread_mutex_lock(&dp->lock);
@@ -730,7 +723,7 @@ static void *dp_thread(void *arg)
 	if (dp->chan)
 		chan_start(dp->chan);
 	while (!dp->quit) {
-		now = dp_now();
+		now = homad_now_ns();
 		link_rearm(dp->link);
 		dp_tx_budget(dp, now);
 		deadline = engine_next_deadline(dp->engine);
@@ -768,7 +761,7 @@ static void *dp_thread(void *arg)
 		    r != -EAGAIN)
 			log_warnx("data plane: io_uring_submit_and_wait: %s",
 				  strerror(-r));
-		now = dp_now();
+		now = homad_now_ns();
 		n = dp_reap(dp, now);
 		if (n > 0)
 			busy_at = now;

@@ -26,7 +26,7 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "conf.h"
 #include "stats.h"
 
 #define DP_MAX_SOCKETS 64

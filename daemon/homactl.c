@@ -40,8 +40,8 @@
 
 #include "homa_ctl.pb-c.h"
 #include "homactl_util.h"
+#include "paths.h"
 
-#define HOMACTL_DEFAULT_SOCKET	"/run/homad/homad.sock"
 #define HOMACTL_DEFAULT_TIMEOUT 5000	/* ms */
 #define HOMACTL_MAX_TIMEOUT	3600000 /* ms */
 #define HOMACTL_MAX_ANSWER	(4u << 20)
@@ -145,7 +145,7 @@ static void homactl_usage(FILE *f)
 		"options go before or after the command; a command may be "
 		"shortened\n"
 		"to any unambiguous prefix.  Commands:\n",
-		HOMACTL_DEFAULT_SOCKET, HOMACTL_DEFAULT_TIMEOUT);
+		HOMA_CONF_DEFAULT_SOCKET, HOMACTL_DEFAULT_TIMEOUT);
 	for (size_t i = 0; i < CMD_COUNT; i++)
 		fprintf(f, "  %-7s %-26s %s\n", homactl_cmds[i].name,
 			homactl_cmds[i].args, homactl_cmds[i].help);
@@ -817,7 +817,7 @@ static _Noreturn void homactl_not_ctl(const struct homactl_conn *c,
 	homactl_fail("%s %s, so it is not homad's control socket: is it the "
 		     "applications' client socket (clients.socket)?  homad's "
 		     "control socket is control.socket, %s by default",
-		     c->path, what, HOMACTL_DEFAULT_SOCKET);
+		     c->path, what, HOMA_CONF_DEFAULT_SOCKET);
 }
 
 /*
@@ -1398,7 +1398,7 @@ int main(int argc, char **argv)
 
 	hout = stdout;
 	if (path == NULL || path[0] == '\0')
-		path = HOMACTL_DEFAULT_SOCKET;
+		path = HOMA_CONF_DEFAULT_SOCKET;
 	{
 		/* Static: getopt and the commands use it to the end (and
 		 * it stays reachable for leak checkers at exit). */

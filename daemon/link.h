@@ -77,7 +77,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "conf.h"
 #include "core/engine.h"
 #include "stats.h"
 #include "uring.h"

@@ -19,8 +19,8 @@ libhomacore_la_CFLAGS = $(AM_CFLAGS)
 # tests exercise exactly what ships.
 noinst_LTLIBRARIES += libhomad.la
 libhomad_la_SOURCES = \
-	daemon/log.c daemon/log.h \
-	daemon/config.c daemon/config.h \
+	daemon/log.c daemon/log.h daemon/clock.h \
+	daemon/conf.c daemon/conf.h daemon/paths.h \
 	daemon/uring.c daemon/uring.h \
 	daemon/link.c daemon/link.h \
 	daemon/linkpkt.c daemon/linkpkt.h \
@@ -30,7 +30,7 @@ libhomad_la_SOURCES = \
 	daemon/session.c daemon/session.h daemon/session_stats.h \
 	daemon/chan.c daemon/chan.h \
 	daemon/ctl.c daemon/ctl.h \
-	daemon/privs.c daemon/privs.h
+	daemon/privs.c daemon/privs.h daemon/sd.h
 libhomad_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(LIBCONFIG_CFLAGS) \
 	$(SYSTEMD_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCAP_CFLAGS)
 libhomad_la_LIBADD = libhomacore.la libhomaproto.la $(URING_LIBS) \
@@ -42,7 +42,7 @@ homad_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 homad_LDADD = libhomad.la
 
 bin_PROGRAMS += homactl
-homactl_SOURCES = daemon/homactl.c daemon/homactl_util.c \
+homactl_SOURCES = daemon/homactl.c daemon/homactl_util.c daemon/paths.h \
 	daemon/homactl_util.h
 homactl_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(JSONC_CFLAGS)
 homactl_LDADD = libhomaproto.la $(JSONC_LIBS)

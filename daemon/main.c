@@ -37,15 +37,24 @@
 #include <unistd.h>
 
 #include <ev.h>
-#include <systemd/sd-daemon.h>
 
-#include "config.h"
+#include "clock.h"
+#include "conf.h"
+#include "core/engine.h"
 #include "ctl.h"
 #include "dataplane.h"
+#include "homa_shm.h"
 #include "log.h"
 #include "privs.h"
+#include "sd.h"
 
-#define MAIN_DEFAULT_CONFIG SYSCONFDIR "/homa.conf"
+/* The engine fills the bpages of the receive pools clients share with homad
+ * (proto/homa_shm.h, the size libhomaclient checks offsets against). */
+_Static_assert(HOMA_BPAGE_SIZE == HOMA_SHM_BPAGE_SIZE,
+	       "the engine's bpage is the client protocol's");
+_Static_assert(HOMA_MAX_BPAGES == HOMA_SHM_MAX_BPAGES,
+	       "the engine's bpages per message are the client protocol's");
+
 /* Abstract unix socket name held for life: one homad per netns. */
 #define MAIN_INSTANCE_NAME "homad"
 
@@ -67,15 +76,7 @@ static void main_usage(FILE *f)
 		"  -v, --verbose       log at debug level\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n",
-		MAIN_DEFAULT_CONFIG);
-}
-
-static uint64_t main_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		HOMA_CONF_DEFAULT_PATH);
 }
 
 /*
@@ -266,7 +267,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	static struct homa_config cfg;
-	struct ctl_options opts = {.start_ns = main_now_ns()};
+	struct ctl_options opts = {.start_ns = homad_now_ns()};
 	const char *config_path = NULL;
 	bool check = false, activated, client_activated;
 	struct main_activated act;
@@ -337,7 +338,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	opts.config_path =
-		config_path != NULL ? config_path : MAIN_DEFAULT_CONFIG;
+		config_path != NULL ? config_path : HOMA_CONF_DEFAULT_PATH;
 	opts.config_explicit = config_path != NULL;
 
 	log_init("homad", opts.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);

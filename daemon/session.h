@@ -44,7 +44,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "conf.h"
 #include "core/engine.h"
 #include "session_stats.h"
 

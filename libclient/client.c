@@ -20,6 +20,12 @@
 #include "client_int.h"
 #include "homa_shm.h"
 
+/* homa/client.h states the client protocol's receive pool to applications. */
+_Static_assert(HC_BPAGE_SIZE == HOMA_SHM_BPAGE_SIZE,
+	       "homa/client.h's bpage is the client protocol's");
+_Static_assert(HC_MAX_BPAGES == HOMA_SHM_MAX_BPAGES,
+	       "homa/client.h's bpages per message are the client protocol's");
+
 #define HC_DEFAULT_RX_POOL	   (64u << 20)
 #define HC_DEFAULT_TX_AREA	   (16u << 20)
 #define HC_MIN_TX_AREA		   (64u << 10)

@@ -38,6 +38,17 @@
 #include "client_int.h"
 #include "homa/homa.h"
 #include "homa_shm.h"
+
+/* The Linux Homa API's receive buffer is homad's receive pool, passed
+ * through: the same bpages, the same limits as libhomaclient's. */
+_Static_assert(HOMA_BPAGE_SIZE == HOMA_SHM_BPAGE_SIZE,
+	       "homa.h's bpage is the client protocol's");
+_Static_assert(HOMA_MAX_BPAGES == HOMA_SHM_MAX_BPAGES,
+	       "homa.h's bpages per message are the client protocol's");
+_Static_assert(HOMA_MAX_MESSAGE_LENGTH == HC_MAX_MESSAGE_LENGTH,
+	       "homa.h's largest message is libhomaclient's");
+_Static_assert(HOMA_MIN_DEFAULT_PORT == HC_MIN_DEFAULT_PORT,
+	       "homa.h's first default port is libhomaclient's");
 #include "preload_int.h"
 
 #define HP_EXPORT __attribute__((visibility("default")))

@@ -1,6 +1,9 @@
 # systemd/: service and socket units.
+# Not installed when configured --without-systemd.
+if SYSTEMD
 systemdunit_DATA = systemd/homad.service systemd/homad.socket \
 	systemd/homad-metrics.socket systemd/homad-metrics@.service
+endif
 systemdunitdir = $(systemdsystemunitdir)
 EXTRA_DIST += systemd/homad.service.in systemd/homad.socket \
 	systemd/homad-metrics.socket systemd/homad-metrics@.service.in

@@ -18,6 +18,6 @@ include tests/sim/local.mk
 include tests/fuzz/local.mk
 
 TESTS += tests/format.sh
-EXTRA_DIST += tests/format.sh
+EXTRA_DIST += tests/format.sh tests/missing_check.h tests/missing_pcap.h
 
 EXTRA_DIST += tests/vectors

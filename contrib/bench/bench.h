@@ -132,7 +132,7 @@ struct workload {
 
 /*
  * Load a workload: a decimal size ("100"), a name w1..w5 (looked up in
- * WORKLOADS_DIR, then the installed directory), or a CSV path
+ * $HOMA_WORKLOADS, then the installed directory), or a CSV path
  * (size_bytes,cdf rows).  Sizes are capped at cap (1..BENCH_MAX_MESSAGE).
  * Returns 0 or -errno (-ENOENT, -EINVAL for a malformed file: the message
  * in err names file and line).

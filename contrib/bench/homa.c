@@ -10,7 +10,7 @@
  * pool, only given back (hc_recycle), as an application reading in place
  * would.
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 

@@ -4,7 +4,7 @@
  * report of saved runs.  The protocols are backends (bench.h: struct
  * bench_proto); everything here is the same for all of them.
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 

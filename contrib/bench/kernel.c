@@ -9,7 +9,7 @@
  * messages are read in place (not copied) and their bpages handed back
  * with the next recvmsg; the cookie of a request is homa-bench's tag.
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 

@@ -8,8 +8,7 @@ contrib_bench_homa_bench_SOURCES = contrib/bench/homa_bench.c \
 	contrib/bench/kernel.c
 contrib_bench_homa_bench_CPPFLAGS = $(AM_CPPFLAGS) -DHAVE_HOMACLIENT \
 	-I$(top_srcdir)/libclient -I$(top_srcdir)/libpreload \
-	-DWORKLOADS_INSTALLED='"$(pkgdatadir)/workloads"' \
-	-DWORKLOADS_DIR='"$(abs_top_srcdir)/contrib/workloads"'
+	-DWORKLOADS_INSTALLED='"$(pkgdatadir)/workloads"'
 contrib_bench_homa_bench_CFLAGS = $(AM_CFLAGS)
 contrib_bench_homa_bench_LDADD = libhomaclient.la -lm
 EXTRA_DIST += contrib/testbed contrib/testbed.md contrib/bench/compare \

@@ -21,7 +21,7 @@
  * (a script waits for it), then the report; it exits 0 when every
  * response came back right.
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 

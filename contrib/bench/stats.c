@@ -8,7 +8,7 @@
  * contrib/workloads/README.md; with small responses the response term is
  * negligible, with echoed responses it keeps the ideal honest).
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 

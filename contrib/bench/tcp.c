@@ -8,7 +8,7 @@
  * Frame on the byte stream, then len bytes of payload:
  *   u32 magic "HB01" (big-endian) | u32 len (big-endian) | u64 tag (echoed)
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 

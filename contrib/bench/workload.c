@@ -3,7 +3,7 @@
  * (the W1-W5 workloads of the Homa papers, contrib/workloads/wN.csv, or any
  * CSV of size_bytes,cdf rows), capped at a largest size.
  */
-#include "config.h"
+#include <config.h>
 
 #include "bench.h"
 
@@ -14,9 +14,6 @@
 
 #ifndef WORKLOADS_INSTALLED
 #define WORKLOADS_INSTALLED "/usr/local/share/homad/workloads"
-#endif
-#ifndef WORKLOADS_DIR
-#define WORKLOADS_DIR "contrib/workloads"
 #endif
 
 /* Rows of a CSV at most: the shipped ones have under 1,000. */
@@ -137,7 +134,11 @@ out:
 int workload_load(struct workload *w, const char *spec, uint32_t cap, char *err,
 		  size_t errlen)
 {
-	static const char *const dirs[] = {WORKLOADS_INSTALLED, WORKLOADS_DIR};
+	/* $HOMA_WORKLOADS (a source tree's contrib/workloads: compare sets
+	 * it), then where `make install` put them. */
+	const char *env = getenv("HOMA_WORKLOADS");
+	const char *dirs[2];
+	size_t ndirs = 0;
 	char path[4096];
 	const char *file = spec;
 	double prev = 0.0;
@@ -156,8 +157,11 @@ int workload_load(struct workload *w, const char *spec, uint32_t cap, char *err,
 	if (strchr(spec, '/') == NULL && strchr(spec, '.') == NULL) {
 		size_t i;
 
+		if (env != NULL && env[0] != '\0')
+			dirs[ndirs++] = env;
+		dirs[ndirs++] = WORKLOADS_INSTALLED;
 		file = NULL;
-		for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		for (i = 0; i < ndirs; i++) {
 			FILE *f;
 
 			snprintf(path, sizeof(path), "%s/%s.csv", dirs[i],
@@ -172,9 +176,10 @@ int workload_load(struct workload *w, const char *spec, uint32_t cap, char *err,
 		if (file == NULL) {
 			snprintf(err, errlen,
 				 "workload \"%s\": not a size, and no %s.csv "
-				 "in %s or %s",
-				 spec, spec, WORKLOADS_INSTALLED,
-				 WORKLOADS_DIR);
+				 "in %s%s%s",
+				 spec, spec, ndirs > 1 ? env : "",
+				 ndirs > 1 ? " (HOMA_WORKLOADS) or " : "",
+				 WORKLOADS_INSTALLED);
 			return -ENOENT;
 		}
 	}

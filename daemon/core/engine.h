@@ -99,7 +99,7 @@ struct homa_params {
 	uint64_t wmem_max;	    /* [100000000] tx bytes/socket */
 	uint32_t tick_usecs;	    /* [1000] timer tick */
 
-	/* --- added by the engine (homa.conf keys to add in config) ------ */
+	/* --- homad's own, not the module's sysctls (homa.conf keys too) --- */
 	/*
 	 * [1500] Bytes of an IP packet available to Homa, IP header included
 	 * (UDP link: the MTU minus 8).  DATA payload per packet is this minus

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config.h"
+#include "conf.h"
 #include "core/engine.h"
 #include "fuzz.h"
 #include "homa_client.pb-c.h"

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration parser
- * (daemon/config.c, over libconfig).
+ * (daemon/conf.c, over libconfig).
  *
  * Input: the contents of a homa.conf, written to a temporary file and
  * loaded with config_load over a cfg filled with a marker pattern.
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/config.h"
+#include "daemon/conf.h"
 #include "fuzz.h"
 #include "daemon/log.h"
 

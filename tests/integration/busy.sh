@@ -47,16 +47,6 @@ stop_homads() {
 	wait "$SRV" 2>/dev/null
 }
 
-# start_server: an echo server on port 100 in A; SRV = its pid.
-start_server() {
-	rm -f "$T_TMP/srv.ready"
-	HOMA_SOCKET=$(sock a) ip netns exec "$A" "$E2E" server -f 4 \
-		--echo 100 --ready "$T_TMP/srv.ready" >"$T_TMP/srv.log" 2>&1 &
-	SRV=$!
-	T_PIDS="$T_PIDS $SRV"
-	wait_for test -f "$T_TMP/srv.ready" ||
-		{ cat "$T_TMP/srv.log"; fail "echo server did not start"; }
-}
 
 # snap HOST TAG: save HOST's metrics as $T_TMP/HOST.TAG.
 snap() {
@@ -118,7 +108,7 @@ timeout_counts() {
 
 for link in ip udp; do
 	start_homads $link
-	start_server
+	start_server a srv -f 4 --echo 100
 
 	# ---- 1,000 concurrent RPCs, CPU hogs, RUNS times ---------------
 	snap a 0
@@ -190,7 +180,7 @@ done
 
 # ---- a slow sender: A paces what it sends to B at 300 Mbit/s ----------
 start_homads ip "peers = ( { prefix = \"$B4/32\"; rate_mbps = 300; } );"
-start_server
+start_server a srv -f 4 --echo 100
 snap a 0
 snap b 0
 SIZES=500000

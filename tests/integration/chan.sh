@@ -14,6 +14,8 @@
 . "$(dirname "$0")/lib.sh"
 
 CHAN_TEST="$top_builddir/tests/integration/chan_test"
+# Its start_server (lib.sh) starts chan_test servers, not e2e_test.
+SERVER_PROG=$CHAN_TEST
 [ -x "$CHAN_TEST" ] || fail "$CHAN_TEST not built"
 
 require_netns
@@ -42,17 +44,7 @@ start_homads() {
 	printf 'network = {\n\tlink = "%s";\n};\nclients = {\n%s\n};\n' \
 		"$1" "${2:-}" >"$T_TMP/homa.conf"
 	printf 'limits = {\n%s\n};\n' "${3:-}" >>"$T_TMP/homa.conf"
-	ip netns exec "$A" "$HOMAD" -c "$T_TMP/homa.conf" -S "$(ctl a)" \
-		-C "$(sock a)" >"$T_TMP/a.log" 2>&1 &
-	HA=$!
-	ip netns exec "$B" "$HOMAD" -c "$T_TMP/homa.conf" -S "$(ctl b)" \
-		-C "$(sock b)" >"$T_TMP/b.log" 2>&1 &
-	HB=$!
-	T_PIDS="$T_PIDS $HA $HB"
-	wait_for "$HOMACTL" -s "$(ctl a)" status ||
-		{ cat "$T_TMP/a.log"; fail "homad in A did not start"; }
-	wait_for "$HOMACTL" -s "$(ctl b)" status ||
-		{ cat "$T_TMP/b.log"; fail "homad in B did not start"; }
+	start_homads_conf "$T_TMP/homa.conf" "$T_TMP/homa.conf"
 	[ -S "$(sock a)" ] || fail "no client socket $(sock a)"
 	mode=$(stat -c %a "$(sock a)")
 	[ "$mode" = 666 ] || fail "client socket mode $mode, expected 666"
@@ -72,19 +64,6 @@ stop_homads() {
 	done
 }
 
-# start_server NAME FAMILY PORT [--sink]: a chan_test server in A.
-start_server() {
-	name=$1
-	shift
-	rm -f "$T_TMP/$name.ready"
-	ip netns exec "$A" "$CHAN_TEST" server -s "$(sock a)" -f "$1" \
-		-p "$2" ${3:-} --ready "$T_TMP/$name.ready" \
-		>"$T_TMP/$name.log" 2>&1 &
-	SRV=$!
-	T_PIDS="$T_PIDS $SRV"
-	wait_for test -f "$T_TMP/$name.ready" ||
-		{ cat "$T_TMP/$name.log"; fail "server $name did not start"; }
-}
 
 # status_field CTL KEY: the first number of "KEY:" in `homactl status`.
 status_field() {
@@ -101,9 +80,9 @@ SIZES=1,1399,1400,1401,40000,40001,65535,65536,500000,1000000
 # ---- 1. echo RPCs on both links, both families ---------------------------
 for link in ip udp; do
 	start_homads "$link"
-	start_server echo4 4 100
+	start_server a echo4 -s "$(sock a)" -f 4 -p 100
 	S4=$SRV
-	start_server echo6 6 101
+	start_server a echo6 -s "$(sock a)" -f 6 -p 101
 	S6=$SRV
 	inB "$CHAN_TEST" client -s "$(sock b)" -f 4 -d "$A4" -p 100 \
 		--sizes "$SIZES" -c 2 ||
@@ -156,7 +135,7 @@ got=$(($(metric "$T_TMP/m.after" chan_refused) -
 	$(metric "$T_TMP/m.before" chan_refused)))
 [ "$got" -eq 1 ] || fail "chan_refused: 1 expected, $got counted"
 note "ports below 0x8000: bind_users, bind_groups and root only (EACCES)"
-start_server echo4 4 100
+start_server a echo4 -s "$(sock a)" -f 4 -p 100
 "$HOMACTL" -s "$(ctl b)" metrics >"$T_TMP/m.before" || fail "metrics"
 # A well-behaved client keeps sending meanwhile, on its own connection.
 ip netns exec "$B" "$CHAN_TEST" client -s "$(sock b)" -f 4 -d "$A4" \
@@ -200,7 +179,7 @@ wait_for field_is "$(ctl b)" clients 0 || fail "clients left in B"
 note "hostile clients: refused or disconnected, each counted"
 
 # ---- 3. kill -9 with RPCs in flight --------------------------------------
-start_server sink 4 102 --sink
+start_server a sink -s "$(sock a)" -f 4 -p 102 --sink
 SINK=$SRV
 base_a=$(status_field "$(ctl a)" rpcs)
 ip netns exec "$B" "$CHAN_TEST" hold -s "$(sock b)" -f 4 -d "$A4" \

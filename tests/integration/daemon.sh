@@ -20,8 +20,8 @@ homactl_in() {
 	ip netns exec "$ns" "$HOMACTL" -s "$SOCK" "$@"
 }
 
-# start_homad NS LOG ARGS...: start homad with NOTIFY_SOCKET, wait READY=1.
-start_homad() {
+# start_homad_notify NS LOG ARGS...: start homad with NOTIFY_SOCKET, wait READY=1.
+start_homad_notify() {
 	ns=$1
 	log=$2
 	shift 2
@@ -100,7 +100,7 @@ send_and_check() {
 }
 
 # --- 1. ip link, no config file ------------------------------------------
-start_homad "$A" "$T_TMP/homad1.log"
+start_homad_notify "$A" "$T_TMP/homad1.log"
 note "homad started with no config file, READY=1 received"
 homactl_in "$A" status >"$T_TMP/status" || fail "homactl status"
 cat "$T_TMP/status"
@@ -139,7 +139,7 @@ cat >"$CONF" <<CONF
 network = { link = "udp"; udp_port = 4999; };
 daemon = { log_level = "info"; };
 CONF
-start_homad "$A" "$T_TMP/homad2.log" -c "$CONF"
+start_homad_notify "$A" "$T_TMP/homad2.log" -c "$CONF"
 homactl_in "$A" status >"$T_TMP/status" || fail "homactl status"
 grep -q 'link: *udp' "$T_TMP/status" || fail "status does not show link udp"
 send_and_check "udp: handmade" -u 4999 -d "$A4" -p "$VECTORS/handmade/homa_sample.pcap"
@@ -177,7 +177,7 @@ if id nobody >/dev/null 2>&1; then
 	chown nobody "$T_TMP/run"
 	chmod 0755 "$T_TMP"
 	SOCK="$T_TMP/run/homad.sock"
-	start_homad "$A" "$T_TMP/homad3.log" -u nobody
+	start_homad_notify "$A" "$T_TMP/homad3.log" -u nobody
 	uid=$(awk '/^Uid:/ {print $2}' /proc/$HPID/status)
 	capeff=$(awk '/^CapEff:/ {print $2}' /proc/$HPID/status)
 	[ "$uid" != 0 ] || fail "homad -u nobody still runs as root"

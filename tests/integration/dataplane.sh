@@ -26,28 +26,13 @@ network = { link = "udp"; spin_us = $2; };
 CONF
 }
 
-# start_homad NS: sets HPID.
-start_homad() {
-	conf "$1" 0
-	ip netns exec "$1" "$HOMAD" -c "$T_TMP/$1.conf" -S "$T_TMP/$1.ctl" \
-		-C "$T_TMP/$1.sock" >"$T_TMP/$1.log" 2>&1 &
-	HPID=$!
-	T_PIDS="$T_PIDS $HPID"
-}
-start_homad "$A"
-PID_a=$HPID
-start_homad "$B"
-PID_b=$HPID
-for n in "$A" "$B"; do
-	wait_for "$HOMACTL" -s "$T_TMP/$n.ctl" status ||
-		{ cat "$T_TMP/$n.log"; fail "homad in $n did not start"; }
-done
+conf a 0
+conf b 0
+start_homads_conf "$T_TMP/a.conf" "$T_TMP/b.conf"
+PID_a=$HA
+PID_b=$HB
 
-HOMA_SOCKET="$T_TMP/$A.sock" ip netns exec "$A" "$E2E" server -f 4 \
-	--echo 100 --ready "$T_TMP/srv.ready" >"$T_TMP/srv.log" 2>&1 &
-T_PIDS="$T_PIDS $!"
-wait_for test -f "$T_TMP/srv.ready" ||
-	{ cat "$T_TMP/srv.log"; fail "echo server did not start"; }
+start_server a srv -f 4 --echo 100
 
 # N sequential 100-byte echoes from B, in runs of 30 (each run then also
 # sends its 30 at once).
@@ -56,7 +41,7 @@ SIZES=$(awk 'BEGIN { for (i = 0; i < 30; i++)
 echoes() {
 	i=0
 	while [ $i -lt $((N / 30)) ]; do
-		HOMA_SOCKET="$T_TMP/$B.sock" ip netns exec "$B" "$E2E" echo \
+		HOMA_SOCKET="$(sock b)" ip netns exec "$B" "$E2E" echo \
 			-f 4 -d "$A4" -p 100 --sizes "$SIZES" \
 			>"$T_TMP/echo.log" 2>&1 ||
 			{ cat "$T_TMP/echo.log"; fail "echo RPCs failed ($1)"; }
@@ -72,7 +57,7 @@ switches() {
 
 # sleeps_wakeups: "SLEEPS WAKEUPS" of B's data plane.
 sleeps_wakeups() {
-	"$HOMACTL" -s "$T_TMP/$B.ctl" metrics >"$T_TMP/m" ||
+	"$HOMACTL" -s "$(ctl b)" metrics >"$T_TMP/m" ||
 		fail "homactl metrics"
 	echo "$(metric "$T_TMP/m" loop_sleeps) $(metric "$T_TMP/m" loop_wakeups)"
 }
@@ -107,7 +92,7 @@ ds_off=$ds
 # ---- 2. spin mode --------------------------------------------------------
 # reload_b SPIN: B reloads with that spin_us.
 reloads_b() {
-	grep -c "reloading the configuration" "$T_TMP/$B.log"
+	grep -c "reloading the configuration" "$T_TMP/b.log"
 }
 # More reloads logged than $n0 (a function: wait_for re-runs it).
 reloaded_b() {
@@ -115,7 +100,7 @@ reloaded_b() {
 }
 reload_b() {
 	n0=$(reloads_b)
-	conf "$B" "$1"
+	conf b "$1"
 	kill -HUP "$PID_b"
 	wait_for reloaded_b || fail "B did not reload"
 	sleep 0.2
@@ -144,6 +129,6 @@ ds=$(($1 - s0))
 note "spin_us = 0 again: $ds sleeps"
 [ "$ds" -ge "$N" ] || fail "spin off again: only $ds sleeps"
 
-grep -q "reload failed" "$T_TMP/$B.log" && fail "a reload was refused"
+grep -q "reload failed" "$T_TMP/b.log" && fail "a reload was refused"
 kill -TERM "$PID_a" "$PID_b"
 echo PASS

@@ -79,21 +79,6 @@ stop_homads() {
 	done
 }
 
-# start_server HOST NAME ARGS...: an e2e_test server; waits for its ready
-# file ($T_TMP/NAME.ready); SRV = its pid.
-start_server() {
-	host=$1
-	name=$2
-	shift 2
-	rm -f "$T_TMP/$name.ready"
-	HOMA_SOCKET=$(sock "$host") ip netns exec "$(ns_of "$host")" \
-		"$E2E" server --ready "$T_TMP/$name.ready" "$@" \
-		>"$T_TMP/$name.log" 2>&1 &
-	SRV=$!
-	T_PIDS="$T_PIDS $SRV"
-	wait_for test -f "$T_TMP/$name.ready" ||
-		{ cat "$T_TMP/$name.log"; fail "server $name did not start"; }
-}
 
 # server_gone NAME PID: the server saw homad close its connection and
 # exited 0 (within 10 s).

@@ -188,21 +188,60 @@ bounded_wait() {
 	return 0
 }
 
+# spawn_homad HOST CONF: a homad in HOST's namespace (a, b) with CONF, its
+# control socket ctl HOST and client socket sock HOST (stale ones removed),
+# its output in $T_TMP/HOST.log (appended to if HOMAD_LOG_APPEND is set,
+# else truncated); HA or HB = its pid.  Does not wait: see homad_up.
+spawn_homad() {
+	rm -f "$(sock "$1")" "$(ctl "$1")"
+	if [ -n "${HOMAD_LOG_APPEND:-}" ]; then
+		ip netns exec "$(ns_of "$1")" "$HOMAD" -c "$2" \
+			-S "$(ctl "$1")" -C "$(sock "$1")" >>"$T_TMP/$1.log" 2>&1 &
+	else
+		ip netns exec "$(ns_of "$1")" "$HOMAD" -c "$2" \
+			-S "$(ctl "$1")" -C "$(sock "$1")" >"$T_TMP/$1.log" 2>&1 &
+	fi
+	if [ "$1" = a ]; then HA=$!; else HB=$!; fi
+	T_PIDS="$T_PIDS $!"
+}
+
+# homad_up HOST: wait until HOST's homad answers `homactl status`.
+homad_up() {
+	wait_for "$HOMACTL" -s "$(ctl "$1")" status ||
+		{ cat "$T_TMP/$1.log"; fail "homad $1 did not start"; }
+}
+
+# start_homad HOST [CONF]: HOST's homad with CONF ($T_TMP/HOST.conf), up.
+start_homad() {
+	spawn_homad "$1" "${2:-$T_TMP/$1.conf}"
+	homad_up "$1"
+}
+
 # start_homads_conf CONF_A CONF_B: a homad in A with CONF_A and one in B
-# with CONF_B (HA, HB: their pids; logs $T_TMP/a.log, b.log), each
-# answering `homactl status` before it returns.
+# with CONF_B, started together, each up before it returns.
 start_homads_conf() {
-	for h in a b; do
-		if [ $h = a ]; then c=$1; else c=$2; fi
-		ip netns exec "$(ns_of $h)" "$HOMAD" -c "$c" \
-			-S "$(ctl $h)" -C "$(sock $h)" >"$T_TMP/$h.log" 2>&1 &
-		if [ $h = a ]; then HA=$!; else HB=$!; fi
-		T_PIDS="$T_PIDS $!"
-	done
-	for h in a b; do
-		wait_for "$HOMACTL" -s "$(ctl $h)" status ||
-			{ cat "$T_TMP/$h.log"; fail "homad $h did not start"; }
-	done
+	spawn_homad a "$1"
+	spawn_homad b "$2"
+	homad_up a
+	homad_up b
+}
+
+# start_server HOST NAME ARGS...: `$SERVER_PROG server --ready FILE ARGS...`
+# (SERVER_PROG: e2e_test unless the script sets it) in HOST's namespace
+# with HOST's client socket in $HOMA_SOCKET, its output in $T_TMP/NAME.log;
+# returns once the server is ready.  SRV = its pid.
+start_server() {
+	host=$1
+	name=$2
+	shift 2
+	rm -f "$T_TMP/$name.ready"
+	HOMA_SOCKET=$(sock "$host") ip netns exec "$(ns_of "$host")" \
+		"${SERVER_PROG:-$E2E}" server --ready "$T_TMP/$name.ready" "$@" \
+		>"$T_TMP/$name.log" 2>&1 &
+	SRV=$!
+	T_PIDS="$T_PIDS $SRV"
+	wait_for test -f "$T_TMP/$name.ready" ||
+		{ cat "$T_TMP/$name.log"; fail "server $name did not start"; }
 }
 
 # hstat HOST KEY: a number of `homactl -j status` of HOST (a, b).

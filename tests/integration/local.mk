@@ -4,7 +4,11 @@
 check_PROGRAMS += tests/integration/pktsend tests/integration/link_test \
 	tests/integration/notify_listen tests/integration/chan_test
 TESTS += tests/integration/link.sh tests/integration/daemon.sh \
-	tests/integration/systemd_verify.sh tests/integration/testbed.sh tests/integration/chan.sh
+	tests/integration/testbed.sh tests/integration/chan.sh
+# The units (not built --without-systemd).
+if SYSTEMD
+TESTS += tests/integration/systemd_verify.sh
+endif
 EXTRA_DIST += tests/integration/lib.sh tests/integration/link.sh \
 	tests/integration/daemon.sh tests/integration/systemd_verify.sh \
 	tests/integration/testbed.sh \
@@ -145,6 +149,8 @@ EXTRA_DIST += tests/integration/homactl.sh
 # --enable-sanitizers build: homad.service's system call filter (~@debug)
 # denies LeakSanitizer the ptrace it needs at exit.
 if !SANITIZERS
+if SYSTEMD
 TESTS += tests/integration/systemd.sh
+endif
 endif
 EXTRA_DIST += tests/integration/systemd.sh

@@ -36,6 +36,8 @@
 E2E="$top_builddir/tests/integration/e2e_test"
 REL="$top_builddir/tests/integration/rel_test"
 HOSTILE="$top_builddir/tests/integration/hostile_peer"
+# Restarted homads append to their logs: a failure shows every run.
+HOMAD_LOG_APPEND=1
 for p in "$E2E" "$REL" "$HOSTILE"; do
 	[ -x "$p" ] || fail "$p not built"
 done
@@ -77,16 +79,6 @@ rss_back() {
 	[ $ASAN_HOMAD = 1 ] || [ "$2" -le $(($1 + 8192)) ]
 }
 
-# start_homad HOST: HOST's homad with $T_TMP/HOST.conf; HA / HB its pid.
-start_homad() {
-	rm -f "$(sock "$1")" "$(ctl "$1")"
-	ip netns exec "$(ns_of "$1")" "$HOMAD" -c "$T_TMP/$1.conf" \
-		-S "$(ctl "$1")" -C "$(sock "$1")" >>"$T_TMP/$1.log" 2>&1 &
-	if [ "$1" = a ]; then HA=$!; else HB=$!; fi
-	T_PIDS="$T_PIDS $!"
-	wait_for "$HOMACTL" -s "$(ctl "$1")" status ||
-		{ cat "$T_TMP/$1.log"; fail "homad $1 did not start"; }
-}
 
 # write_conf LINK [LIMITS] [PROTOCOL]: both hosts' homa.conf.
 write_conf() {
@@ -104,20 +96,6 @@ stop_homad() {
 		{ cat "$T_TMP/$1.log"; fail "homad $1 did not stop cleanly"; }
 }
 
-# start_server HOST NAME ARGS...: an e2e_test server; SRV = its pid.
-start_server() {
-	host=$1
-	name=$2
-	shift 2
-	rm -f "$T_TMP/$name.ready"
-	HOMA_SOCKET=$(sock "$host") ip netns exec "$(ns_of "$host")" \
-		"$E2E" server --ready "$T_TMP/$name.ready" "$@" \
-		>"$T_TMP/$name.log" 2>&1 &
-	SRV=$!
-	T_PIDS="$T_PIDS $SRV"
-	wait_for test -f "$T_TMP/$name.ready" ||
-		{ cat "$T_TMP/$name.log"; fail "server $name did not start"; }
-}
 
 # The nftables table that makes A silent: it drops all of A's traffic, in
 # and out, but loopback.

@@ -1,5 +1,5 @@
 /*
- * test_config.c - unit tests of daemon/config.c: defaults, the shipped
+ * test_config.c - unit tests of daemon/conf.c: defaults, the shipped
  * conf/homa.conf, every key read, and the exact text of every kind of error.
  */
 #include <arpa/inet.h>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/config.h"
+#include "daemon/conf.h"
 #include "daemon/log.h"
 
 /* The source tree: VECTORS_DIR is "<abs srcdir>/tests/vectors". */

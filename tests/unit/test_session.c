@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "conf.h"
 #include "core/wire.h"
 #include "homa_client.pb-c.h"
 #include "homa_shm.h"

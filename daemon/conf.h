@@ -1,5 +1,5 @@
 /*
- * config.h - homa.conf: homad's configuration, read with libconfig.
+ * conf.h - homa.conf: homad's configuration, read with libconfig.
  *
  * Every key is known, typed and range-checked; an unknown key, a wrong
  * type or an out-of-range value is an error whose text names the file, the
@@ -10,8 +10,8 @@
  * struct homa_config holds no pointers: it can be copied by value and handed
  * between threads as a whole.
  */
-#ifndef HOMAD_CONFIG_H
-#define HOMAD_CONFIG_H
+#ifndef HOMAD_CONF_H
+#define HOMAD_CONF_H
 
 #include <net/if.h>
 #include <netinet/in.h>
@@ -22,14 +22,12 @@
 
 #include "core/engine.h"
 #include "fault.h"
+#include "paths.h"
 
-#define HOMA_CONF_DEFAULT_PATH		"/etc/homa.conf"
-#define HOMA_CONF_DEFAULT_SOCKET	"/run/homad/homad.sock"
-#define HOMA_CONF_DEFAULT_UDP_PORT	4146
-#define HOMA_CONF_MAX_ADDRESSES		16
-#define HOMA_CONF_MAX_INTERFACES	16
-#define HOMA_CONF_DEFAULT_CLIENT_SOCKET "/run/homad/homa.sock"
-#define HOMA_CONF_MAX_BIND_IDS		16
+#define HOMA_CONF_DEFAULT_UDP_PORT 4146
+#define HOMA_CONF_MAX_ADDRESSES	   16
+#define HOMA_CONF_MAX_INTERFACES   16
+#define HOMA_CONF_MAX_BIND_IDS	   16
 
 enum homa_link_kind {
 	HOMA_LINK_IP, /* raw IP protocol 146: byte-compatible with the module */
@@ -185,4 +183,4 @@ void config_foreach(const struct homa_config *cfg,
 /* Name of a link kind: "ip" or "udp". */
 const char *config_link_name(enum homa_link_kind link);
 
-#endif /* HOMAD_CONFIG_H */
+#endif /* HOMAD_CONF_H */

@@ -1,5 +1,5 @@
 /*
- * config.c - homa.conf: read, type-check and range-check homad's settings.
+ * conf.c - homa.conf: read, type-check and range-check homad's settings.
  *
  * Every key lives in one table (conf_keys) that gives its group, name, type,
  * place in struct homa_config and allowed range; loading walks the file's
@@ -29,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "conf.h"
 #include "log.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
