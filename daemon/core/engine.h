@@ -148,11 +148,11 @@ struct homa_params {
 	 */
 	uint32_t peer_window_usecs;
 	/*
-	 * [0] Grant pacing: a sender paces what it sends to a peer at this
-	 * many times the rate at which the peer's grants came while our
-	 * messages waited for them (peer_grant_sample), when that is below
-	 * link_mbps.  0: off (rate rules only, the module's policy).  Range
-	 * 0..64.
+	 * [2] Grant pacing: for 200 ms after a peer lost data of ours, a
+	 * sender paces what it sends to it at this many times the rate at
+	 * which the peer's grants came while our messages waited for them
+	 * (peer_grant_sample, peer_tx_mbps), when that is below link_mbps.
+	 * 0: off (rate rules only, the module's policy).  Range 0..64.
 	 */
 	uint32_t grant_pace_factor;
 	uint32_t n_rate_rules; /* [0] entries used in rate_rules */

@@ -166,12 +166,18 @@ struct homa_peer {
 	 * waited for them (how fast it takes our data: grant pacing). */
 	struct homa_rate grant_rate;
 	uint32_t pace_mbps; /* grant pacing's rate for it now (0: none) */
+	/* When it last asked again for bytes we had sent at least a guard
+	 * time before (lost: grant pacing applies for a while); 0: never. */
+	uint64_t loss_at;
 	uint32_t scratch;   /* engine_peers_page's count */
 };
 
 /* Arrival-rate windows and the max filter's epoch (peer_rx_sample). */
 #define PEER_RX_WINDOW_NS 2000000ull
 #define PEER_RX_EPOCH_NS  100000000ull
+
+/* Grant pacing applies this long after a peer lost data of ours. */
+#define PEER_LOSS_PACE_NS 200000000ull
 
 /* RTT samples are kept as the minimum over this window and the last. */
 #define PEER_RTT_WINDOW_NS 1000000000ull

@@ -298,6 +298,9 @@ void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
 		m->rexmit_lo = lo;
 		m->rexmit_hi = hi;
 		m->rexmit_at = now;
+		/* The peer lost what it had time to get: grant pacing on. */
+		if (!all)
+			rpc->peer->loss_at = now ? now : 1;
 	}
 	msgout_update(e, rpc);
 	pacer_xmit(e, now);

@@ -225,14 +225,31 @@ static void grant_to(uint64_t id, uint32_t offset)
 	et_rx(&t, &g, &et_peer);
 }
 
+/* A RESEND from et_peer for bytes [offset, offset + length) of our RPC. */
+static void resend_to(uint64_t id, uint32_t offset, uint32_t length)
+{
+	struct homa_pkt r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = HOMA_RESEND;
+	r.sport = 9;
+	r.dport = engine_sock_port(t.cli);
+	r.sender_id = id ^ 1;
+	r.u.resend.offset = offset;
+	r.u.resend.length = length;
+	r.u.resend.priority = 0;
+	et_rx(&t, &r, &et_peer);
+}
+
 /*
  * Grant pacing: et_peer grants a message of ours that waits for its
- * grants at ~80 Mbit/s (10,000 bytes a millisecond); then a new 40 KB
- * message to it goes at about twice that (grant_pace_factor 2: ~2 ms),
- * while one to another peer goes at once; with grant_pace_factor 0 both
- * go at once.
+ * grants at ~80 Mbit/s (10,000 bytes a millisecond) and, if lost, asks
+ * again for its first packet (sent 30 ms before: lost); then a new 40 KB
+ * message to it goes at about twice that rate (grant_pace_factor 2:
+ * ~2 ms) if it lost data, at once if not, while one to another peer goes
+ * at once; with grant_pace_factor 0 both go at once.
  */
-static uint64_t grant_paced_run(uint32_t factor, uint64_t *other_ns)
+static uint64_t grant_paced_run(uint32_t factor, bool lost, uint64_t *other_ns)
 {
 	struct homa_params p;
 	uint64_t big, paced, other, start, last_paced = 0, last_other = 0;
@@ -250,6 +267,11 @@ static uint64_t grant_paced_run(uint32_t factor, uint64_t *other_ns)
 		granted += 10000;
 		grant_to(big, granted);
 		et_pace(&t);
+	}
+	if (lost) {
+		resend_to(big, 0, 1000);
+		et_pace(&t);
+		ck_assert_uint_gt(engine_metrics(t.e)->resent_packets, 0);
 	}
 	et_clear(&t);
 	start = t.now;
@@ -273,7 +295,7 @@ START_TEST(pacer_xmit__grant_pacing)
 	const struct homa_metrics *m;
 	uint64_t paced, other;
 
-	paced = grant_paced_run(2, &other);
+	paced = grant_paced_run(2, true, &other);
 	m = engine_metrics(t.e);
 	/* 40 KB at 2 x 80-120 Mbit/s (a window counts the grant that opens
 	 * it: the max filter leans high): 1.3-2 ms; the other at once. */
@@ -283,18 +305,24 @@ START_TEST(pacer_xmit__grant_pacing)
 	ck_assert_uint_gt(m->grant_paced_packets, 0);
 	ck_assert_uint_gt(m->grant_pace_changes, 0);
 	/* Off: both at once. */
-	paced = grant_paced_run(0, &other);
+	paced = grant_paced_run(0, true, &other);
 	ck_assert_uint_lt(paced, 100000);
+	ck_assert_uint_eq(engine_metrics(t.e)->grant_paced_packets, 0);
+	/* On, but the peer lost nothing: busy, not slow; both at once. */
+	paced = grant_paced_run(2, false, &other);
+	ck_assert_uint_lt(paced, 100000);
+	ck_assert_uint_lt(other, 100000);
 	ck_assert_uint_eq(engine_metrics(t.e)->grant_paced_packets, 0);
 }
 END_TEST
 
-/* Grant pacing ends once its samples are stale (no grants for 200 ms). */
+/* Grant pacing ends once its samples are stale (no grants for 200 ms) and
+ * the loss is old (PEER_LOSS_PACE_NS). */
 START_TEST(pacer_xmit__grant_pacing_goes_stale)
 {
 	uint64_t other, paced;
 
-	(void)grant_paced_run(2, &other);
+	(void)grant_paced_run(2, true, &other);
 	t.now += 250000000ull;
 	et_clear(&t);
 	{
