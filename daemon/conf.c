@@ -1223,7 +1223,8 @@ static int conf_scan_int(struct conf_ctx *ctx, const struct conf_scan_state *st,
 	const char *d = lit;
 	bool neg = false, hex, l_suffix;
 	size_t ndig;
-	unsigned long long v;
+	unsigned long long v = 0;
+	int perr = 0;
 	char *end;
 
 	if (len >= sizeof(lit))
@@ -1241,7 +1242,17 @@ static int conf_scan_int(struct conf_ctx *ctx, const struct conf_scan_state *st,
 	l_suffix = strcmp(d + ndig, "L") == 0 || strcmp(d + ndig, "LL") == 0;
 	if (d[ndig] != '\0' && !l_suffix)
 		return 0; /* a float, or something libconfig refuses */
+	if (hex || ndig == 1 || d[0] != '0') {
+		errno = 0;
+		v = strtoull(d, &end, hex ? 16 : 10);
+		perr = errno;
+		if (perr == 0 && v <= (l_suffix ? (unsigned long long)INT64_MAX
+						: INT32_MAX) +
+						 (neg && !hex ? 1ULL : 0ULL))
+			return 0;
+	}
 
+	/* Refused: name the key (looked up only now: most literals pass). */
 	if (st->depth > 0)
 		snprintf(name, sizeof(name), "%s[%d]", st->name, st->index);
 	else
@@ -1263,17 +1274,11 @@ static int conf_scan_int(struct conf_ctx *ctx, const struct conf_scan_state *st,
 		return -EINVAL;
 	}
 
-	errno = 0;
-	v = strtoull(d, &end, hex ? 16 : 10);
-	if (errno == 0 &&
-	    v <= (l_suffix ? (unsigned long long)INT64_MAX : INT32_MAX) +
-			    (neg && !hex ? 1ULL : 0ULL))
-		return 0;
 	if (k != NULL &&
 	    (k->kind == CK_U16 || k->kind == CK_U32 || k->kind == CK_U64 ||
 	     k->kind == CK_CUTOFFS || k->kind == CK_MODE ||
 	     k->kind == CK_UIDS || k->kind == CK_GIDS)) {
-		if (!l_suffix && !neg && errno == 0 && v <= (uint64_t)k->max &&
+		if (!l_suffix && !neg && perr == 0 && v <= (uint64_t)k->max &&
 		    v >= (uint64_t)k->min)
 			conf_error(ctx, line,
 				   "%s = %s needs an L suffix to be read as "
@@ -1330,8 +1335,10 @@ static int conf_scan(struct conf_ctx *ctx, const char *text)
 		}
 		line_start = false;
 		if (c == '#' || (c == '/' && p[1] == '/')) {
-			while (*p != '\0' && *p != '\n')
-				p++;
+			/* Most of homa.conf: skip by libc, not by byte. */
+			const char *nl = strchr(p, '\n');
+
+			p = nl != NULL ? nl : p + strlen(p);
 		} else if (c == '/' && p[1] == '*') {
 			for (p += 2;
 			     *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
@@ -1395,10 +1402,11 @@ static int conf_scan(struct conf_ctx *ctx, const char *text)
 }
 
 /*
- * Read the whole file at ctx->path into *textp (NUL-terminated, the
- * caller frees it).  Returns 0, or -errno with the message set.
+ * Read the whole file at ctx->path into *textp (*lenp bytes and a
+ * terminating NUL, the caller frees it).  Returns 0, or -errno with the
+ * message set.
  */
-static int conf_read_file(struct conf_ctx *ctx, char **textp)
+static int conf_read_file(struct conf_ctx *ctx, char **textp, size_t *lenp)
 {
 	struct stat st;
 	size_t len = 0, size;
@@ -1452,16 +1460,14 @@ static int conf_read_file(struct conf_ctx *ctx, char **textp)
 		len += (size_t)r;
 	}
 	close(fd);
-	if (err != 0 || memchr(text, 0, len) != NULL) {
-		if (err != 0)
-			conf_error(ctx, 0, "%s", strerror(err));
-		else
-			conf_error(ctx, 0, "file contains a NUL byte");
+	if (err != 0) {
+		conf_error(ctx, 0, "%s", strerror(err));
 		free(text);
-		return err != 0 ? -err : -EINVAL;
+		return -err;
 	}
 	text[len] = '\0';
 	*textp = text;
+	*lenp = len;
 	return 0;
 }
 
@@ -1514,41 +1520,26 @@ void config_defaults(struct homa_config *cfg)
 }
 
 /*
- * Load path over the defaults into cfg.  With missing_ok, a file that does
- * not exist leaves cfg at the defaults.
+ * Parse text[0..len) (text[len] is a NUL) over the defaults into cfg, with
+ * ctx->path naming it in messages and in cfg->path.  Returns 0, or -1 with
+ * the message set; cfg is only written on success.
  */
-static int conf_load(struct homa_config *cfg, const char *path, bool missing_ok,
-		     char *err, size_t errlen)
+static int conf_parse(struct conf_ctx *ctx, struct homa_config *cfg,
+		      const char *text, size_t len)
 {
-	struct conf_ctx ctx = {.path = path, .err = err, .errlen = errlen};
 	struct homa_config *tmp;
-	char *text = NULL;
 	config_t lc;
 	int rc;
 
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	if (strlen(path) >= sizeof(cfg->path)) {
-		conf_error(&ctx, 0, "%s", strerror(ENAMETOOLONG));
+	if (memchr(text, 0, len) != NULL) {
+		conf_error(ctx, 0, "file contains a NUL byte");
 		return -1;
 	}
-	rc = conf_read_file(&ctx, &text);
-	if (rc == -ENOENT && missing_ok) {
-		config_defaults(cfg);
-		if (err != NULL && errlen > 0)
-			err[0] = '\0';
-		return 0;
-	}
-	if (rc < 0)
+	if (conf_scan(ctx, text) < 0)
 		return -1;
-	if (conf_scan(&ctx, text) < 0) {
-		free(text);
-		return -1;
-	}
 	tmp = malloc(sizeof(*tmp));
 	if (tmp == NULL) {
-		conf_error(&ctx, 0, "%s", strerror(ENOMEM));
-		free(text);
+		conf_error(ctx, 0, "%s", strerror(ENOMEM));
 		return -1;
 	}
 	config_defaults(tmp);
@@ -1557,24 +1548,89 @@ static int conf_load(struct homa_config *cfg, const char *path, bool missing_ok,
 		const char *what = config_error_text(&lc);
 
 		if (what == NULL || strcmp(what, "syntax error") == 0)
-			conf_error(&ctx, config_error_line(&lc),
-				   "syntax error");
+			conf_error(ctx, config_error_line(&lc), "syntax error");
 		else
-			conf_error(&ctx, config_error_line(&lc),
+			conf_error(ctx, config_error_line(&lc),
 				   "syntax error: %s", what);
 		rc = -1;
-	} else if (conf_apply(&ctx, &lc, tmp) < 0 ||
-		   conf_check_cross(&ctx, tmp) < 0) {
+	} else if (conf_apply(ctx, &lc, tmp) < 0 ||
+		   conf_check_cross(ctx, tmp) < 0) {
 		rc = -1;
 	} else {
 		conf_limits_to_proto(tmp);
-		snprintf(tmp->path, sizeof(tmp->path), "%s", path);
+		snprintf(tmp->path, sizeof(tmp->path), "%s", ctx->path);
 		*cfg = *tmp;
 		rc = 0;
 	}
 	config_destroy(&lc);
 	free(tmp);
+	return rc;
+}
+
+/* Start a load named name: err cleared, name short enough for cfg->path. */
+static int conf_start(struct conf_ctx *ctx, const char *name)
+{
+	if (ctx->err != NULL && ctx->errlen > 0)
+		ctx->err[0] = '\0';
+	if (strlen(name) >= sizeof(((struct homa_config *)0)->path)) {
+		conf_error(ctx, 0, "%s", strerror(ENAMETOOLONG));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Load path over the defaults into cfg.  With missing_ok, a file that does
+ * not exist leaves cfg at the defaults.
+ */
+static int conf_load(struct homa_config *cfg, const char *path, bool missing_ok,
+		     char *err, size_t errlen)
+{
+	struct conf_ctx ctx = {.path = path, .err = err, .errlen = errlen};
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (conf_start(&ctx, path) < 0)
+		return -1;
+	rc = conf_read_file(&ctx, &text, &len);
+	if (rc == -ENOENT && missing_ok) {
+		config_defaults(cfg);
+		if (err != NULL && errlen > 0)
+			err[0] = '\0';
+		return 0;
+	}
+	if (rc < 0)
+		return -1;
+	rc = conf_parse(&ctx, cfg, text, len);
 	free(text);
+	return rc;
+}
+
+int config_load_text(struct homa_config *cfg, const char *name,
+		     const char *text, size_t len, char *err, size_t errlen)
+{
+	struct conf_ctx ctx = {.path = name, .err = err, .errlen = errlen};
+	char *copy;
+	int rc;
+
+	if (conf_start(&ctx, name) < 0)
+		return -1;
+	if (len > CONF_MAX_FILE_BYTES) {
+		conf_error(&ctx, 0, "file larger than %d bytes",
+			   CONF_MAX_FILE_BYTES);
+		return -1;
+	}
+	/* libconfig and conf_scan read a NUL-terminated string. */
+	copy = malloc(len + 1);
+	if (copy == NULL) {
+		conf_error(&ctx, 0, "%s", strerror(ENOMEM));
+		return -1;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	rc = conf_parse(&ctx, cfg, copy, len);
+	free(copy);
 	return rc;
 }
 

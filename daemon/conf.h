@@ -136,6 +136,15 @@ int config_load(struct homa_config *cfg, const char *path, char *err,
 		size_t errlen);
 
 /*
+ * config_load on the contents of a file given as text[0..len) (no NUL
+ * inside, at most 1 MiB), named name in messages and cfg->path: the same
+ * checks, the same messages.  config_load reads the file and parses it
+ * with the same code.
+ */
+int config_load_text(struct homa_config *cfg, const char *name,
+		     const char *text, size_t len, char *err, size_t errlen);
+
+/*
  * Load for homad's start-up and reloads: an explicit path must exist; the
  * default path (explicit == false) may be absent, and then the defaults are
  * used.  Same contract as config_load otherwise.

@@ -821,6 +821,60 @@ START_TEST(config_load__nul_and_huge_files)
 }
 END_TEST
 
+/* The text entry point: the same result and messages as the file's. */
+START_TEST(config_load_text__same_as_file)
+{
+	static const char good[] = "protocol = { max_overcommit = 3; };\n"
+				   "limits = { max_memory = 5000000000L; };\n";
+	static const char bad[] = "protocol = {\n\tmax_overcommit = 0;\n};\n";
+	struct homa_config a, b;
+	char err[512], want[600];
+	static char big[1024 * 1024 + 1];
+
+	memset(&a, 0x5a, sizeof(a));
+	ck_assert_msg(config_load_text(&a, "x.conf", good, strlen(good), err,
+				       sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_str_eq(a.path, "x.conf");
+	ck_assert_uint_eq(a.proto.max_overcommit, 3);
+	ck_assert_uint_eq(a.max_memory, UINT64_C(5000000000));
+	tmp_write(good);
+	memset(&b, 0x5a, sizeof(b));
+	ck_assert_int_eq(config_load(&b, tmp_path, err, sizeof(err)), 0);
+	tmp_remove();
+	memset(b.path, 0, sizeof(b.path));
+	strcpy(b.path, "x.conf");
+	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+
+	/* Errors name the text like a file, and leave cfg alone. */
+	memset(&b, 0x5a, sizeof(b));
+	ck_assert_int_eq(config_load_text(&b, "x.conf", bad, strlen(bad), err,
+					  sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err, "x.conf:2: max_overcommit = 0 is out of range "
+			      "(1..128)");
+	memset(&a, 0x5a, sizeof(a));
+	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+
+	/* Not NUL-terminated: only len bytes are read. */
+	ck_assert_int_eq(config_load_text(&b, "x.conf", "a = 1;\0\n", 8, err,
+					  sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err, "x.conf: file contains a NUL byte");
+	ck_assert_int_eq(
+		config_load_text(&b, "x.conf", good, 10, err, sizeof(err)), -1);
+	memset(big, ' ', sizeof(big));
+	ck_assert_int_eq(config_load_text(&b, "x.conf", big, sizeof(big), err,
+					  sizeof(err)),
+			 -1);
+	snprintf(want, sizeof(want), "x.conf: file larger than 1048576 bytes");
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(config_load_text(&b, "x.conf", big, sizeof(big) - 1,
+					  err, sizeof(err)),
+			 0);
+}
+END_TEST
+
 START_TEST(config_load_default__missing_default_file)
 {
 	struct homa_config c, d;
@@ -1619,6 +1673,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load__peers);
 	tcase_add_test(tc, config_load__path_too_long);
 	tcase_add_test(tc, config_load__small_err_buffer);
+	tcase_add_test(tc, config_load_text__same_as_file);
 	tcase_add_test(tc, config_load__test_group);
 	tcase_add_test(tc, config_set__test_keys);
 	tcase_add_test(tc, config_set__errors);
