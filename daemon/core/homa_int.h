@@ -169,7 +169,7 @@ struct homa_peer {
 	/* When it last asked again for bytes we had sent at least a guard
 	 * time before (lost: grant pacing applies for a while); 0: never. */
 	uint64_t loss_at;
-	uint32_t scratch;   /* engine_peers_page's count */
+	uint32_t scratch; /* engine_peers_page's count */
 };
 
 /* Arrival-rate windows and the max filter's epoch (peer_rx_sample). */
