@@ -210,34 +210,35 @@ START_TEST(pacer_xmit__peer_cap)
 }
 END_TEST
 
+/* A packet of type from et_peer (server port 9) about our RPC id. */
+static struct homa_pkt from_peer(enum homa_type type, uint64_t id)
+{
+	struct homa_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.type = type;
+	p.sport = 9;
+	p.dport = engine_sock_port(t.cli);
+	p.sender_id = id ^ 1;
+	return p;
+}
+
 /* A GRANT from et_peer for our RPC id: offset bytes in all. */
 static void grant_to(uint64_t id, uint32_t offset)
 {
-	struct homa_pkt g;
+	struct homa_pkt g = from_peer(HOMA_GRANT, id);
 
-	memset(&g, 0, sizeof(g));
-	g.type = HOMA_GRANT;
-	g.sport = 9;
-	g.dport = engine_sock_port(t.cli);
-	g.sender_id = id ^ 1;
 	g.u.grant.offset = offset;
-	g.u.grant.priority = 0;
 	et_rx(&t, &g, &et_peer);
 }
 
 /* A RESEND from et_peer for bytes [offset, offset + length) of our RPC. */
 static void resend_to(uint64_t id, uint32_t offset, uint32_t length)
 {
-	struct homa_pkt r;
+	struct homa_pkt r = from_peer(HOMA_RESEND, id);
 
-	memset(&r, 0, sizeof(r));
-	r.type = HOMA_RESEND;
-	r.sport = 9;
-	r.dport = engine_sock_port(t.cli);
-	r.sender_id = id ^ 1;
 	r.u.resend.offset = offset;
 	r.u.resend.length = length;
-	r.u.resend.priority = 0;
 	et_rx(&t, &r, &et_peer);
 }
 
