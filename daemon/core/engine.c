@@ -59,7 +59,7 @@ void engine_params_default(struct homa_params *p)
 	p->need_ack_timeout = 10;
 	p->live_peer_resends = 10;
 	p->resend_peer_limit = 16;
-	p->grant_pace_factor = 2;
+	p->grant_pace_factor = 0;
 	p->peer_window_usecs = 4000;
 	p->n_rate_rules = 0;
 	p->unsched_from_rtt = ENGINE_UNSCHED_FROM_RTT;

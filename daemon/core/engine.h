@@ -148,7 +148,7 @@ struct homa_params {
 	 */
 	uint32_t peer_window_usecs;
 	/*
-	 * [2] Grant pacing: for 200 ms after a peer lost data of ours, a
+	 * [0] Grant pacing: for 200 ms after a peer lost data of ours, a
 	 * sender paces what it sends to it at this many times the rate at
 	 * which the peer's grants came while our messages waited for them
 	 * (peer_grant_sample, peer_tx_mbps), when that is below link_mbps.

@@ -263,7 +263,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.live_peer_resends, 10);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 16);
 	ck_assert_uint_eq(c.proto.peer_window_usecs, 4000);
-	ck_assert_uint_eq(c.proto.grant_pace_factor, 2);
+	ck_assert_uint_eq(c.proto.grant_pace_factor, 0);
 	ck_assert_uint_eq(c.proto.n_rate_rules, 0);
 	ck_assert_int_eq(c.link, HOMA_LINK_IP);
 	ck_assert_uint_eq(c.udp_port, 4146);
