@@ -61,6 +61,7 @@ delta() {
 # hogs_start / hogs_stop: two busy loops at our nice level (homad's).
 HOGS=""
 hogs_start() {
+	hog_lock
 	for i in 1 2; do
 		sh -c 'while :; do :; done' &
 		HOGS="$HOGS $!"
@@ -72,6 +73,7 @@ hogs_stop() {
 	kill $HOGS 2>/dev/null
 	for p in $HOGS; do wait "$p" 2>/dev/null; done
 	HOGS=""
+	hog_unlock
 }
 
 # homad_warnings: the distinct warnings both homads logged (for a failure).

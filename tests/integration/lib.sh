@@ -44,6 +44,19 @@ require_netns() {
 	ip netns del "$probe"
 }
 
+# hog_lock / hog_unlock: the part of a test that runs its own CPU hogs
+# (busy.sh, stress.sh) holds this lock, so that two such tests run at once
+# (make -j2 check, distcheck) do not add up to four hogs and each other's
+# traffic: each is written for two hogs beside homad.  Released at exit.
+hog_lock() {
+	exec 9>"${TMPDIR:-/tmp}/homad-tests-hogs.lock" &&
+		flock 9 || fail "cannot lock ${TMPDIR:-/tmp}/homad-tests-hogs.lock"
+}
+hog_unlock() {
+	flock -u 9 2>/dev/null
+	exec 9>&-
+}
+
 cleanup() {
 	rc=$?
 	for p in $T_PIDS; do

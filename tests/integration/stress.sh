@@ -144,6 +144,7 @@ done
 
 # --- CPU hogs for the whole case ---------------------------------------------
 HOGS=""
+if [ "$NHOGS" -gt 0 ]; then hog_lock; fi
 i=0
 while [ $i -lt "$NHOGS" ]; do
 	i=$((i + 1))
@@ -200,6 +201,7 @@ done
 T_RPCS=$(($(now_ms) - T0))
 # shellcheck disable=SC2086
 [ -n "$HOGS" ] && kill $HOGS 2>/dev/null
+if [ "$NHOGS" -gt 0 ]; then hog_unlock; fi
 if [ $BAD_RUNS -eq 0 ]; then
 	note "0 failed RPCs in $RUNS consecutive runs of $RPCS RPCs with" \
 		"$NHOGS CPU hogs ($((T_RPCS / 1000)) s)"
