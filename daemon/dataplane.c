@@ -739,10 +739,14 @@ static void *dp_thread(void *arg)
 		/* Held packets (fault injection) are due too. */
 		wake = deadline;
 		near = engine_pacer_deadline(dp->engine);
-		if (dp->fault && fault_next_deadline(dp->fault) < wake)
-			wake = fault_next_deadline(dp->fault);
-		if (dp->fault && fault_next_deadline(dp->fault) < near)
-			near = fault_next_deadline(dp->fault);
+		if (dp->fault) {
+			uint64_t held = fault_next_deadline(dp->fault);
+
+			if (held < wake)
+				wake = held;
+			if (held < near)
+				near = held;
+		}
 		if (near != UINT64_MAX && near <= now + DP_NEAR_NS) {
 			/* Due soon: poll, do not sleep (DP_NEAR_NS). */
 			r = uring_submit_and_wait(&dp->u, 0);
