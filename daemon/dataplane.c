@@ -11,6 +11,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -47,6 +48,10 @@ _Static_assert(DP_MAX_SOCKETS >= LINK_MAX_SOCKETS,
  * 20 us before each one cost ~6 loop passes per tick (issue 13's count).
  */
 #define DP_NEAR_NS 20000ull
+/* A tick this late counts in loop_late_ticks; one this late is logged. */
+#define DP_LATE_NS	    10000000ull
+#define DP_STALL_LOG_NS	    50000000ull
+#define DP_STALL_LOG_GAP_NS 10000000000ull
 /* How long the thread waits for cancelled requests when stopping. */
 #define DP_DRAIN_NS (2ull * 1000000000ull)
 
@@ -56,6 +61,7 @@ struct dp {
 	struct link *link;
 	struct homa_engine *engine;
 	struct chan *chan;     /* NULL until dp_serve_clients */
+	uint64_t stall_logged; /* when a late tick was last logged, or 0 */
 	struct homad_stats *m; /* &stats */
 	/*
 	 * Fault injection (homa.conf test group): created the first time it
@@ -441,12 +447,28 @@ static void dp_tx_budget(struct dp *dp, uint64_t now)
 /*
  * The engine's tick at now, timed: its cost is what grows with the RPCs
  * the engine holds (the timer visits every one), so it is measured
- * (loop_tick_ns*, homactl metrics).
+ * (loop_tick_ns*, homactl metrics).  So is how late it runs after its
+ * deadline (loop_late_*): how long homad was kept from its CPU, which is
+ * what a peer sees as silence.  A tick DP_STALL_LOG_NS late is logged
+ * (at most once per DP_STALL_LOG_GAP_NS).
  */
-static void dp_tick(struct dp *dp, uint64_t now)
+static void dp_tick(struct dp *dp, uint64_t now, uint64_t deadline)
 {
-	uint64_t t0 = homad_now_ns(), ns;
+	uint64_t t0 = homad_now_ns(), ns, late;
 
+	late = now > deadline ? now - deadline : 0;
+	if (late > dp->m->loop_late_ns_max)
+		dp->m->loop_late_ns_max = late;
+	if (late >= DP_LATE_NS)
+		dp->m->loop_late_ticks++;
+	if (late >= DP_STALL_LOG_NS &&
+	    (dp->stall_logged == 0 ||
+	     now - dp->stall_logged >= DP_STALL_LOG_GAP_NS)) {
+		dp->stall_logged = now;
+		log_warnx("data plane: ran %" PRIu64 " ms late (starved of CPU "
+			  "or stopped; peers saw no packet from this host)",
+			  late / 1000000);
+	}
 	engine_tick(dp->engine, now);
 	ns = homad_now_ns() - t0;
 	dp->m->loop_ticks++;
@@ -728,7 +750,7 @@ static void *dp_thread(void *arg)
 		dp_tx_budget(dp, now);
 		deadline = engine_next_deadline(dp->engine);
 		if (deadline <= now) {
-			dp_tick(dp, now);
+			dp_tick(dp, now, deadline);
 			deadline = engine_next_deadline(dp->engine);
 		}
 		/* What the last completions and ticks produced for clients. */
@@ -775,7 +797,7 @@ static void *dp_thread(void *arg)
 		/* Send completions may have freed slots for held DATA. */
 		dp_tx_budget(dp, now);
 		if (deadline != UINT64_MAX && now >= deadline)
-			dp_tick(dp, now);
+			dp_tick(dp, now, deadline);
 	}
 	dp_drain(dp);
 	atomic_store(&dp->exited, true);

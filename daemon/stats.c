@@ -97,6 +97,13 @@ static const struct stats_scalar stats_scalars[] = {
 	 STATS_OFF(loop_tick_ns)},
 	{"loop_tick_ns_max", "Longest engine tick so far, nanoseconds",
 	 STATS_OFF(loop_tick_ns_max)},
+	{"loop_late_ns_max",
+	 "Most a timer tick ran after its deadline, nanoseconds (homad "
+	 "starved of CPU, or stopped)",
+	 STATS_OFF(loop_late_ns_max)},
+	{"loop_late_ticks",
+	 "Timer ticks run 10 ms or more after their deadline",
+	 STATS_OFF(loop_late_ticks)},
 	{"chan_connects", "Client connections accepted",
 	 STATS_CHAN(chan_connects)},
 	{"chan_refused", "Client connections refused by limits",

@@ -59,6 +59,8 @@ struct homad_stats {
 	uint64_t loop_ticks;	   /* engine_tick calls (timer, pacer) */
 	uint64_t loop_tick_ns;	   /* their total duration, ns */
 	uint64_t loop_tick_ns_max; /* the longest of them, ns (never falls) */
+	uint64_t loop_late_ns_max; /* most a tick ran past its deadline, ns */
+	uint64_t loop_late_ticks;  /* ticks run DP_LATE_NS or more late */
 
 	/* --- fault injection (daemon/fault.c, homa.conf test group) ------ */
 	uint64_t fault_rx_drops;       /* received packets dropped */

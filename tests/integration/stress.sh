@@ -284,6 +284,15 @@ note "nftables dropped ${drops:-?} packets; homads sent $data_sent DATA," \
 	"stale request copies dropped $(sum_metric stale_requests);" \
 	"timeouts: $ctimeouts client, $stimeouts server," \
 	"$(sum_metric need_ack_timeouts) need-ack; faults:$faults"
+# How long each homad was kept from its CPU (a stalled homad is silent).
+late=""
+for k in 1 2 3; do
+	ms=$(awk '/^homad_loop_late_seconds_max_total /{printf "%d", $2 * 1000}' \
+		"$T_TMP/h$k.metrics")
+	late="$late h$k ${ms:-?} ms ($(metric "$T_TMP/h$k.metrics" \
+		loop_late_ticks) ticks >= 10 ms late);"
+done
+note "homads' longest delay past a tick's deadline:${late%;}"
 # The network was as bad as intended.
 if [ "${drops:-0}" -eq 0 ] || [ "$((rxdups + txdups))" -eq 0 ] ||
 	[ "$reorders" -eq 0 ]; then

@@ -439,6 +439,8 @@ START_TEST(metrics_foreach__names_labels_values)
 		"loop_ticks",
 		"loop_tick_ns",
 		"loop_tick_ns_max",
+		"loop_late_ns_max",
+		"loop_late_ticks",
 		"chan_connects",
 		"chan_refused",
 		"chan_disconnects",
