@@ -159,6 +159,8 @@ static const struct conf_key conf_keys[] = {
 	 10000, CF_ZERO_OK, NULL},
 	{"protocol", "live_peer_resends", CK_U32, OFF(proto.live_peer_resends),
 	 1, 10000, CF_ZERO_OK, NULL},
+	{"protocol", "stalled_peer_ticks", CK_U32,
+	 OFF(proto.stalled_peer_ticks), 3, 1000000, CF_ZERO_OK, NULL},
 	{"protocol", "resend_peer_limit", CK_U32, OFF(proto.resend_peer_limit),
 	 1, 100000, CF_ZERO_OK, NULL},
 	{"protocol", "peer_window_usecs", CK_U32, OFF(proto.peer_window_usecs),
@@ -1123,9 +1125,9 @@ static int conf_key_line(const struct conf_ctx *ctx, const char *group,
 }
 
 /* Rules that tie keys together. */
-static int conf_check_cross(struct conf_ctx *ctx, const struct homa_config *c)
+static int conf_check_cross(struct conf_ctx *ctx, struct homa_config *c)
 {
-	const struct homa_params *p = &c->proto;
+	struct homa_params *p = &c->proto;
 
 	if (p->max_sched_prio >= p->num_priorities) {
 		conf_error(ctx,
@@ -1154,6 +1156,23 @@ static int conf_check_cross(struct conf_ctx *ctx, const struct homa_config *c)
 			   "timeout_ticks = %u must be greater than "
 			   "resend_ticks (%u)",
 			   p->timeout_ticks, p->resend_ticks);
+		return -EINVAL;
+	}
+	/* Not given: 10 x timeout_ticks (1000 at the default). */
+	if (conf_key_line(ctx, "protocol", "stalled_peer_ticks", NULL) == 0 &&
+	    p->stalled_peer_ticks != 0) {
+		uint64_t t = 10ull * p->timeout_ticks;
+
+		p->stalled_peer_ticks = t > 1000000 ? 1000000 : (uint32_t)t;
+	}
+	if (p->stalled_peer_ticks != 0 &&
+	    p->stalled_peer_ticks <= p->timeout_ticks) {
+		conf_error(ctx,
+			   conf_key_line(ctx, "protocol", "stalled_peer_ticks",
+					 "timeout_ticks"),
+			   "stalled_peer_ticks = %u must be 0 or greater than "
+			   "timeout_ticks (%u)",
+			   p->stalled_peer_ticks, p->timeout_ticks);
 		return -EINVAL;
 	}
 	if (p->incast_unsched_bytes > p->unsched_bytes) {

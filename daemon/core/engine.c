@@ -58,6 +58,7 @@ void engine_params_default(struct homa_params *p)
 	p->max_gaps = 256;
 	p->need_ack_timeout = 10;
 	p->live_peer_resends = 10;
+	p->stalled_peer_ticks = 1000;
 	p->resend_peer_limit = 16;
 	p->grant_pace_factor = 0;
 	p->peer_window_usecs = 4000;
@@ -104,6 +105,10 @@ static void engine_sanitize(struct homa_params *p)
 		p->mtu = 65535;
 	if (p->timeout_ticks == 0)
 		p->timeout_ticks = 1;
+	/* Probing makes sense only past timeout_ticks. */
+	if (p->stalled_peer_ticks != 0 &&
+	    p->stalled_peer_ticks <= p->timeout_ticks)
+		p->stalled_peer_ticks = p->timeout_ticks + 1;
 	if (p->max_gaps == 0)
 		p->max_gaps = 1;
 	if (p->peer_pool_percent == 0)
@@ -658,6 +663,22 @@ void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
 	engine_icmp_fail(e, &e->rpcs, p, dport, err, now);
 	engine_icmp_fail(e, &e->in_service, p, dport, err, now);
 	engine_done(e, now);
+}
+
+void engine_peer_echo(struct homa_engine *e, const struct homa_addr *peer,
+		      uint16_t seq, uint64_t now)
+{
+	struct homa_peer *p = peer_find(e, peer);
+
+	(void)now;
+	/* Its last PEER_PROBE_WINDOW probes (uint16_t arithmetic wraps). */
+	if (p == NULL || p->probe_tick == 0 ||
+	    (uint16_t)(p->probe_seq - seq) >= PEER_PROBE_WINDOW) {
+		e->metrics.probe_replies_ignored++;
+		return;
+	}
+	e->metrics.probe_replies++;
+	p->host_tick = e->ticks;
 }
 
 /* ---- time -------------------------------------------------------------- */

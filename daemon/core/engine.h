@@ -134,6 +134,18 @@ struct homa_params {
 	 */
 	uint32_t live_peer_resends;
 	/*
+	 * [1000] A homad rule: before a peer silent for timeout_ticks is taken
+	 * for dead, its host's kernel is asked whether the host is up (an
+	 * ICMP echo request, ops.probe, from half of timeout_ticks of the
+	 * peer's silence on).  While the host answers, its homad is alive but
+	 * kept from running (a busy machine) or stopped, and its RPCs wait
+	 * until the peer has been silent this many ticks; a host that answers
+	 * nothing still fails them after timeout_ticks.  0: no probes (a peer
+	 * silent for timeout_ticks is dead).  Range 0 or timeout_ticks + 1 ..
+	 * 1000000.
+	 */
+	uint32_t stalled_peer_ticks;
+	/*
 	 * [16] RESEND rounds (one RPC's RESENDs for its gaps and tail) sent to
 	 * one peer in one tick; the RPCs over it send theirs in the next
 	 * tick.  0: no limit.  Range 0..100000 (a homad limit).
@@ -301,6 +313,12 @@ struct homa_engine_ops {
 	 * tests and fuzzers abort here.
 	 */
 	void (*bug)(void *ctx, const char *what);
+	/*
+	 * Ask the host at peer whether it is up (an ICMP echo request with
+	 * sequence seq); an answer is given to engine_peer_echo.  NULL: no
+	 * probes (stalled_peer_ticks is then as 0).
+	 */
+	void (*probe)(void *ctx, const struct homa_addr *peer, uint16_t seq);
 };
 
 /*
@@ -359,6 +377,14 @@ int engine_icmp_errno(int family, uint8_t type, uint8_t code, bool *port_only);
  */
 void engine_icmp_error(struct homa_engine *e, const struct homa_addr *peer,
 		       uint16_t dport, int err, uint64_t now);
+
+/*
+ * The host at peer answered the probe (ops.probe) with sequence seq: the
+ * host is up.  Answers from hosts we know nothing of, or to probes other
+ * than its last few, are ignored (counted in probe_replies_ignored).
+ */
+void engine_peer_echo(struct homa_engine *e, const struct homa_addr *peer,
+		      uint16_t seq, uint64_t now);
 
 /*
  * The time (caller's clock, ns) at which the engine next needs

@@ -150,6 +150,16 @@ struct homa_peer {
 	 * peer is silent too (timer.c).
 	 */
 	uint64_t heard_tick;
+	/*
+	 * Its host's kernel (stalled_peer_ticks): e->ticks when we last asked
+	 * it whether it is up (0: never), the sequence of that probe (one
+	 * series per peer), and e->ticks when it last answered one of its last
+	 * PEER_PROBE_WINDOW probes (0: never).  An answer after heard_tick
+	 * means the host is up while its homad is silent.
+	 */
+	uint64_t probe_tick;
+	uint16_t probe_seq;
+	uint64_t host_tick;
 	/* RESEND rounds sent to it in tick resend_tick (resend_peer_limit). */
 	uint64_t resend_tick;
 	uint32_t resends_in_tick;
@@ -181,6 +191,8 @@ struct homa_peer {
 
 /* RTT samples are kept as the minimum over this window and the last. */
 #define PEER_RTT_WINDOW_NS 1000000000ull
+/* engine_peer_echo takes answers to a peer's last this many probes. */
+#define PEER_PROBE_WINDOW 4
 
 /*
  * homad's extension marker in DATA.pad (spec/wire.md: the module sends 0
@@ -400,6 +412,7 @@ struct homa_rpc {
 	uint32_t next_resend;
 	uint32_t resend_gap;
 	uint32_t unanswered;   /* RESEND rounds since the peer answered */
+	uint64_t round_tick;   /* e->ticks of its last RESEND round */
 	uint32_t resend_asked; /* bytes its last RESEND round asked for */
 	/* When it went silent: its peer's rx_total, and the bytes the peer
 	 * owed us then (timer_resend_deferred). */

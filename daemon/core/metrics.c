@@ -158,6 +158,25 @@ static const struct metrics_scalar metrics_scalars[] = {
 	 "Ticks in which an RPC silent for timeout_ticks was kept because its "
 	 "peer was still sending",
 	 METRICS_OFF(timeouts_peer_alive)},
+	{"client_timeouts_peer_stalled",
+	 "Client RPCs timed out: the peer sent nothing for stalled_peer_ticks "
+	 "while its host answered probes",
+	 METRICS_OFF(client_timeouts_peer_stalled)},
+	{"server_timeouts_peer_stalled",
+	 "Server RPCs ended: the client sent nothing for stalled_peer_ticks "
+	 "while its host answered probes",
+	 METRICS_OFF(server_timeouts_peer_stalled)},
+	{"timeouts_host_up",
+	 "Ticks in which an RPC silent for timeout_ticks was kept because its "
+	 "silent peer's host answered probes",
+	 METRICS_OFF(timeouts_host_up)},
+	{"probes_sent", "Probes (ICMP echo) sent to hosts of silent peers",
+	 METRICS_OFF(probes_sent)},
+	{"probe_replies", "Probe answers taken: the host is up",
+	 METRICS_OFF(probe_replies)},
+	{"probe_replies_ignored",
+	 "Probe answers ignored: from an unknown peer, or to an old probe",
+	 METRICS_OFF(probe_replies_ignored)},
 	{"resends_peer_limited",
 	 "RESEND rounds put off to a later tick by resend_peer_limit",
 	 METRICS_OFF(resends_peer_limited)},

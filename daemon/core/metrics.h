@@ -74,13 +74,22 @@ struct homa_metrics {
 	uint64_t server_timeouts_rpc_silent;
 	uint64_t
 		timeouts_peer_alive; /* checks past timeout_ticks, peer alive */
-	uint64_t resends_peer_limited; /* RESEND rounds put off: peer limit */
-	uint64_t resends_bytes_capped; /* ... put off: peer's bytes asked */
-	uint64_t resend_bytes_asked;   /* bytes RESENDs asked peers for */
-	uint64_t grant_pace_changes;   /* a peer's grant pacing rate changed */
-	uint64_t grant_paced_packets;  /* packets sent to grant-paced peers */
-	uint64_t need_ack_timeouts;    /* server RPCs never acked (homad) */
-	uint64_t unknown_rpcs;	       /* packets for RPCs we do not have */
+	/* Its host up while the peer is silent (stalled_peer_ticks): the
+	 * RPCs that timed out after stalled_peer_ticks, and the checks past
+	 * timeout_ticks that kept an RPC. */
+	uint64_t client_timeouts_peer_stalled;
+	uint64_t server_timeouts_peer_stalled;
+	uint64_t timeouts_host_up;
+	uint64_t probes_sent;		/* ops.probe calls */
+	uint64_t probe_replies;		/* engine_peer_echo, taken */
+	uint64_t probe_replies_ignored; /* ... unknown peer or old probe */
+	uint64_t resends_peer_limited;	/* RESEND rounds put off: peer limit */
+	uint64_t resends_bytes_capped;	/* ... put off: peer's bytes asked */
+	uint64_t resend_bytes_asked;	/* bytes RESENDs asked peers for */
+	uint64_t grant_pace_changes;	/* a peer's grant pacing rate changed */
+	uint64_t grant_paced_packets;	/* packets sent to grant-paced peers */
+	uint64_t need_ack_timeouts;	/* server RPCs never acked (homad) */
+	uint64_t unknown_rpcs;		/* packets for RPCs we do not have */
 	uint64_t server_cant_create_rpcs; /* requests refused: limits */
 	uint64_t packet_discards;	  /* DATA dropped: duplicate, overlap,
 					     stale state, inconsistent length */

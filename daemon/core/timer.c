@@ -99,19 +99,63 @@ static uint32_t timer_resend_cap(const struct homa_params *p)
 }
 
 /*
- * rpc has been silent for timeout_ticks: give it up if its peer has been
- * silent as long (a dead or unreachable host), or if the peer talks but
- * left live_peer_resends RESEND rounds for this RPC in a row unanswered
- * (it lost the RPC).  A peer that talks is alive, maybe busy: its answers may
- * sit in its queues or ours.  Ticks are homad's own (a stalled homad counts
+ * A homad rule (stalled_peer_ticks): is peer silent while its host is up?
+ * Its kernel answered one of our probes after the peer's last packet, and
+ * recently (within timeout_ticks: a host that stops answering is down).
+ */
+static bool timer_host_up(const struct homa_engine *e,
+			  const struct homa_peer *peer)
+{
+	const struct homa_params *p = &e->params;
+
+	return p->stalled_peer_ticks != 0 && e->ops.probe != NULL &&
+	       peer->host_tick > peer->heard_tick &&
+	       e->ticks - peer->host_tick < p->timeout_ticks;
+}
+
+/*
+ * Ask peer's host whether it is up (ops.probe): rpc is half way to its
+ * timeout and the peer has been silent as long.  At most one probe per
+ * peer every timeout_ticks / 4 ticks.
+ */
+static void timer_probe(struct homa_engine *e, const struct homa_rpc *rpc)
+{
+	const struct homa_params *p = &e->params;
+	struct homa_peer *peer = rpc->peer;
+	uint32_t half = p->timeout_ticks / 2, gap = p->timeout_ticks / 4;
+
+	if (p->stalled_peer_ticks == 0 || e->ops.probe == NULL)
+		return;
+	if (rpc->silent_ticks < half || e->ticks - peer->heard_tick < half)
+		return;
+	if (gap == 0)
+		gap = 1;
+	if (peer->probe_tick != 0 && e->ticks - peer->probe_tick < gap)
+		return;
+	peer->probe_tick = e->ticks;
+	peer->probe_seq++;
+	e->metrics.probes_sent++;
+	e->ops.probe(e->ops_ctx, &peer->addr, peer->probe_seq);
+}
+
+/*
+ * rpc has been silent for timeout_ticks.  If its peer has been silent as
+ * long, give it up (a dead or unreachable host) unless the peer's host
+ * answers our probes (timer_host_up: its homad is alive but kept from
+ * running, or stopped), then only once the peer has been silent
+ * stalled_peer_ticks.  If the peer talks, give the RPC up once the peer
+ * left live_peer_resends RESEND rounds for it in a row unanswered (it lost
+ * the RPC).  A peer that talks is alive, maybe busy: its answers may sit in
+ * its queues or ours.  Ticks are homad's own (a stalled homad counts
  * none).  Returns true if the RPC ended.
  */
 static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc,
 			  uint64_t now)
 {
 	const struct homa_params *p = &e->params;
-	bool peer_silent =
-		e->ticks - rpc->peer->heard_tick >= (uint64_t)p->timeout_ticks;
+	uint64_t silence = e->ticks - rpc->peer->heard_tick;
+	bool peer_silent = silence >= (uint64_t)p->timeout_ticks;
+	bool stalled = peer_silent && timer_host_up(e, rpc->peer);
 	bool too_long = p->live_peer_resends != 0 &&
 			rpc->unanswered >= p->live_peer_resends;
 
@@ -130,13 +174,19 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc,
 		}
 		return false;
 	}
+	if (stalled && silence < (uint64_t)p->stalled_peer_ticks) {
+		e->metrics.timeouts_host_up++;
+		return false;
+	}
 	if (!peer_silent && !too_long) {
 		e->metrics.timeouts_peer_alive++;
 		return false;
 	}
 	if (rpc_is_client(rpc)) {
 		e->metrics.client_rpc_timeouts++;
-		if (peer_silent)
+		if (stalled)
+			e->metrics.client_timeouts_peer_stalled++;
+		else if (peer_silent)
 			e->metrics.client_timeouts_peer_silent++;
 		else
 			e->metrics.client_timeouts_rpc_silent++;
@@ -144,7 +194,9 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc,
 		return true;
 	}
 	e->metrics.server_rpc_timeouts++;
-	if (peer_silent)
+	if (stalled)
+		e->metrics.server_timeouts_peer_stalled++;
+	else if (peer_silent)
 		e->metrics.server_timeouts_peer_silent++;
 	else
 		e->metrics.server_timeouts_rpc_silent++;
@@ -263,6 +315,7 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	}
 	if (rpc->silent_ticks >= p->timeout_ticks && timer_timeout(e, rpc, now))
 		return;
+	timer_probe(e, rpc);
 	if (rpc->silent_ticks < p->resend_ticks)
 		return;
 	/* A sender waiting for grants leaves asking to the receiver. */
@@ -288,8 +341,16 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 		gap = cap;
 	rpc->resend_gap = gap;
 	rpc->next_resend = rpc->silent_ticks + gap;
-	if (rpc->unanswered < UINT32_MAX)
+	/*
+	 * The last round is unanswered only if the peer talked since it went
+	 * out (it could have answered): rounds to a silent peer (stalled, or
+	 * its answers lost) do not count towards live_peer_resends.
+	 */
+	if ((rpc->round_tick == 0 ||
+	     rpc->peer->heard_tick >= rpc->round_tick) &&
+	    rpc->unanswered < UINT32_MAX)
 		rpc->unanswered++;
+	rpc->round_tick = e->ticks;
 	msgin_request_retrans(e, rpc, now);
 	rpc->peer->resend_bytes += asked - rpc->resend_asked;
 	rpc->resend_asked = (uint32_t)asked;

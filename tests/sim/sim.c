@@ -17,6 +17,7 @@ enum sim_ev_type {
 	EV_RPC_START, /* a scheduled RPC starts */
 	EV_RESPOND,   /* a server answers after its think time */
 	EV_ICMP,      /* port unreachable reaches the sender */
+	EV_ECHO,      /* a probe's answer reaches the prober */
 };
 
 struct sim_pkt {
@@ -34,7 +35,8 @@ struct sim_event {
 	unsigned host;
 	uint64_t arg; /* timer generation, rpc index, icmp port */
 	struct sim_pkt *pkt;
-	struct homa_addr addr; /* EV_RESPOND: client; EV_ICMP: reporter */
+	struct homa_addr addr; /* EV_RESPOND: client; EV_ICMP, EV_ECHO:
+				  reporter */
 };
 
 struct sim_port {
@@ -375,6 +377,32 @@ static void sim_cb_unreach(void *ctx, const struct homa_addr *src,
 	sim_push(s, ev);
 }
 
+/*
+ * A probe (ICMP echo) to the host at peer: its kernel answers even while
+ * its homad is stalled; a killed host answers nothing.  The answer takes a
+ * round trip (control packets skip the queues here).
+ */
+static void sim_cb_probe(void *ctx, const struct homa_addr *peer, uint16_t seq)
+{
+	struct sim *s = ctx;
+	struct sim_event ev;
+	unsigned dst = s->cfg.hosts;
+
+	for (unsigned i = 0; i < s->cfg.hosts; i++)
+		if (memcmp(&s->hosts[i].addr, peer, sizeof(*peer)) == 0)
+			dst = i;
+	if (dst == s->cfg.hosts || s->hosts[dst].dead ||
+	    s->hosts[s->cur_host].dead)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.time = s->now + 2 * s->cfg.delay_ns;
+	ev.type = EV_ECHO;
+	ev.host = s->cur_host;
+	ev.arg = seq;
+	ev.addr = s->hosts[dst].addr;
+	sim_push(s, ev);
+}
+
 /* ---- hosts ------------------------------------------------------------- */
 
 /* An engine bug (an illegal RPC state change): the simulation stops. */
@@ -393,6 +421,7 @@ static void sim_host_open(struct sim *s, struct sim_host *h)
 		.tx_release = sim_cb_release,
 		.port_unreachable = sim_cb_unreach,
 		.bug = sim_cb_bug,
+		.probe = sim_cb_probe,
 	};
 	h->e = engine_create(&s->cfg.proto);
 	if (h->e == NULL)
@@ -778,6 +807,7 @@ static bool sim_deferred(struct sim *s, struct sim_event *ev)
 	case EV_RPC_START:
 	case EV_RESPOND:
 	case EV_ICMP:
+	case EV_ECHO:
 		host = ev->host;
 		break;
 	default:
@@ -853,6 +883,14 @@ static void sim_event(struct sim *s, struct sim_event *ev)
 		s->cur_host = h->idx;
 		engine_icmp_error(h->e, &ev->addr, (uint16_t)ev->arg, ENOTCONN,
 				  s->now);
+		sim_after(s, h);
+		break;
+	case EV_ECHO:
+		h = &s->hosts[ev->host];
+		if (h->dead)
+			break;
+		s->cur_host = h->idx;
+		engine_peer_echo(h->e, &ev->addr, (uint16_t)ev->arg, s->now);
 		sim_after(s, h);
 		break;
 	}

@@ -306,6 +306,41 @@ START_TEST(sim__dead_peer_times_out)
 }
 END_TEST
 
+/*
+ * A server's homad stopped for good while its host is up (its kernel
+ * answers probes): its clients' RPCs fail with ETIMEDOUT once it has been
+ * silent stalled_peer_ticks (1000 ticks of 1 ms, 10 x timeout_ticks),
+ * counted as stalled.  A killed host (sim__dead_peer_times_out) fails them
+ * after timeout_ticks.
+ */
+START_TEST(sim__stopped_homad_times_out_after_stalled_peer_ticks)
+{
+	struct sim_config c;
+	struct sim *s;
+	const struct homa_metrics *m;
+
+	sim_config_default(&c);
+	s = sim_create(&c);
+	sim_host_stall(s, 1, 100000 * MS);
+	sim_rpc_start(s, 0, 1, 1000, 1000);
+	sim_rpc_start(s, 0, 1, 500000, 1000);
+	sim_run_until(s, 2000 * MS);
+	for (size_t i = 0; i < 2; i++) {
+		const struct sim_rpc *r = sim_rpc_get(s, i);
+
+		ck_assert(r->done);
+		ck_assert_int_eq(r->error, ETIMEDOUT);
+		ck_assert_uint_ge(r->end_ns - r->start_ns, 999 * MS);
+		ck_assert_uint_le(r->end_ns - r->start_ns, 1002 * MS);
+	}
+	m = engine_metrics(sim_engine(s, 0));
+	ck_assert_uint_eq(m->client_timeouts_peer_stalled, 2);
+	ck_assert_uint_eq(m->client_timeouts_peer_silent, 0);
+	ck_assert_uint_gt(m->probe_replies, 0);
+	sim_destroy(s);
+}
+END_TEST
+
 START_TEST(sim__server_restart_mid_request)
 {
 	struct sim_config c;
@@ -465,13 +500,14 @@ END_TEST
  * The client's homad stops for 150 ms (longer than timeout_ticks) in the
  * middle of 200 RPCs: no RPC fails (its own stall is not its peer's
  * silence; the server may end request RPCs it saw go silent, the client
- * sends them again).  The server's homad stops for 80 ms: no RPC fails
- * and nothing times out.  Little is sent twice.
+ * sends them again).  The server's homad stops for 300 ms, three times
+ * timeout_ticks: no RPC fails and nothing times out (its host's kernel
+ * answers the client's probes: stalled_peer_ticks).  Little is sent twice.
  */
 START_TEST(sim__stalled_host_no_failures)
 {
-	/* The client 150 ms (more than timeout_ticks), the server 80 ms. */
-	static const uint64_t stall_ms[2] = {150, 80};
+	/* The client 150 ms, the server 300 ms (timeout_ticks: 100 ms). */
+	static const uint64_t stall_ms[2] = {150, 300};
 
 	for (unsigned stalled = 0; stalled < 2; stalled++) {
 		struct sim_config c;
@@ -498,6 +534,14 @@ START_TEST(sim__stalled_host_no_failures)
 			ck_assert_uint_eq(m->client_rpc_timeouts, 0);
 			if (stalled == 1)
 				ck_assert_uint_eq(m->server_rpc_timeouts, 0);
+		}
+		if (stalled == 1) {
+			const struct homa_metrics *m =
+				engine_metrics(sim_engine(s, 0));
+
+			ck_assert_uint_gt(m->probes_sent, 0);
+			ck_assert_uint_eq(m->probe_replies, m->probes_sent);
+			ck_assert_uint_gt(m->timeouts_host_up, 0);
 		}
 		printf("host %u stalled %" PRIu64 " ms: %" PRIu64
 		       " DATA packets, %" PRIu64 " resent\n",
@@ -712,6 +756,8 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, sim__late_duplicate_request_not_executed);
 	tcase_add_test(tc, sim__deterministic);
 	tcase_add_test(tc, sim__dead_peer_times_out);
+	tcase_add_test(tc,
+		       sim__stopped_homad_times_out_after_stalled_peer_ticks);
 	tcase_add_test(tc, sim__server_restart_mid_request);
 	tcase_add_test(tc, sim__server_restart_rpc_unknown);
 	tcase_add_test(tc, sim__busy_server_keeps_client_waiting);

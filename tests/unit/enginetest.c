@@ -80,6 +80,15 @@ static void et_space(void *ctx, struct homa_sock *s, void *app)
 	t->send_space++;
 }
 
+static void et_probe(void *ctx, const struct homa_addr *peer, uint16_t seq)
+{
+	struct et *t = ctx;
+
+	t->probes++;
+	t->probe_dst = *peer;
+	t->probe_seq = seq;
+}
+
 /* An engine bug (an illegal RPC state change): the test fails. */
 static void et_bug(void *ctx, const char *what)
 {
@@ -96,6 +105,7 @@ void et_init(struct et *t, const struct homa_params *p)
 		.send_space = et_space,
 		.port_unreachable = et_unreach,
 		.bug = et_bug,
+		.probe = et_probe,
 	};
 
 	memset(t, 0, sizeof(*t));

@@ -44,6 +44,11 @@ struct et {
 	size_t nreleased;
 	unsigned unreach;
 	unsigned send_space;
+	/* Probes (ops.probe): how many, and the last one's host and sequence.
+	 */
+	unsigned probes;
+	struct homa_addr probe_dst;
+	uint16_t probe_seq;
 };
 
 extern const struct homa_addr et_peer;	/* 10.0.0.2 */

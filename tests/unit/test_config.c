@@ -147,6 +147,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(max_gaps);
 	SAME(need_ack_timeout);
 	SAME(live_peer_resends);
+	SAME(stalled_peer_ticks);
 	SAME(resend_peer_limit);
 	SAME(peer_window_usecs);
 	SAME(grant_pace_factor);
@@ -261,6 +262,7 @@ START_TEST(config_defaults__values)
 	ck_assert_uint_eq(c.proto.max_gaps, 256);
 	ck_assert_uint_eq(c.proto.need_ack_timeout, 10);
 	ck_assert_uint_eq(c.proto.live_peer_resends, 10);
+	ck_assert_uint_eq(c.proto.stalled_peer_ticks, 1000);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 16);
 	ck_assert_uint_eq(c.proto.peer_window_usecs, 4000);
 	ck_assert_uint_eq(c.proto.grant_pace_factor, 0);
@@ -370,10 +372,10 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 34 protocol, 14 network, 3 control, 6 clients, 2 daemon and 7
+	 * 35 protocol, 14 network, 3 control, 6 clients, 2 daemon and 7
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 81);
+	ck_assert_int_eq(settings, 82);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -417,6 +419,7 @@ START_TEST(config_load__every_key)
 		"  wmem_max = 200000000; tick_usecs = 500;\n"
 		"  max_rpcs_per_peer = 77; max_sockets = 88; max_gaps = 99;\n"
 		"  need_ack_timeout = 0; live_peer_resends = 0;\n"
+		"  stalled_peer_ticks = 0;\n"
 		"  resend_peer_limit = 3; peer_window_usecs = 2500;\n"
 		"  grant_pace_factor = 3;\n"
 		"};\n"
@@ -472,6 +475,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.proto.max_gaps, 99);
 	ck_assert_uint_eq(c.proto.need_ack_timeout, 0);
 	ck_assert_uint_eq(c.proto.live_peer_resends, 0);
+	ck_assert_uint_eq(c.proto.stalled_peer_ticks, 0);
 	ck_assert_uint_eq(c.proto.resend_peer_limit, 3);
 	ck_assert_uint_eq(c.proto.peer_window_usecs, 2500);
 	ck_assert_uint_eq(c.proto.grant_pace_factor, 3);
@@ -1130,6 +1134,14 @@ START_TEST(config_load__protocol_limits)
 		 "need_ack_timeout = -1 is out of range (0 or 1..10000)");
 	load_err("protocol = { live_peer_resends = 10001; };\n", 1,
 		 "live_peer_resends = 10001 is out of range (0 or 1..10000)");
+	load_err("protocol = { stalled_peer_ticks = 1000001; };\n", 1,
+		 "stalled_peer_ticks = 1000001 is out of range (0 or "
+		 "3..1000000)");
+	load_err("protocol = { timeout_ticks = 200;\n"
+		 " stalled_peer_ticks = 200; };\n",
+		 2,
+		 "stalled_peer_ticks = 200 must be 0 or greater than "
+		 "timeout_ticks (200)");
 	load_err("protocol = { resend_peer_limit = 100001; };\n", 1,
 		 "resend_peer_limit = 100001 is out of range (0 or 1..100000)");
 	load_err("protocol = { grant_pace_factor = 65; };\n", 1,

@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,9 +83,12 @@ START_TEST(timer_tick__client_resend_all_then_timeout)
 END_TEST
 
 /*
- * A peer that keeps sending (here: CUTOFFS, about no RPC) is alive: an RPC
- * it never answers waits until live_peer_resends RESEND rounds for it in a
- * row went unanswered (at 5, 10, 20, 40, 65, 90, 115, 140, 165, 190).
+ * A peer that keeps sending (here: CUTOFFS, about no RPC, every 10 ticks)
+ * is alive: an RPC it never answers waits until live_peer_resends RESEND
+ * rounds for it in a row went unanswered (rounds at 5, 10, 20, 40, 65, 90,
+ * 115, 140, 165, 190, 215).  A round counts only if the peer talked since
+ * the one before (it could have answered): not the second (the peer said
+ * nothing between ticks 5 and 10), so the tenth that counts is at 215.
  */
 START_TEST(timer_tick__live_peer_keeps_rpc_until_bound)
 {
@@ -100,6 +104,14 @@ START_TEST(timer_tick__live_peer_keeps_rpc_until_bound)
 	ck_assert_uint_eq(nrpcs(), 1);
 	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 10);
 	ck_assert_uint_eq(m->timeouts_peer_alive, 91);
+	for (int i = 0; i < 2; i++) {
+		et_ticks(&t, 10);
+		et_ctrl(&t, HOMA_CUTOFFS, engine_sock_port(t.cli), 0);
+	}
+	et_ticks(&t, 5);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(et_count(&t, HOMA_RESEND), 11);
+	ck_assert_uint_eq(m->timeouts_peer_alive, 116);
 	et_ticks(&t, 1);
 	ck_assert_uint_eq(t.ndeliv, 1);
 	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
@@ -173,6 +185,163 @@ START_TEST(timer_tick__peer_silence_counts_from_last_packet)
 	ck_assert_uint_eq(nrpcs(), 1);
 	et_ticks(&t, 1);
 	ck_assert_uint_eq(nrpcs(), 0);
+	ck_assert_uint_eq(m->client_timeouts_peer_silent, 1);
+}
+END_TEST
+
+/*
+ * n ticks, one at a time; while answer, each new probe is answered as the
+ * kernel of a host that is up would, before the next tick.
+ */
+static void ticks_probed(unsigned n, bool answer)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned before = t.probes;
+
+		et_ticks(&t, 1);
+		if (answer && t.probes != before)
+			engine_peer_echo(t.e, &t.probe_dst, t.probe_seq, t.now);
+	}
+}
+
+/*
+ * A dead host (nothing answers, its kernel neither): probes from half of
+ * timeout_ticks of silence on, one every timeout_ticks / 4, to the peer's
+ * address; the RPC fails after timeout_ticks as without them.
+ */
+START_TEST(timer_probe__dead_host_fails_at_timeout)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+	uint64_t id = et_request(&t, 100);
+
+	ticks_probed(49, false);
+	ck_assert_uint_eq(t.probes, 0);
+	ticks_probed(1, false);
+	ck_assert_uint_eq(t.probes, 1);
+	ck_assert_int_eq(memcmp(&t.probe_dst, &et_peer, sizeof(et_peer)), 0);
+	ck_assert_uint_eq(t.probe_seq, 1);
+	ticks_probed(25, false);
+	ck_assert_uint_eq(t.probes, 2);
+	ck_assert_uint_eq(t.probe_seq, 2);
+	ticks_probed(24, false);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ticks_probed(1, false);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_uint_eq(t.deliv[0].id, id);
+	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
+	ck_assert_uint_eq(m->client_timeouts_peer_silent, 1);
+	ck_assert_uint_eq(m->client_timeouts_peer_stalled, 0);
+	/* At 50 and 75; at 100 the RPC timed out first. */
+	ck_assert_uint_eq(m->probes_sent, 2);
+	ck_assert_uint_eq(m->timeouts_host_up, 0);
+}
+END_TEST
+
+/*
+ * A stalled host: its homad is silent, its kernel answers the probes.  The
+ * RPC waits past timeout_ticks until the peer has been silent
+ * stalled_peer_ticks (10 x timeout_ticks), then fails, counted as stalled.
+ */
+START_TEST(timer_probe__stalled_host_waits_then_fails)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+
+	ck_assert_uint_eq(t.p.stalled_peer_ticks, 1000);
+	et_request(&t, 100);
+	ticks_probed(999, true);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(nrpcs(), 1);
+	ck_assert_uint_eq(m->timeouts_host_up, 900);
+	ck_assert_uint_eq(m->probe_replies, m->probes_sent);
+	/* One probe every 25 ticks from tick 50 to 975. */
+	ck_assert_uint_eq(m->probes_sent, 38);
+	ticks_probed(1, true);
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
+	ck_assert_uint_eq(m->client_timeouts_peer_stalled, 1);
+	ck_assert_uint_eq(m->client_timeouts_peer_silent, 0);
+	ck_assert_uint_eq(m->client_timeouts_rpc_silent, 0);
+}
+END_TEST
+
+/*
+ * The stalled homad runs again (here after 300 ticks: it answers BUSY to
+ * our RESENDs): the RPC goes on; the RESEND rounds sent while it was
+ * silent do not count as unanswered (live_peer_resends), so the RPC does
+ * not fail once the peer talks again.
+ */
+START_TEST(timer_probe__stalled_host_resumes)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+	uint64_t id = et_request(&t, 100);
+
+	ticks_probed(300, true);
+	ck_assert_uint_eq(nrpcs(), 1);
+	et_ctrl(&t, HOMA_CUTOFFS, engine_sock_port(t.cli), 0);
+	ticks_probed(3, true);
+	ck_assert_uint_eq(nrpcs(), 1);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	et_ctrl(&t, HOMA_BUSY, engine_sock_port(t.cli), id | 1);
+	ticks_probed(50, true);
+	ck_assert_uint_eq(t.ndeliv, 0);
+	ck_assert_uint_eq(m->client_rpc_timeouts, 0);
+}
+END_TEST
+
+/*
+ * A host that answered and then went down (no answers from tick 300):
+ * its RPCs fail timeout_ticks after its last answer, as a dead host's.
+ */
+START_TEST(timer_probe__host_stops_answering)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+	unsigned n = 0;
+
+	et_request(&t, 100);
+	ticks_probed(300, true);
+	/* The last answer was to the probe of tick 300 (every 25 from 50). */
+	while (t.ndeliv == 0 && n < 1000) {
+		ticks_probed(1, false);
+		n++;
+	}
+	ck_assert_uint_eq(t.ndeliv, 1);
+	ck_assert_uint_eq(n, 100);
+	ck_assert_uint_eq(m->client_timeouts_peer_silent, 1);
+	ck_assert_uint_eq(m->client_timeouts_peer_stalled, 0);
+}
+END_TEST
+
+/* Answers from unknown hosts, and to probes never sent or long gone, are
+ * ignored and counted; stalled_peer_ticks 0 sends no probes. */
+START_TEST(timer_probe__ignored_answers_and_off)
+{
+	const struct homa_metrics *m;
+	struct homa_params p;
+
+	m = engine_metrics(t.e);
+	et_request(&t, 100);
+	engine_peer_echo(t.e, &et_peer2, 1, t.now);
+	engine_peer_echo(t.e, &et_peer, 1, t.now); /* none sent yet */
+	ck_assert_uint_eq(m->probe_replies_ignored, 2);
+	ticks_probed(50 + 25 * 5, true);
+	ck_assert_uint_eq(t.probe_seq, 6);
+	ck_assert_uint_eq(m->probe_replies, 6);
+	engine_peer_echo(t.e, &et_peer, 2, t.now); /* 4 probes ago: too old */
+	ck_assert_uint_eq(m->probe_replies_ignored, 3);
+	engine_peer_echo(t.e, &et_peer, 7, t.now); /* not sent yet */
+	ck_assert_uint_eq(m->probe_replies_ignored, 4);
+	engine_peer_echo(t.e, &et_peer, 3, t.now);
+	ck_assert_uint_eq(m->probe_replies, 7);
+
+	et_free(&t);
+	engine_params_default(&p);
+	p.stalled_peer_ticks = 0;
+	et_init(&t, &p);
+	m = engine_metrics(t.e);
+	et_request(&t, 100);
+	ticks_probed(100, true);
+	ck_assert_uint_eq(t.probes, 0);
+	ck_assert_uint_eq(t.ndeliv, 1);
 	ck_assert_uint_eq(m->client_timeouts_peer_silent, 1);
 }
 END_TEST
@@ -586,6 +755,11 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, timer_tick__live_peer_keeps_rpc_until_bound);
 	tcase_add_test(tc, timer_tick__peer_silence_counts_from_last_packet);
 	tcase_add_test(tc, timer_tick__live_peer_resends_zero_waits);
+	tcase_add_test(tc, timer_probe__dead_host_fails_at_timeout);
+	tcase_add_test(tc, timer_probe__stalled_host_waits_then_fails);
+	tcase_add_test(tc, timer_probe__stalled_host_resumes);
+	tcase_add_test(tc, timer_probe__host_stops_answering);
+	tcase_add_test(tc, timer_probe__ignored_answers_and_off);
 	tcase_add_test(tc, timer_tick__busy_keeps_backoff);
 	tcase_add_test(tc, timer_tick__resend_peer_limit);
 	tcase_add_test(tc, timer_tick__resend_bytes_capped_per_peer);
