@@ -8,9 +8,11 @@
  * has not read it yet), and leave as one UDP_SEGMENT (GSO) send.
  *
  * ICMP: errors about our packets are read from each socket's error queue
- * and handed to the link_icmp_fn; port unreachable answers are built by
- * linkpkt.c and sent on raw IPPROTO_ICMP / IPPROTO_ICMPV6 sockets opened
- * at creation (they need CAP_NET_RAW, so before the privilege drop).
+ * and handed to the link_icmp_fn; port unreachable answers and echo
+ * requests (link_probe) are built by linkpkt.c and sent on raw
+ * IPPROTO_ICMP / IPPROTO_ICMPV6 sockets opened at creation (they need
+ * CAP_NET_RAW, so before the privilege drop), which read the echo replies
+ * (and nothing else) through a multishot recvmsg like the Homa sockets.
  * The bytes around a Homa packet (IP headers, GRO segments, ICMP
  * messages) are parsed and built by linkpkt.c, tested without privileges.
  */
@@ -25,6 +27,7 @@
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -32,7 +35,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/wire.h"
@@ -78,6 +83,16 @@
 #define LINK_ICMP_BURST 100u
 /* ICMP_FILTER of linux/icmp.h (which clashes with net/if.h). */
 #define LINK_ICMP_FILTER 1
+/*
+ * Receive buffer of the raw ICMP sockets, which only read echo replies to
+ * probes (a few per peer and second; other processes' pings too).
+ */
+#define LINK_ICMP_RCVBUF (64 * 1024)
+/*
+ * link_probe leaves at least 1/LINK_PROBE_RESERVE of the tx slots (rounded
+ * up) free for Homa packets.
+ */
+#define LINK_PROBE_RESERVE 8
 
 /* One socket of the link. */
 struct link_sock {
@@ -85,6 +100,7 @@ struct link_sock {
 	int fd;			/* -1 when closed */
 	int family;		/* AF_INET or AF_INET6 */
 	enum link_rx_class cls; /* which packets its filter lets in */
+	bool icmp; /* a raw ICMP / ICMPv6 socket: reads echo replies */
 	/*
 	 * Raw ip link, LINK_RX_CTL socket only: a twin that takes every
 	 * packet and drops it at once (a locked "ret 0" filter), so that a
@@ -123,6 +139,7 @@ struct link_slot {
 	int fd;		       /* the socket it is sent on */
 	uint8_t retries;       /* times re-sent after a pending-error failure */
 	uint16_t n_pkts;       /* Homa packets in it; 0: an ICMP message */
+	bool probe;	       /* an echo request (link_probe) */
 	uint16_t gso_size;     /* bytes of each segment but the last */
 	bool gso_open;	       /* a GSO run that may take more segments */
 	uint8_t prio;	       /* priority of the packets in it */
@@ -152,6 +169,9 @@ struct link {
 	void *rx_arg;
 	link_icmp_fn icmp_fn; /* receiver of ICMP errors (may be NULL) */
 	void *icmp_arg;
+	link_echo_fn echo_fn; /* receiver of echo replies (may be NULL) */
+	void *echo_arg;
+	uint16_t probe_id; /* identifier of our echo requests (random) */
 	enum homa_link_kind kind;
 	uint16_t udp_port;
 	uint32_t mtu;	/* in effect */
@@ -169,7 +189,8 @@ struct link {
 	uint8_t high_prio;   /* DATA at this priority or above: LINK_RX_HIGH */
 	uint64_t sampled_ns; /* when link_sample last ran */
 	int tx_sock[2];	     /* socket index sending IPv4 [0] / v6 [1] */
-	int icmp_fd[2];	     /* raw ICMP [0] / ICMPv6 [1] socket, -1 if none */
+	/* Raw ICMP [0] / ICMPv6 [1] socket (fd -1 if none); cls LINK_RX_CTL */
+	struct link_sock icmp[2];
 
 	struct link_slot *slots; /* n_slots, calloc'ed */
 	unsigned n_slots;
@@ -760,10 +781,10 @@ static int link_slots_init(struct link *l, unsigned n, char *err, size_t errlen)
 
 /*
  * Open the raw ICMP socket of each family the link sends, for
- * link_port_unreachable.  They only send: a filter blocks every ICMP
- * message from their receive queues.  Without CAP_NET_RAW the ip link
+ * link_port_unreachable and link_probe.  A filter lets only echo replies
+ * into their (small) receive queues.  Without CAP_NET_RAW the ip link
  * fails (it needs the capability anyway); the udp link goes on without
- * port unreachable answers, with a warning.
+ * port unreachable answers and probes, with a warning.
  */
 static int link_icmp_open(struct link *l, char *err, size_t errlen)
 {
@@ -782,7 +803,7 @@ static int link_icmp_open(struct link *l, char *err, size_t errlen)
 			if (l->kind == HOMA_LINK_UDP) {
 				log_warnx("cannot open a raw %s socket: %s%s; "
 					  "no ICMP port unreachable will be "
-					  "sent",
+					  "sent, no peer host probed",
 					  fam ? "ICMPv6" : "ICMP", strerror(-r),
 					  r == -EPERM ? " (needs CAP_NET_RAW)"
 						      : "");
@@ -793,16 +814,20 @@ static int link_icmp_open(struct link *l, char *err, size_t errlen)
 				 r == -EPERM ? " (needs CAP_NET_RAW)" : "");
 			return r;
 		}
-		l->icmp_fd[fam] = fd;
+		l->icmp[fam].fd = fd;
 		if (fam) {
 			struct icmp6_filter f;
 
 			ICMP6_FILTER_SETBLOCKALL(&f);
+			ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &f);
 			r = setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f,
 				       sizeof(f));
 		} else {
-			/* linux/icmp.h's struct icmp_filter: a type mask. */
-			uint32_t f = ~0u;
+			/*
+			 * linux/icmp.h's struct icmp_filter: a mask of the
+			 * types blocked.  Echo reply is type 0.
+			 */
+			uint32_t f = ~(1u << ICMP_ECHOREPLY);
 
 			r = setsockopt(fd, SOL_RAW, LINK_ICMP_FILTER, &f,
 				       sizeof(f));
@@ -814,10 +839,40 @@ static int link_icmp_open(struct link *l, char *err, size_t errlen)
 				 fam ? "ICMPv6" : "ICMP", strerror(-r));
 			return r;
 		}
-		link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, 0);
+		link_setsockopt_int(fd, SOL_SOCKET, SO_RCVBUF,
+				    LINK_ICMP_RCVBUF);
 		link_setsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, 1 << 20);
 	}
 	return 0;
+}
+
+/* Set up the link_sock of the raw ICMP socket of family fam (0, 1). */
+static void link_icmp_sock_init(struct link *l, int fam)
+{
+	struct link_sock *s = &l->icmp[fam];
+
+	memset(s, 0, sizeof(*s));
+	s->l = l;
+	s->fd = -1;
+	s->sentinel_fd = -1;
+	s->family = fam ? AF_INET6 : AF_INET;
+	s->cls = LINK_RX_CTL;
+	s->icmp = true;
+	s->rx_msg.msg_namelen = LINK_RX_NAMELEN;
+	s->rx_msg.msg_controllen = LINK_RX_CONTROLLEN;
+	snprintf(s->desc, sizeof(s->desc), "%s", fam ? "icmpv6" : "icmp");
+}
+
+/* A random identifier for our echo requests. */
+static uint16_t link_random_id(void)
+{
+	uint16_t id;
+	struct timespec ts;
+
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) == (ssize_t)sizeof(id))
+		return id;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint16_t)((uint64_t)ts.tv_nsec ^ (uint64_t)getpid());
 }
 
 struct link *link_create(struct uring *u, const struct homa_config *cfg,
@@ -837,7 +892,9 @@ struct link *link_create(struct uring *u, const struct homa_config *cfg,
 	l->kind = cfg->link;
 	l->udp_port = cfg->udp_port;
 	l->tx_sock[0] = l->tx_sock[1] = -1;
-	l->icmp_fd[0] = l->icmp_fd[1] = -1;
+	link_icmp_sock_init(l, 0);
+	link_icmp_sock_init(l, 1);
+	l->probe_id = link_random_id();
 	l->icmp_tokens_ns =
 		(uint64_t)LINK_ICMP_BURST * 1000000000ull / LINK_ICMP_RATE;
 	/* Above the scheduled levels: unscheduled DATA (link.h). */
@@ -901,6 +958,17 @@ int link_start(struct link *l, char *err, size_t errlen)
 			r = link_arm_poll(&l->socks[i]);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot queue receives: %s",
+				 strerror(-r));
+			return r;
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		if (l->icmp[i].fd < 0)
+			continue;
+		r = link_arm_recv(&l->icmp[i]);
+		if (r < 0) {
+			snprintf(err, errlen,
+				 "cannot queue the echo reply receives: %s",
 				 strerror(-r));
 			return r;
 		}
@@ -1081,6 +1149,48 @@ static void link_rx_datagram(struct link_sock *s, void *buf, int res,
 }
 
 /*
+ * One read of raw ICMP socket s (its filter lets in echo replies only), in
+ * buf[0..res): a reply to one of our probes (our identifier and payload)
+ * is counted and handed to the echo callback with the address that
+ * answered; anything else (another process's ping, a malformed or
+ * truncated message) is counted as foreign and dropped.
+ */
+static void link_rx_echo(struct link_sock *s, void *buf, int res)
+{
+	struct link *l = s->l;
+	struct io_uring_recvmsg_out *o;
+	const struct sockaddr *name;
+	struct linkpkt_echo e;
+	struct homa_addr peer;
+	size_t len;
+
+	o = io_uring_recvmsg_validate(buf, res, &s->rx_msg);
+	if (!o) {
+		l->m->link_rx_errors++;
+		return;
+	}
+	name = io_uring_recvmsg_name(o);
+	len = io_uring_recvmsg_payload_length(o, res, &s->rx_msg);
+	if ((o->flags & MSG_TRUNC) ||
+	    o->namelen < (s->family == AF_INET ? sizeof(struct sockaddr_in)
+					       : sizeof(struct sockaddr_in6)) ||
+	    name->sa_family != s->family ||
+	    linkpkt_echo_parse(s->family,
+			       io_uring_recvmsg_payload(o, &s->rx_msg), len,
+			       &e) < 0 ||
+	    e.id != l->probe_id ||
+	    e.data_len != LINKPKT_ECHO_LEN - LINKPKT_ICMP_HLEN ||
+	    memcmp(e.data, LINKPKT_ECHO_DATA, e.data_len) != 0) {
+		l->m->link_probe_foreign++;
+		return;
+	}
+	link_addr_from_sa(name, &peer);
+	l->m->link_probe_replies++;
+	if (l->echo_fn)
+		l->echo_fn(l->echo_arg, &peer, e.seq);
+}
+
+/*
  * A completion of s's multishot recvmsg.  Without IORING_CQE_F_MORE the
  * kernel has ended it: -ENOBUFS when the buffer ring ran dry (buffers are
  * returned as each completion is handled, so re-arming at once is right),
@@ -1096,7 +1206,9 @@ static void link_recv_done(struct link_sock *s, const struct io_uring_cqe *cqe,
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
-		if (cqe->res > 0)
+		if (cqe->res > 0 && s->icmp)
+			link_rx_echo(s, uring_buf(l->u, bid), cqe->res);
+		else if (cqe->res > 0)
 			link_rx_datagram(s, uring_buf(l->u, bid), cqe->res,
 					 now);
 		uring_buf_return(l->u, bid);
@@ -1303,8 +1415,9 @@ void link_rearm(struct link *l)
 
 	if (!l->rearm_due || l->stopping)
 		return;
-	for (i = 0; i < l->n_socks; i++) {
-		struct link_sock *s = &l->socks[i];
+	for (i = 0; i < l->n_socks + 2; i++) {
+		struct link_sock *s = i < l->n_socks ? &l->socks[i]
+						     : &l->icmp[i - l->n_socks];
 
 		if (s->rearm_recv && !s->recv_armed && !s->recv_dead &&
 		    link_arm_recv(s) == 0)
@@ -1362,6 +1475,7 @@ static struct link_slot *link_slot_get(struct link *l,
 	t->sqe_idx = l->u->ring.sq.sqe_tail - 1;
 	t->retries = 0;
 	t->n_pkts = 0;
+	t->probe = false;
 	t->gso_size = 0;
 	t->gso_open = false;
 	t->gso_key = 0;
@@ -1548,7 +1662,7 @@ int link_port_unreachable(struct link *l, const struct homa_addr *src,
 
 	if (!pkt || len == 0)
 		return -EINVAL;
-	fd = l->icmp_fd[v4 ? 0 : 1];
+	fd = l->icmp[v4 ? 0 : 1].fd;
 	if (fd < 0)
 		return -EAFNOSUPPORT;
 	if (linkpkt_icmp_unanswerable(src))
@@ -1626,6 +1740,64 @@ int link_port_unreachable(struct link *l, const struct homa_addr *src,
 }
 
 /*
+ * A probe refused for want of a slot beyond the reserve or of a
+ * submission entry (which link_slot_get also counts in link_tx_errors),
+ * and a send that failed, are counted in link_probe_errors, not in the
+ * link_tx_* counters of Homa packets; a send the kernel accepted in
+ * link_probes_sent.
+ */
+int link_probe(struct link *l, const struct homa_addr *peer, uint16_t seq)
+{
+	bool v4 = IN6_IS_ADDR_V4MAPPED(&peer->in6);
+	unsigned reserve =
+		(l->n_slots + LINK_PROBE_RESERVE - 1) / LINK_PROBE_RESERVE;
+	struct io_uring_sqe *sqe;
+	struct link_slot *t;
+	int fd = l->icmp[v4 ? 0 : 1].fd, r;
+
+	if (fd < 0)
+		return -EAFNOSUPPORT;
+	if (linkpkt_icmp_unanswerable(peer))
+		return -EINVAL;
+	if (l->n_slots - l->in_flight <= reserve) {
+		l->m->link_probe_errors++;
+		return -ENOBUFS;
+	}
+	t = link_slot_get(l, &sqe, &r);
+	if (!t) {
+		l->m->link_probe_errors++;
+		return r;
+	}
+	l->gso_tail = NULL;
+	if (v4)
+		t->iov.iov_len = linkpkt_echo4_build(
+			t->iov.iov_base, l->slot_size, l->probe_id, seq);
+	else
+		t->iov.iov_len = linkpkt_echo6_build(
+			t->iov.iov_base, l->slot_size, l->probe_id, seq);
+	t->probe = true;
+	t->peer = *peer;
+	link_slot_dst(t, peer, 0, 0);
+	t->msg.msg_controllen = 0;
+	t->fd = fd;
+	io_uring_prep_sendmsg(sqe, fd, &t->msg, 0);
+	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
+	uring_note_send(l->u);
+	return 0;
+}
+
+uint16_t link_probe_id(const struct link *l)
+{
+	return l->probe_id;
+}
+
+void link_set_echo_fn(struct link *l, link_echo_fn fn, void *arg)
+{
+	l->echo_fn = fn;
+	l->echo_arg = arg;
+}
+
+/*
  * Errors an ICMP message leaves pending on a socket (sk_err, with
  * IP_RECVERR): the next send on that socket fails with it, whatever its
  * destination, and the packet is not sent.
@@ -1682,11 +1854,16 @@ static void link_send_done(struct link *l, struct link_slot *t,
 		l->m->link_tx_packets += t->n_pkts;
 		if (t->n_pkts)
 			l->m->link_tx_bytes += (uint64_t)cqe->res;
+		if (t->probe)
+			l->m->link_probes_sent++;
 	} else {
 		char dtext[INET6_ADDRSTRLEN + 8];
 
 		/* Every packet of the send is lost (an ICMP answer: one). */
-		l->m->link_tx_errors += t->n_pkts ? t->n_pkts : 1;
+		if (t->probe)
+			l->m->link_probe_errors++;
+		else
+			l->m->link_tx_errors += t->n_pkts ? t->n_pkts : 1;
 		link_sa_text((const struct sockaddr *)&t->dst, dtext,
 			     sizeof(dtext));
 		log_debug("send of %zu bytes (%u packets) to %s: %s",
@@ -1825,7 +2002,7 @@ bool link_idle(const struct link *l)
 	for (i = 0; i < l->n_socks; i++)
 		if (l->socks[i].recv_armed || l->socks[i].poll_armed)
 			return false;
-	return true;
+	return !l->icmp[0].recv_armed && !l->icmp[1].recv_armed;
 }
 
 unsigned link_tx_in_flight(const struct link *l)
@@ -1867,8 +2044,8 @@ void link_destroy(struct link *l)
 			close(l->socks[i].sentinel_fd);
 	}
 	for (i = 0; i < 2; i++)
-		if (l->icmp_fd[i] >= 0)
-			close(l->icmp_fd[i]);
+		if (l->icmp[i].fd >= 0)
+			close(l->icmp[i].fd);
 	if (l->slab)
 		munmap(l->slab, l->slab_len);
 	free(l->slots);

@@ -58,6 +58,19 @@
  * times).  Port unreachable answers go out on raw ICMP/ICMPv6 sockets
  * opened at creation.
  *
+ * Probes: the same raw ICMP/ICMPv6 sockets (one per family the link has
+ * sockets of; none on the udp link without CAP_NET_RAW) send ICMP echo
+ * requests to a peer's host (link_probe), so that the engine can tell a
+ * host whose kernel answers (up; its homad alive but starved of CPU, or
+ * stopped) from one that answers nothing.  Their filters (ICMP_FILTER,
+ * ICMP6_FILTER) let in echo replies only, into a 64 KiB receive buffer;
+ * each has a multishot recvmsg into the provided-buffer ring like the Homa
+ * sockets (re-armed the same way, ranked with LINK_RX_CTL by
+ * link_rx_rank, cancelled by link_stop).  A raw socket reads every echo
+ * reply that reaches the host, so a reply is ours only when its
+ * identifier is the link's random probe id and its payload ours: those
+ * are handed to the link_echo_fn, the others counted and dropped.
+ *
  * The link's counters are the link_* fields (and icmp_errors) of the
  * struct homad_stats given at creation: link_rx_kernel_drops sums the
  * kernel's drop counts of the sockets (SO_RXQ_OVFL on each read, and
@@ -68,7 +81,9 @@
  * link_tx_packets/bytes and
  * link_tx_errors count Homa packets (a GSO send counts each of its
  * segments), link_tx_queue_drops also counts port unreachable answers
- * suppressed by the rate limit.  A link is used by one thread.
+ * suppressed by the rate limit; link_probes_sent, link_probe_replies,
+ * link_probe_foreign and link_probe_errors count the probes (link_probe).
+ * A link is used by one thread.
  */
 #ifndef HOMAD_LINK_H
 #define HOMAD_LINK_H
@@ -140,7 +155,8 @@ struct link *link_create(struct uring *u, const struct homa_config *cfg,
 			 char *err, size_t errlen);
 
 /*
- * Arm a multishot recvmsg and a multishot POLLERR poll on every socket,
+ * Arm a multishot recvmsg and a multishot POLLERR poll on every Homa
+ * socket, a multishot recvmsg on each raw ICMP socket,
  * submit them, and check that the kernel accepted them (a kernel without
  * multishot recvmsg refuses the first arm at once).  Returns 0 or -errno
  * with a reason in err.  Completions that are already there are left in
@@ -201,8 +217,35 @@ typedef void (*link_icmp_fn)(void *arg, const struct homa_addr *peer,
 void link_set_icmp_fn(struct link *l, link_icmp_fn fn, void *arg);
 
 /*
+ * Queue an ICMP echo request (ICMPv6 for an IPv6 peer, ICMP for a
+ * v4-mapped one) to the host peer, identifier link_probe_id(l), sequence
+ * seq, sent by the caller's next submit.  Not rate-limited (the caller
+ * bounds its probes), but it leaves 1/8 of the tx slots to Homa packets.
+ * Returns 0; -EAFNOSUPPORT when the link has no ICMP socket of peer's
+ * family; -EINVAL for a multicast, broadcast-class or unspecified peer;
+ * -ENOBUFS when fewer than 1/8 of the tx slots (rounded up) would stay
+ * free; -EBUSY when no submission entry could be had (those two counted
+ * in link_probe_errors, as is a send that fails later).
+ */
+int link_probe(struct link *l, const struct homa_addr *peer, uint16_t seq);
+
+/* The identifier of the link's echo requests (random, fixed at creation). */
+uint16_t link_probe_id(const struct link *l);
+
+/*
+ * A reply to one of our echo requests: the address that answered (IPv4
+ * v4-mapped, as link_rx_fn gives sources) and the request's sequence.
+ */
+typedef void (*link_echo_fn)(void *arg, const struct homa_addr *peer,
+			     uint16_t seq);
+
+/* Set the echo reply callback (NULL: only count). */
+void link_set_echo_fn(struct link *l, link_echo_fn fn, void *arg);
+
+/*
  * Handle one completion if it is the link's (tags URING_TAG_RECV, _SEND,
- * _ERRPOLL): deliver received packets, return rx buffers, free tx slots,
+ * _ERRPOLL): deliver received packets and echo replies, return rx
+ * buffers, free tx slots,
  * read error queues, re-arm what the kernel ended (unless stopping).  now
  * is the caller's CLOCK_MONOTONIC time in ns.  Returns false, doing
  * nothing, for a completion of another tag.

@@ -369,3 +369,74 @@ int linkpkt_icmp_parse(int family, const void *msg, size_t len,
 	linkpkt_quote_parse(t, len, &out->quote);
 	return 0;
 }
+
+/* ---- echo requests and replies ----------------------------------------- */
+
+/* The common part of both echo requests; the checksum is left 0. */
+static size_t linkpkt_echo_build(uint8_t *buf, size_t room, uint8_t type,
+				 uint16_t id, uint16_t seq)
+{
+	uint16_t v;
+
+	if (room < LINKPKT_ECHO_LEN)
+		return 0;
+	memset(buf, 0, LINKPKT_ICMP_HLEN);
+	buf[0] = type;
+	v = htons(id);
+	memcpy(buf + 4, &v, 2);
+	v = htons(seq);
+	memcpy(buf + 6, &v, 2);
+	memcpy(buf + LINKPKT_ICMP_HLEN, LINKPKT_ECHO_DATA,
+	       LINKPKT_ECHO_LEN - LINKPKT_ICMP_HLEN);
+	return LINKPKT_ECHO_LEN;
+}
+
+size_t linkpkt_echo4_build(void *out, size_t room, uint16_t id, uint16_t seq)
+{
+	uint8_t *buf = out;
+	size_t n = linkpkt_echo_build(buf, room, ICMP_ECHO, id, seq);
+	uint16_t v;
+
+	if (n) {
+		v = linkpkt_csum(buf, n);
+		memcpy(buf + 2, &v, 2);
+	}
+	return n;
+}
+
+size_t linkpkt_echo6_build(void *out, size_t room, uint16_t id, uint16_t seq)
+{
+	return linkpkt_echo_build(out, room, ICMP6_ECHO_REQUEST, id, seq);
+}
+
+int linkpkt_echo_parse(int family, const void *p, size_t len,
+		       struct linkpkt_echo *out)
+{
+	const uint8_t *m = p;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (family != AF_INET && family != AF_INET6)
+		return -LINKPKT_ERR_VERSION;
+	if (family == AF_INET) {
+		r = linkpkt_ip4(m, len, false, &out->ip);
+		if (r < 0)
+			return r;
+		if (out->ip.proto != IPPROTO_ICMP)
+			return -LINKPKT_ERR_PROTO;
+		m += out->ip.off;
+		len = out->ip.len;
+	}
+	if (len < LINKPKT_ICMP_HLEN)
+		return -LINKPKT_ERR_SHORT;
+	if (m[0] != (family == AF_INET ? ICMP_ECHOREPLY : ICMP6_ECHO_REPLY) ||
+	    m[1] != 0)
+		return -LINKPKT_ERR_ICMP_TYPE;
+	if (family == AF_INET && linkpkt_csum(m, len) != 0)
+		return -LINKPKT_ERR_CHECKSUM;
+	out->id = (uint16_t)linkpkt_be16(m + 4);
+	out->seq = (uint16_t)linkpkt_be16(m + 6);
+	out->data = m + LINKPKT_ICMP_HLEN;
+	out->data_len = len - LINKPKT_ICMP_HLEN;
+	return 0;
+}

@@ -18,7 +18,10 @@
  *     linkpkt_icmp_unanswerable);
  *   - ICMP / ICMPv6 errors about a Homa packet: a whole message
  *     (linkpkt_icmp_parse) or the quote the kernel hands over with an
- *     error-queue read (linkpkt_quote_parse).
+ *     error-queue read (linkpkt_quote_parse);
+ *   - the ICMP / ICMPv6 echo requests the link probes a peer host with
+ *     (linkpkt_echo4_build, linkpkt_echo6_build) and the echo replies its
+ *     raw ICMP sockets read (linkpkt_echo_parse).
  *
  * Parsers return 0 or a negated enum linkpkt_err, the reason the bytes
  * were refused (linkpkt_err_name names it).
@@ -55,8 +58,10 @@ enum linkpkt_err {
 	LINKPKT_ERR_EXT,       /* IPv6 extension headers past the packet's
 				  end, more than LINKPKT_IP6_MAX_EXT, or a
 				  fragment header */
-	LINKPKT_ERR_PROTO,     /* not Homa: protocol not 146 (or UDP) */
-	LINKPKT_ERR_ICMP_TYPE, /* the ICMP message is not an error */
+	LINKPKT_ERR_PROTO,     /* not Homa: protocol not 146 (or UDP); for
+				  an echo reply: not ICMP (1) */
+	LINKPKT_ERR_ICMP_TYPE, /* the ICMP message is not an error (for
+				  linkpkt_echo_parse: not an echo reply) */
 	LINKPKT_ERR_CHECKSUM,  /* ICMP (IPv4) checksum wrong */
 	LINKPKT_ERR_COUNT
 };
@@ -209,5 +214,58 @@ struct linkpkt_icmp {
  */
 int linkpkt_icmp_parse(int family, const void *msg, size_t len,
 		       struct linkpkt_icmp *out);
+
+/*
+ * Echo requests and replies (ICMP types 8 / 0, ICMPv6 128 / 129, code 0):
+ * the ICMP header with identifier and sequence, then LINKPKT_ECHO_DATA
+ * bytes of payload, the text "homadprb".
+ */
+#define LINKPKT_ECHO_DATA "homadprb"
+#define LINKPKT_ECHO_LEN  (LINKPKT_ICMP_HLEN + 8u)
+
+/*
+ * Build into buf[0..room) an ICMP echo request (type 8, code 0) with
+ * identifier id and sequence seq (host order; written in network order),
+ * the payload LINKPKT_ECHO_DATA, and the ICMP checksum filled in: what a
+ * raw IPPROTO_ICMP socket sends (the kernel writes the IP header).
+ * Returns LINKPKT_ECHO_LEN, or 0 when room is smaller.
+ */
+size_t linkpkt_echo4_build(void *buf, size_t room, uint16_t id, uint16_t seq);
+
+/*
+ * The ICMPv6 counterpart (type 128, code 0).  The checksum is left 0: it
+ * covers a pseudo-header with both addresses, and Linux computes it for
+ * every message sent on a raw IPPROTO_ICMPV6 socket (RFC 3542 section
+ * 3.1; net/ipv6/raw.c sets the checksum offset 2 for such sockets and
+ * refuses to turn it off).  Returns LINKPKT_ECHO_LEN, or 0 when room is
+ * smaller.
+ */
+size_t linkpkt_echo6_build(void *buf, size_t room, uint16_t id, uint16_t seq);
+
+/* An echo reply, as linkpkt_echo_parse found it. */
+struct linkpkt_echo {
+	uint16_t id;	     /* identifier, host order */
+	uint16_t seq;	     /* sequence, host order */
+	const uint8_t *data; /* the payload after the ICMP header */
+	size_t data_len;
+	struct linkpkt_ip ip; /* AF_INET: the IP header (src is the host
+				 that answered); AF_INET6: zero */
+};
+
+/*
+ * An ICMP (family AF_INET) or ICMPv6 (AF_INET6) echo reply as a raw socket
+ * of that protocol reads it, p[0..len): an IPv4 read starts with the IP
+ * header (version 4, IHL, total length within len, protocol 1), an IPv6
+ * read at the ICMPv6 header.  Only an echo reply (type 0 / 129) of code 0
+ * is accepted.  The IPv4 ICMP checksum is checked (a raw socket gets its
+ * copy before the kernel's ICMP code checks it); the ICMPv6 one, which
+ * covers the addresses, the kernel checks before a raw ICMPv6 socket
+ * reads.  Returns 0 and fills *out, or, checked in this order,
+ * -LINKPKT_ERR_VERSION (family neither), the IPv4 header's error
+ * (_SHORT, _VERSION, _IHL, _LENGTH), _PROTO (not ICMP), _SHORT (fewer
+ * than 8 bytes of ICMP), _ICMP_TYPE, _CHECKSUM.
+ */
+int linkpkt_echo_parse(int family, const void *p, size_t len,
+		       struct linkpkt_echo *out);
 
 #endif /* HOMAD_LINKPKT_H */

@@ -51,6 +51,16 @@ struct homad_stats {
 	uint64_t link_rx_backlog_bytes;
 	uint64_t link_rx_ctl_backlog_bytes;
 	uint64_t link_rx_backlog_peak_bytes;
+	/*
+	 * Echo requests to peer hosts (link_probe): accepted by the kernel,
+	 * replies to them read, echo replies not ours (another process's
+	 * identifier) or malformed, probes not sent (no slot or entry, or
+	 * the send failed).
+	 */
+	uint64_t link_probes_sent;
+	uint64_t link_probe_replies;
+	uint64_t link_probe_foreign;
+	uint64_t link_probe_errors;
 
 	/* --- data-plane loop (daemon/dataplane.c) ------------------------ */
 	uint64_t loop_wakeups;	   /* returns from io_uring_submit_and_wait */

@@ -15,7 +15,10 @@
 # link's ICMP callback, and a plain socket sees the link's answers as
 # ECONNREFUSED quoting its packet; the answers are rate-limited.  The
 # receive classes (link.h) split a mix of DATA and control packets exactly,
-# and a backlog hands the control packets over first.
+# and a backlog hands the control packets over first.  Probes (link_probe)
+# of B's host come back through the link's echo callback, with their
+# sequences; a host that ignores echo requests, or is absent, answers
+# nothing.
 #
 # Needs root and `ip netns`; exits 77 (skip) only when those are absent.
 
@@ -324,6 +327,42 @@ check "ip IPv4: port unreachable answers rate-limited (bursts of 100)" \
 	inA "$LT" ratelimit --link ip --dst "$B4" --count 300
 check "udp IPv6: port unreachable answers rate-limited (bursts of 100)" \
 	inA "$LT" ratelimit --link udp --dst "$B6" --count 300
+
+# --- probes: echo requests to a peer host, replies through the echo fn -----
+# B runs no homad: its kernel answers.  Every probe's reply must reach the
+# link's echo callback with its sequence and B's address; a reply with
+# another identifier (a plain raw socket's ping) is counted as foreign.
+for link in ip udp; do
+	check "$link IPv4: 64 probes of $B4 answered, sequences kept" \
+		inA "$LT" echo --link "$link" --dst "$B4" --count 64
+	check "$link IPv6: 64 probes of $B6 answered, sequences kept" \
+		inA "$LT" echo --link "$link" --dst "$B6" --count 64
+done
+check "ip IPv4: probes leave 1/8 of 16 tx slots to Homa packets" \
+	inA "$LT" echo --link ip --dst "$B4" --count 20 --tx-queue 16
+check "udp IPv6: probes leave 1/8 of 16 tx slots to Homa packets" \
+	inA "$LT" echo --link udp --dst "$B6" --count 20 --tx-queue 16
+
+# A host that is there but answers no echo request, and an address no
+# host has (no ARP / neighbour answer): no reply within 500 ms.
+silent_case() { # link dst
+	inA "$LT" echo --link "$1" --dst "$2" --count 8 --silent
+}
+inB sysctl -q -w net.ipv4.icmp_echo_ignore_all=1 \
+	net.ipv6.icmp.echo_ignore_all=1 >/dev/null ||
+	fail "sysctl echo_ignore_all in $NB"
+for link in ip udp; do
+	check "$link IPv4: probes of $B4 ignoring echo: no reply" \
+		silent_case "$link" "$B4"
+	check "$link IPv6: probes of $B6 ignoring echo: no reply" \
+		silent_case "$link" "$B6"
+done
+inB sysctl -q -w net.ipv4.icmp_echo_ignore_all=0 \
+	net.ipv6.icmp.echo_ignore_all=0 >/dev/null ||
+	fail "sysctl echo_ignore_all in $NB"
+check "ip IPv4: probes of $NET.3 (no host): no reply" silent_case ip "$NET.3"
+check "udp IPv6: probes of fd99::3 (no host): no reply" \
+	silent_case udp fd99::3
 
 # --- without CAP_NET_RAW the ip link refuses, saying why -------------------
 noraw_case() {

@@ -57,6 +57,18 @@
  *       class (the link_rx_*_datagrams counters), and handed over ranked:
  *       all control packets first, then the DATA above priority 3, then
  *       the rest -- although the control packets arrived last.
+ *   link_test echo --link ip|udp --dst ADDR --count N [--silent]
+ *                  [--tx-queue T]
+ *       Probe the host ADDR with N echo requests (link_probe, sequences
+ *       from LT_ECHO_SEQ0 on, wrapping past 65535, one submit): every one
+ *       must come back once through the link's echo callback with its
+ *       sequence and ADDR as the peer, and be counted (link_probes_sent,
+ *       link_probe_replies); then an echo request with another identifier
+ *       sent from a plain raw socket must be counted as foreign and not
+ *       reach the callback.  --silent: ADDR's host answers nothing; no
+ *       reply may come within LT_ECHO_SILENT_MS.  --tx-queue T: only T
+ *       slots; link_probe must refuse (-ENOBUFS, counted) once fewer than
+ *       T/8 would stay free, and those must still take Homa packets.
  *   send --icmp-type T --icmp-code C: every packet must come back to the
  *   link's ICMP callback as that error, with its dport and sender_id.
  *   send --tx-queue N: only N slots; the sends beyond must be refused
@@ -90,6 +102,7 @@
 #include "core/wire.h"
 #include "dataplane.h"
 #include "link.h"
+#include "linkpkt.h"
 #include "log.h"
 #include "uring.h"
 
@@ -134,6 +147,7 @@ struct lt_opts {
 	int icmp_type;	       /* send: the ICMP type every error must have */
 	int icmp_code;	       /* ... and code (-1: not checked) */
 	uint16_t src_port;     /* probe (udp): the port to send from */
+	bool silent;	       /* echo: the host answers nothing */
 };
 
 /* cfg for o: defaults, link, port, --address, --interface. */
@@ -591,7 +605,9 @@ static struct link *lt_link_open(const struct lt_opts *o, int family,
 	}
 	cfg.ipv4 = family == AF_INET;
 	cfg.ipv6 = family == AF_INET6;
-	if (cfg.tx_queue < o->count)
+	if (o->tx_queue)
+		cfg.tx_queue = o->tx_queue;
+	else if (cfg.tx_queue < o->count)
 		cfg.tx_queue = o->count;
 	memset(m, 0, sizeof(*m));
 	if (uring_init(u, cfg.ring_entries, 2 * o->count + 64, err,
@@ -1033,6 +1049,222 @@ static int lt_ratelimit(const struct lt_opts *o)
 		rc = 1;
 	}
 	return lt_link_close(&u, l, &m, "ratelimit") | rc;
+}
+
+/* ---- echo: probes of a peer host (link_probe) --------------------------- */
+
+#define LT_ECHO_SEQ0	    65500 /* first probe's sequence: wraps */
+#define LT_ECHO_SILENT_MS   500	  /* --silent: how long nothing may come */
+#define LT_ECHO_FOREIGN_SEQ 7	  /* the foreign echo request's sequence */
+
+/* What the link's echo callback saw. */
+struct lt_echo {
+	struct homa_addr dst; /* the probed host */
+	unsigned count;	      /* probes sent: sequences seq0 .. + count */
+	uint8_t seen[LT_MAX]; /* replies per probe */
+	unsigned good, bad, dups;
+	uint64_t last_ns; /* when the last good reply came */
+};
+
+static void lt_echo_cb(void *arg, const struct homa_addr *peer, uint16_t seq)
+{
+	struct lt_echo *e = arg;
+	unsigned i = (uint16_t)(seq - (uint16_t)LT_ECHO_SEQ0);
+	char text[INET6_ADDRSTRLEN];
+
+	if (memcmp(peer, &e->dst, sizeof(*peer)) != 0 || i >= e->count) {
+		inet_ntop(AF_INET6, &peer->in6, text, sizeof(text));
+		fprintf(stderr, "echo: reply from %s seq %u: not a probe\n",
+			text, seq);
+		e->bad++;
+		return;
+	}
+	if (e->seen[i]++) {
+		fprintf(stderr, "echo: seq %u answered twice\n", seq);
+		e->dups++;
+		return;
+	}
+	e->good++;
+	e->last_ns = lt_now();
+}
+
+static bool lt_echo_done(const struct homad_stats *m, const void *arg)
+{
+	const struct lt_echo *e = arg;
+
+	return e->good + e->bad + e->dups >= e->count;
+}
+
+static bool lt_foreign_seen(const struct homad_stats *m, const void *arg)
+{
+	return m->link_probe_foreign > 0;
+}
+
+/*
+ * Send one echo request with identifier id to dst from a plain raw socket
+ * (another process's ping, to the link).  0 or 1.
+ */
+static int lt_foreign_ping(int family, const struct homa_addr *dst, uint16_t id)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} sa;
+	uint8_t buf[LINKPKT_ECHO_LEN];
+	socklen_t salen;
+	size_t n;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	if (family == AF_INET) {
+		sa.v4.sin_family = AF_INET;
+		memcpy(&sa.v4.sin_addr, &dst->in6.s6_addr[12], 4);
+		salen = sizeof(sa.v4);
+		n = linkpkt_echo4_build(buf, sizeof(buf), id,
+					LT_ECHO_FOREIGN_SEQ);
+	} else {
+		sa.v6.sin6_family = AF_INET6;
+		sa.v6.sin6_addr = dst->in6;
+		salen = sizeof(sa.v6);
+		n = linkpkt_echo6_build(buf, sizeof(buf), id,
+					LT_ECHO_FOREIGN_SEQ);
+	}
+	fd = socket(family, SOCK_RAW | SOCK_CLOEXEC,
+		    family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+	if (fd < 0) {
+		perror("echo: raw ICMP socket");
+		return 1;
+	}
+	if (sendto(fd, buf, n, 0, &sa.sa, salen) != (ssize_t)n) {
+		perror("echo: foreign echo request");
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int lt_echo(const struct lt_opts *o)
+{
+	static struct lt_echo e;
+	struct homad_stats m;
+	struct homa_addr dst;
+	struct uring u;
+	struct link *l;
+	unsigned i, rx = 0, ok = 0, refused = 0, expect_ok, reserve = 0;
+	uint64_t t0, wait_ns;
+	int family, r, rc = 0;
+
+	if (!o->dst || !lt_parse_addr(o->dst, &dst, &family) || o->count == 0 ||
+	    o->count > LT_MAX) {
+		fprintf(stderr, "echo: needs --dst and 0 < --count <= %d\n",
+			LT_MAX);
+		return 2;
+	}
+	memset(&e, 0, sizeof(e));
+	e.dst = dst;
+	l = lt_link_open(o, family, &u, &m, lt_rx_ignore, &rx, "echo");
+	if (!l)
+		return 1;
+	link_set_echo_fn(l, lt_echo_cb, &e);
+	expect_ok = o->count;
+	if (o->tx_queue) {
+		reserve = (o->tx_queue + 7) / 8;
+		if (expect_ok > o->tx_queue - reserve)
+			expect_ok = o->tx_queue - reserve;
+	}
+	t0 = lt_now();
+	for (i = 0; i < o->count; i++) {
+		r = link_probe(l, &dst, (uint16_t)(LT_ECHO_SEQ0 + i));
+		if (r == 0) {
+			ok++;
+		} else if (r == -ENOBUFS && o->tx_queue) {
+			refused++;
+		} else {
+			fprintf(stderr, "echo: link_probe %u: %s\n", i,
+				strerror(-r));
+			rc = 1;
+		}
+	}
+	e.count = ok;
+	if (o->tx_queue) {
+		/* The reserve still takes Homa packets. */
+		for (i = 0; i < reserve; i++) {
+			uint8_t buf[256];
+			size_t len = lt_build(i, 0, buf, sizeof(buf));
+
+			r = link_send(l, &dst, 0, buf, len);
+			if (r < 0) {
+				fprintf(stderr,
+					"echo: Homa packet %u of the "
+					"reserve: %s\n",
+					i, strerror(-r));
+				rc = 1;
+			}
+		}
+	}
+	io_uring_submit(&u.ring);
+	wait_ns = o->silent ? LT_ECHO_SILENT_MS * 1000000ull : 5000000000ull;
+	lt_reap_until(&u, l, lt_echo_done, &m, &e, t0 + wait_ns);
+	lt_reap_until(&u, l, lt_tx_idle, &m, l, lt_now() + 2000000000ull);
+	printf("echo: %s link, %s%s: %u probes queued, %u refused; %llu sent, "
+	       "%llu replies (%u right, %u wrong, %u twice) in %.1f ms, "
+	       "%llu foreign, %llu errors\n",
+	       config_link_name(o->link), o->dst, o->silent ? " (silent)" : "",
+	       ok, refused, (unsigned long long)m.link_probes_sent,
+	       (unsigned long long)m.link_probe_replies, e.good, e.bad, e.dups,
+	       e.good ? (double)(e.last_ns - t0) / 1e6 : 0.0,
+	       (unsigned long long)m.link_probe_foreign,
+	       (unsigned long long)m.link_probe_errors);
+	if (ok != expect_ok || refused != o->count - expect_ok ||
+	    m.link_probe_errors != refused) {
+		fprintf(stderr,
+			"echo: %u probes queued, %u refused, %llu errors; "
+			"expected %u queued\n",
+			ok, refused, (unsigned long long)m.link_probe_errors,
+			expect_ok);
+		rc = 1;
+	}
+	if (m.link_probes_sent != ok) {
+		fprintf(stderr, "echo: %llu probes sent, expected %u\n",
+			(unsigned long long)m.link_probes_sent, ok);
+		rc = 1;
+	}
+	if (e.bad || e.dups) {
+		fprintf(stderr, "echo: wrong replies\n");
+		rc = 1;
+	}
+	if (o->silent && (e.good || m.link_probe_replies)) {
+		fprintf(stderr, "echo: the silent host answered\n");
+		rc = 1;
+	}
+	if (!o->silent && (e.good != ok || m.link_probe_replies != ok)) {
+		fprintf(stderr, "echo: %u of %u probes answered\n", e.good, ok);
+		rc = 1;
+	}
+	if (m.link_tx_packets != (o->tx_queue ? reserve : 0)) {
+		fprintf(stderr, "echo: probes counted as Homa packets\n");
+		rc = 1;
+	}
+	if (!o->silent && rc == 0) {
+		/* Another identifier: counted as foreign, not handed over. */
+		uint64_t replies = m.link_probe_replies;
+
+		rc = lt_foreign_ping(family, &dst,
+				     (uint16_t)(link_probe_id(l) + 1));
+		lt_reap_until(&u, l, lt_foreign_seen, &m, NULL,
+			      lt_now() + 5000000000ull);
+		printf("echo: foreign echo request: %llu foreign replies\n",
+		       (unsigned long long)m.link_probe_foreign);
+		if (m.link_probe_foreign != 1 ||
+		    m.link_probe_replies != replies || e.bad) {
+			fprintf(stderr, "echo: the foreign reply was not "
+					"told apart\n");
+			rc = 1;
+		}
+	}
+	return lt_link_close(&u, l, &m, "echo") | rc;
 }
 
 /* ---- gso ----------------------------------------------------------------- */
@@ -1704,6 +1936,8 @@ static void lt_usage(void)
 		"[--src-port P] [--timeout S]\n"
 		"       link_test ratelimit --link ip|udp --dst ADDR --count "
 		"N\n"
+		"       link_test echo --link ip|udp --dst ADDR --count N "
+		"[--silent] [--tx-queue T]\n"
 		"  send also takes --icmp-type T --icmp-code C: every packet "
 		"must come back as that ICMP error\n"
 		"  recv and lrecv also take --payload P: packets of one "
@@ -1744,6 +1978,7 @@ int main(int argc, char **argv)
 		{"icmp-type", required_argument, NULL, 'T'},
 		{"icmp-code", required_argument, NULL, 'C'},
 		{"src-port", required_argument, NULL, 's'},
+		{"silent", no_argument, NULL, 'z'},
 		{NULL, 0, NULL, 0},
 	};
 	struct lt_opts o = {.link = HOMA_LINK_IP,
@@ -1852,6 +2087,9 @@ int main(int argc, char **argv)
 		case 's':
 			o.src_port = (uint16_t)strtoul(optarg, NULL, 10);
 			break;
+		case 'z':
+			o.silent = true;
+			break;
 		default:
 			lt_usage();
 		}
@@ -1870,6 +2108,8 @@ int main(int argc, char **argv)
 		return lt_probe(&o);
 	if (strcmp(o.mode, "ratelimit") == 0)
 		return lt_ratelimit(&o);
+	if (strcmp(o.mode, "echo") == 0)
+		return lt_echo(&o);
 	if (strcmp(o.mode, "send") == 0)
 		return lt_send(&o);
 	if (strcmp(o.mode, "recv") == 0)

@@ -7,7 +7,9 @@
  * and split again), and into ICMP / ICMPv6 port unreachable answers (raw
  * and udp link) that are parsed back.  Malformed variants of each header
  * must get their documented error, and random bytes must never make a
- * parser read or report past what it was given.
+ * parser read or report past what it was given.  Echo requests (the
+ * link's probes) are checked byte for byte, answered by hand as a kernel
+ * would and parsed back; every malformed reply is refused.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -873,6 +875,283 @@ START_TEST(linkpkt_err_name__all)
 }
 END_TEST
 
+/* ---- echo requests and replies ------------------------------------------ */
+
+/* The IPv4 echo reply a raw ICMP socket reads: IP header (ihl words, the
+ * options zero) + the ICMP message msg[0..n), its checksum redone. */
+static size_t echo4_reply(uint8_t *buf, unsigned ihl, const uint8_t *msg,
+			  size_t n)
+{
+	size_t hl = (size_t)ihl * 4;
+	uint16_t v;
+
+	memset(buf, 0, hl);
+	buf[0] = (uint8_t)(0x40 | ihl);
+	v = htons((uint16_t)(hl + n));
+	memcpy(buf + 2, &v, 2);
+	buf[8] = 64;
+	buf[9] = IPPROTO_ICMP;
+	buf[12] = 10, buf[13] = 1, buf[14] = 2, buf[15] = 3; /* who answered */
+	buf[16] = 10, buf[17] = 1, buf[18] = 2, buf[19] = 4;
+	v = linkpkt_csum(buf, hl);
+	memcpy(buf + 10, &v, 2);
+	memcpy(buf + hl, msg, n);
+	buf[hl + 2] = buf[hl + 3] = 0;
+	v = linkpkt_csum(buf + hl, n);
+	memcpy(buf + hl + 2, &v, 2);
+	return hl + n;
+}
+
+START_TEST(linkpkt_echo_build__known)
+{
+	static const uint8_t want4[] = {
+		8,   0,	  0x8d, 0x5a, 0x12, 0x34, 0xab, 0xcd,
+		'h', 'o', 'm',	'a',  'd',  'p',  'r',	'b',
+	};
+	uint8_t buf[64];
+
+	memset(buf, 0xee, sizeof(buf));
+	ck_assert_uint_eq(linkpkt_echo4_build(buf, sizeof(buf), 0x1234, 0xabcd),
+			  LINKPKT_ECHO_LEN);
+	ck_assert_uint_eq(LINKPKT_ECHO_LEN, sizeof(want4));
+	ck_assert_mem_eq(buf, want4, sizeof(want4));
+	/* Nothing written past the message; its checksum verifies. */
+	ck_assert_uint_eq(buf[LINKPKT_ECHO_LEN], 0xee);
+	ck_assert_uint_eq(linkpkt_csum(buf, LINKPKT_ECHO_LEN), 0);
+
+	memset(buf, 0xee, sizeof(buf));
+	ck_assert_uint_eq(linkpkt_echo6_build(buf, sizeof(buf), 0x1234, 0xabcd),
+			  LINKPKT_ECHO_LEN);
+	ck_assert_uint_eq(buf[0], ICMP6_ECHO_REQUEST);
+	ck_assert_uint_eq(buf[1], 0);
+	/* The kernel fills the ICMPv6 checksum in. */
+	ck_assert_uint_eq(buf[2], 0);
+	ck_assert_uint_eq(buf[3], 0);
+	ck_assert_mem_eq(buf + 4, want4 + 4, sizeof(want4) - 4);
+	ck_assert_uint_eq(buf[LINKPKT_ECHO_LEN], 0xee);
+
+	/* Too little room: nothing. */
+	memset(buf, 0xee, sizeof(buf));
+	ck_assert_uint_eq(linkpkt_echo4_build(buf, LINKPKT_ECHO_LEN - 1, 1, 1),
+			  0);
+	ck_assert_uint_eq(linkpkt_echo6_build(buf, LINKPKT_ECHO_LEN - 1, 1, 1),
+			  0);
+	ck_assert_uint_eq(buf[0], 0xee);
+}
+END_TEST
+
+/* Build a request, answer it by hand as the peer's kernel would, parse. */
+START_TEST(linkpkt_echo_parse__round_trip)
+{
+	static const uint16_t seqs[] = {0, 1, 0x7fff, 0x8000, 0xffff};
+	uint8_t req[LINKPKT_ECHO_LEN], rep[128];
+	struct linkpkt_echo e;
+	struct homa_addr who;
+	size_t n, len;
+
+	addr_parse("10.1.2.3", 4, &who);
+	for (unsigned i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+		uint16_t id = (uint16_t)(0x1000 + i * 0x3333);
+
+		/* IPv4, with and without IP options. */
+		for (unsigned ihl = 5; ihl <= 15; ihl += 5) {
+			n = linkpkt_echo4_build(req, sizeof(req), id, seqs[i]);
+			ck_assert_uint_eq(n, LINKPKT_ECHO_LEN);
+			req[0] = ICMP_ECHOREPLY;
+			len = echo4_reply(rep, ihl, req, n);
+			ck_assert_int_eq(
+				linkpkt_echo_parse(AF_INET, rep, len, &e), 0);
+			ck_assert_uint_eq(e.id, id);
+			ck_assert_uint_eq(e.seq, seqs[i]);
+			ck_assert_uint_eq(e.ip.off, ihl * 4);
+			ck_assert_uint_eq(e.ip.proto, IPPROTO_ICMP);
+			ck_assert_mem_eq(&e.ip.src, &who, sizeof(who));
+			ck_assert_uint_eq(e.data_len, 8);
+			ck_assert_ptr_eq(e.data, rep + ihl * 4 + 8);
+			ck_assert_mem_eq(e.data, LINKPKT_ECHO_DATA, 8);
+			/* Bytes after the IP length are not the message. */
+			rep[len] = 0x55;
+			ck_assert_int_eq(
+				linkpkt_echo_parse(AF_INET, rep, len + 1, &e),
+				0);
+			ck_assert_uint_eq(e.data_len, 8);
+		}
+		/* IPv6: the read starts at the ICMPv6 header. */
+		n = linkpkt_echo6_build(req, sizeof(req), id, seqs[i]);
+		ck_assert_uint_eq(n, LINKPKT_ECHO_LEN);
+		req[0] = ICMP6_ECHO_REPLY;
+		ck_assert_int_eq(linkpkt_echo_parse(AF_INET6, req, n, &e), 0);
+		ck_assert_uint_eq(e.id, id);
+		ck_assert_uint_eq(e.seq, seqs[i]);
+		ck_assert_uint_eq(e.data_len, 8);
+		ck_assert_ptr_eq(e.data, req + 8);
+		/* A bare header (no payload) is a reply too. */
+		ck_assert_int_eq(linkpkt_echo_parse(AF_INET6, req, 8, &e), 0);
+		ck_assert_uint_eq(e.data_len, 0);
+	}
+}
+END_TEST
+
+/* Parse a copy of p[0..len) in a buffer of exactly len bytes (ASan). */
+static int echo_parse_exact(int family, const uint8_t *p, size_t len)
+{
+	struct linkpkt_echo e;
+	uint8_t *b = malloc(len ? len : 1);
+	int r;
+
+	REQUIRE(b != NULL, "out of memory");
+	memcpy(b, p, len);
+	r = linkpkt_echo_parse(family, b, len, &e);
+	REQUIRE(r != 0 || (e.data >= b && e.data + e.data_len <= b + len),
+		"payload past the bytes given");
+	free(b);
+	return r;
+}
+
+START_TEST(linkpkt_echo_parse__malformed)
+{
+	uint8_t req[LINKPKT_ECHO_LEN], good[64], b[64];
+	size_t n, len, i;
+	uint16_t v;
+
+	n = linkpkt_echo4_build(req, sizeof(req), 7, 9);
+	req[0] = ICMP_ECHOREPLY;
+	len = echo4_reply(good, 5, req, n);
+	ck_assert_int_eq(echo_parse_exact(AF_INET, good, len), 0);
+
+	/* Neither family. */
+	ck_assert_int_eq(echo_parse_exact(AF_UNIX, good, len),
+			 -LINKPKT_ERR_VERSION);
+	/* Every truncation of the IPv4 read: the IP length says more. */
+	for (i = 0; i < len; i++)
+		ck_assert_int_eq(echo_parse_exact(AF_INET, good, i),
+				 i < 20 ? -LINKPKT_ERR_SHORT
+					: -LINKPKT_ERR_LENGTH);
+	/* Version 6 in an IPv4 read. */
+	memcpy(b, good, len);
+	b[0] = 0x65;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_VERSION);
+	/* IHL below 5. */
+	memcpy(b, good, len);
+	b[0] = 0x44;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len), -LINKPKT_ERR_IHL);
+	/* IHL past the IP length and the bytes. */
+	memcpy(b, good, len);
+	b[0] = 0x4f;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_LENGTH);
+	/* IP length below the header, and past the bytes. */
+	memcpy(b, good, len);
+	v = htons(19);
+	memcpy(b + 2, &v, 2);
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_LENGTH);
+	v = htons((uint16_t)(len + 1));
+	memcpy(b + 2, &v, 2);
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_LENGTH);
+	/* Not ICMP. */
+	memcpy(b, good, len);
+	b[9] = IPPROTO_UDP;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len), -LINKPKT_ERR_PROTO);
+	b[9] = HOMA_IPPROTO;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len), -LINKPKT_ERR_PROTO);
+	/* An IP length that leaves fewer than 8 bytes of ICMP. */
+	for (i = 0; i < 8; i++) {
+		memcpy(b, good, len);
+		v = htons((uint16_t)(20 + i));
+		memcpy(b + 2, &v, 2);
+		ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+				 -LINKPKT_ERR_SHORT);
+	}
+	/* Not an echo reply: a request, an error, code 1. */
+	memcpy(b, good, len);
+	b[20] = ICMP_ECHO;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	b[20] = ICMP_DEST_UNREACH;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	memcpy(b, good, len);
+	b[21] = 1;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	/* A wrong checksum; one byte of the message changed. */
+	memcpy(b, good, len);
+	b[22] ^= 0x01;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_CHECKSUM);
+	memcpy(b, good, len);
+	b[len - 1] ^= 0x80;
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_CHECKSUM);
+	memcpy(b, good, len);
+	b[25] ^= 0x01; /* the sequence */
+	ck_assert_int_eq(echo_parse_exact(AF_INET, b, len),
+			 -LINKPKT_ERR_CHECKSUM);
+
+	/* IPv6: shorter than the ICMPv6 header, and not a reply. */
+	n = linkpkt_echo6_build(req, sizeof(req), 7, 9);
+	req[0] = ICMP6_ECHO_REPLY;
+	ck_assert_int_eq(echo_parse_exact(AF_INET6, req, n), 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(echo_parse_exact(AF_INET6, req, i),
+				 -LINKPKT_ERR_SHORT);
+	memcpy(b, req, n);
+	b[0] = ICMP6_ECHO_REQUEST;
+	ck_assert_int_eq(echo_parse_exact(AF_INET6, b, n),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	b[0] = ICMP6_DST_UNREACH;
+	ck_assert_int_eq(echo_parse_exact(AF_INET6, b, n),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	b[0] = ICMP_ECHOREPLY; /* the IPv4 type number */
+	ck_assert_int_eq(echo_parse_exact(AF_INET6, b, n),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	memcpy(b, req, n);
+	b[1] = 1;
+	ck_assert_int_eq(echo_parse_exact(AF_INET6, b, n),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	/* An IPv4 read handed over as IPv6 and the other way round. */
+	ck_assert_int_eq(echo_parse_exact(AF_INET6, good, len),
+			 -LINKPKT_ERR_ICMP_TYPE);
+	ck_assert_int_eq(echo_parse_exact(AF_INET, req, n), -LINKPKT_ERR_SHORT);
+}
+END_TEST
+
+/* Random bytes: never accepted past the bytes given, every error known. */
+START_TEST(linkpkt_echo_parse__random)
+{
+	unsigned ok = 0;
+
+	for (unsigned round = 0; round < 100000; round++) {
+		uint8_t b[96];
+		size_t len = (size_t)(round * 2654435761u >> 8) % sizeof(b);
+		int family = round & 1 ? AF_INET6 : AF_INET, r;
+
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)((round * 31 + i * 17) ^
+					 (round >> (i & 7)));
+		if (family == AF_INET) {
+			b[0] = (uint8_t)(0x45 + (round >> 3) % 3);
+			b[2] = 0;
+			b[3] = (uint8_t)(len - (round >> 5) % 4);
+			b[9] = round % 3 ? IPPROTO_ICMP : b[9];
+			if (len > 28)
+				b[20 + 4 * (b[0] & 0x0f) - 20] = ICMP_ECHOREPLY;
+		} else if (len > 0) {
+			b[0] = round % 3 ? ICMP6_ECHO_REPLY : b[0];
+			if (len > 1)
+				b[1] = round % 5 ? 0 : b[1];
+		}
+		r = echo_parse_exact(family, b, len);
+		REQUIRE(r <= 0 && -r < LINKPKT_ERR_COUNT, "r %d", r);
+		ok += r == 0;
+	}
+	ck_assert_uint_gt(ok, 0);
+}
+END_TEST
+
 /* ---- random bytes -------------------------------------------------------- */
 
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
@@ -974,6 +1253,10 @@ static Suite *linkpkt_suite(void)
 	tcase_add_test(tc, linkpkt_quote_parse__short);
 	tcase_add_test(tc, linkpkt_icmp_unanswerable__addresses);
 	tcase_add_test(tc, linkpkt_err_name__all);
+	tcase_add_test(tc, linkpkt_echo_build__known);
+	tcase_add_test(tc, linkpkt_echo_parse__round_trip);
+	tcase_add_test(tc, linkpkt_echo_parse__malformed);
+	tcase_add_test(tc, linkpkt_echo_parse__random);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
