@@ -176,6 +176,28 @@ static void dp_engine_port_unreachable(void *ctx, const struct homa_addr *src,
 }
 
 /*
+ * The engine asks whether a silent peer's host is up (stalled_peer_ticks):
+ * an ICMP echo request.  A probe the link cannot send (no raw ICMP socket
+ * for the family, no slot to spare) is counted there; to the engine it is
+ * a probe without answer, as one lost on the way.
+ */
+static void dp_engine_probe(void *ctx, const struct homa_addr *peer,
+			    uint16_t seq)
+{
+	struct dp *dp = ctx;
+
+	(void)link_probe(dp->link, peer, seq);
+}
+
+/* An echo reply to one of our probes: the host at peer is up. */
+static void dp_echo(void *arg, const struct homa_addr *peer, uint16_t seq)
+{
+	struct dp *dp = arg;
+
+	engine_peer_echo(dp->engine, peer, seq, homad_now_ns());
+}
+
+/*
  * An ICMP error the link read about a packet we sent: what it means for
  * Homa, then the engine fails the RPCs concerned.  A port unreachable
  * whose quote names no port is ignored (it would otherwise fail every RPC
@@ -352,6 +374,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 		.tx_release = dp_engine_tx_release,
 		.send_space = dp_engine_send_space,
 		.port_unreachable = dp_engine_port_unreachable,
+		.probe = dp_engine_probe,
 	};
 	struct dp *dp = calloc(1, sizeof(*dp));
 	struct homa_params params;
@@ -386,6 +409,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 	engine_set_ops(dp->engine, &ops, dp);
 	engine_set_id_base(dp->engine, dp_id_base());
 	link_set_icmp_fn(dp->link, dp_icmp, dp);
+	link_set_echo_fn(dp->link, dp_echo, dp);
 	if (dp_fault_set(dp, &cfg->test) < 0) {
 		snprintf(err, errlen, "out of memory for fault injection");
 		goto fail;

@@ -142,8 +142,8 @@ static void timer_probe(struct homa_engine *e, const struct homa_rpc *rpc)
  * rpc has been silent for timeout_ticks.  If its peer has been silent as
  * long, give it up (a dead or unreachable host) unless the peer's host
  * answers our probes (timer_host_up: its homad is alive but kept from
- * running, or stopped), then only once the peer has been silent
- * stalled_peer_ticks.  If the peer talks, give the RPC up once the peer
+ * running, or stopped), then only once the peer and the RPC have been
+ * silent stalled_peer_ticks.  If the peer talks, give the RPC up once the peer
  * left live_peer_resends RESEND rounds for it in a row unanswered (it lost
  * the RPC).  A peer that talks is alive, maybe busy: its answers may sit in
  * its queues or ours.  Ticks are homad's own (a stalled homad counts
@@ -174,6 +174,12 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc,
 		}
 		return false;
 	}
+	/*
+	 * The peer's silence, but no more than the RPC's: a peer idle before
+	 * we asked it anything is not a stalled one.
+	 */
+	if (silence > rpc->silent_ticks)
+		silence = rpc->silent_ticks;
 	if (stalled && silence < (uint64_t)p->stalled_peer_ticks) {
 		e->metrics.timeouts_host_up++;
 		return false;

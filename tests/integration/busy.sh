@@ -9,12 +9,17 @@
 #   - the client's own homad stopped (SIGSTOP) for 150 ms in the middle of
 #     such traffic, three times: no RPC fails (its silence is not its
 #     peer's);
+#   - the server's homad stopped for 300 ms (three times timeout_ticks) in
+#     the middle of such traffic, three times: no RPC fails (its host's
+#     kernel answers the client's probes: stalled_peer_ticks);
 #   - a slow sender: the server's homad paces its responses to the client
 #     at 300 Mbit/s (a peers rate rule) while the client's homad believes
 #     in a 25 Gbit/s link: 16 echoes of 500 KB at once, no timeout, and the
 #     bytes retransmitted are at most 5% of the message bytes;
-#   - the server's homad stopped for good: the client's RPCs fail with
-#     ETIMEDOUT within timeout_ticks x tick_usecs (100 ms) plus 150 ms.
+#   - the server's homad stopped for good (its host up): the client's RPCs
+#     fail with ETIMEDOUT within stalled_peer_ticks x tick_usecs (1 s)
+#     plus 250 ms, counted as stalled (a host that answers nothing fails
+#     them after timeout_ticks: reliability.sh).
 # Each case prints its numbers (counters of both homads).  Exit 0 only if
 # every case passed; 77 only without root or netns.
 . "$(dirname "$0")/lib.sh"
@@ -95,11 +100,14 @@ concurrent() {
 # timeout_counts: the timeout, RESEND and receive counters of both homads.
 timeout_counts() {
 	echo "client timeouts $(delta b client_rpc_timeouts)" \
-		"(peer silent $(delta b client_timeouts_peer_silent), RPC" \
+		"(peer silent $(delta b client_timeouts_peer_silent), peer" \
+		"stalled $(delta b client_timeouts_peer_stalled), RPC" \
 		"silent $(delta b client_timeouts_rpc_silent))," \
 		"server timeouts $(delta a server_rpc_timeouts)," \
 		"kept for a live peer (ticks) a $(delta a timeouts_peer_alive)" \
-		"b $(delta b timeouts_peer_alive)," \
+		"b $(delta b timeouts_peer_alive), for a host up b" \
+		"$(delta b timeouts_host_up), probes b $(delta b probes_sent)" \
+		"answered $(delta b probe_replies)," \
 		"RESENDs a $(delta a resend_requests) b $(delta b resend_requests)," \
 		"resent bytes a $(delta a resent_bytes) b $(delta b resent_bytes)," \
 		"kernel rx drops a $(delta a link_rx_kernel_drops)" \
@@ -164,15 +172,46 @@ for link in ip udp; do
 			"$bad of 3 runs failed; $(timeout_counts)"
 	fi
 
+	# ---- the server's homad stalled for 300 ms mid-traffic --------
+	snap a 0
+	snap b 0
+	bad=0
+	for i in 1 2 3; do
+		(concurrent && echo "$OUT" >"$T_TMP/stall.out") &
+		cpid=$!
+		sleep 0.1
+		kill -STOP "$HA"
+		sleep 0.3
+		kill -CONT "$HA"
+		wait "$cpid" || {
+			bad=$((bad + 1))
+			echo "#   server stall $i: $(tr '\n' ' ' <"$T_TMP/case.err")"
+		}
+	done
+	snap a 1
+	snap b 1
+	if [ $bad -eq 0 ]; then
+		pass "server homad stalled 300 ms $link" \
+			"3 of 3 runs of 1,000 RPCs complete; $(timeout_counts)"
+	else
+		failed "server homad stalled 300 ms $link" \
+			"$bad of 3 runs failed; $(timeout_counts)"
+	fi
+
 	# ---- the server's homad stopped for good ----------------------
 	snap b 0
 	kill -STOP "$HA"
 	if out=$(HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 20 "$E2E" \
-		unreach -f 4 -d "$A4" -p 100 --expect ETIMEDOUT --within 250 \
+		unreach -f 4 -d "$A4" -p 100 --expect ETIMEDOUT --within 1250 \
 		2>"$T_TMP/case.err"); then
 		snap b 1
-		pass "server homad stopped $link" \
-			"$out; peer-silent timeouts $(delta b client_timeouts_peer_silent)"
+		if [ "$(delta b client_timeouts_peer_stalled)" -gt 0 ]; then
+			pass "server homad stopped $link" \
+				"$out; timeouts for a stalled peer $(delta b client_timeouts_peer_stalled), probes $(delta b probes_sent) answered $(delta b probe_replies)"
+		else
+			failed "server homad stopped $link" \
+				"$out; but no timeout counted as stalled: $(timeout_counts)"
+		fi
 	else
 		failed "server homad stopped $link" \
 			"$(tr '\n' ' ' <"$T_TMP/case.err")"

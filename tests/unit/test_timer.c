@@ -265,6 +265,34 @@ START_TEST(timer_probe__stalled_host_waits_then_fails)
 END_TEST
 
 /*
+ * A peer idle for 500 ticks (another peer's request keeps the timer going)
+ * is then asked, while its homad is stalled: the RPC waits
+ * stalled_peer_ticks of its own silence, not of the peer's.
+ */
+START_TEST(timer_probe__idle_peer_silence_not_counted)
+{
+	const struct homa_metrics *m = engine_metrics(t.e);
+	uint64_t id = et_request(&t, 100);
+
+	/* An RPC to the peer completes: it is known, last heard now. */
+	et_data(&t, engine_sock_port(t.cli), id | 1, 100, 100, 0, 100);
+	et_data_from(&t, &et_peer2, ET_SERVER_PORT, 1000, 100, 100, 0, 100);
+	ck_assert_uint_eq(t.ndeliv, 2);
+	ck_assert_int_eq(t.deliv[0].error, 0);
+	ticks_probed(500, true);
+	ck_assert_uint_eq(nrpcs(), 1);
+	et_request(&t, 100);
+	ticks_probed(999, true);
+	ck_assert_uint_eq(t.ndeliv, 2);
+	ck_assert_uint_eq(nrpcs(), 2);
+	ticks_probed(1, true);
+	ck_assert_uint_eq(t.ndeliv, 3);
+	ck_assert_int_eq(t.deliv[2].error, ETIMEDOUT);
+	ck_assert_uint_eq(m->client_timeouts_peer_stalled, 1);
+}
+END_TEST
+
+/*
  * The stalled homad runs again (here after 300 ticks: it answers BUSY to
  * our RESENDs): the RPC goes on; the RESEND rounds sent while it was
  * silent do not count as unanswered (live_peer_resends), so the RPC does
@@ -758,6 +786,7 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, timer_probe__dead_host_fails_at_timeout);
 	tcase_add_test(tc, timer_probe__stalled_host_waits_then_fails);
 	tcase_add_test(tc, timer_probe__stalled_host_resumes);
+	tcase_add_test(tc, timer_probe__idle_peer_silence_not_counted);
 	tcase_add_test(tc, timer_probe__host_stops_answering);
 	tcase_add_test(tc, timer_probe__ignored_answers_and_off);
 	tcase_add_test(tc, timer_tick__busy_keeps_backoff);
