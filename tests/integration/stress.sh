@@ -283,7 +283,10 @@ note "nftables dropped ${drops:-?} packets; homads sent $data_sent DATA," \
 	"$resends RESENDs, $resent DATA again, discarded $discards;" \
 	"stale request copies dropped $(sum_metric stale_requests);" \
 	"timeouts: $ctimeouts client, $stimeouts server," \
-	"$(sum_metric need_ack_timeouts) need-ack; faults:$faults"
+	"$(sum_metric need_ack_timeouts) need-ack; kept for a silent peer" \
+	"whose host is up $(sum_metric timeouts_host_up) ticks (probes" \
+	"$(sum_metric probes_sent), answered $(sum_metric probe_replies));" \
+	"faults:$faults"
 # How long each homad was kept from its CPU (a stalled homad is silent).
 late=""
 for k in 1 2 3; do
