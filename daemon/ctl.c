@@ -957,6 +957,8 @@ static int ctl_answer_peers(struct ctl *ctl, struct ctl_conn *c,
 		y->rx_mbps = in[i].rx_mbps;
 		y->grant_cap = in[i].grant_cap;
 		y->resend_bytes = in[i].resend_bytes;
+		y->host_up = in[i].host_up;
+		y->probes = in[i].probes;
 		ptrs[i] = y;
 	}
 	body.n_peers = l->n;

@@ -640,8 +640,11 @@ static void homactl_peer_text(const Homa__Ctl__PeerInfo *x)
 		fprintf(hout, "%" PRIu32 " Mbit/s", x->grant_pace_mbps);
 	fprintf(hout, "; arrivals %" PRIu32 " Mbit/s, grant cap %" PRIu64,
 		x->rx_mbps, x->grant_cap);
-	fprintf(hout, ", %s, incoming %" PRIu64 "\n    cutoffs in:",
-		x->homad ? "homad" : "kernel module or unknown", x->incoming);
+	fprintf(hout, ", %s, incoming %" PRIu64 "\n    probes %" PRIu32 "%s",
+		x->homad ? "homad" : "kernel module or unknown", x->incoming,
+		x->probes,
+		x->host_up ? ", silent but its host is up (stalled?)" : "");
+	fputs("\n    cutoffs in:", hout);
 	homactl_put_cutoffs(x->n_cutoffs_in, x->cutoffs_in,
 			    x->cutoff_version_in);
 	fputs("\n    cutoffs out:", hout);
@@ -684,6 +687,9 @@ static void homactl_peer_json(json_object *a, const Homa__Ctl__PeerInfo *x)
 	homactl_json_u64(e, "rx_mbps", x->rx_mbps);
 	homactl_json_u64(e, "grant_cap", x->grant_cap);
 	homactl_json_u64(e, "resend_bytes", x->resend_bytes);
+	json_object_object_add(e, "host_up",
+			       json_object_new_boolean(x->host_up));
+	homactl_json_u64(e, "probes", x->probes);
 	json_object_array_add(a, e);
 }
 

@@ -1066,6 +1066,8 @@ counted:
 		pe->rx_mbps = p->rx_rate.max_mbps;
 		pe->grant_cap = peer_grant_cap(e, p);
 		pe->resend_bytes = p->resend_bytes;
+		pe->host_up = peer_host_up(e, p);
+		pe->probes = p->probe_seq;
 	}
 	return n;
 }

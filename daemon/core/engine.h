@@ -614,6 +614,8 @@ struct homa_peer_entry {
 	uint32_t rx_mbps;      /* its arrival rate (max filter); 0: none */
 	uint64_t grant_cap;    /* peer_grant_cap; 0: none */
 	uint64_t resend_bytes; /* asked by RESENDs, not heard about since */
+	bool host_up;	       /* silent, but its host answers our probes */
+	uint32_t probes;       /* probes sent to its host (wraps at 65536) */
 };
 
 /*

@@ -213,6 +213,8 @@ struct homa_peer {
 
 struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
 			   uint64_t now);
+/* Is peer silent while its host answers our probes (stalled_peer_ticks)? */
+bool peer_host_up(const struct homa_engine *e, const struct homa_peer *peer);
 struct homa_peer *peer_find(const struct homa_engine *e,
 			    const struct homa_addr *a);
 struct homa_peer *peer_touch(struct homa_engine *e, struct homa_peer *p,

@@ -443,3 +443,17 @@ bool pkt_has_homad_marker(const struct homa_pkt *pkt)
 	       pkt->u.data.pad[0] == HOMAD_PAD_MAGIC0 &&
 	       pkt->u.data.pad[1] == HOMAD_PAD_MAGIC1;
 }
+
+/*
+ * A homad rule (stalled_peer_ticks): is peer silent while its host is up?
+ * Its kernel answered one of our probes after the peer's last packet, and
+ * recently (within timeout_ticks: a host that stops answering is down).
+ */
+bool peer_host_up(const struct homa_engine *e, const struct homa_peer *peer)
+{
+	const struct homa_params *p = &e->params;
+
+	return p->stalled_peer_ticks != 0 && e->ops.probe != NULL &&
+	       peer->host_tick > peer->heard_tick &&
+	       e->ticks - peer->host_tick < p->timeout_ticks;
+}

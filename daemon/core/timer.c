@@ -99,21 +99,6 @@ static uint32_t timer_resend_cap(const struct homa_params *p)
 }
 
 /*
- * A homad rule (stalled_peer_ticks): is peer silent while its host is up?
- * Its kernel answered one of our probes after the peer's last packet, and
- * recently (within timeout_ticks: a host that stops answering is down).
- */
-static bool timer_host_up(const struct homa_engine *e,
-			  const struct homa_peer *peer)
-{
-	const struct homa_params *p = &e->params;
-
-	return p->stalled_peer_ticks != 0 && e->ops.probe != NULL &&
-	       peer->host_tick > peer->heard_tick &&
-	       e->ticks - peer->host_tick < p->timeout_ticks;
-}
-
-/*
  * Ask peer's host whether it is up (ops.probe): rpc is half way to its
  * timeout and the peer has been silent as long.  At most one probe per
  * peer every timeout_ticks / 4 ticks.
@@ -141,7 +126,7 @@ static void timer_probe(struct homa_engine *e, const struct homa_rpc *rpc)
 /*
  * rpc has been silent for timeout_ticks.  If its peer has been silent as
  * long, give it up (a dead or unreachable host) unless the peer's host
- * answers our probes (timer_host_up: its homad is alive but kept from
+ * answers our probes (peer_host_up: its homad is alive but kept from
  * running, or stopped), then only once the peer and the RPC have been
  * silent stalled_peer_ticks.  If the peer talks, give the RPC up once the peer
  * left live_peer_resends RESEND rounds for it in a row unanswered (it lost
@@ -155,7 +140,7 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc,
 	const struct homa_params *p = &e->params;
 	uint64_t silence = e->ticks - rpc->peer->heard_tick;
 	bool peer_silent = silence >= (uint64_t)p->timeout_ticks;
-	bool stalled = peer_silent && timer_host_up(e, rpc->peer);
+	bool stalled = peer_silent && peer_host_up(e, rpc->peer);
 	bool too_long = p->live_peer_resends != 0 &&
 			rpc->unanswered >= p->live_peer_resends;
 
@@ -391,8 +376,21 @@ void timer_tick(struct homa_engine *e, uint64_t now)
 		reap += e->ndead - e->params.dead_buffs_limit;
 	rpc_reap(e, reap);
 	grant_check(e, now);
-	if (e->nrpcs > 0 || e->ndead > 0)
-		e->next_tick = now + (uint64_t)e->params.tick_usecs * 1000;
-	else
+	if (e->nrpcs > 0 || e->ndead > 0) {
+		/*
+		 * Ticks keep their period: a tick that ran late does not push
+		 * the next one back (1,000 ticks 0.3 ms late each were 1.3 s).
+		 * One that missed a whole period (homad did not run) starts
+		 * the period over: the ticks it missed are not counted, its
+		 * own stall is not its peers' silence.
+		 */
+		uint64_t period = (uint64_t)e->params.tick_usecs * 1000;
+		uint64_t at = e->next_tick + period;
+
+		if (e->next_tick == 0 || at <= now)
+			at = now + period;
+		e->next_tick = at;
+	} else {
 		e->next_tick = 0;
+	}
 }

@@ -18,7 +18,7 @@
 #     bytes retransmitted are at most 5% of the message bytes;
 #   - the server's homad stopped for good (its host up): the client's RPCs
 #     fail with ETIMEDOUT within stalled_peer_ticks x tick_usecs (1 s)
-#     plus 250 ms, counted as stalled (a host that answers nothing fails
+#     plus 500 ms (ticks run late on a busy machine), counted as stalled (a host that answers nothing fails
 #     them after timeout_ticks: reliability.sh).
 # Each case prints its numbers (counters of both homads).  Exit 0 only if
 # every case passed; 77 only without root or netns.
@@ -116,6 +116,35 @@ timeout_counts() {
 		"rx errors a $(delta a link_rx_errors) b $(delta b link_rx_errors)"
 }
 
+# stall_case WHO PID SECS MS: WHO's homad (PID) stopped for SECS (MS ms)
+# in the middle of 1,000 concurrent RPCs, three times: none may fail.
+stall_case() {
+	snap a 0
+	snap b 0
+	bad=0
+	for i in 1 2 3; do
+		(concurrent && echo "$OUT" >"$T_TMP/stall.out") &
+		cpid=$!
+		sleep 0.1
+		kill -STOP "$2"
+		sleep "$3"
+		kill -CONT "$2"
+		wait "$cpid" || {
+			bad=$((bad + 1))
+			echo "#   $1 stall $i: $(tr '\n' ' ' <"$T_TMP/case.err")"
+		}
+	done
+	snap a 1
+	snap b 1
+	if [ $bad -eq 0 ]; then
+		pass "$1 homad stalled $4 ms $link" \
+			"3 of 3 runs of 1,000 RPCs complete; $(timeout_counts)"
+	else
+		failed "$1 homad stalled $4 ms $link" \
+			"$bad of 3 runs failed; $(timeout_counts)"
+	fi
+}
+
 for link in ip udp; do
 	start_homads $link
 	start_server a srv -f 4 --echo 100
@@ -146,63 +175,15 @@ for link in ip udp; do
 			"$bad of $RUNS runs had failed RPCs ($what); $(timeout_counts); homad logs: $(homad_warnings)"
 	fi
 
-	# ---- the client's homad stalled for 150 ms mid-traffic ---------
-	snap a 0
-	snap b 0
-	bad=0
-	for i in 1 2 3; do
-		(concurrent && echo "$OUT" >"$T_TMP/stall.out") &
-		cpid=$!
-		sleep 0.1
-		kill -STOP "$HB"
-		sleep 0.15
-		kill -CONT "$HB"
-		wait "$cpid" || {
-			bad=$((bad + 1))
-			echo "#   stall $i: $(tr '\n' ' ' <"$T_TMP/case.err")"
-		}
-	done
-	snap a 1
-	snap b 1
-	if [ $bad -eq 0 ]; then
-		pass "client homad stalled 150 ms $link" \
-			"3 of 3 runs of 1,000 RPCs complete; $(timeout_counts)"
-	else
-		failed "client homad stalled 150 ms $link" \
-			"$bad of 3 runs failed; $(timeout_counts)"
-	fi
-
-	# ---- the server's homad stalled for 300 ms mid-traffic --------
-	snap a 0
-	snap b 0
-	bad=0
-	for i in 1 2 3; do
-		(concurrent && echo "$OUT" >"$T_TMP/stall.out") &
-		cpid=$!
-		sleep 0.1
-		kill -STOP "$HA"
-		sleep 0.3
-		kill -CONT "$HA"
-		wait "$cpid" || {
-			bad=$((bad + 1))
-			echo "#   server stall $i: $(tr '\n' ' ' <"$T_TMP/case.err")"
-		}
-	done
-	snap a 1
-	snap b 1
-	if [ $bad -eq 0 ]; then
-		pass "server homad stalled 300 ms $link" \
-			"3 of 3 runs of 1,000 RPCs complete; $(timeout_counts)"
-	else
-		failed "server homad stalled 300 ms $link" \
-			"$bad of 3 runs failed; $(timeout_counts)"
-	fi
+	# ---- the client's homad stalled for 150 ms, the server's 300 ms --
+	stall_case client "$HB" 0.15 150
+	stall_case server "$HA" 0.3 300
 
 	# ---- the server's homad stopped for good ----------------------
 	snap b 0
 	kill -STOP "$HA"
 	if out=$(HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 20 "$E2E" \
-		unreach -f 4 -d "$A4" -p 100 --expect ETIMEDOUT --within 1250 \
+		unreach -f 4 -d "$A4" -p 100 --expect ETIMEDOUT --within 1500 \
 		2>"$T_TMP/case.err"); then
 		snap b 1
 		if [ "$(delta b client_timeouts_peer_stalled)" -gt 0 ]; then

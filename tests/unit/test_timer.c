@@ -39,6 +39,26 @@ START_TEST(engine_next_deadline__idle_and_armed)
 }
 END_TEST
 
+/*
+ * Ticks keep their period when they run a little late (no drift), and
+ * start it over when a whole period was missed (homad did not run).
+ */
+START_TEST(engine_next_deadline__period_kept)
+{
+	uint64_t d;
+
+	et_request(&t, 100);
+	d = engine_next_deadline(t.e);
+	t.now = d + 400000; /* 0.4 ms late */
+	engine_tick(t.e, t.now);
+	ck_assert_uint_eq(engine_next_deadline(t.e), d + ET_MS);
+	d += ET_MS;
+	t.now = d + 2500000; /* 2.5 ms late: two periods missed */
+	engine_tick(t.e, t.now);
+	ck_assert_uint_eq(engine_next_deadline(t.e), t.now + ET_MS);
+}
+END_TEST
+
 START_TEST(timer_tick__client_resend_all_then_timeout)
 {
 	uint64_t id = et_request(&t, 100);
@@ -255,6 +275,18 @@ START_TEST(timer_probe__stalled_host_waits_then_fails)
 	ck_assert_uint_eq(m->probe_replies, m->probes_sent);
 	/* One probe every 25 ticks from tick 50 to 975. */
 	ck_assert_uint_eq(m->probes_sent, 38);
+	{
+		/* homactl status shows it: silent, its host up. */
+		struct homa_peer_entry pe;
+		uint64_t cursor = 0;
+		bool more;
+
+		ck_assert_uint_eq(
+			engine_peers_page(t.e, &cursor, &pe, 1, &more), 1);
+		ck_assert(pe.host_up);
+		ck_assert_uint_eq(pe.probes, 38);
+		ck_assert_uint_ge(pe.silent_ticks, 999);
+	}
 	ticks_probed(1, true);
 	ck_assert_uint_eq(t.ndeliv, 1);
 	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
@@ -306,6 +338,16 @@ START_TEST(timer_probe__stalled_host_resumes)
 	ticks_probed(300, true);
 	ck_assert_uint_eq(nrpcs(), 1);
 	et_ctrl(&t, HOMA_CUTOFFS, engine_sock_port(t.cli), 0);
+	{
+		/* It talks again: no longer "host up, silent". */
+		struct homa_peer_entry pe;
+		uint64_t cursor = 0;
+		bool more;
+
+		ck_assert_uint_eq(
+			engine_peers_page(t.e, &cursor, &pe, 1, &more), 1);
+		ck_assert(!pe.host_up);
+	}
 	ticks_probed(3, true);
 	ck_assert_uint_eq(nrpcs(), 1);
 	ck_assert_uint_eq(t.ndeliv, 0);
@@ -778,6 +820,7 @@ static Suite *timer_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, engine_next_deadline__idle_and_armed);
+	tcase_add_test(tc, engine_next_deadline__period_kept);
 	tcase_add_test(tc, timer_tick__client_resend_all_then_timeout);
 	tcase_add_test(tc, timer_tick__busy_keeps_rpc_alive);
 	tcase_add_test(tc, timer_tick__live_peer_keeps_rpc_until_bound);
