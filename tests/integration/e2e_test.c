@@ -68,6 +68,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "homa/client.h"
 
 #define E2E_TIMEOUT_MS 10000 /* a response that takes longer: failure */
@@ -106,14 +107,6 @@ static void e2e_fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
-}
-
-static uint64_t e2e_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static double e2e_ms(uint64_t ns)
@@ -531,9 +524,9 @@ static int cmd_echo(void)
 
 	if (opt.n_sizes == 0)
 		e2e_fail("no --sizes");
-	t0 = e2e_now_ns();
+	t0 = homad_now_ns();
 	for (unsigned i = 0; i < opt.n_sizes; i++) {
-		t = e2e_now_ns();
+		t = homad_now_ns();
 		ids[i] = e2e_send(s, &d, dlen, opt.sizes[i], i + 1, 1000 + i,
 				  flags);
 		e2e_recv(s, opt.priv ? ids[i] : 0, E2E_TIMEOUT_MS, &m, false);
@@ -546,13 +539,13 @@ static int cmd_echo(void)
 			e2e_fail("response from port %u family %d",
 				 e2e_peer_port(&m), m.peer.sa.sa_family);
 		hc_recycle(s, &m);
-		t = e2e_now_ns() - t;
+		t = homad_now_ns() - t;
 		if (t > worst)
 			worst = t;
 	}
-	seq_ns = e2e_now_ns() - t0;
+	seq_ns = homad_now_ns() - t0;
 
-	t0 = e2e_now_ns();
+	t0 = homad_now_ns();
 	for (unsigned i = 0; i < opt.n_sizes; i++)
 		ids[i] = e2e_send(s, &d, dlen, opt.sizes[i], 100 + i, 2000 + i,
 				  flags);
@@ -571,7 +564,7 @@ static int cmd_echo(void)
 				 why);
 		hc_recycle(s, &m);
 	}
-	conc_ns = e2e_now_ns() - t0;
+	conc_ns = homad_now_ns() - t0;
 	printf("%u sizes %zu..%zu B byte-exact%s: one at a time %.1f ms "
 	       "(slowest %.2f ms), all at once %.1f ms\n",
 	       opt.n_sizes, opt.sizes[0], opt.sizes[opt.n_sizes - 1],
@@ -598,12 +591,12 @@ static int cmd_unreach(void)
 	if (opt.expect <= 0)
 		e2e_fail("no --expect");
 	for (unsigned k = 0; k < 3; k++) {
-		uint64_t cookie = 0xc0ffee00u + k, t = e2e_now_ns(), id;
+		uint64_t cookie = 0xc0ffee00u + k, t = homad_now_ns(), id;
 		int flags = k == 1 ? HC_PRIVATE : 0;
 
 		id = e2e_send(s, &d, dlen, sizes[k], k, cookie, flags);
 		e2e_recv(s, flags ? id : 0, E2E_TIMEOUT_MS, &m, true);
-		t = e2e_now_ns() - t;
+		t = homad_now_ns() - t;
 		if (m.error != opt.expect)
 			e2e_fail("%zu bytes: %s, expected %s", sizes[k],
 				 e2e_errname(m.error), e2e_errname(opt.expect));
@@ -659,7 +652,7 @@ static void e2e_concurrent_child(unsigned idx, int opened, int barrier,
 	for (unsigned long i = 0; i < n; i++) {
 		size_t len = e2e_mix[(i + idx) % E2E_MIX_N];
 
-		start[i] = e2e_now_ns();
+		start[i] = homad_now_ns();
 		ids[i] = e2e_send(s, &d, dlen, len, idx * 100000 + i, i, 0);
 		*bytes += len;
 	}
@@ -679,7 +672,7 @@ static void e2e_concurrent_child(unsigned idx, int opened, int barrier,
 		if (why != NULL)
 			e2e_fail("process %u: %s", idx, why);
 		hc_recycle(s, &m);
-		t = e2e_now_ns() - start[i];
+		t = homad_now_ns() - start[i];
 		if (t > *worst)
 			*worst = t;
 	}
@@ -735,7 +728,7 @@ static int cmd_concurrent(void)
 	}
 	close(op[0]);
 	close(pipefd[1]);
-	t0 = e2e_now_ns();
+	t0 = homad_now_ns();
 	deadline = t0 + (uint64_t)opt.within_ms * 1000000u;
 	left = (unsigned)procs;
 	while (left > 0) {
@@ -747,7 +740,7 @@ static int cmd_concurrent(void)
 				failed++;
 			continue;
 		}
-		if (e2e_now_ns() > deadline) {
+		if (homad_now_ns() > deadline) {
 			for (unsigned i = 0; i < procs; i++)
 				kill(pids[i], SIGKILL);
 			e2e_fail("%u processes still running after %ld ms",
@@ -755,7 +748,7 @@ static int cmd_concurrent(void)
 		}
 		usleep(2000);
 	}
-	t0 = e2e_now_ns() - t0;
+	t0 = homad_now_ns() - t0;
 	if (failed > 0)
 		e2e_fail("%d of %lu processes failed", failed, procs);
 	for (unsigned i = 0; i < procs; i++) {
@@ -832,7 +825,7 @@ static int cmd_many(void)
 			e2e_fail("hc_info: %s, port %u, expected %u",
 				 hc_strerror(rc), info.port, p);
 	}
-	t0 = e2e_now_ns();
+	t0 = homad_now_ns();
 	for (unsigned j = 0; j < n; j++)
 		for (unsigned k = 0; k < 2; k++) {
 			unsigned target = ports[(j + 17 * k) % np];
@@ -866,7 +859,7 @@ static int cmd_many(void)
 					 ports[(j + 17 * k) % np]);
 			hc_recycle(c[j], &m);
 		}
-	t0 = e2e_now_ns() - t0;
+	t0 = homad_now_ns() - t0;
 	for (unsigned j = 0; j < n; j++)
 		hc_close(c[j]);
 	printf("%u server sockets (%u bound, %u default ports) x %u client "
@@ -898,7 +891,7 @@ static void *e2e_waiter_main(void *arg)
 	__atomic_store_n(&w->tid, gettid(), __ATOMIC_RELEASE);
 	rc = hc_recv(w->s, w->id, w->timeout_ms, &m);
 	w->m = m;
-	w->woke_ns = e2e_now_ns();
+	w->woke_ns = homad_now_ns();
 	__atomic_store_n(&w->rc, rc, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -909,9 +902,9 @@ static void *e2e_waiter_main(void *arg)
  */
 static bool e2e_waiter_blocked(struct e2e_waiter *w)
 {
-	uint64_t t0 = e2e_now_ns();
+	uint64_t t0 = homad_now_ns();
 
-	while (e2e_now_ns() - t0 < 2000000000ull) {
+	while (homad_now_ns() - t0 < 2000000000ull) {
 		pid_t tid = __atomic_load_n(&w->tid, __ATOMIC_ACQUIRE);
 		char path[64], buf[512], *p = NULL;
 		FILE *f;
@@ -1010,14 +1003,14 @@ static int cmd_private(void)
 	 * The private responses have had time to arrive (each echo takes
 	 * well under a millisecond here); a wait for any still sees none.
 	 */
-	t = e2e_now_ns();
+	t = homad_now_ns();
 	rc = hc_recv(s, 0, 300, &m);
 	if (rc != -EAGAIN)
 		e2e_fail("wait for any after the non-private ones: %s, "
 			 "id %" PRIu64 " (expected EAGAIN)",
 			 rc < 0 ? hc_strerror(rc) : "a message",
 			 rc == 0 ? m.id : 0);
-	t = e2e_now_ns() - t;
+	t = homad_now_ns() - t;
 	/* A wait for a non-private id is refused. */
 	rc = hc_recv(s, nid[0], 0, &m);
 	if (rc != -EINVAL)
@@ -1277,7 +1270,7 @@ static int cmd_shutdown(void)
 		e2e_fail("a waiter did not block: %s/%s/%s",
 			 e2e_errname(any.rc), e2e_errname(priv.rc),
 			 e2e_errname(serv.rc));
-	t0 = e2e_now_ns();
+	t0 = homad_now_ns();
 	if ((rc = hc_shutdown(s)) != 0 || (rc = hc_shutdown(srv)) != 0)
 		e2e_fail("hc_shutdown: %s", hc_strerror(rc));
 	dl = e2e_deadline(5000);
@@ -1364,9 +1357,9 @@ static int cmd_bind(void)
 	e2e_bind_expect(x, 7002, EADDRINUSE, "new port of a re-bind");
 	/* Closing releases the port (homad learns of it asynchronously). */
 	hc_close(a);
-	t0 = e2e_now_ns();
+	t0 = homad_now_ns();
 	while ((rc = hc_bind(x, 7002)) == -EADDRINUSE &&
-	       e2e_now_ns() - t0 < 2000000000ull) {
+	       homad_now_ns() - t0 < 2000000000ull) {
 		tries++;
 		usleep(1000);
 	}
@@ -1375,7 +1368,7 @@ static int cmd_bind(void)
 	printf("same port twice EADDRINUSE (same process, another process, "
 	       "other family); ports >= 0x8000 EINVAL; re-bind and close "
 	       "release the port (free %.1f ms after close)\n",
-	       e2e_ms(e2e_now_ns() - t0));
+	       e2e_ms(homad_now_ns() - t0));
 	hc_close(b);
 	hc_close(c);
 	hc_close(x);
@@ -1425,9 +1418,9 @@ static int cmd_pool(void)
 	if (rc < 0)
 		e2e_fail("hc_info: %s", hc_strerror(rc));
 	/* Stalled longer than the RPC timeout: nothing may fail. */
-	t0 = e2e_now_ns();
+	t0 = homad_now_ns();
 	e2e_expect_nothing(s, 300, "stalled pool");
-	stall = e2e_now_ns() - t0;
+	stall = homad_now_ns() - t0;
 	for (unsigned k = 0; k < nheld; k++) {
 		unsigned i = (unsigned)held[k].cookie;
 

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "core/wire.h"
 
 #define HP_PAYLOAD 1400	  /* bytes of payload in a DATA packet */
@@ -100,14 +101,6 @@ static uint64_t hp_rand(struct hp *h)
 	h->rng ^= h->rng << 25;
 	h->rng ^= h->rng >> 27;
 	return h->rng * 0x2545F4914F6CDD1Dull;
-}
-
-static uint64_t hp_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* A random client RPC id (even, non-zero) as a client would send it. */
@@ -364,9 +357,9 @@ int main(int argc, char **argv)
 	if (hp_open(&h, dst, udp_port) < 0)
 		return 1;
 
-	start = hp_now_ns();
+	start = homad_now_ns();
 	end = start + (uint64_t)(seconds * 1e9);
-	for (now = start; now < end; now = hp_now_ns()) {
+	for (now = start; now < end; now = homad_now_ns()) {
 		/* Packets due by now at the rate asked; sleep when ahead. */
 		uint64_t due = (now - start) * rate / 1000000000ull;
 
@@ -402,6 +395,6 @@ int main(int argc, char **argv)
 			printf("malformed %s %lu\n", wire_err_name(r),
 			       h.malformed[r]);
 	printf("send_errors %lu\n", h.send_errors);
-	printf("seconds %.2f\n", (double)(hp_now_ns() - start) / 1e9);
+	printf("seconds %.2f\n", (double)(homad_now_ns() - start) / 1e9);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

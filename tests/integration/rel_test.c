@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "homa/client.h"
 
 #define REL_MAX_OUT	   1024	  /* outstanding RPCs of load, echoload */
@@ -81,14 +82,6 @@ static void rel_fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
-}
-
-static uint64_t rel_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void rel_sleep_ms(unsigned ms)
@@ -318,7 +311,7 @@ static int rel_send_slot(struct hc_sock *s, const struct sockaddr_storage *d,
 
 	if (rc == 0) {
 		slots[i].busy = true;
-		slots[i].sent_ns = rel_now_ns();
+		slots[i].sent_ns = homad_now_ns();
 		slots[i].seed = seed;
 	}
 	return rc;
@@ -348,10 +341,10 @@ static int rel_load(void)
 			rel_fail("send: %s", hc_strerror(rc));
 		out++;
 	}
-	t0 = rel_now_ns();
+	t0 = homad_now_ns();
 	last_event = t0;
 	while (out > 0) {
-		uint64_t now = rel_now_ns();
+		uint64_t now = homad_now_ns();
 		struct rel_slot *sl;
 		bool resend = false;
 
@@ -359,11 +352,11 @@ static int rel_load(void)
 			rc = system(opt.run);
 			if (rc != 0)
 				rel_fail("%s: exit status %d", opt.run, rc);
-			trig = rel_now_ns();
+			trig = homad_now_ns();
 			triggered = true;
 		}
 		rc = hc_recv(s, 0, 100, &m);
-		now = rel_now_ns();
+		now = homad_now_ns();
 		if (rc == -EAGAIN) {
 			if (now - last_event > REL_HANG_MS * 1000000ull)
 				rel_fail("%u RPCs hang: nothing for %d ms "
@@ -475,7 +468,7 @@ static int rel_reconnect(void)
 	socklen_t dlen = rel_addr(&d);
 	struct hc_sock *s = NULL;
 	struct rel_errs errs = {0};
-	uint64_t start = rel_now_ns(), end, down_since = 0, longest = 0;
+	uint64_t start = homad_now_ns(), end, down_since = 0, longest = 0;
 	unsigned long ok = 0, ok_since = 0, outages = 0, opens = 0, bad = 0,
 		      seed = 1;
 	int first_bad = 0;
@@ -485,7 +478,7 @@ static int rel_reconnect(void)
 	if (opt.n_expect == 0)
 		rel_parse_expect("ECONNRESET,ESHUTDOWN");
 	end = start + (uint64_t)(opt.seconds * 1e9);
-	while (rel_now_ns() < end) {
+	while (homad_now_ns() < end) {
 		struct hc_msg m;
 		int err = 0, rc;
 
@@ -527,7 +520,7 @@ static int rel_reconnect(void)
 			ok_since++;
 			seed++;
 			if (down_since != 0) {
-				uint64_t t = rel_now_ns() - down_since;
+				uint64_t t = homad_now_ns() - down_since;
 
 				if (t > longest)
 					longest = t;
@@ -548,7 +541,7 @@ static int rel_reconnect(void)
 			hc_last_error(s, text, sizeof(text));
 		}
 		if (down_since == 0) {
-			down_since = rel_now_ns();
+			down_since = homad_now_ns();
 			outages++;
 			ok_since = 0;
 		}
@@ -592,7 +585,7 @@ static int rel_echoload(void)
 
 	if (n == 0 || n > REL_MAX_OUT)
 		rel_fail("needs -n 1..%d", REL_MAX_OUT);
-	start = rel_now_ns();
+	start = homad_now_ns();
 	end = start + (uint64_t)(opt.seconds * 1e9);
 	last_event = start;
 	for (unsigned i = 0; i < n; i++) {
@@ -606,7 +599,7 @@ static int rel_echoload(void)
 		struct rel_slot *sl;
 
 		rc = hc_recv(s, 0, 100, &m);
-		now = rel_now_ns();
+		now = homad_now_ns();
 		if (rc == -EAGAIN) {
 			if (now - last_event > REL_HANG_MS * 1000000ull)
 				rel_fail("%u RPCs without an answer for %d ms "
@@ -644,7 +637,7 @@ static int rel_echoload(void)
 	if (done < opt.min_rpcs)
 		rel_fail("%lu RPCs completed, fewer than %lu", done,
 			 opt.min_rpcs);
-	double secs = (double)(rel_now_ns() - start) / 1e9;
+	double secs = (double)(homad_now_ns() - start) / 1e9;
 	double p99 = rel_quantile(&lat, 0.99);
 	double p50 = rel_quantile(&lat, 0.5);
 	printf("%lu echoes of %lu bytes in %.1f s (%.0f/s), median %.2f ms, "

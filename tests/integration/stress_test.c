@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "clock.h"
 #include "homa/client.h"
 
 #define ST_HDR_LEN	 24
@@ -135,14 +136,6 @@ static void st_fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
-}
-
-static uint64_t st_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* splitmix64: a good 64-bit mix, also the generator's step. */
@@ -360,7 +353,7 @@ static void *st_grow(void *p, size_t old, size_t n, size_t sz)
 static bool st_count(struct st_counts *t, unsigned client, uint32_t seq,
 		     uint64_t rpc_id)
 {
-	uint64_t now = st_now_ns();
+	uint64_t now = homad_now_ns();
 
 	if (client == 0 || client >= ST_MAX_CLIENTS || seq >= ST_MAX_SEQ)
 		return false;
@@ -617,7 +610,7 @@ static int st_send_next(struct st_client *c)
 			       .req_len = req_len,
 			       .resp_len = resp_len,
 			       .id = id,
-			       .start_ns = st_now_ns()};
+			       .start_ns = homad_now_ns()};
 	c->n_free--;
 	c->next_seq++;
 	return 0;
@@ -626,7 +619,7 @@ static int st_send_next(struct st_client *c)
 /* Check response (or failure) m and free its slot. */
 static void st_complete(struct st_client *c, struct hc_msg *m)
 {
-	uint64_t now = st_now_ns();
+	uint64_t now = homad_now_ns();
 	struct st_slot *sl;
 	const char *why = NULL;
 	struct st_hdr h;
@@ -734,7 +727,7 @@ static void st_dump_stuck(struct st_client *c)
 	struct hc_rpc_info *ri = calloc(ST_MAX_OUT, sizeof(*ri));
 	struct hc_info info;
 	unsigned n = 0;
-	uint64_t now = st_now_ns();
+	uint64_t now = homad_now_ns();
 
 	if (ri == NULL || hc_info(c->s, &info, ri, ST_MAX_OUT, &n) < 0)
 		n = 0;
@@ -769,7 +762,7 @@ static void st_dump_stuck(struct st_client *c)
 /* Wait up to 5 s for homad to have no RPC of the socket; the count. */
 static unsigned st_wait_no_rpcs(struct st_client *c)
 {
-	uint64_t end = st_now_ns() + 5000000000ull;
+	uint64_t end = homad_now_ns() + 5000000000ull;
 	struct hc_info info;
 
 	for (;;) {
@@ -777,7 +770,7 @@ static unsigned st_wait_no_rpcs(struct st_client *c)
 
 		if (rc < 0)
 			st_fail("hc_info: %s", hc_strerror(rc));
-		if (info.num_rpcs == 0 || st_now_ns() > end)
+		if (info.num_rpcs == 0 || homad_now_ns() > end)
 			return info.num_rpcs;
 		usleep(20000);
 	}
@@ -853,13 +846,13 @@ static int cmd_client(void)
 	if (c == NULL)
 		st_fail("out of memory");
 	st_client_setup(c);
-	start = st_now_ns();
+	start = homad_now_ns();
 	deadline = start + (uint64_t)opt.timeout_s * 1000000000ull;
 	next_progress = start + 10000000000ull;
 	while (c->next_seq < opt.count || c->n_free < opt.outstanding) {
 		struct pollfd pfd = {.fd = hc_fd(c->s), .events = POLLIN};
 		struct hc_msg m;
-		uint64_t now = st_now_ns();
+		uint64_t now = homad_now_ns();
 		int n, rc;
 
 		if (now > deadline) {
@@ -892,7 +885,7 @@ static int cmd_client(void)
 			st_fail("poll: %s", strerror(errno));
 		hc_ready(c->s);
 	}
-	secs = (double)(st_now_ns() - start) / 1e9;
+	secs = (double)(homad_now_ns() - start) / 1e9;
 	if (stuck)
 		st_dump_stuck(c);
 	left_rpcs = st_wait_no_rpcs(c);
