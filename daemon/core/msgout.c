@@ -256,16 +256,19 @@ void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
  * Resend the packets of [start, end) that were sent before (retransmit = 1,
  * incoming = end, at prio) and treat end as granted.  The caller checked
  * that start lies below next_xmit.  Packets beyond the link's transmit
- * budget are not resent (the receiver asks again), nor, unless `all` (an
- * RPC_UNKNOWN: the peer lost everything), packets sent or retransmitted
- * less than msgout_guard ago (counted in resend_skipped_recent).
+ * budget are not resent (the receiver asks again), nor packets
+ * retransmitted less than msgout_guard ago, nor, unless `all` (an
+ * RPC_UNKNOWN: the peer lost everything), packets sent less than
+ * msgout_guard ago (each counted in resend_skipped_recent).  So the
+ * RPC_UNKNOWNs that answer several RESENDs at once restart the message
+ * once, not once each.
  */
 void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
 		   uint32_t end, uint8_t prio, bool all, uint64_t now)
 {
 	struct homa_msgout *m = &rpc->msgout;
 	uint64_t guard = msgout_guard(e, rpc);
-	bool again = !all && now - m->rexmit_at < guard;
+	bool again = m->rexmit_hi != 0 && now - m->rexmit_at < guard;
 	uint32_t off, len, limit, lo = UINT32_MAX, hi = 0;
 
 	if (end > m->length)

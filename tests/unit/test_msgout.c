@@ -292,6 +292,40 @@ START_TEST(msgout_resend__rpc_unknown_restarts_request)
 }
 END_TEST
 
+/*
+ * The server answers two RESENDs that reached it together with two
+ * RPC_UNKNOWNs: the request starts again once, not twice (the second copy
+ * would only queue behind the first); a later RPC_UNKNOWN, once the
+ * restart had time to arrive, restarts it again.
+ */
+START_TEST(msgout_resend__rpc_unknowns_together_restart_once)
+{
+	uint64_t id = et_request(&t, 3000);
+	const struct homa_metrics *m = engine_metrics(t.e);
+	struct homa_pkt p;
+
+	et_pace(&t);
+	t.now += 2 * ET_MS;
+	et_clear(&t);
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_RPC_UNKNOWN;
+	p.sport = ET_PEER_PORT;
+	p.dport = engine_sock_port(t.cli);
+	p.sender_id = id | 1;
+	et_rx(&t, &p, &et_peer);
+	et_rx(&t, &p, &et_peer);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	ck_assert_uint_eq(m->resent_packets, 3);
+	ck_assert_uint_eq(m->resend_skipped_recent, 3);
+	/* A tick later (the guard: no RTT measured): once more. */
+	t.now += ET_MS;
+	et_clear(&t);
+	et_rx(&t, &p, &et_peer);
+	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
+	ck_assert_uint_eq(m->resent_packets, 6);
+}
+END_TEST
+
 START_TEST(msgout_xmit_one__priority_from_peer_cutoffs)
 {
 	struct homa_pkt p;
@@ -466,6 +500,7 @@ static Suite *msgout_suite(void)
 	tcase_add_test(tc, msgout_resend__not_again_within_guard);
 	tcase_add_test(tc, msgout_resend__old_bytes_go_new_ones_wait);
 	tcase_add_test(tc, msgout_resend__rpc_unknown_restarts_request);
+	tcase_add_test(tc, msgout_resend__rpc_unknowns_together_restart_once);
 	tcase_add_test(tc, msgout_grant__first_grant_samples_rtt);
 	tcase_add_test(tc, msgout_init__unscheduled_from_rtt_fixed_boundary);
 	tcase_add_test(tc, msgout_xmit_packet__homad_marker_and_incast_flag);
