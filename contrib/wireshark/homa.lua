@@ -464,33 +464,34 @@ local fu = {
 homa_udp.fields = { fu.segments, fu.seg_size }
 
 -- The size of the first packet of a train in raw (a string of len bytes,
--- a DATA packet at 0), or nil if it is one packet: the next packet starts
--- where the same sender_id and ports recur with the offset that follows.
+-- a DATA packet at 0), or nil if it is one packet: the smallest size p
+-- such that a DATA packet of the same ports and sender_id starts at every
+-- multiple of p and the last packet holds at least a header.  The offsets
+-- need not follow each other: a retransmission can put any packets of a
+-- message, or the same packet twice, in one train.
 local function train_segment_size(raw, len)
 	local ports = raw:sub(1, 4)
 	local id = raw:sub(21, 28)
-	local seg = raw:byte(53) * 16777216 + raw:byte(54) * 65536 +
-		raw:byte(55) * 256 + raw:byte(56)
-	local off0 = seg
-	if seg == SEG_OFFSET_NONE then
-		off0 = raw:byte(5) * 16777216 + raw:byte(6) * 65536 +
-			raw:byte(7) * 256 + raw:byte(8)
+	local function data_at(p) -- p: 0-based
+		return raw:sub(p + 1, p + 4) == ports and
+			raw:byte(p + 12) == 0x10 and
+			raw:sub(p + 21, p + 28) == id
 	end
 	local from = DATA_LEN + 1 + 20 -- sender_id of a packet at DATA_LEN + 1
 	while true do
 		local at = raw:find(id, from + 1, true)
-		if at == nil or at - 20 + DATA_LEN - 1 > len then
+		if at == nil or at - 21 + DATA_LEN > len then
 			return nil
 		end
 		local p = at - 21 -- 0-based start of the candidate packet
-		if raw:sub(p + 1, p + 4) == ports and raw:byte(p + 12) == 0x10 then
-			local o = p + 53
-			local next_off = raw:byte(o) * 16777216 +
-				raw:byte(o + 1) * 65536 + raw:byte(o + 2) * 256 +
-				raw:byte(o + 3)
-			if next_off == off0 + p - DATA_LEN then
-				return p
-			end
+		local ok = len - math.floor((len - 1) / p) * p >= DATA_LEN
+		local q = p
+		while ok and q < len do
+			ok = data_at(q)
+			q = q + p
+		end
+		if ok then
+			return p
 		end
 		from = at
 	end

@@ -364,6 +364,16 @@ def make(pcap, txt):
             for o in (0, 100, 200)))),
          "ipv=4 homa_len=106 valid=1 type=DATA msg_len=250 offset=200 "
          "seg_offset=200 payload_len=50 homad=1 homad_flags=1"),
+        # A retransmission's train: packets that do not follow each
+        # other (offsets 0 and 200 of a 300-byte message) ...
+        (ipv4(17, udp(False, b"".join(
+            data(300, o, bytes(100), hd, 300) for o in (0, 200)))),
+         "ipv=4 homa_len=156 valid=1 type=DATA msg_len=300 offset=200 "
+         "seg_offset=200 payload_len=100 homad=1 homad_flags=1"),
+        # ... and the same 1-byte packet twice.
+        (ipv6(17, udp(True, data(1, 0, b"x", hd, 1) * 2)),
+         "ipv=6 homa_len=57 valid=1 type=DATA msg_len=1 offset=0 "
+         "seg_offset=0 payload_len=1 homad=1 homad_flags=1"),
         # Not Homa: another UDP port.
         (ipv4(17, udp(False, common(0x10), 5000, 5001)), None),
     ]
