@@ -1868,7 +1868,9 @@ static bool link_send_retry(struct link *l, struct link_slot *t, int res,
 	sqe = uring_sqe(l->u);
 	if (!sqe)
 		return false;
-	if (!full)
+	if (full)
+		l->m->link_tx_full++;
+	else
 		t->retries++;
 	t->gso_open = false;
 	t->sqe_idx = l->u->ring.sq.sqe_tail - 1;

@@ -84,9 +84,11 @@
  * link_rx_ctl_backlog_bytes that of the LINK_RX_CTL sockets alone;
  * link_tx_packets/bytes and
  * link_tx_errors count Homa packets (a GSO send counts each of its
- * segments), link_tx_queue_drops also counts port unreachable answers
- * suppressed by the rate limit; link_probes_sent, link_probe_replies,
- * link_probe_foreign and link_probe_errors count the probes (link_probe).
+ * segments), link_tx_full counts sends that found the socket buffer full
+ * (queued again to wait for room), link_tx_queue_drops also counts port
+ * unreachable answers suppressed by the rate limit; link_probes_sent,
+ * link_probe_replies, link_probe_foreign and link_probe_errors count the
+ * probes (link_probe).
  * A link is used by one thread.
  */
 #ifndef HOMAD_LINK_H
