@@ -96,8 +96,8 @@ dp_polls=$((w1 - w0 - ds))
 # so the wait that submits them sleeps: beside the timer's ticks (more
 # of them the longer a busy machine stretches the echoes), B wakes for
 # the request and for the response of each echo, fewer when echoes
-# overlap: 1.5-1.75 per echo, also beside two CPU hogs.  A completion per
-# send cost each wake-up one more pass: 2.5-2.7 per echo.
+# overlap: 1.5-1.6 per echo, also beside two CPU hogs.  A completion per
+# send cost each wake-up one more pass: 2.45-2.6 per echo.
 dw=$((w1 - w0 - (t1 - t0)))
 [ "$dw" -le $((2 * 2 * N)) ] ||
 	fail "spin off: $dw loop passes (ticks aside) for $((2 * N))" \
