@@ -20,6 +20,16 @@
  * Every io_uring request carries a struct chan_op (tag URING_TAG_CHAN):
  * the listener's accept and retry timer, a connection's recvmsg, one
  * event's send.
+ *
+ * A lone event (a chain of one) of an open session is sent without a
+ * completion on success (uring.h, "Sends that post no completion"), so
+ * that sending it does not end the data plane's wait at once: its op waits
+ * on the unconfirmed list until chan_confirm sees its SQE consumed with no
+ * failure posted.  If the
+ * client's socket is full (-EAGAIN), it is sent again as an ordinary send,
+ * which waits for room.  Chains of several events stay linked sends with
+ * completions (the kernel issues a chain's later sends after the first
+ * completes, not while its SQEs are consumed).
  */
 #include <config.h>
 
@@ -55,6 +65,10 @@ struct chan_op {
 	enum chan_op_kind kind;
 	struct chan_conn *conn; /* RECV, SEND */
 	struct session_ev *ev;	/* SEND */
+	/* SEND without completion on success: on chan.unconfirmed. */
+	bool skip;
+	unsigned sqe_idx; /* its SQE's index in the SQ (not masked) */
+	TAILQ_ENTRY(chan_op) unconf;
 };
 
 /* One client connection: its session and its I/O. */
@@ -96,6 +110,9 @@ struct chan {
 	bool retry_armed;
 	struct __kernel_timespec retry_ts;
 	bool stopping;
+
+	/* Sends without completion on success, in SQE order. */
+	TAILQ_HEAD(, chan_op) unconfirmed;
 
 	struct chan_connq conns;   /* live (OPENING .. DOOMED) */
 	struct chan_connq closing; /* CLOSED, not yet freed */
@@ -144,8 +161,23 @@ static void chan_conn_send(struct chan *c, struct chan_conn *cn)
 		op->kind = CHAN_OP_SEND;
 		op->conn = cn;
 		op->ev = ev;
-		io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len, MSG_NOSIGNAL);
+		/*
+		 * Nothing waits for a lone event's send of an open session:
+		 * it is confirmed after the wait that submits it, whatever
+		 * ends that wait.  A lingering session closes once its last
+		 * event is sent: that send must end the wait.
+		 */
+		op->skip = max == 1 &&
+			   (s->state == SESS_OPEN || s->state == SESS_OPENING);
+		io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len,
+				   MSG_NOSIGNAL |
+					   (op->skip ? MSG_DONTWAIT : 0));
 		io_uring_sqe_set_data64(sqe, uring_data(op, URING_TAG_CHAN));
+		if (op->skip) {
+			io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+			op->sqe_idx = c->u->ring.sq.sqe_tail - 1;
+			TAILQ_INSERT_TAIL(&c->unconfirmed, op, unconf);
+		}
 		if (prev)
 			prev->flags |= IOSQE_IO_LINK;
 		prev = sqe;
@@ -153,6 +185,40 @@ static void chan_conn_send(struct chan *c, struct chan_conn *cn)
 		cn->inflight++;
 		c->h.stats.chan_events++;
 	}
+}
+
+/*
+ * op's send without completion on success found the client's socket full:
+ * queue it again as an ordinary send, which waits for room.  False when
+ * stopping or when no SQE can be had.
+ */
+static bool chan_send_again(struct chan *c, struct chan_op *op)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->stopping)
+		return false;
+	sqe = uring_sqe(c->u);
+	if (!sqe)
+		return false;
+	io_uring_prep_send(sqe, op->conn->fd, op->ev->buf, op->ev->len,
+			   MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, uring_data(op, URING_TAG_CHAN));
+	return true;
+}
+
+static void chan_conn_maybe_free(struct chan *c, struct chan_conn *cn);
+
+/* The send of op is done with result res (>= 0: bytes sent). */
+static void chan_send_done(struct chan *c, struct chan_op *op, int res,
+			   uint64_t now)
+{
+	struct chan_conn *cn = op->conn;
+
+	cn->inflight--;
+	session_ev_done(&cn->s, op->ev, res, now);
+	op->ev = NULL;
+	chan_conn_maybe_free(c, cn);
 }
 
 /* ---- receiving -------------------------------------------------------- */
@@ -430,6 +496,7 @@ struct chan *chan_create(struct uring *u, struct homa_engine *e,
 	c->retry_op.kind = CHAN_OP_RETRY;
 	TAILQ_INIT(&c->conns);
 	TAILQ_INIT(&c->closing);
+	TAILQ_INIT(&c->unconfirmed);
 	return c;
 }
 
@@ -478,11 +545,13 @@ bool chan_complete(struct chan *c, const struct io_uring_cqe *cqe, uint64_t now)
 		chan_conn_maybe_free(c, cn);
 		break;
 	case CHAN_OP_SEND:
-		cn = op->conn;
-		cn->inflight--;
-		session_ev_done(&cn->s, op->ev, cqe->res, now);
-		op->ev = NULL;
-		chan_conn_maybe_free(c, cn);
+		if (op->skip) {
+			TAILQ_REMOVE(&c->unconfirmed, op, unconf);
+			op->skip = false;
+			if (cqe->res == -EAGAIN && chan_send_again(c, op))
+				break;
+		}
+		chan_send_done(c, op, cqe->res, now);
 		break;
 	default:
 		log_warnx("client channel: completion of unknown kind %d",
@@ -490,6 +559,25 @@ bool chan_complete(struct chan *c, const struct io_uring_cqe *cqe, uint64_t now)
 		break;
 	}
 	return true;
+}
+
+void chan_confirm(struct chan *c, unsigned sq_head, uint64_t now)
+{
+	struct chan_op *op;
+
+	c->h.now = now;
+	while ((op = TAILQ_FIRST(&c->unconfirmed)) != NULL &&
+	       uring_sqe_before(op->sqe_idx, sq_head)) {
+		TAILQ_REMOVE(&c->unconfirmed, op, unconf);
+		op->skip = false;
+		/* A datagram leaves whole. */
+		chan_send_done(c, op, (int)op->ev->len, now);
+	}
+}
+
+bool chan_unconfirmed(const struct chan *c)
+{
+	return !TAILQ_EMPTY(&c->unconfirmed);
 }
 
 void chan_flush(struct chan *c, uint64_t now)

@@ -101,6 +101,16 @@ bool chan_complete(struct chan *c, const struct io_uring_cqe *cqe,
 		   uint64_t now);
 
 /*
+ * Finish the sends of lone events (which post no completion on success)
+ * whose SQEs lie before sq_head: uring_sq_consumed's, read before the
+ * completions just handled (uring.h).  Call after handling them.
+ */
+void chan_confirm(struct chan *c, unsigned sq_head, uint64_t now);
+
+/* Some lone event's send awaits chan_confirm. */
+bool chan_unconfirmed(const struct chan *c);
+
+/*
  * Once per loop iteration, before the submit: close the connections
  * marked for disconnection, queue the pending TxReleased and SendSpace
  * events and submit the queued events of every connection.  Never call it

@@ -97,6 +97,14 @@ struct dp {
 	struct dp_msg *replies;
 	struct dp_msg **replies_tail;
 
+	/*
+	 * Control messages of the completions being handled, oldest first:
+	 * handled once the sends without completion are confirmed
+	 * (dp_reap), so that a snapshot counts every send submitted.
+	 */
+	struct dp_msg *ctl_q;
+	struct dp_msg **ctl_q_tail;
+
 	/* Thread state. */
 	uint64_t started_ns; /* CLOCK_MONOTONIC at thread start */
 	bool quit;	     /* leave the loop */
@@ -388,6 +396,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&dp->lock, NULL);
 	pthread_cond_init(&dp->start_cond, NULL);
 	dp->replies_tail = &dp->replies;
+	dp->ctl_q_tail = &dp->ctl_q;
 	atomic_init(&dp->exited, false);
 
 	if (uring_init(&dp->u, cfg->ring_entries, dp_cq_entries(cfg), err,
@@ -660,9 +669,19 @@ static void dp_dispatch(struct dp *dp, const struct io_uring_cqe *cqe,
 	if (dp->chan && chan_complete(dp->chan, cqe, now))
 		return;
 	switch (uring_data_tag(cqe->user_data)) {
-	case URING_TAG_CTL:
-		dp_ctl(dp, uring_data_ptr(cqe->user_data), now);
+	case URING_TAG_CTL: {
+		struct dp_msg *msg = uring_data_ptr(cqe->user_data);
+
+		if (!msg) {
+			dp_ctl(dp, msg, now);
+			break;
+		}
+		/* Handled at the end of the batch (dp_reap). */
+		msg->next = NULL;
+		*dp->ctl_q_tail = msg;
+		dp->ctl_q_tail = &msg->next;
 		break;
+	}
 	case URING_TAG_TIMEOUT:
 		/* -ETIME when it expired, -ECANCELED when cancelled. */
 		dp->timeout_armed = false;
@@ -706,11 +725,27 @@ static void dp_reap_one(void *arg, const struct io_uring_cqe *cqe)
 static unsigned dp_reap(struct dp *dp, uint64_t now)
 {
 	struct dp_reap_ctx x = {.dp = dp, .now = now};
-	unsigned n;
+	unsigned n, sq_head;
+	/* Before the completions are counted (uring.h). */
+	bool consumed = uring_sq_consumed(&dp->u, &sq_head);
 
 	/* One batch: the engine grants once for all the DATA it holds. */
 	engine_batch_begin(dp->engine);
 	n = link_reap(dp->link, dp_reap_one, &x);
+	/* Sends without completion on success, done now. */
+	if (consumed) {
+		link_confirm(dp->link, sq_head);
+		if (dp->chan)
+			chan_confirm(dp->chan, sq_head, now);
+	}
+	while (dp->ctl_q) {
+		struct dp_msg *msg = dp->ctl_q;
+
+		dp->ctl_q = msg->next;
+		if (!dp->ctl_q)
+			dp->ctl_q_tail = &dp->ctl_q;
+		dp_ctl(dp, msg, now);
+	}
 	engine_batch_end(dp->engine, now);
 	return n;
 }
@@ -741,7 +776,10 @@ static void dp_drain(struct dp *dp)
 			break;
 		}
 		io_uring_submit(&dp->u.ring);
-		io_uring_wait_cqe_timeout(&dp->u.ring, &cqe, &ts);
+		/* Sends without completion are done once submitted. */
+		if (link_tx_unconfirmed(dp->link) == 0 &&
+		    !(dp->chan && chan_unconfirmed(dp->chan)))
+			io_uring_wait_cqe_timeout(&dp->u.ring, &cqe, &ts);
 		dp_reap(dp, homad_now_ns());
 	}
 }
@@ -799,6 +837,14 @@ static void *dp_thread(void *arg)
 		} else if (dp->cfg.spin_us != 0 &&
 			   now - busy_at < dp->cfg.spin_us * 1000ull) {
 			/* Spin mode: poll a while after the last work. */
+			r = uring_submit_and_wait(&dp->u, 0);
+		} else if (engine_tx_held(dp->engine) &&
+			   link_tx_unconfirmed(dp->link) > 0) {
+			/*
+			 * The pacer waits for slots that sends posting no
+			 * completion hold: nothing would wake the loop when
+			 * they are done.  Submit, and free them next pass.
+			 */
 			r = uring_submit_and_wait(&dp->u, 0);
 		} else {
 			if (wake != UINT64_MAX)

@@ -7,6 +7,13 @@
  * slot as long as its sendmsg is still in the submission queue (the kernel
  * has not read it yet), and leave as one UDP_SEGMENT (GSO) send.
  *
+ * A send posts no completion when it succeeds (uring.h, "Sends that post
+ * no completion"): its slot waits on the unconfirmed list until
+ * link_confirm sees its SQE consumed with no failure reported, and is
+ * freed then.  One that fails with -EAGAIN (the socket buffer full) is
+ * queued again as an ordinary send, which the kernel retries when there is
+ * room and which completes as before.
+ *
  * ICMP: errors about our packets are read from each socket's error queue
  * and handed to the link_icmp_fn; port unreachable answers and echo
  * requests (link_probe) are built by linkpkt.c and sent on raw
@@ -35,6 +42,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -138,6 +146,7 @@ struct link_slot {
 	unsigned sqe_idx;      /* index of its SQE in the SQ (not masked) */
 	int fd;		       /* the socket it is sent on */
 	uint8_t retries;       /* times re-sent after a pending-error failure */
+	bool skip;	       /* its send posts no completion on success */
 	uint16_t n_pkts;       /* Homa packets in it; 0: an ICMP message */
 	bool probe;	       /* an echo request (link_probe) */
 	uint16_t gso_size;     /* bytes of each segment but the last */
@@ -145,6 +154,9 @@ struct link_slot {
 	uint8_t prio;	       /* priority of the packets in it */
 	uint64_t gso_key;      /* link_sendv's key (0: no GSO) */
 	struct homa_addr peer; /* destination of the packets in it */
+
+	/* On link.unconfirmed while skip. */
+	TAILQ_ENTRY(link_slot) unconf;
 };
 
 /*
@@ -199,6 +211,10 @@ struct link {
 	uint8_t *slab;	    /* n_slots * slot_size bytes of packets */
 	size_t slab_len;
 	uint32_t slot_size; /* the MTU (ip), LINK_UDP_SLOT_SIZE (udp) */
+
+	/* Slots whose send posts no completion on success, in SQE order. */
+	TAILQ_HEAD(, link_slot) unconfirmed;
+	unsigned n_unconfirmed;
 
 	/* The last slot queued, if it can take more GSO segments. */
 	struct link_slot *gso_tail;
@@ -765,6 +781,7 @@ static int link_slots_init(struct link *l, unsigned n, char *err, size_t errlen)
 	}
 	l->slab = p;
 	l->n_slots = n;
+	TAILQ_INIT(&l->unconfirmed);
 	for (i = n; i-- > 0;) {
 		struct link_slot *t = &l->slots[i];
 
@@ -1485,6 +1502,26 @@ static struct link_slot *link_slot_get(struct link *l,
 	return t;
 }
 
+/*
+ * Queue t's sendmsg on its socket in the SQE link_slot_get gave it.  With
+ * skip, the send posts no completion when it succeeds (uring.h): it fails
+ * with -EAGAIN rather than wait for room, and t waits on the unconfirmed
+ * list for link_confirm.  Never linked to another request.
+ */
+static void link_slot_queue(struct link *l, struct link_slot *t,
+			    struct io_uring_sqe *sqe, bool skip)
+{
+	io_uring_prep_sendmsg(sqe, t->fd, &t->msg, skip ? MSG_DONTWAIT : 0);
+	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
+	t->skip = skip;
+	if (skip) {
+		io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+		TAILQ_INSERT_TAIL(&l->unconfirmed, t, unconf);
+		l->n_unconfirmed++;
+	}
+	uring_note_send(l->u);
+}
+
 /* Point t's msghdr at a (v4-mapped or IPv6) destination and port. */
 static void link_slot_dst(struct link_slot *t, const struct homa_addr *a,
 			  uint16_t port, uint32_t scope)
@@ -1611,9 +1648,7 @@ int link_sendv(struct link *l, const struct homa_addr *dst, uint8_t prio,
 	}
 
 	t->fd = l->socks[sock].fd;
-	io_uring_prep_sendmsg(sqe, t->fd, &t->msg, 0);
-	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
-	uring_note_send(l->u);
+	link_slot_queue(l, t, sqe, true);
 	return 0;
 }
 
@@ -1733,9 +1768,7 @@ int link_port_unreachable(struct link *l, const struct homa_addr *src,
 		}
 	}
 	t->fd = fd;
-	io_uring_prep_sendmsg(sqe, fd, &t->msg, 0);
-	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
-	uring_note_send(l->u);
+	link_slot_queue(l, t, sqe, true);
 	return 0;
 }
 
@@ -1780,9 +1813,7 @@ int link_probe(struct link *l, const struct homa_addr *peer, uint16_t seq)
 	link_slot_dst(t, peer, 0, 0);
 	t->msg.msg_controllen = 0;
 	t->fd = fd;
-	io_uring_prep_sendmsg(sqe, fd, &t->msg, 0);
-	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
-	uring_note_send(l->u);
+	link_slot_queue(l, t, sqe, true);
 	return 0;
 }
 
@@ -1818,44 +1849,78 @@ static bool link_pending_error(int res)
 }
 
 /*
- * Queue t's sendmsg once more (it failed on an error an ICMP message left
- * pending on the socket, which that failure consumed).  False when it may
- * not or cannot be.
+ * Queue t's sendmsg once more, as an ordinary send (completion posted;
+ * one that would block waits in the kernel for room): t's send failed
+ * with res, and skip says it was one posting no completion on success.
+ * Such a send fails with -EAGAIN when the socket buffer is full; any send
+ * may fail on an error an ICMP message left pending on the socket, which
+ * that failure consumed.  False when it may not or cannot be.
  */
-static bool link_send_retry(struct link *l, struct link_slot *t, int res)
+static bool link_send_retry(struct link *l, struct link_slot *t, int res,
+			    bool skip)
 {
+	bool full = res == -EAGAIN && skip;
 	struct io_uring_sqe *sqe;
 
-	if (l->stopping || t->retries >= LINK_TX_RETRIES ||
-	    !link_pending_error(res))
+	if (l->stopping || (!full && (t->retries >= LINK_TX_RETRIES ||
+				      !link_pending_error(res))))
 		return false;
 	sqe = uring_sqe(l->u);
 	if (!sqe)
 		return false;
-	t->retries++;
+	if (full)
+		l->m->link_tx_full++;
+	else
+		t->retries++;
 	t->gso_open = false;
 	t->sqe_idx = l->u->ring.sq.sqe_tail - 1;
-	io_uring_prep_sendmsg(sqe, t->fd, &t->msg, 0);
-	io_uring_sqe_set_data64(sqe, uring_data(t, URING_TAG_SEND));
-	uring_note_send(l->u);
-	log_debug("send of %zu bytes failed on a pending %s: sent again",
-		  t->iov.iov_len, strerror(-res));
+	link_slot_queue(l, t, sqe, false);
+	if (!full)
+		log_debug("send of %zu bytes failed on a pending %s: sent "
+			  "again",
+			  t->iov.iov_len, strerror(-res));
 	return true;
+}
+
+/* t (its send posting no completion) leaves the unconfirmed list. */
+static void link_unconfirm(struct link *l, struct link_slot *t)
+{
+	if (!t->skip)
+		return;
+	TAILQ_REMOVE(&l->unconfirmed, t, unconf);
+	l->n_unconfirmed--;
+	t->skip = false;
+}
+
+/* t's send succeeded with res bytes: count it. */
+static void link_send_ok(struct link *l, const struct link_slot *t, int res)
+{
+	l->m->link_tx_packets += t->n_pkts;
+	if (t->n_pkts)
+		l->m->link_tx_bytes += (uint64_t)res;
+	if (t->probe)
+		l->m->link_probes_sent++;
+}
+
+static void link_slot_free(struct link *l, struct link_slot *t)
+{
+	t->next_free = l->free_slots;
+	l->free_slots = t;
+	l->in_flight--;
 }
 
 static void link_send_done(struct link *l, struct link_slot *t,
 			   const struct io_uring_cqe *cqe, uint64_t now)
 {
+	bool skip = t->skip;
+
 	if (l->gso_tail == t)
 		l->gso_tail = NULL;
-	if (cqe->res < 0 && link_send_retry(l, t, cqe->res))
+	link_unconfirm(l, t);
+	if (cqe->res < 0 && link_send_retry(l, t, cqe->res, skip))
 		return;
 	if (cqe->res >= 0) {
-		l->m->link_tx_packets += t->n_pkts;
-		if (t->n_pkts)
-			l->m->link_tx_bytes += (uint64_t)cqe->res;
-		if (t->probe)
-			l->m->link_probes_sent++;
+		link_send_ok(l, t, cqe->res);
 	} else {
 		char dtext[INET6_ADDRSTRLEN + 8];
 
@@ -1889,9 +1954,30 @@ static void link_send_done(struct link *l, struct link_slot *t,
 			l->warn_suppressed++;
 		}
 	}
-	t->next_free = l->free_slots;
-	l->free_slots = t;
-	l->in_flight--;
+	link_slot_free(l, t);
+}
+
+unsigned link_confirm(struct link *l, unsigned sq_head)
+{
+	struct link_slot *t;
+	unsigned n = 0;
+
+	while ((t = TAILQ_FIRST(&l->unconfirmed)) != NULL &&
+	       uring_sqe_before(t->sqe_idx, sq_head)) {
+		n++;
+		link_unconfirm(l, t);
+		if (l->gso_tail == t)
+			l->gso_tail = NULL;
+		/* A datagram leaves whole: all its bytes were sent. */
+		link_send_ok(l, t, (int)t->iov.iov_len);
+		link_slot_free(l, t);
+	}
+	return n;
+}
+
+unsigned link_tx_unconfirmed(const struct link *l)
+{
+	return l->n_unconfirmed;
 }
 
 /* ---- completions, state, teardown --------------------------------------- */

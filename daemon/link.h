@@ -52,11 +52,15 @@
  * caller's next submit carries every queued send at once.  On the udp
  * link a slot holds 64 KiB, and a run of DATA packets of one message is
  * appended to the last slot while its sendmsg is still unsubmitted, to
- * leave as one UDP_SEGMENT (GSO) send.  The slot is freed when the send
- * completes.  A send that fails on an error an ICMP message left pending
- * on the socket (ECONNREFUSED...) is queued again (a bounded number of
- * times).  Port unreachable answers go out on raw ICMP/ICMPv6 sockets
- * opened at creation.
+ * leave as one UDP_SEGMENT (GSO) send.  A send posts no completion when
+ * it succeeds (uring.h): its slot is freed by link_confirm once the
+ * send's SQE was consumed with no failure posted, so that submitting sends
+ * does not end the wait that submits them; a send that finds the socket
+ * buffer full is queued again as one that waits for room and completes.
+ * Other slots are freed when their send completes.  A send that fails on
+ * an error an ICMP message left pending on the socket (ECONNREFUSED...)
+ * is queued again (a bounded number of times).  Port unreachable answers
+ * go out on raw ICMP/ICMPv6 sockets opened at creation.
  *
  * Probes: the same raw ICMP/ICMPv6 sockets (one per family the link has
  * sockets of; none on the udp link without CAP_NET_RAW) send ICMP echo
@@ -80,9 +84,11 @@
  * link_rx_ctl_backlog_bytes that of the LINK_RX_CTL sockets alone;
  * link_tx_packets/bytes and
  * link_tx_errors count Homa packets (a GSO send counts each of its
- * segments), link_tx_queue_drops also counts port unreachable answers
- * suppressed by the rate limit; link_probes_sent, link_probe_replies,
- * link_probe_foreign and link_probe_errors count the probes (link_probe).
+ * segments), link_tx_full counts sends that found the socket buffer full
+ * (queued again to wait for room), link_tx_queue_drops also counts port
+ * unreachable answers suppressed by the rate limit; link_probes_sent,
+ * link_probe_replies, link_probe_foreign and link_probe_errors count the
+ * probes (link_probe).
  * A link is used by one thread.
  */
 #ifndef HOMAD_LINK_H
@@ -300,6 +306,18 @@ bool link_idle(const struct link *l);
 
 /* Sends queued or in flight. */
 unsigned link_tx_in_flight(const struct link *l);
+
+/*
+ * Free the slots of the sends that post no completion on success (all
+ * but retries, see link.c) whose SQEs lie before sq_head, and count them
+ * as sent: sq_head is uring_sq_consumed's, read before the completions
+ * just handled (uring.h has why that is safe).  Call after handling them.
+ * Returns how many sends it freed.
+ */
+unsigned link_confirm(struct link *l, unsigned sq_head);
+
+/* Sends that post no completion on success, not yet confirmed. */
+unsigned link_tx_unconfirmed(const struct link *l);
 
 /* The MTU in effect. */
 uint32_t link_mtu(const struct link *l);

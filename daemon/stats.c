@@ -60,6 +60,10 @@ static const struct stats_scalar stats_scalars[] = {
 	 STATS_OFF(link_tx_queue_drops)},
 	{"link_tx_batches", "Submits that carried at least one send",
 	 STATS_OFF(link_tx_batches)},
+	{"link_tx_full",
+	 "Sends that found the socket buffer full and were queued again "
+	 "to wait for room",
+	 STATS_OFF(link_tx_full)},
 	{"icmp_errors", "ICMP errors read from socket error queues",
 	 STATS_OFF(icmp_errors)},
 	{"link_rx_ctl_datagrams",

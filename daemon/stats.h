@@ -36,6 +36,7 @@ struct homad_stats {
 	uint64_t link_tx_errors;       /* sendmsg completions with an error */
 	uint64_t link_tx_queue_drops;  /* packets dropped: send queue full */
 	uint64_t link_tx_batches;      /* submits that carried >= 1 send */
+	uint64_t link_tx_full;	       /* sends re-queued: socket buffer full */
 	uint64_t icmp_errors;	       /* ICMP errors read from error queues */
 	/* Receive classes (daemon/link.h): datagrams read by each. */
 	uint64_t link_rx_ctl_datagrams;	 /* control packets (all but DATA) */

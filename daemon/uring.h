@@ -182,6 +182,46 @@ static inline void uring_note_send(struct uring *u)
 }
 
 /*
+ * Sends that post no completion when they succeed: submitted with
+ * MSG_DONTWAIT and IOSQE_CQE_SKIP_SUCCESS, so that the wait which submits
+ * them is not ended by their completions (one loop pass and io_uring_enter
+ * fewer per wake-up).  Their memory is the caller's until the kernel is
+ * done with it, and no completion says when that is; this is why it is
+ * known:
+ *   - MSG_DONTWAIT makes the kernel fail such a send with -EAGAIN instead
+ *     of arming a poll and retrying later (io_sendmsg_prep and io_send's
+ *     REQ_F_NOWAIT, in every kernel homad runs on), and it is never linked,
+ *     drained or marked IOSQE_ASYNC (the caller's rule), so the kernel issues
+ *     it inline, while io_uring_enter consumes its SQE: the data is copied
+ *     into a socket buffer, or it fails, before that call returns;
+ *   - a failure posts its completion (with -EAGAIN or another error) before
+ *     that call returns too: into the ring, or into the kernel's overflow
+ *     list, which sets IORING_SQ_CQ_OVERFLOW.
+ * So once the completions ready after a call of uring_sq_consumed (which
+ * read the head first) are handled, every such send whose SQE lies before
+ * the head it gave and that posted no completion has succeeded and is done
+ * with its memory.  The ring is entered by its own thread only.
+ *
+ * uring_sq_consumed: the submission queue's head (the kernel's, not
+ * masked: SQEs before it are consumed), read before the completions to
+ * handle; false, and no head, while completions overflow (a failure may
+ * be in the overflow list, not yet in the ring).
+ */
+static inline bool uring_sq_consumed(const struct uring *u, unsigned *head)
+{
+	if (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		return false;
+	*head = io_uring_smp_load_acquire(u->ring.sq.khead);
+	return true;
+}
+
+/* SQE index idx (not masked) lies before head: consumed. */
+static inline bool uring_sqe_before(unsigned idx, unsigned head)
+{
+	return (int)(head - idx) > 0;
+}
+
+/*
  * Submit what is queued and wait for at least wait_nr completions
  * (io_uring_submit_and_wait).  With u->poll_wait and wait_nr > 0, the
  * wait is a poll(2) on the ring's descriptor instead, until wait_nr

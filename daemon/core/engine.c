@@ -699,6 +699,11 @@ uint64_t engine_pacer_deadline(const struct homa_engine *e)
 	return e->pacer_wake != 0 ? e->pacer_wake : UINT64_MAX;
 }
 
+bool engine_tx_held(const struct homa_engine *e)
+{
+	return e->tx_held;
+}
+
 void engine_set_tx_budget(struct homa_engine *e, uint32_t packets, uint64_t now)
 {
 	e->tx_budget = packets;

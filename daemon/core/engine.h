@@ -430,6 +430,9 @@ void engine_tick(struct homa_engine *e, uint64_t now);
 void engine_set_tx_budget(struct homa_engine *e, uint32_t packets,
 			  uint64_t now);
 
+/* True while the pacer holds DATA for want of tx budget. */
+bool engine_tx_held(const struct homa_engine *e);
+
 /* The engine's counters (homad's own are daemon/stats.h's). */
 struct homa_metrics *engine_metrics(struct homa_engine *e);
 

@@ -5,7 +5,10 @@
 #      never wake the control-plane thread (io_uring runs completion work
 #      on the task that submitted the request);
 #      without spin mode, the loop sleeps whenever it waits (it does not
-#      poll for the timer's ticks);
+#      poll for the timer's ticks), and its sends do not end its waits:
+#      beside its ticks, B's loop turns at most twice per echo (for the
+#      request from the application and the response from A), not once
+#      more per wake-up to reap the completions of the sends it made;
 #   2. spin mode (network.spin_us, applied by a reload) replaces sleeps by
 #      polling (fewer than a quarter of the sleeps of the same echoes
 #      without it), and echoes stay byte-exact; back off by another reload.
@@ -55,25 +58,27 @@ switches() {
 		"/proc/$1/task/$1/status"
 }
 
-# sleeps_wakeups: "SLEEPS WAKEUPS" of B's data plane.
+# sleeps_wakeups: "SLEEPS WAKEUPS TICKS" of B's data plane.
 sleeps_wakeups() {
 	"$HOMACTL" -s "$(ctl b)" metrics >"$T_TMP/m" ||
 		fail "homactl metrics"
-	echo "$(metric "$T_TMP/m" loop_sleeps) $(metric "$T_TMP/m" loop_wakeups)"
+	echo "$(metric "$T_TMP/m" loop_sleeps) $(metric "$T_TMP/m" loop_wakeups)" \
+		"$(metric "$T_TMP/m" loop_ticks)"
 }
 
 # ---- 1. packets do not wake the control plane -----------------------------
 c0=$(switches "$PID_b")
 set -- $(sleeps_wakeups)
-s0=$1 w0=$2
+s0=$1 w0=$2 t0=$3
 echoes "spin off"
 set -- $(sleeps_wakeups)
-s1=$1 w1=$2
+s1=$1 w1=$2 t1=$3
 c1=$(switches "$PID_b")
 dc=$((c1 - c0))
 ds=$((s1 - s0))
 note "spin off: $((2 * N)) echoes; B's control thread switched $dc times," \
-	"its data plane slept $ds times in $((w1 - w0)) wake-ups"
+	"its data plane slept $ds times in $((w1 - w0)) wake-ups" \
+	"($((t1 - t0)) ticks)"
 # Each echo's request and response packets are a wake-up each when they
 # are handled by a thread that is asleep; the control thread only answers
 # homactl (a few switches per call).
@@ -87,6 +92,16 @@ note "spin off: $((2 * N)) echoes; B's control thread switched $dc times," \
 dp_polls=$((w1 - w0 - ds))
 [ "$dp_polls" -le $((ds / 10)) ] ||
 	fail "spin off: $dp_polls passes polled against $ds sleeps"
+# Sends (to A, to the application) post no completion when they succeed,
+# so the wait that submits them sleeps: beside the timer's ticks (more
+# of them the longer a busy machine stretches the echoes), B wakes for
+# the request and for the response of each echo, fewer when echoes
+# overlap: 1.5-1.6 per echo, also beside two CPU hogs.  A completion per
+# send cost each wake-up one more pass: 2.45-2.6 per echo.
+dw=$((w1 - w0 - (t1 - t0)))
+[ "$dw" -le $((2 * 2 * N)) ] ||
+	fail "spin off: $dw loop passes (ticks aside) for $((2 * N))" \
+		"echoes: more than 2 each (do sends end the waits?)"
 ds_off=$ds
 
 # ---- 2. spin mode --------------------------------------------------------

@@ -363,10 +363,17 @@ static void lt_rx_ignore(void *arg, const void *pkt, size_t len,
 	(*n)++;
 }
 
-/* sendmsg completions seen by lt_reap_until. */
+/*
+ * sendmsg calls finished, seen by lt_reap_until: completions, and sends
+ * without completion on success confirmed by link_confirm.
+ */
 static unsigned lt_send_cqes;
 
-/* Reap completions through the link until done() or the deadline. */
+/*
+ * Reap completions through the link until done() or the deadline, and
+ * confirm the sends that post no completion on success (as the data
+ * plane does: the SQ head read before the completions are handled).
+ */
 static void
 lt_reap_until(struct uring *u, struct link *l,
 	      bool (*done)(const struct homad_stats *m, const void *arg),
@@ -376,10 +383,13 @@ lt_reap_until(struct uring *u, struct link *l,
 		struct __kernel_timespec ts = {.tv_sec = 0,
 					       .tv_nsec = 50000000};
 		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
+		unsigned head, sq_head, n = 0;
+		bool consumed;
 
 		io_uring_submit(&u->ring);
-		io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts);
+		if (link_tx_unconfirmed(l) == 0)
+			io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts);
+		consumed = uring_sq_consumed(u, &sq_head);
 		io_uring_for_each_cqe(&u->ring, head, cqe)
 		{
 			if (uring_data_tag(cqe->user_data) == URING_TAG_SEND)
@@ -392,6 +402,8 @@ lt_reap_until(struct uring *u, struct link *l,
 			n++;
 		}
 		io_uring_cq_advance(&u->ring, n);
+		if (consumed)
+			lt_send_cqes += link_confirm(l, sq_head);
 	}
 }
 
@@ -524,7 +536,7 @@ static int lt_send(const struct lt_opts *o)
 			queued, accepted);
 		rc = 1;
 	}
-	uring_submit_and_wait(&u, 1);
+	uring_submit_and_wait(&u, 0);
 	lt_reap_until(&u, l, lt_sends_done, &m, &accepted,
 		      lt_now() + 5000000000ull);
 	if (o->expect_icmp)
@@ -1688,7 +1700,12 @@ static int lt_classes_run(const struct lt_opts *o)
 	while (c.total < want && batches < 100) {
 		struct __kernel_timespec t = {.tv_nsec = 50000000};
 
+		unsigned sq_head;
+		bool consumed = uring_sq_consumed(&u, &sq_head);
+
 		link_reap(x.l, lt_reap_one, &x);
+		if (consumed)
+			link_confirm(x.l, sq_head);
 		batches++;
 		if (c.total < want)
 			io_uring_submit_and_wait_timeout(&u.ring, &cqe, 1, &t,

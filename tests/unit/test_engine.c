@@ -431,6 +431,7 @@ START_TEST(metrics_foreach__names_labels_values)
 		"link_tx_errors",
 		"link_tx_queue_drops",
 		"link_tx_batches",
+		"link_tx_full",
 		"icmp_errors",
 		"link_rx_ctl_datagrams",
 		"link_rx_high_datagrams",
