@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,19 @@
 
 /* A sender waiting for room re-checks this often (another thread reads). */
 #define CONN_SEND_POLL_MS 20
+
+/*
+ * A timed wait blocks in recv with SO_RCVTIMEO set to a power of two of
+ * milliseconds from CONN_TIMEO_MIN_MS to CONN_TIMEO_MAX_MS that ends before
+ * the wait's deadline even rounded up to the kernel's clock tick
+ * (CONN_TIMEO_SLACK_MS: 1/HZ is 10 ms at most): so the option changes
+ * rarely (a few times per second for deadlines that come closer), and a
+ * read that times out early only makes the caller wait again for the rest.
+ * Shorter waits poll, then read.
+ */
+#define CONN_TIMEO_MIN_MS   16
+#define CONN_TIMEO_MAX_MS   (1 << 20)
+#define CONN_TIMEO_SLACK_MS 10
 
 /* ---- errors and log --------------------------------------------------- */
 
@@ -351,18 +365,82 @@ static void conn_dispatch(struct hc_sock *s, const uint8_t *buf, size_t len)
 /* ---- reading ---------------------------------------------------------- */
 
 /*
+ * Forks of the process (pthread_atfork): a connection made before a fork is
+ * shared with the child, which may set its SO_RCVTIMEO, so neither process
+ * relies on the value it set any more (timed waits poll first again).
+ */
+static atomic_uint conn_forks;
+static pthread_once_t conn_forks_once = PTHREAD_ONCE_INIT;
+static bool conn_forks_watched;
+
+static void conn_forking(void)
+{
+	atomic_fetch_add(&conn_forks, 1);
+}
+
+static void conn_forks_watch(void)
+{
+	conn_forks_watched = pthread_atfork(conn_forking, NULL, NULL) == 0;
+}
+
+void conn_own_timeo(struct hc_sock *s)
+{
+	pthread_once(&conn_forks_once, conn_forks_watch);
+	s->rcvtimeo_own = conn_forks_watched;
+	s->rcvtimeo_ms = -1;
+	s->forks = atomic_load(&conn_forks);
+}
+
+/*
+ * For a wait of timeout_ms (< 0 forever, > 0), set the connection's
+ * SO_RCVTIMEO so that a blocking recv ends before it (the reader, no
+ * lock).  false: wait with poll instead (a connection not the library's
+ * own, a fork since, a short wait).
+ */
+static bool conn_timeo(struct hc_sock *s, int timeout_ms)
+{
+	struct timeval tv;
+	int t = 0;
+
+	if (!s->rcvtimeo_own || s->forks != atomic_load(&conn_forks))
+		return false;
+	if (timeout_ms > 0) {
+		if (timeout_ms < CONN_TIMEO_MIN_MS + CONN_TIMEO_SLACK_MS)
+			return false;
+		t = CONN_TIMEO_MIN_MS;
+		while (t < CONN_TIMEO_MAX_MS &&
+		       2 * t + CONN_TIMEO_SLACK_MS <= timeout_ms)
+			t *= 2;
+	}
+	if (t == s->rcvtimeo_ms)
+		return true;
+	tv.tv_sec = t / 1000;
+	tv.tv_usec = (t % 1000) * 1000;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		s->rcvtimeo_own = false;
+		return false;
+	}
+	s->rcvtimeo_ms = t;
+	return true;
+}
+
+/*
  * Read one datagram into s->rbuf without the lock (the caller is the
  * reader).  timeout_ms: -1 forever, 0 not at all, else at most that long;
  * want_out: also stop waiting when the socket has room to send.  Returns
  * its length, -EAGAIN (none in time, interrupted, or room to send), or
- * another -errno / 0 (EOF) when the connection is gone.
+ * another -errno / 0 (EOF) when the connection is gone.  A wait blocks in
+ * recv itself when it can (one system call), else polls first.
  */
 static ssize_t conn_read(struct hc_sock *s, int timeout_ms, bool want_out)
 {
 	ssize_t n;
 	int flags = MSG_TRUNC;
+	bool block = false;
 
-	if (timeout_ms > 0 || (timeout_ms < 0 && want_out)) {
+	if (timeout_ms != 0 && !want_out)
+		block = conn_timeo(s, timeout_ms) || timeout_ms < 0;
+	if (!block && timeout_ms != 0) {
 		struct pollfd pfd = {.fd = s->fd,
 				     .events =
 					     POLLIN | (want_out ? POLLOUT : 0)};
@@ -373,7 +451,7 @@ static ssize_t conn_read(struct hc_sock *s, int timeout_ms, bool want_out)
 		if (rc == 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			return -EAGAIN;
 	}
-	if (timeout_ms >= 0 || want_out)
+	if (!block)
 		flags |= MSG_DONTWAIT;
 	n = recv(s->fd, s->rbuf, HOMA_CLIENT_MAX_DATAGRAM, flags);
 	if (n < 0) {
@@ -387,6 +465,8 @@ static ssize_t conn_read(struct hc_sock *s, int timeout_ms, bool want_out)
 /* Handle what conn_read returned (lock held, reader role just given up). */
 static void conn_handle_read(struct hc_sock *s, ssize_t n)
 {
+	/* Sends drain the connection only when nothing else reads it. */
+	s->nsend = 0;
 	if (n > HOMA_CLIENT_MAX_DATAGRAM)
 		conn_bad(s, "datagram too long");
 	else if (n > 0)
