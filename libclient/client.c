@@ -295,7 +295,7 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	s->rbuf = malloc(HOMA_CLIENT_MAX_DATAGRAM);
+	s->rbuf = malloc((size_t)CONN_RX_BATCH * HOMA_CLIENT_MAX_DATAGRAM);
 	s->recycle_cap = 4 * CONN_RECYCLE_CAP;
 	s->recycle = malloc(s->recycle_cap * sizeof(*s->recycle));
 	if (s->rbuf == NULL || s->recycle == NULL) {

@@ -254,6 +254,9 @@ struct conn_deadline {
 	struct timespec at;
 };
 
+/* Datagrams one read of the connection takes at most (recvmmsg). */
+#define CONN_RX_BATCH 4
+
 struct hc_sock {
 	pthread_mutex_t lock; /* protects everything below but the consts */
 	pthread_cond_t cond;  /* broadcast whenever the state changed */
@@ -302,7 +305,15 @@ struct hc_sock {
 	unsigned nrecycle, recycle_cap, recycle_out;
 	uint64_t pins; /* bpage offsets delivered, not yet sent back */
 
-	uint8_t *rbuf; /* the reader's datagram (HOMA_CLIENT_MAX_DATAGRAM) */
+	/*
+	 * The reader's datagrams: CONN_RX_BATCH slots of
+	 * HOMA_CLIENT_MAX_DATAGRAM (one read takes what is there, up to that
+	 * many), their lengths; rx_more: the last read filled every slot it
+	 * offered (more may wait), else it emptied the connection.
+	 */
+	uint8_t *rbuf;
+	uint32_t rlen[CONN_RX_BATCH];
+	bool rx_more;
 	/*
 	 * The reader's (no lock): the connection's SO_RCVTIMEO as the library
 	 * set it (ms, 0 none, -1 not yet), relied on only while rcvtimeo_own:
