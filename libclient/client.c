@@ -295,7 +295,7 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	s->rbuf = malloc(HOMA_CLIENT_MAX_DATAGRAM);
+	s->rbuf = malloc((size_t)CONN_RX_BATCH * HOMA_CLIENT_MAX_DATAGRAM);
 	s->recycle_cap = 4 * CONN_RECYCLE_CAP;
 	s->recycle = malloc(s->recycle_cap * sizeof(*s->recycle));
 	if (s->rbuf == NULL || s->recycle == NULL) {
@@ -348,6 +348,7 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 					  path, strerror(errno));
 			goto fail;
 		}
+		conn_own_timeo(s);
 	}
 	rc = hc_handshake(s, rx_fd, tx_fd);
 	if (rc < 0)
@@ -453,6 +454,16 @@ int hc_ready(struct hc_sock *s)
 		mask |= HC_READY_SEND;
 	pthread_mutex_unlock(&s->lock);
 	return mask;
+}
+
+unsigned hc_queued(struct hc_sock *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->q.count;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 int hc_abort(struct hc_sock *s, uint64_t id, int error)

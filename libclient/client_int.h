@@ -254,6 +254,9 @@ struct conn_deadline {
 	struct timespec at;
 };
 
+/* Datagrams one read of the connection takes at most (recvmmsg). */
+#define CONN_RX_BATCH 4
+
 struct hc_sock {
 	pthread_mutex_t lock; /* protects everything below but the consts */
 	pthread_cond_t cond;  /* broadcast whenever the state changed */
@@ -289,7 +292,7 @@ struct hc_sock {
 	bool reading;		 /* a thread reads the connection */
 	bool shut;		 /* hc_shutdown done */
 	int dead;		 /* 0, or why the connection is gone */
-	unsigned nsend;		 /* sends since the last drain */
+	unsigned nsend;		 /* sends since the connection was read */
 
 	struct evq q;
 	struct txtrack tx;
@@ -302,7 +305,24 @@ struct hc_sock {
 	unsigned nrecycle, recycle_cap, recycle_out;
 	uint64_t pins; /* bpage offsets delivered, not yet sent back */
 
-	uint8_t *rbuf; /* the reader's datagram (HOMA_CLIENT_MAX_DATAGRAM) */
+	/*
+	 * The reader's datagrams: CONN_RX_BATCH slots of
+	 * HOMA_CLIENT_MAX_DATAGRAM (one read takes what is there, up to that
+	 * many), their lengths; rx_more: the last read filled every slot it
+	 * offered (more may wait), else it emptied the connection.
+	 */
+	uint8_t *rbuf;
+	uint32_t rlen[CONN_RX_BATCH];
+	bool rx_more;
+	/*
+	 * The reader's (no lock): the connection's SO_RCVTIMEO as the library
+	 * set it (ms, 0 none, -1 not yet), relied on only while rcvtimeo_own:
+	 * the library made the connection and the process has not forked
+	 * since (forks: conn_forks then).  A timed wait then blocks in recv.
+	 */
+	int rcvtimeo_ms;
+	bool rcvtimeo_own;
+	unsigned forks;
 	char errtext[256];
 	uint64_t proto_errors; /* bad datagrams from homad, dropped */
 
@@ -378,6 +398,11 @@ int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
 	      int poll_cap_ms);
 /* Read what is there without waiting (at most max datagrams). */
 void conn_drain(struct hc_sock *s, unsigned max);
+/*
+ * s's connection is the library's own (conn_open made it): timed waits
+ * may block in recv with SO_RCVTIMEO until the process forks.
+ */
+void conn_own_timeo(struct hc_sock *s);
 /*
  * Wait (lock held; dropped meanwhile) until the connection may have room
  * for a datagram, for at most a short while (a few tens of ms) or until

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,19 @@
 
 /* A sender waiting for room re-checks this often (another thread reads). */
 #define CONN_SEND_POLL_MS 20
+
+/*
+ * A timed wait blocks in recv with SO_RCVTIMEO set to a power of two of
+ * milliseconds from CONN_TIMEO_MIN_MS to CONN_TIMEO_MAX_MS that ends before
+ * the wait's deadline even rounded up to the kernel's clock tick
+ * (CONN_TIMEO_SLACK_MS: 1/HZ is 10 ms at most): so the option changes
+ * rarely (a few times per second for deadlines that come closer), and a
+ * read that times out early only makes the caller wait again for the rest.
+ * Shorter waits poll, then read.
+ */
+#define CONN_TIMEO_MIN_MS   16
+#define CONN_TIMEO_MAX_MS   (1 << 20)
+#define CONN_TIMEO_SLACK_MS 10
 
 /* ---- errors and log --------------------------------------------------- */
 
@@ -351,18 +365,86 @@ static void conn_dispatch(struct hc_sock *s, const uint8_t *buf, size_t len)
 /* ---- reading ---------------------------------------------------------- */
 
 /*
- * Read one datagram into s->rbuf without the lock (the caller is the
- * reader).  timeout_ms: -1 forever, 0 not at all, else at most that long;
- * want_out: also stop waiting when the socket has room to send.  Returns
- * its length, -EAGAIN (none in time, interrupted, or room to send), or
- * another -errno / 0 (EOF) when the connection is gone.
+ * Forks of the process (pthread_atfork): a connection made before a fork is
+ * shared with the child, which may set its SO_RCVTIMEO, so neither process
+ * relies on the value it set any more (timed waits poll first again).
  */
-static ssize_t conn_read(struct hc_sock *s, int timeout_ms, bool want_out)
-{
-	ssize_t n;
-	int flags = MSG_TRUNC;
+static atomic_uint conn_forks;
+static pthread_once_t conn_forks_once = PTHREAD_ONCE_INIT;
+static bool conn_forks_watched;
 
-	if (timeout_ms > 0 || (timeout_ms < 0 && want_out)) {
+static void conn_forking(void)
+{
+	atomic_fetch_add(&conn_forks, 1);
+}
+
+static void conn_forks_watch(void)
+{
+	conn_forks_watched = pthread_atfork(conn_forking, NULL, NULL) == 0;
+}
+
+void conn_own_timeo(struct hc_sock *s)
+{
+	pthread_once(&conn_forks_once, conn_forks_watch);
+	s->rcvtimeo_own = conn_forks_watched;
+	s->rcvtimeo_ms = -1;
+	s->forks = atomic_load(&conn_forks);
+}
+
+/*
+ * For a wait of timeout_ms (< 0 forever, > 0), set the connection's
+ * SO_RCVTIMEO so that a blocking recv ends before it (the reader, no
+ * lock).  false: wait with poll instead (a connection not the library's
+ * own, a fork since, a short wait).
+ */
+static bool conn_timeo(struct hc_sock *s, int timeout_ms)
+{
+	struct timeval tv;
+	int t = 0;
+
+	if (!s->rcvtimeo_own || s->forks != atomic_load(&conn_forks))
+		return false;
+	if (timeout_ms > 0) {
+		if (timeout_ms < CONN_TIMEO_MIN_MS + CONN_TIMEO_SLACK_MS)
+			return false;
+		t = CONN_TIMEO_MIN_MS;
+		while (t < CONN_TIMEO_MAX_MS &&
+		       2 * t + CONN_TIMEO_SLACK_MS <= timeout_ms)
+			t *= 2;
+	}
+	if (t == s->rcvtimeo_ms)
+		return true;
+	tv.tv_sec = t / 1000;
+	tv.tv_usec = (t % 1000) * 1000;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		s->rcvtimeo_own = false;
+		return false;
+	}
+	s->rcvtimeo_ms = t;
+	return true;
+}
+
+/*
+ * Read up to max datagrams (1..CONN_RX_BATCH) into s->rbuf's slots without
+ * the lock (the caller is the reader): what the connection has, waiting
+ * for the first.  timeout_ms: -1 forever, 0 not at all, else at most that
+ * long; want_out: also stop waiting when the socket has room to send.
+ * Returns how many (lengths in s->rlen, 0 for EOF), -EAGAIN (none in
+ * time, interrupted, or room to send), or another -errno when the
+ * connection is gone.  A wait blocks in the read itself when it can (one
+ * system call), else polls first.
+ */
+static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
+		     unsigned max)
+{
+	struct mmsghdr mm[CONN_RX_BATCH];
+	struct iovec iov[CONN_RX_BATCH];
+	int n, flags = MSG_TRUNC;
+	bool block = false;
+
+	if (timeout_ms != 0 && !want_out)
+		block = conn_timeo(s, timeout_ms) || timeout_ms < 0;
+	if (!block && timeout_ms != 0) {
 		struct pollfd pfd = {.fd = s->fd,
 				     .events =
 					     POLLIN | (want_out ? POLLOUT : 0)};
@@ -373,26 +455,55 @@ static ssize_t conn_read(struct hc_sock *s, int timeout_ms, bool want_out)
 		if (rc == 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			return -EAGAIN;
 	}
-	if (timeout_ms >= 0 || want_out)
-		flags |= MSG_DONTWAIT;
-	n = recv(s->fd, s->rbuf, HOMA_CLIENT_MAX_DATAGRAM, flags);
+	flags |= block ? MSG_WAITFORONE : MSG_DONTWAIT;
+	memset(mm, 0, sizeof(mm));
+	for (unsigned i = 0; i < max; i++) {
+		iov[i].iov_base =
+			s->rbuf + (size_t)i * HOMA_CLIENT_MAX_DATAGRAM;
+		iov[i].iov_len = HOMA_CLIENT_MAX_DATAGRAM;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(s->fd, mm, max, flags, NULL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return -EAGAIN;
 		return -errno;
 	}
+	for (int i = 0; i < n; i++)
+		s->rlen[i] = mm[i].msg_len;
 	return n;
 }
 
-/* Handle what conn_read returned (lock held, reader role just given up). */
-static void conn_handle_read(struct hc_sock *s, ssize_t n)
+/* The datagrams to read for a queue of count events of room at most. */
+static unsigned conn_read_max(uint32_t count, uint32_t room)
 {
-	if (n > HOMA_CLIENT_MAX_DATAGRAM)
-		conn_bad(s, "datagram too long");
-	else if (n > 0)
-		conn_dispatch(s, s->rbuf, (size_t)n);
-	else if (n != -EAGAIN)
-		conn_lost(s, n == 0 ? ECONNRESET : (int)-n);
+	uint32_t n = count < room ? room - count : 1;
+
+	return n < CONN_RX_BATCH ? n : CONN_RX_BATCH;
+}
+
+/*
+ * Handle what conn_read(..., max) returned (lock held, reader role just
+ * given up).
+ */
+static void conn_handle_read(struct hc_sock *s, int n, unsigned max)
+{
+	/* Sends drain the connection only when nothing else reads it. */
+	s->nsend = 0;
+	for (int i = 0; i < n && !s->dead; i++) {
+		uint8_t *buf = s->rbuf + (size_t)i * HOMA_CLIENT_MAX_DATAGRAM;
+
+		if (s->rlen[i] > HOMA_CLIENT_MAX_DATAGRAM)
+			conn_bad(s, "datagram too long");
+		else if (s->rlen[i] > 0)
+			conn_dispatch(s, buf, s->rlen[i]);
+		else
+			conn_lost(s, ECONNRESET);
+	}
+	if (n < 0 && n != -EAGAIN)
+		conn_lost(s, -n);
+	s->rx_more = n > 0 && (unsigned)n == max;
 	pthread_cond_broadcast(&s->cond);
 }
 
@@ -401,8 +512,8 @@ int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
 {
 	uint32_t room = specific ? s->hard_events : s->soft_events;
 	bool want_out = false;
-	int left, wait_ms;
-	ssize_t n;
+	int left, wait_ms, n;
+	unsigned max;
 
 	if (s->dead)
 		return -ECONNRESET;
@@ -438,11 +549,13 @@ int conn_step(struct hc_sock *s, const struct conn_deadline *dl, bool specific,
 	 */
 	if (wait_ms != 0 && conn_recycle_due(s))
 		want_out = conn_flush_locked(s) == -EAGAIN;
+	/* At most what the queue has room for (each may be an event). */
+	max = conn_read_max(s->q.count, room);
 	pthread_mutex_unlock(&s->lock);
-	n = conn_read(s, wait_ms, want_out);
+	n = conn_read(s, wait_ms, want_out, max);
 	pthread_mutex_lock(&s->lock);
 	s->reading = false;
-	conn_handle_read(s, n);
+	conn_handle_read(s, n, max);
 	if (n == -EAGAIN && left == 0)
 		return -EAGAIN;
 	return s->dead ? -ECONNRESET : 0;
@@ -452,10 +565,12 @@ void conn_drain(struct hc_sock *s, unsigned max)
 {
 	struct conn_deadline now = {.kind = DL_NOW};
 
+	/* Until a read finds fewer datagrams than it could take: no read
+	 * that is known to find nothing. */
 	for (unsigned i = 0;
 	     i < max && !s->reading && !s->dead && s->q.count < s->soft_events;
 	     i++)
-		if (conn_step(s, &now, false, 0) < 0)
+		if (conn_step(s, &now, false, 0) < 0 || !s->rx_more)
 			break;
 }
 
@@ -464,7 +579,8 @@ int conn_wait_send(struct hc_sock *s, const struct conn_deadline *dl)
 	struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
 	int left = conn_deadline_left(dl), rc;
 	bool reader;
-	ssize_t n = -EAGAIN;
+	int n = -EAGAIN;
+	unsigned max = conn_read_max(s->q.count, s->hard_events);
 
 	if (s->dead)
 		return -ECONNRESET;
@@ -485,11 +601,11 @@ int conn_wait_send(struct hc_sock *s, const struct conn_deadline *dl)
 	pthread_mutex_unlock(&s->lock);
 	rc = poll(&pfd, 1, left);
 	if (reader && rc > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)))
-		n = conn_read(s, 0, false);
+		n = conn_read(s, 0, false, max);
 	pthread_mutex_lock(&s->lock);
 	if (reader) {
 		s->reading = false;
-		conn_handle_read(s, n);
+		conn_handle_read(s, n, max);
 	}
 	return s->dead ? -ECONNRESET : 0;
 }

@@ -235,7 +235,7 @@ int handoff_import(struct hc_sock **out, int statefd, int fd, int rx_fd,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	s->rbuf = malloc(HOMA_CLIENT_MAX_DATAGRAM);
+	s->rbuf = malloc((size_t)CONN_RX_BATCH * HOMA_CLIENT_MAX_DATAGRAM);
 	s->recycle_cap = 4 * CONN_RECYCLE_CAP;
 	if (s->recycle_cap < h.nrec)
 		s->recycle_cap = h.nrec;

@@ -18,7 +18,7 @@ lib_LTLIBRARIES = libhomaclient.la
 libhomaclient_la_SOURCES =
 libhomaclient_la_LIBADD = libhomaclient_core.la $(PROTOBUF_C_LIBS) \
 	$(PTHREAD_LIBS)
-libhomaclient_la_LDFLAGS = -version-info 0:0:0 -export-symbols-regex '^hc_' \
+libhomaclient_la_LDFLAGS = -version-info 1:0:1 -export-symbols-regex '^hc_' \
 	-no-undefined
 
 homaclientincdir = $(includedir)/homa

@@ -23,7 +23,7 @@
 
 /* A waiting sender re-checks this often (space freed by hc_tx_cancel). */
 #define SEND_POLL_CAP_MS 20
-/* Every this many sends, read what homad sent meanwhile (if nobody does). */
+/* After this many sends with no read of the connection, read what came. */
 #define SEND_DRAIN_EVERY 16
 
 struct send_args {

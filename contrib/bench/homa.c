@@ -94,15 +94,31 @@ static int homa_client_send(void *cp, int server, uint64_t tag,
 			       HC_NONBLOCK, NULL);
 }
 
-/* Report what the library has; returns how many, or -errno (err set). */
-static int homa_client_drain(struct homa_client *c, bench_done_fn done,
-			     void *arg, char *err, size_t errlen)
+/* Report message m (a response or a failed RPC). */
+static void homa_client_done(struct homa_client *c, struct hc_msg *m,
+			     bench_done_fn done, void *arg)
 {
-	struct hc_msg m;
-	int n = 0, rc;
+	if (m->error != 0) {
+		done(arg, m->cookie, 0, -m->error);
+	} else {
+		done(arg, m->cookie, m->length, 0);
+		hc_recycle(c->s, m);
+	}
+}
 
-	while (n < HOMA_BATCH) {
-		rc = hc_recv(c->s, 0, 0, &m);
+/*
+ * Report m, then what else the library holds (hc_queued: no system call);
+ * returns how many, or -errno (err set).
+ */
+static int homa_client_more(struct homa_client *c, struct hc_msg *m,
+			    bench_done_fn done, void *arg, char *err,
+			    size_t errlen)
+{
+	int n = 1, rc;
+
+	homa_client_done(c, m, done, arg);
+	while (n < HOMA_BATCH && hc_queued(c->s) > 0) {
+		rc = hc_recv(c->s, 0, 0, m);
 		if (rc == -EAGAIN)
 			break;
 		if (rc < 0) {
@@ -110,12 +126,7 @@ static int homa_client_drain(struct homa_client *c, bench_done_fn done,
 				 hc_strerror(rc));
 			return rc;
 		}
-		if (m.error != 0) {
-			done(arg, m.cookie, 0, -m.error);
-		} else {
-			done(arg, m.cookie, m.length, 0);
-			hc_recycle(c->s, &m);
-		}
+		homa_client_done(c, m, done, arg);
 		n++;
 	}
 	return n;
@@ -126,27 +137,48 @@ static int homa_client_poll(void *cp, int64_t timeout_ns, bench_done_fn done,
 {
 	struct homa_client *c = cp;
 	struct pollfd pfd = {.fd = hc_fd(c->s), .events = POLLIN};
-	struct timespec ts, *tsp = NULL;
-	int n;
+	struct timespec ts;
+	struct hc_msg m;
+	int rc, ms;
 
-	n = homa_client_drain(c, done, arg, err, errlen);
-	if (n != 0 || timeout_ns == 0)
-		return n;
-	/* Nothing held by the library (hc_recv said so): sleep on the fd. */
-	if (timeout_ns > 0) {
-		ts.tv_sec = timeout_ns / 1000000000;
-		ts.tv_nsec = timeout_ns % 1000000000;
-		tsp = &ts;
+	if (timeout_ns <= 0 || timeout_ns >= 1000000) {
+		/*
+		 * Wait in the library: it blocks in its read of the
+		 * connection (one system call per response), or returns what
+		 * it holds without one.
+		 */
+		ms = -1;
+		if (timeout_ns >= 0)
+			ms = timeout_ns < 1000000000000LL
+				     ? (int)(timeout_ns / 1000000)
+				     : 1000000;
+		rc = hc_recv(c->s, 0, ms, &m);
+	} else {
+		/*
+		 * A short wait (a send refused, retried soon): poll, so that
+		 * a release of transmit space ends it too.
+		 */
+		if (hc_queued(c->s) == 0) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = timeout_ns;
+			if (ppoll(&pfd, 1, &ts, NULL) < 0 && errno != EINTR) {
+				snprintf(err, errlen, "homa: poll: %s",
+					 strerror(errno));
+				return -errno;
+			}
+			if (pfd.revents == 0)
+				return 0;
+		}
+		/* The library reads what woke us (releases included). */
+		rc = hc_recv(c->s, 0, 0, &m);
 	}
-	if (ppoll(&pfd, 1, tsp, NULL) < 0 && errno != EINTR) {
-		snprintf(err, errlen, "homa: poll: %s", strerror(errno));
-		return -errno;
-	}
-	/* Let the library read what woke us (releases of sent messages
-	 * included), then report the messages. */
-	if (!(hc_ready(c->s) & HC_READY_RECV))
+	if (rc == -EAGAIN)
 		return 0;
-	return homa_client_drain(c, done, arg, err, errlen);
+	if (rc < 0) {
+		snprintf(err, errlen, "homa: hc_recv: %s", hc_strerror(rc));
+		return rc;
+	}
+	return homa_client_more(c, &m, done, arg, err, errlen);
 }
 
 /*
@@ -245,17 +277,65 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Answer the requests one server socket has; 0 or -errno (err set). */
+/* Answer message m of socket s; 0 or -errno (err set). */
+static int homa_serve_msg(struct hc_sock *s, const struct bench_opts *o,
+			  struct hc_msg *m, char *err, size_t errlen)
+{
+	uint32_t resp;
+	int rc;
+
+	if (m->error != 0 || (m->id & 1) == 0) {
+		hc_recycle(s, m);
+		return 0;
+	}
+	if (o->requests != NULL)
+		(*o->requests)++;
+	if (o->hold > 0 && !homa_hold.released && homa_hold.n < o->hold)
+		return homa_hold_one(s, o, m, err, errlen);
+	resp = o->resp_len ? o->resp_len : m->length;
+	if (o->hold > 0 && o->resp_len == 0) {
+		/* A holding server echoes the request's own bytes
+		 * (the scale client checks them), late ones too. */
+		uint8_t *copy = malloc(m->length);
+
+		if (copy == NULL) {
+			hc_recycle(s, m);
+			snprintf(err, errlen, "homa: out of memory");
+			return -ENOMEM;
+		}
+		hc_msg_read(s, m, 0, copy, m->length);
+		hc_recycle(s, m);
+		rc = hc_send_response(s, m->id, &m->peer.sa, m->peer_len, copy,
+				      resp, 0);
+		free(copy);
+	} else {
+		hc_recycle(s, m);
+		rc = hc_send_response(s, m->id, &m->peer.sa, m->peer_len,
+				      homa_txbuf, resp, 0);
+	}
+	if (rc < 0 && rc != -EINVAL) {
+		snprintf(err, errlen, "homa: hc_send_response: %s",
+			 hc_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Receive on s (timeout_ms as hc_recv) and answer what came, then what
+ * else the library holds (hc_queued: no system call), HOMA_BATCH at most.
+ * 0 or -errno (err set).
+ */
 static int homa_serve_one(struct hc_sock *s, const struct bench_opts *o,
-			  char *err, size_t errlen)
+			  int timeout_ms, char *err, size_t errlen)
 {
 	struct hc_msg m;
 	int rc;
 
 	for (int n = 0; n < HOMA_BATCH; n++) {
-		uint32_t resp;
-
-		rc = hc_recv(s, 0, 0, &m);
+		if (n > 0 && hc_queued(s) == 0)
+			return 0;
+		rc = hc_recv(s, 0, n == 0 ? timeout_ms : 0, &m);
 		if (rc == -EAGAIN)
 			return 0;
 		if (rc < 0) {
@@ -263,51 +343,9 @@ static int homa_serve_one(struct hc_sock *s, const struct bench_opts *o,
 				 hc_strerror(rc));
 			return rc;
 		}
-		if (m.error != 0 || (m.id & 1) == 0) {
-			hc_recycle(s, &m);
-			continue;
-		}
-		if (o->requests != NULL)
-			(*o->requests)++;
-		if (o->hold > 0 && !homa_hold.released &&
-		    homa_hold.n < o->hold) {
-			rc = homa_hold_one(s, o, &m, err, errlen);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		resp = o->resp_len ? o->resp_len : m.length;
-		if (o->hold > 0 && o->resp_len == 0) {
-			/* A holding server echoes the request's own bytes
-			 * (the scale client checks them), late ones too. */
-			uint8_t *copy = malloc(m.length);
-
-			if (copy == NULL) {
-				hc_recycle(s, &m);
-				snprintf(err, errlen, "homa: out of memory");
-				return -ENOMEM;
-			}
-			hc_msg_read(s, &m, 0, copy, m.length);
-			hc_recycle(s, &m);
-			rc = hc_send_response(s, m.id, &m.peer.sa, m.peer_len,
-					      copy, resp, 0);
-			free(copy);
-			if (rc < 0 && rc != -EINVAL) {
-				snprintf(err, errlen,
-					 "homa: hc_send_response: %s",
-					 hc_strerror(rc));
-				return rc;
-			}
-			continue;
-		}
-		hc_recycle(s, &m);
-		rc = hc_send_response(s, m.id, &m.peer.sa, m.peer_len,
-				      homa_txbuf, resp, 0);
-		if (rc < 0 && rc != -EINVAL) {
-			snprintf(err, errlen, "homa: hc_send_response: %s",
-				 hc_strerror(rc));
+		rc = homa_serve_msg(s, o, &m, err, errlen);
+		if (rc < 0)
 			return rc;
-		}
 	}
 	return 0;
 }
@@ -361,11 +399,28 @@ static int homa_serve(const struct bench_opts *o, volatile sig_atomic_t *stop,
 	while (!*stop) {
 		bool ready = false;
 
-		for (int i = 0; i < nsocks; i++) {
-			rc = homa_serve_one(socks[i], o, err, errlen);
+		/*
+		 * One socket (and no held requests waiting for SIGUSR1): wait
+		 * in the library, which blocks in its read of the connection
+		 * (one system call per request).  Else poll, read the sockets
+		 * poll found readable, and serve what the library holds
+		 * (hc_queued), instead of reading until EAGAIN.
+		 */
+		if (nsocks == 1 && o->hold == 0) {
+			rc = homa_serve_one(socks[0], o, 200, err, errlen);
 			if (rc < 0)
 				goto out;
-			if (hc_ready(socks[i]) & HC_READY_RECV)
+			continue;
+		}
+		for (int i = 0; i < nsocks; i++) {
+			if (pfd[i].revents != 0 || hc_queued(socks[i]) > 0) {
+				rc = homa_serve_one(socks[i], o, 0, err,
+						    errlen);
+				if (rc < 0)
+					goto out;
+			}
+			pfd[i].revents = 0;
+			if (hc_queued(socks[i]) > 0)
 				ready = true;
 		}
 		if (o->hold > 0 && !homa_hold.released && o->release &&

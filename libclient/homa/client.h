@@ -133,6 +133,14 @@ int hc_fd(const struct hc_sock *s);
  */
 int hc_ready(struct hc_sock *s);
 
+/*
+ * How many messages (and failed RPCs) the library holds for hc_recv(s, 0,
+ * ...): that many calls return at once, without a system call.  Reads
+ * nothing; never fails.  A poll loop can serve these, then sleep in poll,
+ * instead of calling hc_recv until -EAGAIN.
+ */
+unsigned hc_queued(struct hc_sock *s);
+
 /* ---- sending ---------------------------------------------------------- */
 
 /*

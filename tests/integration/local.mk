@@ -60,6 +60,16 @@ tests_integration_e2e_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclien
 tests_integration_e2e_test_CFLAGS = $(AM_CFLAGS) $(PTHREAD_LIBS)
 tests_integration_e2e_test_LDADD = libhomaclient.la $(PTHREAD_LIBS)
 
+# System calls per RPC of libhomaclient applications (issue 13): counted by
+# syscalls_test, which defines the socket calls the library makes.
+check_PROGRAMS += tests/integration/syscalls_test
+TESTS += tests/integration/syscalls.sh
+EXTRA_DIST += tests/integration/syscalls.sh
+tests_integration_syscalls_test_SOURCES = tests/integration/syscalls_test.c
+tests_integration_syscalls_test_CPPFLAGS = $(TESTS_CPPFLAGS) -I$(top_srcdir)/libclient
+tests_integration_syscalls_test_CFLAGS = $(AM_CFLAGS) $(PTHREAD_LIBS)
+tests_integration_syscalls_test_LDADD = libhomaclient.la $(PTHREAD_LIBS) -ldl
+
 # homad's per-client limits (memory, outstanding requests) through
 # libhomaclient.
 check_PROGRAMS += tests/integration/limits_test

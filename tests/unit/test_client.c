@@ -1238,6 +1238,60 @@ START_TEST(proto_events__queue_limit_stops_reading)
 }
 END_TEST
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+START_TEST(proto_recv__timed_wait_blocks_in_the_read)
+{
+	struct peer p;
+	struct hc_sock *s;
+	struct hc_msg msg;
+	double t0;
+
+	ck_assert_int_eq(peer_open(&p, &s, AF_INET, 100, 1 << 20, 1 << 20), 0);
+	/* Nothing read yet: nothing queued (hc_queued reads nothing). */
+	for (int i = 0; i < 3; i++)
+		peer_deliver(&p, 301 + 2 * i, 0, false, 64 * i, 1);
+	usleep(10000);
+	ck_assert_uint_eq(hc_queued(s), 0);
+	/*
+	 * A timed wait blocks in the read (SO_RCVTIMEO), which takes all
+	 * three datagrams: two stay queued.
+	 */
+	ck_assert_int_eq(hc_recv(s, 0, 1000, &msg), 0);
+	ck_assert_uint_eq(msg.id, 301);
+	ck_assert_int_eq(s->rcvtimeo_ms, 512);
+	ck_assert_uint_eq(hc_queued(s), 2);
+	ck_assert_int_ne(hc_ready(s) & HC_READY_RECV, 0);
+	ck_assert_uint_eq(hc_queued(s), 2);
+	ck_assert_int_eq(hc_recv(s, 0, 0, &msg), 0);
+	ck_assert_uint_eq(msg.id, 303);
+	ck_assert_uint_eq(hc_queued(s), 1);
+	ck_assert_int_eq(hc_recv(s, 0, 0, &msg), 0);
+	ck_assert_uint_eq(msg.id, 305);
+	ck_assert_uint_eq(hc_queued(s), 0);
+	/*
+	 * Nothing comes: the read's timeouts (32 ms, 16 ms, then a poll for
+	 * the rest) end the wait after its 60 ms, never before.
+	 */
+	t0 = mono_ms();
+	ck_assert_int_eq(hc_recv(s, 0, 60, &msg), -EAGAIN);
+	ck_assert_double_ge(mono_ms() - t0, 60);
+	ck_assert_int_eq(hc_recv(s, 0, 0, &msg), -EAGAIN);
+	/* A wait forever sets the timeout back to none. */
+	peer_deliver(&p, 307, 0, false, 0, 1);
+	ck_assert_int_eq(hc_recv(s, 0, -1, &msg), 0);
+	ck_assert_uint_eq(msg.id, 307);
+	ck_assert_int_eq(s->rcvtimeo_ms, 0);
+	peer_close(&p, s);
+}
+END_TEST
+
 START_TEST(proto_recycle__piggybacked_unless_the_pool_is_tight)
 {
 	struct peer p;
@@ -1642,6 +1696,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, proto_shutdown__wakes_waiters);
 	tcase_add_test(tc, proto_conn__lost_wakes_everyone);
 	tcase_add_test(tc, proto_events__queue_limit_stops_reading);
+	tcase_add_test(tc, proto_recv__timed_wait_blocks_in_the_read);
 	tcase_add_test(tc, proto_recycle__piggybacked_unless_the_pool_is_tight);
 	tcase_add_test(tc, proto_recycle__never_waits_for_a_full_socket);
 	tcase_add_test(tc, proto_send__blocking_send_reads_events_meanwhile);
