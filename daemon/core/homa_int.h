@@ -192,7 +192,7 @@ struct homa_peer {
 /* RTT samples are kept as the minimum over this window and the last. */
 #define PEER_RTT_WINDOW_NS 1000000000ull
 /* engine_peer_echo takes answers to a peer's last this many probes. */
-#define PEER_PROBE_WINDOW 4
+#define PEER_PROBE_WINDOW 8
 
 /*
  * homad's extension marker in DATA.pad (spec/wire.md: the module sends 0

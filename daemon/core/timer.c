@@ -99,19 +99,21 @@ static uint32_t timer_resend_cap(const struct homa_params *p)
 }
 
 /*
- * Ask peer's host whether it is up (ops.probe): rpc is half way to its
- * timeout and the peer has been silent as long.  At most one probe per
- * peer every timeout_ticks / 4 ticks.
+ * Ask peer's host whether it is up (ops.probe): rpc is a quarter of the
+ * way to its timeout and the peer has been silent as long.  At most one
+ * probe per peer every timeout_ticks / 8 ticks: seven before the timeout, so
+ * that a lossy network (a probe or its answer lost) does not make a host
+ * whose homad is kept from running look dead.
  */
 static void timer_probe(struct homa_engine *e, const struct homa_rpc *rpc)
 {
 	const struct homa_params *p = &e->params;
 	struct homa_peer *peer = rpc->peer;
-	uint32_t half = p->timeout_ticks / 2, gap = p->timeout_ticks / 4;
+	uint32_t from = p->timeout_ticks / 4, gap = p->timeout_ticks / 8;
 
 	if (p->stalled_peer_ticks == 0 || e->ops.probe == NULL)
 		return;
-	if (rpc->silent_ticks < half || e->ticks - peer->heard_tick < half)
+	if (rpc->silent_ticks < from || e->ticks - peer->heard_tick < from)
 		return;
 	if (gap == 0)
 		gap = 1;

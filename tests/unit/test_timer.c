@@ -225,25 +225,27 @@ static void ticks_probed(unsigned n, bool answer)
 }
 
 /*
- * A dead host (nothing answers, its kernel neither): probes from half of
- * timeout_ticks of silence on, one every timeout_ticks / 4, to the peer's
- * address; the RPC fails after timeout_ticks as without them.
+ * A dead host (nothing answers, its kernel neither): probes from a quarter
+ * of timeout_ticks of silence on, one every timeout_ticks / 8, to the
+ * peer's address; the RPC fails after timeout_ticks as without them.
  */
 START_TEST(timer_probe__dead_host_fails_at_timeout)
 {
 	const struct homa_metrics *m = engine_metrics(t.e);
 	uint64_t id = et_request(&t, 100);
 
-	ticks_probed(49, false);
+	ticks_probed(24, false);
 	ck_assert_uint_eq(t.probes, 0);
 	ticks_probed(1, false);
 	ck_assert_uint_eq(t.probes, 1);
 	ck_assert_int_eq(memcmp(&t.probe_dst, &et_peer, sizeof(et_peer)), 0);
 	ck_assert_uint_eq(t.probe_seq, 1);
-	ticks_probed(25, false);
+	ticks_probed(11, false);
+	ck_assert_uint_eq(t.probes, 1);
+	ticks_probed(1, false);
 	ck_assert_uint_eq(t.probes, 2);
 	ck_assert_uint_eq(t.probe_seq, 2);
-	ticks_probed(24, false);
+	ticks_probed(62, false);
 	ck_assert_uint_eq(t.ndeliv, 0);
 	ticks_probed(1, false);
 	ck_assert_uint_eq(t.ndeliv, 1);
@@ -251,8 +253,8 @@ START_TEST(timer_probe__dead_host_fails_at_timeout)
 	ck_assert_int_eq(t.deliv[0].error, ETIMEDOUT);
 	ck_assert_uint_eq(m->client_timeouts_peer_silent, 1);
 	ck_assert_uint_eq(m->client_timeouts_peer_stalled, 0);
-	/* At 50 and 75; at 100 the RPC timed out first. */
-	ck_assert_uint_eq(m->probes_sent, 2);
+	/* At 25, 37, ..., 97: seven chances for an answer. */
+	ck_assert_uint_eq(m->probes_sent, 7);
 	ck_assert_uint_eq(m->timeouts_host_up, 0);
 }
 END_TEST
@@ -273,8 +275,8 @@ START_TEST(timer_probe__stalled_host_waits_then_fails)
 	ck_assert_uint_eq(nrpcs(), 1);
 	ck_assert_uint_eq(m->timeouts_host_up, 900);
 	ck_assert_uint_eq(m->probe_replies, m->probes_sent);
-	/* One probe every 25 ticks from tick 50 to 975. */
-	ck_assert_uint_eq(m->probes_sent, 38);
+	/* One probe every 12 ticks from tick 25 to 997. */
+	ck_assert_uint_eq(m->probes_sent, 82);
 	{
 		/* homactl status shows it: silent, its host up. */
 		struct homa_peer_entry pe;
@@ -284,7 +286,7 @@ START_TEST(timer_probe__stalled_host_waits_then_fails)
 		ck_assert_uint_eq(
 			engine_peers_page(t.e, &cursor, &pe, 1, &more), 1);
 		ck_assert(pe.host_up);
-		ck_assert_uint_eq(pe.probes, 38);
+		ck_assert_uint_eq(pe.probes, 82);
 		ck_assert_uint_ge(pe.silent_ticks, 999);
 	}
 	ticks_probed(1, true);
@@ -369,13 +371,13 @@ START_TEST(timer_probe__host_stops_answering)
 
 	et_request(&t, 100);
 	ticks_probed(300, true);
-	/* The last answer was to the probe of tick 300 (every 25 from 50). */
+	/* The last answer was to the probe of tick 289 (every 12 from 25). */
 	while (t.ndeliv == 0 && n < 1000) {
 		ticks_probed(1, false);
 		n++;
 	}
 	ck_assert_uint_eq(t.ndeliv, 1);
-	ck_assert_uint_eq(n, 100);
+	ck_assert_uint_eq(n, 89);
 	ck_assert_uint_eq(m->client_timeouts_peer_silent, 1);
 	ck_assert_uint_eq(m->client_timeouts_peer_stalled, 0);
 }
@@ -393,15 +395,15 @@ START_TEST(timer_probe__ignored_answers_and_off)
 	engine_peer_echo(t.e, &et_peer2, 1, t.now);
 	engine_peer_echo(t.e, &et_peer, 1, t.now); /* none sent yet */
 	ck_assert_uint_eq(m->probe_replies_ignored, 2);
-	ticks_probed(50 + 25 * 5, true);
-	ck_assert_uint_eq(t.probe_seq, 6);
-	ck_assert_uint_eq(m->probe_replies, 6);
-	engine_peer_echo(t.e, &et_peer, 2, t.now); /* 4 probes ago: too old */
+	ticks_probed(25 + 12 * 12, true);
+	ck_assert_uint_eq(t.probe_seq, 13);
+	ck_assert_uint_eq(m->probe_replies, 13);
+	engine_peer_echo(t.e, &et_peer, 5, t.now); /* 8 probes ago: too old */
 	ck_assert_uint_eq(m->probe_replies_ignored, 3);
-	engine_peer_echo(t.e, &et_peer, 7, t.now); /* not sent yet */
+	engine_peer_echo(t.e, &et_peer, 14, t.now); /* not sent yet */
 	ck_assert_uint_eq(m->probe_replies_ignored, 4);
-	engine_peer_echo(t.e, &et_peer, 3, t.now);
-	ck_assert_uint_eq(m->probe_replies, 7);
+	engine_peer_echo(t.e, &et_peer, 6, t.now);
+	ck_assert_uint_eq(m->probe_replies, 14);
 
 	et_free(&t);
 	engine_params_default(&p);
