@@ -24,10 +24,13 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -55,6 +58,13 @@ struct chan_op {
 	enum chan_op_kind kind;
 	struct chan_conn *conn; /* RECV, SEND */
 	struct session_ev *ev;	/* SEND */
+	/* SEND of an event with descriptors (SCM_RIGHTS): a sendmsg. */
+	struct msghdr mh;
+	struct iovec iov;
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
 };
 
 /* One client connection: its session and its I/O. */
@@ -101,6 +111,10 @@ struct chan {
 	struct chan_connq closing; /* CLOSED, not yet freed */
 	unsigned n_clients;
 	uint64_t next_serial;
+
+	/* Direct send: homad's peer table (NULL: not offered). */
+	struct homa_direct_table *table;
+	int table_fd;
 };
 
 static struct chan_conn *chan_conn_of(struct session *s)
@@ -144,7 +158,29 @@ static void chan_conn_send(struct chan *c, struct chan_conn *cn)
 		op->kind = CHAN_OP_SEND;
 		op->conn = cn;
 		op->ev = ev;
-		io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len, MSG_NOSIGNAL);
+		if (ev->n_fds > 0) {
+			struct cmsghdr *cm;
+
+			memset(&op->mh, 0, sizeof(op->mh));
+			memset(&op->ctl, 0, sizeof(op->ctl));
+			op->iov.iov_base = ev->buf;
+			op->iov.iov_len = ev->len;
+			op->mh.msg_iov = &op->iov;
+			op->mh.msg_iovlen = 1;
+			op->mh.msg_control = op->ctl.buf;
+			op->mh.msg_controllen =
+				CMSG_SPACE(ev->n_fds * sizeof(int));
+			cm = CMSG_FIRSTHDR(&op->mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(ev->n_fds * sizeof(int));
+			memcpy(CMSG_DATA(cm), ev->fds, ev->n_fds * sizeof(int));
+			io_uring_prep_sendmsg(sqe, cn->fd, &op->mh,
+					      MSG_NOSIGNAL);
+		} else {
+			io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len,
+					   MSG_NOSIGNAL);
+		}
 		io_uring_sqe_set_data64(sqe, uring_data(op, URING_TAG_CHAN));
 		if (prev)
 			prev->flags |= IOSQE_IO_LINK;
@@ -409,6 +445,141 @@ static void chan_arm_retry(struct chan *c)
 	c->retry_armed = true;
 }
 
+/* ---- direct send ------------------------------------------------------ */
+
+/* A sealed memfd of len bytes mapped read-write at *map: fd or -errno. */
+static int chan_memfd(const char *name, size_t len, void **map)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0)
+		goto fail;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	/* The client cannot take the pages from under homad's mapping. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
+	    0) {
+		e = errno;
+		munmap(p, len);
+		close(fd);
+		return -e;
+	}
+	*map = p;
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	return -e;
+}
+
+/* session_ops.direct_open: socket, ring, read-only peer table. */
+static int chan_direct_open(void *arg, struct session *s, int fds[3],
+			    struct homa_direct_ring **ring, char *why,
+			    size_t whylen)
+{
+	struct chan *c = arg;
+	char path[64];
+	void *map = NULL;
+	int e;
+
+	(void)s;
+	if (!c->table) {
+		snprintf(why, whylen, "no peer table");
+		return ENOMEM;
+	}
+	if (c->h.cfg.n_interfaces > 1) {
+		snprintf(why, whylen, "homad uses several interfaces");
+		return EOPNOTSUPP;
+	}
+	/* IPPROTO_RAW: send only (the kernel gives it no packet). */
+	fds[0] = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fds[0] < 0) {
+		e = errno;
+		snprintf(why, whylen, "raw socket: %s", strerror(e));
+		return e;
+	}
+	/* From homad's own address and interface (the peer answers there). */
+	for (unsigned i = 0; i < c->h.cfg.n_addresses; i++) {
+		const struct homa_conf_addr *a = &c->h.cfg.addresses[i];
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+
+		if (a->family != AF_INET)
+			continue;
+		sin.sin_addr = a->a.v4;
+		if (bind(fds[0], (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+			e = errno;
+			snprintf(why, whylen, "raw socket: bind %s: %s",
+				 a->text, strerror(e));
+			close(fds[0]);
+			return e;
+		}
+		break;
+	}
+	if (c->h.cfg.n_interfaces == 1 &&
+	    setsockopt(fds[0], SOL_SOCKET, SO_BINDTODEVICE,
+		       c->h.cfg.interfaces[0],
+		       (socklen_t)strnlen(c->h.cfg.interfaces[0],
+					  IF_NAMESIZE)) < 0) {
+		e = errno;
+		snprintf(why, whylen, "raw socket: SO_BINDTODEVICE: %s",
+			 strerror(e));
+		close(fds[0]);
+		return e;
+	}
+	fds[1] = chan_memfd("homad-direct-ring", sizeof(**ring), &map);
+	if (fds[1] < 0) {
+		e = -fds[1];
+		snprintf(why, whylen, "ring memfd: %s", strerror(e));
+		close(fds[0]);
+		return e;
+	}
+	/* A new, read-only open of the table: the client cannot map it
+	 * writable (nor add seals). */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", c->table_fd);
+	fds[2] = open(path, O_RDONLY | O_CLOEXEC);
+	if (fds[2] < 0) {
+		e = errno;
+		snprintf(why, whylen, "%s: %s", path, strerror(e));
+		munmap(map, sizeof(**ring));
+		close(fds[1]);
+		close(fds[0]);
+		return e;
+	}
+	*ring = map;
+	return 0;
+}
+
+static void chan_direct_close(void *arg, struct session *s,
+			      struct homa_direct_ring *ring)
+{
+	(void)arg;
+	(void)s;
+	munmap(ring, sizeof(*ring));
+}
+
+void chan_direct_drain(struct chan *c, uint64_t now)
+{
+	if (!c || TAILQ_EMPTY(&c->h.direct))
+		return;
+	session_direct_header(c->table, c->h.e, c->h.cfg.proto.num_priorities);
+	session_host_direct_drain(&c->h, now);
+}
+
+bool chan_direct_active(const struct chan *c)
+{
+	return c && !TAILQ_EMPTY(&c->h.direct);
+}
+
+void chan_direct_publish(struct chan *c, const struct homa_peer_pub *p)
+{
+	if (c && c->table)
+		session_direct_publish(c->table, p);
+}
+
 /* ---- the public functions ---------------------------------------------- */
 
 struct chan *chan_create(struct uring *u, struct homa_engine *e,
@@ -424,6 +595,25 @@ struct chan *chan_create(struct uring *u, struct homa_engine *e,
 	c->ops = session_memfd_ops;
 	c->ops.peer_groups = chan_peer_groups;
 	c->u = u;
+	c->table_fd = -1;
+	if (cfg->link == HOMA_LINK_IP && cfg->ipv4) {
+		void *map;
+		int fd = chan_memfd("homad-direct-peers",
+				    sizeof(struct homa_direct_table), &map);
+
+		if (fd >= 0) {
+			c->table = map;
+			c->table_fd = fd;
+			c->ops.direct_open = chan_direct_open;
+			c->ops.direct_close = chan_direct_close;
+			session_direct_header(c->table, e,
+					      cfg->proto.num_priorities);
+		} else {
+			log_warnx("client channel: no direct send: peer "
+				  "table: %s",
+				  strerror(-fd));
+		}
+	}
 	session_host_init(&c->h, e, cfg, &c->ops, c);
 	c->listen_fd = listen_fd;
 	c->accept_op.kind = CHAN_OP_ACCEPT;
@@ -671,5 +861,9 @@ void chan_destroy(struct chan *c)
 	}
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
+	if (c->table)
+		munmap(c->table, sizeof(*c->table));
+	if (c->table_fd >= 0)
+		close(c->table_fd);
 	free(c);
 }
