@@ -58,13 +58,6 @@ struct chan_op {
 	enum chan_op_kind kind;
 	struct chan_conn *conn; /* RECV, SEND */
 	struct session_ev *ev;	/* SEND */
-	/* SEND of an event with descriptors (SCM_RIGHTS): a sendmsg. */
-	struct msghdr mh;
-	struct iovec iov;
-	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
 };
 
 /* One client connection: its session and its I/O. */
@@ -85,6 +78,14 @@ struct chan_conn {
 							     SESSION_MAX_FDS)];
 	} rx_ctl;
 	uint8_t *rx_buf; /* HOMA_CLIENT_MAX_DATAGRAM + 1 bytes */
+
+	/* The one event with descriptors (the OpenReply granting direct
+	 * send, SCM_RIGHTS): a sendmsg. */
+	struct msghdr tx_mh;
+	struct iovec tx_iov;
+	struct {
+		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int) * 3)];
+	} tx_ctl;
 
 	/* Sending: one chain at a time (session.n_sending of these). */
 	struct chan_op send_ops[CHAN_SEND_BATCH];
@@ -158,24 +159,24 @@ static void chan_conn_send(struct chan *c, struct chan_conn *cn)
 		op->kind = CHAN_OP_SEND;
 		op->conn = cn;
 		op->ev = ev;
-		if (ev->n_fds > 0) {
+		if (ev->n_fds > 0 && ev->n_fds <= 3) {
 			struct cmsghdr *cm;
 
-			memset(&op->mh, 0, sizeof(op->mh));
-			memset(&op->ctl, 0, sizeof(op->ctl));
-			op->iov.iov_base = ev->buf;
-			op->iov.iov_len = ev->len;
-			op->mh.msg_iov = &op->iov;
-			op->mh.msg_iovlen = 1;
-			op->mh.msg_control = op->ctl.buf;
-			op->mh.msg_controllen =
+			memset(&cn->tx_mh, 0, sizeof(cn->tx_mh));
+			memset(&cn->tx_ctl, 0, sizeof(cn->tx_ctl));
+			cn->tx_iov.iov_base = ev->buf;
+			cn->tx_iov.iov_len = ev->len;
+			cn->tx_mh.msg_iov = &cn->tx_iov;
+			cn->tx_mh.msg_iovlen = 1;
+			cn->tx_mh.msg_control = cn->tx_ctl.buf;
+			cn->tx_mh.msg_controllen =
 				CMSG_SPACE(ev->n_fds * sizeof(int));
-			cm = CMSG_FIRSTHDR(&op->mh);
+			cm = CMSG_FIRSTHDR(&cn->tx_mh);
 			cm->cmsg_level = SOL_SOCKET;
 			cm->cmsg_type = SCM_RIGHTS;
 			cm->cmsg_len = CMSG_LEN(ev->n_fds * sizeof(int));
 			memcpy(CMSG_DATA(cm), ev->fds, ev->n_fds * sizeof(int));
-			io_uring_prep_sendmsg(sqe, cn->fd, &op->mh,
+			io_uring_prep_sendmsg(sqe, cn->fd, &cn->tx_mh,
 					      MSG_NOSIGNAL);
 		} else {
 			io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len,
