@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/queue.h>
@@ -116,6 +117,7 @@ struct chan {
 	/* Direct send: homad's peer table (NULL: not offered). */
 	struct homa_direct_table *table;
 	int table_fd;
+	bool udp; /* the udp link */
 };
 
 static struct chan_conn *chan_conn_of(struct session *s)
@@ -477,6 +479,37 @@ fail:
 	return -e;
 }
 
+/*
+ * The udp link's send-only socket: a UDP socket whose every incoming
+ * datagram a locked filter drops (it has a port of its own, which homads
+ * never send to: they answer at udp_port), with the smallest buffer.
+ */
+static int chan_direct_udp(int *fd, char *why, size_t whylen)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = {.len = 1, .filter = &drop};
+	int one = 1, small = 1, e;
+
+	*fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0) {
+		e = errno;
+		snprintf(why, whylen, "udp socket: %s", strerror(e));
+		return e;
+	}
+	if (setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) <
+		    0 ||
+	    setsockopt(*fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) <
+		    0 ||
+	    setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0) {
+		e = errno;
+		snprintf(why, whylen, "udp socket: drop-all filter: %s",
+			 strerror(e));
+		close(*fd);
+		return e;
+	}
+	return 0;
+}
+
 /* session_ops.direct_open: socket, ring, read-only peer table. */
 static int chan_direct_open(void *arg, struct session *s, int fds[3],
 			    struct homa_direct_ring **ring, char *why,
@@ -496,12 +529,18 @@ static int chan_direct_open(void *arg, struct session *s, int fds[3],
 		snprintf(why, whylen, "homad uses several interfaces");
 		return EOPNOTSUPP;
 	}
-	/* IPPROTO_RAW: send only (the kernel gives it no packet). */
-	fds[0] = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	if (fds[0] < 0) {
-		e = errno;
-		snprintf(why, whylen, "raw socket: %s", strerror(e));
-		return e;
+	if (c->udp) {
+		e = chan_direct_udp(&fds[0], why, whylen);
+		if (e != 0)
+			return e;
+	} else {
+		/* IPPROTO_RAW: send only (the kernel gives it no packet). */
+		fds[0] = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+		if (fds[0] < 0) {
+			e = errno;
+			snprintf(why, whylen, "raw socket: %s", strerror(e));
+			return e;
+		}
 	}
 	/* From homad's own address and interface (the peer answers there). */
 	for (unsigned i = 0; i < c->h.cfg.n_addresses; i++) {
@@ -597,7 +636,8 @@ struct chan *chan_create(struct uring *u, struct homa_engine *e,
 	c->ops.peer_groups = chan_peer_groups;
 	c->u = u;
 	c->table_fd = -1;
-	if (cfg->link == HOMA_LINK_IP && cfg->ipv4) {
+	c->udp = cfg->link == HOMA_LINK_UDP;
+	if (cfg->ipv4) {
 		void *map;
 		int fd = chan_memfd("homad-direct-peers",
 				    sizeof(struct homa_direct_table), &map);
@@ -607,6 +647,9 @@ struct chan *chan_create(struct uring *u, struct homa_engine *e,
 			c->table_fd = fd;
 			c->ops.direct_open = chan_direct_open;
 			c->ops.direct_close = chan_direct_close;
+			c->table->link = c->udp ? HOMA_DIRECT_LINK_UDP
+						: HOMA_DIRECT_LINK_IP;
+			c->table->udp_port = cfg->udp_port;
 			session_direct_header(c->table, e,
 					      cfg->proto.num_priorities);
 		} else {

@@ -217,16 +217,24 @@ int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 {
 	uint8_t hdr[20 + HOMA_DATA_LEN];
 	struct sockaddr_in sin = {.sin_family = AF_INET};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
 	struct iovec iov[2];
 	struct msghdr mh;
 	size_t n = direct_build(d, hdr, sizeof(hdr));
+	bool udp = __atomic_load_n(&s->dtab->link, __ATOMIC_RELAXED) ==
+		   HOMA_DIRECT_LINK_UDP;
 	ssize_t r;
 
 	if (n == 0)
 		return -EINVAL;
 	memcpy(&sin.sin_addr, d->addr + 12, 4);
-	iov[0].iov_base = hdr;
-	iov[0].iov_len = n;
+	/* ip link: the IPv4 header is ours; udp: the kernel's, and the
+	 * priority goes in a cmsg (as homad's udp link sends it). */
+	iov[0].iov_base = udp ? hdr + 20 : hdr;
+	iov[0].iov_len = udp ? n - 20 : n;
 	iov[1].iov_base = (void *)payload;
 	iov[1].iov_len = d->length;
 	memset(&mh, 0, sizeof(mh));
@@ -234,6 +242,21 @@ int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 	mh.msg_namelen = sizeof(sin);
 	mh.msg_iov = iov;
 	mh.msg_iovlen = 2;
+	if (udp) {
+		struct cmsghdr *cm;
+		int tos = d->prio << 5;
+
+		sin.sin_port = htons((uint16_t)__atomic_load_n(
+			&s->dtab->udp_port, __ATOMIC_RELAXED));
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_TOS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &tos, sizeof(tos));
+	}
 	do {
 		r = sendmsg(s->dfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (r < 0 && errno == EINTR);

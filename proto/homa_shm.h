@@ -31,8 +31,11 @@
  *
  * A client granted direct send (OpenReply.direct_send) gets, with its
  * OpenReply (SCM_RIGHTS, in this order):
- *   - a send-only socket (IPv4 raw IPPROTO_RAW: the library writes the IP
- *     header; nothing is ever received on it);
+ *   - a send-only socket: on the ip link IPv4 raw IPPROTO_RAW (the library
+ *     writes the IP header; the kernel gives such a socket no packet), on
+ *     the udp link a UDP socket with a locked drop-all filter (the
+ *     library sends the Homa packet to the peer's homad at udp_port,
+ *     with the priority in an IP_TOS cmsg);
  *   - its ring, a sealed memfd of sizeof(struct homa_direct_ring) bytes,
  *     read-write: one producer (the library, under its socket's lock), one
  *     consumer (homad);
@@ -88,9 +91,11 @@ struct homa_direct_peer {
 	uint8_t pad[8];
 };
 
-#define HOMA_DIRECT_MAGIC  0x484f4d44u /* "HOMD" */
-#define HOMA_DIRECT_PEERS  1024u       /* table entries, a power of two */
-#define HOMA_DIRECT_PROBES 8u	       /* entries a peer may sit in */
+#define HOMA_DIRECT_MAGIC    0x484f4d44u /* "HOMD" */
+#define HOMA_DIRECT_LINK_IP  1		 /* homa_direct_table.link */
+#define HOMA_DIRECT_LINK_UDP 2
+#define HOMA_DIRECT_PEERS    1024u /* table entries, a power of two */
+#define HOMA_DIRECT_PROBES   8u	   /* entries a peer may sit in */
 
 /*
  * homad's table: a peer's entry is among the HOMA_DIRECT_PROBES after
@@ -101,10 +106,12 @@ struct homa_direct_peer {
 struct homa_direct_table {
 	uint32_t magic; /* HOMA_DIRECT_MAGIC */
 	uint32_t num_priorities;
-	uint32_t max_v4; /* longest message sent directly, IPv4 peers */
-	uint32_t max_v6; /* IPv6 peers (0: none) */
-	uint32_t incast; /* requests carry HOMAD_FLAG_INCAST to homads */
-	uint32_t pad[11];
+	uint32_t max_v4;   /* longest message sent directly, IPv4 peers */
+	uint32_t max_v6;   /* IPv6 peers (0: none) */
+	uint32_t incast;   /* requests carry HOMAD_FLAG_INCAST to homads */
+	uint32_t link;	   /* HOMA_DIRECT_LINK_* */
+	uint32_t udp_port; /* the udp link's port (peers' homads) */
+	uint32_t pad[9];
 	struct homa_direct_peer peers[HOMA_DIRECT_PEERS];
 };
 

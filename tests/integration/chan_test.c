@@ -34,8 +34,9 @@
  *   chan_test direct -s SOCK -f 4 --case NAME -d ADDR -p PORT
  *       A direct-send client (homad must grant it: clients.
  *       direct_send_groups).  Every case first checks what it was handed
- *       cannot read anything of anyone: the socket is a raw IPPROTO_RAW
- *       one that receives nothing (none of the packets of the echo RPCs it
+ *       cannot read anything of anyone: the socket (raw IPPROTO_RAW on
+ *       the ip link, UDP with a locked drop-all filter on the udp link)
+ *       receives nothing (none of the packets of the echo RPCs it
  *       makes meanwhile through homad to ADDR:PORT, nor the answers to the
  *       packets it forges for another connection's ids); the peer table
  *       cannot be mapped writable, written, resized or sealed; its ring is
@@ -1344,13 +1345,15 @@ static void tc_must_fail(int r, const char *what)
  * it likes), packets about RPC id of another connection to dest: a RESEND
  * for all of it and a DATA claiming to be it.
  */
-static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id)
+static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id,
+		     uint16_t udp_port)
 {
 	uint8_t pkt[20 + 200], *h = pkt + 20;
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	uint64_t be = __builtin_bswap64(id);
 
 	memcpy(&sin.sin_addr, dest, 4);
+	sin.sin_port = htons(udp_port);
 	memset(pkt, 0, sizeof(pkt));
 	pkt[0] = 0x45;
 	pkt[8] = 64;
@@ -1365,8 +1368,9 @@ static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id)
 	h[13] = 0x12;
 	memset(h + 32, 0xff, 4);
 	h[36] = 7;
-	if (sendto(fd, pkt, 20 + 37, 0, (struct sockaddr *)&sin, sizeof(sin)) <
-	    0)
+	/* udp link: the kernel writes IP and UDP headers. */
+	if (sendto(fd, udp_port ? h : pkt, (udp_port ? 0 : 20) + 37, 0,
+		   (struct sockaddr *)&sin, sizeof(sin)) < 0)
 		tc_fail("forging a RESEND: %s", strerror(errno));
 	/* DATA: 100 bytes of a 100-byte message. */
 	h[13] = 0x10;
@@ -1374,8 +1378,8 @@ static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id)
 	memset(h + 28, 0, 28);
 	h[31] = 100;
 	h[35] = 100;
-	if (sendto(fd, pkt, 20 + 56 + 100, 0, (struct sockaddr *)&sin,
-		   sizeof(sin)) < 0)
+	if (sendto(fd, udp_port ? h : pkt, (udp_port ? 0 : 20) + 56 + 100, 0,
+		   (struct sockaddr *)&sin, sizeof(sin)) < 0)
 		tc_fail("forging a DATA: %s", strerror(errno));
 }
 
@@ -1408,10 +1412,11 @@ static int tc_direct(const char *path, int family, const char *name,
 		tc_fail("Open refused: %s", strerror(err));
 	alen = tc_addr(family, dest, addr);
 	first = t.id_next;
-	/* The socket: raw, IPPROTO_RAW (send only). */
+	/* The socket: raw IPPROTO_RAW (send only), or UDP (udp link). */
 	if (getsockopt(t.dfds[0], SOL_SOCKET, SO_PROTOCOL, &v, &vl) < 0 ||
-	    v != IPPROTO_RAW)
-		tc_fail("the direct socket is not IPPROTO_RAW (%d)", v);
+	    (v != IPPROTO_RAW && v != IPPROTO_UDP))
+		tc_fail("the direct socket is neither IPPROTO_RAW nor UDP (%d)",
+			v);
 	/* The peer table: read-only for good. */
 	tc_must_fail(mmap(NULL, sizeof(*tab), PROT_READ | PROT_WRITE,
 			  MAP_SHARED, t.dfds[2], 0) == MAP_FAILED
@@ -1451,8 +1456,8 @@ static int tc_direct(const char *path, int family, const char *name,
 		if (tc_send_request(&t, id, addr, alen, port, 1, false, 0, 3000,
 				    false) < 0)
 			tc_fail("send: %s", strerror(errno));
-		tc_forge(t.dfds[0], addr, port,
-			 first - 2 - 2 * (uint64_t)round);
+		tc_forge(t.dfds[0], addr, port, first - 2 - 2 * (uint64_t)round,
+			 v == IPPROTO_UDP ? (uint16_t)tab->udp_port : 0);
 		for (;;) {
 			if (tc_event(&t, &d, TC_TIMEOUT_MS) <= 0)
 				tc_fail("no response to an echo");
