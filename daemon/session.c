@@ -1716,6 +1716,7 @@ static void session_direct_one(struct session *s,
 	Homa__Client__SendRequest rq = HOMA__CLIENT__SEND_REQUEST__INIT;
 	Homa__Client__SendResponse rs = HOMA__CLIENT__SEND_RESPONSE__INIT;
 	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+	uint64_t bad = s->h->stats.chan_bad_messages;
 	uint8_t addr[16];
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
 					   0, 0, 0, 0, 0xff, 0xff};
@@ -1777,7 +1778,7 @@ static void session_direct_one(struct session *s,
 		return;
 	}
 	/* A validator that refused it doomed s (chan_bad_messages). */
-	if (session_ending(s))
+	if (s->h->stats.chan_bad_messages != bad)
 		s->h->stats.chan_direct_bad++;
 }
 
