@@ -609,6 +609,30 @@ void chan_direct_drain(struct chan *c, uint64_t now)
 	session_host_direct_drain(&c->h, now);
 }
 
+bool chan_direct_may_sleep(struct chan *c, uint64_t now, uint64_t wake)
+{
+	uint64_t tick;
+
+	if (!c || TAILQ_EMPTY(&c->h.direct))
+		return true;
+	tick = (uint64_t)c->h.cfg.proto.tick_usecs * 1000u;
+	if (wake != UINT64_MAX && wake <= now + 2 * tick)
+		return true; /* the wake-up drains the rings soon enough */
+	__atomic_store_n(&c->table->asleep, 1u, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!session_host_direct_pending(&c->h))
+		return true;
+	__atomic_store_n(&c->table->asleep, 0u, __ATOMIC_RELAXED);
+	return false;
+}
+
+void chan_direct_awake(struct chan *c)
+{
+	if (c && c->table &&
+	    __atomic_load_n(&c->table->asleep, __ATOMIC_RELAXED) != 0)
+		__atomic_store_n(&c->table->asleep, 0u, __ATOMIC_RELAXED);
+}
+
 bool chan_direct_active(const struct chan *c)
 {
 	return c && !TAILQ_EMPTY(&c->h.direct);

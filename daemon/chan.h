@@ -175,6 +175,14 @@ void chan_destroy(struct chan *c);
  */
 void chan_direct_drain(struct chan *c, uint64_t now);
 bool chan_direct_active(const struct chan *c);
+/*
+ * homad is about to block until wake (UINT64_MAX: no timer): false if a
+ * ring holds records (take them first); else true, with the peer table's
+ * doorbell flag set when the wake-up is more than two ticks away (a
+ * library then rings: proto/homa_shm.h).  chan_direct_awake clears it.
+ */
+bool chan_direct_may_sleep(struct chan *c, uint64_t now, uint64_t wake);
+void chan_direct_awake(struct chan *c);
 void chan_direct_publish(struct chan *c, const struct homa_peer_pub *p);
 
 #endif /* HOMAD_CHAN_H */

@@ -824,11 +824,15 @@ static void *dp_thread(void *arg)
 			   now - busy_at < dp->cfg.spin_us * 1000ull) {
 			/* Spin mode: poll a while after the last work. */
 			r = uring_submit_and_wait(&dp->u, 0);
+		} else if (!chan_direct_may_sleep(dp->chan, now, wake)) {
+			/* A client's ring has records: take them first. */
+			r = uring_submit_and_wait(&dp->u, 0);
 		} else {
 			if (wake != UINT64_MAX)
 				dp_arm_timeout(dp, wake);
 			dp->m->loop_sleeps++;
 			r = uring_submit_and_wait(&dp->u, 1);
+			chan_direct_awake(dp->chan);
 		}
 		dp->m->loop_wakeups++;
 		if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY &&

@@ -1818,6 +1818,17 @@ unsigned session_direct_drain(struct session *s, uint64_t now)
 	return n;
 }
 
+bool session_host_direct_pending(const struct session_host *h)
+{
+	const struct session *s;
+
+	TAILQ_FOREACH(s, &h->direct, direct_link)
+	if (s->state == SESS_OPEN &&
+	    __atomic_load_n(&s->ring->head, __ATOMIC_ACQUIRE) != s->ring_tail)
+		return true;
+	return false;
+}
+
 unsigned session_host_direct_drain(struct session_host *h, uint64_t now)
 {
 	struct session *s, *next;

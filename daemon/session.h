@@ -340,6 +340,8 @@ void session_send_space(struct session *s);
  */
 unsigned session_direct_drain(struct session *s, uint64_t now);
 unsigned session_host_direct_drain(struct session_host *h, uint64_t now);
+/* Does an OPEN session's ring hold records not yet taken? */
+bool session_host_direct_pending(const struct session_host *h);
 
 /*
  * Write what DATA to peer p carries into homad's peer table t (seqlock per

@@ -362,6 +362,8 @@ int direct_prepare(struct hc_sock *s, struct direct_pkt *d,
 		   struct homa_direct_rec *rec);
 /* Publish rec (lock held): 0, -ENOBUFS (ring full: use the command). */
 int direct_record(struct hc_sock *s, const struct homa_direct_rec *rec);
+/* Is homad asleep with no wake-up due soon (lock not needed)? */
+bool direct_doorbell_due(const struct hc_sock *s);
 /* Send d's packet with payload (lock not needed): 0, -errno. */
 int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 		const void *payload);

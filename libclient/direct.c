@@ -263,3 +263,11 @@ int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 	/* A packet lost here is homad's to retransmit (it adopted it). */
 	return r < 0 ? -errno : 0;
 }
+
+bool direct_doorbell_due(const struct hc_sock *s)
+{
+	/* Our record's release store, then this: homad's flag store, fence,
+	 * ring check (Dekker): one of us sees the other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&s->dtab->asleep, __ATOMIC_RELAXED) != 0;
+}

@@ -127,6 +127,21 @@ static int send_room(struct hc_sock *s, const struct send_args *a,
 	}
 }
 
+/*
+ * Direct send's doorbell (proto/homa_shm.h): wake homad with an empty
+ * Recycle on the connection, never waiting (a full socket is one homad
+ * has yet to read: it wakes anyway).
+ */
+static void send_doorbell(struct hc_sock *s)
+{
+	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Recycle rc = HOMA__CLIENT__RECYCLE__INIT;
+
+	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE;
+	m.recycle = &rc;
+	(void)conn_send(s, &m, true);
+}
+
 static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 {
 	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
@@ -259,6 +274,8 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 			/* Lost or refused: homad's retransmission recovers it
 			 * (the RESEND of the receiver, or of our own homad). */
 			(void)direct_xmit(s, &dp, s->txmap + off);
+			if (direct_doorbell_due(s))
+				send_doorbell(s);
 			if (id_out != NULL)
 				*id_out = id;
 			return 0;

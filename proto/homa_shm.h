@@ -111,7 +111,17 @@ struct homa_direct_table {
 	uint32_t incast;   /* requests carry HOMAD_FLAG_INCAST to homads */
 	uint32_t link;	   /* HOMA_DIRECT_LINK_* */
 	uint32_t udp_port; /* the udp link's port (peers' homads) */
-	uint32_t pad[9];
+	/*
+	 * Doorbell: homad sets it (then a full fence, then looks at the rings
+	 * once more) before it sleeps with no wake-up due within two ticks,
+	 * and clears it when it wakes.  A library that finds it set after it
+	 * published a record (release, then a full fence) sends any datagram
+	 * on its connection (an empty Recycle) so that homad wakes and takes
+	 * the record: else a lost packet would wait for homad's next wake-up
+	 * to be adopted, and so to be retransmitted.
+	 */
+	uint32_t asleep;
+	uint32_t pad[8];
 	struct homa_direct_peer peers[HOMA_DIRECT_PEERS];
 };
 

@@ -12,6 +12,8 @@
 #     echo exact, recovered by homad's retransmission of directly sent
 #     requests and responses (both hosts' resent_packets grow), no bad
 #     ring record;
+#   - a request lost while the client's homad was idle (no timer: the
+#     library rings its doorbell) completes (B's homad resends it);
 #   - limits.max_direct_sockets 1 in B: 10 client processes at once, one
 #     granted at a time, the others refused and counted
 #     (chan_direct_refused), all their RPCs complete;
@@ -159,6 +161,33 @@ else
 fi
 
 loss_case ip $MAX
+
+# An idle client host: its homad sleeps with no timer, so the library rings
+# (proto/homa_shm.h's doorbell) after its record; A drops everything for
+# 300 ms, so the request is lost and only B's homad can resend it.
+name="a lost request from an idle host"
+sleep 0.3
+hctl a set test.rx_drop 1 >/dev/null || fail "homactl set in A"
+snap i0
+t0=$(now_ms)
+HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 40 "$E2E" echo -f 4 \
+	-d "$A4" -p 100 --sizes 100 >"$T_TMP/idle.out" 2>&1 &
+IDLE=$!
+T_PIDS="$T_PIDS $IDLE"
+sleep 0.3
+hctl a set test.rx_drop 0 >/dev/null || fail "homactl set in A"
+# B's homad resends within a few of its RESEND rounds (5, 10, 20 ms...)
+# once it has the record; without the doorbell it took it only at its
+# next wake-up for anything else (8 s here).
+if wait "$IDLE" && [ $(($(now_ms) - t0)) -lt 3000 ]; then
+	snap i1
+	pass "$name" "done in $(($(now_ms) - t0)) ms (A dropped for 300): \
+$(cat "$T_TMP/idle.out"); A dropped $(delta a fault_rx_drops i0 i1), B \
+resent $(delta b resent_packets i0 i1)"
+else
+	failed "$name" "after $(($(now_ms) - t0)) ms: \
+$(tr '\n' ' ' <"$T_TMP/idle.out")"
+fi
 stop_homads
 
 # ---- limits.max_direct_sockets, and a group not listed --------------------
