@@ -34,10 +34,14 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -90,6 +94,14 @@ struct chan_conn {
 	} rx_ctl;
 	uint8_t *rx_buf; /* HOMA_CLIENT_MAX_DATAGRAM + 1 bytes */
 
+	/* The one event with descriptors (the OpenReply granting direct
+	 * send, SCM_RIGHTS): a sendmsg. */
+	struct msghdr tx_mh;
+	struct iovec tx_iov;
+	struct {
+		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int) * 3)];
+	} tx_ctl;
+
 	/* Sending: one chain at a time (session.n_sending of these). */
 	struct chan_op send_ops[CHAN_SEND_BATCH];
 
@@ -118,6 +130,11 @@ struct chan {
 	struct chan_connq closing; /* CLOSED, not yet freed */
 	unsigned n_clients;
 	uint64_t next_serial;
+
+	/* Direct send: homad's peer table (NULL: not offered). */
+	struct homa_direct_table *table;
+	int table_fd;
+	bool udp; /* the udp link */
 };
 
 static struct chan_conn *chan_conn_of(struct session *s)
@@ -165,13 +182,37 @@ static void chan_conn_send(struct chan *c, struct chan_conn *cn)
 		 * Nothing waits for a lone event's send of an open session:
 		 * it is confirmed after the wait that submits it, whatever
 		 * ends that wait.  A lingering session closes once its last
-		 * event is sent: that send must end the wait.
+		 * event is sent: that send must end the wait.  An event that
+		 * passes descriptors (the OpenReply of direct send) keeps its
+		 * completion: they are closed when it is done.
 		 */
-		op->skip = max == 1 &&
+		op->skip = max == 1 && ev->n_fds == 0 &&
 			   (s->state == SESS_OPEN || s->state == SESS_OPENING);
-		io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len,
-				   MSG_NOSIGNAL |
-					   (op->skip ? MSG_DONTWAIT : 0));
+		if (ev->n_fds > 0 && ev->n_fds <= 3) {
+			struct cmsghdr *cm;
+
+			memset(&cn->tx_mh, 0, sizeof(cn->tx_mh));
+			memset(&cn->tx_ctl, 0, sizeof(cn->tx_ctl));
+			cn->tx_iov.iov_base = ev->buf;
+			cn->tx_iov.iov_len = ev->len;
+			cn->tx_mh.msg_iov = &cn->tx_iov;
+			cn->tx_mh.msg_iovlen = 1;
+			cn->tx_mh.msg_control = cn->tx_ctl.buf;
+			cn->tx_mh.msg_controllen =
+				CMSG_SPACE(ev->n_fds * sizeof(int));
+			cm = CMSG_FIRSTHDR(&cn->tx_mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(ev->n_fds * sizeof(int));
+			memcpy(CMSG_DATA(cm), ev->fds, ev->n_fds * sizeof(int));
+			io_uring_prep_sendmsg(sqe, cn->fd, &cn->tx_mh,
+					      MSG_NOSIGNAL);
+		} else {
+			io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len,
+					   MSG_NOSIGNAL |
+						   (op->skip ? MSG_DONTWAIT
+							     : 0));
+		}
 		io_uring_sqe_set_data64(sqe, uring_data(op, URING_TAG_CHAN));
 		if (op->skip) {
 			io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
@@ -475,6 +516,202 @@ static void chan_arm_retry(struct chan *c)
 	c->retry_armed = true;
 }
 
+/* ---- direct send ------------------------------------------------------ */
+
+/* A sealed memfd of len bytes mapped read-write at *map: fd or -errno. */
+static int chan_memfd(const char *name, size_t len, void **map)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0)
+		goto fail;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	/* The client cannot take the pages from under homad's mapping. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
+	    0) {
+		e = errno;
+		munmap(p, len);
+		close(fd);
+		return -e;
+	}
+	*map = p;
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	return -e;
+}
+
+/*
+ * The udp link's send-only socket: a UDP socket whose every incoming
+ * datagram a locked filter drops (it has a port of its own, which homads
+ * never send to: they answer at udp_port), with the smallest buffer.
+ */
+static int chan_direct_udp(int *fd, char *why, size_t whylen)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = {.len = 1, .filter = &drop};
+	int one = 1, small = 1, e;
+
+	*fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0) {
+		e = errno;
+		snprintf(why, whylen, "udp socket: %s", strerror(e));
+		return e;
+	}
+	if (setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) <
+		    0 ||
+	    setsockopt(*fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) <
+		    0 ||
+	    setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0) {
+		e = errno;
+		snprintf(why, whylen, "udp socket: drop-all filter: %s",
+			 strerror(e));
+		close(*fd);
+		return e;
+	}
+	return 0;
+}
+
+/* session_ops.direct_open: socket, ring, read-only peer table. */
+static int chan_direct_open(void *arg, struct session *s, int fds[3],
+			    struct homa_direct_ring **ring, char *why,
+			    size_t whylen)
+{
+	struct chan *c = arg;
+	char path[64];
+	void *map = NULL;
+	int e;
+
+	(void)s;
+	if (!c->table) {
+		snprintf(why, whylen, "no peer table");
+		return ENOMEM;
+	}
+	if (c->h.cfg.n_interfaces > 1) {
+		snprintf(why, whylen, "homad uses several interfaces");
+		return EOPNOTSUPP;
+	}
+	if (c->udp) {
+		e = chan_direct_udp(&fds[0], why, whylen);
+		if (e != 0)
+			return e;
+	} else {
+		/* IPPROTO_RAW: send only (the kernel gives it no packet). */
+		fds[0] = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+		if (fds[0] < 0) {
+			e = errno;
+			snprintf(why, whylen, "raw socket: %s", strerror(e));
+			return e;
+		}
+	}
+	/* From homad's own address and interface (the peer answers there). */
+	for (unsigned i = 0; i < c->h.cfg.n_addresses; i++) {
+		const struct homa_conf_addr *a = &c->h.cfg.addresses[i];
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+
+		if (a->family != AF_INET)
+			continue;
+		sin.sin_addr = a->a.v4;
+		if (bind(fds[0], (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+			e = errno;
+			snprintf(why, whylen, "raw socket: bind %s: %s",
+				 a->text, strerror(e));
+			close(fds[0]);
+			return e;
+		}
+		break;
+	}
+	if (c->h.cfg.n_interfaces == 1 &&
+	    setsockopt(fds[0], SOL_SOCKET, SO_BINDTODEVICE,
+		       c->h.cfg.interfaces[0],
+		       (socklen_t)strnlen(c->h.cfg.interfaces[0],
+					  IF_NAMESIZE)) < 0) {
+		e = errno;
+		snprintf(why, whylen, "raw socket: SO_BINDTODEVICE: %s",
+			 strerror(e));
+		close(fds[0]);
+		return e;
+	}
+	fds[1] = chan_memfd("homad-direct-ring", sizeof(**ring), &map);
+	if (fds[1] < 0) {
+		e = -fds[1];
+		snprintf(why, whylen, "ring memfd: %s", strerror(e));
+		close(fds[0]);
+		return e;
+	}
+	/* A new, read-only open of the table: the client cannot map it
+	 * writable (nor add seals). */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", c->table_fd);
+	fds[2] = open(path, O_RDONLY | O_CLOEXEC);
+	if (fds[2] < 0) {
+		e = errno;
+		snprintf(why, whylen, "%s: %s", path, strerror(e));
+		munmap(map, sizeof(**ring));
+		close(fds[1]);
+		close(fds[0]);
+		return e;
+	}
+	*ring = map;
+	return 0;
+}
+
+static void chan_direct_close(void *arg, struct session *s,
+			      struct homa_direct_ring *ring)
+{
+	(void)arg;
+	(void)s;
+	munmap(ring, sizeof(*ring));
+}
+
+void chan_direct_drain(struct chan *c, uint64_t now)
+{
+	if (!c || TAILQ_EMPTY(&c->h.direct))
+		return;
+	session_direct_header(c->table, c->h.e, c->h.cfg.proto.num_priorities);
+	session_host_direct_drain(&c->h, now);
+}
+
+bool chan_direct_may_sleep(struct chan *c, uint64_t now, uint64_t wake)
+{
+	uint64_t tick;
+
+	if (!c || TAILQ_EMPTY(&c->h.direct))
+		return true;
+	tick = (uint64_t)c->h.cfg.proto.tick_usecs * 1000u;
+	if (wake != UINT64_MAX && wake <= now + 2 * tick)
+		return true; /* the wake-up drains the rings soon enough */
+	__atomic_store_n(&c->table->asleep, 1u, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!session_host_direct_pending(&c->h))
+		return true;
+	__atomic_store_n(&c->table->asleep, 0u, __ATOMIC_RELAXED);
+	return false;
+}
+
+void chan_direct_awake(struct chan *c)
+{
+	if (c && c->table &&
+	    __atomic_load_n(&c->table->asleep, __ATOMIC_RELAXED) != 0)
+		__atomic_store_n(&c->table->asleep, 0u, __ATOMIC_RELAXED);
+}
+
+bool chan_direct_active(const struct chan *c)
+{
+	return c && !TAILQ_EMPTY(&c->h.direct);
+}
+
+void chan_direct_publish(struct chan *c, const struct homa_peer_pub *p)
+{
+	if (c && c->table)
+		session_direct_publish(c->table, p);
+}
+
 /* ---- the public functions ---------------------------------------------- */
 
 struct chan *chan_create(struct uring *u, struct homa_engine *e,
@@ -490,6 +727,29 @@ struct chan *chan_create(struct uring *u, struct homa_engine *e,
 	c->ops = session_memfd_ops;
 	c->ops.peer_groups = chan_peer_groups;
 	c->u = u;
+	c->table_fd = -1;
+	c->udp = cfg->link == HOMA_LINK_UDP;
+	if (cfg->ipv4) {
+		void *map;
+		int fd = chan_memfd("homad-direct-peers",
+				    sizeof(struct homa_direct_table), &map);
+
+		if (fd >= 0) {
+			c->table = map;
+			c->table_fd = fd;
+			c->ops.direct_open = chan_direct_open;
+			c->ops.direct_close = chan_direct_close;
+			c->table->link = c->udp ? HOMA_DIRECT_LINK_UDP
+						: HOMA_DIRECT_LINK_IP;
+			c->table->udp_port = cfg->udp_port;
+			session_direct_header(c->table, e,
+					      cfg->proto.num_priorities);
+		} else {
+			log_warnx("client channel: no direct send: peer "
+				  "table: %s",
+				  strerror(-fd));
+		}
+	}
 	session_host_init(&c->h, e, cfg, &c->ops, c);
 	c->listen_fd = listen_fd;
 	c->accept_op.kind = CHAN_OP_ACCEPT;
@@ -759,5 +1019,9 @@ void chan_destroy(struct chan *c)
 	}
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
+	if (c->table)
+		munmap(c->table, sizeof(*c->table));
+	if (c->table_fd >= 0)
+		close(c->table_fd);
 	free(c);
 }

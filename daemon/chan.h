@@ -176,4 +176,23 @@ int chan_check_config(const struct chan *c, const struct homa_config *cfg,
  */
 void chan_destroy(struct chan *c);
 
+/*
+ * Direct send (proto/homa_shm.h): take every direct-send ring's records
+ * (the data plane calls it whenever it wakes, before it handles packets,
+ * on every tick, and before a packet about a client RPC the engine does
+ * not know); whether any session has a ring; publish a peer's state to
+ * the clients' peer table (the engine's peer_changed).
+ */
+void chan_direct_drain(struct chan *c, uint64_t now);
+bool chan_direct_active(const struct chan *c);
+/*
+ * homad is about to block until wake (UINT64_MAX: no timer): false if a
+ * ring holds records (take them first); else true, with the peer table's
+ * doorbell flag set when the wake-up is more than two ticks away (a
+ * library then rings: proto/homa_shm.h).  chan_direct_awake clears it.
+ */
+bool chan_direct_may_sleep(struct chan *c, uint64_t now, uint64_t wake);
+void chan_direct_awake(struct chan *c);
+void chan_direct_publish(struct chan *c, const struct homa_peer_pub *p);
+
 #endif /* HOMAD_CHAN_H */

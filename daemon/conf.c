@@ -213,6 +213,8 @@ static const struct conf_key conf_keys[] = {
 	KEY("clients", "bind_users", CK_UIDS, bind_uids, 0, UINT32_MAX - 1, 0),
 	KEY("clients", "bind_groups", CK_GIDS, bind_gids, 0, UINT32_MAX - 1, 0),
 	KEY("clients", "max_inline", CK_U32, max_inline, 0, 16384, 0),
+	KEY("clients", "direct_send_groups", CK_GIDS, direct_gids, 0,
+	    UINT32_MAX - 1, 0),
 
 	KEY("daemon", "user", CK_STRING, user, 0,
 	    sizeof(((struct homa_config *)0)->user) - 1, CF_NAME | CF_RESTART),
@@ -222,6 +224,8 @@ static const struct conf_key conf_keys[] = {
 	KEY("limits", "max_clients", CK_U32, max_clients, 1, 65536, CF_RESTART),
 	KEY("limits", "max_sockets_per_client", CK_U32, max_sockets_per_client,
 	    1, 4096, 0),
+	KEY("limits", "max_direct_sockets", CK_U32, max_direct_sockets, 0,
+	    65536, 0),
 	KEY("limits", "max_rpcs", CK_U32, max_rpcs, 1, 10000000, 0),
 	KEY("limits", "max_peers", CK_U32, max_peers, 1, 1000000, 0),
 	KEY("limits", "max_memory", CK_U64, max_memory, 1048576, TIB, 0),
@@ -778,8 +782,13 @@ static int conf_get_ids(struct conf_ctx *ctx, const struct conf_key *k,
 			const config_setting_t *s, struct homa_config *cfg)
 {
 	bool uids = k->kind == CK_UIDS;
-	unsigned *np = uids ? &cfg->n_bind_uids : &cfg->n_bind_gids;
-	uint32_t *ids = uids ? cfg->bind_uids : cfg->bind_gids;
+	bool direct = k->off == OFF(direct_gids);
+	unsigned *np = uids	? &cfg->n_bind_uids
+		       : direct ? &cfg->n_direct_gids
+				: &cfg->n_bind_gids;
+	uint32_t *ids = uids	 ? cfg->bind_uids
+			: direct ? cfg->direct_gids
+				 : cfg->bind_gids;
 	const char *what = uids ? "user" : "group";
 	const config_setting_t *e;
 	char val[96], name[80];
@@ -1525,10 +1534,12 @@ void config_defaults(struct homa_config *cfg)
 	cfg->client_socket_mode = 0666;
 	cfg->n_bind_uids = 0;
 	cfg->n_bind_gids = 0;
+	cfg->n_direct_gids = 0;
 	cfg->max_inline = 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->max_clients = 1024;
 	cfg->max_sockets_per_client = 64;
+	cfg->max_direct_sockets = 64;
 	cfg->max_rpcs = 100000;
 	cfg->max_peers = 10000;
 	cfg->max_memory = UINT64_C(64) << 30;
@@ -1849,8 +1860,13 @@ static void conf_key_text(const struct conf_key *k,
 	case CK_UIDS:
 	case CK_GIDS: {
 		bool uids = k->kind == CK_UIDS;
-		unsigned cnt = uids ? cfg->n_bind_uids : cfg->n_bind_gids;
-		const uint32_t *ids = uids ? cfg->bind_uids : cfg->bind_gids;
+		bool direct = k->off == OFF(direct_gids);
+		unsigned cnt = uids	? cfg->n_bind_uids
+			       : direct ? cfg->n_direct_gids
+					: cfg->n_bind_gids;
+		const uint32_t *ids = uids     ? cfg->bind_uids
+				      : direct ? cfg->direct_gids
+					       : cfg->bind_gids;
 
 		conf_cat(buf, n, "[");
 		for (unsigned i = 0; i < cnt && i < HOMA_CONF_MAX_BIND_IDS; i++)

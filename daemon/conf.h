@@ -100,6 +100,14 @@ struct homa_config {
 	unsigned n_bind_gids;
 	uint32_t bind_gids[HOMA_CONF_MAX_BIND_IDS];
 	uint32_t max_inline; /* [1024] bytes carried in descriptors */
+	/*
+	 * Direct send (proto/homa_shm.h): the members of these groups (and
+	 * no one else, root included) may send their short messages
+	 * themselves, through a send-only raw socket homad hands them.
+	 * [] [default]: nobody.
+	 */
+	unsigned n_direct_gids;
+	uint32_t direct_gids[HOMA_CONF_MAX_BIND_IDS];
 
 	/* daemon { ... } */
 	char user[64]; /* [""]: stay root; else switch to it */
@@ -108,6 +116,7 @@ struct homa_config {
 	/* limits { ... } */
 	uint32_t max_clients;		 /* [1024] client connections */
 	uint32_t max_sockets_per_client; /* [64] */
+	uint32_t max_direct_sockets;	 /* [64] direct-send sockets */
 	uint32_t max_rpcs;		 /* [100000] RPCs on this host */
 	uint32_t max_peers;		 /* [10000] peer table entries */
 	/*

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
 #include <time.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -197,6 +198,14 @@ static void dp_engine_probe(void *ctx, const struct homa_addr *peer,
 	(void)link_probe(dp->link, peer, seq);
 }
 
+/* Direct send: what DATA to a peer carries, for the clients' table. */
+static void dp_engine_peer_changed(void *ctx, const struct homa_peer_pub *p)
+{
+	struct dp *dp = ctx;
+
+	chan_direct_publish(dp->chan, p);
+}
+
 /* An echo reply to one of our probes: the host at peer is up. */
 static void dp_echo(void *arg, const struct homa_addr *peer, uint16_t seq)
 {
@@ -352,6 +361,19 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 	struct dp *dp = arg;
 	bool dup = false;
 
+	/*
+	 * Direct send: a packet about a client RPC the engine does not know
+	 * may answer a request whose ring record came after the last drain.
+	 */
+	if (chan_direct_active(dp->chan) && len >= HOMA_COMMON_LEN) {
+		uint64_t sender;
+
+		memcpy(&sender, (const uint8_t *)pkt + 20, sizeof(sender));
+		sender = be64toh(sender);
+		if ((sender & 1) != 0 &&
+		    !engine_client_rpc_known(dp->engine, sender ^ 1))
+			chan_direct_drain(dp->chan, now);
+	}
 	/* With faults on, a held packet is copied (pkt is borrowed). */
 	if (__builtin_expect(dp->fault_on, 0) &&
 	    dp_fault_take(dp, FAULT_RX, src, prio, pkt, len, NULL, 0, now,
@@ -383,6 +405,7 @@ struct dp *dp_create(const struct homa_config *cfg, char *err, size_t errlen)
 		.send_space = dp_engine_send_space,
 		.port_unreachable = dp_engine_port_unreachable,
 		.probe = dp_engine_probe,
+		.peer_changed = dp_engine_peer_changed,
 	};
 	struct dp *dp = calloc(1, sizeof(*dp));
 	struct homa_params params;
@@ -502,6 +525,7 @@ static void dp_tick(struct dp *dp, uint64_t now, uint64_t deadline)
 			  "or stopped; peers saw no packet from this host)",
 			  late / 1000000);
 	}
+	chan_direct_drain(dp->chan, now);
 	engine_tick(dp->engine, now);
 	ns = homad_now_ns() - t0;
 	dp->m->loop_ticks++;
@@ -846,11 +870,15 @@ static void *dp_thread(void *arg)
 			 * they are done.  Submit, and free them next pass.
 			 */
 			r = uring_submit_and_wait(&dp->u, 0);
+		} else if (!chan_direct_may_sleep(dp->chan, now, wake)) {
+			/* A client's ring has records: take them first. */
+			r = uring_submit_and_wait(&dp->u, 0);
 		} else {
 			if (wake != UINT64_MAX)
 				dp_arm_timeout(dp, wake);
 			dp->m->loop_sleeps++;
 			r = uring_submit_and_wait(&dp->u, 1);
+			chan_direct_awake(dp->chan);
 		}
 		dp->m->loop_wakeups++;
 		if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY &&
@@ -858,6 +886,8 @@ static void *dp_thread(void *arg)
 			log_warnx("data plane: io_uring_submit_and_wait: %s",
 				  strerror(-r));
 		now = homad_now_ns();
+		/* Messages clients sent themselves, before their answers. */
+		chan_direct_drain(dp->chan, now);
 		n = dp_reap(dp, now);
 		if (n > 0)
 			busy_at = now;

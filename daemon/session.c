@@ -167,6 +167,8 @@ void session_ev_free(struct session_ev *ev)
 {
 	if (!ev)
 		return;
+	for (unsigned i = 0; i < ev->n_fds; i++)
+		ev->h->ops->close_fd(ev->h->ops_arg, ev->fds[i]);
 	free(ev->buf);
 	free(ev);
 }
@@ -227,9 +229,9 @@ static struct session_ev *session_ev_add(struct session *s,
 	return ev;
 }
 
-/* Queue msg, packed now. */
-static void session_ev_add_packed(struct session *s,
-				  const Homa__Client__DaemonMsg *msg)
+/* Queue msg, packed now: the event, or NULL (s doomed). */
+static struct session_ev *
+session_ev_add_packed(struct session *s, const Homa__Client__DaemonMsg *msg)
 {
 	size_t len = homa__client__daemon_msg__get_packed_size(msg);
 	struct session_ev *ev;
@@ -239,21 +241,22 @@ static void session_ev_add_packed(struct session *s,
 		log_warnx("client %" PRIu64 ": a %zu-byte answer is too large",
 			  s->serial, len);
 		session_fail(s, NULL, "answer too large");
-		return;
+		return NULL;
 	}
 	buf = malloc(len ? len : 1);
 	if (!buf) {
 		session_fail(s, NULL, "out of memory for an answer");
-		return;
+		return NULL;
 	}
 	homa__client__daemon_msg__pack(msg, buf);
 	ev = session_ev_add(s, SESS_EV_PACKED);
 	if (!ev) {
 		free(buf);
-		return;
+		return NULL;
 	}
 	ev->buf = buf;
 	ev->len = len;
+	return ev;
 }
 
 /* Note that the tx bytes of id are free again. */
@@ -650,10 +653,16 @@ static void session_close_fds(struct session *s, const int *fds, unsigned n)
 		s->h->ops->close_fd(s->h->ops_arg, fds[i]);
 }
 
-/* Answer an Open: OpenReply with error (0: success) and text. */
+/*
+ * Answer an Open: OpenReply with error (0: success) and text; direct send
+ * granted with fds[0..3) when fds is not NULL (they go with the answer,
+ * closed here if it cannot be queued), refused for direct_why if set.
+ */
 static void session_open_reply(struct session *s, int error, const char *text,
-			       const struct session_ids *b)
+			       const struct session_ids *b, const int *fds,
+			       const char *direct_why)
 {
+	struct session_ev *ev;
 	Homa__Client__DaemonMsg msg = HOMA__CLIENT__DAEMON_MSG__INIT;
 	Homa__Client__OpenReply r = HOMA__CLIENT__OPEN_REPLY__INIT;
 	Homa__Client__IdBlock ids = HOMA__CLIENT__ID_BLOCK__INIT;
@@ -671,10 +680,22 @@ static void session_open_reply(struct session *s, int error, const char *text,
 				       ? cfg->max_inline
 				       : SESSION_MAX_INLINE;
 		r.takes_recycle = true;
+		r.direct_send = fds != NULL;
+		r.direct_refusal = (char *)(direct_why ? direct_why : "");
 	}
 	msg.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_OPEN;
 	msg.open = &r;
-	session_ev_add_packed(s, &msg);
+	ev = session_ev_add_packed(s, &msg);
+	if (fds) {
+		if (!ev) {
+			for (unsigned i = 0; i < 3; i++)
+				s->h->ops->close_fd(s->h->ops_arg, fds[i]);
+			return;
+		}
+		memcpy(ev->fds, fds, sizeof(ev->fds));
+		ev->n_fds = 3;
+		ev->h = s->h;
+	}
 }
 
 size_t session_pack_refusal(int error, const char *why, uint8_t *buf,
@@ -702,12 +723,99 @@ static void session_open_refuse(struct session *s, int error, const char *why,
 		(*counter)++;
 	log_notice("client %" PRIu64 " (pid %d uid %u): Open refused: %s",
 		   s->serial, (int)s->pid, (unsigned)s->uid, why);
-	session_open_reply(s, error, why, NULL);
+	session_open_reply(s, error, why, NULL, NULL, NULL);
 	if (s->state != SESS_OPENING)
 		return; /* the answer could not be queued: s is DOOMED */
 	session_change_state(s, SESS_LINGER, "Open refused");
 	s->reason = "Open refused";
 	session_mark_dirty(s);
+}
+
+/* May s's client use direct send (clients.direct_send_groups)? */
+static bool session_direct_allowed(const struct session *s)
+{
+	const struct homa_config *cfg = &s->h->cfg;
+	uint32_t groups[SESSION_MAX_GROUPS];
+	unsigned i, j;
+	int n;
+
+	for (i = 0; i < cfg->n_direct_gids; i++)
+		if (cfg->direct_gids[i] == (uint32_t)s->gid)
+			return true;
+	if (cfg->n_direct_gids == 0 || !s->h->ops->peer_groups)
+		return false;
+	n = s->h->ops->peer_groups(s->h->ops_arg, s, groups,
+				   SESSION_MAX_GROUPS);
+	for (i = 0; i < cfg->n_direct_gids; i++)
+		for (j = 0; n > 0 && j < (unsigned)n; j++)
+			if (cfg->direct_gids[i] == groups[j])
+				return true;
+	return false;
+}
+
+/*
+ * The OPEN session s asked for direct send: fds (the socket, the ring,
+ * the peer table) when granted, else NULL with the reason in *why (the
+ * connection works without it).
+ */
+static const int *session_direct_grant(struct session *s, int fds[3],
+				       const char **why)
+{
+	struct session_host *h = s->h;
+	static char text[200];
+	int err;
+
+	if (!session_direct_allowed(s)) {
+		h->stats.chan_direct_denied++;
+		*why = "not in clients.direct_send_groups";
+		return NULL;
+	}
+	if (s->family != AF_INET) {
+		h->stats.chan_direct_refused++;
+		*why = "direct send is for AF_INET sockets only";
+		return NULL;
+	}
+	if (!h->ops->direct_open) {
+		h->stats.chan_direct_refused++;
+		*why = "direct send is not available on this link";
+		return NULL;
+	}
+	if (h->n_direct >= h->cfg.max_direct_sockets) {
+		h->stats.chan_direct_refused++;
+		*why = "too many direct-send sockets "
+		       "(limits.max_direct_sockets)";
+		return NULL;
+	}
+	err = h->ops->direct_open(h->ops_arg, s, fds, &s->ring, text,
+				  sizeof(text));
+	if (err != 0) {
+		s->ring = NULL;
+		h->stats.chan_direct_refused++;
+		log_notice("client %" PRIu64 " (pid %d uid %u): no direct "
+			   "send: %s",
+			   s->serial, (int)s->pid, (unsigned)s->uid, text);
+		*why = text;
+		return NULL;
+	}
+	s->ring_tail = 0;
+	TAILQ_INSERT_TAIL(&h->direct, s, direct_link);
+	h->n_direct++;
+	h->stats.chan_direct_granted++;
+	return fds;
+}
+
+/* s ends: no more drains of its ring. */
+static void session_direct_end(struct session *s)
+{
+	struct session_host *h = s->h;
+
+	if (!s->ring)
+		return;
+	TAILQ_REMOVE(&h->direct, s, direct_link);
+	h->n_direct--;
+	if (h->ops->direct_close)
+		h->ops->direct_close(h->ops_arg, s, s->ring);
+	s->ring = NULL;
 }
 
 /*
@@ -722,6 +830,9 @@ static void session_open(struct session *s, const Homa__Client__Open *o,
 	struct session_stats *st = &h->stats;
 	char why[256];
 	struct session_ids *b;
+	const char *direct_why = NULL;
+	const int *direct_fds = NULL;
+	int fds3[3];
 	void *p;
 	int err, r;
 
@@ -833,12 +944,14 @@ static void session_open(struct session *s, const Homa__Client__Open *o,
 		return;
 	}
 	session_change_state(s, SESS_OPEN, "Open");
+	if (o->direct_send)
+		direct_fds = session_direct_grant(s, fds3, &direct_why);
 	log_debug("client %" PRIu64 " (pid %d uid %u): open, %s, port %u, "
 		  "rx pool %zu, tx area %zu",
 		  s->serial, (int)s->pid, (unsigned)s->uid,
 		  s->family == AF_INET ? "IPv4" : "IPv6",
 		  engine_sock_port(s->sock), s->rx_len, s->tx_len);
-	session_open_reply(s, 0, NULL, b);
+	session_open_reply(s, 0, NULL, b, direct_fds, direct_why);
 	return;
 bad:
 	session_close_fds(s, fds, nfds);
@@ -907,8 +1020,14 @@ static int session_msg_source(struct session *s, uint64_t id,
 	return 0;
 }
 
+/*
+ * A SendRequest, or with d a direct-send record standing for one (the
+ * message was sent already: checked the same, plus one packet at most,
+ * from the tx area, then adopted as sent).
+ */
 static int session_cmd_send_request(struct session *s,
 				    const Homa__Client__SendRequest *r,
+				    const struct homa_direct_rec *d,
 				    uint64_t now)
 {
 	struct session_host *h = s->h;
@@ -936,6 +1055,13 @@ static int session_cmd_send_request(struct session *s,
 		return session_bad(s, "request bytes outside its tx area");
 	if (rc == -EMSGSIZE)
 		return session_bad(s, "request with bad inline data");
+	if (rc == 0 && d &&
+	    (msg.length == 0 ||
+	     msg.length > engine_packet_payload(
+				  h->e, !IN6_IS_ADDR_V4MAPPED(&dst.in6)))) {
+		free(tx);
+		return session_bad(s, "direct request longer than a packet");
+	}
 	/* A refused request leaves its id unused: it may be sent again. */
 	if (rc < 0) {
 		session_send_failed(s, id, r->cookie, r->private_, -rc);
@@ -948,8 +1074,15 @@ static int session_cmd_send_request(struct session *s,
 		return 0;
 	}
 	session_bit_put(b->priv, k, r->private_);
-	rc = engine_send_request(h->e, s->sock, &dst, port, &msg, r->cookie,
-				 now, &id);
+	if (d)
+		rc = engine_adopt_request(
+			h->e, s->sock, &dst, port, &msg, r->cookie,
+			(d->flags & HOMA_DIRECT_F_INCAST) ? ENGINE_FLAG_INCAST
+							  : 0,
+			now, id);
+	else
+		rc = engine_send_request(h->e, s->sock, &dst, port, &msg,
+					 r->cookie, now, &id);
 	if (rc == -EEXIST) {
 		free(tx);
 		return session_bad(s, "request id in use");
@@ -965,8 +1098,10 @@ static int session_cmd_send_request(struct session *s,
 	return 0;
 }
 
+/* A SendResponse, or a direct-send record (as session_cmd_send_request). */
 static int session_cmd_send_response(struct session *s,
 				     const Homa__Client__SendResponse *r,
+				     const struct homa_direct_rec *d,
 				     uint64_t now)
 {
 	struct homa_msgbuf msg;
@@ -985,6 +1120,13 @@ static int session_cmd_send_response(struct session *s,
 		return session_bad(s, "response bytes outside its tx area");
 	if (rc == -EMSGSIZE)
 		return session_bad(s, "response with bad inline data");
+	if (rc == 0 && d &&
+	    (msg.length == 0 ||
+	     msg.length > engine_packet_payload(
+				  s->h->e, !IN6_IS_ADDR_V4MAPPED(&peer.in6)))) {
+		free(tx);
+		return session_bad(s, "direct response longer than a packet");
+	}
 	if (rc < 0) {
 		session_send_failed(s, r->id, 0, false, -rc);
 		return 0;
@@ -997,7 +1139,15 @@ static int session_cmd_send_response(struct session *s,
 	/* The kernel API's port is the peer's; the engine finds the RPC by
 	 * id and address. */
 	(void)port;
-	rc = engine_send_response(s->h->e, s->sock, r->id, &peer, &msg, now);
+	if (d)
+		rc = engine_adopt_response(s->h->e, s->sock, r->id, &peer, &msg,
+					   (d->flags & HOMA_DIRECT_F_INCAST)
+						   ? ENGINE_FLAG_INCAST
+						   : 0,
+					   now);
+	else
+		rc = engine_send_response(s->h->e, s->sock, r->id, &peer, &msg,
+					  now);
 	if (rc == -ENOENT || rc == -ESHUTDOWN) {
 		/* Gone (timed out, acked) or shut down: discarded, as the
 		 * kernel does. */
@@ -1156,10 +1306,10 @@ static void session_command(struct session *s,
 		return;
 	switch (cm->cmd_case) {
 	case HOMA__CLIENT__CLIENT_MSG__CMD_SEND_REQUEST:
-		session_cmd_send_request(s, cm->send_request, now);
+		session_cmd_send_request(s, cm->send_request, NULL, now);
 		return;
 	case HOMA__CLIENT__CLIENT_MSG__CMD_SEND_RESPONSE:
-		session_cmd_send_response(s, cm->send_response, now);
+		session_cmd_send_response(s, cm->send_response, NULL, now);
 		return;
 	case HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE:
 		session_recycle(s, cm->recycle->bpage_offsets,
@@ -1329,6 +1479,7 @@ void session_host_init(struct session_host *h, struct homa_engine *e,
 	h->ops_arg = ops_arg;
 	TAILQ_INIT(&h->dirty);
 	TAILQ_INIT(&h->clients);
+	TAILQ_INIT(&h->direct);
 }
 
 void session_host_set_config(struct session_host *h,
@@ -1433,6 +1584,7 @@ void session_close(struct session *s, const char *reason, uint64_t now)
 			  s->reason ? s->reason : "no reason");
 	session_change_state(s, SESS_CLOSING, s->reason);
 	h->stats.chan_disconnects++;
+	session_direct_end(s);
 	h->now = now;
 	if (s->sock) {
 		/* Its tx releases come back here (CLOSING: not freed). */
@@ -1471,6 +1623,7 @@ void session_fini(struct session *s)
 		session_mapped(s, -(int64_t)s->tx_len);
 		s->tx_base = NULL;
 	}
+	session_direct_end(s);
 	if (s->client)
 		session_client_put(h, s->client);
 	s->client = NULL;
@@ -1541,4 +1694,209 @@ void session_send_space(struct session *s)
 		return;
 	s->send_space = true;
 	session_mark_dirty(s);
+}
+
+/* ---- direct send ---------------------------------------------------------
+ */
+
+/* A bad ring record: s goes (counted apart from bad datagrams too). */
+static void session_direct_bad(struct session *s, const char *reason)
+{
+	s->h->stats.chan_direct_bad++;
+	session_bad(s, reason);
+}
+
+/*
+ * One record r (a private copy: the client may change the ring while it
+ * is read), standing for a SendRequest or a SendResponse.
+ */
+static void session_direct_one(struct session *s,
+			       const struct homa_direct_rec *r, uint64_t now)
+{
+	Homa__Client__SendRequest rq = HOMA__CLIENT__SEND_REQUEST__INIT;
+	Homa__Client__SendResponse rs = HOMA__CLIENT__SEND_RESPONSE__INIT;
+	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
+	uint64_t bad = s->h->stats.chan_bad_messages;
+	uint8_t addr[16];
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+					   0, 0, 0, 0, 0xff, 0xff};
+
+	/* The session's own form of the address (AF_INET: 4 bytes). */
+	memcpy(addr, r->addr, sizeof(addr));
+	if (s->family == AF_INET) {
+		if (memcmp(addr, mapped, sizeof(mapped)) != 0) {
+			session_direct_bad(s, "direct record: not an IPv4 "
+					      "peer on an AF_INET socket");
+			return;
+		}
+		a.addr.data = addr + 12;
+		a.addr.len = 4;
+	} else {
+		a.addr.data = addr;
+		a.addr.len = 16;
+	}
+	a.port = r->port;
+	if ((r->flags & ~(HOMA_DIRECT_F_PRIVATE | HOMA_DIRECT_F_INCAST)) != 0 ||
+	    r->pad[0] | r->pad[1] | r->pad[2] | r->pad[3] | r->pad[4] |
+		    r->pad[5] | r->pad[6] | r->pad[7]) {
+		session_direct_bad(s, "direct record: unknown flags");
+		return;
+	}
+	s->h->stats.chan_direct_records++;
+	switch (r->kind) {
+	case HOMA_DIRECT_REQUEST:
+		rq.id = r->id;
+		rq.dest = &a;
+		rq.cookie = r->cookie;
+		rq.private_ = (r->flags & HOMA_DIRECT_F_PRIVATE) != 0;
+		rq.tx_offset = r->tx_offset;
+		rq.length = r->length;
+		if (r->length == 0) {
+			session_direct_bad(s, "direct record: empty message");
+			return;
+		}
+		session_cmd_send_request(s, &rq, r, now);
+		break;
+	case HOMA_DIRECT_RESPONSE:
+		if (r->flags & HOMA_DIRECT_F_PRIVATE) {
+			session_direct_bad(s, "direct record: a private "
+					      "response");
+			return;
+		}
+		rs.id = r->id;
+		rs.peer = &a;
+		rs.tx_offset = r->tx_offset;
+		rs.length = r->length;
+		if (r->length == 0) {
+			session_direct_bad(s, "direct record: empty message");
+			return;
+		}
+		session_cmd_send_response(s, &rs, r, now);
+		break;
+	default:
+		session_direct_bad(s, "direct record of an unknown kind");
+		return;
+	}
+	/* A validator that refused it doomed s (chan_bad_messages). */
+	if (s->h->stats.chan_bad_messages != bad)
+		s->h->stats.chan_direct_bad++;
+}
+
+unsigned session_direct_drain(struct session *s, uint64_t now)
+{
+	struct homa_direct_ring *ring = s->ring;
+	struct homa_direct_rec r;
+	uint64_t head, tail;
+	unsigned n = 0;
+
+	if (!ring || s->state != SESS_OPEN)
+		return 0;
+	head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+	tail = s->ring_tail; /* ours: ring->tail is only a copy for it */
+	if (head == tail)
+		return 0;
+	s->h->now = now;
+	if (head - tail > HOMA_DIRECT_RING_ENTRIES) {
+		session_direct_bad(s, "direct ring: head out of range");
+		return 0;
+	}
+	s->h->stats.chan_direct_drains++;
+	while (tail != head && !session_ending(s)) {
+		memcpy(&r, &ring->rec[tail & (HOMA_DIRECT_RING_ENTRIES - 1)],
+		       sizeof(r));
+		if (r.seq != tail) {
+			s->h->stats.chan_direct_torn++;
+			session_direct_bad(s, "direct ring: a torn record");
+			break;
+		}
+		tail++;
+		n++;
+		session_direct_one(s, &r, now);
+	}
+	s->ring_tail = tail;
+	__atomic_store_n(&ring->tail, tail, __ATOMIC_RELEASE);
+	return n;
+}
+
+bool session_host_direct_pending(const struct session_host *h)
+{
+	const struct session *s;
+
+	TAILQ_FOREACH(s, &h->direct, direct_link)
+	if (s->state == SESS_OPEN &&
+	    __atomic_load_n(&s->ring->head, __ATOMIC_ACQUIRE) != s->ring_tail)
+		return true;
+	return false;
+}
+
+unsigned session_host_direct_drain(struct session_host *h, uint64_t now)
+{
+	struct session *s, *next;
+	unsigned n = 0;
+
+	for (s = TAILQ_FIRST(&h->direct); s; s = next) {
+		next = TAILQ_NEXT(s, direct_link);
+		n += session_direct_drain(s, now);
+	}
+	return n;
+}
+
+/* Write e's fields of peer entry q under its seqlock. */
+static void session_direct_write(struct homa_direct_peer *q,
+				 const struct homa_peer_pub *p)
+{
+	uint32_t seq = __atomic_load_n(&q->seq, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&q->seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (p->gone) {
+		q->used = 0;
+		q->homad = 0;
+		q->cutoff_version = 0;
+		memset(q->addr, 0, sizeof(q->addr));
+		memset(q->cutoffs, 0, sizeof(q->cutoffs));
+	} else {
+		q->used = 1;
+		q->homad = p->homad;
+		q->cutoff_version = p->cutoff_version;
+		memcpy(q->addr, p->addr.in6.s6_addr, sizeof(q->addr));
+		memcpy(q->cutoffs, p->cutoffs, sizeof(q->cutoffs));
+	}
+	__atomic_store_n(&q->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+void session_direct_publish(struct homa_direct_table *t,
+			    const struct homa_peer_pub *p)
+{
+	uint32_t first = homa_direct_hash(p->addr.in6.s6_addr);
+	struct homa_direct_peer *free_q = NULL;
+
+	for (unsigned i = 0; i < HOMA_DIRECT_PROBES; i++) {
+		struct homa_direct_peer *q =
+			&t->peers[(first + i) & (HOMA_DIRECT_PEERS - 1)];
+
+		if (q->used && memcmp(q->addr, p->addr.in6.s6_addr,
+				      sizeof(q->addr)) == 0) {
+			session_direct_write(q, p);
+			return;
+		}
+		if (!q->used && !free_q)
+			free_q = q;
+	}
+	if (p->gone)
+		return;
+	/* Full run: the first entry goes (its peer gets the default). */
+	session_direct_write(free_q ? free_q : &t->peers[first], p);
+}
+
+void session_direct_header(struct homa_direct_table *t,
+			   const struct homa_engine *e, uint32_t num_priorities)
+{
+	__atomic_store_n(&t->num_priorities, num_priorities, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->max_v4, engine_direct_max(e, false),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&t->max_v6, 0u, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->incast, engine_incast_on(e) ? 1u : 0u,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&t->magic, HOMA_DIRECT_MAGIC, __ATOMIC_RELEASE);
 }

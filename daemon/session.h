@@ -46,6 +46,7 @@
 
 #include "conf.h"
 #include "core/engine.h"
+#include "homa_shm.h"
 #include "session_stats.h"
 
 /* Ids in each block handed to a client (OpenReply.ids, Reply.ids). */
@@ -91,6 +92,19 @@ struct session_ops {
 	 * groups[0..max): how many, or -1 (NULL: none). */
 	int (*peer_groups)(void *arg, const struct session *s, uint32_t *groups,
 			   unsigned max);
+	/*
+	 * Direct send for s (NULL: homad offers none): the send-only socket,
+	 * a new sealed ring memfd and a read-only descriptor of the peer
+	 * table into fds[0..3) (given to the client with the OpenReply, then
+	 * closed with close_fd), the ring mapped read-write into *ring.  0, or
+	 * a positive errno with a reason in why.
+	 */
+	int (*direct_open)(void *arg, struct session *s, int fds[3],
+			   struct homa_direct_ring **ring, char *why,
+			   size_t whylen);
+	/* Unmap the ring direct_open mapped. */
+	void (*direct_close)(void *arg, struct session *s,
+			     struct homa_direct_ring *ring);
 };
 
 /* Real memfds: fcntl(F_GET_SEALS), fstat, fstatfs, mmap, munmap, close. */
@@ -122,6 +136,8 @@ struct session_host {
 	uint64_t now;			      /* last time given */
 	uint64_t mapped; /* bytes of client regions mapped */
 	bool illegal_logged;
+	struct session_q direct; /* sessions with a direct-send ring */
+	unsigned n_direct;	 /* on it (limits.max_direct_sockets) */
 };
 
 /* One client id block and what became of each id. */
@@ -158,6 +174,11 @@ struct session_ev {
 	uint32_t bpages[HOMA_MAX_BPAGES];
 	uint8_t *buf; /* the datagram, malloc'ed */
 	size_t len;
+	/* Descriptors to pass with it (SCM_RIGHTS), closed when it is freed
+	 * (through h's close_fd). */
+	int fds[3];
+	unsigned n_fds;
+	struct session_host *h;
 };
 
 TAILQ_HEAD(session_evq, session_ev);
@@ -196,6 +217,11 @@ struct session {
 	unsigned n_carriers; /* Delivered/Failed/TxReleased in evq */
 	unsigned n_sending;  /* given to the shell, not yet done */
 	uint64_t taken_ns;   /* when an event send last completed */
+
+	/* Direct send: the ring (NULL: none), how far homad took it. */
+	struct homa_direct_ring *ring;
+	uint64_t ring_tail;
+	TAILQ_ENTRY(session) direct_link; /* h->direct */
 
 	bool loud;	    /* log the disconnection at info level */
 	bool internal;	    /* homad's failure, not the client's: warn */
@@ -304,6 +330,30 @@ void session_deliver(struct session *s, const struct homa_delivery *d);
 /* The session whose message cookie the engine released (its tx freed). */
 struct session *session_tx_release(void *cookie);
 void session_send_space(struct session *s);
+
+/*
+ * Direct send: take the records of s's ring (each checked as the
+ * SendRequest or SendResponse it stands for; a bad one dooms s, counted in
+ * chan_direct_bad and chan_bad_messages) and adopt their messages as sent
+ * at now.  Returns the records taken.  session_host_direct_drain: every
+ * session's.
+ */
+unsigned session_direct_drain(struct session *s, uint64_t now);
+unsigned session_host_direct_drain(struct session_host *h, uint64_t now);
+/* Does an OPEN session's ring hold records not yet taken? */
+bool session_host_direct_pending(const struct session_host *h);
+
+/*
+ * Write what DATA to peer p carries into homad's peer table t (seqlock per
+ * entry; a forgotten peer's entry is cleared; a full probe run overwrites
+ * the run's first entry).
+ */
+void session_direct_publish(struct homa_direct_table *t,
+			    const struct homa_peer_pub *p);
+/* Set t's header from engine e (limits, priorities, incast). */
+void session_direct_header(struct homa_direct_table *t,
+			   const struct homa_engine *e,
+			   uint32_t num_priorities);
 
 /* Put s on its host's dirty list. */
 void session_mark_dirty(struct session *s);

@@ -34,6 +34,13 @@ struct session_stats {
 	uint64_t chan_commands;	       /* client messages processed */
 	uint64_t chan_events;	       /* event datagrams sent to clients */
 	uint64_t chan_bind_denied;     /* binds refused by clients.bind_* */
+	uint64_t chan_direct_granted;  /* connections given direct send */
+	uint64_t chan_direct_denied;   /* asked, not in direct_send_groups */
+	uint64_t chan_direct_refused;  /* asked, allowed: limit or failure */
+	uint64_t chan_direct_records;  /* ring records adopted */
+	uint64_t chan_direct_bad;      /* bad records: disconnected */
+	uint64_t chan_direct_torn;     /* of which torn (seq mismatch) */
+	uint64_t chan_direct_drains;   /* ring drains that found records */
 	uint64_t transitions;	       /* legal state changes */
 	uint64_t illegal_transitions;  /* refused state changes */
 	uint64_t entered[SESS_N_STATES]; /* legal changes into each state */

@@ -107,12 +107,22 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 	struct cmsghdr *cm;
 	struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
 	int fds[2] = {rx_fd, tx_fd}, rc;
+	int dfds[3] = {-1, -1, -1};
+	unsigned ndfds = 0;
+	const char *env = getenv("HOMA_DIRECT_SEND");
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} rctl;
 	ssize_t n;
 
 	o.version = HOMA_CLIENT_PROTO_VERSION;
 	o.family = (uint32_t)s->family;
 	o.rx_pool_bytes = s->rx_size;
 	o.tx_area_bytes = s->tx_size;
+	/* Asked unless HOMA_DIRECT_SEND=0: homad's homa.conf decides. */
+	o.direct_send =
+		s->family == AF_INET && !(env != NULL && strcmp(env, "0") == 0);
 	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 	m.open = &o;
 	iov.iov_base = out;
@@ -140,7 +150,33 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 	} while (rc < 0 && errno == EINTR);
 	if (rc == 0)
 		return hc_open_fail(-ETIMEDOUT, "homad did not answer Open");
-	n = recv(s->fd, s->rbuf, HOMA_CLIENT_MAX_DATAGRAM, MSG_DONTWAIT);
+	iov.iov_base = s->rbuf;
+	iov.iov_len = HOMA_CLIENT_MAX_DATAGRAM;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = rctl.buf;
+	mh.msg_controllen = sizeof(rctl.buf);
+	n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n > 0 && mh.msg_controllen > 0) {
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+				       sizeof(int));
+				if (ndfds < 3)
+					dfds[ndfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+	}
 	if (n < 0)
 		return hc_open_fail(-errno, "reading homad's OpenReply: %s",
 				    strerror(errno));
@@ -173,8 +209,20 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 		s->wmem_max = r->wmem_max;
 		s->max_inline = r->max_inline;
 		s->takes_recycle = r->takes_recycle;
+		if (r->direct_send && ndfds == 3 &&
+		    direct_setup(s, dfds) == 0) {
+			dfds[0] = -1; /* s->dfd now */
+			conn_log(s, HC_LOG_DEBUG, "direct send granted");
+		} else if (o.direct_send && r->direct_refusal != NULL &&
+			   r->direct_refusal[0]) {
+			conn_log(s, HC_LOG_DEBUG, "no direct send: %s",
+				 r->direct_refusal);
+		}
 	}
 	homa__client__daemon_msg__free_unpacked(d, NULL);
+	for (unsigned i = 0; i < ndfds; i++)
+		if (dfds[i] >= 0)
+			close(dfds[i]);
 	return rc;
 }
 
@@ -191,6 +239,7 @@ static void hc_free(struct hc_sock *s)
 		close(s->tx_fd);
 	if (s->txmap != NULL)
 		munmap(s->txmap, s->tx_size);
+	direct_teardown(s);
 	evq_destroy(&s->q);
 	txtrack_destroy(&s->tx);
 	free(s->rbuf);
@@ -282,6 +331,7 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 	s->fd = ext->fd;
 	s->rx_fd = -1;
 	s->tx_fd = -1;
+	s->dfd = -1;
 	s->rx_fixed = ext->rx_at != NULL;
 	s->family = family;
 	s->rx_size = o.rx_pool_bytes;

@@ -17,6 +17,7 @@
 
 #include "homa/client.h"
 #include "homa_client.pb-c.h"
+#include "homa_shm.h"
 
 /* ---- txarea: extents of the transmit area ---------------------------- */
 
@@ -328,7 +329,64 @@ struct hc_sock {
 
 	void (*log)(void *arg, int level, const char *text);
 	void *log_arg;
+
+	/* Direct send (direct.c), when homad granted it: the send-only
+	 * socket, the ring (records written: dhead), homad's peer table. */
+	int dfd;
+	struct homa_direct_ring *dring;
+	const struct homa_direct_table *dtab;
+	uint64_t dhead;
+	uint64_t direct_sent; /* messages sent directly */
 };
+
+/* ---- direct.c: direct send ------------------------------------------- */
+
+/* What homad's table says of a peer (or the rule for unknown peers). */
+struct direct_peer_info {
+	uint32_t cutoffs[8];
+	uint16_t cutoff_version;
+	bool homad;
+};
+
+/* One directly sent message's packet. */
+struct direct_pkt {
+	bool response;
+	bool priv;
+	uint64_t id;
+	uint64_t cookie;
+	uint64_t tx_offset;
+	uint32_t length;
+	uint16_t sport, dport;
+	uint8_t addr[16]; /* v4-mapped */
+	uint8_t prio;	  /* direct_prepare's */
+	uint16_t cutoff_version;
+	uint8_t flags; /* DATA pad[2] */
+};
+
+/* Map the ring and table of fds [socket, ring, table]: 0, -errno. */
+int direct_setup(struct hc_sock *s, const int fds[3]);
+void direct_teardown(struct hc_sock *s);
+/* Can a message of len bytes to addr go directly now? */
+bool direct_fits(const struct hc_sock *s, size_t len, uint8_t addr_len,
+		 const uint8_t *addr);
+/* The table's entry of addr: 0, or -ENOENT (out: the default rule). */
+int direct_peer(const struct homa_direct_table *t, const uint8_t addr[16],
+		struct direct_peer_info *out);
+/* Unscheduled priority of a message of length to p (the engine's rule). */
+uint8_t direct_prio(const struct direct_peer_info *p, uint32_t length,
+		    uint32_t num_priorities);
+/* The IPv4 + DATA headers of d into hdr[0..cap): bytes, 0 if too small. */
+size_t direct_build(const struct direct_pkt *d, uint8_t *hdr, size_t cap);
+/* Fill d's prio, version, flags and the ring record rec from the table. */
+int direct_prepare(struct hc_sock *s, struct direct_pkt *d,
+		   struct homa_direct_rec *rec);
+/* Publish rec (lock held): 0, -ENOBUFS (ring full: use the command). */
+int direct_record(struct hc_sock *s, const struct homa_direct_rec *rec);
+/* Is homad asleep with no wake-up due soon (lock not needed)? */
+bool direct_doorbell_due(const struct hc_sock *s);
+/* Send d's packet with payload (lock not needed): 0, -errno. */
+int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
+		const void *payload);
 
 /* ---- client.c: opening for other libraries (the preload) ----------- */
 

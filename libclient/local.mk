@@ -4,11 +4,13 @@
 LIBCLIENT_SOURCES = libclient/client_int.h libclient/client.c \
 	libclient/conn.c libclient/send.c libclient/recv.c \
 	libclient/evq.c libclient/txarea.c libclient/txtrack.c \
-	libclient/addr.c libclient/handoff.c
+	libclient/addr.c libclient/handoff.c libclient/direct.c \
+	daemon/core/wire.c
 
 noinst_LTLIBRARIES += libhomaclient_core.la
 libhomaclient_core_la_SOURCES = $(LIBCLIENT_SOURCES)
 libhomaclient_core_la_CPPFLAGS = -I$(top_srcdir)/libclient \
+	-I$(top_srcdir)/daemon/core \
 	-I$(top_builddir)/proto -I$(top_srcdir)/proto
 libhomaclient_core_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) \
 	$(PTHREAD_LIBS)

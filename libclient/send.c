@@ -73,9 +73,11 @@ static void send_gather(uint8_t *dst, const struct iovec *iov, int iovcnt,
  * copied send; the caller's reservation for a zero-copy one).  Lock held.
  */
 static int send_room(struct hc_sock *s, const struct send_args *a,
-		     const struct conn_deadline *dl, uint32_t *slot)
+		     const struct conn_deadline *dl, uint32_t *slot,
+		     bool direct)
 {
-	bool inline_ = a->len <= s->max_inline;
+	/* A direct message lies in the tx area (homad resends from it). */
+	bool inline_ = a->len <= s->max_inline && !direct;
 	int rc;
 
 	for (;;) {
@@ -125,6 +127,21 @@ static int send_room(struct hc_sock *s, const struct send_args *a,
 	}
 }
 
+/*
+ * Direct send's doorbell (proto/homa_shm.h): wake homad with an empty
+ * Recycle on the connection, never waiting (a full socket is one homad
+ * has yet to read: it wakes anyway).
+ */
+static void send_doorbell(struct hc_sock *s)
+{
+	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Recycle rc = HOMA__CLIENT__RECYCLE__INIT;
+
+	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE;
+	m.recycle = &rc;
+	(void)conn_send(s, &m, true);
+}
+
 static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 {
 	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
@@ -138,6 +155,9 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 	uint64_t id = a->id, off;
 	uint32_t slot;
 	bool priv = (a->flags & HC_PRIVATE) != 0, inline_, inl_alloc = false;
+	bool direct;
+	struct direct_pkt dp;
+	struct homa_direct_rec rec;
 	int rc, allowed = a->response ? HC_NONBLOCK : HC_NONBLOCK | HC_PRIVATE;
 
 	if (a->flags & ~allowed)
@@ -163,7 +183,8 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 	conn_deadline_ms(&dl, (a->flags & HC_NONBLOCK) ? 0 : -1);
 
 	pthread_mutex_lock(&s->lock);
-	rc = send_room(s, a, &dl, &slot);
+	direct = direct_fits(s, a->len, alen, abuf);
+	rc = send_room(s, a, &dl, &slot, direct);
 	if (rc == -ESHUTDOWN && a->response) {
 		/* The kernel API: a response after shutdown is discarded. */
 		if (a->zbuf != NULL && txtrack_reserved(&s->tx, a->zbuf->tag,
@@ -213,6 +234,53 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 		}
 	} else if (a->zbuf == NULL) {
 		send_gather(s->txmap + off, a->iov, a->iovcnt, a->len);
+	}
+	if (direct && !inline_) {
+		/* Record first (homad adopts it), then the packet. */
+		memset(&dp, 0, sizeof(dp));
+		dp.response = a->response;
+		dp.priv = priv;
+		dp.id = id;
+		dp.cookie = a->cookie;
+		dp.tx_offset = off;
+		dp.length = (uint32_t)a->len;
+		dp.dport = port;
+		if (alen == 4) {
+			dp.addr[10] = dp.addr[11] = 0xff;
+			memcpy(dp.addr + 12, abuf, 4);
+		} else {
+			memcpy(dp.addr, abuf, 16);
+		}
+		pthread_mutex_lock(&s->lock);
+		dp.sport = (uint16_t)s->port;
+		direct = dp.sport != 0 && !s->dead && !s->shut;
+		if (direct) {
+			direct_prepare(s, &dp, &rec);
+			direct = direct_record(s, &rec) == 0;
+		}
+		if (direct) {
+			s->direct_sent++;
+			if (a->zbuf != NULL) {
+				a->zbuf->data = NULL;
+				a->zbuf->size = 0;
+			}
+			if (++s->nsend >= SEND_DRAIN_EVERY) {
+				s->nsend = 0;
+				conn_drain(s, 64);
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (direct) {
+			/* Lost or refused: homad's retransmission recovers it
+			 * (the RESEND of the receiver, or of our own homad). */
+			(void)direct_xmit(s, &dp, s->txmap + off);
+			if (direct_doorbell_due(s))
+				send_doorbell(s);
+			if (id_out != NULL)
+				*id_out = id;
+			return 0;
+		}
+		/* Ring full (or shut down meanwhile): the command path. */
 	}
 	addr.addr.data = abuf;
 	addr.addr.len = alen;

@@ -6,6 +6,8 @@
 #ifndef HOMAD_PROTO_HOMA_SHM_H
 #define HOMAD_PROTO_HOMA_SHM_H
 
+#include <stdint.h>
+
 /* Version in Open.version; homad refuses others (EPROTO). */
 #define HOMA_CLIENT_PROTO_VERSION 1
 
@@ -23,5 +25,114 @@
 
 /* Seals homad requires on both memfds. */
 #define HOMA_SHM_REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+/*
+ * ---- Direct send (homa.conf clients.direct_send_groups) -------------------
+ *
+ * A client granted direct send (OpenReply.direct_send) gets, with its
+ * OpenReply (SCM_RIGHTS, in this order):
+ *   - a send-only socket: on the ip link IPv4 raw IPPROTO_RAW (the library
+ *     writes the IP header; the kernel gives such a socket no packet), on
+ *     the udp link a UDP socket with a locked drop-all filter (the
+ *     library sends the Homa packet to the peer's homad at udp_port,
+ *     with the priority in an IP_TOS cmsg);
+ *   - its ring, a sealed memfd of sizeof(struct homa_direct_ring) bytes,
+ *     read-write: one producer (the library, under its socket's lock), one
+ *     consumer (homad);
+ *   - homad's peer table, a memfd of sizeof(struct homa_direct_table)
+ *     bytes, passed read-only (homad alone writes it).
+ * The library writes a record, then publishes it (head, release), then
+ * sends the message's one DATA packet itself; the message stays in the tx
+ * area (tx_offset) until homad releases it (TxReleased), as a SendRequest's
+ * or SendResponse's would.  homad drains the ring whenever it wakes, on
+ * every tick, and before it takes a packet about a client RPC it does not
+ * know; it checks each record as it checks the command, and adopts the
+ * message as sent at that time (its retransmission and timeouts are
+ * homad's).  A bad record ends the connection (chan_direct_refused).
+ */
+#define HOMA_DIRECT_RING_ENTRIES 256u /* a power of two */
+#define HOMA_DIRECT_REQUEST	 1    /* homa_direct_rec.kind */
+#define HOMA_DIRECT_RESPONSE	 2
+#define HOMA_DIRECT_F_PRIVATE	 0x01 /* homa_direct_rec.flags: request */
+#define HOMA_DIRECT_F_INCAST	 0x02 /* the DATA's pad[2] had INCAST */
+
+/* One directly sent message (64 bytes). */
+struct homa_direct_rec {
+	uint64_t seq;	    /* its ring position (head before the write) */
+	uint64_t id;	    /* request: from the id blocks; response: odd */
+	uint64_t cookie;    /* request */
+	uint64_t tx_offset; /* in the tx area */
+	uint32_t length;    /* 1 .. one packet's payload */
+	uint16_t port;	    /* destination (request) or client (response) */
+	uint8_t kind;	    /* HOMA_DIRECT_REQUEST or HOMA_DIRECT_RESPONSE */
+	uint8_t flags;	    /* HOMA_DIRECT_F_* */
+	uint8_t addr[16];   /* peer: IPv6, IPv4 v4-mapped */
+	uint8_t pad[8];
+};
+
+struct homa_direct_ring {
+	_Alignas(64) uint64_t head; /* records written (the library) */
+	_Alignas(64) uint64_t tail; /* records taken (homad) */
+	_Alignas(64) struct homa_direct_rec rec[HOMA_DIRECT_RING_ENTRIES];
+};
+
+/*
+ * What homad knows of a peer that its DATA carries: the peer's cutoffs and
+ * their version, and whether it is a homad (the 'H','D' marker's flags go
+ * only to those).  Written under a seqlock (seq odd while homad writes).
+ */
+struct homa_direct_peer {
+	uint32_t seq;
+	uint8_t used;
+	uint8_t homad;
+	uint16_t cutoff_version;
+	uint8_t addr[16];
+	uint32_t cutoffs[8];
+	uint8_t pad[8];
+};
+
+#define HOMA_DIRECT_MAGIC    0x484f4d44u /* "HOMD" */
+#define HOMA_DIRECT_LINK_IP  1		 /* homa_direct_table.link */
+#define HOMA_DIRECT_LINK_UDP 2
+#define HOMA_DIRECT_PEERS    1024u /* table entries, a power of two */
+#define HOMA_DIRECT_PROBES   8u	   /* entries a peer may sit in */
+
+/*
+ * homad's table: a peer's entry is among the HOMA_DIRECT_PROBES after
+ * (hash & (HOMA_DIRECT_PEERS - 1)) (homa_direct_hash); a peer not found
+ * gets the rule for peers without CUTOFFS: level 6 (at most
+ * num_priorities - 1), cutoff version 0, no marker flags.
+ */
+struct homa_direct_table {
+	uint32_t magic; /* HOMA_DIRECT_MAGIC */
+	uint32_t num_priorities;
+	uint32_t max_v4;   /* longest message sent directly, IPv4 peers */
+	uint32_t max_v6;   /* IPv6 peers (0: none) */
+	uint32_t incast;   /* requests carry HOMAD_FLAG_INCAST to homads */
+	uint32_t link;	   /* HOMA_DIRECT_LINK_* */
+	uint32_t udp_port; /* the udp link's port (peers' homads) */
+	/*
+	 * Doorbell: homad sets it (then a full fence, then looks at the rings
+	 * once more) before it sleeps with no wake-up due within two ticks,
+	 * and clears it when it wakes.  A library that finds it set after it
+	 * published a record (release, then a full fence) sends any datagram
+	 * on its connection (an empty Recycle) so that homad wakes and takes
+	 * the record: else a lost packet would wait for homad's next wake-up
+	 * to be adopted, and so to be retransmitted.
+	 */
+	uint32_t asleep;
+	uint32_t pad[8];
+	struct homa_direct_peer peers[HOMA_DIRECT_PEERS];
+};
+
+/* The first slot of addr's entry (FNV-1a over the 16 bytes). */
+static inline uint32_t homa_direct_hash(const uint8_t addr[16])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	return h & (HOMA_DIRECT_PEERS - 1);
+}
 
 #endif /* HOMAD_PROTO_HOMA_SHM_H */

@@ -363,7 +363,10 @@ static void engine_note_marker(struct homa_engine *e, struct homa_peer *peer,
 
 	if (homad && !peer->homad)
 		e->metrics.homad_peers_seen++;
-	peer->homad = homad;
+	if (homad != peer->homad) {
+		peer->homad = homad;
+		peer_publish(e, peer, false);
+	}
 }
 
 static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
@@ -590,8 +593,10 @@ static void engine_rx_one(struct homa_engine *e, const void *buf, size_t len,
 			rpc_busy(rpc);
 		break;
 	case HOMA_CUTOFFS:
-		if (peer != NULL)
+		if (peer != NULL) {
 			peer_set_cutoffs(peer, &pkt);
+			peer_publish(e, peer, false);
+		}
 		break;
 	case HOMA_FREEZE:
 		break; /* a debugging aid of the module: counted only */
@@ -875,6 +880,97 @@ int engine_send_response(struct homa_engine *e, struct homa_sock *s,
 	msgout_update(e, rpc);
 	pacer_xmit(e, now);
 	return 0;
+}
+
+int engine_adopt_request(struct homa_engine *e, struct homa_sock *s,
+			 const struct homa_addr *dst, uint16_t dport,
+			 const struct homa_msgbuf *msg, uint64_t cookie,
+			 uint8_t homad_flags, uint64_t now, uint64_t id)
+{
+	struct homa_peer *peer;
+	struct homa_rpc *rpc;
+	int err = engine_check_send(e, s, msg);
+
+	if (err < 0)
+		return err;
+	if (dport == 0 || id == 0 || (id & 1) != 0)
+		return -EINVAL;
+	if (msg->length > engine_packet_payload(e, !addr_is_v4(dst)))
+		return -EMSGSIZE;
+	if (e->ndead > 0)
+		rpc_reap(e, e->params.reap_limit);
+	peer = peer_get(e, dst, now);
+	if (peer == NULL)
+		return -ENOMEM;
+	err = rpc_new_client(e, s, peer, id, dport, now, &rpc);
+	if (err < 0)
+		return err;
+	rpc->cookie = cookie;
+	msgout_adopt(e, rpc, msg, homad_flags, now);
+	msgout_update(e, rpc);
+	return 0;
+}
+
+int engine_adopt_response(struct homa_engine *e, struct homa_sock *s,
+			  uint64_t id, const struct homa_addr *client,
+			  const struct homa_msgbuf *msg, uint8_t homad_flags,
+			  uint64_t now)
+{
+	struct homa_peer *peer;
+	struct homa_rpc *rpc;
+	int err;
+
+	if (s->shutdown)
+		return -ESHUTDOWN;
+	if (msg == NULL || msg->data == NULL || msg->length == 0 ||
+	    msg->length > HOMA_MAX_MESSAGE_LENGTH || (id & 1) == 0)
+		return -EINVAL;
+	if (msg->length > engine_packet_payload(e, !addr_is_v4(client)))
+		return -EMSGSIZE;
+	peer = peer_find(e, client);
+	rpc = peer != NULL ? rpc_find(e, id, peer) : NULL;
+	if (rpc == NULL || rpc->sock != s)
+		return -ENOENT;
+	if (rpc->state != RPC_IN_SERVICE)
+		return -EINVAL;
+	err = engine_check_send(e, s, msg);
+	if (err < 0)
+		return err;
+	msgout_adopt(e, rpc, msg, homad_flags, now);
+	rpc_set_state(e, rpc, RPC_OUTGOING);
+	msgout_update(e, rpc);
+	return 0;
+}
+
+uint32_t engine_packet_payload(const struct homa_engine *e, bool ipv6)
+{
+	uint32_t mtu = e->params.mtu < 576 ? 576 : e->params.mtu;
+
+	return mtu - (ipv6 ? 40 : 20) - HOMA_DATA_LEN;
+}
+
+uint32_t engine_direct_max(const struct homa_engine *e, bool ipv6)
+{
+	const struct homa_params *p = &e->params;
+	uint32_t max = engine_packet_payload(e, ipv6);
+
+	if (p->unsched_bytes < max)
+		max = p->unsched_bytes;
+	/* A response to a request in incast (any peer's threshold). */
+	if (p->incast_unsched_bytes > 0 && p->incast_unsched_bytes < max)
+		max = p->incast_unsched_bytes;
+	return max;
+}
+
+bool engine_incast_on(const struct homa_engine *e)
+{
+	return e->params.incast_threshold > 0 &&
+	       e->nclient > e->params.incast_threshold;
+}
+
+bool engine_client_rpc_known(const struct homa_engine *e, uint64_t id)
+{
+	return (id & 1) == 0 && rpc_find(e, id, NULL) != NULL;
 }
 
 static int engine_abort_rpcs(struct homa_engine *e, struct homa_sock *s,

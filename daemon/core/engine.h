@@ -289,6 +289,20 @@ struct homa_delivery {
 };
 
 /*
+ * What homad's own DATA to a peer carries of what the engine knows of it
+ * (ops.peer_changed): the cutoffs and cutoff version it gave us, whether
+ * it is a homad (marker flags go only to those).  gone: the engine forgot
+ * the peer (a new entry starts from the rule for peers without CUTOFFS).
+ */
+struct homa_peer_pub {
+	struct homa_addr addr;
+	uint32_t cutoffs[HOMA_NUM_PRIORITIES];
+	uint16_t cutoff_version;
+	bool homad;
+	bool gone;
+};
+
+/*
  * The engine's outputs.  Every callback is optional (NULL: the event is
  * dropped; a dropped send is still counted as sent).  ctx is the caller's,
  * passed to every callback.
@@ -319,6 +333,11 @@ struct homa_engine_ops {
 	 * probes (stalled_peer_ticks is then as 0).
 	 */
 	void (*probe)(void *ctx, const struct homa_addr *peer, uint16_t seq);
+	/*
+	 * A peer's cutoffs, cutoff version or homad marker changed, or the
+	 * peer was forgotten (direct send publishes them to its clients).
+	 */
+	void (*peer_changed)(void *ctx, const struct homa_peer_pub *p);
 };
 
 /*
@@ -528,6 +547,41 @@ void engine_set_id_base(struct homa_engine *e, uint64_t base);
 int engine_send_response(struct homa_engine *e, struct homa_sock *s,
 			 uint64_t id, const struct homa_addr *client,
 			 const struct homa_msgbuf *msg, uint64_t now);
+
+/*
+ * Direct send: the application sent the message msg (one DATA packet: its
+ * length at most engine_direct_max for the peer's family) itself, at now,
+ * as the engine would have (all of it unscheduled, homad_flags in its pad).
+ * The engine adopts it as sent at now: retransmission, RESEND, acks and
+ * timeouts as for a message it sent, and tx_release as usual.  Errors as
+ * engine_send_request / engine_send_response, and -EMSGSIZE (more than one
+ * packet).  Nothing is sent.
+ */
+/* The flag of homad_flags: the request asks for an incast response. */
+#define ENGINE_FLAG_INCAST 0x01
+
+int engine_adopt_request(struct homa_engine *e, struct homa_sock *s,
+			 const struct homa_addr *dst, uint16_t dport,
+			 const struct homa_msgbuf *msg, uint64_t cookie,
+			 uint8_t homad_flags, uint64_t now, uint64_t id);
+int engine_adopt_response(struct homa_engine *e, struct homa_sock *s,
+			  uint64_t id, const struct homa_addr *client,
+			  const struct homa_msgbuf *msg, uint8_t homad_flags,
+			  uint64_t now);
+
+/*
+ * The longest message the engine sends whole, unscheduled, at once, to any
+ * peer of a family (ipv6: IPv6 peers) whatever its RTT or the incast rule:
+ * one packet's payload, at most unsched_bytes and incast_unsched_bytes
+ * (a response to a request in incast).
+ */
+uint32_t engine_direct_max(const struct homa_engine *e, bool ipv6);
+/* The peer payload bound alone (the most a direct message may hold). */
+uint32_t engine_packet_payload(const struct homa_engine *e, bool ipv6);
+/* Would a new request now ask for an incast response (homad peers)? */
+bool engine_incast_on(const struct homa_engine *e);
+/* Is even id a live (or not yet reaped) client RPC? */
+bool engine_client_rpc_known(const struct homa_engine *e, uint64_t id);
 
 /*
  * HOMAIOCABORT: end client RPC id (0: all the socket's client RPCs).  err

@@ -208,6 +208,7 @@ struct homa_peer {
 #define HOMAD_PAD_MAGIC0  0x48 /* 'H' */
 #define HOMAD_PAD_MAGIC1  0x44 /* 'D' */
 #define HOMAD_FLAG_INCAST 0x01
+_Static_assert(HOMAD_FLAG_INCAST == ENGINE_FLAG_INCAST, "engine.h's flag");
 
 #define PEER_BUCKETS 1024
 
@@ -243,6 +244,8 @@ uint32_t peer_tx_mbps(struct homa_peer *p, uint64_t now);
 uint32_t peer_unsched_bytes(const struct homa_engine *e,
 			    const struct homa_peer *p);
 bool pkt_has_homad_marker(const struct homa_pkt *pkt);
+void peer_publish(const struct homa_engine *e, const struct homa_peer *p,
+		  bool gone);
 bool addr_is_v4(const struct homa_addr *a);
 
 /* ---- msgout.c --------------------------------------------------------- */
@@ -292,6 +295,9 @@ void msgout_grant(struct homa_engine *e, struct homa_rpc *rpc,
 void msgout_resend(struct homa_engine *e, struct homa_rpc *rpc, uint32_t start,
 		   uint32_t end, uint8_t prio, bool all, uint64_t now);
 void msgout_update(struct homa_engine *e, struct homa_rpc *rpc);
+void msgout_adopt(struct homa_engine *e, struct homa_rpc *rpc,
+		  const struct homa_msgbuf *msg, uint8_t homad_flags,
+		  uint64_t now);
 
 /* ---- msgin.c ---------------------------------------------------------- */
 

@@ -123,6 +123,8 @@ struct homa_metrics {
 				      response (HOMAD_FLAG_INCAST) */
 	uint64_t incast_responses; /* responses limited for such a request */
 	uint64_t homad_peers_seen; /* peers found to be homad (marker) */
+	uint64_t direct_messages;  /* messages the application sent itself */
+	uint64_t direct_bytes;	   /* their bytes */
 	/* DATA dropped: no memory for the gap it would open. */
 	uint64_t gap_alloc_drops;
 	/* Illegal RPC state changes refused (rpc_set_state). */

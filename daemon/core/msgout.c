@@ -76,6 +76,44 @@ void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
 	}
 }
 
+/*
+ * Direct send: rpc's message msg (one packet, the caller checked) left
+ * from the application at now, all of it unscheduled, with homad_flags:
+ * set it up as if msgout_xmit_one had sent it.
+ */
+void msgout_adopt(struct homa_engine *e, struct homa_rpc *rpc,
+		  const struct homa_msgbuf *msg, uint8_t homad_flags,
+		  uint64_t now)
+{
+	struct homa_msgout *m = &rpc->msgout;
+	uint32_t ip = rpc->peer->ipv6 ? 40 : 20;
+
+	msgout_init(e, rpc, msg, now);
+	if (m->homad_flags & HOMAD_FLAG_INCAST)
+		e->metrics.incast_requests--; /* counted below, as sent */
+	/* What the packet carried (retransmissions carry the same). */
+	m->homad_flags =
+		rpc->peer->homad ? (homad_flags & HOMAD_FLAG_INCAST) : 0;
+	if (m->homad_flags & HOMAD_FLAG_INCAST)
+		e->metrics.incast_requests++;
+	m->unscheduled = m->length;
+	m->granted = m->length;
+	m->started = true;
+	m->next_xmit = m->length;
+	m->prev_off = m->fresh_off = 0;
+	m->fresh_at = m->prev_last_at = m->last_xmit_at = now;
+	pacer_account(e, rpc->peer, HOMA_DATA_LEN + m->length + ip, now);
+	e->metrics.direct_messages++;
+	e->metrics.direct_bytes += m->length;
+	if (rpc_is_client(rpc)) {
+		e->metrics.client_requests_done++;
+		e->metrics.client_request_bytes_done += m->length;
+	} else {
+		e->metrics.server_responses_done++;
+		e->metrics.server_response_bytes_done += m->length;
+	}
+}
+
 /* Start of the packet that holds byte offset (offset < length). */
 uint32_t msgout_pkt_start(const struct homa_msgout *m, uint32_t offset)
 {

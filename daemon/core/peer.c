@@ -119,6 +119,7 @@ struct homa_peer *peer_get(struct homa_engine *e, const struct homa_addr *a,
 			return NULL;
 		}
 		peer_unlink(e, victim);
+		peer_publish(e, victim, true);
 		mem_free(&e->alloc, victim);
 		e->metrics.peer_evictions++;
 	}
@@ -182,6 +183,23 @@ uint8_t peer_unsched_prio(const struct homa_engine *e,
 		if (p->unsched_cutoffs[i] >= length)
 			return engine_clamp_prio(e, (unsigned)i);
 	return 0;
+}
+
+/* Tell the caller what DATA to p carries now (ops.peer_changed). */
+void peer_publish(const struct homa_engine *e, const struct homa_peer *p,
+		  bool gone)
+{
+	struct homa_peer_pub pub;
+
+	if (e->ops.peer_changed == NULL)
+		return;
+	memset(&pub, 0, sizeof(pub));
+	pub.addr = p->addr;
+	memcpy(pub.cutoffs, p->unsched_cutoffs, sizeof(pub.cutoffs));
+	pub.cutoff_version = p->cutoff_version;
+	pub.homad = p->homad;
+	pub.gone = gone;
+	e->ops.peer_changed(e->ops_ctx, &pub);
 }
 
 /* The peer sent us CUTOFFS: use them (entry 0 admits everything). */

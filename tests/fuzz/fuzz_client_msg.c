@@ -17,6 +17,13 @@
  *   - twice as a command of a session opened by a well-formed Open (ids
  *     2, 4, ... are its first block, as mkseeds.py's requests use; the
  *     second time finds the id used), every validator of session.c.
+ *   - as the records of a direct-send ring (proto/homa_shm.h) of a session
+ *     opened with direct send granted: the input's bytes are the records,
+ *     its first byte says which fields are made plausible (the ring
+ *     position, an id of the session's block, a tx extent and length
+ *     inside the limits) so that the validators' deeper paths are reached,
+ *     and whether the head is the input's own; a session with a bad record
+ *     is DOOMED and counted (chan_direct_bad).
  * Invariants: every descriptor passed is closed exactly once; the session
  * is OPEN, LINGER (a refused Open) or DOOMED (a bad message, counted)
  * afterwards; every event it queues decodes as a DaemonMsg within the
@@ -40,12 +47,15 @@
 #define FC_TX	 (1u << 20) /* the pretend tx area memfd's size */
 #define FC_FD_RX 1000
 #define FC_FD_TX 1001
+#define FC_FD_D0 1002 /* the direct-send descriptors: 1002 .. 1004 */
 
 static struct homa_engine *fc_engine;
 static struct homa_config fc_cfg;
 static struct session_host fc_host;
 static uint64_t fc_now = 1000000000ull;
-static unsigned fc_closed[2]; /* closes of FC_FD_RX, FC_FD_TX */
+static unsigned fc_closed[5]; /* closes of FC_FD_RX .. FC_FD_D0 + 2 */
+static _Alignas(64) struct homa_direct_ring fc_ring;
+static bool fc_ring_mapped;
 static unsigned fc_maps;
 static uint8_t fc_rx[FC_RX];
 static uint8_t fc_tx[FC_TX];
@@ -106,8 +116,34 @@ static void fc_unmap(void *arg, void *p, uint64_t size)
 static void fc_close(void *arg, int fd)
 {
 	(void)arg;
-	FUZZ_CHECK(fd == FC_FD_RX || fd == FC_FD_TX);
+	FUZZ_CHECK(fd >= FC_FD_RX && fd <= FC_FD_D0 + 2);
 	fc_closed[fd - FC_FD_RX]++;
+}
+
+static int fc_direct_open(void *arg, struct session *s, int fds[3],
+			  struct homa_direct_ring **ring, char *why,
+			  size_t whylen)
+{
+	(void)arg;
+	(void)s;
+	(void)why;
+	(void)whylen;
+	FUZZ_CHECK(!fc_ring_mapped);
+	for (int i = 0; i < 3; i++)
+		fds[i] = FC_FD_D0 + i;
+	memset(&fc_ring, 0, sizeof(fc_ring));
+	fc_ring_mapped = true;
+	*ring = &fc_ring;
+	return 0;
+}
+
+static void fc_direct_close(void *arg, struct session *s,
+			    struct homa_direct_ring *ring)
+{
+	(void)arg;
+	(void)s;
+	FUZZ_CHECK(ring == &fc_ring && fc_ring_mapped);
+	fc_ring_mapped = false;
 }
 
 static const struct session_ops fc_ops = {
@@ -115,6 +151,8 @@ static const struct session_ops fc_ops = {
 	.map = fc_map,
 	.unmap = fc_unmap,
 	.close_fd = fc_close,
+	.direct_open = fc_direct_open,
+	.direct_close = fc_direct_close,
 };
 
 static void fc_setup(void)
@@ -131,6 +169,9 @@ static void fc_setup(void)
 	FUZZ_CHECK(fc_engine);
 	engine_set_ops(fc_engine, &ops, NULL);
 	config_defaults(&fc_cfg);
+	/* The sessions' gid (1000) may use direct send. */
+	fc_cfg.n_direct_gids = 1;
+	fc_cfg.direct_gids[0] = 1000;
 	session_host_init(&fc_host, fc_engine, &fc_cfg, &fc_ops, NULL);
 }
 
@@ -149,7 +190,7 @@ static void fc_feed(struct session *s, const uint8_t *buf, size_t len, bool fds)
 {
 	int fd[2] = {FC_FD_RX, FC_FD_TX};
 
-	fc_closed[0] = fc_closed[1] = 0;
+	memset(fc_closed, 0, sizeof(fc_closed));
 	session_recv(s, (int)len, buf, fds ? fd : NULL, fds ? 2 : 0, false,
 		     fc_now);
 	FUZZ_CHECK(fc_closed[0] == (fds ? 1u : 0u));
@@ -188,19 +229,71 @@ static void fc_end(struct session *s)
 	FUZZ_CHECK(s->state == SESS_DEAD);
 }
 
-/* A well-formed Open of an AF_INET6 socket with both regions. */
-static size_t fc_open_msg(uint8_t *buf)
+/* A well-formed Open of an AF_INET6 (AF_INET with direct send) socket with
+ * both regions. */
+static size_t fc_open_msg(uint8_t *buf, bool direct)
 {
 	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
 	Homa__Client__Open o = HOMA__CLIENT__OPEN__INIT;
 
 	o.version = HOMA_CLIENT_PROTO_VERSION;
-	o.family = AF_INET6;
+	o.direct_send = direct;
+	o.family = direct ? AF_INET : AF_INET6;
 	o.rx_pool_bytes = FC_RX;
 	o.tx_area_bytes = FC_TX;
 	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 	cm.open = &o;
 	return homa__client__client_msg__pack(&cm, buf);
+}
+
+/* The input as the records of a direct-send session's ring. */
+static void fc_direct(const uint8_t *data, size_t size)
+{
+	static uint8_t open[256];
+	struct session_stats before = fc_host.stats;
+	size_t open_len = fc_open_msg(open, true);
+	uint8_t mode = size > 0 ? data[0] : 0;
+	size_t n = (size > 1 ? size - 1 : 0) / sizeof(struct homa_direct_rec);
+	struct session c;
+
+	if (n > HOMA_DIRECT_RING_ENTRIES)
+		n = HOMA_DIRECT_RING_ENTRIES;
+	engine_set_id_base(fc_engine, 0);
+	fc_session(&c);
+	memset(fc_closed, 0, sizeof(fc_closed));
+	session_recv(&c, (int)open_len, open, (int[]){FC_FD_RX, FC_FD_TX}, 2,
+		     false, fc_now);
+	FUZZ_CHECK(c.state == SESS_OPEN && c.ring == &fc_ring);
+	fc_drain(&c);
+	FUZZ_CHECK(fc_closed[2] == 1 && fc_closed[3] == 1 && fc_closed[4] == 1);
+	memcpy(fc_ring.rec, data + 1, n * sizeof(struct homa_direct_rec));
+	for (size_t i = 0; i < n; i++) {
+		struct homa_direct_rec *r = &fc_ring.rec[i];
+
+		if (mode & 1)
+			r->seq = i;
+		if (mode & 2)
+			r->id = c.ids[0].first + 2 * (r->id % 64) +
+				(r->kind == HOMA_DIRECT_RESPONSE ? 1 : 0);
+		if (mode & 4) {
+			r->tx_offset %= FC_TX;
+			r->length %= 1500;
+		}
+	}
+	/* n records; with bit 8 of the mode, a head maybe beyond them. */
+	__atomic_store_n(&fc_ring.head, (mode & 8) ? n + 16u * (mode >> 4) : n,
+			 __ATOMIC_RELEASE);
+	session_host_direct_drain(&fc_host, fc_now);
+	FUZZ_CHECK(c.state == SESS_OPEN || c.state == SESS_DOOMED);
+	if (c.state == SESS_DOOMED)
+		FUZZ_CHECK(fc_host.stats.chan_direct_bad >
+				   before.chan_direct_bad &&
+			   fc_host.stats.chan_bad_messages >
+				   before.chan_bad_messages);
+	else
+		FUZZ_CHECK(fc_ring.tail == fc_ring.head);
+	fc_drain(&c);
+	fc_end(&c);
 }
 
 static void fc_sessions(const uint8_t *data, size_t size)
@@ -209,18 +302,24 @@ static void fc_sessions(const uint8_t *data, size_t size)
 	struct session_stats before = fc_host.stats;
 	struct session a, b;
 	struct homa_engine_state st;
-	size_t open_len = fc_open_msg(open);
+	size_t open_len = fc_open_msg(open, false);
 	enum session_state was;
 
 	/* The datagram as an Open. */
 	fc_session(&a);
 	fc_feed(&a, data, size, true);
+	/* Granted direct send: its three descriptors went with the
+	 * OpenReply, closed with it (fc_drain). */
 	FUZZ_CHECK(a.state == SESS_OPEN || a.state == SESS_LINGER ||
 		   a.state == SESS_DOOMED);
 	if (a.state == SESS_LINGER)
 		FUZZ_CHECK(fc_host.stats.chan_bad_open > before.chan_bad_open);
 	fc_drain(&a);
+	FUZZ_CHECK(fc_closed[2] == fc_closed[3] &&
+		   fc_closed[3] == fc_closed[4]);
+	FUZZ_CHECK(fc_closed[2] == (a.ring != NULL ? 1u : 0u));
 	fc_end(&a);
+	FUZZ_CHECK(!fc_ring_mapped);
 
 	/* The datagram as a command, twice. */
 	before = fc_host.stats;
@@ -244,8 +343,11 @@ static void fc_sessions(const uint8_t *data, size_t size)
 			   strcmp(b.reason, SESSION_CLOSED_BY_CLIENT) == 0);
 	fc_end(&b);
 
+	fc_direct(data, size);
+
 	FUZZ_CHECK(fc_host.stats.illegal_transitions == 0);
 	FUZZ_CHECK(fc_host.mapped == 0 && fc_maps == 0);
+	FUZZ_CHECK(!fc_ring_mapped && fc_host.n_direct == 0);
 	FUZZ_CHECK(TAILQ_EMPTY(&fc_host.clients));
 	engine_state(fc_engine, &st);
 	FUZZ_CHECK(st.sockets == 0 && st.rpcs == 0 && st.dead_rpcs == 0);

@@ -8,7 +8,11 @@
 #      unreachable); homad stopping closes the servers' sessions;
 #   2. hostile clients (bad seals, sizes, extents, ids, bpages, datagrams)
 #      are refused or disconnected and counted, while another client's
-#      RPCs keep working;
+#      RPCs keep working; so are direct-send clients (root's group in
+#      clients.direct_send_groups) forging ring records (another
+#      connection's id, tx bytes outside their area, a torn record), and
+#      one forging packets about another connection's ids through its
+#      socket receives nothing on it and cannot write homad's peer table;
 #   3. kill -9 of a client (and of a server) with RPCs in flight: homad's
 #      RPC and client counts return to their baseline.
 . "$(dirname "$0")/lib.sh"
@@ -111,7 +115,8 @@ for link in ip udp; do
 done
 
 # ---- 2. hostile clients, bind permissions ----------------------------------
-start_homads ip 'bind_users = [ "4321" ]; bind_groups = [ "4322" ];' \
+start_homads ip 'bind_users = [ "4321" ]; bind_groups = [ "4322" ];
+	direct_send_groups = [ 0 ];' \
 	'max_sockets_per_client = 3;'
 "$HOMACTL" -s "$(ctl b)" metrics >"$T_TMP/m.before" || fail "metrics"
 inB "$CHAN_TEST" limit -s "$(sock b)" -f 4 -n 4 >/dev/null ||
@@ -163,13 +168,23 @@ done
 inB "$CHAN_TEST" hostile -s "$(sock b)" -f 6 --case wrong-family \
 	-d "$A6" -p 100 >/dev/null || fail "hostile wrong-family (IPv6)"
 n_msg=$((n_msg + 1))
+n_direct=0
+for c in probe forge-id forge-extent torn; do
+	inB "$CHAN_TEST" direct -s "$(sock b)" -f 4 --case "$c" \
+		-d "$A4" -p 100 >"$T_TMP/direct.log" 2>&1 ||
+		fail "direct $c: $(cat "$T_TMP/direct.log")"
+	[ $c = probe ] || n_direct=$((n_direct + 1))
+done
+n_msg=$((n_msg + n_direct))
 wait "$BYST" ||
 	fail "the well-behaved client failed: $(cat "$T_TMP/bystander.log")"
 note "a well-behaved client's 3 x 400 x 4 RPCs went on unharmed"
 inB "$CHAN_TEST" info -s "$(sock b)" -f 6 >/dev/null ||
 	fail "info/bind/shutdown after the hostile clients"
 "$HOMACTL" -s "$(ctl b)" metrics >"$T_TMP/m.after" || fail "metrics"
-for pair in "chan_bad_open $n_open" "chan_bad_messages $n_msg"; do
+for pair in "chan_bad_open $n_open" "chan_bad_messages $n_msg" \
+	"chan_direct_bad $n_direct" "chan_direct_torn 1" \
+	"chan_direct_granted 4"; do
 	set -- $pair
 	got=$(($(metric "$T_TMP/m.after" "$1") - $(metric "$T_TMP/m.before" "$1")))
 	[ "$got" -eq "$2" ] || fail "$1: $2 hostile clients, counted $got"

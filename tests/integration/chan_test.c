@@ -31,6 +31,19 @@
  *       recycle-beyond, recycle-unaligned, oversize, garbage,
  *       fds-after-open, wrong-family, inline-too-big, no-seq,
  *       second-open, no-command.
+ *   chan_test direct -s SOCK -f 4 --case NAME -d ADDR -p PORT
+ *       A direct-send client (homad must grant it: clients.
+ *       direct_send_groups).  Every case first checks what it was handed
+ *       cannot read anything of anyone: the socket (raw IPPROTO_RAW on
+ *       the ip link, UDP with a locked drop-all filter on the udp link)
+ *       receives nothing (none of the packets of the echo RPCs it
+ *       makes meanwhile through homad to ADDR:PORT, nor the answers to the
+ *       packets it forges for another connection's ids); the peer table
+ *       cannot be mapped writable, written, resized or sealed; its ring is
+ *       sealed against resizing.  Then NAME: probe (nothing more; homad
+ *       keeps it), forge-id (a ring record with the previous connection's
+ *       id), forge-extent (tx bytes outside its area), torn (a head over
+ *       a record of another lap): homad must disconnect it.
  *   chan_test info -s SOCK -f 4|6
  *       Open, Info, MoreIds, Bind, SetServer, Shutdown; check the replies.
  *   chan_test limit -s SOCK -f 4|6 -n N
@@ -113,6 +126,10 @@ struct tc {
 	/* Events read while waiting for a Reply. */
 	Homa__Client__DaemonMsg *pending[TC_MAX_PENDING];
 	unsigned n_pending;
+	/* Descriptors that came with homad's datagrams (direct send). */
+	int dfds[3];
+	unsigned n_dfds;
+	bool direct; /* OpenReply.direct_send */
 };
 
 /* A memfd of size bytes with seals (0: none, allow sealing anyway). */
@@ -196,6 +213,13 @@ static int tc_read(struct tc *t, Homa__Client__DaemonMsg **out, int timeout_ms)
 {
 	static uint8_t buf[HOMA_CLIENT_MAX_DATAGRAM + 1];
 	struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
 	ssize_t n;
 	int r;
 
@@ -204,7 +228,24 @@ static int tc_read(struct tc *t, Homa__Client__DaemonMsg **out, int timeout_ms)
 		tc_fail("poll: %s", strerror(errno));
 	if (r == 0)
 		return -ETIMEDOUT;
-	n = recv(t->fd, buf, sizeof(buf), 0);
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	n = recvmsg(t->fd, &mh, MSG_CMSG_CLOEXEC);
+	for (cm = n > 0 && mh.msg_controllen ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+	     cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (size_t i = 0; cm->cmsg_type == SCM_RIGHTS && i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
+			if (t->n_dfds < 3)
+				t->dfds[t->n_dfds++] = fd;
+			else
+				close(fd);
+		}
+	}
 	/*
 	 * homad closed with our datagrams unread (e.g. a refused Open): the
 	 * kernel reports ECONNRESET first, then what homad sent before.
@@ -274,6 +315,7 @@ struct tc_open_opts {
 	uint32_t version;
 	bool not_open;	    /* send a Bind first */
 	bool open_recycles; /* the Open carries recycle_offsets */
+	bool direct;	    /* ask for direct send */
 };
 
 /*
@@ -327,6 +369,7 @@ static int tc_open_ex(struct tc *t, const char *path, int family, size_t rx_len,
 		op.rx_pool_bytes =
 			(uint64_t)((int64_t)rx_len + o->rx_declared_delta);
 		op.tx_area_bytes = tx_len;
+		op.direct_send = o->direct;
 		m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 		m.open = &op;
 		if (o->open_recycles) {
@@ -363,6 +406,13 @@ static int tc_open_ex(struct tc *t, const char *path, int family, size_t rx_len,
 		t->port = r->port;
 		if (!r->takes_recycle)
 			tc_fail("OpenReply without takes_recycle");
+		t->direct = r->direct_send;
+		if (t->direct != (t->n_dfds == 3))
+			tc_fail("direct send %d with %u descriptors",
+				(int)t->direct, t->n_dfds);
+		if (o->direct && !t->direct)
+			tc_fail("direct send not granted: %s",
+				r->direct_refusal ? r->direct_refusal : "?");
 	} else {
 		printf("OpenReply error %d: %s\n", err, r->error_text);
 	}
@@ -411,6 +461,9 @@ static void tc_close(struct tc *t)
 	for (unsigned i = 0; i < t->n_pending; i++)
 		homa__client__daemon_msg__free_unpacked(t->pending[i], NULL);
 	t->n_pending = 0;
+	for (unsigned i = 0; i < t->n_dfds; i++)
+		close(t->dfds[i]);
+	t->n_dfds = 0;
 	close(t->fd);
 	munmap(t->rx, t->rx_len);
 	munmap(t->tx, t->tx_len);
@@ -1278,11 +1331,197 @@ static int tc_hostile(const char *path, int family, const char *name,
 
 /* ---- main --------------------------------------------------------------- */
 
+/* ---- direct send ------------------------------------------------------ */
+
+/* Fail unless r (a call's result) failed: what must not be possible. */
+static void tc_must_fail(int r, const char *what)
+{
+	if (r >= 0)
+		tc_fail("%s succeeded: a direct-send client can do it", what);
+}
+
+/*
+ * Through the direct socket (the client writes the IPv4 header: any packet
+ * it likes), packets about RPC id of another connection to dest: a RESEND
+ * for all of it and a DATA claiming to be it.
+ */
+static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id,
+		     uint16_t udp_port)
+{
+	uint8_t pkt[20 + 200], *h = pkt + 20;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	uint64_t be = __builtin_bswap64(id);
+
+	memcpy(&sin.sin_addr, dest, 4);
+	sin.sin_port = htons(udp_port);
+	memset(pkt, 0, sizeof(pkt));
+	pkt[0] = 0x45;
+	pkt[8] = 64;
+	pkt[9] = 146;
+	memcpy(pkt + 16, dest, 4);
+	h[0] = 0x80; /* sport 0x8000 */
+	h[2] = (uint8_t)(port >> 8);
+	h[3] = (uint8_t)port;
+	h[12] = 0x50;
+	memcpy(h + 20, &be, 8);
+	/* RESEND: offset 0, length all, priority 7. */
+	h[13] = 0x12;
+	memset(h + 32, 0xff, 4);
+	h[36] = 7;
+	/* udp link: the kernel writes IP and UDP headers. */
+	if (sendto(fd, udp_port ? h : pkt, (udp_port ? 0 : 20) + 37, 0,
+		   (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		tc_fail("forging a RESEND: %s", strerror(errno));
+	/* DATA: 100 bytes of a 100-byte message. */
+	h[13] = 0x10;
+	h[12] = 0xe0;
+	memset(h + 28, 0, 28);
+	h[31] = 100;
+	h[35] = 100;
+	if (sendto(fd, udp_port ? h : pkt, (udp_port ? 0 : 20) + 56 + 100, 0,
+		   (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		tc_fail("forging a DATA: %s", strerror(errno));
+}
+
+static int tc_direct(const char *path, int family, const char *name,
+		     const char *dest, uint32_t port)
+{
+	struct tc_open_opts o = {
+		.rx_seals = F_SEAL_SHRINK | F_SEAL_GROW,
+		.tx_seals = F_SEAL_SHRINK | F_SEAL_GROW,
+		.nfds = 2,
+		.version = HOMA_CLIENT_PROTO_VERSION,
+		.direct = true,
+	};
+	size_t rx_len = 4u * HOMA_SHM_BPAGE_SIZE, tx_len = TC_SLOT;
+	struct homa_direct_ring *ring;
+	const struct homa_direct_table *tab;
+	struct homa_direct_rec *rec;
+	int v, err;
+	socklen_t vl = sizeof(v);
+	uint8_t addr[16], buf[2048];
+	size_t alen;
+	uint64_t first;
+	struct tc t;
+	void *p;
+
+	if (family != AF_INET)
+		tc_fail("direct send is for AF_INET sockets");
+	err = tc_open_ex(&t, path, family, rx_len, tx_len, &o);
+	if (err != 0)
+		tc_fail("Open refused: %s", strerror(err));
+	alen = tc_addr(family, dest, addr);
+	first = t.id_next;
+	/* The socket: raw IPPROTO_RAW (send only), or UDP (udp link). */
+	if (getsockopt(t.dfds[0], SOL_SOCKET, SO_PROTOCOL, &v, &vl) < 0 ||
+	    (v != IPPROTO_RAW && v != IPPROTO_UDP))
+		tc_fail("the direct socket is neither IPPROTO_RAW nor UDP (%d)",
+			v);
+	/* The peer table: read-only for good. */
+	tc_must_fail(mmap(NULL, sizeof(*tab), PROT_READ | PROT_WRITE,
+			  MAP_SHARED, t.dfds[2], 0) == MAP_FAILED
+			     ? -1
+			     : 0,
+		     "mapping the peer table writable");
+	p = mmap(NULL, sizeof(*tab), PROT_READ, MAP_SHARED, t.dfds[2], 0);
+	if (p == MAP_FAILED)
+		tc_fail("mapping the peer table: %s", strerror(errno));
+	tab = p;
+	if (tab->magic != HOMA_DIRECT_MAGIC || tab->max_v4 == 0)
+		tc_fail("peer table: magic %x, max_v4 %u", tab->magic,
+			tab->max_v4);
+	tc_must_fail(mprotect(p, sizeof(*tab), PROT_READ | PROT_WRITE),
+		     "mprotect of the peer table");
+	tc_must_fail((int)write(t.dfds[2], "x", 1), "writing the peer table");
+	tc_must_fail(ftruncate(t.dfds[2], 0), "truncating the peer table");
+	tc_must_fail(fcntl(t.dfds[2], F_ADD_SEALS, F_SEAL_WRITE),
+		     "sealing the peer table");
+	/* Its ring: its own, but sealed against resizing. */
+	p = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE, MAP_SHARED,
+		 t.dfds[1], 0);
+	if (p == MAP_FAILED)
+		tc_fail("mapping the ring: %s", strerror(errno));
+	ring = p;
+	tc_must_fail(ftruncate(t.dfds[1], 0), "truncating the ring");
+	tc_must_fail(ftruncate(t.dfds[1], 1 << 24), "growing the ring");
+
+	/* Traffic through homad (echoes), and forged packets about the
+	 * previous connection's ids, while the socket is watched. */
+	for (int round = 0; round < 20; round++) {
+		Homa__Client__DaemonMsg *d;
+		uint64_t id = tc_next_id(&t);
+		struct pollfd pfd = {.fd = t.dfds[0], .events = POLLIN};
+
+		memset(t.tx, round, 3000);
+		if (tc_send_request(&t, id, addr, alen, port, 1, false, 0, 3000,
+				    false) < 0)
+			tc_fail("send: %s", strerror(errno));
+		tc_forge(t.dfds[0], addr, port, first - 2 - 2 * (uint64_t)round,
+			 v == IPPROTO_UDP ? (uint16_t)tab->udp_port : 0);
+		for (;;) {
+			if (tc_event(&t, &d, TC_TIMEOUT_MS) <= 0)
+				tc_fail("no response to an echo");
+			if (d->ev_case ==
+			    HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED) {
+				if (d->delivered->id != id)
+					tc_fail("a response not ours");
+				tc_recycle(&t, d->delivered->bpage_offsets,
+					   d->delivered->n_bpage_offsets);
+				homa__client__daemon_msg__free_unpacked(d,
+									NULL);
+				break;
+			}
+			homa__client__daemon_msg__free_unpacked(d, NULL);
+		}
+		if (poll(&pfd, 1, round == 19 ? 200 : 0) != 0)
+			tc_fail("the direct socket became readable");
+		if (recv(t.dfds[0], buf, sizeof(buf), MSG_DONTWAIT) >= 0 ||
+		    errno != EAGAIN)
+			tc_fail("the direct socket received something (%s)",
+				strerror(errno));
+	}
+	printf("direct: nothing received, the table read-only, the ring "
+	       "sealed\n");
+	if (strcmp(name, "probe") == 0) {
+		tc_close(&t);
+		return 0;
+	}
+	rec = &ring->rec[ring->head % HOMA_DIRECT_RING_ENTRIES];
+	memset(rec, 0, sizeof(*rec));
+	rec->seq = ring->head;
+	rec->kind = HOMA_DIRECT_REQUEST;
+	rec->id = tc_next_id(&t);
+	rec->length = 100;
+	rec->port = (uint16_t)port;
+	rec->addr[10] = rec->addr[11] = 0xff;
+	memcpy(rec->addr + 12, addr, 4);
+	if (strcmp(name, "forge-id") == 0)
+		rec->id = first - 2; /* the connection before ours */
+	else if (strcmp(name, "forge-extent") == 0)
+		rec->tx_offset = tx_len - 10;
+	else if (strcmp(name, "torn") == 0)
+		rec->seq += HOMA_DIRECT_RING_ENTRIES;
+	else
+		tc_fail("unknown direct case %s", name);
+	__atomic_store_n(&ring->head, ring->head + 1, __ATOMIC_RELEASE);
+	/* homad reads the ring when it wakes: a datagram wakes it. */
+	{
+		Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
+		Homa__Client__Info in = HOMA__CLIENT__INFO__INIT;
+
+		m.seq = ++t.seq;
+		m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_INFO;
+		m.info = &in;
+		tc_send_ok(tc_send(&t, &m));
+	}
+	return tc_expect_eof(&t, name);
+}
+
 static void tc_usage(void)
 {
-	fprintf(stderr,
-		"usage: chan_test server|client|hold|unbound|hostile|info "
-		"-s SOCK -f 4|6 [options] (see the source)\n");
+	fprintf(stderr, "usage: chan_test "
+			"server|client|hold|unbound|hostile|direct|info "
+			"-s SOCK -f 4|6 [options] (see the source)\n");
 	exit(2);
 }
 
@@ -1400,6 +1639,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "client") == 0)
 		return tc_client(sock, family, dest, port, sizes, conc, rounds,
 				 priv);
+	if (strcmp(cmd, "direct") == 0)
+		return tc_direct(sock, family, hcase ? hcase : "probe", dest,
+				 port);
 	if (strcmp(cmd, "hold") == 0)
 		return tc_hold(sock, family, dest, port, count, size, ready);
 	if (strcmp(cmd, "unbound") == 0)

@@ -51,6 +51,11 @@ check_PROGRAMS += tests/integration/e2e_test
 TESTS += tests/integration/e2e.sh
 EXTRA_DIST += tests/integration/e2e.sh
 
+# Direct send from the library (clients.direct_send_groups), through
+# e2e_test: limits, loss, links.
+TESTS += tests/integration/direct.sh
+EXTRA_DIST += tests/integration/direct.sh
+
 # homad under overload (busy CPUs, a stalled homad, a slow sender, a
 # stopped peer), with the default timeouts, through e2e_test.
 TESTS += tests/integration/busy.sh

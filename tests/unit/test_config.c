@@ -194,11 +194,15 @@ static void assert_same(const struct homa_config *a,
 	SAME(n_bind_gids);
 	for (unsigned i = 0; i < a->n_bind_gids; i++)
 		SAME(bind_gids[i]);
+	SAME(n_direct_gids);
+	for (unsigned i = 0; i < a->n_direct_gids; i++)
+		SAME(direct_gids[i]);
 	SAME(max_inline);
 	ck_assert_str_eq(a->user, b->user);
 	SAME(log_level);
 	SAME(max_clients);
 	SAME(max_sockets_per_client);
+	SAME(max_direct_sockets);
 	SAME(max_rpcs);
 	SAME(max_peers);
 	SAME(max_memory);
@@ -372,10 +376,10 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 35 protocol, 14 network, 3 control, 6 clients, 2 daemon and 7
+	 * 35 protocol, 14 network, 3 control, 7 clients, 2 daemon and 8
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 82);
+	ck_assert_int_eq(settings, 84);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -428,6 +432,7 @@ START_TEST(config_load__every_key)
 		"  socket_group = \"users\";\n"
 		"  bind_users = [\"root\", \"1001\", \"nobody\"];\n"
 		"  bind_groups = (\"root\", 1002, \"4000000000\");\n"
+		"  direct_send_groups = (\"root\", 77);\n"
 		"  max_inline = 16384; };\n"
 		"peers = ( { prefix = \"10.0.0.0/24\"; rate_mbps = 1000; },\n"
 		"  { rate_mbps = 500; prefix = \"FD00::/64\"; },\n"
@@ -445,8 +450,13 @@ START_TEST(config_load__every_key)
 		"daemon = { user = \"nobody\"; log_level = \"debug\"; };\n"
 		"limits = { max_clients = 10; max_sockets_per_client = 2;\n"
 		"  max_rpcs = 300; max_peers = 40; max_memory = 2097152;\n"
-		"  max_client_memory = 3145728; max_rpcs_per_client = 77; };\n",
+		"  max_client_memory = 3145728; max_rpcs_per_client = 77;\n"
+		"  max_direct_sockets = 0; };\n",
 		&c);
+	ck_assert_uint_eq(c.n_direct_gids, 2);
+	ck_assert_uint_eq(c.direct_gids[0], 0);
+	ck_assert_uint_eq(c.direct_gids[1], 77);
+	ck_assert_uint_eq(c.max_direct_sockets, 0);
 	ck_assert_uint_eq(c.proto.link_mbps, 100000);
 	ck_assert_uint_eq(c.proto.unsched_bytes, 60000);
 	ck_assert_uint_eq(c.proto.max_nic_est_backlog_usecs, 7);
@@ -1629,6 +1639,12 @@ START_TEST(config_foreach__round_trip)
 	ck_assert_int_eq(
 		config_set(&c, "clients.bind_groups", "[5]", err, sizeof(err)),
 		0);
+	ck_assert_int_eq(config_set(&c, "clients.direct_send_groups", "[5, 6]",
+				    err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.n_direct_gids, 2);
+	ck_assert_uint_eq(c.direct_gids[1], 6);
+	ck_assert_uint_eq(c.n_bind_gids, 1);
 	ck_assert_int_eq(
 		config_set(&c, "test.rx_drop", "0.25", err, sizeof(err)), 0);
 	config_foreach(&c, foreach_visit, &x);

@@ -10,12 +10,14 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client_int.h"
 #include "conf.h"
 #include "core/wire.h"
 #include "homa_client.pb-c.h"
@@ -34,6 +36,17 @@ struct st {
 	struct session s;
 	uint64_t now;
 	unsigned sent; /* packets the engine sent */
+	/* The last one: its bytes (header, payload) and priority. */
+	uint8_t last[2048];
+	size_t last_len;
+	uint8_t last_prio;
+	/* Direct send: the ops, what they handed out. */
+	struct session_ops ops;
+	bool ask_direct;
+	bool direct_fail;
+	struct homa_direct_ring *ring;
+	struct homa_direct_table *table;
+	unsigned direct_opens, direct_closes;
 	/* Decoded events, in order. */
 	Homa__Client__DaemonMsg *ev[ST_MAX];
 	unsigned nev;
@@ -43,8 +56,24 @@ static void st_send_pkt(void *ctx, const struct homa_out *pkt)
 {
 	struct st *t = ctx;
 
-	(void)pkt;
 	t->sent++;
+	t->last_prio = pkt->prio;
+	t->last_len = 0;
+	if (pkt->hdr_len + pkt->payload_len <= sizeof(t->last)) {
+		memcpy(t->last, pkt->hdr, pkt->hdr_len);
+		if (pkt->payload_len)
+			memcpy(t->last + pkt->hdr_len, pkt->payload,
+			       pkt->payload_len);
+		t->last_len = pkt->hdr_len + pkt->payload_len;
+	}
+}
+
+static void st_peer_changed(void *ctx, const struct homa_peer_pub *p)
+{
+	struct st *t = ctx;
+
+	if (t->table)
+		session_direct_publish(t->table, p);
 }
 
 static void st_deliver(void *ctx, const struct homa_delivery *d)
@@ -72,6 +101,7 @@ static const struct homa_engine_ops st_engine_ops = {
 	.deliver = st_deliver,
 	.tx_release = st_tx_release,
 	.send_space = st_send_space,
+	.peer_changed = st_peer_changed,
 };
 
 /* A memfd of size bytes with seals (0: none). */
@@ -186,6 +216,7 @@ static void st_open_with(struct st *t, uint32_t version, uint32_t family,
 	o.family = family;
 	o.rx_pool_bytes = rx;
 	o.tx_area_bytes = tx;
+	o.direct_send = t->ask_direct;
 	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 	cm.open = &o;
 	st_recv_fds(t, &cm, fds, nfds);
@@ -1393,6 +1424,584 @@ START_TEST(open__map_fails)
 }
 END_TEST
 
+/* ---- direct send ----------------------------------------------------------
+ */
+
+static int st_direct_open(void *arg, struct session *s, int fds[3],
+			  struct homa_direct_ring **ring, char *why,
+			  size_t whylen)
+{
+	struct st *t = arg;
+
+	(void)s;
+	if (t->direct_fail) {
+		snprintf(why, whylen, "test refusal");
+		return EIO;
+	}
+	for (int i = 0; i < 3; i++)
+		fds[i] = st_memfd(64, 0);
+	t->ring = aligned_alloc(64, sizeof(**ring));
+	ck_assert_ptr_nonnull(t->ring);
+	memset(t->ring, 0, sizeof(**ring));
+	*ring = t->ring;
+	t->direct_opens++;
+	return 0;
+}
+
+static void st_direct_close(void *arg, struct session *s,
+			    struct homa_direct_ring *ring)
+{
+	struct st *t = arg;
+
+	(void)s;
+	ck_assert_ptr_eq(ring, t->ring);
+	free(ring);
+	t->ring = NULL;
+	t->direct_closes++;
+}
+
+/* A host whose clients of gid (1000: this test's client) may use direct
+ * send, with test ops and a peer table. */
+static void st_setup_direct(struct st *t, uint32_t gid, uint32_t max)
+{
+	struct homa_config cfg;
+
+	config_defaults(&cfg);
+	cfg.n_direct_gids = 1;
+	cfg.direct_gids[0] = gid;
+	cfg.max_direct_sockets = max;
+	st_setup_cfg(t, &cfg);
+	t->ops = session_memfd_ops;
+	t->ops.direct_open = st_direct_open;
+	t->ops.direct_close = st_direct_close;
+	t->h.ops = &t->ops;
+	t->h.ops_arg = t;
+	t->ask_direct = true;
+	t->table = aligned_alloc(64, sizeof(*t->table));
+	ck_assert_ptr_nonnull(t->table);
+	memset(t->table, 0, sizeof(*t->table));
+	session_direct_header(t->table, t->e, HOMA_NUM_PRIORITIES);
+}
+
+static void st_teardown_direct(struct st *t)
+{
+	st_teardown(t);
+	ck_assert_uint_eq(t->direct_opens, t->direct_closes);
+	ck_assert_uint_eq(t->h.n_direct, 0);
+	free(t->table);
+}
+
+/* The OpenReply of an Open that asked for direct send: granted or not. */
+static bool st_open_direct(struct st *t, int family, const char **why)
+{
+	int fds[2] = {st_memfd(ST_RX, HOMA_SHM_REQUIRED_SEALS),
+		      st_memfd(ST_TX, HOMA_SHM_REQUIRED_SEALS)};
+	struct session_ev *ev;
+	Homa__Client__DaemonMsg *m;
+	bool granted;
+	static char text[200];
+
+	st_open_with(t, HOMA_CLIENT_PROTO_VERSION, family, ST_RX, ST_TX, fds,
+		     2);
+	ck_assert_int_eq(t->s.state, SESS_OPEN);
+	ev = session_ev_next(&t->s);
+	ck_assert_ptr_nonnull(ev);
+	m = homa__client__daemon_msg__unpack(NULL, ev->len, ev->buf);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_OPEN);
+	ck_assert_int_eq(m->open->error, 0);
+	granted = m->open->direct_send;
+	/* The descriptors go with the answer, only when granted. */
+	ck_assert_uint_eq(ev->n_fds, granted ? 3 : 0);
+	snprintf(text, sizeof(text), "%s",
+		 m->open->direct_refusal ? m->open->direct_refusal : "");
+	*why = text;
+	homa__client__daemon_msg__free_unpacked(m, NULL);
+	session_ev_done(&t->s, ev, (int)ev->len, t->now);
+	return granted;
+}
+
+START_TEST(direct__granted_denied_limited)
+{
+	struct st t;
+	const char *why;
+
+	/* Granted: its gid is listed. */
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	ck_assert_ptr_nonnull(t.s.ring);
+	ck_assert_uint_eq(t.h.n_direct, 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_granted, 1);
+	st_teardown_direct(&t);
+	ck_assert_uint_eq(t.direct_closes, 1);
+
+	/* Denied: not listed (nor root's exemption: there is none). */
+	st_setup_direct(&t, 4242, 64);
+	ck_assert(!st_open_direct(&t, AF_INET, &why));
+	ck_assert_str_eq(why, "not in clients.direct_send_groups");
+	ck_assert_uint_eq(t.h.stats.chan_direct_denied, 1);
+	ck_assert_ptr_null(t.s.ring);
+	st_teardown_direct(&t);
+
+	/* The limit, AF_INET6, and the shell's failure: refused. */
+	for (int k = 0; k < 3; k++) {
+		st_setup_direct(&t, 1000, k == 0 ? 0 : 64);
+		t.direct_fail = k == 2;
+		ck_assert(
+			!st_open_direct(&t, k == 1 ? AF_INET6 : AF_INET, &why));
+		ck_assert_uint_eq(t.h.stats.chan_direct_refused, 1);
+		ck_assert_uint_eq(t.h.stats.chan_direct_granted, 0);
+		ck_assert_str_ne(why, "");
+		st_teardown_direct(&t);
+	}
+}
+END_TEST
+
+/* A library socket over t's ring and table (direct.c's view). */
+static void st_lib(struct st *t, struct hc_sock *hs)
+{
+	memset(hs, 0, sizeof(*hs));
+	hs->dring = t->ring;
+	hs->dtab = t->table;
+	hs->dfd = -1;
+	hs->port = engine_sock_port(t->s.sock);
+	hs->dhead = t->ring->head;
+}
+
+/* Write a request record of length at tx_offset with id through the
+ * library's own code. */
+static int st_lib_request(struct st *t, struct hc_sock *hs, uint64_t id,
+			  uint64_t tx_offset, uint32_t length,
+			  struct direct_pkt *d)
+{
+	struct homa_direct_rec rec;
+
+	memset(d, 0, sizeof(*d));
+	d->id = id;
+	d->cookie = 77;
+	d->tx_offset = tx_offset;
+	d->length = length;
+	d->sport = (uint16_t)hs->port;
+	d->dport = 4000;
+	d->addr[10] = d->addr[11] = 0xff;
+	memcpy(d->addr + 12, st_v4, 4);
+	direct_prepare(hs, d, &rec);
+	return direct_record(hs, &rec);
+}
+
+/* Send a request through the command, capture its DATA packet, and
+ * compare it with what the library builds for the same message. */
+static void st_compare_packet(struct st *t, struct hc_sock *hs, uint64_t id,
+			      uint32_t length)
+{
+	uint8_t hdr[20 + HOMA_DATA_LEN];
+	struct direct_pkt d;
+	struct homa_direct_rec rec;
+	unsigned sent = t->sent;
+	size_t n;
+
+	st_request(t, id, st_v4, 4, 4000, 0, length, NULL, 0);
+	ck_assert_uint_eq(t->sent, sent + 1);
+	ck_assert_uint_eq(t->last_len, HOMA_DATA_LEN + length);
+	memset(&d, 0, sizeof(d));
+	d.id = id;
+	d.cookie = 77;
+	d.length = length;
+	d.sport = (uint16_t)hs->port;
+	d.dport = 4000;
+	d.addr[10] = d.addr[11] = 0xff;
+	memcpy(d.addr + 12, st_v4, 4);
+	direct_prepare(hs, &d, &rec);
+	n = direct_build(&d, hdr, sizeof(hdr));
+	ck_assert_uint_eq(n, 20 + HOMA_DATA_LEN);
+	/* Byte for byte the engine's DATA (no ack was queued), and its
+	 * priority, in the IPv4 header's TOS. */
+	ck_assert_mem_eq(hdr + 20, t->last, HOMA_DATA_LEN);
+	ck_assert_mem_eq(t->last + HOMA_DATA_LEN, t->s.tx_base, length);
+	ck_assert_uint_eq(hdr[1] >> 5, t->last_prio);
+	ck_assert_uint_eq(hdr[9], HOMA_IPPROTO);
+	ck_assert_mem_eq(hdr + 16, st_v4, 4);
+}
+
+START_TEST(direct__packet_as_the_engine_sends_it)
+{
+	static const struct homa_addr peer = {
+		.in6 = {.s6_addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+				    10, 0, 0, 2}}};
+	struct hc_sock hs;
+	const char *why;
+	struct st t;
+	uint64_t id;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_lib(&t, &hs);
+	id = st_first_id(&t);
+	/* An unknown peer: level 6, version 0, no marker flags. */
+	st_compare_packet(&t, &hs, id, 100);
+	ck_assert_uint_eq(t.last_prio, 6);
+	/* The peer's CUTOFFS (published in the table): 2800 -> level 5
+	 * here, version 9; then its DATA with the homad marker. */
+	{
+		struct homa_pkt p;
+		uint8_t buf[128];
+		size_t n;
+
+		memset(&p, 0, sizeof(p));
+		p.type = HOMA_CUTOFFS;
+		p.sport = 4000;
+		p.dport = engine_sock_port(t.s.sock);
+		p.sender_id = 5;
+		for (int i = 0; i < 8; i++)
+			p.u.cutoffs.unsched_cutoffs[i] = i >= 6 ? 50 : 100000;
+		p.u.cutoffs.cutoff_version = 9;
+		n = wire_encode(&p, buf, sizeof(buf));
+		engine_rx(t.e, buf, n, &peer, 7, t.now);
+	}
+	st_compare_packet(&t, &hs, id + 2, 1000);
+	ck_assert_uint_eq(t.last_prio, 5);
+	ck_assert_uint_eq(t.last[HOMA_COMMON_LEN + 18], 0);
+	ck_assert_uint_eq(t.last[HOMA_COMMON_LEN + 19], 9);
+	st_compare_packet(&t, &hs, id + 4, 30);
+	ck_assert_uint_eq(t.last_prio, 7);
+	/* The longest message the table allows: one packet. */
+	ck_assert_uint_eq(t.table->max_v4, 1500 - 20 - HOMA_DATA_LEN);
+	st_compare_packet(&t, &hs, id + 6, t.table->max_v4);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+START_TEST(direct__request_adopted)
+{
+	struct hc_sock hs;
+	struct direct_pkt d;
+	const char *why;
+	struct st t;
+	uint64_t id;
+	unsigned sent;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_lib(&t, &hs);
+	id = st_first_id(&t);
+	sent = t.sent;
+	ck_assert_int_eq(st_lib_request(&t, &hs, id, 0, 500, &d), 0);
+	ck_assert(!engine_client_rpc_known(t.e, id));
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 1);
+	/* Adopted as sent: the engine sent nothing, the RPC is live, its
+	 * message lent (released with TxReleased as usual). */
+	ck_assert_uint_eq(t.sent, sent);
+	ck_assert(engine_client_rpc_known(t.e, id));
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	ck_assert_uint_eq(t.cl->n_requests, 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_records, 1);
+	ck_assert_uint_eq(t.h.stats.chan_commands, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_messages, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->client_requests_done, 1);
+	ck_assert_uint_eq(t.ring->tail, 1);
+	/* Nothing new: nothing taken. */
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 0);
+	/* Silence: homad's own RESEND for the response, as for its own. */
+	for (int i = 0; i < 10; i++) {
+		t.now += 1000000;
+		engine_tick(t.e, t.now);
+	}
+	ck_assert_uint_gt(t.sent, sent);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+START_TEST(direct__response_adopted)
+{
+	struct homa_direct_rec rec;
+	struct hc_sock hs;
+	const char *why;
+	struct st t;
+	unsigned sent;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_bind(&t, 1, 100);
+	st_drain(&t);
+	st_free_events(&t);
+	{
+		Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+		Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
+
+		ss.on = true;
+		cm.seq = 2;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
+		cm.set_server = &ss;
+		st_recv(&t, &cm);
+	}
+	st_drain(&t);
+	st_free_events(&t);
+	st_incoming(&t, 100, 1000, 500);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 1);
+	st_free_events(&t);
+	st_lib(&t, &hs);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = HOMA_DIRECT_RESPONSE;
+	rec.id = 1001;
+	rec.length = 200;
+	rec.port = 4000;
+	rec.addr[10] = rec.addr[11] = 0xff;
+	memcpy(rec.addr + 12, st_v4, 4);
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	sent = t.sent;
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 1);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.sent, sent);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->server_responses_done, 1);
+	/* The same response again: the RPC no longer waits for one. */
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 1);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 1);
+	ck_assert_int_eq(t.ev[0]->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_FAILED);
+	ck_assert_int_eq(t.ev[0]->failed->error, EINVAL);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* Around the ring many times, and a full ring: the library falls back. */
+START_TEST(direct__ring_wrap_and_full)
+{
+	struct hc_sock hs;
+	struct direct_pkt d;
+	const char *why;
+	struct st t;
+	uint64_t id;
+	unsigned n = 0;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_lib(&t, &hs);
+	id = st_first_id(&t);
+	for (unsigned k = 0; k < 3 * HOMA_DIRECT_RING_ENTRIES + 17; k++) {
+		ck_assert_int_eq(
+			st_lib_request(&t, &hs, id + 2 * k, 64 * k, 64, &d), 0);
+		if (k % 100 == 99)
+			n += session_host_direct_drain(&t.h, t.now);
+	}
+	n += session_host_direct_drain(&t.h, t.now);
+	ck_assert_uint_eq(n, 3 * HOMA_DIRECT_RING_ENTRIES + 17);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.s.n_tx, n);
+	id += 2 * n;
+	/* Full: HOMA_DIRECT_RING_ENTRIES records, the next one refused. */
+	for (unsigned k = 0; k < HOMA_DIRECT_RING_ENTRIES; k++)
+		ck_assert_int_eq(st_lib_request(&t, &hs, id + 2 * k, 0, 64, &d),
+				 0);
+	ck_assert_int_eq(st_lib_request(&t, &hs, id + 2 * 999, 0, 64, &d),
+			 -ENOBUFS);
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now),
+			  HOMA_DIRECT_RING_ENTRIES);
+	ck_assert_int_eq(st_lib_request(&t, &hs, id + 2 * 999, 0, 64, &d), 0);
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 0);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* A client that dies mid-write: a record without its head is not taken;
+ * a head over a record that is not there (torn) is refused, counted. */
+START_TEST(direct__dead_writer_and_torn_record)
+{
+	struct homa_direct_rec *r;
+	struct hc_sock hs;
+	struct direct_pkt d;
+	const char *why;
+	struct st t;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_lib(&t, &hs);
+	ck_assert_int_eq(st_lib_request(&t, &hs, st_first_id(&t), 0, 64, &d),
+			 0);
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 1);
+	/* Half a record written, head not moved: nothing happens. */
+	r = &t.ring->rec[1];
+	r->seq = 1;
+	r->kind = HOMA_DIRECT_REQUEST;
+	r->id = st_first_id(&t) + 2;
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 0);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	/* Head moved over a slot that does not hold this lap's record. */
+	r->seq = 1 + HOMA_DIRECT_RING_ENTRIES;
+	t.ring->head = 2;
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 0);
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_direct_torn, 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 1);
+	ck_assert_uint_eq(t.h.stats.chan_bad_messages, 1);
+	/* A doomed session's ring is not read again. */
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 0);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* Forged and malformed records: each refused, counted, the client goes;
+ * the engine adopts nothing and sends nothing. */
+START_TEST(direct__forged_records)
+{
+	struct homa_direct_rec rec;
+	struct hc_sock hs;
+	const char *why;
+	struct st t;
+	uint64_t first;
+	unsigned sent;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_lib(&t, &hs);
+	first = st_first_id(&t);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = HOMA_DIRECT_REQUEST;
+	rec.id = first;
+	rec.length = 100;
+	rec.port = 4000;
+	rec.addr[10] = rec.addr[11] = 0xff;
+	memcpy(rec.addr + 12, st_v4, 4);
+	switch (_i) {
+	case 0: /* another connection's id (outside its blocks) */
+		rec.id = first + 2 * SESSION_ID_BLOCK;
+		break;
+	case 1: /* an odd id as a request */
+		rec.id = first + 1;
+		break;
+	case 2: /* bytes outside the tx area */
+		rec.tx_offset = ST_TX - 50;
+		break;
+	case 3: /* longer than a packet */
+		rec.length = 1500 - 20 - HOMA_DATA_LEN + 1;
+		break;
+	case 4: /* empty */
+		rec.length = 0;
+		break;
+	case 5: /* unknown kind */
+		rec.kind = 9;
+		break;
+	case 6: /* unknown flags */
+		rec.flags = 0x80;
+		break;
+	case 7: /* an IPv6 peer on an AF_INET socket */
+		rec.addr[10] = 0;
+		break;
+	case 8: /* port 0 */
+		rec.port = 0;
+		break;
+	case 9: /* a response with an even id */
+		rec.kind = HOMA_DIRECT_RESPONSE;
+		break;
+	default: /* a head far beyond the tail */
+		break;
+	}
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	if (_i == 10)
+		t.ring->head = HOMA_DIRECT_RING_ENTRIES + 5;
+	sent = t.sent;
+	session_host_direct_drain(&t.h, t.now);
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 1);
+	ck_assert_uint_eq(t.h.stats.chan_bad_messages, 1);
+	ck_assert_uint_eq(t.s.n_tx, 0);
+	ck_assert_uint_eq(t.sent, sent);
+	ck_assert(!engine_client_rpc_known(t.e, rec.id));
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_messages, 0);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* The same id twice: the second is refused (used twice). */
+START_TEST(direct__id_used_twice)
+{
+	struct hc_sock hs;
+	struct direct_pkt d;
+	const char *why;
+	struct st t;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_lib(&t, &hs);
+	ck_assert_int_eq(st_lib_request(&t, &hs, st_first_id(&t), 0, 64, &d),
+			 0);
+	ck_assert_int_eq(st_lib_request(&t, &hs, st_first_id(&t), 0, 64, &d),
+			 0);
+	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 2);
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 1);
+	ck_assert_uint_eq(t.s.n_tx, 1);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* The peer table: entries found, updated, forgotten; a full probe run. */
+START_TEST(direct__peer_table)
+{
+	struct homa_direct_table *tab = aligned_alloc(64, sizeof(*tab));
+	struct direct_peer_info pi;
+	struct homa_peer_pub p;
+	uint8_t same[HOMA_DIRECT_PROBES + 1][16];
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(tab);
+	memset(tab, 0, sizeof(*tab));
+	memset(&p, 0, sizeof(p));
+	p.addr.in6.s6_addr[10] = p.addr.in6.s6_addr[11] = 0xff;
+	p.addr.in6.s6_addr[12] = 10;
+	p.cutoffs[7] = 300;
+	p.cutoff_version = 4;
+	p.homad = true;
+	ck_assert_int_eq(direct_peer(tab, p.addr.in6.s6_addr, &pi), -ENOENT);
+	ck_assert_uint_eq(direct_prio(&pi, 100, 8), 6);
+	ck_assert_uint_eq(direct_prio(&pi, 100, 4), 3);
+	session_direct_publish(tab, &p);
+	ck_assert_int_eq(direct_peer(tab, p.addr.in6.s6_addr, &pi), 0);
+	ck_assert_uint_eq(pi.cutoff_version, 4);
+	ck_assert(pi.homad);
+	ck_assert_uint_eq(direct_prio(&pi, 300, 8), 7);
+	ck_assert_uint_eq(direct_prio(&pi, 301, 8), 0);
+	ck_assert_uint_eq(tab->peers[homa_direct_hash(p.addr.in6.s6_addr)].seq,
+			  2);
+	p.cutoff_version = 5;
+	session_direct_publish(tab, &p);
+	ck_assert_int_eq(direct_peer(tab, p.addr.in6.s6_addr, &pi), 0);
+	ck_assert_uint_eq(pi.cutoff_version, 5);
+	p.gone = true;
+	session_direct_publish(tab, &p);
+	ck_assert_int_eq(direct_peer(tab, p.addr.in6.s6_addr, &pi), -ENOENT);
+	/* HOMA_DIRECT_PROBES + 1 peers of one slot: the last takes the first
+	 * one's entry, every other is still found. */
+	p.gone = false;
+	for (uint32_t v = 1; n <= HOMA_DIRECT_PROBES; v++) {
+		uint8_t a[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		a[12] = 10;
+		a[13] = (uint8_t)(v >> 16);
+		a[14] = (uint8_t)(v >> 8);
+		a[15] = (uint8_t)v;
+		if (homa_direct_hash(a) == 77)
+			memcpy(same[n++], a, 16);
+	}
+	for (unsigned i = 0; i <= HOMA_DIRECT_PROBES; i++) {
+		memcpy(p.addr.in6.s6_addr, same[i], 16);
+		p.cutoff_version = (uint16_t)(100 + i);
+		session_direct_publish(tab, &p);
+	}
+	ck_assert_int_eq(direct_peer(tab, same[0], &pi), -ENOENT);
+	for (unsigned i = 1; i <= HOMA_DIRECT_PROBES; i++) {
+		ck_assert_int_eq(direct_peer(tab, same[i], &pi), 0);
+		ck_assert_uint_eq(pi.cutoff_version, 100 + i);
+	}
+	free(tab);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -1430,6 +2039,15 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, admit__refusal_packed);
 	tcase_add_loop_test(tc, lifecycle__legal_changes, 0, 6);
 	tcase_add_test(tc, lifecycle__illegal_changes);
+	tcase_add_test(tc, direct__granted_denied_limited);
+	tcase_add_test(tc, direct__packet_as_the_engine_sends_it);
+	tcase_add_test(tc, direct__request_adopted);
+	tcase_add_test(tc, direct__response_adopted);
+	tcase_add_test(tc, direct__ring_wrap_and_full);
+	tcase_add_test(tc, direct__dead_writer_and_torn_record);
+	tcase_add_loop_test(tc, direct__forged_records, 0, 11);
+	tcase_add_test(tc, direct__id_used_twice);
+	tcase_add_test(tc, direct__peer_table);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,257 @@
+#!/bin/sh
+# direct.sh - direct send (homa.conf clients.direct_send_groups): two hosts
+# (namespaces A and B joined by veth, a homad in each, root's group allowed),
+# an e2e_test echo server in A, echo clients in B.  One line per case:
+#   - ip link, IPv4: echoes of sizes around the direct limit (one packet,
+#     1424 bytes at MTU 1500) byte-exact; the requests up to the limit go
+#     from B's library (B's direct_messages), the responses from A's
+#     library (A's direct_messages), none beyond it; homad was not handed a
+#     SendRequest for them (chan_commands grows by the others only);
+#   - ip link, IPv6 sockets: not granted (AF_INET only), echoes exact;
+#   - loss: A and B drop 30% of what they receive (test.rx_drop): every
+#     echo exact, recovered by homad's retransmission of directly sent
+#     requests and responses (both hosts' resent_packets grow), no bad
+#     ring record;
+#   - a request lost while the client's homad was idle (no timer: the
+#     library rings its doorbell) completes (B's homad resends it);
+#   - limits.max_direct_sockets 1 in B: 10 client processes at once, one
+#     granted at a time, the others refused and counted
+#     (chan_direct_refused), all their RPCs complete;
+#   - not in the list (direct_send_groups of another gid): denied and
+#     counted (chan_direct_denied), echoes exact;
+#   - udp link (limit 1416 bytes: 8 fewer for the UDP header): echoes
+#     exact, the short ones sent by the libraries; with 30% loss both
+#     ways, recovered by homad's retransmission; a direct-send client
+#     (tests/integration/chan_test direct) receives nothing on its UDP
+#     socket (locked drop-all filter) while forging packets about another
+#     connection's ids, and cannot write homad's peer table.
+# Exit 0 only if every case passed; 77 only without root or netns.
+. "$(dirname "$0")/lib.sh"
+
+E2E="$top_builddir/tests/integration/e2e_test"
+CHAN_TEST="$top_builddir/tests/integration/chan_test"
+[ -x "$E2E" ] || fail "$E2E not built"
+[ -x "$CHAN_TEST" ] || fail "$CHAN_TEST not built"
+
+require_netns
+setup_tmp
+A=hd-$$-da
+B=hd-$$-db
+make_pair "$A" "$B"
+
+hctl() {
+	h=$1
+	shift
+	"$HOMACTL" -s "$(ctl "$h")" "$@"
+}
+# snap TAG: both hosts' metrics into $T_TMP/{a,b}.TAG.
+snap() {
+	for h in a b; do
+		hctl $h metrics >"$T_TMP/$h.$1" || fail "homactl metrics $h"
+	done
+}
+# delta HOST NAME FROM TO: how much counter NAME of HOST grew.
+delta() {
+	echo $(($(metric "$T_TMP/$1.$4" "$2") - $(metric "$T_TMP/$1.$3" "$2")))
+}
+
+# conf LINK GID [EXTRA]: a homa.conf for both homads.
+conf() {
+	printf 'network = {\n\tlink = "%s";\n};\nclients = {\n\tdirect_send_groups = [%s];\n};\n%s\n' \
+		"$1" "$2" "${3:-}" >"$T_TMP/homa.conf"
+}
+stop_homads() {
+	kill -TERM "$HA" "$HB" 2>/dev/null
+	for p in "$HA" "$HB"; do
+		bounded_wait "$p" 10 || fail "homad $p did not stop"
+	done
+	for p in $SRVS; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	SRVS=
+}
+
+# loss_case LINK MAX: both homads drop 30% of what they receive while 8
+# echoes of 1, 700 and MAX bytes run: all exact, every request and
+# response sent directly, both homads retransmit (their resent_packets).
+loss_case() {
+	name="loss $1: directly sent messages retransmitted by homad"
+	for h in a b; do
+		hctl $h set test.rx_drop 0.3 >/dev/null ||
+			fail "homactl set in $h"
+	done
+	snap l4
+	ok=true
+	for i in 1 2 3 4 5 6 7 8; do
+		if ! HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 40 \
+			"$E2E" echo -f 4 -d "$A4" -p 100 --sizes 1,700,$2 \
+			>/dev/null 2>"$T_TMP/case.err"; then
+			ok=false
+			break
+		fi
+	done
+	snap l5
+	for h in a b; do
+		hctl $h set test.rx_drop 0 >/dev/null ||
+			fail "homactl set in $h"
+	done
+	drops=$(($(delta a fault_rx_drops l4 l5) + \
+		$(delta b fault_rx_drops l4 l5)))
+	rq=$(delta b direct_messages l4 l5)
+	rs=$(delta a direct_messages l4 l5)
+	rp=$(delta b resent_packets l4 l5)
+	ra=$(delta a resent_packets l4 l5)
+	bad=$(($(delta a chan_direct_bad l4 l5) + \
+		$(delta b chan_direct_bad l4 l5)))
+	if $ok && [ "$drops" -gt 0 ] && [ "$rq" -eq 48 ] && [ "$rs" -eq 48 ] &&
+		[ "$rp" -gt 0 ] && [ "$ra" -gt 0 ] && [ "$bad" -eq 0 ]; then
+		pass "$name" "48 echoes exact, $drops packets dropped, B \
+resent $rp packets, A $ra, direct requests $rq, responses $rs"
+	else
+		failed "$name" "ok $ok, drops $drops, direct requests $rq, \
+responses $rs (48 each expected), B resent $rp, A $ra, bad $bad: \
+$(tr '\n' ' ' <"$T_TMP/case.err")"
+	fi
+}
+
+# One packet of payload at MTU 1500 over IPv4: 1500 - 20 - 56.
+MAX=1424
+SIZES=1,100,1000,1423,$MAX,$((MAX + 1)),1500,40000,100000
+# Sizes up to MAX, in SIZES: each is sent twice by `echo`.
+NDIRECT=5
+
+# ---- ip link --------------------------------------------------------------
+conf ip 0
+start_homads_conf "$T_TMP/homa.conf" "$T_TMP/homa.conf"
+start_server a srv -f 4 --echo 100
+SRVS=$SRV
+start_server a srv6 -f 6 --echo 101
+SRVS="$SRVS $SRV"
+snap d0
+run_case "direct echo ip IPv4" b "$E2E" echo -f 4 -d "$A4" -p 100 \
+	--sizes "$SIZES"
+snap d1
+name="direct messages ip IPv4"
+rq=$(delta b direct_messages d0 d1)
+rs=$(delta a direct_messages d0 d1)
+gb=$(delta b chan_direct_granted d0 d1)
+cb=$(delta b chan_commands d0 d1)
+bad=$(($(delta a chan_direct_bad d0 d1) + $(delta b chan_direct_bad d0 d1)))
+if [ "$rq" -eq $((2 * NDIRECT)) ] && [ "$rs" -eq $((2 * NDIRECT)) ] &&
+	[ "$gb" -eq 1 ] && [ "$bad" -eq 0 ]; then
+	pass "$name" "B's library sent $rq requests, A's $rs responses \
+directly (<= $MAX bytes), B granted $gb, B's homad took $cb commands"
+else
+	failed "$name" "requests $rq, responses $rs (expected \
+$((2 * NDIRECT)) each), granted $gb, bad $bad"
+fi
+
+snap d2
+run_case "echo ip IPv6 (no direct send)" b "$E2E" echo -f 6 -d "$A6" -p 101 \
+	--sizes "$SIZES"
+snap d3
+name="IPv6 sockets do not use it"
+rq=$(($(delta b direct_messages d2 d3) + $(delta a direct_messages d2 d3)))
+gb=$(delta b chan_direct_granted d2 d3)
+if [ "$rq" -eq 0 ] && [ "$gb" -eq 0 ]; then
+	pass "$name" "no direct message, none granted"
+else
+	failed "$name" "direct messages $rq, granted $gb"
+fi
+
+loss_case ip $MAX
+
+# An idle client host: its homad sleeps with no timer, so the library rings
+# (proto/homa_shm.h's doorbell) after its record; A drops everything for
+# 300 ms, so the request is lost and only B's homad can resend it.
+name="a lost request from an idle host"
+sleep 0.3
+hctl a set test.rx_drop 1 >/dev/null || fail "homactl set in A"
+snap i0
+t0=$(now_ms)
+HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 40 "$E2E" echo -f 4 \
+	-d "$A4" -p 100 --sizes 100 >"$T_TMP/idle.out" 2>&1 &
+IDLE=$!
+T_PIDS="$T_PIDS $IDLE"
+sleep 0.3
+hctl a set test.rx_drop 0 >/dev/null || fail "homactl set in A"
+# B's homad resends within a few of its RESEND rounds (5, 10, 20 ms...)
+# once it has the record; without the doorbell it took it only at its
+# next wake-up for anything else (8 s here).
+if wait "$IDLE" && [ $(($(now_ms) - t0)) -lt 3000 ]; then
+	snap i1
+	pass "$name" "done in $(($(now_ms) - t0)) ms (A dropped for 300): \
+$(cat "$T_TMP/idle.out"); A dropped $(delta a fault_rx_drops i0 i1), B \
+resent $(delta b resent_packets i0 i1)"
+else
+	failed "$name" "after $(($(now_ms) - t0)) ms: \
+$(tr '\n' ' ' <"$T_TMP/idle.out")"
+fi
+stop_homads
+
+# ---- limits.max_direct_sockets, and a group not listed --------------------
+conf ip 0 'limits = {
+	max_direct_sockets = 1;
+};'
+cp "$T_TMP/homa.conf" "$T_TMP/b.conf"
+conf ip 4242
+start_homads_conf "$T_TMP/homa.conf" "$T_TMP/b.conf"
+snap l0
+start_server a srv -f 4 --echo 100
+SRVS=$SRV
+run_case "10 processes, one direct socket" b "$E2E" concurrent -f 4 \
+	-d "$A4" -p 100 --procs 10 -n 20 --within 30000
+snap l1
+name="limits.max_direct_sockets 1"
+gb=$(delta b chan_direct_granted l0 l1)
+rf=$(delta b chan_direct_refused l0 l1)
+if [ "$gb" -ge 1 ] && [ $((gb + rf)) -eq 10 ] && [ "$rf" -ge 1 ]; then
+	pass "$name" "$gb granted, $rf refused (counted), RPCs complete"
+else
+	failed "$name" "granted $gb, refused $rf (10 in all expected)"
+fi
+name="group not in direct_send_groups"
+dn=$(delta a chan_direct_denied l0 l1)
+rs=$(delta a direct_messages l0 l1)
+if [ "$dn" -ge 1 ] && [ "$rs" -eq 0 ]; then
+	pass "$name" "A's server denied ($dn), its responses via homad"
+else
+	failed "$name" "denied $dn, direct responses $rs"
+fi
+stop_homads
+
+# ---- udp link --------------------------------------------------------------
+conf udp 0
+start_homads_conf "$T_TMP/homa.conf" "$T_TMP/homa.conf"
+start_server a srv -f 4 --echo 100
+SRVS=$SRV
+# 8 bytes fewer: the UDP header.
+UMAX=$((MAX - 8))
+snap u0
+run_case "direct echo udp IPv4" b "$E2E" echo -f 4 -d "$A4" -p 100 \
+	--sizes 1,100,1000,$((UMAX - 1)),$UMAX,$((UMAX + 1)),1500,40000
+snap u1
+name="direct messages udp IPv4"
+rq=$(delta b direct_messages u0 u1)
+rs=$(delta a direct_messages u0 u1)
+gb=$(delta b chan_direct_granted u0 u1)
+if [ "$rq" -eq 10 ] && [ "$rs" -eq 10 ] && [ "$gb" -eq 1 ]; then
+	pass "$name" "B's library sent $rq requests, A's $rs responses \
+directly (<= $UMAX bytes)"
+else
+	failed "$name" "requests $rq, responses $rs (10 each expected), \
+granted $gb"
+fi
+loss_case udp $UMAX
+name="udp: the direct socket receives nothing"
+if out=$(ip netns exec "$B" timeout 40 "$CHAN_TEST" direct -s "$(sock b)" \
+	-f 4 --case probe -d "$A4" -p 100 2>&1); then
+	pass "$name" "$out"
+else
+	failed "$name" "$(echo "$out" | tr '\n' ' ')"
+fi
+stop_homads
+
+echo "# $CASES cases, $FAILS failed"
+[ "$FAILS" -eq 0 ]
