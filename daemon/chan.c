@@ -208,10 +208,9 @@ static void chan_conn_send(struct chan *c, struct chan_conn *cn)
 			io_uring_prep_sendmsg(sqe, cn->fd, &cn->tx_mh,
 					      MSG_NOSIGNAL);
 		} else {
-			io_uring_prep_send(sqe, cn->fd, ev->buf, ev->len,
-					   MSG_NOSIGNAL |
-						   (op->skip ? MSG_DONTWAIT
-							     : 0));
+			io_uring_prep_send(
+				sqe, cn->fd, ev->buf, ev->len,
+				MSG_NOSIGNAL | (op->skip ? MSG_DONTWAIT : 0));
 		}
 		io_uring_sqe_set_data64(sqe, uring_data(op, URING_TAG_CHAN));
 		if (op->skip) {
