@@ -142,6 +142,22 @@ static void send_doorbell(struct hc_sock *s)
 	(void)conn_send(s, &m, true);
 }
 
+/*
+ * a's message is on its way (lock held): a zero-copy buffer is homad's
+ * now, and every SEND_DRAIN_EVERY sends the connection is read.
+ */
+static void send_sent(struct hc_sock *s, struct send_args *a)
+{
+	if (a->zbuf != NULL) {
+		a->zbuf->data = NULL;
+		a->zbuf->size = 0;
+	}
+	if (++s->nsend >= SEND_DRAIN_EVERY) {
+		s->nsend = 0;
+		conn_drain(s, 64);
+	}
+}
+
 static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 {
 	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
@@ -260,14 +276,7 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 		}
 		if (direct) {
 			s->direct_sent++;
-			if (a->zbuf != NULL) {
-				a->zbuf->data = NULL;
-				a->zbuf->size = 0;
-			}
-			if (++s->nsend >= SEND_DRAIN_EVERY) {
-				s->nsend = 0;
-				conn_drain(s, 64);
-			}
+			send_sent(s, a);
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (direct) {
@@ -319,14 +328,7 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 		goto undo;
 
 	pthread_mutex_lock(&s->lock);
-	if (a->zbuf != NULL) {
-		a->zbuf->data = NULL;
-		a->zbuf->size = 0;
-	}
-	if (++s->nsend >= SEND_DRAIN_EVERY) {
-		s->nsend = 0;
-		conn_drain(s, 64);
-	}
+	send_sent(s, a);
 	pthread_mutex_unlock(&s->lock);
 	if (id_out != NULL)
 		*id_out = id;

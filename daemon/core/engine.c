@@ -853,26 +853,43 @@ uint64_t engine_reserve_ids(struct homa_engine *e, uint32_t count)
 	return base;
 }
 
-int engine_send_response(struct homa_engine *e, struct homa_sock *s,
-			 uint64_t id, const struct homa_addr *client,
-			 const struct homa_msgbuf *msg, uint64_t now)
+/*
+ * The checks a response to server RPC id of client must pass (sent by
+ * homad or adopted): its RPC, waiting for it, in s; max_len bounds msg.
+ */
+static int engine_response_rpc(struct homa_engine *e, struct homa_sock *s,
+			       uint64_t id, const struct homa_addr *client,
+			       const struct homa_msgbuf *msg, uint32_t max_len,
+			       struct homa_rpc **out)
 {
 	struct homa_peer *peer;
 	struct homa_rpc *rpc;
-	int err;
 
 	if (s->shutdown)
 		return -ESHUTDOWN;
 	if (msg == NULL || msg->data == NULL || msg->length == 0 ||
 	    msg->length > HOMA_MAX_MESSAGE_LENGTH || (id & 1) == 0)
 		return -EINVAL;
+	if (msg->length > max_len)
+		return -EMSGSIZE;
 	peer = peer_find(e, client);
 	rpc = peer != NULL ? rpc_find(e, id, peer) : NULL;
 	if (rpc == NULL || rpc->sock != s)
 		return -ENOENT;
 	if (rpc->state != RPC_IN_SERVICE)
 		return -EINVAL;
-	err = engine_check_send(e, s, msg);
+	*out = rpc;
+	return engine_check_send(e, s, msg);
+}
+
+int engine_send_response(struct homa_engine *e, struct homa_sock *s,
+			 uint64_t id, const struct homa_addr *client,
+			 const struct homa_msgbuf *msg, uint64_t now)
+{
+	struct homa_rpc *rpc;
+	int err = engine_response_rpc(e, s, id, client, msg,
+				      HOMA_MAX_MESSAGE_LENGTH, &rpc);
+
 	if (err < 0)
 		return err;
 	msgout_init(e, rpc, msg, now);
@@ -916,24 +933,11 @@ int engine_adopt_response(struct homa_engine *e, struct homa_sock *s,
 			  const struct homa_msgbuf *msg, uint8_t homad_flags,
 			  uint64_t now)
 {
-	struct homa_peer *peer;
 	struct homa_rpc *rpc;
-	int err;
+	int err = engine_response_rpc(
+		e, s, id, client, msg,
+		engine_packet_payload(e, !addr_is_v4(client)), &rpc);
 
-	if (s->shutdown)
-		return -ESHUTDOWN;
-	if (msg == NULL || msg->data == NULL || msg->length == 0 ||
-	    msg->length > HOMA_MAX_MESSAGE_LENGTH || (id & 1) == 0)
-		return -EINVAL;
-	if (msg->length > engine_packet_payload(e, !addr_is_v4(client)))
-		return -EMSGSIZE;
-	peer = peer_find(e, client);
-	rpc = peer != NULL ? rpc_find(e, id, peer) : NULL;
-	if (rpc == NULL || rpc->sock != s)
-		return -ENOENT;
-	if (rpc->state != RPC_IN_SERVICE)
-		return -EINVAL;
-	err = engine_check_send(e, s, msg);
 	if (err < 0)
 		return err;
 	msgout_adopt(e, rpc, msg, homad_flags, now);
