@@ -76,6 +76,18 @@ void msgout_init(struct homa_engine *e, struct homa_rpc *rpc,
 	}
 }
 
+/* rpc's whole message has been sent once: count it. */
+static void msgout_count_done(struct homa_engine *e, const struct homa_rpc *rpc)
+{
+	if (rpc_is_client(rpc)) {
+		e->metrics.client_requests_done++;
+		e->metrics.client_request_bytes_done += rpc->msgout.length;
+	} else {
+		e->metrics.server_responses_done++;
+		e->metrics.server_response_bytes_done += rpc->msgout.length;
+	}
+}
+
 /*
  * Direct send: rpc's message msg (one packet, the caller checked) left
  * from the application at now, all of it unscheduled, with homad_flags:
@@ -105,13 +117,7 @@ void msgout_adopt(struct homa_engine *e, struct homa_rpc *rpc,
 	pacer_account(e, rpc->peer, HOMA_DATA_LEN + m->length + ip, now);
 	e->metrics.direct_messages++;
 	e->metrics.direct_bytes += m->length;
-	if (rpc_is_client(rpc)) {
-		e->metrics.client_requests_done++;
-		e->metrics.client_request_bytes_done += m->length;
-	} else {
-		e->metrics.server_responses_done++;
-		e->metrics.server_response_bytes_done += m->length;
-	}
+	msgout_count_done(e, rpc);
 }
 
 /* Start of the packet that holds byte offset (offset < length). */
@@ -229,15 +235,8 @@ uint32_t msgout_xmit_one(struct homa_engine *e, struct homa_rpc *rpc,
 	m->started = true;
 	msgout_xmit_packet(e, rpc, start, false, m->unscheduled, prio, now);
 	m->next_xmit += len;
-	if (m->next_xmit >= m->length) {
-		if (rpc_is_client(rpc)) {
-			e->metrics.client_requests_done++;
-			e->metrics.client_request_bytes_done += m->length;
-		} else {
-			e->metrics.server_responses_done++;
-			e->metrics.server_response_bytes_done += m->length;
-		}
-	}
+	if (m->next_xmit >= m->length)
+		msgout_count_done(e, rpc);
 	return len;
 }
 
