@@ -275,16 +275,10 @@ END_TEST
 START_TEST(msgout_resend__rpc_unknown_restarts_request)
 {
 	uint64_t id = et_request(&t, 60000);
-	struct homa_pkt p;
 
 	et_pace(&t);
 	et_clear(&t);
-	memset(&p, 0, sizeof(p));
-	p.type = HOMA_RPC_UNKNOWN;
-	p.sport = ET_PEER_PORT;
-	p.dport = engine_sock_port(t.cli);
-	p.sender_id = id | 1;
-	et_rx(&t, &p, &et_peer);
+	et_ctrl(&t, HOMA_RPC_UNKNOWN, engine_sock_port(t.cli), id | 1);
 	/* [0, sent) again, at the unscheduled priority. */
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 29);
 	ck_assert_uint_eq(et_nth(&t, HOMA_DATA, 0)->prio, 6);
@@ -302,25 +296,19 @@ START_TEST(msgout_resend__rpc_unknowns_together_restart_once)
 {
 	uint64_t id = et_request(&t, 3000);
 	const struct homa_metrics *m = engine_metrics(t.e);
-	struct homa_pkt p;
 
 	et_pace(&t);
 	t.now += 2 * ET_MS;
 	et_clear(&t);
-	memset(&p, 0, sizeof(p));
-	p.type = HOMA_RPC_UNKNOWN;
-	p.sport = ET_PEER_PORT;
-	p.dport = engine_sock_port(t.cli);
-	p.sender_id = id | 1;
-	et_rx(&t, &p, &et_peer);
-	et_rx(&t, &p, &et_peer);
+	et_ctrl(&t, HOMA_RPC_UNKNOWN, engine_sock_port(t.cli), id | 1);
+	et_ctrl(&t, HOMA_RPC_UNKNOWN, engine_sock_port(t.cli), id | 1);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
 	ck_assert_uint_eq(m->resent_packets, 3);
 	ck_assert_uint_eq(m->resend_skipped_recent, 3);
 	/* A tick later (the guard: no RTT measured): once more. */
 	t.now += ET_MS;
 	et_clear(&t);
-	et_rx(&t, &p, &et_peer);
+	et_ctrl(&t, HOMA_RPC_UNKNOWN, engine_sock_port(t.cli), id | 1);
 	ck_assert_uint_eq(et_count(&t, HOMA_DATA), 3);
 	ck_assert_uint_eq(m->resent_packets, 6);
 }
