@@ -1079,7 +1079,7 @@ static int session_cmd_send_request(struct session *s,
 			h->e, s->sock, &dst, port, &msg, r->cookie,
 			(d->flags & HOMA_DIRECT_F_INCAST) ? ENGINE_FLAG_INCAST
 							  : 0,
-			now, id);
+			now, id, d->ack_id);
 	else
 		rc = engine_send_request(h->e, s->sock, &dst, port, &msg,
 					 r->cookie, now, &id);
@@ -1736,10 +1736,14 @@ static void session_direct_one(struct session *s,
 		a.addr.len = 16;
 	}
 	a.port = r->port;
-	if ((r->flags & ~(HOMA_DIRECT_F_PRIVATE | HOMA_DIRECT_F_INCAST)) != 0 ||
-	    r->pad[0] | r->pad[1] | r->pad[2] | r->pad[3] | r->pad[4] |
-		    r->pad[5] | r->pad[6] | r->pad[7]) {
+	if ((r->flags & ~(HOMA_DIRECT_F_PRIVATE | HOMA_DIRECT_F_INCAST)) != 0) {
 		session_direct_bad(s, "direct record: unknown flags");
+		return;
+	}
+	/* An ack names one of our client RPCs: an even id, on requests. */
+	if ((r->ack_id & 1) != 0 ||
+	    (r->ack_id != 0 && r->kind != HOMA_DIRECT_REQUEST)) {
+		session_direct_bad(s, "direct record: a bad ack");
 		return;
 	}
 	s->h->stats.chan_direct_records++;

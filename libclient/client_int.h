@@ -337,6 +337,11 @@ struct hc_sock {
 	const struct homa_direct_table *dtab;
 	uint64_t dhead;
 	uint64_t direct_sent; /* messages sent directly */
+	/* The last response delivered (conn.c): its ack rides in the next
+	 * direct request to the same peer and port (0: none). */
+	uint64_t dack_id;
+	uint16_t dack_port;
+	uint8_t dack_addr[16]; /* v4-mapped */
 };
 
 /* ---- direct.c: direct send ------------------------------------------- */
@@ -360,7 +365,8 @@ struct direct_pkt {
 	uint8_t addr[16]; /* v4-mapped */
 	uint8_t prio;	  /* direct_prepare's */
 	uint16_t cutoff_version;
-	uint8_t flags; /* DATA pad[2] */
+	uint8_t flags;	 /* DATA pad[2] */
+	uint64_t ack_id; /* the DATA's ack (of an RPC to dport), 0: none */
 };
 
 /* Map the ring and table of fds [socket, ring, table]: 0, -errno. */
@@ -377,7 +383,12 @@ uint8_t direct_prio(const struct direct_peer_info *p, uint32_t length,
 		    uint32_t num_priorities);
 /* The IPv4 + DATA headers of d into hdr[0..cap): bytes, 0 if too small. */
 size_t direct_build(const struct direct_pkt *d, uint8_t *hdr, size_t cap);
-/* Fill d's prio, version, flags and the ring record rec from the table. */
+/* The response of our RPC id from addr:port arrived (lock held): its ack
+ * may ride in the next direct request there. */
+void direct_note_done(struct hc_sock *s, uint64_t id, const uint8_t *addr,
+		      uint8_t addr_len, uint16_t port);
+/* Fill d's prio, version, flags, ack and the ring record rec from the
+ * table (lock held). */
 int direct_prepare(struct hc_sock *s, struct direct_pkt *d,
 		   struct homa_direct_rec *rec);
 /* Publish rec (lock held): 0, -ENOBUFS (ring full: use the command). */

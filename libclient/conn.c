@@ -242,8 +242,12 @@ static void conn_delivered(struct hc_sock *s, const Homa__Client__Delivered *d)
 	memcpy(ev.bpage_offsets, d->bpage_offsets,
 	       d->n_bpage_offsets * sizeof(uint32_t));
 	/* A response ends the client RPC: homad reads its request no more. */
-	if ((d->id & 1) == 0)
+	if ((d->id & 1) == 0) {
 		txtrack_release(&s->tx, d->id);
+		if (s->dring != NULL)
+			direct_note_done(s, d->id, ev.addr, ev.addr_len,
+					 ev.port);
+	}
 	s->pins += ev.num_bpages;
 	conn_route(s, &ev, d->private_);
 }

@@ -164,6 +164,8 @@ size_t direct_build(const struct direct_pkt *d, uint8_t *hdr, size_t cap)
 	pkt.u.data.pad[1] = DIRECT_PAD_MAGIC1;
 	pkt.u.data.pad[2] = d->flags;
 	pkt.u.data.offset = 0;
+	pkt.u.data.ack.client_id = d->ack_id;
+	pkt.u.data.ack.server_port = d->ack_id != 0 ? d->dport : 0;
 	n = wire_encode(&pkt, hdr + 20, cap - 20);
 	return n == 0 ? 0 : 20 + n;
 }
@@ -184,6 +186,20 @@ int direct_record(struct hc_sock *s, const struct homa_direct_rec *rec)
 	return 0;
 }
 
+void direct_note_done(struct hc_sock *s, uint64_t id, const uint8_t *addr,
+		      uint8_t addr_len, uint16_t port)
+{
+	memset(s->dack_addr, 0, sizeof(s->dack_addr));
+	if (addr_len == 4) {
+		s->dack_addr[10] = s->dack_addr[11] = 0xff;
+		memcpy(s->dack_addr + 12, addr, 4);
+	} else {
+		memcpy(s->dack_addr, addr, 16);
+	}
+	s->dack_port = port;
+	s->dack_id = id;
+}
+
 int direct_prepare(struct hc_sock *s, struct direct_pkt *d,
 		   struct homa_direct_rec *rec)
 {
@@ -199,7 +215,16 @@ int direct_prepare(struct hc_sock *s, struct direct_pkt *d,
 	if (!d->response && pi.homad &&
 	    __atomic_load_n(&t->incast, __ATOMIC_RELAXED))
 		d->flags = DIRECT_FLAG_INCAST;
+	/* Our last finished RPC there: acked by this packet, not by homad
+	 * (which drops it from its queue when it adopts the record). */
+	d->ack_id = 0;
+	if (!d->response && s->dack_id != 0 && s->dack_port == d->dport &&
+	    memcmp(s->dack_addr, d->addr, sizeof(s->dack_addr)) == 0) {
+		d->ack_id = s->dack_id;
+		s->dack_id = 0;
+	}
 	memset(rec, 0, sizeof(*rec));
+	rec->ack_id = d->ack_id;
 	rec->kind = d->response ? HOMA_DIRECT_RESPONSE : HOMA_DIRECT_REQUEST;
 	rec->id = d->id;
 	rec->cookie = d->cookie;

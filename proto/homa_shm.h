@@ -67,7 +67,10 @@ struct homa_direct_rec {
 	uint8_t kind;	    /* HOMA_DIRECT_REQUEST or HOMA_DIRECT_RESPONSE */
 	uint8_t flags;	    /* HOMA_DIRECT_F_* */
 	uint8_t addr[16];   /* peer: IPv6, IPv4 v4-mapped */
-	uint8_t pad[8];
+	/* request: 0, or a finished RPC of this socket to the same addr and
+	 * port whose ack the DATA packet carried (homad drops it from the
+	 * acks it queues for the peer); response: 0 */
+	uint64_t ack_id;
 };
 
 struct homa_direct_ring {

@@ -902,7 +902,8 @@ int engine_send_response(struct homa_engine *e, struct homa_sock *s,
 int engine_adopt_request(struct homa_engine *e, struct homa_sock *s,
 			 const struct homa_addr *dst, uint16_t dport,
 			 const struct homa_msgbuf *msg, uint64_t cookie,
-			 uint8_t homad_flags, uint64_t now, uint64_t id)
+			 uint8_t homad_flags, uint64_t now, uint64_t id,
+			 uint64_t ack_id)
 {
 	struct homa_peer *peer;
 	struct homa_rpc *rpc;
@@ -922,6 +923,8 @@ int engine_adopt_request(struct homa_engine *e, struct homa_sock *s,
 	err = rpc_new_client(e, s, peer, id, dport, now, &rpc);
 	if (err < 0)
 		return err;
+	if (ack_id != 0)
+		peer_drop_ack(peer, ack_id, dport);
 	rpc->cookie = cookie;
 	msgout_adopt(e, rpc, msg, homad_flags, now);
 	msgout_update(e, rpc);

@@ -555,7 +555,9 @@ int engine_send_response(struct homa_engine *e, struct homa_sock *s,
  * The engine adopts it as sent at now: retransmission, RESEND, acks and
  * timeouts as for a message it sent, and tx_release as usual.  Errors as
  * engine_send_request / engine_send_response, and -EMSGSIZE (more than one
- * packet).  Nothing is sent.
+ * packet).  Nothing is sent.  ack_id (requests): 0, or the client RPC to
+ * dst:dport whose ack the packet carried; it leaves the peer's queue of
+ * acks if it is still there.
  */
 /* The flag of homad_flags: the request asks for an incast response. */
 #define ENGINE_FLAG_INCAST 0x01
@@ -563,7 +565,8 @@ int engine_send_response(struct homa_engine *e, struct homa_sock *s,
 int engine_adopt_request(struct homa_engine *e, struct homa_sock *s,
 			 const struct homa_addr *dst, uint16_t dport,
 			 const struct homa_msgbuf *msg, uint64_t cookie,
-			 uint8_t homad_flags, uint64_t now, uint64_t id);
+			 uint8_t homad_flags, uint64_t now, uint64_t id,
+			 uint64_t ack_id);
 int engine_adopt_response(struct homa_engine *e, struct homa_sock *s,
 			  uint64_t id, const struct homa_addr *client,
 			  const struct homa_msgbuf *msg, uint8_t homad_flags,

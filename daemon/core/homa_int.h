@@ -228,6 +228,7 @@ uint8_t peer_unsched_prio(const struct homa_engine *e,
 			  const struct homa_peer *p, uint32_t length);
 void peer_set_cutoffs(struct homa_peer *p, const struct homa_pkt *pkt);
 bool peer_pop_ack(struct homa_peer *p, struct homa_ack *ack);
+bool peer_drop_ack(struct homa_peer *p, uint64_t id, uint16_t server_port);
 void peer_add_ack(struct homa_engine *e, struct homa_peer *p,
 		  uint16_t client_port, uint16_t server_port, uint64_t id,
 		  uint64_t now);

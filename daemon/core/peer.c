@@ -220,6 +220,23 @@ bool peer_pop_ack(struct homa_peer *p, struct homa_ack *ack)
 	return true;
 }
 
+/*
+ * The ack of client RPC id (to server_port) went out another way (in a
+ * DATA packet the application sent itself): drop it from the queue.
+ * False when it is not there (sent already, or never queued).
+ */
+bool peer_drop_ack(struct homa_peer *p, uint64_t id, uint16_t server_port)
+{
+	for (uint32_t i = 0; i < p->num_acks; i++) {
+		if (p->acks[i].client_id != id ||
+		    p->acks[i].server_port != server_port)
+			continue;
+		p->acks[i] = p->acks[--p->num_acks];
+		return true;
+	}
+	return false;
+}
+
 /* Take all queued acks (at most HOMA_MAX_ACKS) into acks; returns count. */
 uint32_t peer_take_acks(struct homa_peer *p, struct homa_ack *acks)
 {

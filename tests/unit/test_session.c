@@ -1712,6 +1712,78 @@ START_TEST(direct__request_adopted)
 }
 END_TEST
 
+/* Acks queued for the peer (10.0.0.2), from engine_peers_page. */
+static uint32_t st_acks_pending(struct st *t)
+{
+	struct homa_peer_entry pe[4];
+	uint64_t cursor = 0;
+	bool more;
+	unsigned n = engine_peers_page(t->e, &cursor, pe, 4, &more);
+
+	ck_assert_uint_eq(n, 1);
+	return pe[0].acks_pending;
+}
+
+/* The ack of the last finished RPC rides in the next direct request to
+ * the same peer and port (the DATA's ack field), and leaves homad's queue
+ * when the record is adopted: no ACK packet for it. */
+START_TEST(direct__request_carries_ack)
+{
+	uint8_t hdr[20 + HOMA_DATA_LEN];
+	struct homa_pkt p;
+	struct hc_sock hs;
+	struct direct_pkt d;
+	const char *why;
+	struct st t;
+	uint64_t id;
+	size_t n;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	st_lib(&t, &hs);
+	id = st_first_id(&t);
+	ck_assert_int_eq(st_lib_request(&t, &hs, id, 0, 100, &d), 0);
+	ck_assert_uint_eq(d.ack_id, 0);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 1);
+	/* Its response: delivered, its ack queued for the peer. */
+	st_incoming(&t, (uint16_t)hs.port, id + 1, 100);
+	ck_assert(!engine_client_rpc_known(t.e, id));
+	ck_assert_uint_eq(st_acks_pending(&t), 1);
+	/* The library learns of it (conn.c, from the Delivered). */
+	direct_note_done(&hs, id, st_v4, 4, 4000);
+	/* A request to another port does not carry it (st_lib_request sends
+	 * to port 4000: the note is moved to 4001 instead), nor to another
+	 * host. */
+	hs.dack_port = 4001;
+	ck_assert_int_eq(st_lib_request(&t, &hs, id + 2, 0, 100, &d), 0);
+	ck_assert_uint_eq(d.ack_id, 0);
+	ck_assert_uint_eq(t.ring->rec[1].ack_id, 0);
+	hs.dack_port = 4000;
+	hs.dack_addr[15] ^= 1;
+	ck_assert_int_eq(st_lib_request(&t, &hs, id + 4, 0, 100, &d), 0);
+	ck_assert_uint_eq(d.ack_id, 0);
+	hs.dack_addr[15] ^= 1;
+	ck_assert_int_eq(st_lib_request(&t, &hs, id + 6, 0, 100, &d), 0);
+	ck_assert_uint_eq(d.ack_id, id);
+	ck_assert_uint_eq(t.ring->rec[3].ack_id, id);
+	n = direct_build(&d, hdr, sizeof(hdr));
+	ck_assert_uint_eq(n, 20 + HOMA_DATA_LEN);
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(wire_decode(hdr + 20, n - 20, &p), 0);
+	ck_assert_uint_eq(p.u.data.ack.client_id, id);
+	ck_assert_uint_eq(p.u.data.ack.server_port, 4000);
+	/* Taken once: the next request carries none. */
+	ck_assert_int_eq(st_lib_request(&t, &hs, id + 8, 0, 100, &d), 0);
+	ck_assert_uint_eq(d.ack_id, 0);
+	ck_assert_uint_eq(st_acks_pending(&t), 1);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 4);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(st_acks_pending(&t), 0);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 0);
+	st_teardown_direct(&t);
+}
+END_TEST
+
 START_TEST(direct__response_adopted)
 {
 	struct homa_direct_rec rec;
@@ -1898,11 +1970,19 @@ START_TEST(direct__forged_records)
 	case 9: /* a response with an even id */
 		rec.kind = HOMA_DIRECT_RESPONSE;
 		break;
+	case 10: /* an ack naming an odd (server) id */
+		rec.ack_id = first + 1;
+		break;
+	case 11: /* an ack on a response */
+		rec.kind = HOMA_DIRECT_RESPONSE;
+		rec.id = 7;
+		rec.ack_id = 2;
+		break;
 	default: /* a head far beyond the tail */
 		break;
 	}
 	ck_assert_int_eq(direct_record(&hs, &rec), 0);
-	if (_i == 10)
+	if (_i == 12)
 		t.ring->head = HOMA_DIRECT_RING_ENTRIES + 5;
 	sent = t.sent;
 	session_host_direct_drain(&t.h, t.now);
@@ -2042,10 +2122,11 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, direct__granted_denied_limited);
 	tcase_add_test(tc, direct__packet_as_the_engine_sends_it);
 	tcase_add_test(tc, direct__request_adopted);
+	tcase_add_test(tc, direct__request_carries_ack);
 	tcase_add_test(tc, direct__response_adopted);
 	tcase_add_test(tc, direct__ring_wrap_and_full);
 	tcase_add_test(tc, direct__dead_writer_and_torn_record);
-	tcase_add_loop_test(tc, direct__forged_records, 0, 11);
+	tcase_add_loop_test(tc, direct__forged_records, 0, 13);
 	tcase_add_test(tc, direct__id_used_twice);
 	tcase_add_test(tc, direct__peer_table);
 	suite_add_tcase(s, tc);
