@@ -1568,6 +1568,16 @@ static void st_lib(struct st *t, struct hc_sock *hs)
 	hs->dhead = t->ring->head;
 }
 
+/* A session open with direct send (AF_INET) and the library's view. */
+static void st_start_direct(struct st *t, struct hc_sock *hs)
+{
+	const char *why;
+
+	st_setup_direct(t, 1000, 64);
+	ck_assert(st_open_direct(t, AF_INET, &why));
+	st_lib(t, hs);
+}
+
 /* Write a request record of length at tx_offset with id through the
  * library's own code. */
 static int st_lib_request(struct st *t, struct hc_sock *hs, uint64_t id,
@@ -1629,13 +1639,10 @@ START_TEST(direct__packet_as_the_engine_sends_it)
 		.in6 = {.s6_addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
 				    10, 0, 0, 2}}};
 	struct hc_sock hs;
-	const char *why;
 	struct st t;
 	uint64_t id;
 
-	st_setup_direct(&t, 1000, 64);
-	ck_assert(st_open_direct(&t, AF_INET, &why));
-	st_lib(&t, &hs);
+	st_start_direct(&t, &hs);
 	id = st_first_id(&t);
 	/* An unknown peer: level 6, version 0, no marker flags. */
 	st_compare_packet(&t, &hs, id, 100);
@@ -1675,14 +1682,11 @@ START_TEST(direct__request_adopted)
 {
 	struct hc_sock hs;
 	struct direct_pkt d;
-	const char *why;
 	struct st t;
 	uint64_t id;
 	unsigned sent;
 
-	st_setup_direct(&t, 1000, 64);
-	ck_assert(st_open_direct(&t, AF_INET, &why));
-	st_lib(&t, &hs);
+	st_start_direct(&t, &hs);
 	id = st_first_id(&t);
 	sent = t.sent;
 	ck_assert_int_eq(st_lib_request(&t, &hs, id, 0, 500, &d), 0);
@@ -1733,14 +1737,11 @@ START_TEST(direct__request_carries_ack)
 	struct homa_pkt p;
 	struct hc_sock hs;
 	struct direct_pkt d;
-	const char *why;
 	struct st t;
 	uint64_t id;
 	size_t n;
 
-	st_setup_direct(&t, 1000, 64);
-	ck_assert(st_open_direct(&t, AF_INET, &why));
-	st_lib(&t, &hs);
+	st_start_direct(&t, &hs);
 	id = st_first_id(&t);
 	ck_assert_int_eq(st_lib_request(&t, &hs, id, 0, 100, &d), 0);
 	ck_assert_uint_eq(d.ack_id, 0);
@@ -1844,14 +1845,11 @@ START_TEST(direct__ring_wrap_and_full)
 {
 	struct hc_sock hs;
 	struct direct_pkt d;
-	const char *why;
 	struct st t;
 	uint64_t id;
 	unsigned n = 0;
 
-	st_setup_direct(&t, 1000, 64);
-	ck_assert(st_open_direct(&t, AF_INET, &why));
-	st_lib(&t, &hs);
+	st_start_direct(&t, &hs);
 	id = st_first_id(&t);
 	for (unsigned k = 0; k < 3 * HOMA_DIRECT_RING_ENTRIES + 17; k++) {
 		ck_assert_int_eq(
@@ -1886,12 +1884,9 @@ START_TEST(direct__dead_writer_and_torn_record)
 	struct homa_direct_rec *r;
 	struct hc_sock hs;
 	struct direct_pkt d;
-	const char *why;
 	struct st t;
 
-	st_setup_direct(&t, 1000, 64);
-	ck_assert(st_open_direct(&t, AF_INET, &why));
-	st_lib(&t, &hs);
+	st_start_direct(&t, &hs);
 	ck_assert_int_eq(st_lib_request(&t, &hs, st_first_id(&t), 0, 64, &d),
 			 0);
 	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 1);
@@ -1923,14 +1918,11 @@ START_TEST(direct__forged_records)
 {
 	struct homa_direct_rec rec;
 	struct hc_sock hs;
-	const char *why;
 	struct st t;
 	uint64_t first;
 	unsigned sent;
 
-	st_setup_direct(&t, 1000, 64);
-	ck_assert(st_open_direct(&t, AF_INET, &why));
-	st_lib(&t, &hs);
+	st_start_direct(&t, &hs);
 	first = st_first_id(&t);
 	memset(&rec, 0, sizeof(rec));
 	rec.kind = HOMA_DIRECT_REQUEST;
@@ -2002,12 +1994,9 @@ START_TEST(direct__id_used_twice)
 {
 	struct hc_sock hs;
 	struct direct_pkt d;
-	const char *why;
 	struct st t;
 
-	st_setup_direct(&t, 1000, 64);
-	ck_assert(st_open_direct(&t, AF_INET, &why));
-	st_lib(&t, &hs);
+	st_start_direct(&t, &hs);
 	ck_assert_int_eq(st_lib_request(&t, &hs, st_first_id(&t), 0, 64, &d),
 			 0);
 	ck_assert_int_eq(st_lib_request(&t, &hs, st_first_id(&t), 0, 64, &d),
