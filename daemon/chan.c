@@ -974,6 +974,8 @@ unsigned chan_sockets(const struct chan *c, struct chan_sock_entry *out,
 		out[n].pid = (uint32_t)cn->s.pid;
 		out[n].uid = (uint32_t)cn->s.uid;
 		out[n].pool_bytes = cn->s.rx_len;
+		out[n].direct = cn->s.ring != NULL;
+		out[n].direct_records = cn->s.direct_records;
 		engine_sock_info(cn->s.sock, &out[n].info);
 		n++;
 	}

@@ -150,6 +150,8 @@ const struct session_stats *chan_stats(const struct chan *c);
 struct chan_sock_entry {
 	uint32_t pid, uid;	    /* its process (SO_PEERCRED) */
 	uint64_t pool_bytes;	    /* its receive pool's size */
+	bool direct;		    /* granted direct send */
+	uint64_t direct_records;    /* direct-send records taken */
 	struct homa_sock_info info; /* the engine's view */
 };
 

@@ -831,6 +831,8 @@ static int ctl_answer_sockets(struct ctl_conn *c, const struct dp_list *l)
 		x[i].pool_free_bytes = in[i].info.pool_avail_bytes;
 		x[i].tx_bytes = in[i].info.wmem;
 		x[i].shutdown = in[i].info.shutdown;
+		x[i].direct_send = in[i].direct;
+		x[i].direct_messages = in[i].direct_records;
 		ptrs[i] = &x[i];
 	}
 	body.n_sockets = l->n;

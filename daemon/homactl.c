@@ -502,17 +502,22 @@ static void homactl_set_json(const Homa__Ctl__SetResult *r)
 
 static void homactl_sockets_text(const Homa__Ctl__Sockets *m)
 {
-	fprintf(hout, "%8s %6s %5s %-6s %7s %12s %12s %12s\n", "pid", "uid",
-		"port", "role", "rpcs", "pool", "pool_free", "tx_bytes");
+	fprintf(hout, "%8s %6s %5s %-6s %7s %12s %12s %12s %10s\n", "pid",
+		"uid", "port", "role", "rpcs", "pool", "pool_free", "tx_bytes",
+		"direct");
 	for (size_t i = 0; i < m->n_sockets; i++) {
 		const Homa__Ctl__SocketInfo *x = m->sockets[i];
+		char direct[24] = "-";
 
+		if (x->direct_send)
+			snprintf(direct, sizeof(direct), "%" PRIu64,
+				 x->direct_messages);
 		fprintf(hout,
 			"%8" PRIu32 " %6" PRIu32 " %5" PRIu32 " %-6s %7" PRIu32
-			" %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "%s\n",
+			" %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10s%s\n",
 			x->pid, x->uid, x->port,
 			x->server ? "server" : "client", x->rpcs, x->pool_bytes,
-			x->pool_free_bytes, x->tx_bytes,
+			x->pool_free_bytes, x->tx_bytes, direct,
 			x->shutdown ? " shutdown" : "");
 	}
 	if (m->total > m->n_sockets)
@@ -540,6 +545,9 @@ static void homactl_sockets_json(const Homa__Ctl__Sockets *m)
 		homactl_json_u64(e, "tx_bytes", x->tx_bytes);
 		json_object_object_add(e, "shutdown",
 				       json_object_new_boolean(x->shutdown));
+		json_object_object_add(e, "direct_send",
+				       json_object_new_boolean(x->direct_send));
+		homactl_json_u64(e, "direct_messages", x->direct_messages);
 		json_object_array_add(a, e);
 	}
 	json_object_object_add(o, "sockets", a);

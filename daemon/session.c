@@ -1747,6 +1747,7 @@ static void session_direct_one(struct session *s,
 		return;
 	}
 	s->h->stats.chan_direct_records++;
+	s->direct_records++;
 	switch (r->kind) {
 	case HOMA_DIRECT_REQUEST:
 		rq.id = r->id;

@@ -221,6 +221,7 @@ struct session {
 	/* Direct send: the ring (NULL: none), how far homad took it. */
 	struct homa_direct_ring *ring;
 	uint64_t ring_tail;
+	uint64_t direct_records; /* records taken from it (homactl sockets) */
 	TAILQ_ENTRY(session) direct_link; /* h->direct */
 
 	bool loud;	    /* log the disconnection at info level */

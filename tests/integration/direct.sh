@@ -147,6 +147,37 @@ else
 $((2 * NDIRECT)) each), granted $gb, bad $bad"
 fi
 
+# homactl sockets in A: the IPv4 echo server was granted direct send and
+# sent its responses itself; the IPv6 one (no direct send) was not.
+name="homactl sockets: direct send per socket"
+why=
+if hctl a -j sockets >"$T_TMP/so.json" 2>&1 &&
+	hctl a sockets >"$T_TMP/so.txt" 2>&1; then
+	why=$(python3 - "$T_TMP/so.json" $((2 * NDIRECT)) <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = {x["port"]: x for x in d["sockets"]}
+v4, v6 = p.get(100), p.get(101)
+if v4 is None or v6 is None:
+    print("no sockets on ports 100 and 101: %s" % d)
+elif not v4["direct_send"] or v4["direct_messages"] != int(sys.argv[2]):
+    print("port 100: %s (direct send, %s messages expected)" % (v4, sys.argv[2]))
+elif v6["direct_send"] or v6["direct_messages"] != 0:
+    print("port 101: %s (no direct send expected)" % v6)
+EOF
+)
+	awk -v n=$((2 * NDIRECT)) '$3 == 100 && $9 == n { a = 1 }
+		$3 == 101 && $9 == "-" { b = 1 } END { exit !(a && b) }' \
+		"$T_TMP/so.txt" || why="$why text: $(tr '\n' ' ' <"$T_TMP/so.txt")"
+else
+	why="homactl sockets failed: $(tr '\n' ' ' <"$T_TMP/so.json")"
+fi
+if [ -z "$why" ]; then
+	pass "$name" "port 100: $((2 * NDIRECT)) direct messages, port 101: -"
+else
+	failed "$name" "$why"
+fi
+
 snap d2
 run_case "echo ip IPv6 (no direct send)" b "$E2E" echo -f 6 -d "$A6" -p 101 \
 	--sizes "$SIZES"
