@@ -363,15 +363,18 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 
 	/*
 	 * Direct send: a packet about a client RPC the engine does not know
-	 * may answer a request whose ring record came after the last drain.
+	 * may answer a request whose ring record came after the last drain;
+	 * a client's ack of a server RPC still in service, a response sent
+	 * the same way.
 	 */
 	if (chan_direct_active(dp->chan) && len >= HOMA_COMMON_LEN) {
 		uint64_t sender;
 
 		memcpy(&sender, (const uint8_t *)pkt + 20, sizeof(sender));
 		sender = be64toh(sender);
-		if ((sender & 1) != 0 &&
-		    !engine_client_rpc_known(dp->engine, sender ^ 1))
+		if ((sender & 1) != 0
+			    ? !engine_client_rpc_known(dp->engine, sender ^ 1)
+			    : engine_acks_waiting(dp->engine, pkt, len, src))
 			chan_direct_drain(dp->chan, now);
 	}
 	/* With faults on, a held packet is copied (pkt is borrowed). */

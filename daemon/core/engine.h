@@ -583,6 +583,15 @@ uint32_t engine_direct_max(const struct homa_engine *e, bool ipv6);
 uint32_t engine_packet_payload(const struct homa_engine *e, bool ipv6);
 /* Would a new request now ask for an incast response (homad peers)? */
 bool engine_incast_on(const struct homa_engine *e);
+/*
+ * Does packet buf[0..len) from src (not decoded yet: a DATA's ack or an
+ * ACK's) acknowledge a server RPC whose response the application has not
+ * given the engine?  Direct send: that response may be in a ring not
+ * drained yet (the client has it), and must be adopted before the ack
+ * ends the RPC.
+ */
+bool engine_acks_waiting(const struct homa_engine *e, const void *buf,
+			 size_t len, const struct homa_addr *src);
 /* Is even id a live (or not yet reaped) client RPC? */
 bool engine_client_rpc_known(const struct homa_engine *e, uint64_t id);
 

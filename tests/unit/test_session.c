@@ -1785,6 +1785,44 @@ START_TEST(direct__request_carries_ack)
 }
 END_TEST
 
+/* Would a packet of type from 10.0.0.2:4000 to port 100 acking client id
+ * ack_id (a DATA's ack; an ACK's second entry) make homad drain first? */
+static bool st_ack_waits(struct st *t, enum homa_type type, uint64_t ack_id)
+{
+	static const struct homa_addr peer = {
+		.in6 = {.s6_addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+				    10, 0, 0, 2}}};
+	static const uint8_t payload[10];
+	struct homa_pkt p;
+	uint8_t buf[200];
+	size_t n;
+
+	memset(&p, 0, sizeof(p));
+	p.type = type;
+	p.sport = 4000;
+	p.dport = 100;
+	p.sender_id = 2002;
+	if (type == HOMA_DATA) {
+		p.u.data.message_length = sizeof(payload);
+		p.u.data.incoming = sizeof(payload);
+		p.u.data.payload_len = sizeof(payload);
+		p.u.data.payload = payload;
+		p.u.data.ack.client_id = ack_id;
+		p.u.data.ack.server_port = 100;
+	} else {
+		p.u.ack.num_acks = 2;
+		p.u.ack.acks[0].client_id = 4;
+		p.u.ack.acks[0].server_port = 100;
+		p.u.ack.acks[1].client_id = ack_id;
+		p.u.ack.acks[1].server_port = 100;
+	}
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	/* A cut packet never counts. */
+	ck_assert(!engine_acks_waiting(t->e, buf, HOMA_COMMON_LEN - 1, &peer));
+	return engine_acks_waiting(t->e, buf, n, &peer);
+}
+
 START_TEST(direct__response_adopted)
 {
 	struct homa_direct_rec rec;
@@ -1823,12 +1861,21 @@ START_TEST(direct__response_adopted)
 	rec.addr[10] = rec.addr[11] = 0xff;
 	memcpy(rec.addr + 12, st_v4, 4);
 	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	/* Not drained yet: the client's ack of RPC 1000 (in its next
+	 * request, or in an ACK) must make homad drain first. */
+	ck_assert(st_ack_waits(&t, HOMA_DATA, 1000));
+	ck_assert(st_ack_waits(&t, HOMA_ACK, 1000));
+	ck_assert(!st_ack_waits(&t, HOMA_DATA, 2000));
+	ck_assert(!st_ack_waits(&t, HOMA_ACK, 0));
 	sent = t.sent;
 	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 1);
 	ck_assert_int_eq(t.s.state, SESS_OPEN);
 	ck_assert_uint_eq(t.sent, sent);
 	ck_assert_uint_eq(t.s.n_tx, 1);
 	ck_assert_uint_eq(engine_metrics(t.e)->server_responses_done, 1);
+	/* Adopted: the RPC no longer waits for its response. */
+	ck_assert(!st_ack_waits(&t, HOMA_DATA, 1000));
+	ck_assert(!st_ack_waits(&t, HOMA_ACK, 1000));
 	/* The same response again: the RPC no longer waits for one. */
 	ck_assert_int_eq(direct_record(&hs, &rec), 0);
 	ck_assert_uint_eq(session_direct_drain(&t.s, t.now), 1);
