@@ -1019,8 +1019,9 @@ bool engine_acks_waiting(const struct homa_engine *e, const void *buf,
 	switch (b[offsetof(struct homa_wire_common, type)]) {
 	case HOMA_DATA:
 		return len >= HOMA_DATA_LEN &&
-		       engine_ack_waits(e, peer,
-					b + offsetof(struct homa_wire_data, ack));
+		       engine_ack_waits(
+			       e, peer,
+			       b + offsetof(struct homa_wire_data, ack));
 	case HOMA_ACK:
 		if (len < HOMA_ACK_LEN)
 			return false;
@@ -1029,8 +1030,9 @@ bool engine_acks_waiting(const struct homa_engine *e, const void *buf,
 		for (unsigned i = 0; i < n && i < HOMA_MAX_ACKS; i++)
 			if (engine_ack_waits(
 				    e, peer,
-				    b + offsetof(struct homa_wire_ack_pkt,
-						 acks) +
+				    b +
+					    offsetof(struct homa_wire_ack_pkt,
+						     acks) +
 					    i * sizeof(struct homa_wire_ack)))
 				return true;
 		return false;
