@@ -980,65 +980,26 @@ bool engine_client_rpc_known(const struct homa_engine *e, uint64_t id)
 	return (id & 1) == 0 && rpc_find(e, id, NULL) != NULL;
 }
 
-/* Big-endian fields of a packet not decoded yet. */
-static uint64_t engine_be(const uint8_t *b, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-/* Does ack a[0..10) name a server RPC of peer that waits for its
- * response? */
-static bool engine_ack_waits(const struct homa_engine *e,
-			     const struct homa_peer *peer, const uint8_t *a)
-{
-	uint64_t id = engine_be(a, 8);
-	const struct homa_rpc *rpc;
-
-	if (id == 0 || (id & 1) != 0)
-		return false;
-	rpc = rpc_find(e, id | 1, peer);
-	return rpc != NULL && rpc->state == RPC_IN_SERVICE;
-}
-
 bool engine_acks_waiting(const struct homa_engine *e, const void *buf,
 			 size_t len, const struct homa_addr *src)
 {
-	const uint8_t *b = buf;
+	struct homa_ack acks[HOMA_MAX_ACKS];
+	unsigned n = wire_peek_acks(buf, len, acks);
 	const struct homa_peer *peer;
-	unsigned n;
 
-	if (len < HOMA_COMMON_LEN)
+	/* Most packets carry no ack: no lookup at all for them. */
+	if (n == 0 || (peer = peer_find(e, src)) == NULL)
 		return false;
-	peer = peer_find(e, src);
-	if (peer == NULL)
-		return false;
-	switch (b[offsetof(struct homa_wire_common, type)]) {
-	case HOMA_DATA:
-		return len >= HOMA_DATA_LEN &&
-		       engine_ack_waits(
-			       e, peer,
-			       b + offsetof(struct homa_wire_data, ack));
-	case HOMA_ACK:
-		if (len < HOMA_ACK_LEN)
-			return false;
-		n = (unsigned)engine_be(
-			b + offsetof(struct homa_wire_ack_pkt, num_acks), 2);
-		for (unsigned i = 0; i < n && i < HOMA_MAX_ACKS; i++)
-			if (engine_ack_waits(
-				    e, peer,
-				    b +
-					    offsetof(struct homa_wire_ack_pkt,
-						     acks) +
-					    i * sizeof(struct homa_wire_ack)))
-				return true;
-		return false;
-	default:
-		return false;
+	for (unsigned i = 0; i < n; i++) {
+		const struct homa_rpc *rpc;
+
+		if (acks[i].client_id == 0 || (acks[i].client_id & 1) != 0)
+			continue;
+		rpc = rpc_find(e, acks[i].client_id | 1, peer);
+		if (rpc != NULL && rpc->state == RPC_IN_SERVICE)
+			return true;
 	}
+	return false;
 }
 
 static int engine_abort_rpcs(struct homa_engine *e, struct homa_sock *s,

@@ -109,6 +109,37 @@ static void wire_get_ack(const uint8_t *b, size_t off, struct homa_ack *a)
 	a->server_port = wire_get16(b, off + WOFF(homa_wire_ack, server_port));
 }
 
+unsigned wire_peek_acks(const void *buf, size_t len,
+			struct homa_ack acks[HOMA_MAX_ACKS])
+{
+	const uint8_t *b = buf;
+	unsigned n;
+
+	if (len < HOMA_COMMON_LEN)
+		return 0;
+	switch (b[WOFF(homa_wire_common, type)]) {
+	case HOMA_DATA:
+		if (len < HOMA_DATA_LEN)
+			return 0;
+		wire_get_ack(b, WOFF(homa_wire_data, ack), &acks[0]);
+		return acks[0].client_id != 0;
+	case HOMA_ACK:
+		if (len < HOMA_ACK_LEN)
+			return 0;
+		n = wire_get16(b, WOFF(homa_wire_ack_pkt, num_acks));
+		if (n > HOMA_MAX_ACKS)
+			n = HOMA_MAX_ACKS;
+		for (unsigned i = 0; i < n; i++)
+			wire_get_ack(b,
+				     WOFF(homa_wire_ack_pkt, acks) +
+					     i * sizeof(struct homa_wire_ack),
+				     &acks[i]);
+		return n;
+	default:
+		return 0;
+	}
+}
+
 static void wire_put_ack(uint8_t *b, size_t off, const struct homa_ack *a)
 {
 	wire_put64(b, off + WOFF(homa_wire_ack, client_id), a->client_id);

@@ -209,6 +209,14 @@ const char *wire_strerror(int err);
 /* Name of a packet type ("DATA", "GRANT", ...), "UNKNOWN" otherwise. */
 const char *wire_type_name(int type);
 
+/*
+ * The acks packet buf[0..len) carries (a DATA's one, an ACK's entries)
+ * into acks, without decoding the rest: how many (0 for other types, a
+ * cut header, or a DATA without one).
+ */
+unsigned wire_peek_acks(const void *buf, size_t len,
+			struct homa_ack acks[HOMA_MAX_ACKS]);
+
 /* Full header length of a type (DATA: 56, without payload); 0 if invalid. */
 size_t wire_header_len(int type);
 

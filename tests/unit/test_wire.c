@@ -1124,6 +1124,54 @@ START_TEST(pcapvec_foreach__raw_ipv6_ext_headers)
 }
 END_TEST
 
+/* The acks of a packet without decoding it: DATA's one, ACK's entries. */
+START_TEST(wire_peek_acks__data_and_ack)
+{
+	static const uint8_t payload[4];
+	struct homa_ack acks[HOMA_MAX_ACKS];
+	struct homa_pkt p;
+	uint8_t buf[200];
+	size_t n;
+
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_DATA;
+	p.sport = 1;
+	p.dport = 2;
+	p.sender_id = 8;
+	p.u.data.message_length = sizeof(payload);
+	p.u.data.incoming = sizeof(payload);
+	p.u.data.payload_len = sizeof(payload);
+	p.u.data.payload = payload;
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_eq(wire_peek_acks(buf, n, acks), 0);
+	p.u.data.ack.client_id = 0x123456789aull;
+	p.u.data.ack.server_port = 700;
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_eq(wire_peek_acks(buf, n, acks), 1);
+	ck_assert_uint_eq(acks[0].client_id, 0x123456789aull);
+	ck_assert_uint_eq(acks[0].server_port, 700);
+	ck_assert_uint_eq(wire_peek_acks(buf, HOMA_DATA_LEN - 1, acks), 0);
+	memset(&p, 0, sizeof(p));
+	p.type = HOMA_ACK;
+	p.sender_id = 8;
+	p.u.ack.num_acks = 3;
+	for (unsigned i = 0; i < 3; i++) {
+		p.u.ack.acks[i].client_id = 2 * (i + 1);
+		p.u.ack.acks[i].server_port = (uint16_t)(100 + i);
+	}
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_eq(wire_peek_acks(buf, n, acks), 3);
+	ck_assert_uint_eq(acks[2].client_id, 6);
+	ck_assert_uint_eq(acks[2].server_port, 102);
+	ck_assert_uint_eq(wire_peek_acks(buf, HOMA_ACK_LEN - 1, acks), 0);
+	/* num_acks past the limit: only the entries the header holds. */
+	buf[HOMA_COMMON_LEN + 1] = 200;
+	ck_assert_uint_eq(wire_peek_acks(buf, n, acks), HOMA_MAX_ACKS);
+	buf[offsetof(struct homa_wire_common, type)] = HOMA_GRANT;
+	ck_assert_uint_eq(wire_peek_acks(buf, n, acks), 0);
+}
+END_TEST
+
 START_TEST(pcapvec_foreach__ethernet_vlan_options_padding)
 {
 	uint8_t homa[64], b[256];
@@ -1243,6 +1291,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, pcapvec_foreach__raw_ipv6_ext_headers);
 	tcase_add_test(tc, pcapvec_foreach__ethernet_vlan_options_padding);
 	tcase_add_test(tc, pcapvec_foreach__errors);
+	tcase_add_test(tc, wire_peek_acks__data_and_ack);
 	suite_add_tcase(s, tc);
 	return s;
 }
