@@ -44,6 +44,16 @@ int addr_from_sockaddr(int family, const struct sockaddr *sa, socklen_t len,
 static const uint8_t addr_v4mapped[12] = {0, 0, 0, 0, 0,    0,
 					  0, 0, 0, 0, 0xff, 0xff};
 
+void addr_to16(uint8_t out[16], const uint8_t *addr, size_t addr_len)
+{
+	if (addr_len == 4) {
+		memcpy(out, addr_v4mapped, 12);
+		memcpy(out + 12, addr, 4);
+	} else {
+		memcpy(out, addr, 16);
+	}
+}
+
 int addr_to_sockaddr(int family, const uint8_t *addr, size_t addr_len,
 		     uint16_t port, struct sockaddr_storage *out,
 		     socklen_t *out_len)

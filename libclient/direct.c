@@ -189,13 +189,7 @@ int direct_record(struct hc_sock *s, const struct homa_direct_rec *rec)
 void direct_note_done(struct hc_sock *s, uint64_t id, const uint8_t *addr,
 		      uint8_t addr_len, uint16_t port)
 {
-	memset(s->dack_addr, 0, sizeof(s->dack_addr));
-	if (addr_len == 4) {
-		s->dack_addr[10] = s->dack_addr[11] = 0xff;
-		memcpy(s->dack_addr + 12, addr, 4);
-	} else {
-		memcpy(s->dack_addr, addr, 16);
-	}
+	addr_to16(s->dack_addr, addr, addr_len);
 	s->dack_port = port;
 	s->dack_id = id;
 }

@@ -261,12 +261,7 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 		dp.tx_offset = off;
 		dp.length = (uint32_t)a->len;
 		dp.dport = port;
-		if (alen == 4) {
-			dp.addr[10] = dp.addr[11] = 0xff;
-			memcpy(dp.addr + 12, abuf, 4);
-		} else {
-			memcpy(dp.addr, abuf, 16);
-		}
+		addr_to16(dp.addr, abuf, alen);
 		pthread_mutex_lock(&s->lock);
 		dp.sport = (uint16_t)s->port;
 		direct = dp.sport != 0 && !s->dead && !s->shut;

@@ -98,7 +98,8 @@ tests_unit_test_alloc_CPPFLAGS = $(unit_cppflags)
 # daemon/session.c: the client protocol as a client drives it (datagrams and
 # real memfds in, events out), every validator and state change; no root.
 unit_tests += tests/unit/test_session
-tests_unit_test_session_SOURCES = tests/unit/test_session.c libclient/direct.c
+tests_unit_test_session_SOURCES = tests/unit/test_session.c libclient/direct.c \
+	libclient/addr.c
 tests_unit_test_session_CPPFLAGS = $(unit_cppflags) $(PROTOBUF_C_CFLAGS) \
 	-I$(top_srcdir)/libclient -I$(top_srcdir)/daemon/core
 tests/unit/test_session-test_session.$(OBJEXT): \
