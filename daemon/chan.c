@@ -99,7 +99,8 @@ struct chan_conn {
 	struct msghdr tx_mh;
 	struct iovec tx_iov;
 	struct {
-		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int) * 3)];
+		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(
+			sizeof(int) * SESSION_DIRECT_FDS)];
 	} tx_ctl;
 
 	/* Sending: one chain at a time (session.n_sending of these). */
@@ -188,7 +189,7 @@ static void chan_conn_send(struct chan *c, struct chan_conn *cn)
 		 */
 		op->skip = max == 1 && ev->n_fds == 0 &&
 			   (s->state == SESS_OPEN || s->state == SESS_OPENING);
-		if (ev->n_fds > 0 && ev->n_fds <= 3) {
+		if (ev->n_fds > 0 && ev->n_fds <= SESSION_DIRECT_FDS) {
 			struct cmsghdr *cm;
 
 			memset(&cn->tx_mh, 0, sizeof(cn->tx_mh));
@@ -547,38 +548,109 @@ fail:
 }
 
 /*
- * The udp link's send-only socket: a UDP socket whose every incoming
- * datagram a locked filter drops (it has a port of its own, which homads
- * never send to: they answer at udp_port), with the smallest buffer.
+ * A send-only socket of family for a direct-send client, from homad's own
+ * address of that family and its interface (the peer answers there).  The
+ * ip link's IPv4 socket is IPPROTO_RAW, which the kernel gives no packet;
+ * the others (IPv6 raw protocol 146, which sees every Homa packet of the
+ * host, and UDP, which has a port of its own that homads never send to:
+ * they answer at udp_port) get a locked filter that drops every packet,
+ * then lose what came before it, and the smallest receive buffer.  The
+ * socket into *fd: 0, or a positive errno with a reason in why.
  */
-static int chan_direct_udp(int *fd, char *why, size_t whylen)
+static int chan_direct_sock(struct chan *c, int family, int *fd, char *why,
+			    size_t whylen)
 {
 	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
 	struct sock_fprog prog = {.len = 1, .filter = &drop};
+	const char *what = c->udp ? (family == AF_INET6 ? "udp6" : "udp")
+				  : (family == AF_INET6 ? "raw6" : "raw");
 	int one = 1, small = 1, e;
+	char junk[1];
 
-	*fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (c->udp)
+		*fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	else if (family == AF_INET6)
+		*fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
+	else
+		*fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (*fd < 0) {
 		e = errno;
-		snprintf(why, whylen, "udp socket: %s", strerror(e));
+		snprintf(why, whylen, "%s socket: %s", what, strerror(e));
 		return e;
 	}
-	if (setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) <
-		    0 ||
-	    setsockopt(*fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) <
-		    0 ||
-	    setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0) {
+	if ((c->udp || family == AF_INET6) &&
+	    (setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+			sizeof(prog)) < 0 ||
+	     setsockopt(*fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) <
+		     0 ||
+	     setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) <
+		     0)) {
 		e = errno;
-		snprintf(why, whylen, "udp socket: drop-all filter: %s",
+		snprintf(why, whylen, "%s socket: drop-all filter: %s", what,
 			 strerror(e));
-		close(*fd);
-		return e;
+		goto fail;
+	}
+	/* Packets queued before the filter are not the client's to read. */
+	while (recv(*fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_TRUNC) >= 0)
+		;
+	if (c->udp && family == AF_INET6 &&
+	    setsockopt(*fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+		e = errno;
+		snprintf(why, whylen, "%s socket: IPV6_V6ONLY: %s", what,
+			 strerror(e));
+		goto fail;
+	}
+	for (unsigned i = 0; i < c->h.cfg.n_addresses; i++) {
+		const struct homa_conf_addr *a = &c->h.cfg.addresses[i];
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in v4;
+			struct sockaddr_in6 v6;
+		} sa;
+		socklen_t len;
+
+		if (a->family != family)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		if (family == AF_INET) {
+			sa.v4.sin_family = AF_INET;
+			sa.v4.sin_addr = a->a.v4;
+			len = sizeof(sa.v4);
+		} else {
+			sa.v6.sin6_family = AF_INET6;
+			sa.v6.sin6_addr = a->a.v6;
+			len = sizeof(sa.v6);
+		}
+		if (bind(*fd, &sa.sa, len) < 0) {
+			e = errno;
+			snprintf(why, whylen, "%s socket: bind %s: %s", what,
+				 a->text, strerror(e));
+			goto fail;
+		}
+		break;
+	}
+	if (c->h.cfg.n_interfaces == 1 &&
+	    setsockopt(*fd, SOL_SOCKET, SO_BINDTODEVICE, c->h.cfg.interfaces[0],
+		       (socklen_t)strnlen(c->h.cfg.interfaces[0],
+					  IF_NAMESIZE)) < 0) {
+		e = errno;
+		snprintf(why, whylen, "%s socket: SO_BINDTODEVICE: %s", what,
+			 strerror(e));
+		goto fail;
 	}
 	return 0;
+fail:
+	close(*fd);
+	*fd = -1;
+	return e;
 }
 
-/* session_ops.direct_open: socket, ring, read-only peer table. */
-static int chan_direct_open(void *arg, struct session *s, int fds[3],
+/*
+ * session_ops.direct_open: socket, ring, read-only peer table, and for an
+ * AF_INET6 session on a host with IPv6 the IPv6 socket.
+ */
+static int chan_direct_open(void *arg, struct session *s,
+			    int fds[SESSION_DIRECT_FDS],
 			    struct homa_direct_ring **ring, char *why,
 			    size_t whylen)
 {
@@ -587,7 +659,7 @@ static int chan_direct_open(void *arg, struct session *s, int fds[3],
 	void *map = NULL;
 	int e;
 
-	(void)s;
+	fds[3] = -1;
 	if (!c->table) {
 		snprintf(why, whylen, "no peer table");
 		return ENOMEM;
@@ -596,53 +668,21 @@ static int chan_direct_open(void *arg, struct session *s, int fds[3],
 		snprintf(why, whylen, "homad uses several interfaces");
 		return EOPNOTSUPP;
 	}
-	if (c->udp) {
-		e = chan_direct_udp(&fds[0], why, whylen);
-		if (e != 0)
-			return e;
-	} else {
-		/* IPPROTO_RAW: send only (the kernel gives it no packet). */
-		fds[0] = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-		if (fds[0] < 0) {
-			e = errno;
-			snprintf(why, whylen, "raw socket: %s", strerror(e));
-			return e;
-		}
-	}
-	/* From homad's own address and interface (the peer answers there). */
-	for (unsigned i = 0; i < c->h.cfg.n_addresses; i++) {
-		const struct homa_conf_addr *a = &c->h.cfg.addresses[i];
-		struct sockaddr_in sin = {.sin_family = AF_INET};
-
-		if (a->family != AF_INET)
-			continue;
-		sin.sin_addr = a->a.v4;
-		if (bind(fds[0], (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-			e = errno;
-			snprintf(why, whylen, "raw socket: bind %s: %s",
-				 a->text, strerror(e));
+	e = chan_direct_sock(c, AF_INET, &fds[0], why, whylen);
+	if (e != 0)
+		return e;
+	if (s->family == AF_INET6 && c->h.cfg.ipv6) {
+		e = chan_direct_sock(c, AF_INET6, &fds[3], why, whylen);
+		if (e != 0) {
 			close(fds[0]);
 			return e;
 		}
-		break;
-	}
-	if (c->h.cfg.n_interfaces == 1 &&
-	    setsockopt(fds[0], SOL_SOCKET, SO_BINDTODEVICE,
-		       c->h.cfg.interfaces[0],
-		       (socklen_t)strnlen(c->h.cfg.interfaces[0],
-					  IF_NAMESIZE)) < 0) {
-		e = errno;
-		snprintf(why, whylen, "raw socket: SO_BINDTODEVICE: %s",
-			 strerror(e));
-		close(fds[0]);
-		return e;
 	}
 	fds[1] = chan_memfd("homad-direct-ring", sizeof(**ring), &map);
 	if (fds[1] < 0) {
 		e = -fds[1];
 		snprintf(why, whylen, "ring memfd: %s", strerror(e));
-		close(fds[0]);
-		return e;
+		goto fail;
 	}
 	/* A new, read-only open of the table: the client cannot map it
 	 * writable (nor add seals). */
@@ -653,11 +693,16 @@ static int chan_direct_open(void *arg, struct session *s, int fds[3],
 		snprintf(why, whylen, "%s: %s", path, strerror(e));
 		munmap(map, sizeof(**ring));
 		close(fds[1]);
-		close(fds[0]);
-		return e;
+		goto fail;
 	}
 	*ring = map;
 	return 0;
+fail:
+	close(fds[0]);
+	if (fds[3] >= 0)
+		close(fds[3]);
+	fds[3] = -1;
+	return e;
 }
 
 static void chan_direct_close(void *arg, struct session *s,

@@ -655,8 +655,9 @@ static void session_close_fds(struct session *s, const int *fds, unsigned n)
 
 /*
  * Answer an Open: OpenReply with error (0: success) and text; direct send
- * granted with fds[0..3) when fds is not NULL (they go with the answer,
- * closed here if it cannot be queued), refused for direct_why if set.
+ * granted with fds[0..3), and fds[3] unless it is -1, when fds is not
+ * NULL (they go with the answer, closed here if it cannot be queued),
+ * refused for direct_why if set.
  */
 static void session_open_reply(struct session *s, int error, const char *text,
 			       const struct session_ids *b, const int *fds,
@@ -681,19 +682,22 @@ static void session_open_reply(struct session *s, int error, const char *text,
 				       : SESSION_MAX_INLINE;
 		r.takes_recycle = true;
 		r.direct_send = fds != NULL;
+		r.direct_v6 = fds != NULL && fds[3] >= 0;
 		r.direct_refusal = (char *)(direct_why ? direct_why : "");
 	}
 	msg.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_OPEN;
 	msg.open = &r;
 	ev = session_ev_add_packed(s, &msg);
 	if (fds) {
+		unsigned n = fds[3] >= 0 ? 4 : 3;
+
 		if (!ev) {
-			for (unsigned i = 0; i < 3; i++)
+			for (unsigned i = 0; i < n; i++)
 				s->h->ops->close_fd(s->h->ops_arg, fds[i]);
 			return;
 		}
-		memcpy(ev->fds, fds, sizeof(ev->fds));
-		ev->n_fds = 3;
+		memcpy(ev->fds, fds, n * sizeof(int));
+		ev->n_fds = n;
 		ev->h = s->h;
 	}
 }
@@ -755,10 +759,11 @@ static bool session_direct_allowed(const struct session *s)
 
 /*
  * The OPEN session s asked for direct send: fds (the socket, the ring,
- * the peer table) when granted, else NULL with the reason in *why (the
- * connection works without it).
+ * the peer table, the IPv6 socket or -1) when granted, else NULL with the
+ * reason in *why (the connection works without it).
  */
-static const int *session_direct_grant(struct session *s, int fds[3],
+static const int *session_direct_grant(struct session *s,
+				       int fds[SESSION_DIRECT_FDS],
 				       const char **why)
 {
 	struct session_host *h = s->h;
@@ -768,11 +773,6 @@ static const int *session_direct_grant(struct session *s, int fds[3],
 	if (!session_direct_allowed(s)) {
 		h->stats.chan_direct_denied++;
 		*why = "not in clients.direct_send_groups";
-		return NULL;
-	}
-	if (s->family != AF_INET) {
-		h->stats.chan_direct_refused++;
-		*why = "direct send is for AF_INET sockets only";
 		return NULL;
 	}
 	if (!h->ops->direct_open) {
@@ -786,6 +786,7 @@ static const int *session_direct_grant(struct session *s, int fds[3],
 		       "(limits.max_direct_sockets)";
 		return NULL;
 	}
+	fds[3] = -1;
 	err = h->ops->direct_open(h->ops_arg, s, fds, &s->ring, text,
 				  sizeof(text));
 	if (err != 0) {
@@ -798,6 +799,12 @@ static const int *session_direct_grant(struct session *s, int fds[3],
 		return NULL;
 	}
 	s->ring_tail = 0;
+	/* Only an AF_INET6 socket has IPv6 peers. */
+	if (s->family != AF_INET6 && fds[3] >= 0) {
+		h->ops->close_fd(h->ops_arg, fds[3]);
+		fds[3] = -1;
+	}
+	s->direct_v6 = fds[3] >= 0;
 	TAILQ_INSERT_TAIL(&h->direct, s, direct_link);
 	h->n_direct++;
 	h->stats.chan_direct_granted++;
@@ -816,6 +823,7 @@ static void session_direct_end(struct session *s)
 	if (h->ops->direct_close)
 		h->ops->direct_close(h->ops_arg, s, s->ring);
 	s->ring = NULL;
+	s->direct_v6 = false;
 }
 
 /*
@@ -832,7 +840,7 @@ static void session_open(struct session *s, const Homa__Client__Open *o,
 	struct session_ids *b;
 	const char *direct_why = NULL;
 	const int *direct_fds = NULL;
-	int fds3[3];
+	int dfds[SESSION_DIRECT_FDS];
 	void *p;
 	int err, r;
 
@@ -945,7 +953,7 @@ static void session_open(struct session *s, const Homa__Client__Open *o,
 	}
 	session_change_state(s, SESS_OPEN, "Open");
 	if (o->direct_send)
-		direct_fds = session_direct_grant(s, fds3, &direct_why);
+		direct_fds = session_direct_grant(s, dfds, &direct_why);
 	log_debug("client %" PRIu64 " (pid %d uid %u): open, %s, port %u, "
 		  "rx pool %zu, tx area %zu",
 		  s->serial, (int)s->pid, (unsigned)s->uid,
@@ -1732,6 +1740,13 @@ static void session_direct_one(struct session *s,
 		a.addr.data = addr + 12;
 		a.addr.len = 4;
 	} else {
+		/* An IPv6 peer needs the IPv6 socket homad gave it. */
+		if (!s->direct_v6 &&
+		    memcmp(addr, mapped, sizeof(mapped)) != 0) {
+			session_direct_bad(s, "direct record: an IPv6 peer "
+					      "without an IPv6 send socket");
+			return;
+		}
 		a.addr.data = addr;
 		a.addr.len = 16;
 	}
@@ -1900,7 +1915,8 @@ void session_direct_header(struct homa_direct_table *t,
 	__atomic_store_n(&t->num_priorities, num_priorities, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->max_v4, engine_direct_max(e, false),
 			 __ATOMIC_RELAXED);
-	__atomic_store_n(&t->max_v6, 0u, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->max_v6, engine_direct_max(e, true),
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&t->incast, engine_incast_on(e) ? 1u : 0u,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&t->magic, HOMA_DIRECT_MAGIC, __ATOMIC_RELEASE);

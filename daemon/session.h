@@ -66,6 +66,8 @@
 #define SESSION_MAX_INLINE 32768
 /* Descriptors one datagram may bring (an Open carries two). */
 #define SESSION_MAX_FDS 4
+/* Descriptors an OpenReply granting direct send passes (at most). */
+#define SESSION_DIRECT_FDS 4
 
 /* The reason of a session the client closed (never a warning). */
 #define SESSION_CLOSED_BY_CLIENT "closed by the client"
@@ -95,11 +97,14 @@ struct session_ops {
 	/*
 	 * Direct send for s (NULL: homad offers none): the send-only socket,
 	 * a new sealed ring memfd and a read-only descriptor of the peer
-	 * table into fds[0..3) (given to the client with the OpenReply, then
-	 * closed with close_fd), the ring mapped read-write into *ring.  0, or
-	 * a positive errno with a reason in why.
+	 * table into fds[0..3), and for an AF_INET6 s on a host with IPv6
+	 * the send-only socket for IPv6 peers into fds[3] (else -1); all
+	 * given to the client with the OpenReply, then closed with close_fd.
+	 * The ring mapped read-write into *ring.  0, or a positive errno
+	 * with a reason in why.
 	 */
-	int (*direct_open)(void *arg, struct session *s, int fds[3],
+	int (*direct_open)(void *arg, struct session *s,
+			   int fds[SESSION_DIRECT_FDS],
 			   struct homa_direct_ring **ring, char *why,
 			   size_t whylen);
 	/* Unmap the ring direct_open mapped. */
@@ -176,7 +181,7 @@ struct session_ev {
 	size_t len;
 	/* Descriptors to pass with it (SCM_RIGHTS), closed when it is freed
 	 * (through h's close_fd). */
-	int fds[3];
+	int fds[SESSION_DIRECT_FDS];
 	unsigned n_fds;
 	struct session_host *h;
 };
@@ -221,6 +226,7 @@ struct session {
 	/* Direct send: the ring (NULL: none), how far homad took it. */
 	struct homa_direct_ring *ring;
 	uint64_t ring_tail;
+	bool direct_v6;		 /* it has a socket for IPv6 peers too */
 	uint64_t direct_records; /* records taken from it (homactl sockets) */
 	TAILQ_ENTRY(session) direct_link; /* h->direct */
 

@@ -107,11 +107,11 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 	struct cmsghdr *cm;
 	struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
 	int fds[2] = {rx_fd, tx_fd}, rc;
-	int dfds[3] = {-1, -1, -1};
+	int dfds[4] = {-1, -1, -1, -1};
 	unsigned ndfds = 0;
 	const char *env = getenv("HOMA_DIRECT_SEND");
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} rctl;
 	ssize_t n;
@@ -121,8 +121,7 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 	o.rx_pool_bytes = s->rx_size;
 	o.tx_area_bytes = s->tx_size;
 	/* Asked unless HOMA_DIRECT_SEND=0: homad's homa.conf decides. */
-	o.direct_send =
-		s->family == AF_INET && !(env != NULL && strcmp(env, "0") == 0);
+	o.direct_send = !(env != NULL && strcmp(env, "0") == 0);
 	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 	m.open = &o;
 	iov.iov_base = out;
@@ -170,7 +169,7 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 
 				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
 				       sizeof(int));
-				if (ndfds < 3)
+				if (ndfds < 4)
 					dfds[ndfds++] = fd;
 				else
 					close(fd);
@@ -209,10 +208,13 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 		s->wmem_max = r->wmem_max;
 		s->max_inline = r->max_inline;
 		s->takes_recycle = r->takes_recycle;
-		if (r->direct_send && ndfds == 3 &&
+		/* [socket, ring, table] and with direct_v6 (an AF_INET6
+		 * socket) the IPv6 socket. */
+		if (r->direct_send && ndfds == (r->direct_v6 ? 4u : 3u) &&
 		    direct_setup(s, dfds) == 0) {
-			dfds[0] = -1; /* s->dfd now */
-			conn_log(s, HC_LOG_DEBUG, "direct send granted");
+			dfds[0] = dfds[3] = -1; /* s->dfd, s->dfd6 now */
+			conn_log(s, HC_LOG_DEBUG, "direct send granted%s",
+				 s->dfd6 >= 0 ? " (IPv4 and IPv6 peers)" : "");
 		} else if (o.direct_send && r->direct_refusal != NULL &&
 			   r->direct_refusal[0]) {
 			conn_log(s, HC_LOG_DEBUG, "no direct send: %s",
@@ -332,6 +334,7 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 	s->rx_fd = -1;
 	s->tx_fd = -1;
 	s->dfd = -1;
+	s->dfd6 = -1;
 	s->rx_fixed = ext->rx_at != NULL;
 	s->family = family;
 	s->rx_size = o.rx_pool_bytes;

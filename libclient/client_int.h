@@ -333,8 +333,10 @@ struct hc_sock {
 	void *log_arg;
 
 	/* Direct send (direct.c), when homad granted it: the send-only
-	 * socket, the ring (records written: dhead), homad's peer table. */
+	 * socket (IPv4 peers; IPv6 peers: dfd6, -1 if none), the ring
+	 * (records written: dhead), homad's peer table. */
 	int dfd;
+	int dfd6;
 	struct homa_direct_ring *dring;
 	const struct homa_direct_table *dtab;
 	uint64_t dhead;
@@ -343,7 +345,7 @@ struct hc_sock {
 	 * direct request to the same peer and port (0: none). */
 	uint64_t dack_id;
 	uint16_t dack_port;
-	uint8_t dack_addr[16]; /* v4-mapped */
+	uint8_t dack_addr[16]; /* IPv6, IPv4 v4-mapped */
 };
 
 /* ---- direct.c: direct send ------------------------------------------- */
@@ -364,15 +366,16 @@ struct direct_pkt {
 	uint64_t tx_offset;
 	uint32_t length;
 	uint16_t sport, dport;
-	uint8_t addr[16]; /* v4-mapped */
+	uint8_t addr[16]; /* IPv6, IPv4 v4-mapped */
 	uint8_t prio;	  /* direct_prepare's */
 	uint16_t cutoff_version;
 	uint8_t flags;	 /* DATA pad[2] */
 	uint64_t ack_id; /* the DATA's ack (of an RPC to dport), 0: none */
 };
 
-/* Map the ring and table of fds [socket, ring, table]: 0, -errno. */
-int direct_setup(struct hc_sock *s, const int fds[3]);
+/* Map the ring and table of fds [socket, ring, table, IPv6 socket] (the
+ * last one -1 if none); the sockets are s's then: 0, -errno. */
+int direct_setup(struct hc_sock *s, const int fds[4]);
 void direct_teardown(struct hc_sock *s);
 /* Can a message of len bytes to addr go directly now? */
 bool direct_fits(const struct hc_sock *s, size_t len, uint8_t addr_len,
@@ -383,7 +386,8 @@ int direct_peer(const struct homa_direct_table *t, const uint8_t addr[16],
 /* Unscheduled priority of a message of length to p (the engine's rule). */
 uint8_t direct_prio(const struct direct_peer_info *p, uint32_t length,
 		    uint32_t num_priorities);
-/* The IPv4 + DATA headers of d into hdr[0..cap): bytes, 0 if too small. */
+/* The IPv4 + DATA headers of d into hdr[0..cap): bytes, 0 if too small
+ * (only the ip link's IPv4 socket sends the IPv4 header). */
 size_t direct_build(const struct direct_pkt *d, uint8_t *hdr, size_t cap);
 /* The response of our RPC id from addr:port arrived (lock held): its ack
  * may ride in the next direct request there. */

@@ -32,7 +32,7 @@
 /* Seqlock retries before the entry counts as unknown. */
 #define DIRECT_READ_TRIES 16
 
-int direct_setup(struct hc_sock *s, const int fds[3])
+int direct_setup(struct hc_sock *s, const int fds[4])
 {
 	void *ring, *tab;
 
@@ -57,6 +57,7 @@ int direct_setup(struct hc_sock *s, const int fds[3])
 	s->dring = ring;
 	s->dtab = tab;
 	s->dfd = fds[0];
+	s->dfd6 = fds[3];
 	s->dhead = __atomic_load_n(&s->dring->head, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -69,9 +70,12 @@ void direct_teardown(struct hc_sock *s)
 		munmap((void *)s->dtab, sizeof(struct homa_direct_table));
 	if (s->dfd >= 0)
 		close(s->dfd);
+	if (s->dfd6 >= 0)
+		close(s->dfd6);
 	s->dring = NULL;
 	s->dtab = NULL;
 	s->dfd = -1;
+	s->dfd6 = -1;
 }
 
 bool direct_fits(const struct hc_sock *s, size_t len, uint8_t addr_len,
@@ -83,7 +87,8 @@ bool direct_fits(const struct hc_sock *s, size_t len, uint8_t addr_len,
 	if (s->dring == NULL || len == 0 || s->port == 0)
 		return false;
 	if (addr_len == 16 && memcmp(addr, mapped, sizeof(mapped)) != 0)
-		return false;
+		return s->dfd6 >= 0 && len <= __atomic_load_n(&s->dtab->max_v6,
+							      __ATOMIC_RELAXED);
 	return len <= __atomic_load_n(&s->dtab->max_v4, __ATOMIC_RELAXED);
 }
 
@@ -234,50 +239,66 @@ int direct_prepare(struct hc_sock *s, struct direct_pkt *d,
 int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 		const void *payload)
 {
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+					   0, 0, 0, 0, 0xff, 0xff};
 	uint8_t hdr[20 + HOMA_DATA_LEN];
-	struct sockaddr_in sin = {.sin_family = AF_INET};
+	union {
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} sa;
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov[2];
 	struct msghdr mh;
+	struct cmsghdr *cm;
 	size_t n = direct_build(d, hdr, sizeof(hdr));
 	bool udp = __atomic_load_n(&s->dtab->link, __ATOMIC_RELAXED) ==
 		   HOMA_DIRECT_LINK_UDP;
+	bool v6 = memcmp(d->addr, mapped, sizeof(mapped)) != 0;
+	uint16_t port = udp ? (uint16_t)__atomic_load_n(&s->dtab->udp_port,
+							__ATOMIC_RELAXED)
+			    : 0;
+	int tos = d->prio << 5, fd = v6 ? s->dfd6 : s->dfd;
 	ssize_t r;
 
-	if (n == 0)
+	if (n == 0 || fd < 0)
 		return -EINVAL;
-	memcpy(&sin.sin_addr, d->addr + 12, 4);
-	/* ip link: the IPv4 header is ours; udp: the kernel's, and the
-	 * priority goes in a cmsg (as homad's udp link sends it). */
-	iov[0].iov_base = udp ? hdr + 20 : hdr;
-	iov[0].iov_len = udp ? n - 20 : n;
+	memset(&sa, 0, sizeof(sa));
+	memset(&mh, 0, sizeof(mh));
+	if (v6) {
+		sa.v6.sin6_family = AF_INET6;
+		memcpy(&sa.v6.sin6_addr, d->addr, 16);
+		sa.v6.sin6_port = htons(port);
+		mh.msg_namelen = sizeof(sa.v6);
+	} else {
+		sa.v4.sin_family = AF_INET;
+		memcpy(&sa.v4.sin_addr, d->addr + 12, 4);
+		sa.v4.sin_port = htons(port);
+		mh.msg_namelen = sizeof(sa.v4);
+	}
+	/* The ip link's IPv4 socket takes our IPv4 header; the others have
+	 * the kernel's, with the priority in a cmsg (as homad sends). */
+	iov[0].iov_base = udp || v6 ? hdr + 20 : hdr;
+	iov[0].iov_len = udp || v6 ? n - 20 : n;
 	iov[1].iov_base = (void *)payload;
 	iov[1].iov_len = d->length;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_name = &sin;
-	mh.msg_namelen = sizeof(sin);
+	mh.msg_name = &sa;
 	mh.msg_iov = iov;
 	mh.msg_iovlen = 2;
-	if (udp) {
-		struct cmsghdr *cm;
-		int tos = d->prio << 5;
-
-		sin.sin_port = htons((uint16_t)__atomic_load_n(
-			&s->dtab->udp_port, __ATOMIC_RELAXED));
+	if (udp || v6) {
 		memset(&ctl, 0, sizeof(ctl));
 		mh.msg_control = ctl.buf;
 		mh.msg_controllen = sizeof(ctl.buf);
 		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = IPPROTO_IP;
-		cm->cmsg_type = IP_TOS;
+		cm->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+		cm->cmsg_type = v6 ? IPV6_TCLASS : IP_TOS;
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &tos, sizeof(tos));
 	}
 	do {
-		r = sendmsg(s->dfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		r = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (r < 0 && errno == EINTR);
 	/* A packet lost here is homad's to retransmit (it adopted it). */
 	return r < 0 ? -errno : 0;

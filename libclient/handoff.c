@@ -212,6 +212,7 @@ int handoff_import(struct hc_sock **out, int statefd, int fd, int rx_fd,
 	}
 	s->fd = fd;
 	s->dfd = -1; /* direct send is not handed over */
+	s->dfd6 = -1;
 	s->rx_fd = fcntl(rx_fd, F_DUPFD_CLOEXEC, 0);
 	s->tx_fd = fcntl(tx_fd, F_DUPFD_CLOEXEC, 0);
 	s->family = h.family;

@@ -40,7 +40,13 @@
  *     read-write: one producer (the library, under its socket's lock), one
  *     consumer (homad);
  *   - homad's peer table, a memfd of sizeof(struct homa_direct_table)
- *     bytes, passed read-only (homad alone writes it).
+ *     bytes, passed read-only (homad alone writes it);
+ *   - for an AF_INET6 socket on a host with IPv6 (OpenReply.direct_v6),
+ *     the send-only socket for IPv6 peers: on the ip link a raw IPv6
+ *     socket of protocol 146 (the kernel writes the IPv6 header; the
+ *     priority goes in an IPV6_TCLASS cmsg), on the udp link an IPv6-only
+ *     UDP socket, both with a locked drop-all filter.  IPv4 peers of such
+ *     a socket (v4-mapped) use the first one.
  * The library writes a record, then publishes it (head, release), then
  * sends the message's one DATA packet itself; the message stays in the tx
  * area (tx_offset) until homad releases it (TxReleased), as a SendRequest's
@@ -110,7 +116,7 @@ struct homa_direct_table {
 	uint32_t magic; /* HOMA_DIRECT_MAGIC */
 	uint32_t num_priorities;
 	uint32_t max_v4;   /* longest message sent directly, IPv4 peers */
-	uint32_t max_v6;   /* IPv6 peers (0: none) */
+	uint32_t max_v6;   /* IPv6 peers */
 	uint32_t incast;   /* requests carry HOMAD_FLAG_INCAST to homads */
 	uint32_t link;	   /* HOMA_DIRECT_LINK_* */
 	uint32_t udp_port; /* the udp link's port (peers' homads) */

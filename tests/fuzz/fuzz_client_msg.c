@@ -47,13 +47,13 @@
 #define FC_TX	 (1u << 20) /* the pretend tx area memfd's size */
 #define FC_FD_RX 1000
 #define FC_FD_TX 1001
-#define FC_FD_D0 1002 /* the direct-send descriptors: 1002 .. 1004 */
+#define FC_FD_D0 1002 /* the direct-send descriptors: 1002 .. 1005 */
 
 static struct homa_engine *fc_engine;
 static struct homa_config fc_cfg;
 static struct session_host fc_host;
 static uint64_t fc_now = 1000000000ull;
-static unsigned fc_closed[5]; /* closes of FC_FD_RX .. FC_FD_D0 + 2 */
+static unsigned fc_closed[6]; /* closes of FC_FD_RX .. FC_FD_D0 + 3 */
 static _Alignas(64) struct homa_direct_ring fc_ring;
 static bool fc_ring_mapped;
 static unsigned fc_maps;
@@ -116,21 +116,23 @@ static void fc_unmap(void *arg, void *p, uint64_t size)
 static void fc_close(void *arg, int fd)
 {
 	(void)arg;
-	FUZZ_CHECK(fd >= FC_FD_RX && fd <= FC_FD_D0 + 2);
+	FUZZ_CHECK(fd >= FC_FD_RX && fd <= FC_FD_D0 + 3);
 	fc_closed[fd - FC_FD_RX]++;
 }
 
-static int fc_direct_open(void *arg, struct session *s, int fds[3],
+static int fc_direct_open(void *arg, struct session *s,
+			  int fds[SESSION_DIRECT_FDS],
 			  struct homa_direct_ring **ring, char *why,
 			  size_t whylen)
 {
 	(void)arg;
-	(void)s;
 	(void)why;
 	(void)whylen;
 	FUZZ_CHECK(!fc_ring_mapped);
 	for (int i = 0; i < 3; i++)
 		fds[i] = FC_FD_D0 + i;
+	/* An AF_INET6 session gets the IPv6 socket too (as chan.c's). */
+	fds[3] = s->family == AF_INET6 ? FC_FD_D0 + 3 : -1;
 	memset(&fc_ring, 0, sizeof(fc_ring));
 	fc_ring_mapped = true;
 	*ring = &fc_ring;
@@ -231,14 +233,14 @@ static void fc_end(struct session *s)
 
 /* A well-formed Open of an AF_INET6 (AF_INET with direct send) socket with
  * both regions. */
-static size_t fc_open_msg(uint8_t *buf, bool direct)
+static size_t fc_open_msg(uint8_t *buf, bool direct, int family)
 {
 	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
 	Homa__Client__Open o = HOMA__CLIENT__OPEN__INIT;
 
 	o.version = HOMA_CLIENT_PROTO_VERSION;
 	o.direct_send = direct;
-	o.family = direct ? AF_INET : AF_INET6;
+	o.family = (uint32_t)family;
 	o.rx_pool_bytes = FC_RX;
 	o.tx_area_bytes = FC_TX;
 	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
@@ -251,8 +253,10 @@ static void fc_direct(const uint8_t *data, size_t size)
 {
 	static uint8_t open[256];
 	struct session_stats before = fc_host.stats;
-	size_t open_len = fc_open_msg(open, true);
 	uint8_t mode = size > 0 ? data[0] : 0;
+	/* Mode bit 128: an AF_INET6 session (IPv6 peers allowed too). */
+	size_t open_len =
+		fc_open_msg(open, true, (mode & 128) ? AF_INET6 : AF_INET);
 	size_t n = (size > 1 ? size - 1 : 0) / sizeof(struct homa_direct_rec);
 	struct session c;
 
@@ -266,6 +270,8 @@ static void fc_direct(const uint8_t *data, size_t size)
 	FUZZ_CHECK(c.state == SESS_OPEN && c.ring == &fc_ring);
 	fc_drain(&c);
 	FUZZ_CHECK(fc_closed[2] == 1 && fc_closed[3] == 1 && fc_closed[4] == 1);
+	FUZZ_CHECK(fc_closed[5] == ((mode & 128) ? 1u : 0u));
+	FUZZ_CHECK(c.direct_v6 == ((mode & 128) != 0));
 	memcpy(fc_ring.rec, data + 1, n * sizeof(struct homa_direct_rec));
 	for (size_t i = 0; i < n; i++) {
 		struct homa_direct_rec *r = &fc_ring.rec[i];
@@ -302,14 +308,14 @@ static void fc_sessions(const uint8_t *data, size_t size)
 	struct session_stats before = fc_host.stats;
 	struct session a, b;
 	struct homa_engine_state st;
-	size_t open_len = fc_open_msg(open, false);
+	size_t open_len = fc_open_msg(open, false, AF_INET6);
 	enum session_state was;
 
 	/* The datagram as an Open. */
 	fc_session(&a);
 	fc_feed(&a, data, size, true);
-	/* Granted direct send: its three descriptors went with the
-	 * OpenReply, closed with it (fc_drain). */
+	/* Granted direct send: its three descriptors (four: AF_INET6) went with
+	 * the OpenReply, closed with it (fc_drain). */
 	FUZZ_CHECK(a.state == SESS_OPEN || a.state == SESS_LINGER ||
 		   a.state == SESS_DOOMED);
 	if (a.state == SESS_LINGER)
@@ -318,6 +324,7 @@ static void fc_sessions(const uint8_t *data, size_t size)
 	FUZZ_CHECK(fc_closed[2] == fc_closed[3] &&
 		   fc_closed[3] == fc_closed[4]);
 	FUZZ_CHECK(fc_closed[2] == (a.ring != NULL ? 1u : 0u));
+	FUZZ_CHECK(fc_closed[5] == (a.direct_v6 ? 1u : 0u));
 	fc_end(&a);
 	FUZZ_CHECK(!fc_ring_mapped);
 

@@ -127,7 +127,7 @@ struct tc {
 	Homa__Client__DaemonMsg *pending[TC_MAX_PENDING];
 	unsigned n_pending;
 	/* Descriptors that came with homad's datagrams (direct send). */
-	int dfds[3];
+	int dfds[4]; /* direct send: socket, ring, table, IPv6 socket */
 	unsigned n_dfds;
 	bool direct; /* OpenReply.direct_send */
 };
@@ -240,7 +240,7 @@ static int tc_read(struct tc *t, Homa__Client__DaemonMsg **out, int timeout_ms)
 
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
 			       sizeof(fd));
-			if (t->n_dfds < 3)
+			if (t->n_dfds < 4)
 				t->dfds[t->n_dfds++] = fd;
 			else
 				close(fd);
@@ -407,9 +407,9 @@ static int tc_open_ex(struct tc *t, const char *path, int family, size_t rx_len,
 		if (!r->takes_recycle)
 			tc_fail("OpenReply without takes_recycle");
 		t->direct = r->direct_send;
-		if (t->direct != (t->n_dfds == 3))
-			tc_fail("direct send %d with %u descriptors",
-				(int)t->direct, t->n_dfds);
+		if (t->n_dfds != (t->direct ? (r->direct_v6 ? 4u : 3u) : 0u))
+			tc_fail("direct send %d (IPv6 %d) with %u descriptors",
+				(int)t->direct, (int)r->direct_v6, t->n_dfds);
 		if (o->direct && !t->direct)
 			tc_fail("direct send not granted: %s",
 				r->direct_refusal ? r->direct_refusal : "?");
@@ -1405,8 +1405,8 @@ static int tc_direct(const char *path, int family, const char *name,
 	struct tc t;
 	void *p;
 
-	if (family != AF_INET)
-		tc_fail("direct send is for AF_INET sockets");
+	if (family != AF_INET && strcmp(name, "probe") != 0)
+		tc_fail("direct case %s is for AF_INET sockets", name);
 	err = tc_open_ex(&t, path, family, rx_len, tx_len, &o);
 	if (err != 0)
 		tc_fail("Open refused: %s", strerror(err));
@@ -1417,6 +1417,22 @@ static int tc_direct(const char *path, int family, const char *name,
 	    (v != IPPROTO_RAW && v != IPPROTO_UDP))
 		tc_fail("the direct socket is neither IPPROTO_RAW nor UDP (%d)",
 			v);
+	/* An AF_INET6 socket (on a host with IPv6) has one for IPv6 peers:
+	 * raw protocol 146, which would see every Homa packet of the host
+	 * but for its filter, or UDP. */
+	if (family == AF_INET6) {
+		int v6;
+
+		vl = sizeof(v6);
+		if (t.n_dfds != 4)
+			tc_fail("AF_INET6: no IPv6 direct socket");
+		if (getsockopt(t.dfds[3], SOL_SOCKET, SO_PROTOCOL, &v6, &vl) <
+			    0 ||
+		    (v6 != 146 && v6 != IPPROTO_UDP))
+			tc_fail("the IPv6 direct socket is neither protocol "
+				"146 nor UDP (%d)",
+				v6);
+	}
 	/* The peer table: read-only for good. */
 	tc_must_fail(mmap(NULL, sizeof(*tab), PROT_READ | PROT_WRITE,
 			  MAP_SHARED, t.dfds[2], 0) == MAP_FAILED
@@ -1450,14 +1466,19 @@ static int tc_direct(const char *path, int family, const char *name,
 	for (int round = 0; round < 20; round++) {
 		Homa__Client__DaemonMsg *d;
 		uint64_t id = tc_next_id(&t);
-		struct pollfd pfd = {.fd = t.dfds[0], .events = POLLIN};
+		struct pollfd pfd[2] = {{.fd = t.dfds[0], .events = POLLIN},
+					{.fd = t.n_dfds == 4 ? t.dfds[3] : -1,
+					 .events = POLLIN}};
 
 		memset(t.tx, round, 3000);
 		if (tc_send_request(&t, id, addr, alen, port, 1, false, 0, 3000,
 				    false) < 0)
 			tc_fail("send: %s", strerror(errno));
-		tc_forge(t.dfds[0], addr, port, first - 2 - 2 * (uint64_t)round,
-			 v == IPPROTO_UDP ? (uint16_t)tab->udp_port : 0);
+		if (alen == 4)
+			tc_forge(t.dfds[0], addr, port,
+				 first - 2 - 2 * (uint64_t)round,
+				 v == IPPROTO_UDP ? (uint16_t)tab->udp_port
+						  : 0);
 		for (;;) {
 			if (tc_event(&t, &d, TC_TIMEOUT_MS) <= 0)
 				tc_fail("no response to an echo");
@@ -1473,15 +1494,19 @@ static int tc_direct(const char *path, int family, const char *name,
 			}
 			homa__client__daemon_msg__free_unpacked(d, NULL);
 		}
-		if (poll(&pfd, 1, round == 19 ? 200 : 0) != 0)
-			tc_fail("the direct socket became readable");
-		if (recv(t.dfds[0], buf, sizeof(buf), MSG_DONTWAIT) >= 0 ||
-		    errno != EAGAIN)
-			tc_fail("the direct socket received something (%s)",
-				strerror(errno));
+		if (poll(pfd, 2, round == 19 ? 200 : 0) != 0)
+			tc_fail("a direct socket became readable");
+		for (unsigned k = 0; k < 2; k++)
+			if (pfd[k].fd >= 0 && (recv(pfd[k].fd, buf, sizeof(buf),
+						    MSG_DONTWAIT) >= 0 ||
+					       errno != EAGAIN))
+				tc_fail("direct socket %u received something "
+					"(%s)",
+					k, strerror(errno));
 	}
-	printf("direct: nothing received, the table read-only, the ring "
-	       "sealed\n");
+	printf("direct: nothing received%s, the table read-only, the ring "
+	       "sealed\n",
+	       t.n_dfds == 4 ? " (IPv4 and IPv6 sockets)" : "");
 	if (strcmp(name, "probe") == 0) {
 		tc_close(&t);
 		return 0;

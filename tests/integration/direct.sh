@@ -7,7 +7,12 @@
 #     from B's library (B's direct_messages), the responses from A's
 #     library (A's direct_messages), none beyond it; homad was not handed a
 #     SendRequest for them (chan_commands grows by the others only);
-#   - ip link, IPv6 sockets: not granted (AF_INET only), echoes exact;
+#   - ip link, AF_INET6 sockets: granted with a second send socket (raw
+#     IPv6, protocol 146): echoes to an IPv6 peer around its limit (1404
+#     bytes) byte-exact, the short ones sent by both libraries; an
+#     AF_INET6 socket's IPv4 (v4-mapped) peer through the IPv4 socket;
+#     that raw IPv6 socket receives nothing while IPv6 Homa traffic
+#     arrives (tests/integration/chan_test direct -f 6);
 #   - loss: A and B drop 30% of what they receive (test.rx_drop): every
 #     echo exact, recovered by homad's retransmission of directly sent
 #     requests and responses (both hosts' resent_packets grow), no bad
@@ -20,8 +25,9 @@
 #   - not in the list (direct_send_groups of another gid): denied and
 #     counted (chan_direct_denied), echoes exact;
 #   - udp link (limit 1416 bytes: 8 fewer for the UDP header): echoes
-#     exact, the short ones sent by the libraries; with 30% loss both
-#     ways, recovered by homad's retransmission; a direct-send client
+#     exact, the short ones sent by the libraries (IPv4 and IPv6: 1396);
+#     with 30% loss both ways, recovered by homad's retransmission; a
+#     direct-send client (IPv4, and IPv6 with its UDP socket for IPv6)
 #     (tests/integration/chan_test direct) receives nothing on its UDP
 #     socket (locked drop-all filter) while forging packets about another
 #     connection's ids, and cannot write homad's peer table.
@@ -53,6 +59,10 @@ snap() {
 # delta HOST NAME FROM TO: how much counter NAME of HOST grew.
 delta() {
 	echo $(($(metric "$T_TMP/$1.$4" "$2") - $(metric "$T_TMP/$1.$3" "$2")))
+}
+# both NAME FROM TO: how much counter NAME grew in A and B together.
+both() {
+	echo $(($(delta a "$1" "$2" "$3") + $(delta b "$1" "$2" "$3")))
 }
 
 # conf LINK GID [EXTRA]: a homa.conf for both homads.
@@ -96,14 +106,12 @@ loss_case() {
 		hctl $h set test.rx_drop 0 >/dev/null ||
 			fail "homactl set in $h"
 	done
-	drops=$(($(delta a fault_rx_drops l4 l5) + \
-		$(delta b fault_rx_drops l4 l5)))
+	drops=$(both fault_rx_drops l4 l5)
 	rq=$(delta b direct_messages l4 l5)
 	rs=$(delta a direct_messages l4 l5)
 	rp=$(delta b resent_packets l4 l5)
 	ra=$(delta a resent_packets l4 l5)
-	bad=$(($(delta a chan_direct_bad l4 l5) + \
-		$(delta b chan_direct_bad l4 l5)))
+	bad=$(both chan_direct_bad l4 l5)
 	if $ok && [ "$drops" -gt 0 ] && [ "$rq" -eq 48 ] && [ "$rs" -eq 48 ] &&
 		[ "$rp" -gt 0 ] && [ "$ra" -gt 0 ] && [ "$bad" -eq 0 ]; then
 		pass "$name" "48 echoes exact, $drops packets dropped, B \
@@ -112,6 +120,43 @@ resent $rp packets, A $ra, direct requests $rq, responses $rs"
 		failed "$name" "ok $ok, drops $drops, direct requests $rq, \
 responses $rs (48 each expected), B resent $rp, A $ra, bad $bad: \
 $(tr '\n' ' ' <"$T_TMP/case.err")"
+	fi
+}
+
+# direct_echo LABEL FAMILY DEST PORT SIZES N LIMIT: a new client in B
+# echoes SIZES (each twice) byte-exact; N requests went from B's library
+# and N responses from A's (those up to LIMIT bytes), the client was
+# granted, no bad record.
+direct_echo() {
+	snap e0
+	run_case "direct echo $1" b "$E2E" echo -f "$2" -d "$3" -p "$4" \
+		--sizes "$5"
+	snap e1
+	name="direct messages $1"
+	rq=$(delta b direct_messages e0 e1)
+	rs=$(delta a direct_messages e0 e1)
+	gb=$(delta b chan_direct_granted e0 e1)
+	cb=$(delta b chan_commands e0 e1)
+	bad=$(both chan_direct_bad e0 e1)
+	if [ "$rq" -eq "$6" ] && [ "$rs" -eq "$6" ] && [ "$gb" -eq 1 ] &&
+		[ "$bad" -eq 0 ]; then
+		pass "$name" "B's library sent $rq requests, A's $rs \
+responses directly (<= $7 bytes), B's homad took $cb commands"
+	else
+		failed "$name" "requests $rq, responses $rs ($6 each \
+expected), granted $gb, bad $bad"
+	fi
+}
+
+# probe_case NAME FAMILY DEST PORT: chan_test's direct client in B
+# receives nothing on its direct sockets while echoes (and, IPv4, forged
+# packets) flow.
+probe_case() {
+	if out=$(ip netns exec "$B" timeout 40 "$CHAN_TEST" direct \
+		-s "$(sock b)" -f "$2" --case probe -d "$3" -p "$4" 2>&1); then
+		pass "$1" "$out"
+	else
+		failed "$1" "$(echo "$out" | tr '\n' ' ')"
 	fi
 }
 
@@ -128,27 +173,10 @@ start_server a srv -f 4 --echo 100
 SRVS=$SRV
 start_server a srv6 -f 6 --echo 101
 SRVS="$SRVS $SRV"
-snap d0
-run_case "direct echo ip IPv4" b "$E2E" echo -f 4 -d "$A4" -p 100 \
-	--sizes "$SIZES"
-snap d1
-name="direct messages ip IPv4"
-rq=$(delta b direct_messages d0 d1)
-rs=$(delta a direct_messages d0 d1)
-gb=$(delta b chan_direct_granted d0 d1)
-cb=$(delta b chan_commands d0 d1)
-bad=$(($(delta a chan_direct_bad d0 d1) + $(delta b chan_direct_bad d0 d1)))
-if [ "$rq" -eq $((2 * NDIRECT)) ] && [ "$rs" -eq $((2 * NDIRECT)) ] &&
-	[ "$gb" -eq 1 ] && [ "$bad" -eq 0 ]; then
-	pass "$name" "B's library sent $rq requests, A's $rs responses \
-directly (<= $MAX bytes), B granted $gb, B's homad took $cb commands"
-else
-	failed "$name" "requests $rq, responses $rs (expected \
-$((2 * NDIRECT)) each), granted $gb, bad $bad"
-fi
+direct_echo "ip IPv4" 4 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX
 
 # homactl sockets in A: the IPv4 echo server was granted direct send and
-# sent its responses itself; the IPv6 one (no direct send) was not.
+# sent its responses itself; the IPv6 one was granted, and sent none yet.
 name="homactl sockets: direct send per socket"
 why=
 if hctl a -j sockets >"$T_TMP/so.json" 2>&1 &&
@@ -162,34 +190,29 @@ if v4 is None or v6 is None:
     print("no sockets on ports 100 and 101: %s" % d)
 elif not v4["direct_send"] or v4["direct_messages"] != int(sys.argv[2]):
     print("port 100: %s (direct send, %s messages expected)" % (v4, sys.argv[2]))
-elif v6["direct_send"] or v6["direct_messages"] != 0:
-    print("port 101: %s (no direct send expected)" % v6)
+elif not v6["direct_send"] or v6["direct_messages"] != 0:
+    print("port 101: %s (direct send, no message yet expected)" % v6)
 EOF
 )
 	awk -v n=$((2 * NDIRECT)) '$3 == 100 && $9 == n { a = 1 }
-		$3 == 101 && $9 == "-" { b = 1 } END { exit !(a && b) }' \
+		$3 == 101 && $9 == 0 { b = 1 } END { exit !(a && b) }' \
 		"$T_TMP/so.txt" || why="$why text: $(tr '\n' ' ' <"$T_TMP/so.txt")"
 else
 	why="homactl sockets failed: $(tr '\n' ' ' <"$T_TMP/so.json")"
 fi
 if [ -z "$why" ]; then
-	pass "$name" "port 100: $((2 * NDIRECT)) direct messages, port 101: -"
+	pass "$name" "port 100: $((2 * NDIRECT)) direct messages, port 101: 0"
 else
 	failed "$name" "$why"
 fi
 
-snap d2
-run_case "echo ip IPv6 (no direct send)" b "$E2E" echo -f 6 -d "$A6" -p 101 \
-	--sizes "$SIZES"
-snap d3
-name="IPv6 sockets do not use it"
-rq=$(($(delta b direct_messages d2 d3) + $(delta a direct_messages d2 d3)))
-gb=$(delta b chan_direct_granted d2 d3)
-if [ "$rq" -eq 0 ] && [ "$gb" -eq 0 ]; then
-	pass "$name" "no direct message, none granted"
-else
-	failed "$name" "direct messages $rq, granted $gb"
-fi
+# IPv6: one packet of payload is 20 bytes less (the IPv6 header).
+MAX6=$((MAX - 20))
+SIZES6=1,100,1000,$((MAX6 - 1)),$MAX6,$((MAX6 + 1)),1500,40000
+direct_echo "ip IPv6" 6 "$A6" 101 "$SIZES6" $((2 * NDIRECT)) $MAX6
+# An AF_INET6 socket's IPv4 peer (v4-mapped): the IPv4 send socket.
+direct_echo "ip AF_INET6 to IPv4" 6 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX
+probe_case "ip: the IPv6 direct socket receives nothing" 6 "$A6" 101
 
 loss_case ip $MAX
 
@@ -257,31 +280,18 @@ conf udp 0
 start_homads_conf "$T_TMP/homa.conf" "$T_TMP/homa.conf"
 start_server a srv -f 4 --echo 100
 SRVS=$SRV
+start_server a srv6 -f 6 --echo 101
+SRVS="$SRVS $SRV"
 # 8 bytes fewer: the UDP header.
 UMAX=$((MAX - 8))
-snap u0
-run_case "direct echo udp IPv4" b "$E2E" echo -f 4 -d "$A4" -p 100 \
-	--sizes 1,100,1000,$((UMAX - 1)),$UMAX,$((UMAX + 1)),1500,40000
-snap u1
-name="direct messages udp IPv4"
-rq=$(delta b direct_messages u0 u1)
-rs=$(delta a direct_messages u0 u1)
-gb=$(delta b chan_direct_granted u0 u1)
-if [ "$rq" -eq 10 ] && [ "$rs" -eq 10 ] && [ "$gb" -eq 1 ]; then
-	pass "$name" "B's library sent $rq requests, A's $rs responses \
-directly (<= $UMAX bytes)"
-else
-	failed "$name" "requests $rq, responses $rs (10 each expected), \
-granted $gb"
-fi
+direct_echo "udp IPv4" 4 "$A4" 100 \
+	1,100,1000,$((UMAX - 1)),$UMAX,$((UMAX + 1)),1500,40000 10 $UMAX
+UMAX6=$((MAX6 - 8))
+direct_echo "udp IPv6" 6 "$A6" 101 \
+	1,100,1000,$((UMAX6 - 1)),$UMAX6,$((UMAX6 + 1)),1500,40000 10 $UMAX6
 loss_case udp $UMAX
-name="udp: the direct socket receives nothing"
-if out=$(ip netns exec "$B" timeout 40 "$CHAN_TEST" direct -s "$(sock b)" \
-	-f 4 --case probe -d "$A4" -p 100 2>&1); then
-	pass "$name" "$out"
-else
-	failed "$name" "$(echo "$out" | tr '\n' ' ')"
-fi
+probe_case "udp: the direct socket receives nothing" 4 "$A4" 100
+probe_case "udp: the IPv6 direct socket receives nothing" 6 "$A6" 101
 stop_homads
 
 echo "# $CASES cases, $FAILS failed"

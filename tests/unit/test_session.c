@@ -44,6 +44,7 @@ struct st {
 	struct session_ops ops;
 	bool ask_direct;
 	bool direct_fail;
+	bool direct_no_v6; /* the shell has no IPv6 socket to give */
 	struct homa_direct_ring *ring;
 	struct homa_direct_table *table;
 	unsigned direct_opens, direct_closes;
@@ -1427,19 +1428,22 @@ END_TEST
 /* ---- direct send ----------------------------------------------------------
  */
 
-static int st_direct_open(void *arg, struct session *s, int fds[3],
+static int st_direct_open(void *arg, struct session *s,
+			  int fds[SESSION_DIRECT_FDS],
 			  struct homa_direct_ring **ring, char *why,
 			  size_t whylen)
 {
 	struct st *t = arg;
 
-	(void)s;
 	if (t->direct_fail) {
 		snprintf(why, whylen, "test refusal");
 		return EIO;
 	}
 	for (int i = 0; i < 3; i++)
 		fds[i] = st_memfd(64, 0);
+	/* As chan.c: the IPv6 socket for AF_INET6 sessions only. */
+	fds[3] = s->family == AF_INET6 && !t->direct_no_v6 ? st_memfd(64, 0)
+							   : -1;
 	t->ring = aligned_alloc(64, sizeof(**ring));
 	ck_assert_ptr_nonnull(t->ring);
 	memset(t->ring, 0, sizeof(**ring));
@@ -1511,8 +1515,12 @@ static bool st_open_direct(struct st *t, int family, const char **why)
 	ck_assert_int_eq(m->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_OPEN);
 	ck_assert_int_eq(m->open->error, 0);
 	granted = m->open->direct_send;
-	/* The descriptors go with the answer, only when granted. */
-	ck_assert_uint_eq(ev->n_fds, granted ? 3 : 0);
+	/* The descriptors go with the answer, only when granted; a fourth
+	 * (the IPv6 socket) with direct_v6. */
+	ck_assert_uint_eq(ev->n_fds,
+			  granted ? (m->open->direct_v6 ? 4 : 3) : 0);
+	ck_assert(!m->open->direct_v6 || granted);
+	ck_assert_int_eq(t->s.direct_v6, m->open->direct_v6);
 	snprintf(text, sizeof(text), "%s",
 		 m->open->direct_refusal ? m->open->direct_refusal : "");
 	*why = text;
@@ -1543,12 +1551,21 @@ START_TEST(direct__granted_denied_limited)
 	ck_assert_ptr_null(t.s.ring);
 	st_teardown_direct(&t);
 
-	/* The limit, AF_INET6, and the shell's failure: refused. */
-	for (int k = 0; k < 3; k++) {
+	/* AF_INET6: granted, with the IPv6 socket when homad has one. */
+	for (int k = 0; k < 2; k++) {
+		st_setup_direct(&t, 1000, 64);
+		t.direct_no_v6 = k == 1;
+		ck_assert(st_open_direct(&t, AF_INET6, &why));
+		ck_assert_int_eq(t.s.direct_v6, k == 0);
+		ck_assert_uint_eq(t.h.stats.chan_direct_granted, 1);
+		st_teardown_direct(&t);
+	}
+
+	/* The limit and the shell's failure: refused. */
+	for (int k = 0; k < 2; k++) {
 		st_setup_direct(&t, 1000, k == 0 ? 0 : 64);
-		t.direct_fail = k == 2;
-		ck_assert(
-			!st_open_direct(&t, k == 1 ? AF_INET6 : AF_INET, &why));
+		t.direct_fail = k == 1;
+		ck_assert(!st_open_direct(&t, AF_INET, &why));
 		ck_assert_uint_eq(t.h.stats.chan_direct_refused, 1);
 		ck_assert_uint_eq(t.h.stats.chan_direct_granted, 0);
 		ck_assert_str_ne(why, "");
@@ -1564,6 +1581,7 @@ static void st_lib(struct st *t, struct hc_sock *hs)
 	hs->dring = t->ring;
 	hs->dtab = t->table;
 	hs->dfd = -1;
+	hs->dfd6 = -1;
 	hs->port = engine_sock_port(t->s.sock);
 	hs->dhead = t->ring->head;
 }
@@ -1674,6 +1692,230 @@ START_TEST(direct__packet_as_the_engine_sends_it)
 	/* The longest message the table allows: one packet. */
 	ck_assert_uint_eq(t.table->max_v4, 1500 - 20 - HOMA_DATA_LEN);
 	st_compare_packet(&t, &hs, id + 6, t.table->max_v4);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* A direct record for peer addr (16 bytes) with id, by the library's code. */
+static void st_lib_record6(struct hc_sock *hs, uint64_t id,
+			   const uint8_t addr[16])
+{
+	struct homa_direct_rec rec;
+	struct direct_pkt d;
+
+	memset(&d, 0, sizeof(d));
+	d.id = id;
+	d.length = 200;
+	d.sport = (uint16_t)hs->port;
+	d.dport = 4000;
+	memcpy(d.addr, addr, 16);
+	direct_prepare(hs, &d, &rec);
+	ck_assert_int_eq(direct_record(hs, &rec), 0);
+}
+
+/* AF_INET6 sockets: IPv6 peers through the IPv6 socket (one packet over
+ * IPv6: 20 bytes fewer), v4-mapped ones through the IPv4 socket; without
+ * an IPv6 socket a record for an IPv6 peer is refused. */
+START_TEST(direct__ipv6_peers)
+{
+	static const uint8_t mapped[16] = {0, 0, 0,    0,    0,	 0, 0, 0,
+					   0, 0, 0xff, 0xff, 10, 0, 0, 2};
+	uint8_t hdr[20 + HOMA_DATA_LEN];
+	struct homa_direct_rec rec;
+	struct direct_pkt d;
+	struct hc_sock hs;
+	struct st t;
+	const char *why;
+	uint64_t id;
+	unsigned sent;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET6, &why));
+	st_lib(&t, &hs);
+	hs.dfd6 = 99; /* the library's IPv6 socket (nothing is sent here) */
+	ck_assert_uint_eq(t.table->max_v6, 1500 - 40 - HOMA_DATA_LEN);
+	ck_assert(direct_fits(&hs, t.table->max_v6, 16, st_v6));
+	ck_assert(!direct_fits(&hs, t.table->max_v6 + 1, 16, st_v6));
+	ck_assert(direct_fits(&hs, t.table->max_v4, 16, mapped));
+	ck_assert(!direct_fits(&hs, t.table->max_v4 + 1, 16, mapped));
+
+	/* The DATA header, byte for byte the engine's, and its priority. */
+	id = st_first_id(&t);
+	sent = t.sent;
+	st_request(&t, id, st_v6, 16, 4000, 0, 100, NULL, 0);
+	ck_assert_uint_eq(t.sent, sent + 1);
+	memset(&d, 0, sizeof(d));
+	d.id = id;
+	d.cookie = 77;
+	d.length = 100;
+	d.sport = (uint16_t)hs.port;
+	d.dport = 4000;
+	memcpy(d.addr, st_v6, 16);
+	direct_prepare(&hs, &d, &rec);
+	ck_assert_uint_eq(direct_build(&d, hdr, sizeof(hdr)),
+			  20 + HOMA_DATA_LEN);
+	ck_assert_mem_eq(hdr + 20, t.last, HOMA_DATA_LEN);
+	ck_assert_uint_eq(d.prio, t.last_prio);
+
+	/* Records for an IPv6 peer and a v4-mapped one: both adopted. */
+	sent = t.sent;
+	st_lib_record6(&hs, id + 2, st_v6);
+	st_lib_record6(&hs, id + 4, mapped);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 2);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert(engine_client_rpc_known(t.e, id + 2));
+	ck_assert(engine_client_rpc_known(t.e, id + 4));
+	ck_assert_uint_eq(t.sent, sent);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 0);
+
+	/* The library without an IPv6 socket sends IPv6 peers' messages
+	 * through homad. */
+	hs.dfd6 = -1;
+	ck_assert(!direct_fits(&hs, 10, 16, st_v6));
+	ck_assert(direct_fits(&hs, 10, 16, mapped));
+	st_teardown_direct(&t);
+
+	/* No IPv6 socket given: a record for an IPv6 peer is a forgery. */
+	st_setup_direct(&t, 1000, 64);
+	t.direct_no_v6 = true;
+	ck_assert(st_open_direct(&t, AF_INET6, &why));
+	st_lib(&t, &hs);
+	id = st_first_id(&t);
+	st_lib_record6(&hs, id, st_v6);
+	session_host_direct_drain(&t.h, t.now);
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 1);
+	ck_assert(!engine_client_rpc_known(t.e, id));
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* A UDP socket of family on loopback that reports the TOS / traffic
+ * class of what it receives; its port into *port. */
+static int st_udp_rx(int family, uint16_t *port)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} a;
+	socklen_t len = family == AF_INET ? sizeof(a.v4) : sizeof(a.v6);
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof(a));
+	if (family == AF_INET) {
+		a.v4.sin_family = AF_INET;
+		a.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ck_assert_int_eq(setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one,
+					    sizeof(one)),
+				 0);
+	} else {
+		a.v6.sin6_family = AF_INET6;
+		a.v6.sin6_addr = in6addr_loopback;
+		ck_assert_int_eq(setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS,
+					    &one, sizeof(one)),
+				 0);
+	}
+	ck_assert_int_eq(bind(fd, &a.sa, len), 0);
+	ck_assert_int_eq(getsockname(fd, &a.sa, &len), 0);
+	*port = ntohs(family == AF_INET ? a.v4.sin_port : a.v6.sin6_port);
+	return fd;
+}
+
+/* One datagram from fd into buf: its length; its TOS or class in *tos. */
+static ssize_t st_udp_read(int fd, uint8_t *buf, size_t cap, int *tos)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int)) * 2];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = cap};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.b,
+			    .msg_controllen = sizeof(ctl.b)};
+	/* Loopback delivers within the sender's sendmsg. */
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+
+	*tos = -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) ||
+		    (c->cmsg_level == IPPROTO_IPV6 &&
+		     c->cmsg_type == IPV6_TCLASS)) {
+			int v = 0;
+
+			/* IP_TOS comes as one byte, IPV6_TCLASS as an int. */
+			if (c->cmsg_type == IP_TOS)
+				v = *(uint8_t *)CMSG_DATA(c);
+			else
+				memcpy(&v, CMSG_DATA(c), sizeof(v));
+			*tos = v;
+		}
+	return n;
+}
+
+/* The library's packets on the udp link, to an IPv4 and an IPv6 peer
+ * (loopback): the DATA header direct_build makes, then the payload, from
+ * the socket of the peer's family, with the priority in the TOS or the
+ * traffic class. */
+START_TEST(direct__xmit_udp_ipv4_ipv6)
+{
+	uint8_t hdr[20 + HOMA_DATA_LEN], buf[2048];
+	uint8_t payload[300];
+	struct homa_direct_rec rec;
+	struct direct_pkt d;
+	struct hc_sock hs;
+	struct st t;
+	const char *why;
+
+	st_setup_direct(&t, 1000, 64);
+	ck_assert(st_open_direct(&t, AF_INET6, &why));
+	st_lib(&t, &hs);
+	for (unsigned i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7);
+	hs.dfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	hs.dfd6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(hs.dfd, 0);
+	ck_assert_int_ge(hs.dfd6, 0);
+	t.table->link = HOMA_DIRECT_LINK_UDP;
+	for (int v6 = 0; v6 < 2; v6++) {
+		uint16_t port;
+		int rx = st_udp_rx(v6 ? AF_INET6 : AF_INET, &port), tos;
+		ssize_t n;
+
+		t.table->udp_port = port;
+		memset(&d, 0, sizeof(d));
+		d.id = 2 + 2 * (uint64_t)v6;
+		d.length = sizeof(payload);
+		d.sport = (uint16_t)hs.port;
+		d.dport = 4000;
+		if (v6) {
+			memcpy(d.addr, &in6addr_loopback, 16);
+		} else {
+			uint32_t lo = htonl(INADDR_LOOPBACK);
+
+			d.addr[10] = d.addr[11] = 0xff;
+			memcpy(d.addr + 12, &lo, 4);
+		}
+		direct_prepare(&hs, &d, &rec);
+		ck_assert_uint_eq(direct_build(&d, hdr, sizeof(hdr)),
+				  20 + HOMA_DATA_LEN);
+		ck_assert_int_eq(direct_xmit(&hs, &d, payload), 0);
+		n = st_udp_read(rx, buf, sizeof(buf), &tos);
+		ck_assert_int_eq(n, HOMA_DATA_LEN + sizeof(payload));
+		ck_assert_mem_eq(buf, hdr + 20, HOMA_DATA_LEN);
+		ck_assert_mem_eq(buf + HOMA_DATA_LEN, payload, sizeof(payload));
+		ck_assert_int_eq(tos, d.prio << 5);
+		ck_assert_uint_eq(d.prio, 6); /* an unknown peer */
+		close(rx);
+	}
+	/* No IPv6 socket: an IPv6 peer's packet is refused, not sent on the
+	 * IPv4 one. */
+	close(hs.dfd6);
+	hs.dfd6 = -1;
+	ck_assert_int_eq(direct_xmit(&hs, &d, payload), -EINVAL);
+	close(hs.dfd);
 	st_teardown_direct(&t);
 }
 END_TEST
@@ -2158,6 +2400,8 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, direct__granted_denied_limited);
 	tcase_add_test(tc, direct__packet_as_the_engine_sends_it);
 	tcase_add_test(tc, direct__request_adopted);
+	tcase_add_test(tc, direct__ipv6_peers);
+	tcase_add_test(tc, direct__xmit_udp_ipv4_ipv6);
 	tcase_add_test(tc, direct__request_carries_ack);
 	tcase_add_test(tc, direct__response_adopted);
 	tcase_add_test(tc, direct__ring_wrap_and_full);
