@@ -786,7 +786,6 @@ static const int *session_direct_grant(struct session *s,
 		       "(limits.max_direct_sockets)";
 		return NULL;
 	}
-	fds[3] = -1;
 	err = h->ops->direct_open(h->ops_arg, s, fds, &s->ring, text,
 				  sizeof(text));
 	if (err != 0) {
@@ -799,12 +798,7 @@ static const int *session_direct_grant(struct session *s,
 		return NULL;
 	}
 	s->ring_tail = 0;
-	/* Only an AF_INET6 socket has IPv6 peers. */
-	if (s->family != AF_INET6 && fds[3] >= 0) {
-		h->ops->close_fd(h->ops_arg, fds[3]);
-		fds[3] = -1;
-	}
-	s->direct_v6 = fds[3] >= 0;
+	s->direct_v6 = fds[3] >= 0; /* direct_open: AF_INET6 sessions only */
 	TAILQ_INSERT_TAIL(&h->direct, s, direct_link);
 	h->n_direct++;
 	h->stats.chan_direct_granted++;
@@ -1725,31 +1719,18 @@ static void session_direct_one(struct session *s,
 	Homa__Client__SendResponse rs = HOMA__CLIENT__SEND_RESPONSE__INIT;
 	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
 	uint64_t bad = s->h->stats.chan_bad_messages;
-	uint8_t addr[16];
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-					   0, 0, 0, 0, 0xff, 0xff};
+	struct in6_addr addr;
 
-	/* The session's own form of the address (AF_INET: 4 bytes). */
-	memcpy(addr, r->addr, sizeof(addr));
-	if (s->family == AF_INET) {
-		if (memcmp(addr, mapped, sizeof(mapped)) != 0) {
-			session_direct_bad(s, "direct record: not an IPv4 "
-					      "peer on an AF_INET socket");
-			return;
-		}
-		a.addr.data = addr + 12;
-		a.addr.len = 4;
-	} else {
-		/* An IPv6 peer needs the IPv6 socket homad gave it. */
-		if (!s->direct_v6 &&
-		    memcmp(addr, mapped, sizeof(mapped)) != 0) {
-			session_direct_bad(s, "direct record: an IPv6 peer "
-					      "without an IPv6 send socket");
-			return;
-		}
-		a.addr.data = addr;
-		a.addr.len = 16;
+	/* An IPv6 peer needs the IPv6 socket homad gave it (only AF_INET6
+	 * sessions get one); the session's own form of the address. */
+	memcpy(&addr, r->addr, sizeof(addr));
+	if (!s->direct_v6 && !IN6_IS_ADDR_V4MAPPED(&addr)) {
+		session_direct_bad(s, "direct record: an IPv6 peer without "
+				      "an IPv6 send socket");
+		return;
 	}
+	a.addr.data = s->family == AF_INET ? addr.s6_addr + 12 : addr.s6_addr;
+	a.addr.len = s->family == AF_INET ? 4 : 16;
 	a.port = r->port;
 	if ((r->flags & ~(HOMA_DIRECT_F_PRIVATE | HOMA_DIRECT_F_INCAST)) != 0) {
 		session_direct_bad(s, "direct record: unknown flags");

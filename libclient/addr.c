@@ -54,6 +54,11 @@ void addr_to16(uint8_t out[16], const uint8_t *addr, size_t addr_len)
 	}
 }
 
+bool addr_is_ipv4(const uint8_t *addr, size_t addr_len)
+{
+	return addr_len == 4 || memcmp(addr, addr_v4mapped, 12) == 0;
+}
+
 int addr_to_sockaddr(int family, const uint8_t *addr, size_t addr_len,
 		     uint16_t port, struct sockaddr_storage *out,
 		     socklen_t *out_len)

@@ -212,6 +212,8 @@ int addr_from_sockaddr(int family, const struct sockaddr *sa, socklen_t len,
 		       uint8_t addr[16], uint8_t *addr_len, uint16_t *port);
 /* addr (4 or 16 bytes) as 16: an IPv4 address v4-mapped. */
 void addr_to16(uint8_t out[16], const uint8_t *addr, size_t addr_len);
+/* Is addr (4 or 16 bytes) an IPv4 address (4 bytes, or v4-mapped)? */
+bool addr_is_ipv4(const uint8_t *addr, size_t addr_len);
 /*
  * The sockaddr for a peer of a socket of family: sockaddr_in for AF_INET
  * sockets (a v4-mapped 16-byte address is unmapped), sockaddr_in6 for

@@ -81,12 +81,9 @@ void direct_teardown(struct hc_sock *s)
 bool direct_fits(const struct hc_sock *s, size_t len, uint8_t addr_len,
 		 const uint8_t *addr)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-					   0, 0, 0, 0, 0xff, 0xff};
-
 	if (s->dring == NULL || len == 0 || s->port == 0)
 		return false;
-	if (addr_len == 16 && memcmp(addr, mapped, sizeof(mapped)) != 0)
+	if (!addr_is_ipv4(addr, addr_len))
 		return s->dfd6 >= 0 && len <= __atomic_load_n(&s->dtab->max_v6,
 							      __ATOMIC_RELAXED);
 	return len <= __atomic_load_n(&s->dtab->max_v4, __ATOMIC_RELAXED);
@@ -239,8 +236,6 @@ int direct_prepare(struct hc_sock *s, struct direct_pkt *d,
 int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 		const void *payload)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-					   0, 0, 0, 0, 0xff, 0xff};
 	uint8_t hdr[20 + HOMA_DATA_LEN];
 	union {
 		struct sockaddr_in v4;
@@ -256,7 +251,7 @@ int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 	size_t n = direct_build(d, hdr, sizeof(hdr));
 	bool udp = __atomic_load_n(&s->dtab->link, __ATOMIC_RELAXED) ==
 		   HOMA_DIRECT_LINK_UDP;
-	bool v6 = memcmp(d->addr, mapped, sizeof(mapped)) != 0;
+	bool v6 = !addr_is_ipv4(d->addr, sizeof(d->addr));
 	uint16_t port = udp ? (uint16_t)__atomic_load_n(&s->dtab->udp_port,
 							__ATOMIC_RELAXED)
 			    : 0;
