@@ -12,7 +12,7 @@ LDADD = $(TESTS_LDADD) $(PCAP_LIBS)
 unit_tests = tests/unit/test_wire tests/unit/test_config \
 	tests/unit/test_engine tests/unit/test_log
 tests_unit_test_wire_SOURCES = tests/unit/test_wire.c tests/unit/pcapvec.c \
-	tests/unit/pcapvec.h
+	tests/unit/pcapvec.h tests/unit/enginetest.c tests/unit/enginetest.h
 tests_unit_test_wire_CPPFLAGS = $(unit_cppflags)
 tests_unit_test_config_CPPFLAGS = $(unit_cppflags)
 tests_unit_test_engine_CPPFLAGS = $(unit_cppflags)
@@ -99,7 +99,7 @@ tests_unit_test_alloc_CPPFLAGS = $(unit_cppflags)
 # real memfds in, events out), every validator and state change; no root.
 unit_tests += tests/unit/test_session
 tests_unit_test_session_SOURCES = tests/unit/test_session.c libclient/direct.c \
-	libclient/addr.c
+	libclient/addr.c tests/unit/enginetest.c tests/unit/enginetest.h
 tests_unit_test_session_CPPFLAGS = $(unit_cppflags) $(PROTOBUF_C_CFLAGS) \
 	-I$(top_srcdir)/libclient -I$(top_srcdir)/daemon/core
 tests/unit/test_session-test_session.$(OBJEXT): \

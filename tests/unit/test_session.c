@@ -20,6 +20,7 @@
 #include "client_int.h"
 #include "conf.h"
 #include "core/wire.h"
+#include "enginetest.h"
 #include "homa_client.pb-c.h"
 #include "homa_shm.h"
 #include "session.h"
@@ -2039,19 +2040,16 @@ static bool st_ack_waits(struct st *t, enum homa_type type, uint64_t ack_id)
 	uint8_t buf[200];
 	size_t n;
 
-	memset(&p, 0, sizeof(p));
-	p.type = type;
-	p.sport = 4000;
-	p.dport = 100;
-	p.sender_id = 2002;
+	/* From port ET_PEER_PORT (4000), as the harness's. */
+	et_data_pkt(&p, 100, 2002, sizeof(payload), sizeof(payload), 0,
+		    sizeof(payload));
 	if (type == HOMA_DATA) {
-		p.u.data.message_length = sizeof(payload);
-		p.u.data.incoming = sizeof(payload);
-		p.u.data.payload_len = sizeof(payload);
 		p.u.data.payload = payload;
 		p.u.data.ack.client_id = ack_id;
 		p.u.data.ack.server_port = 100;
 	} else {
+		p.type = type;
+		memset(&p.u, 0, sizeof(p.u));
 		p.u.ack.num_acks = 2;
 		p.u.ack.acks[0].client_id = 4;
 		p.u.ack.acks[0].server_port = 100;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "enginetest.h"
 #include "core/wire.h"
 #include "pcapvec.h"
 
@@ -1133,14 +1134,8 @@ START_TEST(wire_peek_acks__data_and_ack)
 	uint8_t buf[200];
 	size_t n;
 
-	memset(&p, 0, sizeof(p));
-	p.type = HOMA_DATA;
-	p.sport = 1;
-	p.dport = 2;
-	p.sender_id = 8;
-	p.u.data.message_length = sizeof(payload);
-	p.u.data.incoming = sizeof(payload);
-	p.u.data.payload_len = sizeof(payload);
+	et_data_pkt(&p, 2, 8, sizeof(payload), sizeof(payload), 0,
+		    sizeof(payload));
 	p.u.data.payload = payload;
 	n = wire_encode(&p, buf, sizeof(buf));
 	ck_assert_uint_eq(wire_peek_acks(buf, n, acks), 0);
