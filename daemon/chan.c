@@ -49,6 +49,7 @@
 
 #include "chan.h"
 #include "homa_shm.h"
+#include "linkpkt.h"
 #include "log.h"
 #include "session.h"
 
@@ -136,6 +137,9 @@ struct chan {
 	struct homa_direct_table *table;
 	int table_fd;
 	bool udp; /* the udp link */
+	/* Direct receive: the link's filters (NULL: not offered). */
+	chan_drx_fn drx_fn;
+	void *drx_arg;
 };
 
 static struct chan_conn *chan_conn_of(struct session *s)
@@ -548,6 +552,57 @@ fail:
 }
 
 /*
+ * Bind fd (a client's direct socket of family) to homad's own address of
+ * that family and its one interface, if it has them: 0, or a positive
+ * errno with a reason in why.
+ */
+static int chan_direct_bind(struct chan *c, int fd, int family,
+			    const char *what, char *why, size_t whylen)
+{
+	int e;
+
+	for (unsigned i = 0; i < c->h.cfg.n_addresses; i++) {
+		const struct homa_conf_addr *a = &c->h.cfg.addresses[i];
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in v4;
+			struct sockaddr_in6 v6;
+		} sa;
+		socklen_t len;
+
+		if (a->family != family)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		if (family == AF_INET) {
+			sa.v4.sin_family = AF_INET;
+			sa.v4.sin_addr = a->a.v4;
+			len = sizeof(sa.v4);
+		} else {
+			sa.v6.sin6_family = AF_INET6;
+			sa.v6.sin6_addr = a->a.v6;
+			len = sizeof(sa.v6);
+		}
+		if (bind(fd, &sa.sa, len) < 0) {
+			e = errno;
+			snprintf(why, whylen, "%s socket: bind %s: %s", what,
+				 a->text, strerror(e));
+			return e;
+		}
+		break;
+	}
+	if (c->h.cfg.n_interfaces == 1 &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->h.cfg.interfaces[0],
+		       (socklen_t)strnlen(c->h.cfg.interfaces[0],
+					  IF_NAMESIZE)) < 0) {
+		e = errno;
+		snprintf(why, whylen, "%s socket: SO_BINDTODEVICE: %s", what,
+			 strerror(e));
+		return e;
+	}
+	return 0;
+}
+
+/*
  * A send-only socket of family for a direct-send client, from homad's own
  * address of that family and its interface (the peer answers there).  The
  * ip link's IPv4 socket is IPPROTO_RAW, which the kernel gives no packet;
@@ -600,44 +655,9 @@ static int chan_direct_sock(struct chan *c, int family, int *fd, char *why,
 			 strerror(e));
 		goto fail;
 	}
-	for (unsigned i = 0; i < c->h.cfg.n_addresses; i++) {
-		const struct homa_conf_addr *a = &c->h.cfg.addresses[i];
-		union {
-			struct sockaddr sa;
-			struct sockaddr_in v4;
-			struct sockaddr_in6 v6;
-		} sa;
-		socklen_t len;
-
-		if (a->family != family)
-			continue;
-		memset(&sa, 0, sizeof(sa));
-		if (family == AF_INET) {
-			sa.v4.sin_family = AF_INET;
-			sa.v4.sin_addr = a->a.v4;
-			len = sizeof(sa.v4);
-		} else {
-			sa.v6.sin6_family = AF_INET6;
-			sa.v6.sin6_addr = a->a.v6;
-			len = sizeof(sa.v6);
-		}
-		if (bind(*fd, &sa.sa, len) < 0) {
-			e = errno;
-			snprintf(why, whylen, "%s socket: bind %s: %s", what,
-				 a->text, strerror(e));
-			goto fail;
-		}
-		break;
-	}
-	if (c->h.cfg.n_interfaces == 1 &&
-	    setsockopt(*fd, SOL_SOCKET, SO_BINDTODEVICE, c->h.cfg.interfaces[0],
-		       (socklen_t)strnlen(c->h.cfg.interfaces[0],
-					  IF_NAMESIZE)) < 0) {
-		e = errno;
-		snprintf(why, whylen, "%s socket: SO_BINDTODEVICE: %s", what,
-			 strerror(e));
+	e = chan_direct_bind(c, *fd, family, what, why, whylen);
+	if (e != 0)
 		goto fail;
-	}
 	return 0;
 fail:
 	close(*fd);
@@ -703,6 +723,88 @@ fail:
 		close(fds[3]);
 	fds[3] = -1;
 	return e;
+}
+
+/*
+ * session_ops.direct_rx_open: a raw IPv4 socket of protocol 146 whose
+ * locked filter keeps only the direct packets of (port, key) (linkpkt.h),
+ * emptied of what it queued before the filter, bound as the send socket.
+ */
+static int chan_direct_rx_open(void *arg, struct session *s, uint16_t port,
+			       uint32_t key, int *fd, char *why, size_t whylen)
+{
+	struct chan *c = arg;
+	struct sock_filter f[LINKPKT_DRX_CLIENT_LEN];
+	struct sock_fprog prog = {.filter = f};
+	int one = 1, e;
+	char junk[1];
+
+	(void)s;
+	*fd = -1;
+	if (!c->drx_fn) {
+		snprintf(why, whylen, "the link takes no direct receive");
+		return EOPNOTSUPP;
+	}
+	prog.len = (unsigned short)linkpkt_drx_client_build(
+		f, LINKPKT_DRX_CLIENT_LEN, port, key);
+	*fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
+	if (*fd < 0) {
+		e = errno;
+		snprintf(why, whylen, "receive socket: %s", strerror(e));
+		return e;
+	}
+	if (prog.len == 0 ||
+	    setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) <
+		    0 ||
+	    setsockopt(*fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) <
+		    0) {
+		e = prog.len == 0 ? EINVAL : errno;
+		snprintf(why, whylen, "receive socket: filter: %s",
+			 strerror(e));
+		goto fail;
+	}
+	/* What came before the filter is not the client's to read. */
+	while (recv(*fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_TRUNC) >= 0)
+		;
+	e = chan_direct_bind(c, *fd, AF_INET, "receive", why, whylen);
+	if (e == 0)
+		return 0;
+fail:
+	close(*fd);
+	*fd = -1;
+	return e;
+}
+
+_Static_assert(SESSION_MAX_DIRECT_RX <= LINKPKT_DRX_MAX_PORTS,
+	       "homad's filter names every direct-receive port");
+
+/* session_ops.direct_rx_changed: the link's filters follow. */
+static void chan_direct_rx_changed(void *arg)
+{
+	struct chan *c = arg;
+	uint16_t ports[SESSION_MAX_DIRECT_RX];
+	unsigned n = session_host_direct_rx_ports(&c->h, ports,
+						  SESSION_MAX_DIRECT_RX);
+	int r;
+
+	if (!c->drx_fn)
+		return;
+	r = c->drx_fn(c->drx_arg, ports, n);
+	if (r < 0)
+		log_warnx("client channel: direct receive: cannot set the "
+			  "link's filters for %u ports: %s (homad reads "
+			  "those responses too)",
+			  n, strerror(-r));
+}
+
+void chan_set_direct_rx(struct chan *c, chan_drx_fn fn, void *arg)
+{
+	if (!c || c->udp || !c->table)
+		return;
+	c->drx_fn = fn;
+	c->drx_arg = arg;
+	c->ops.direct_rx_open = chan_direct_rx_open;
+	c->ops.direct_rx_changed = chan_direct_rx_changed;
 }
 
 static void chan_direct_close(void *arg, struct session *s,

@@ -197,4 +197,12 @@ bool chan_direct_may_sleep(struct chan *c, uint64_t now, uint64_t wake);
 void chan_direct_awake(struct chan *c);
 void chan_direct_publish(struct chan *c, const struct homa_peer_pub *p);
 
+/*
+ * Direct receive (proto/homa_shm.h), offered on the ip link once this is
+ * called: fn(arg, ports, n) makes the link's own sockets drop the direct
+ * packets of those ports (link_set_direct_rx), whenever the set changes.
+ */
+typedef int (*chan_drx_fn)(void *arg, const uint16_t *ports, unsigned n);
+void chan_set_direct_rx(struct chan *c, chan_drx_fn fn, void *arg);
+
 #endif /* HOMAD_CHAN_H */

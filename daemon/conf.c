@@ -215,6 +215,7 @@ static const struct conf_key conf_keys[] = {
 	KEY("clients", "max_inline", CK_U32, max_inline, 0, 16384, 0),
 	KEY("clients", "direct_send_groups", CK_GIDS, direct_gids, 0,
 	    UINT32_MAX - 1, 0),
+	KEY("clients", "direct_receive", CK_BOOL, direct_receive, 0, 1, 0),
 
 	KEY("daemon", "user", CK_STRING, user, 0,
 	    sizeof(((struct homa_config *)0)->user) - 1, CF_NAME | CF_RESTART),
@@ -1535,6 +1536,7 @@ void config_defaults(struct homa_config *cfg)
 	cfg->n_bind_uids = 0;
 	cfg->n_bind_gids = 0;
 	cfg->n_direct_gids = 0;
+	cfg->direct_receive = true;
 	cfg->max_inline = 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->max_clients = 1024;

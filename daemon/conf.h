@@ -108,6 +108,12 @@ struct homa_config {
 	 */
 	unsigned n_direct_gids;
 	uint32_t direct_gids[HOMA_CONF_MAX_BIND_IDS];
+	/*
+	 * [true] Direct receive (proto/homa_shm.h) for those clients, with
+	 * direct send, on the ip link: a client reads the single-packet
+	 * responses to its unbound sockets itself.
+	 */
+	bool direct_receive;
 
 	/* daemon { ... } */
 	char user[64]; /* [""]: stay root; else switch to it */

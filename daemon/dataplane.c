@@ -387,6 +387,14 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 		engine_rx(dp->engine, pkt, len, src, prio, now);
 }
 
+/* chan_drx_fn: direct receive's ports, into the link's filters. */
+static int dp_direct_rx(void *arg, const uint16_t *ports, unsigned n)
+{
+	struct dp *dp = arg;
+
+	return link_set_direct_rx(dp->link, ports, n);
+}
+
 /* Completion queue large enough for everything that can be in flight. */
 static unsigned dp_cq_entries(const struct homa_config *cfg)
 {
@@ -478,6 +486,8 @@ int dp_serve_clients(struct dp *dp, int listen_fd, char *err, size_t errlen)
 	}
 	dp->chan = chan_create(&dp->u, dp->engine, &dp->cfg, listen_fd, err,
 			       errlen);
+	if (dp->chan)
+		chan_set_direct_rx(dp->chan, dp_direct_rx, dp);
 	return dp->chan ? 0 : -ENOMEM;
 }
 

@@ -226,6 +226,11 @@ struct link {
 
 	uint64_t last_warn_ns;	  /* last warning about a failed send */
 	uint64_t warn_suppressed; /* failed sends not warned about since */
+
+	/* Direct receive: the ports whose direct packets the IPv4 sockets'
+	 * filters drop (link_set_direct_rx). */
+	uint16_t drx_ports[LINKPKT_DRX_MAX_PORTS];
+	unsigned n_drx;
 };
 
 uint32_t link_rx_buf_size(enum homa_link_kind kind, uint32_t mtu)
@@ -426,6 +431,26 @@ static int link_bpf_attach(int fd, int name, struct sock_filter *f, unsigned n)
 }
 
 /*
+ * Attach the ip link's filter to socket s: its class program, after
+ * direct receive's drop prefix on IPv4 (link_set_direct_rx).
+ */
+static int link_filter_attach(const struct link *l, const struct link_sock *s)
+{
+	struct sock_filter
+		f[LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS) + LINK_BPF_MAX];
+	size_t n = 0;
+
+	if (s->family == AF_INET && l->n_drx > 0) {
+		n = linkpkt_drx_drop_build(f, LINKPKT_DRX_DROP_LEN(l->n_drx),
+					   l->drx_ports, l->n_drx);
+		if (n == 0)
+			return -EINVAL;
+	}
+	n += link_bpf_build(l, s->family, s->cls, f + n);
+	return link_bpf_attach(s->fd, SO_ATTACH_FILTER, f, (unsigned)n);
+}
+
+/*
  * Read and drop what fd queued before its filter was attached (those
  * packets may also be in another socket of the group).  Bounded: what
  * arrives meanwhile passed the filter and may be lost too, once, at start.
@@ -495,7 +520,6 @@ static int link_sock_open(struct link *l, struct link_sock *s, int family,
 			  const struct homa_conf_addr *addr, const char *ifname,
 			  uint32_t rcvbuf, char *err, size_t errlen)
 {
-	struct sock_filter f[LINK_BPF_MAX];
 	const char *kind = config_link_name(l->kind);
 	union {
 		struct sockaddr sa;
@@ -559,8 +583,7 @@ static int link_sock_open(struct link *l, struct link_sock *s, int family,
 	s->fd = fd;
 	if (l->kind == HOMA_LINK_IP) {
 		/* A raw socket receives from its creation on. */
-		r = link_bpf_attach(fd, SO_ATTACH_FILTER, f,
-				    link_bpf_build(l, family, cls, f));
+		r = link_filter_attach(l, s);
 		if (r < 0) {
 			snprintf(err, errlen,
 				 "%s: cannot attach the receive filter: %s",
@@ -2094,6 +2117,28 @@ bool link_idle(const struct link *l)
 unsigned link_tx_in_flight(const struct link *l)
 {
 	return l->in_flight;
+}
+
+int link_set_direct_rx(struct link *l, const uint16_t *ports, unsigned n)
+{
+	int r, first = 0;
+
+	if (l->kind != HOMA_LINK_IP)
+		return n == 0 ? 0 : -EOPNOTSUPP;
+	if (n > LINKPKT_DRX_MAX_PORTS)
+		return -E2BIG;
+	memcpy(l->drx_ports, ports, n * sizeof(*ports));
+	l->n_drx = n;
+	for (unsigned i = 0; i < l->n_socks; i++) {
+		const struct link_sock *s = &l->socks[i];
+
+		if (s->fd < 0 || s->family != AF_INET)
+			continue;
+		r = link_filter_attach(l, s);
+		if (r < 0 && first == 0)
+			first = r;
+	}
+	return first;
 }
 
 uint32_t link_mtu(const struct link *l)

@@ -320,6 +320,16 @@ unsigned link_confirm(struct link *l, unsigned sq_head);
 unsigned link_tx_unconfirmed(const struct link *l);
 
 /* The MTU in effect. */
+/*
+ * Direct receive (proto/homa_shm.h): from now on the IPv4 sockets of the
+ * ip link drop the packets that are direct for ports[0..n) (their clients'
+ * receive sockets read those); n 0 drops none.  Each socket's filter is
+ * replaced as a whole.  0, -EOPNOTSUPP (udp link, n > 0), -E2BIG (n over
+ * LINKPKT_DRX_MAX_PORTS), or the first socket's -errno (the others are
+ * still set).
+ */
+int link_set_direct_rx(struct link *l, const uint16_t *ports, unsigned n);
+
 uint32_t link_mtu(const struct link *l);
 
 /* Number of socket groups; family and a description ("ip 10.0.0.1",

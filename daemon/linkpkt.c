@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "core/wire.h"
+#include "homa_shm.h"
 #include "linkpkt.h"
 
 /* IPv6 next headers linkpkt_ipv6_strip walks through, and the fragment. */
@@ -439,4 +440,179 @@ int linkpkt_echo_parse(int family, const void *p, size_t len,
 	out->data = m + LINKPKT_ICMP_HLEN;
 	out->data_len = len - LINKPKT_ICMP_HLEN;
 	return 0;
+}
+
+/* ---- direct receive ---------------------------------------------------- */
+
+/* Jump targets resolved once a program's end is known. */
+#define LINKPKT_DRX_YES 0x100u
+#define LINKPKT_DRX_NO	0x101u
+
+struct linkpkt_bpf {
+	struct sock_filter *f;
+	size_t n;
+};
+
+static void linkpkt_bpf_op(struct linkpkt_bpf *b, uint16_t code, uint32_t k,
+			   unsigned jt, unsigned jf)
+{
+	b->f[b->n].code = code;
+	b->f[b->n].k = k;
+	b->f[b->n].jt = (uint8_t)(jt & 0xff);
+	b->f[b->n].jf = (uint8_t)(jf & 0xff);
+	b->n++;
+}
+
+/* A jump (its true or false branch) to point at YES or NO later. */
+struct linkpkt_drx_fix {
+	size_t at;
+	bool jt;
+	unsigned target;
+};
+
+static void linkpkt_drx_fix(struct linkpkt_drx_fix *fx, unsigned *nfx,
+			    size_t at, bool jt, unsigned target)
+{
+	fx[*nfx].at = at;
+	fx[*nfx].jt = jt;
+	fx[*nfx].target = target;
+	(*nfx)++;
+}
+
+/* A jump whose false branch goes to NO, true falls through. */
+static void linkpkt_drx_need(struct linkpkt_bpf *b, struct linkpkt_drx_fix *fx,
+			     unsigned *nfx, uint16_t code, uint32_t k)
+{
+	linkpkt_drx_fix(fx, nfx, b->n, false, LINKPKT_DRX_NO);
+	linkpkt_bpf_op(b, BPF_JMP | code | BPF_K, k, 0, 0);
+}
+
+/*
+ * The tests every direct packet passes, up to loading the port: X = the IP
+ * header's length, M[0] = the Homa bytes; NO for what fails.  key_k: the
+ * client's exact id high word, or 0 for "bit 63 set" (homad's).
+ */
+static void linkpkt_drx_common(struct linkpkt_bpf *b,
+			       struct linkpkt_drx_fix *fx, unsigned *nfx,
+			       uint32_t key_k)
+{
+	linkpkt_bpf_op(b, BPF_LDX | BPF_B | BPF_MSH, 0, 0, 0);
+	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+	linkpkt_bpf_op(b, BPF_ALU | BPF_SUB | BPF_X, 0, 0, 0);
+	linkpkt_drx_need(b, fx, nfx, BPF_JGE, HOMA_DATA_LEN + 1);
+	linkpkt_bpf_op(b, BPF_ST, 0, 0, 0);
+	linkpkt_bpf_op(b, BPF_LD | BPF_B | BPF_IND,
+		       offsetof(struct homa_wire_common, type), 0, 0);
+	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, HOMA_DATA);
+	/* The last byte of the big-endian sender_id: odd = a response. */
+	linkpkt_bpf_op(b, BPF_LD | BPF_B | BPF_IND,
+		       offsetof(struct homa_wire_common, sender_id) + 7, 0, 0);
+	linkpkt_drx_need(b, fx, nfx, BPF_JSET, 1);
+	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+		       offsetof(struct homa_wire_common, sender_id), 0, 0);
+	if (key_k != 0)
+		linkpkt_drx_need(b, fx, nfx, BPF_JEQ, key_k);
+	else
+		linkpkt_drx_need(b, fx, nfx, BPF_JSET, 0x80000000u);
+	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+		       offsetof(struct homa_wire_common, sequence), 0, 0);
+	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, 0);
+	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+		       offsetof(struct homa_wire_data, seg_offset), 0, 0);
+	linkpkt_bpf_op(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
+	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, HOMA_SEG_OFFSET_NONE);
+	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+		       offsetof(struct homa_wire_data, ack), 0, 0);
+	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, 0);
+	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+		       offsetof(struct homa_wire_data, ack) + 4, 0, 0);
+	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, 0);
+	linkpkt_bpf_op(b, BPF_LD | BPF_H | BPF_IND,
+		       offsetof(struct homa_wire_common, dport), 0, 0);
+}
+
+/* message_length == the payload's bytes: YES, else NO. */
+static void linkpkt_drx_length(struct linkpkt_bpf *b,
+			       struct linkpkt_drx_fix *fx, unsigned *nfx)
+{
+	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+		       offsetof(struct homa_wire_data, message_length), 0, 0);
+	linkpkt_bpf_op(b, BPF_ALU | BPF_ADD | BPF_K, HOMA_DATA_LEN, 0, 0);
+	linkpkt_bpf_op(b, BPF_LDX | BPF_MEM, 0, 0, 0);
+	linkpkt_drx_fix(fx, nfx, b->n, true, LINKPKT_DRX_YES);
+	linkpkt_drx_fix(fx, nfx, b->n, false, LINKPKT_DRX_NO);
+	linkpkt_bpf_op(b, BPF_JMP | BPF_JEQ | BPF_X, 0, 0, 0);
+}
+
+/* Point the recorded jumps at yes and no (indices into b). */
+static bool linkpkt_drx_resolve(struct linkpkt_bpf *b,
+				const struct linkpkt_drx_fix *fx, unsigned nfx,
+				size_t yes, size_t no)
+{
+	for (unsigned i = 0; i < nfx; i++) {
+		size_t to = fx[i].target == LINKPKT_DRX_YES ? yes : no;
+		size_t off = to - fx[i].at - 1;
+
+		if (to <= fx[i].at || off > 255)
+			return false;
+		if (fx[i].jt)
+			b->f[fx[i].at].jt = (uint8_t)off;
+		else
+			b->f[fx[i].at].jf = (uint8_t)off;
+	}
+	return true;
+}
+
+/* Room for the fix-ups of a program with n ports. */
+#define LINKPKT_DRX_FIXES(n) (16u + (n))
+
+size_t linkpkt_drx_client_build(struct sock_filter *f, size_t room,
+				uint16_t port, uint32_t key)
+{
+	struct linkpkt_drx_fix fx[LINKPKT_DRX_FIXES(1)];
+	struct linkpkt_bpf b = {.f = f, .n = 0};
+	unsigned nfx = 0;
+
+	if (room < LINKPKT_DRX_CLIENT_LEN)
+		return 0;
+	linkpkt_drx_common(&b, fx, &nfx,
+			   0x80000000u | (key & HOMA_DIRECT_KEY_MASK));
+	linkpkt_drx_need(&b, fx, &nfx, BPF_JEQ, port);
+	linkpkt_drx_length(&b, fx, &nfx);
+	linkpkt_bpf_op(&b, BPF_RET | BPF_K, 0xffffffffu, 0, 0);
+	linkpkt_bpf_op(&b, BPF_RET | BPF_K, 0, 0, 0);
+	if (!linkpkt_drx_resolve(&b, fx, nfx, b.n - 2, b.n - 1))
+		return 0;
+	return b.n;
+}
+
+size_t linkpkt_drx_drop_build(struct sock_filter *f, size_t room,
+			      const uint16_t *ports, unsigned n)
+{
+	struct linkpkt_drx_fix fx[LINKPKT_DRX_FIXES(LINKPKT_DRX_MAX_PORTS)];
+	struct linkpkt_bpf b = {.f = f, .n = 0};
+	unsigned nfx = 0;
+	size_t len_at;
+
+	if (n == 0 || n > LINKPKT_DRX_MAX_PORTS ||
+	    room < LINKPKT_DRX_DROP_LEN(n))
+		return 0;
+	linkpkt_drx_common(&b, fx, &nfx, 0);
+	/* One of the ports: on to the length test; none: NO. */
+	len_at = b.n + n;
+	for (unsigned i = 0; i < n; i++) {
+		b.f[b.n].code = BPF_JMP | BPF_JEQ | BPF_K;
+		b.f[b.n].k = ports[i];
+		b.f[b.n].jt = (uint8_t)(len_at - b.n - 1);
+		b.f[b.n].jf = 0;
+		if (i + 1 == n)
+			linkpkt_drx_fix(fx, &nfx, b.n, false, LINKPKT_DRX_NO);
+		b.n++;
+	}
+	linkpkt_drx_length(&b, fx, &nfx);
+	linkpkt_bpf_op(&b, BPF_RET | BPF_K, 0, 0, 0);
+	/* NO is the instruction after the prefix. */
+	if (!linkpkt_drx_resolve(&b, fx, nfx, b.n - 1, b.n))
+		return 0;
+	return b.n;
 }

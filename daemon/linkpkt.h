@@ -21,7 +21,9 @@
  *     error-queue read (linkpkt_quote_parse);
  *   - the ICMP / ICMPv6 echo requests the link probes a peer host with
  *     (linkpkt_echo4_build, linkpkt_echo6_build) and the echo replies its
- *     raw ICMP sockets read (linkpkt_echo_parse).
+ *     raw ICMP sockets read (linkpkt_echo_parse);
+ *   - direct receive's two socket filters (linkpkt_drx_client_build,
+ *     linkpkt_drx_drop_build).
  *
  * Parsers return 0 or a negated enum linkpkt_err, the reason the bytes
  * were refused (linkpkt_err_name names it).
@@ -32,6 +34,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <linux/filter.h>
 
 #include "core/engine.h"
 
@@ -267,5 +271,44 @@ struct linkpkt_echo {
  */
 int linkpkt_echo_parse(int family, const void *p, size_t len,
 		       struct linkpkt_echo *out);
+
+/*
+ * ---- direct receive (proto/homa_shm.h) --------------------------------
+ *
+ * A packet is "direct" for (port, key) when, read by a raw IPv4 socket
+ * (from the IP header on), its Homa part is a DATA packet of at least
+ * HOMA_DATA_LEN + 1 bytes to port whose sender_id is odd (a response)
+ * with bit 63 set and bits 62..32 equal to key, at offset 0 (sequence 0,
+ * seg_offset 0 or HOMA_SEG_OFFSET_NONE), with no ack (ack.client_id 0),
+ * whose message_length is exactly its payload.  The client's filter keeps
+ * exactly the direct packets of its (port, key); homad's drops the
+ * packets that would be direct for some key and one of its ports, and
+ * lets the rest through to the class program that follows it.  Every load
+ * lies within the HOMA_DATA_LEN + 1 bytes checked first, so neither
+ * program ends early on a short packet (which would drop it).
+ */
+
+/* Ports homad's drop program names at most (its jumps are 8-bit). */
+#define LINKPKT_DRX_MAX_PORTS 128u
+/* Instructions of the client's program; of homad's prefix for n ports. */
+#define LINKPKT_DRX_CLIENT_LEN	28u
+#define LINKPKT_DRX_DROP_LEN(n) ((n) ? 26u + (n) : 0u)
+
+/*
+ * The client's locked filter for (port, key) into f[0..room): returns its
+ * length (LINKPKT_DRX_CLIENT_LEN), or 0 if room is too small.
+ */
+size_t linkpkt_drx_client_build(struct sock_filter *f, size_t room,
+				uint16_t port, uint32_t key);
+
+/*
+ * homad's prefix for ports[0..n) (n <= LINKPKT_DRX_MAX_PORTS) into
+ * f[0..room): returns 0 (drops) for a direct packet of any key to one of
+ * the ports, else goes on at the instruction after it.  Returns its length
+ * (LINKPKT_DRX_DROP_LEN(n); 0 for n 0), or 0 if n or room is too large
+ * or small.
+ */
+size_t linkpkt_drx_drop_build(struct sock_filter *f, size_t room,
+			      const uint16_t *ports, unsigned n);
 
 #endif /* HOMAD_LINKPKT_H */

@@ -3,6 +3,8 @@
  */
 #include <config.h>
 
+#include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "core/wire.h"
 #include "homa_client.pb-c.h"
 #include "homa_shm.h"
 #include "log.h"
@@ -43,6 +48,9 @@
 struct session_tx {
 	struct session *s;
 	uint64_t id;
+	/* Released by the client itself (a directly received response):
+	 * not reported back. */
+	bool quiet;
 	uint8_t data[]; /* inline bytes, if any */
 };
 
@@ -311,7 +319,13 @@ static struct session_ids *session_ids_new(struct session *s)
 	b->used = used;
 	b->priv = priv;
 	b->count = SESSION_ID_BLOCK;
-	b->first = engine_reserve_ids(s->h->e, SESSION_ID_BLOCK);
+	/* Direct receive: keyed ids while the key's space lasts. */
+	if (s->drx_key != 0 &&
+	    s->drx_blocks < (1ull << 32) / (2ull * SESSION_ID_BLOCK))
+		b->first = HOMA_DIRECT_KEY_BIT | (uint64_t)s->drx_key << 32 |
+			   (uint64_t)s->drx_blocks++ * 2 * SESSION_ID_BLOCK;
+	else
+		b->first = engine_reserve_ids(s->h->e, SESSION_ID_BLOCK);
 	s->next_ids = (s->next_ids + 1) % SESSION_MAX_ID_BLOCKS;
 	if (s->n_ids < SESSION_MAX_ID_BLOCKS)
 		s->n_ids++;
@@ -684,19 +698,28 @@ static void session_open_reply(struct session *s, int error, const char *text,
 		r.direct_send = fds != NULL;
 		r.direct_v6 = fds != NULL && fds[3] >= 0;
 		r.direct_refusal = (char *)(direct_why ? direct_why : "");
+		r.direct_receive = fds != NULL && fds[4] >= 0;
+		r.direct_receive_refusal =
+			(char *)(s->drx_why ? s->drx_why : "");
 	}
 	msg.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_OPEN;
 	msg.open = &r;
 	ev = session_ev_add_packed(s, &msg);
 	if (fds) {
-		unsigned n = fds[3] >= 0 ? 4 : 3;
+		/* [socket, ring, table], the IPv6 socket, the receive socket:
+		 * the last two only if there. */
+		int out[SESSION_DIRECT_FDS];
+		unsigned n = 0;
 
+		for (unsigned i = 0; i < SESSION_DIRECT_FDS; i++)
+			if (i < 3 || fds[i] >= 0)
+				out[n++] = fds[i];
 		if (!ev) {
 			for (unsigned i = 0; i < n; i++)
-				s->h->ops->close_fd(s->h->ops_arg, fds[i]);
+				s->h->ops->close_fd(s->h->ops_arg, out[i]);
 			return;
 		}
-		memcpy(ev->fds, fds, n * sizeof(int));
+		memcpy(ev->fds, out, n * sizeof(int));
 		ev->n_fds = n;
 		ev->h = s->h;
 	}
@@ -758,6 +781,88 @@ static bool session_direct_allowed(const struct session *s)
 }
 
 /*
+ * May s (asking for direct send and receive) have direct receive?  NULL,
+ * or why not.  Checked before its first id block, which is keyed if so.
+ */
+static const char *session_drx_refusal(const struct session *s)
+{
+	const struct session_host *h = s->h;
+
+	if (!h->cfg.direct_receive)
+		return "clients.direct_receive is false";
+	if (!h->ops->direct_rx_open)
+		return "direct receive is not available on this link";
+	if (!h->cfg.ipv4)
+		return "homad has no IPv4";
+	if (h->n_direct_rx >= SESSION_MAX_DIRECT_RX)
+		return "too many direct-receive sockets";
+	return NULL;
+}
+
+/* A key no session of this homad has had (0 is none). */
+static uint32_t session_drx_key(struct session_host *h)
+{
+	uint32_t k = h->next_key & HOMA_DIRECT_KEY_MASK;
+
+	if (k == 0)
+		k = 1;
+	h->next_key = k + 1;
+	return k;
+}
+
+/* Direct send was granted to s, which has a key: its receive socket. */
+static void session_drx_grant(struct session *s, int *fd)
+{
+	struct session_host *h = s->h;
+	static char text[200];
+	uint16_t port = engine_sock_port(s->sock);
+	int err;
+
+	err = h->ops->direct_rx_open(h->ops_arg, s, port, s->drx_key, fd, text,
+				     sizeof(text));
+	if (err != 0) {
+		*fd = -1;
+		h->stats.chan_direct_rx_refused++;
+		log_notice("client %" PRIu64 " (pid %d uid %u): no direct "
+			   "receive: %s",
+			   s->serial, (int)s->pid, (unsigned)s->uid, text);
+		s->drx_why = text;
+		return;
+	}
+	s->drx = true;
+	s->drx_port = port;
+	h->n_direct_rx++;
+	h->stats.chan_direct_rx_granted++;
+	if (h->ops->direct_rx_changed)
+		h->ops->direct_rx_changed(h->ops_arg);
+}
+
+/* s stops using its receive socket (it ends, binds or shuts down). */
+static void session_drx_stop(struct session *s)
+{
+	struct session_host *h = s->h;
+
+	if (!s->drx)
+		return;
+	s->drx = false;
+	h->n_direct_rx--;
+	if (h->ops->direct_rx_changed)
+		h->ops->direct_rx_changed(h->ops_arg);
+}
+
+unsigned session_host_direct_rx_ports(const struct session_host *h,
+				      uint16_t *ports, unsigned max)
+{
+	const struct session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &h->direct, direct_link)
+	if (s->drx && n < max)
+		ports[n++] = s->drx_port;
+	return n;
+}
+
+/*
  * The OPEN session s asked for direct send: fds (the socket, the ring,
  * the peer table, the IPv6 socket or -1) when granted, else NULL with the
  * reason in *why (the connection works without it).
@@ -802,6 +907,9 @@ static const int *session_direct_grant(struct session *s,
 	TAILQ_INSERT_TAIL(&h->direct, s, direct_link);
 	h->n_direct++;
 	h->stats.chan_direct_granted++;
+	fds[4] = -1;
+	if (s->drx_key != 0)
+		session_drx_grant(s, &fds[4]);
 	return fds;
 }
 
@@ -812,6 +920,7 @@ static void session_direct_end(struct session *s)
 
 	if (!s->ring)
 		return;
+	session_drx_stop(s);
 	TAILQ_REMOVE(&h->direct, s, direct_link);
 	h->n_direct--;
 	if (h->ops->direct_close)
@@ -937,6 +1046,15 @@ static void session_open(struct session *s, const Homa__Client__Open *o,
 		return;
 	}
 	engine_sock_set_v4only(s->sock, s->family == AF_INET);
+	/* Direct receive's key goes into the first id block already. */
+	if (o->direct_send && o->direct_receive) {
+		s->drx_why = session_direct_allowed(s) ? session_drx_refusal(s)
+						       : NULL;
+		if (session_direct_allowed(s) && s->drx_why == NULL)
+			s->drx_key = session_drx_key(h);
+		else if (s->drx_why != NULL)
+			h->stats.chan_direct_rx_refused++;
+	}
 	r = engine_sock_set_pool(h->e, s->sock, s->rx_base, s->rx_len);
 	b = r == 0 ? session_ids_new(s) : NULL;
 	if (!b) {
@@ -1017,6 +1135,7 @@ static int session_msg_source(struct session *s, uint64_t id,
 	}
 	tx->s = s;
 	tx->id = id;
+	tx->quiet = false;
 	msg->cookie = tx;
 	*txp = tx;
 	return 0;
@@ -1293,6 +1412,44 @@ static bool session_recycle(struct session *s, const uint32_t *offs, size_t n,
 	return false;
 }
 
+/*
+ * Direct receive's fallback: a packet s's receive socket let through,
+ * handed over by the library.  Only a session that ever had the socket
+ * may, and only with the packet the filter would have passed (the engine
+ * checks the rest: a response to one of s's own RPCs, from its peer).
+ */
+static void session_cmd_direct_packet(struct session *s,
+				      const Homa__Client__DirectPacket *d,
+				      uint64_t now)
+{
+	const struct homa_wire_data *h = (const void *)d->packet.data;
+	struct homa_addr src;
+	uint64_t sid;
+	int rc;
+
+	if (s->drx_key == 0 || s->drx_port == 0)
+		return (void)session_bad(s, "DirectPacket without direct "
+					    "receive");
+	if (d->src.len != 4 || d->packet.len <= sizeof(*h) ||
+	    d->packet.len > 65535)
+		return (void)session_bad(s, "DirectPacket of a bad size");
+	memcpy(&sid, &h->common.sender_id, sizeof(sid));
+	sid = be64toh(sid);
+	if (h->common.type != HOMA_DATA ||
+	    ntohs(h->common.dport) != s->drx_port || (sid & 1) == 0 ||
+	    (sid >> 32) != ((HOMA_DIRECT_KEY_BIT >> 32) | s->drx_key))
+		return (void)session_bad(s, "DirectPacket its filter would "
+					    "not pass");
+	memset(&src, 0, sizeof(src));
+	src.in6.s6_addr[10] = src.in6.s6_addr[11] = 0xff;
+	memcpy(&src.in6.s6_addr[12], d->src.data, 4);
+	s->h->stats.chan_direct_rx_fallback++;
+	rc = engine_direct_packet(s->h->e, s->sock, d->packet.data,
+				  d->packet.len, &src, now);
+	if (rc == -EINVAL)
+		session_bad(s, "DirectPacket not a response of its own");
+}
+
 /* One ClientMsg from an OPEN session. */
 static void session_command(struct session *s,
 			    const Homa__Client__ClientMsg *cm, uint64_t now)
@@ -1316,6 +1473,9 @@ static void session_command(struct session *s,
 	case HOMA__CLIENT__CLIENT_MSG__CMD_RECYCLE:
 		session_recycle(s, cm->recycle->bpage_offsets,
 				cm->recycle->n_bpage_offsets, now);
+		return;
+	case HOMA__CLIENT__CLIENT_MSG__CMD_DIRECT_PACKET:
+		session_cmd_direct_packet(s, cm->direct_packet, now);
 		return;
 	case HOMA__CLIENT__CLIENT_MSG__CMD_OPEN:
 		session_bad(s, "a second Open");
@@ -1345,8 +1505,13 @@ static void session_command(struct session *s,
 				 cm->bind->port);
 			rc = -EACCES;
 		} else {
+			uint16_t was = engine_sock_port(s->sock);
+
 			rc = engine_sock_bind(h->e, s->sock,
 					      (uint16_t)cm->bind->port);
+			/* The receive socket's filter names the old port. */
+			if (rc == 0 && engine_sock_port(s->sock) != was)
+				session_drx_stop(s);
 		}
 		r.port = engine_sock_port(s->sock);
 		session_reply(s, cm->seq, -rc, &r);
@@ -1379,6 +1544,7 @@ static void session_command(struct session *s,
 		return;
 	}
 	case HOMA__CLIENT__CLIENT_MSG__CMD_SHUTDOWN:
+		session_drx_stop(s);
 		engine_sock_shutdown(h->e, s->sock, now);
 		session_reply(s, cm->seq, 0, &r);
 		return;
@@ -1482,6 +1648,11 @@ void session_host_init(struct session_host *h, struct homa_engine *e,
 	TAILQ_INIT(&h->dirty);
 	TAILQ_INIT(&h->clients);
 	TAILQ_INIT(&h->direct);
+	/* Keys start anywhere: a receive socket kept from a previous run
+	 * is unlikely to name one of this run's. */
+	if (getrandom(&h->next_key, sizeof(h->next_key), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(h->next_key))
+		h->next_key = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
 }
 
 void session_host_set_config(struct session_host *h,
@@ -1683,8 +1854,8 @@ struct session *session_tx_release(void *cookie)
 	s->n_tx--;
 	if ((tx->id & 1) == 0)
 		s->client->n_requests--;
-	if (s->state == SESS_OPEN || s->state == SESS_OPENING ||
-	    s->state == SESS_LINGER)
+	if (!tx->quiet && (s->state == SESS_OPEN || s->state == SESS_OPENING ||
+			   s->state == SESS_LINGER))
 		session_released_add(s, tx->id);
 	free(tx);
 	return s;
@@ -1709,6 +1880,53 @@ static void session_direct_bad(struct session *s, const char *reason)
 }
 
 /*
+ * A RECEIVED record: the client read the response of its RPC r->id
+ * itself.  It can only end its own RPCs (the engine looks the id up in
+ * s's socket); one homad no longer has is counted, not refused (a timeout
+ * or an abort may have raced with it).
+ */
+static void session_direct_received(struct session *s,
+				    const struct homa_direct_rec *r,
+				    uint64_t now)
+{
+	struct session_host *h = s->h;
+	struct engine_direct_rx d;
+	struct homa_addr server;
+	void *cookie;
+	int rc;
+
+	memcpy(&server.in6, r->addr, sizeof(server.in6));
+	if (s->drx_key == 0) {
+		session_direct_bad(s, "direct record: a received response "
+				      "without direct receive");
+		return;
+	}
+	if (r->flags != 0 || r->ack_id != 0 || r->port == 0 || r->id == 0 ||
+	    (r->id & 1) != 0 || !IN6_IS_ADDR_V4MAPPED(&server.in6) ||
+	    r->length == 0 || r->length > engine_packet_payload(h->e, false) ||
+	    r->cookie > 0xffff || r->tx_offset > 0xffffff) {
+		session_direct_bad(s, "direct record: a bad received response");
+		return;
+	}
+	s->direct_records++;
+	d.length = r->length;
+	d.cutoff_version = (uint16_t)r->cookie;
+	d.pad[0] = (uint8_t)r->tx_offset;
+	d.pad[1] = (uint8_t)(r->tx_offset >> 8);
+	d.pad[2] = (uint8_t)(r->tx_offset >> 16);
+	rc = engine_direct_response(h->e, s->sock, r->id, &server, &d, now,
+				    &cookie);
+	if (rc == 0) {
+		h->stats.chan_direct_rx_records++;
+		/* The client freed the request's bytes with the record. */
+		if (cookie)
+			((struct session_tx *)cookie)->quiet = true;
+	} else {
+		h->stats.chan_direct_rx_stale++;
+	}
+}
+
+/*
  * One record r (a private copy: the client may change the ring while it
  * is read), standing for a SendRequest or a SendResponse.
  */
@@ -1720,6 +1938,11 @@ static void session_direct_one(struct session *s,
 	Homa__Client__Addr a = HOMA__CLIENT__ADDR__INIT;
 	uint64_t bad = s->h->stats.chan_bad_messages;
 	struct in6_addr addr;
+
+	if (r->kind == HOMA_DIRECT_RECEIVED) {
+		session_direct_received(s, r, now);
+		return;
+	}
 
 	/* An IPv6 peer needs the IPv6 socket homad gave it (only AF_INET6
 	 * sessions get one); the session's own form of the address. */

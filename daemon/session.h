@@ -66,8 +66,11 @@
 #define SESSION_MAX_INLINE 32768
 /* Descriptors one datagram may bring (an Open carries two). */
 #define SESSION_MAX_FDS 4
-/* Descriptors an OpenReply granting direct send passes (at most). */
-#define SESSION_DIRECT_FDS 4
+/* Descriptors an OpenReply granting direct send passes (at most): the
+ * socket, ring, table, IPv6 socket, direct receive socket. */
+#define SESSION_DIRECT_FDS 5
+/* Sessions with direct receive at once (homad's filter names each port). */
+#define SESSION_MAX_DIRECT_RX 128
 
 /* The reason of a session the client closed (never a warning). */
 #define SESSION_CLOSED_BY_CLIENT "closed by the client"
@@ -110,6 +113,21 @@ struct session_ops {
 	/* Unmap the ring direct_open mapped. */
 	void (*direct_close)(void *arg, struct session *s,
 			     struct homa_direct_ring *ring);
+	/*
+	 * Direct receive for s (NULL: homad offers none): its receive
+	 * socket for (port, key) into *fd, given to the client with the
+	 * OpenReply.  0, or a positive errno with a reason in why.
+	 */
+	int (*direct_rx_open)(void *arg, struct session *s, uint16_t port,
+			      uint32_t key, int *fd, char *why, size_t whylen);
+	/*
+	 * The set of direct-receive ports changed (a session gained or lost
+	 * it): session_host_direct_rx_ports lists the new one.  Called after
+	 * the new socket exists and before the client gets it, and when a
+	 * session stops using its socket (homad's own sockets must take
+	 * those packets again).
+	 */
+	void (*direct_rx_changed)(void *arg);
 };
 
 /* Real memfds: fcntl(F_GET_SEALS), fstat, fstatfs, mmap, munmap, close. */
@@ -143,6 +161,8 @@ struct session_host {
 	bool illegal_logged;
 	struct session_q direct; /* sessions with a direct-send ring */
 	unsigned n_direct;	 /* on it (limits.max_direct_sockets) */
+	unsigned n_direct_rx;	 /* of which with direct receive */
+	uint32_t next_key;	 /* the next direct receive key */
 };
 
 /* One client id block and what became of each id. */
@@ -229,6 +249,13 @@ struct session {
 	bool direct_v6;		 /* it has a socket for IPv6 peers too */
 	uint64_t direct_records; /* records taken from it (homactl sockets) */
 	TAILQ_ENTRY(session) direct_link; /* h->direct */
+	/* Direct receive: its key (keyed id blocks; 0: none), the port its
+	 * socket's filter names, whether that socket is in use now. */
+	uint32_t drx_key;
+	uint16_t drx_port;
+	bool drx;
+	uint32_t drx_blocks; /* keyed id blocks handed out */
+	const char *drx_why; /* asked, not granted: why (static) */
 
 	bool loud;	    /* log the disconnection at info level */
 	bool internal;	    /* homad's failure, not the client's: warn */
@@ -349,6 +376,10 @@ unsigned session_direct_drain(struct session *s, uint64_t now);
 unsigned session_host_direct_drain(struct session_host *h, uint64_t now);
 /* Does an OPEN session's ring hold records not yet taken? */
 bool session_host_direct_pending(const struct session_host *h);
+/* The ports of the sessions using a direct receive socket, into
+ * ports[0..max): how many. */
+unsigned session_host_direct_rx_ports(const struct session_host *h,
+				      uint16_t *ports, unsigned max);
 
 /*
  * Write what DATA to peer p carries into homad's peer table t (seqlock per

@@ -41,9 +41,14 @@ struct session_stats {
 	uint64_t chan_direct_bad;      /* bad records: disconnected */
 	uint64_t chan_direct_torn;     /* of which torn (seq mismatch) */
 	uint64_t chan_direct_drains;   /* ring drains that found records */
-	uint64_t transitions;	       /* legal state changes */
-	uint64_t illegal_transitions;  /* refused state changes */
-	uint64_t entered[SESS_N_STATES]; /* legal changes into each state */
+	uint64_t chan_direct_rx_granted;  /* connections given direct receive */
+	uint64_t chan_direct_rx_refused;  /* asked, not granted */
+	uint64_t chan_direct_rx_records;  /* RECEIVED records: RPCs ended */
+	uint64_t chan_direct_rx_stale;	  /* ... for RPCs no longer there */
+	uint64_t chan_direct_rx_fallback; /* DirectPacket commands taken */
+	uint64_t transitions;		  /* legal state changes */
+	uint64_t illegal_transitions;	  /* refused state changes */
+	uint64_t entered[SESS_N_STATES];  /* legal changes into each state */
 };
 
 #endif /* HOMAD_SESSION_STATS_H */

@@ -107,11 +107,12 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 	struct cmsghdr *cm;
 	struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
 	int fds[2] = {rx_fd, tx_fd}, rc;
-	int dfds[4] = {-1, -1, -1, -1};
-	unsigned ndfds = 0;
+	int dfds[5] = {-1, -1, -1, -1, -1};
+	unsigned ndfds = 0, nexp;
 	const char *env = getenv("HOMA_DIRECT_SEND");
+	const char *renv = getenv("HOMA_DIRECT_RECEIVE");
 	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(5 * sizeof(int))];
 		struct cmsghdr align;
 	} rctl;
 	ssize_t n;
@@ -122,6 +123,9 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 	o.tx_area_bytes = s->tx_size;
 	/* Asked unless HOMA_DIRECT_SEND=0: homad's homa.conf decides. */
 	o.direct_send = !(env != NULL && strcmp(env, "0") == 0);
+	/* Direct receive needs the area after the pool (hc_open's alone). */
+	o.direct_receive = o.direct_send && s->drx_bytes != 0 &&
+			   !(renv != NULL && strcmp(renv, "0") == 0);
 	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 	m.open = &o;
 	iov.iov_base = out;
@@ -169,7 +173,7 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 
 				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
 				       sizeof(int));
-				if (ndfds < 4)
+				if (ndfds < 5)
 					dfds[ndfds++] = fd;
 				else
 					close(fd);
@@ -208,18 +212,49 @@ static int hc_handshake(struct hc_sock *s, int rx_fd, int tx_fd)
 		s->wmem_max = r->wmem_max;
 		s->max_inline = r->max_inline;
 		s->takes_recycle = r->takes_recycle;
-		/* [socket, ring, table] and with direct_v6 (an AF_INET6
-		 * socket) the IPv6 socket. */
-		if (r->direct_send && ndfds == (r->direct_v6 ? 4u : 3u) &&
-		    direct_setup(s, dfds) == 0) {
-			dfds[0] = dfds[3] = -1; /* s->dfd, s->dfd6 now */
+		/* [socket, ring, table], with direct_v6 (an AF_INET6
+		 * socket) the IPv6 socket, with direct_receive the receive
+		 * socket. */
+		int sfds[4] = {dfds[0], dfds[1], dfds[2], -1};
+		int rfd = -1;
+
+		nexp = 3 + r->direct_v6 + r->direct_receive;
+		if (r->direct_v6)
+			sfds[3] = dfds[3];
+		if (r->direct_receive)
+			rfd = dfds[nexp - 1];
+		if (r->direct_send && ndfds == nexp &&
+		    direct_setup(s, sfds) == 0) {
+			/* s->dfd, s->dfd6 now */
+			dfds[0] = -1;
+			if (r->direct_v6)
+				dfds[3] = -1;
 			conn_log(s, HC_LOG_DEBUG, "direct send granted%s",
 				 s->dfd6 >= 0 ? " (IPv4 and IPv6 peers)" : "");
+			if (rfd >= 0) {
+				rc = drx_setup(s, rfd);
+				if (rc == 0)
+					dfds[nexp - 1] = -1; /* s->rfd */
+			}
+		} else if (r->direct_receive) {
+			rc = -EPROTO;
 		} else if (o.direct_send && r->direct_refusal != NULL &&
 			   r->direct_refusal[0]) {
 			conn_log(s, HC_LOG_DEBUG, "no direct send: %s",
 				 r->direct_refusal);
 		}
+		/* homad no longer reads those responses: without the
+		 * receive socket they would be lost. */
+		if (rc < 0)
+			rc = hc_open_fail(rc,
+					  "cannot set up direct receive: %s",
+					  strerror(-rc));
+		else if (rfd >= 0)
+			conn_log(s, HC_LOG_DEBUG, "direct receive granted");
+		if (o.direct_receive && r->direct_receive_refusal != NULL &&
+		    r->direct_receive_refusal[0])
+			conn_log(s, HC_LOG_DEBUG, "no direct receive: %s",
+				 r->direct_receive_refusal);
 	}
 	homa__client__daemon_msg__free_unpacked(d, NULL);
 	for (unsigned i = 0; i < ndfds; i++)
@@ -234,13 +269,14 @@ static void hc_free(struct hc_sock *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	if (s->rxmap != NULL && !s->rx_fixed)
-		munmap(s->rxmap, s->rx_size);
+		munmap(s->rxmap, s->rx_size + s->drx_bytes);
 	if (s->rx_fd >= 0)
 		close(s->rx_fd);
 	if (s->tx_fd >= 0)
 		close(s->tx_fd);
 	if (s->txmap != NULL)
 		munmap(s->txmap, s->tx_size);
+	drx_teardown(s);
 	direct_teardown(s);
 	evq_destroy(&s->q);
 	txtrack_destroy(&s->tx);
@@ -335,6 +371,8 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 	s->tx_fd = -1;
 	s->dfd = -1;
 	s->dfd6 = -1;
+	s->rfd = -1;
+	s->epfd = -1;
 	s->rx_fixed = ext->rx_at != NULL;
 	s->family = family;
 	s->rx_size = o.rx_pool_bytes;
@@ -371,9 +409,24 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 			goto fail;
 		}
 	}
-	rc = hc_region("homa-rx", s->rx_size,
-		       ext->rx_at != NULL ? PROT_READ | PROT_WRITE : PROT_READ,
-		       ext->rx_at, &rx_fd, &s->rxmap);
+	/* hc_open's own pool gets the direct receive area after it. */
+	if (ext == &none) {
+		void *at = drx_reserve(s->rx_size, &s->drx_bytes);
+
+		if (at == NULL)
+			s->drx_bytes = 0;
+		rc = hc_region("homa-rx", s->rx_size, PROT_READ, at, &rx_fd,
+			       &s->rxmap);
+		if (rc < 0 && at != NULL)
+			munmap(at, s->rx_size + s->drx_bytes);
+		if (rc < 0)
+			s->drx_bytes = 0;
+	} else {
+		rc = hc_region("homa-rx", s->rx_size,
+			       ext->rx_at != NULL ? PROT_READ | PROT_WRITE
+						  : PROT_READ,
+			       ext->rx_at, &rx_fd, &s->rxmap);
+	}
 	if (rc < 0)
 		s->rx_fixed = false; /* nothing of the caller's was mapped */
 	if (rc == 0)
@@ -488,7 +541,8 @@ int hc_family(const struct hc_sock *s)
 
 int hc_fd(const struct hc_sock *s)
 {
-	return s->fd;
+	/* With direct receive: the connection and the receive socket. */
+	return s->epfd >= 0 ? s->epfd : s->fd;
 }
 
 int hc_ready(struct hc_sock *s)

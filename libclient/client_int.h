@@ -200,6 +200,88 @@ unsigned evq_priv_forget(struct evq *q, uint64_t id);
 void evq_priv_clear(struct evq *q, void (*fn)(void *, const struct evq_ev *),
 		    void *arg);
 
+/* ---- drx: direct receive's tables ----------------------------------- */
+
+/* A client RPC whose response the library may receive itself. */
+struct drxt_e {
+	uint64_t id; /* 0: free */
+	uint64_t cookie;
+	uint8_t addr[16]; /* the server: IPv6, IPv4 v4-mapped */
+	uint16_t port;	  /* its port */
+	bool priv;
+	uint32_t next; /* hash chain, or free list */
+};
+
+/*
+ * The socket's client RPCs not yet answered, by id, with what a response
+ * must match (server address and port) and what its delivery carries
+ * (cookie, private).  At most cap entries.  Not thread-safe.
+ */
+struct drxtrack {
+	struct drxt_e *e;
+	uint32_t cap;
+	uint32_t n;
+	uint32_t free_head;
+	uint32_t *bucket;
+	uint32_t nbucket; /* a power of two */
+};
+
+/* -EINVAL (cap 0), -ENOMEM. */
+int drxtrack_init(struct drxtrack *t, uint32_t cap);
+void drxtrack_destroy(struct drxtrack *t);
+/* Track RPC id (even, not 0).  -ENOBUFS: full; -EEXIST; -EINVAL. */
+int drxtrack_add(struct drxtrack *t, uint64_t id, uint64_t cookie,
+		 const uint8_t addr[16], uint16_t port, bool priv);
+/* The entry of id, or NULL. */
+const struct drxt_e *drxtrack_find(const struct drxtrack *t, uint64_t id);
+/* Forget id (0: all): true if it was there (id 0: if any was). */
+bool drxtrack_del(struct drxtrack *t, uint64_t id);
+
+/*
+ * The slots of the library's own receive area: n slots (n <= DRX_SLOTS_MAX)
+ * of size bytes each, none crossing a 64 KiB boundary; slot i lies at
+ * drxslots_offset(i) from the area's start.  Not thread-safe.
+ */
+#define DRX_SLOTS_MAX 512u
+struct drxslots {
+	uint32_t size;	   /* bytes of one slot (a multiple of 64) */
+	uint32_t per_page; /* slots in one 64 KiB page */
+	uint32_t n;
+	uint32_t used;
+	uint64_t bits[DRX_SLOTS_MAX / 64];
+};
+
+/* Slots of size bytes (1 .. 64 KiB) for n messages: -EINVAL. */
+int drxslots_init(struct drxslots *sl, uint32_t size, uint32_t n);
+/* Bytes of area the slots span. */
+uint64_t drxslots_bytes(const struct drxslots *sl);
+/* A free slot's index (taken), or -ENOSPC. */
+int drxslots_alloc(struct drxslots *sl);
+uint64_t drxslots_offset(const struct drxslots *sl, uint32_t i);
+/* The slot starting at off, freed: 0, or -EINVAL (no such slot taken). */
+int drxslots_free(struct drxslots *sl, uint64_t off);
+
+/* What the library reads of a direct packet (host order). */
+struct drx_in {
+	uint8_t src[16]; /* the sender, v4-mapped */
+	uint16_t sport, dport;
+	uint64_t id; /* sender_id ^ 1: our (even) client id */
+	uint32_t length;
+	uint16_t cutoff_version;
+	uint8_t pad[3];
+	const uint8_t *payload; /* length bytes, inside the packet */
+	const uint8_t *homa;	/* the packet from its Homa header on */
+	size_t homa_len;
+};
+
+/*
+ * Check p[0..len), a raw IPv4 read (IP header on), for what the receive
+ * socket's filter lets through (proto/homa_shm.h: a whole single-packet
+ * response, no ack; its key and port are the filter's to check): 0 with
+ * *in, or -EINVAL.  Never trusts the bytes.
+ */
+int drx_parse(const void *p, size_t len, struct drx_in *in);
+
 /* ---- addr: sockaddr <-> protocol addresses --------------------------- */
 
 /*
@@ -225,6 +307,24 @@ int addr_to_sockaddr(int family, const uint8_t *addr, size_t addr_len,
 		     socklen_t *out_len);
 
 /* ---- the socket ------------------------------------------------------ */
+
+/* Direct receive: packets one read takes, the most one packet has. */
+#define DRX_BATCH   4
+#define DRX_PKT_MAX 65536
+/* Slots of the library's own area: how many, their size's bounds (one
+ * packet's payload at MTU 1500 and 9000, rounded to 64). */
+#define DRX_SLOTS    256u
+#define DRX_SLOT_MIN 1472u
+#define DRX_SLOT_MAX 8960u
+/* Packets waiting to go to homad at most. */
+#define DRX_FALLBACK_MAX 32
+
+/* A packet for homad (DirectPacket). */
+struct drx_fb {
+	uint8_t *pkt; /* from the Homa header on, malloc'ed */
+	size_t len;
+	uint8_t src[4];
+};
 
 #define CONN_RECYCLE_BATCH 64 /* recycle offsets sent at once, at least */
 /* Recycle offsets in one datagram, at most. */
@@ -348,6 +448,30 @@ struct hc_sock {
 	uint64_t dack_id;
 	uint16_t dack_port;
 	uint8_t dack_addr[16]; /* IPv6, IPv4 v4-mapped */
+
+	/* Direct receive (drx.c), when homad granted it: the receive
+	 * socket (-1: none, or stopped by a bind or shutdown), the epoll
+	 * descriptor hc_fd gives then (the connection and that socket; it
+	 * lives until hc_close), the port the socket's filter names. */
+	int rfd;
+	int epfd;
+	uint16_t drx_port;
+	bool drx_ever; /* granted once: client RPCs are tracked */
+	struct drxtrack drx_rpcs;
+	struct drxslots drx_slots;
+	uint64_t drx_bytes; /* the area mapped after the pool (0: none) */
+	/* The reader's packets (DRX_BATCH x DRX_PKT_MAX), their lengths. */
+	uint8_t *drx_buf;
+	uint32_t drx_len[DRX_BATCH];
+	unsigned drx_n;
+	/* Packets for homad (DirectPacket commands) not sent yet. */
+	struct drx_fb fb[DRX_FALLBACK_MAX];
+	unsigned nfb;
+	uint64_t drx_received, drx_fallback, drx_stale, drx_dropped;
+	/* Tests: drop this share (per 2^32) of what the socket reads
+	 * ($HOMA_TEST_DRX_DROP), as homad's test.rx_drop does. */
+	uint32_t drx_test_drop;
+	uint32_t drx_test_seed;
 };
 
 /* ---- direct.c: direct send ------------------------------------------- */
@@ -406,6 +530,42 @@ bool direct_doorbell_due(const struct hc_sock *s);
 /* Send d's packet with payload (lock not needed): 0, -errno. */
 int direct_xmit(struct hc_sock *s, const struct direct_pkt *d,
 		const void *payload);
+
+/* ---- drx.c: direct receive (the socket's lock held unless noted) ----- */
+
+/*
+ * An address range for a pool of rx_size bytes with the library's area
+ * after it (*drx_bytes), read-write private memory; NULL if none (the
+ * pool's 32-bit offsets would not reach it, or no memory).  No lock.
+ */
+void *drx_reserve(uint64_t rx_size, uint64_t *drx_bytes);
+/* Start direct receive with receive socket fd (taken over on success). */
+int drx_setup(struct hc_sock *s, int fd);
+/* Close the receive socket (a bind or shutdown ended direct receive). */
+void drx_stop(struct hc_sock *s);
+void drx_teardown(struct hc_sock *s);
+/* Read what the receive socket has, without waiting (the reader, no
+ * lock): how many packets (in s->drx_buf, lengths in s->drx_len). */
+int drx_read(struct hc_sock *s);
+/* Handle the n packets drx_read returned. */
+void drx_handle(struct hc_sock *s, unsigned n);
+/* Send the packets queued for homad, as far as the socket takes them. */
+void drx_flush(struct hc_sock *s);
+/* Track client RPC id, sent to addr:port (no-op without direct
+ * receive): 0, -ENOBUFS, -EEXIST, -EINVAL. */
+int drx_track(struct hc_sock *s, uint64_t id, uint64_t cookie,
+	      const uint8_t *addr, uint8_t addr_len, uint16_t port, bool priv);
+/*
+ * homad reports client RPC id (even) done (Delivered, Failed): true when
+ * the library has not ended it itself (deliver the event), false when it
+ * has (a response received directly: drop it).  Odd ids: true.
+ */
+bool drx_settled(struct hc_sock *s, uint64_t id);
+/* off is in the library's area: its slot freed (true); else false. */
+bool drx_recycle(struct hc_sock *s, uint32_t off);
+
+/* conn.c: a message or failure for the application (lock held). */
+void conn_route(struct hc_sock *s, const struct evq_ev *ev, bool priv);
 
 /* ---- client.c: opening for other libraries (the preload) ----------- */
 

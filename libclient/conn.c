@@ -186,7 +186,7 @@ static bool conn_bpages_ok(const struct hc_sock *s, uint32_t length, size_t n,
  * A message or a failure for this socket: to its private slot when
  * someone sent the RPC private, else to the queue for hc_recv(any).
  */
-static void conn_route(struct hc_sock *s, const struct evq_ev *ev, bool priv)
+void conn_route(struct hc_sock *s, const struct evq_ev *ev, bool priv)
 {
 	int rc;
 
@@ -241,6 +241,13 @@ static void conn_delivered(struct hc_sock *s, const Homa__Client__Delivered *d)
 	ev.num_bpages = (uint32_t)d->n_bpage_offsets;
 	memcpy(ev.bpage_offsets, d->bpage_offsets,
 	       d->n_bpage_offsets * sizeof(uint32_t));
+	s->pins += ev.num_bpages;
+	if (!drx_settled(s, d->id)) {
+		/* Received directly already (homad had a copy too). */
+		s->drx_stale++;
+		conn_recycle_ev(s, &ev);
+		return;
+	}
 	/* A response ends the client RPC: homad reads its request no more. */
 	if ((d->id & 1) == 0) {
 		txtrack_release(&s->tx, d->id);
@@ -248,7 +255,6 @@ static void conn_delivered(struct hc_sock *s, const Homa__Client__Delivered *d)
 			direct_note_done(s, d->id, ev.addr, ev.addr_len,
 					 ev.port);
 	}
-	s->pins += ev.num_bpages;
 	conn_route(s, &ev, d->private_);
 }
 
@@ -261,6 +267,8 @@ static void conn_failed(struct hc_sock *s, const Homa__Client__Failed *f)
 		conn_bad(s, "Failed without an errno");
 		return;
 	}
+	if (!drx_settled(s, f->id))
+		return; /* its response was received directly */
 	memset(&ev, 0, sizeof(ev));
 	ev.id = f->id;
 	ev.cookie = f->cookie;
@@ -293,12 +301,20 @@ static void conn_reply(struct hc_sock *s, Homa__Client__DaemonMsg *m,
 	case CONN_CMD_PLAIN:
 		break;
 	case CONN_CMD_BIND:
-		if (c->error == 0 && r->port != 0)
+		if (c->error == 0 && r->port != 0) {
+			/* homad ends direct receive (the filter names the
+			 * default port). */
+			if (r->port != s->port)
+				drx_stop(s);
 			s->port = r->port;
+		}
 		break;
 	case CONN_CMD_ABORT:
-		if (c->error == 0 && c->abort_err == 0)
+		if (c->error == 0 && c->abort_err == 0) {
 			evq_priv_forget(&s->q, c->abort_id);
+			if (s->drx_ever)
+				drxtrack_del(&s->drx_rpcs, c->abort_id);
+		}
 		break;
 	case CONN_CMD_INFO:
 		if (c->error == 0) {
@@ -322,6 +338,9 @@ static void conn_reply(struct hc_sock *s, Homa__Client__DaemonMsg *m,
 	case CONN_CMD_SHUTDOWN:
 		s->shut = true;
 		s->port = 0;
+		drx_stop(s);
+		if (s->drx_ever)
+			drxtrack_del(&s->drx_rpcs, 0);
 		s->nrecycle = 0;
 		s->pins = 0;
 		/* Nothing queued can be collected (nor recycled) any more. */
@@ -444,20 +463,28 @@ static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
 	struct mmsghdr mm[CONN_RX_BATCH];
 	struct iovec iov[CONN_RX_BATCH];
 	int n, flags = MSG_TRUNC;
-	bool block = false;
+	bool block = false, drx = s->rfd >= 0;
 
-	if (timeout_ms != 0 && !want_out)
+	s->drx_n = 0;
+	/* With a receive socket there are two to wait for: poll. */
+	if (timeout_ms != 0 && !want_out && !drx)
 		block = conn_timeo(s, timeout_ms) || timeout_ms < 0;
 	if (!block && timeout_ms != 0) {
-		struct pollfd pfd = {.fd = s->fd,
-				     .events =
-					     POLLIN | (want_out ? POLLOUT : 0)};
-		int rc = poll(&pfd, 1, timeout_ms);
+		struct pollfd pfd[2] = {
+			{.fd = s->fd,
+			 .events = POLLIN | (want_out ? POLLOUT : 0)},
+			{.fd = s->rfd, .events = POLLIN},
+		};
+		int rc = poll(pfd, drx ? 2 : 1, timeout_ms);
 
 		if (rc < 0)
 			return errno == EINTR ? -EAGAIN : -errno;
-		if (rc == 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+		if (drx && (pfd[1].revents & POLLIN))
+			s->drx_n = (unsigned)drx_read(s);
+		if (rc == 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			return -EAGAIN;
+	} else if (drx) {
+		s->drx_n = (unsigned)drx_read(s);
 	}
 	flags |= block ? MSG_WAITFORONE : MSG_DONTWAIT;
 	memset(mm, 0, sizeof(mm));
@@ -495,6 +522,8 @@ static void conn_handle_read(struct hc_sock *s, int n, unsigned max)
 {
 	/* Sends drain the connection only when nothing else reads it. */
 	s->nsend = 0;
+	if (s->drx_n > 0 && !s->dead)
+		drx_handle(s, s->drx_n);
 	for (int i = 0; i < n && !s->dead; i++) {
 		uint8_t *buf = s->rbuf + (size_t)i * HOMA_CLIENT_MAX_DATAGRAM;
 
@@ -507,7 +536,8 @@ static void conn_handle_read(struct hc_sock *s, int n, unsigned max)
 	}
 	if (n < 0 && n != -EAGAIN)
 		conn_lost(s, -n);
-	s->rx_more = n > 0 && (unsigned)n == max;
+	s->rx_more = (n > 0 && (unsigned)n == max) || s->drx_n == DRX_BATCH;
+	s->drx_n = 0;
 	pthread_cond_broadcast(&s->cond);
 }
 
@@ -888,6 +918,27 @@ int conn_flush_wait(struct hc_sock *s)
 
 void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n)
 {
+	if (s->drx_bytes != 0) {
+		/* The library's own messages are freed here, not sent. */
+		uint32_t keep[HC_MAX_BPAGES];
+		unsigned k = 0;
+
+		if (n > HC_MAX_BPAGES) {
+			for (unsigned i = 0; i < n; i += HC_MAX_BPAGES)
+				conn_recycle_add(s, off + i,
+						 n - i < HC_MAX_BPAGES
+							 ? n - i
+							 : HC_MAX_BPAGES);
+			return;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (!drx_recycle(s, off[i]))
+				keep[k++] = off[i];
+		if (k < n) {
+			off = keep;
+			n = k;
+		}
+	}
 	if (s->dead || s->shut || n == 0)
 		return;
 	/*
@@ -921,6 +972,8 @@ void conn_recycle_ev(void *arg, const struct evq_ev *ev)
 	 * Called while handling a datagram (possibly by the reader): only
 	 * batch here; the batch goes out with the next send or wait.
 	 */
+	if (ev->num_bpages == 1 && drx_recycle(s, ev->bpage_offsets[0]))
+		return;
 	if (s->dead || s->shut || ev->num_bpages == 0)
 		return;
 	if (conn_recycle_room(s, ev->num_bpages) < 0) {

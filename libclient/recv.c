@@ -103,7 +103,7 @@ static bool recv_msg_ok(const struct hc_sock *s, const struct hc_msg *msg)
 	    (uint64_t)msg->num_bpages * HC_BPAGE_SIZE < msg->length)
 		return false;
 	for (uint32_t i = 0; i < msg->num_bpages; i++)
-		if (msg->bpage_offsets[i] >= s->rx_size)
+		if (msg->bpage_offsets[i] >= s->rx_size + s->drx_bytes)
 			return false;
 	return true;
 }
@@ -114,7 +114,8 @@ static size_t recv_chunk(const struct hc_sock *s, const struct hc_msg *msg,
 {
 	uint64_t start = (uint64_t)i * HC_BPAGE_SIZE;
 	uint64_t n = msg->length - start;
-	uint64_t room = s->rx_size - msg->bpage_offsets[i];
+	/* The pool, then the library's own area (direct receive). */
+	uint64_t room = s->rx_size + s->drx_bytes - msg->bpage_offsets[i];
 
 	if (n > HC_BPAGE_SIZE)
 		n = HC_BPAGE_SIZE;
@@ -177,7 +178,7 @@ int hc_recycle(struct hc_sock *s, struct hc_msg *msg)
 	if (msg->num_bpages > HC_MAX_BPAGES)
 		return -EINVAL;
 	for (uint32_t i = 0; i < msg->num_bpages; i++)
-		if (msg->bpage_offsets[i] >= s->rx_size)
+		if (msg->bpage_offsets[i] >= s->rx_size + s->drx_bytes)
 			return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	if (s->dead) {

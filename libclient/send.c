@@ -218,8 +218,16 @@ static int send_msg(struct hc_sock *s, struct send_args *a, uint64_t *id_out)
 	}
 	if (!a->response) {
 		rc = conn_take_id(s, &dl, &id);
-		if (rc == 0 && priv)
+		/* Before any packet of it leaves: its response may come to
+		 * the receive socket at once. */
+		if (rc == 0)
+			rc = drx_track(s, id, a->cookie, abuf, alen, port,
+				       priv);
+		if (rc == 0 && priv) {
 			rc = evq_priv_add(&s->q, id);
+			if (rc < 0)
+				drx_settled(s, id);
+		}
 		if (rc < 0) {
 			if (a->zbuf == NULL)
 				txtrack_cancel(&s->tx, slot);
@@ -345,6 +353,8 @@ undo:
 		txtrack_cancel(&s->tx, slot);
 	if (priv)
 		evq_priv_forget(&s->q, id);
+	if (!a->response)
+		drx_settled(s, id);
 	conn_set_error(s, "sending to homad: %s", hc_strerror(rc));
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);

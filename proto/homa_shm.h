@@ -56,11 +56,50 @@
  * message as sent at that time (its retransmission and timeouts are
  * homad's).  A bad record ends the connection (chan_direct_refused).
  */
+/*
+ * ---- Direct receive (Open.direct_receive, with direct send) ------------
+ *
+ * On the ip link homad may also give a direct-send client of an unbound
+ * socket (its default port) a receive socket: a raw IPv4 socket of
+ * protocol 146 whose locked filter lets through only what homad's own
+ * sockets' filters then drop: a DATA packet to the socket's port that
+ * holds a whole response (offset 0, message_length = its payload, no ack)
+ * to one of the socket's keyed client RPCs (below).  The library reads
+ * it, checks it against its own outstanding RPCs (id, peer, port), puts
+ * the message in memory of its own (offsets past the pool's end: the
+ * pool's bpages stay homad's) and tells homad with a HOMA_DIRECT_RECEIVED
+ * record, which ends the RPC as homad's delivery of the response would
+ * (its request's tx bytes are the library's again once the record is
+ * written: homad drains the ring before it acts on any packet).  What the
+ * library cannot place (no room, the ring full) goes to homad in a
+ * DirectPacket command, to be handled as if homad had read it.  A
+ * successful Bind ends direct receive on both sides (the filter names the
+ * default port).
+ *
+ * Keyed ids: such a session's id blocks have bit 63 set and bits 62..32
+ * equal to its key, a number homad never gives twice in its lifetime
+ * (random start).  The receive socket's filter takes only ids of its key:
+ * a descriptor kept after its session ended (dup, fork, SCM_RIGHTS) sees
+ * no packet of a later session on the same port.  homad's other ids are
+ * below 2^62.  A session that used up its keyed ids (2^31 RPCs) goes on
+ * with unkeyed ones, received through homad.
+ */
+#define HOMA_DIRECT_KEY_BIT  (1ull << 63)
+#define HOMA_DIRECT_KEY_MASK 0x7fffffffu /* key bits (62..32 of an id) */
+
 #define HOMA_DIRECT_RING_ENTRIES 256u /* a power of two */
 #define HOMA_DIRECT_REQUEST	 1    /* homa_direct_rec.kind */
 #define HOMA_DIRECT_RESPONSE	 2
-#define HOMA_DIRECT_F_PRIVATE	 0x01 /* homa_direct_rec.flags: request */
-#define HOMA_DIRECT_F_INCAST	 0x02 /* the DATA's pad[2] had INCAST */
+/*
+ * A response received directly: id = the client RPC's (even) id, port =
+ * its server port (the DATA's source port), addr = the server, length =
+ * the message's, cookie = the DATA's cutoff_version, tx_offset = its
+ * bytes pad[0] | pad[1] << 8 | pad[2] << 16 (homad's marker and flags);
+ * flags and ack_id 0.
+ */
+#define HOMA_DIRECT_RECEIVED  3
+#define HOMA_DIRECT_F_PRIVATE 0x01 /* homa_direct_rec.flags: request */
+#define HOMA_DIRECT_F_INCAST  0x02 /* the DATA's pad[2] had INCAST */
 
 /* One directly sent message (64 bytes). */
 struct homa_direct_rec {

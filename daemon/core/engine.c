@@ -420,6 +420,64 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 	msgin_data(e, rpc, pkt, now);
 }
 
+int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
+			   uint64_t id, const struct homa_addr *server,
+			   const struct engine_direct_rx *d, uint64_t now,
+			   void **cookie)
+{
+	struct homa_peer *peer;
+	struct homa_rpc *rpc;
+	struct homa_pkt pkt;
+	int err;
+
+	*cookie = NULL;
+	if (id == 0 || (id & 1) != 0 || d->length == 0 ||
+	    d->length > engine_packet_payload(e, !addr_is_v4(server)))
+		return -EINVAL;
+	peer = peer_find(e, server);
+	rpc = peer != NULL ? engine_lookup(e, s, id, peer, server) : NULL;
+	if (rpc == NULL)
+		return -ENOENT;
+	/* What engine_rx_one and engine_rx_data do for any DATA. */
+	peer->heard_tick = e->ticks;
+	peer = peer_touch(e, peer, now);
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_DATA;
+	pkt.sport = rpc->dport;
+	pkt.dport = s->port;
+	pkt.sender_id = id | 1;
+	pkt.u.data.message_length = d->length;
+	pkt.u.data.incoming = d->length;
+	pkt.u.data.payload_len = d->length;
+	pkt.u.data.cutoff_version = d->cutoff_version;
+	memcpy(pkt.u.data.pad, d->pad, sizeof(d->pad));
+	peer_rx_sample(e, peer, d->length, now);
+	engine_note_marker(e, peer, &pkt);
+	/* Not reaped here: *cookie stays valid until a later entry point
+	 * reaps the RPC and hands it to tx_release. */
+	err = msgin_direct(e, rpc, &pkt, now, cookie);
+	return err;
+}
+
+int engine_direct_packet(struct homa_engine *e, struct homa_sock *s,
+			 const void *buf, size_t len,
+			 const struct homa_addr *src, uint64_t now)
+{
+	struct homa_peer *peer;
+	struct homa_pkt pkt;
+
+	if (wire_decode(buf, len, &pkt) < 0 || pkt.type != HOMA_DATA ||
+	    (pkt.sender_id & 1) == 0 || s->shutdown || pkt.dport != s->port)
+		return -EINVAL;
+	peer = peer_find(e, src);
+	if (peer == NULL ||
+	    engine_lookup(e, s, pkt.sender_id ^ 1, peer, src) == NULL)
+		return -ENOENT;
+	e->metrics.direct_fallback_packets++;
+	engine_rx(e, buf, len, src, 0, now);
+	return 0;
+}
+
 static void engine_rx_resend(struct homa_engine *e, struct homa_sock *s,
 			     const struct homa_pkt *pkt,
 			     const struct homa_addr *src,

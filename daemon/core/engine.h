@@ -592,6 +592,41 @@ bool engine_incast_on(const struct homa_engine *e);
  */
 bool engine_acks_waiting(const struct homa_engine *e, const void *buf,
 			 size_t len, const struct homa_addr *src);
+/* What the DATA of a directly received response said. */
+struct engine_direct_rx {
+	uint32_t length; /* message_length: the whole message */
+	uint16_t cutoff_version;
+	uint8_t pad[3]; /* homad's marker and flags */
+};
+
+/*
+ * Direct receive (proto/homa_shm.h): the application read the whole
+ * response of its client RPC id (even) of s from server, in one DATA
+ * packet, itself.  The engine ends the RPC as its own delivery would
+ * (the ack queued for the server, the peer heard, CUTOFFS sent if the
+ * server's version is stale) but delivers nothing; *cookie is the
+ * request's tx cookie (NULL: none), which tx_release will hand back as
+ * usual, not during this call (the RPC is reaped by a later one).  0; -EINVAL
+ * (id odd or 0, length 0 or over a packet); -ENOENT (no such client RPC of s
+ * from server: timed out, aborted, ended); -EALREADY (the engine has received
+ * response bytes itself, and delivers its own copy).
+ */
+int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
+			   uint64_t id, const struct homa_addr *server,
+			   const struct engine_direct_rx *d, uint64_t now,
+			   void **cookie);
+
+/*
+ * Direct receive's fallback: buf[0..len), a packet from src that the
+ * application read and could not keep.  Handled as engine_rx would when
+ * it is a DATA packet to s's port answering one of s's client RPCs from
+ * src: 0.  -ENOENT: no such RPC (gone: ignored); -EINVAL: not such a
+ * packet (nothing done).
+ */
+int engine_direct_packet(struct homa_engine *e, struct homa_sock *s,
+			 const void *buf, size_t len,
+			 const struct homa_addr *src, uint64_t now);
+
 /* Is even id a live (or not yet reaped) client RPC? */
 bool engine_client_rpc_known(const struct homa_engine *e, uint64_t id);
 

@@ -343,6 +343,15 @@ void msgin_init(struct homa_rpc *rpc, uint32_t length, uint32_t incoming,
 void msgin_destroy(struct homa_engine *e, struct homa_msgin *m);
 int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
 		     uint32_t start, uint32_t len);
+/*
+ * Direct receive: the whole response of client rpc, described by the DATA
+ * header pkt (no payload: the application has it), reached the
+ * application.  Ends rpc as rpc_deliver would, delivering nothing; *cookie
+ * is its request's tx cookie (NULL: none).  0, -ENOENT (rpc is past
+ * receiving), -EALREADY (the engine holds response bytes of its own).
+ */
+int msgin_direct(struct homa_engine *e, struct homa_rpc *rpc,
+		 const struct homa_pkt *pkt, uint64_t now, void **cookie);
 void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 		const struct homa_pkt *pkt, uint64_t now);
 bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);

@@ -125,6 +125,11 @@ struct homa_metrics {
 	uint64_t homad_peers_seen; /* peers found to be homad (marker) */
 	uint64_t direct_messages;  /* messages the application sent itself */
 	uint64_t direct_bytes;	   /* their bytes */
+	/* Responses the application received itself (direct receive). */
+	uint64_t direct_responses;
+	uint64_t direct_response_bytes;
+	/* Packets it read but handed to homad (no room, ring full). */
+	uint64_t direct_fallback_packets;
 	/* DATA dropped: no memory for the gap it would open. */
 	uint64_t gap_alloc_drops;
 	/* Illegal RPC state changes refused (rpc_set_state). */

@@ -466,6 +466,35 @@ static void msgin_maybe_send_cutoffs(struct homa_engine *e,
 	engine_xmit_control(e, peer, &c, now);
 }
 
+int msgin_direct(struct homa_engine *e, struct homa_rpc *rpc,
+		 const struct homa_pkt *pkt, uint64_t now, void **cookie)
+{
+	uint32_t len = pkt->u.data.message_length;
+
+	*cookie = NULL;
+	rpc_heard(rpc);
+	if (rpc->state == RPC_OUTGOING) {
+		rpc_set_state(e, rpc, RPC_INCOMING);
+		pacer_remove(e, rpc);
+	}
+	if (rpc->state != RPC_INCOMING)
+		return -ENOENT;
+	if (rpc->msgin.present)
+		return -EALREADY;
+	msgin_maybe_send_cutoffs(e, rpc, pkt, now);
+	e->metrics.client_responses_started++;
+	e->metrics.client_response_bytes_started += len;
+	e->metrics.client_responses_done++;
+	e->metrics.client_response_bytes_done += len;
+	e->metrics.direct_responses++;
+	e->metrics.direct_response_bytes += len;
+	if (rpc->msgout.present)
+		*cookie = rpc->msgout.cookie;
+	peer_add_ack(e, rpc->peer, rpc->sock->port, rpc->dport, rpc->id, now);
+	rpc_end(e, rpc, now);
+	return 0;
+}
+
 /*
  * A DATA packet for rpc (already found or created by the dispatcher).
  * Drops what it must (counted), stores the rest, delivers a complete

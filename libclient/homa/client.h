@@ -117,8 +117,10 @@ int hc_family(const struct hc_sock *s);
 
 /*
  * The connection's file descriptor, for poll/epoll: readable when homad
- * has sent events the library has not read yet.  The library may already
- * hold events it has read; see hc_ready().  Do not read, write or close it.
+ * has sent events the library has not read yet (with direct receive, an
+ * epoll descriptor over the connection and the receive socket, the same
+ * for the socket's life).  The library may already hold events it has
+ * read; see hc_ready().  Do not read, write or close it.
  */
 int hc_fd(const struct hc_sock *s);
 

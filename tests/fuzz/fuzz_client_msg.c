@@ -18,7 +18,9 @@
  *     2, 4, ... are its first block, as mkseeds.py's requests use; the
  *     second time finds the id used), every validator of session.c.
  *   - as the records of a direct-send ring (proto/homa_shm.h) of a session
- *     opened with direct send granted: the input's bytes are the records,
+ *     opened with direct send and direct receive granted (RECEIVED records
+ *     included), then as a command of that session (DirectPacket
+ *     included): the input's bytes are the records,
  *     its first byte says which fields are made plausible (the ring
  *     position, an id of the session's block, a tx extent and length
  *     inside the limits) so that the validators' deeper paths are reached,
@@ -43,17 +45,20 @@
 #include "homa_shm.h"
 #include "session.h"
 
-#define FC_RX	 (1u << 20) /* the pretend rx pool memfd's size */
-#define FC_TX	 (1u << 20) /* the pretend tx area memfd's size */
-#define FC_FD_RX 1000
-#define FC_FD_TX 1001
-#define FC_FD_D0 1002 /* the direct-send descriptors: 1002 .. 1005 */
+#define FC_RX	      (1u << 20) /* the pretend rx pool memfd's size */
+#define FC_TX	      (1u << 20) /* the pretend tx area memfd's size */
+#define FC_FD_RX      1000
+#define FC_FD_TX      1001
+#define FC_FD_D0      1002   /* the direct-send descriptors: 1002 .. 1005 */
+#define FC_FD_RX_SOCK 1006   /* direct receive's socket */
+#define FC_KEY	      0x1234 /* the direct receive key of fc_direct's */
 
 static struct homa_engine *fc_engine;
 static struct homa_config fc_cfg;
 static struct session_host fc_host;
 static uint64_t fc_now = 1000000000ull;
-static unsigned fc_closed[6]; /* closes of FC_FD_RX .. FC_FD_D0 + 3 */
+static unsigned fc_closed[7]; /* closes of FC_FD_RX .. FC_FD_RX_SOCK */
+static unsigned fc_drx_changes;
 static _Alignas(64) struct homa_direct_ring fc_ring;
 static bool fc_ring_mapped;
 static unsigned fc_maps;
@@ -116,7 +121,7 @@ static void fc_unmap(void *arg, void *p, uint64_t size)
 static void fc_close(void *arg, int fd)
 {
 	(void)arg;
-	FUZZ_CHECK(fd >= FC_FD_RX && fd <= FC_FD_D0 + 3);
+	FUZZ_CHECK(fd >= FC_FD_RX && fd <= FC_FD_RX_SOCK);
 	fc_closed[fd - FC_FD_RX]++;
 }
 
@@ -148,6 +153,29 @@ static void fc_direct_close(void *arg, struct session *s,
 	fc_ring_mapped = false;
 }
 
+static int fc_direct_rx_open(void *arg, struct session *s, uint16_t port,
+			     uint32_t key, int *fd, char *why, size_t whylen)
+{
+	(void)arg;
+	(void)s;
+	(void)why;
+	(void)whylen;
+	FUZZ_CHECK(port != 0 && key != 0 && key <= HOMA_DIRECT_KEY_MASK);
+	*fd = FC_FD_RX_SOCK;
+	return 0;
+}
+
+static void fc_direct_rx_changed(void *arg)
+{
+	uint16_t ports[SESSION_MAX_DIRECT_RX];
+
+	(void)arg;
+	FUZZ_CHECK(session_host_direct_rx_ports(&fc_host, ports,
+						SESSION_MAX_DIRECT_RX) ==
+		   fc_host.n_direct_rx);
+	fc_drx_changes++;
+}
+
 static const struct session_ops fc_ops = {
 	.check_region = fc_check,
 	.map = fc_map,
@@ -155,6 +183,8 @@ static const struct session_ops fc_ops = {
 	.close_fd = fc_close,
 	.direct_open = fc_direct_open,
 	.direct_close = fc_direct_close,
+	.direct_rx_open = fc_direct_rx_open,
+	.direct_rx_changed = fc_direct_rx_changed,
 };
 
 static void fc_setup(void)
@@ -240,6 +270,7 @@ static size_t fc_open_msg(uint8_t *buf, bool direct, int family)
 
 	o.version = HOMA_CLIENT_PROTO_VERSION;
 	o.direct_send = direct;
+	o.direct_receive = direct;
 	o.family = (uint32_t)family;
 	o.rx_pool_bytes = FC_RX;
 	o.tx_area_bytes = FC_TX;
@@ -263,14 +294,20 @@ static void fc_direct(const uint8_t *data, size_t size)
 	if (n > HOMA_DIRECT_RING_ENTRIES)
 		n = HOMA_DIRECT_RING_ENTRIES;
 	engine_set_id_base(fc_engine, 0);
+	fc_host.next_key = FC_KEY; /* deterministic keyed ids */
 	fc_session(&c);
 	memset(fc_closed, 0, sizeof(fc_closed));
+	fc_drx_changes = 0;
 	session_recv(&c, (int)open_len, open, (int[]){FC_FD_RX, FC_FD_TX}, 2,
 		     false, fc_now);
 	FUZZ_CHECK(c.state == SESS_OPEN && c.ring == &fc_ring);
+	FUZZ_CHECK(c.drx && c.drx_key == FC_KEY && fc_drx_changes == 1);
+	FUZZ_CHECK(c.ids[0].first ==
+		   (HOMA_DIRECT_KEY_BIT | (uint64_t)FC_KEY << 32));
 	fc_drain(&c);
 	FUZZ_CHECK(fc_closed[2] == 1 && fc_closed[3] == 1 && fc_closed[4] == 1);
 	FUZZ_CHECK(fc_closed[5] == ((mode & 128) ? 1u : 0u));
+	FUZZ_CHECK(fc_closed[6] == 1);
 	FUZZ_CHECK(c.direct_v6 == ((mode & 128) != 0));
 	memcpy(fc_ring.rec, data + 1, n * sizeof(struct homa_direct_rec));
 	for (size_t i = 0; i < n; i++) {
@@ -299,7 +336,16 @@ static void fc_direct(const uint8_t *data, size_t size)
 	else
 		FUZZ_CHECK(fc_ring.tail == fc_ring.head);
 	fc_drain(&c);
+	/* The input as a command of this session too (DirectPacket). */
+	if (c.state == SESS_OPEN && size <= HOMA_CLIENT_MAX_DATAGRAM) {
+		before = fc_host.stats;
+		memset(fc_closed, 0, sizeof(fc_closed));
+		session_recv(&c, (int)size, data, NULL, 0, false, fc_now);
+		FUZZ_CHECK(c.state == SESS_OPEN || c.state == SESS_DOOMED);
+		fc_drain(&c);
+	}
 	fc_end(&c);
+	FUZZ_CHECK(fc_host.n_direct_rx == 0);
 }
 
 static void fc_sessions(const uint8_t *data, size_t size)
@@ -325,6 +371,7 @@ static void fc_sessions(const uint8_t *data, size_t size)
 		   fc_closed[3] == fc_closed[4]);
 	FUZZ_CHECK(fc_closed[2] == (a.ring != NULL ? 1u : 0u));
 	FUZZ_CHECK(fc_closed[5] == (a.direct_v6 ? 1u : 0u));
+	FUZZ_CHECK(fc_closed[6] == (a.drx ? 1u : 0u));
 	fc_end(&a);
 	FUZZ_CHECK(!fc_ring_mapped);
 

@@ -64,6 +64,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -127,9 +128,11 @@ struct tc {
 	Homa__Client__DaemonMsg *pending[TC_MAX_PENDING];
 	unsigned n_pending;
 	/* Descriptors that came with homad's datagrams (direct send). */
-	int dfds[4]; /* direct send: socket, ring, table, IPv6 socket */
+	/* direct send: socket, ring, table, IPv6 socket, receive socket */
+	int dfds[5];
 	unsigned n_dfds;
 	bool direct; /* OpenReply.direct_send */
+	bool drx;    /* OpenReply.direct_receive */
 };
 
 /* A memfd of size bytes with seals (0: none, allow sealing anyway). */
@@ -240,7 +243,7 @@ static int tc_read(struct tc *t, Homa__Client__DaemonMsg **out, int timeout_ms)
 
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
 			       sizeof(fd));
-			if (t->n_dfds < 4)
+			if (t->n_dfds < 5)
 				t->dfds[t->n_dfds++] = fd;
 			else
 				close(fd);
@@ -316,6 +319,7 @@ struct tc_open_opts {
 	bool not_open;	    /* send a Bind first */
 	bool open_recycles; /* the Open carries recycle_offsets */
 	bool direct;	    /* ask for direct send */
+	bool drx;	    /* ... and direct receive */
 };
 
 /*
@@ -370,6 +374,7 @@ static int tc_open_ex(struct tc *t, const char *path, int family, size_t rx_len,
 			(uint64_t)((int64_t)rx_len + o->rx_declared_delta);
 		op.tx_area_bytes = tx_len;
 		op.direct_send = o->direct;
+		op.direct_receive = o->drx;
 		m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 		m.open = &op;
 		if (o->open_recycles) {
@@ -407,12 +412,20 @@ static int tc_open_ex(struct tc *t, const char *path, int family, size_t rx_len,
 		if (!r->takes_recycle)
 			tc_fail("OpenReply without takes_recycle");
 		t->direct = r->direct_send;
-		if (t->n_dfds != (t->direct ? (r->direct_v6 ? 4u : 3u) : 0u))
-			tc_fail("direct send %d (IPv6 %d) with %u descriptors",
-				(int)t->direct, (int)r->direct_v6, t->n_dfds);
+		t->drx = r->direct_receive;
+		if (t->n_dfds != (t->direct ? 3u + r->direct_v6 + t->drx : 0u))
+			tc_fail("direct send %d (IPv6 %d, receive %d) with %u "
+				"descriptors",
+				(int)t->direct, (int)r->direct_v6, (int)t->drx,
+				t->n_dfds);
 		if (o->direct && !t->direct)
 			tc_fail("direct send not granted: %s",
 				r->direct_refusal ? r->direct_refusal : "?");
+		if (o->drx && !t->drx)
+			tc_fail("direct receive not granted: %s",
+				r->direct_receive_refusal
+					? r->direct_receive_refusal
+					: "?");
 	} else {
 		printf("OpenReply error %d: %s\n", err, r->error_text);
 	}
@@ -1542,11 +1555,298 @@ static int tc_direct(const char *path, int family, const char *name,
 	return tc_expect_eof(&t, name);
 }
 
+/* ---- direct receive ---------------------------------------------------- */
+
+/* A connection with direct send and receive (AF_INET). */
+static void tc_drx_open(struct tc *t, const char *path)
+{
+	struct tc_open_opts o = {
+		.rx_seals = F_SEAL_SHRINK | F_SEAL_GROW,
+		.tx_seals = F_SEAL_SHRINK | F_SEAL_GROW,
+		.nfds = 2,
+		.version = HOMA_CLIENT_PROTO_VERSION,
+		.direct = true,
+		.drx = true,
+	};
+	int err = tc_open_ex(t, path, AF_INET, 4u * HOMA_SHM_BPAGE_SIZE,
+			     TC_SLOT, &o);
+
+	if (err != 0)
+		tc_fail("Open refused: %s", strerror(err));
+	if ((t->id_next >> 63) == 0)
+		tc_fail("direct receive without keyed ids (%" PRIx64 ")",
+			t->id_next);
+}
+
+/* Its receive socket. */
+static int tc_drx_fd(const struct tc *t)
+{
+	return t->dfds[t->n_dfds - 1];
+}
+
+/* The bits of a forged response tc_drx_forge sends. */
+enum {
+	TC_FORGE_OK = 0,
+	TC_FORGE_MULTI = 1, /* message_length beyond the packet */
+	TC_FORGE_ACK = 2,   /* carries an ack */
+	TC_FORGE_OFFSET = 4 /* seg_offset 1400 */
+};
+
+/*
+ * Through raw socket fd (IPPROTO_RAW), a DATA packet to 127.0.0.1 (this
+ * host: every raw socket of protocol 146 sees it) to dport with sender_id
+ * and 100 bytes of payload.
+ */
+static void tc_drx_forge(int fd, uint16_t dport, uint64_t sender_id,
+			 unsigned how)
+{
+	uint8_t pkt[20 + 56 + 100], *h = pkt + 20;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	uint64_t be = __builtin_bswap64(sender_id);
+	uint32_t mlen = how & TC_FORGE_MULTI ? 200 : 100;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memset(pkt, 0, sizeof(pkt));
+	pkt[0] = 0x45;
+	pkt[8] = 64;
+	pkt[9] = 146;
+	pkt[12] = 127;
+	pkt[15] = 1;
+	pkt[16] = 127;
+	pkt[19] = 1;
+	h[0] = 0x10; /* sport 4096 */
+	h[2] = (uint8_t)(dport >> 8);
+	h[3] = (uint8_t)dport;
+	h[11] = 0x10; /* DATA */
+	h[12] = 0xe0; /* 56 bytes */
+	memcpy(h + 20, &be, 8);
+	h[30] = (uint8_t)(mlen >> 8);
+	h[31] = (uint8_t)mlen;
+	h[35] = 100; /* incoming */
+	if (how & TC_FORGE_ACK)
+		h[43] = 2;
+	if (how & TC_FORGE_OFFSET)
+		h[54] = 0x05, h[55] = 0x78;
+	memset(h + 56, 0x5a, 100);
+	if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&sin,
+		   sizeof(sin)) < 0)
+		tc_fail("forging a response: %s", strerror(errno));
+}
+
+/* What fd reads within ms: its length (0: nothing), the packet in buf. */
+static ssize_t tc_drx_read(int fd, int ms, uint8_t *buf, size_t cap)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+
+	if (poll(&pfd, 1, ms) <= 0)
+		return 0;
+	n = recv(fd, buf, cap, MSG_DONTWAIT);
+	if (n < 0)
+		tc_fail("reading the receive socket: %s", strerror(errno));
+	return n;
+}
+
+/* The sender_id of the Homa packet in a raw read p[0..n). */
+static uint64_t tc_drx_sid(const uint8_t *p, ssize_t n)
+{
+	size_t ihl = (size_t)(p[0] & 0xf) * 4;
+	uint64_t be;
+
+	if (n < (ssize_t)(ihl + 56))
+		tc_fail("a short packet on the receive socket (%zd)", n);
+	memcpy(&be, p + ihl + 20, 8);
+	return __builtin_bswap64(be);
+}
+
+/* The low half of the ids tc_drx_forge is given (real ones are far
+ * below). */
+#define TC_FORGED 0xf0000000u
+
+/*
+ * Wait for the packet of sender_id sid on fd (key: its id's high half),
+ * passing over copies of our earlier responses (same key, lower id: the
+ * server retransmits them, homad was not told); its length, the packet in
+ * buf.  Fails on anything else, or after TC_TIMEOUT_MS.
+ */
+static ssize_t tc_drx_expect(int fd, uint64_t sid, uint8_t *buf, size_t cap,
+			     const char *what)
+{
+	for (;;) {
+		ssize_t n = tc_drx_read(fd, TC_TIMEOUT_MS, buf, cap);
+		uint64_t got;
+
+		if (n == 0)
+			tc_fail("%s did not come to the receive socket", what);
+		got = tc_drx_sid(buf, n);
+		if (got == sid)
+			return n;
+		if ((got >> 32) != (sid >> 32) || got > sid)
+			tc_fail("%s: the receive socket read id %" PRIx64
+				" instead of %" PRIx64,
+				what, got, sid);
+	}
+}
+
+/*
+ * Read fd for ms: fail on any packet not of key (ids' high half), or
+ * forged (low half from TC_FORGED).  Copies of our own responses may
+ * come (the server retransmits them: homad was not told).
+ */
+static void tc_drx_none(int fd, int ms, uint64_t key, const char *what)
+{
+	uint8_t buf[2048];
+	ssize_t n;
+
+	while ((n = tc_drx_read(fd, ms, buf, sizeof(buf))) > 0) {
+		uint64_t sid = tc_drx_sid(buf, n);
+
+		if ((sid >> 32) != key || (uint32_t)sid >= TC_FORGED)
+			tc_fail("the receive socket read %s (id %" PRIx64 ")",
+				what, sid);
+	}
+}
+
+/*
+ * Direct receive's receive socket, as a hostile client sees it: locked
+ * filter; its own single-packet responses arrive (the control), nobody
+ * else's: not other connections' (with and without direct receive), not
+ * forged ones of another key, port or shape; and once its connection is
+ * gone a kept descriptor sees nothing of the next connection's.
+ */
+static int tc_rxprobe(const char *path, const char *dest, uint32_t port)
+{
+	struct sock_filter all = BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+	struct sock_fprog prog = {.len = 1, .filter = &all};
+	struct tc t, t2, t3, t4;
+	uint8_t addr[16], buf[2048];
+	size_t alen = tc_addr(AF_INET, dest, addr);
+	int v, rfd, rfd2, stale, raw;
+	socklen_t vl = sizeof(v);
+	uint64_t key, id;
+	uint16_t sport;
+	ssize_t n;
+
+	tc_drx_open(&t, path);
+	rfd = tc_drx_fd(&t);
+	raw = t.dfds[0];
+	if (getsockopt(rfd, SOL_SOCKET, SO_PROTOCOL, &v, &vl) < 0 || v != 146)
+		tc_fail("the receive socket is not raw protocol 146 (%d)", v);
+	tc_must_fail(setsockopt(rfd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0),
+		     "detaching the receive socket's filter");
+	tc_must_fail(setsockopt(rfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+				sizeof(prog)),
+		     "replacing the receive socket's filter");
+	key = t.id_next >> 32;
+
+	/* The control: our own echoes of 100 bytes come to the socket,
+	 * whole and byte-exact, and homad delivers nothing. */
+	for (int round = 0; round < 10; round++) {
+		id = tc_next_id(&t);
+		memset(t.tx, 'a' + round, 100);
+		if (tc_send_request(&t, id, addr, alen, port, 1, false, 0, 100,
+				    false) < 0)
+			tc_fail("send: %s", strerror(errno));
+		n = tc_drx_expect(rfd, id | 1, buf, sizeof(buf),
+				  "our response");
+		if (n != (ssize_t)((size_t)(buf[0] & 0xf) * 4 + 56 + 100) ||
+		    buf[n - 1] != 'a' + round)
+			tc_fail("round %d: not our response", round);
+	}
+
+	/* Forged: another key, another port, a request, a multi-packet
+	 * message, an ack, an offset, no key: none comes; then the right one
+	 * does. */
+	sport = (uint16_t)t.port;
+	tc_drx_forge(raw, sport, ((key ^ 1) << 32) | TC_FORGED | 3,
+		     TC_FORGE_OK);
+	tc_drx_forge(raw, (uint16_t)(sport + 1), (key << 32) | TC_FORGED | 3,
+		     TC_FORGE_OK);
+	tc_drx_forge(raw, sport, (key << 32) | TC_FORGED | 2, TC_FORGE_OK);
+	tc_drx_forge(raw, sport, (key << 32) | TC_FORGED | 3, TC_FORGE_MULTI);
+	tc_drx_forge(raw, sport, (key << 32) | TC_FORGED | 3, TC_FORGE_ACK);
+	tc_drx_forge(raw, sport, (key << 32) | TC_FORGED | 3, TC_FORGE_OFFSET);
+	tc_drx_forge(raw, sport, TC_FORGED | 3, TC_FORGE_OK);
+	tc_drx_none(rfd, 200, key, "a forged packet it must not pass");
+	tc_drx_forge(raw, sport, (key << 32) | TC_FORGED | 5, TC_FORGE_OK);
+	tc_drx_expect(rfd, (key << 32) | TC_FORGED | 5, buf, sizeof(buf),
+		      "a well-formed response of our key");
+
+	/* Other connections: one with direct receive (its own socket gets
+	 * its responses), one without (homad delivers them). */
+	tc_drx_open(&t2, path);
+	rfd2 = tc_drx_fd(&t2);
+	tc_open(&t3, path, AF_INET, 4u * HOMA_SHM_BPAGE_SIZE, TC_SLOT);
+	for (int round = 0; round < 10; round++) {
+		Homa__Client__DaemonMsg *d;
+
+		id = tc_next_id(&t2);
+		memset(t2.tx, 'A' + round, 100);
+		if (tc_send_request(&t2, id, addr, alen, port, 1, false, 0, 100,
+				    false) < 0)
+			tc_fail("send: %s", strerror(errno));
+		tc_drx_expect(rfd2, id | 1, buf, sizeof(buf),
+			      "the other connection's response");
+		id = tc_next_id(&t3);
+		memset(t3.tx, 'A' + round, 100);
+		if (tc_send_request(&t3, id, addr, alen, port, 1, false, 0, 100,
+				    false) < 0)
+			tc_fail("send: %s", strerror(errno));
+		for (;;) {
+			if (tc_event(&t3, &d, TC_TIMEOUT_MS) <= 0)
+				tc_fail("no response through homad");
+			if (d->ev_case ==
+			    HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED) {
+				if (d->delivered->id != id)
+					tc_fail("a response not ours");
+				tc_recycle(&t3, d->delivered->bpage_offsets,
+					   d->delivered->n_bpage_offsets);
+				homa__client__daemon_msg__free_unpacked(d,
+									NULL);
+				break;
+			}
+			homa__client__daemon_msg__free_unpacked(d, NULL);
+		}
+		tc_drx_none(rfd, 0, key, "another connection's response");
+	}
+	tc_drx_none(rfd, 200, key, "another connection's response");
+
+	/* A descriptor kept after its connection ended: the next
+	 * connection's responses (another key) never reach it, even sent to
+	 * the port it had. */
+	stale = dup(rfd);
+	if (stale < 0)
+		tc_fail("dup: %s", strerror(errno));
+	tc_close(&t);
+	tc_drx_open(&t4, path);
+	id = tc_next_id(&t4);
+	memset(t4.tx, 'z', 100);
+	if (tc_send_request(&t4, id, addr, alen, port, 1, false, 0, 100,
+			    false) < 0)
+		tc_fail("send: %s", strerror(errno));
+	tc_drx_expect(tc_drx_fd(&t4), id | 1, buf, sizeof(buf),
+		      "the new connection's response");
+	/* (t's raw socket went with it: t4's.) */
+	tc_drx_forge(t4.dfds[0], sport,
+		     (t4.id_next & ~0xffffffffull) | TC_FORGED | 7,
+		     TC_FORGE_OK);
+	tc_drx_none(stale, 300, key, "a later connection's packet");
+	printf("rxprobe: own responses received, other connections' and "
+	       "forged ones not, a kept descriptor sees nothing later, the "
+	       "filter locked\n");
+	close(stale);
+	tc_close(&t2);
+	tc_close(&t3);
+	tc_close(&t4);
+	return 0;
+}
+
 static void tc_usage(void)
 {
-	fprintf(stderr, "usage: chan_test "
-			"server|client|hold|unbound|hostile|direct|info "
-			"-s SOCK -f 4|6 [options] (see the source)\n");
+	fprintf(stderr,
+		"usage: chan_test "
+		"server|client|hold|unbound|hostile|direct|rxprobe|info "
+		"-s SOCK -f 4|6 [options] (see the source)\n");
 	exit(2);
 }
 
@@ -1669,6 +1969,8 @@ int main(int argc, char **argv)
 				 port);
 	if (strcmp(cmd, "hold") == 0)
 		return tc_hold(sock, family, dest, port, count, size, ready);
+	if (strcmp(cmd, "rxprobe") == 0)
+		return tc_rxprobe(sock, dest, port);
 	if (strcmp(cmd, "unbound") == 0)
 		return tc_unbound(sock, family, dest, port, within);
 	tc_usage();

@@ -13,10 +13,20 @@
 #     AF_INET6 socket's IPv4 (v4-mapped) peer through the IPv4 socket;
 #     that raw IPv6 socket receives nothing while IPv6 Homa traffic
 #     arrives (tests/integration/chan_test direct -f 6);
-#   - loss: A and B drop 30% of what they receive (test.rx_drop): every
-#     echo exact, recovered by homad's retransmission of directly sent
-#     requests and responses (both hosts' resent_packets grow), no bad
-#     ring record;
+#   - direct receive (ip link, IPv4 peers): B's library reads the
+#     single-packet responses itself (B's direct_responses and
+#     chan_direct_rx_records, none handed back); 600 responses held
+#     unrecycled at once, more than the library's own area takes: the rest
+#     handed to B's homad (DirectPacket, direct_fallback_packets), all
+#     exact; the receive socket as a hostile client sees it (chan_test
+#     rxprobe): its filter locked, its own responses arrive, no other
+#     connection's nor forged ones of another key, port or shape, nothing
+#     of a later connection through a descriptor kept after its own;
+#   - loss: A and B drop 30% of what they receive (test.rx_drop), and B's
+#     library 30% of what its receive socket reads ($HOMA_TEST_DRX_DROP):
+#     every echo exact, recovered by homad's retransmission of directly
+#     sent requests and responses (both hosts' resent_packets grow), no
+#     bad ring record;
 #   - a request lost while the client's homad was idle (no timer: the
 #     library rings its doorbell) completes (B's homad resends it);
 #   - limits.max_direct_sockets 1 in B: 10 client processes at once, one
@@ -94,7 +104,8 @@ loss_case() {
 	snap l4
 	ok=true
 	for i in 1 2 3 4 5 6 7 8; do
-		if ! HOMA_SOCKET=$(sock b) ip netns exec "$B" timeout 40 \
+		if ! HOMA_SOCKET=$(sock b) HOMA_TEST_DRX_DROP=0.3 \
+			ip netns exec "$B" timeout 40 \
 			"$E2E" echo -f 4 -d "$A4" -p 100 --sizes 1,700,$2 \
 			>/dev/null 2>"$T_TMP/case.err"; then
 			ok=false
@@ -123,10 +134,11 @@ $(tr '\n' ' ' <"$T_TMP/case.err")"
 	fi
 }
 
-# direct_echo LABEL FAMILY DEST PORT SIZES N LIMIT: a new client in B
+# direct_echo LABEL FAMILY DEST PORT SIZES N LIMIT [R]: a new client in B
 # echoes SIZES (each twice) byte-exact; N requests went from B's library
 # and N responses from A's (those up to LIMIT bytes), the client was
-# granted, no bad record.
+# granted, no bad record; R of the responses (default 0) B's library read
+# itself (direct receive), none handed to B's homad.
 direct_echo() {
 	snap e0
 	run_case "direct echo $1" b "$E2E" echo -f "$2" -d "$3" -p "$4" \
@@ -138,13 +150,19 @@ direct_echo() {
 	gb=$(delta b chan_direct_granted e0 e1)
 	cb=$(delta b chan_commands e0 e1)
 	bad=$(both chan_direct_bad e0 e1)
+	rx=$(delta b direct_responses e0 e1)
+	rr=$(delta b chan_direct_rx_records e0 e1)
+	fb=$(delta b direct_fallback_packets e0 e1)
 	if [ "$rq" -eq "$6" ] && [ "$rs" -eq "$6" ] && [ "$gb" -eq 1 ] &&
-		[ "$bad" -eq 0 ]; then
+		[ "$bad" -eq 0 ] && [ "$rx" -eq "${8:-0}" ] &&
+		[ "$rr" -eq "${8:-0}" ] && [ "$fb" -eq 0 ]; then
 		pass "$name" "B's library sent $rq requests, A's $rs \
-responses directly (<= $7 bytes), B's homad took $cb commands"
+responses directly (<= $7 bytes), B's library received $rx itself, B's \
+homad took $cb commands"
 	else
 		failed "$name" "requests $rq, responses $rs ($6 each \
-expected), granted $gb, bad $bad"
+expected), granted $gb, bad $bad, received directly $rx and records $rr \
+(${8:-0} expected), handed back $fb"
 	fi
 }
 
@@ -173,7 +191,8 @@ start_server a srv -f 4 --echo 100
 SRVS=$SRV
 start_server a srv6 -f 6 --echo 101
 SRVS="$SRVS $SRV"
-direct_echo "ip IPv4" 4 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX
+direct_echo "ip IPv4" 4 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX \
+	$((2 * NDIRECT))
 
 # homactl sockets in A: the IPv4 echo server was granted direct send and
 # sent its responses itself; the IPv6 one was granted, and sent none yet.
@@ -206,12 +225,37 @@ else
 	failed "$name" "$why"
 fi
 
+# More responses held at once than the library's own area takes (256):
+# the rest go to B's homad (DirectPacket) and come back through the pool.
+snap h0
+run_case "direct receive: 600 responses held at once" b "$E2E" hoard -f 4 \
+	-d "$A4" -p 100 -n 600 --sizes 1,100,1000,$MAX
+snap h1
+name="direct receive: the library's area full, homad takes the rest"
+rx=$(delta b direct_responses h0 h1)
+fb=$(delta b direct_fallback_packets h0 h1)
+st=$(delta b chan_direct_rx_stale h0 h1)
+if [ "$rx" -ge 256 ] && [ "$fb" -gt 0 ] && [ $((rx + fb)) -ge 600 ]; then
+	pass "$name" "$rx received directly, $fb handed to homad, $st stale"
+else
+	failed "$name" "received directly $rx, handed to homad $fb (>= 256 \
+and > 0, 600 in all expected), stale $st"
+fi
+name="direct receive: the receive socket as a hostile client sees it"
+if out=$(ip netns exec "$B" timeout 60 "$CHAN_TEST" rxprobe \
+	-s "$(sock b)" -f 4 -d "$A4" -p 100 2>&1); then
+	pass "$name" "$out"
+else
+	failed "$name" "$(echo "$out" | tr '\n' ' ')"
+fi
+
 # IPv6: one packet of payload is 20 bytes less (the IPv6 header).
 MAX6=$((MAX - 20))
 SIZES6=1,100,1000,$((MAX6 - 1)),$MAX6,$((MAX6 + 1)),1500,40000
 direct_echo "ip IPv6" 6 "$A6" 101 "$SIZES6" $((2 * NDIRECT)) $MAX6
 # An AF_INET6 socket's IPv4 peer (v4-mapped): the IPv4 send socket.
-direct_echo "ip AF_INET6 to IPv4" 6 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX
+direct_echo "ip AF_INET6 to IPv4" 6 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX \
+	$((2 * NDIRECT))
 probe_case "ip: the IPv6 direct socket receives nothing" 6 "$A6" 101
 
 loss_case ip $MAX

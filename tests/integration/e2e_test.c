@@ -39,6 +39,11 @@
  *   e2e_test pool -f 4|6 -d ADDR -p PORT
  *   e2e_test einval -f 4|6 -d ADDR -p PORT
  *       The cases of their names; see each function.
+ *   e2e_test hoard -f 4|6 -d ADDR -p PORT -n N --sizes N,N,...
+ *       N requests to an echo server (sizes in turn) outstanding at once,
+ *       then every response received and kept (none recycled) before
+ *       all are checked byte-exact and recycled: more messages held at
+ *       once than direct receive's own area has room for.
  *   e2e_test hold -f 4|6 -d ADDR --sink PORT -n N --size BYTES
  *                 --ready FILE
  *       N requests to a sink, then FILE, then sleep (e2e.sh kills it).
@@ -509,6 +514,53 @@ gone:
 }
 
 /* ---- echo ------------------------------------------------------------- */
+
+/* N echoes outstanding, every response held until all are in. */
+static int cmd_hoard(void)
+{
+	struct hc_sock *s = e2e_open(0);
+	struct sockaddr_storage d;
+	socklen_t dlen = e2e_addr(opt.port, &d);
+	unsigned long n = opt.count;
+	uint64_t *ids = calloc(n, sizeof(*ids)), t0 = homad_now_ns();
+	struct hc_msg *m = calloc(n, sizeof(*m));
+	bool *got = calloc(n, sizeof(*got));
+	const char *why;
+
+	if (opt.n_sizes == 0 || n == 0)
+		e2e_fail("no --sizes or -n");
+	if (ids == NULL || m == NULL || got == NULL)
+		e2e_fail("out of memory");
+	for (unsigned long i = 0; i < n; i++)
+		ids[i] = e2e_send(s, &d, dlen, opt.sizes[i % opt.n_sizes],
+				  i + 7, 5000 + i, 0);
+	for (unsigned long k = 0; k < n; k++) {
+		e2e_recv(s, 0, E2E_TIMEOUT_MS, &m[k], false);
+		if (m[k].error != 0)
+			e2e_fail("RPC %" PRIu64 " failed: %s", m[k].id,
+				 e2e_errname(m[k].error));
+	}
+	for (unsigned long k = 0; k < n; k++) {
+		unsigned long i = (unsigned long)(m[k].cookie - 5000);
+
+		if (m[k].cookie < 5000 || i >= n || got[i])
+			e2e_fail("unexpected cookie %" PRIu64, m[k].cookie);
+		got[i] = true;
+		why = e2e_check(s, &m[k], ids[i], 5000 + i, 0,
+				opt.sizes[i % opt.n_sizes], i + 7, k % 2 == 0);
+		if (why != NULL)
+			e2e_fail("response %lu: %s", i, why);
+	}
+	for (unsigned long k = 0; k < n; k++)
+		hc_recycle(s, &m[k]);
+	printf("%lu responses held at once, byte-exact, in %.1f ms\n", n,
+	       e2e_ms(homad_now_ns() - t0));
+	free(ids);
+	free(m);
+	free(got);
+	hc_close(s);
+	return 0;
+}
 
 /* Each size one at a time, then all at once, byte-exact with cookies. */
 static int cmd_echo(void)
@@ -1635,6 +1687,7 @@ int main(int argc, char **argv)
 		{"shutdown", cmd_shutdown}, {"bind", cmd_bind},
 		{"pool", cmd_pool},	    {"einval", cmd_einval},
 		{"hold", cmd_hold},	    {"block", cmd_block},
+		{"hoard", cmd_hoard},
 	};
 	int c;
 

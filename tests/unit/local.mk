@@ -73,6 +73,7 @@ tests_unit_test_conformance_CPPFLAGS = $(unit_cppflags)
 # event queue, addresses, and the protocol against a test-played peer.
 unit_tests += tests/unit/test_client
 tests_unit_test_client_CPPFLAGS = -I$(top_srcdir)/libclient \
+	-I$(top_srcdir)/daemon/core \
 	-I$(top_builddir)/proto -I$(top_srcdir)/proto
 tests_unit_test_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
 	$(PROTOBUF_C_CFLAGS) $(PTHREAD_LIBS)

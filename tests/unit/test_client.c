@@ -2,9 +2,10 @@
  * test_client.c - libhomaclient's internals (libclient/), no homad needed:
  * the tx area allocator (txarea.c), outgoing-message tracking
  * (txtrack.c), the event queue and private-response slots (evq.c),
- * address conversion (addr.c), argument validation of the API, and the
- * library's side of the client protocol (conn.c, send.c, recv.c,
- * client.c) against a peer played by the test itself on a unix socket:
+ * address conversion (addr.c), direct receive's tables and packet check
+ * (drx.c), argument validation of the API, and the library's side of the
+ * client protocol (conn.c, send.c, recv.c, client.c) against a peer
+ * played by the test itself on a unix socket:
  * the test reads the library's ClientMsgs and writes DaemonMsgs as homad
  * would, checking the wire rules of proto/homa_client.proto.
  */
@@ -26,6 +27,8 @@
 
 #include "client_int.h"
 #include "homa_shm.h"
+/* The engine codec the library compiles in (daemon/core/wire.c). */
+#include "wire.h"
 
 /* ---- txarea ---------------------------------------------------------- */
 
@@ -395,6 +398,871 @@ START_TEST(addr_to_sockaddr__mapping)
 			 -EINVAL);
 	ck_assert_int_eq(addr_to_sockaddr(AF_INET, v4, 5, 6, &ss, &len),
 			 -EINVAL);
+}
+END_TEST
+
+/* ---- drx: direct receive's tables ------------------------------------- */
+
+/* A small fixed-seed generator (xorshift64*): the same cases every run. */
+static uint64_t drx_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1Dull;
+}
+
+static void drx_addr(uint8_t a[16], unsigned k)
+{
+	memset(a, 0, 16);
+	a[10] = a[11] = 0xff;
+	a[12] = 10;
+	a[13] = (uint8_t)(k >> 16);
+	a[14] = (uint8_t)(k >> 8);
+	a[15] = (uint8_t)k;
+}
+
+START_TEST(drxtrack_init__cap_zero)
+{
+	struct drxtrack t;
+	uint8_t a[16];
+
+	drx_addr(a, 1);
+	ck_assert_int_eq(drxtrack_init(&t, 0), -EINVAL);
+	/* What init left behaves as an empty table. */
+	ck_assert_int_eq(drxtrack_add(&t, 2, 1, a, 1, false), -EINVAL);
+	ck_assert_ptr_null(drxtrack_find(&t, 2));
+	ck_assert(!drxtrack_del(&t, 2));
+	ck_assert(!drxtrack_del(&t, 0));
+	drxtrack_destroy(&t);
+}
+END_TEST
+
+START_TEST(drxtrack__add_find_del)
+{
+	struct drxtrack t;
+	const struct drxt_e *e;
+	uint8_t a[16], b[16];
+
+	drx_addr(a, 7);
+	drx_addr(b, 8);
+	ck_assert_int_eq(drxtrack_init(&t, 4), 0);
+	ck_assert_int_eq(
+		drxtrack_add(&t, 2, 0x1122334455667788ull, a, 4000, true), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 1ull << 63 | 6, 99, b, 1, false), 0);
+	ck_assert_uint_eq(t.n, 2);
+	e = drxtrack_find(&t, 2);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->id, 2);
+	ck_assert_uint_eq(e->cookie, 0x1122334455667788ull);
+	ck_assert_int_eq(memcmp(e->addr, a, 16), 0);
+	ck_assert_uint_eq(e->port, 4000);
+	ck_assert(e->priv);
+	e = drxtrack_find(&t, 1ull << 63 | 6);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->cookie, 99);
+	ck_assert_int_eq(memcmp(e->addr, b, 16), 0);
+	ck_assert_uint_eq(e->port, 1);
+	ck_assert(!e->priv);
+	ck_assert_ptr_null(drxtrack_find(&t, 4));
+	ck_assert_ptr_null(drxtrack_find(&t, 3)); /* the response's id */
+	ck_assert_ptr_null(drxtrack_find(&t, 0));
+	ck_assert(drxtrack_del(&t, 2));
+	ck_assert_ptr_null(drxtrack_find(&t, 2));
+	ck_assert(!drxtrack_del(&t, 2)); /* gone already */
+	ck_assert(!drxtrack_del(&t, 4)); /* never there */
+	ck_assert_uint_eq(t.n, 1);
+	ck_assert_ptr_nonnull(drxtrack_find(&t, 1ull << 63 | 6));
+	/* Its id can be tracked again, with new values. */
+	ck_assert_int_eq(drxtrack_add(&t, 2, 5, b, 6, false), 0);
+	e = drxtrack_find(&t, 2);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->cookie, 5);
+	ck_assert_int_eq(memcmp(e->addr, b, 16), 0);
+	ck_assert_uint_eq(e->port, 6);
+	ck_assert(!e->priv);
+	drxtrack_destroy(&t);
+}
+END_TEST
+
+START_TEST(drxtrack_add__bad_ids_and_duplicates)
+{
+	static const uint64_t bad[] = {0, 1, 3, 0x8000000000000001ull,
+				       UINT64_MAX};
+	struct drxtrack t;
+	const struct drxt_e *e;
+	uint8_t a[16], b[16];
+
+	drx_addr(a, 1);
+	drx_addr(b, 2);
+	ck_assert_int_eq(drxtrack_init(&t, 8), 0);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(drxtrack_add(&t, bad[i], 1, a, 1, false),
+				 -EINVAL);
+		ck_assert_ptr_null(drxtrack_find(&t, bad[i]));
+	}
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_int_eq(drxtrack_add(&t, 10, 1, a, 100, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 10, 2, b, 200, true), -EEXIST);
+	ck_assert_uint_eq(t.n, 1);
+	/* The first entry is kept as it was. */
+	e = drxtrack_find(&t, 10);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->cookie, 1);
+	ck_assert_int_eq(memcmp(e->addr, a, 16), 0);
+	ck_assert_uint_eq(e->port, 100);
+	ck_assert(!e->priv);
+	drxtrack_destroy(&t);
+}
+END_TEST
+
+START_TEST(drxtrack_add__full_table_and_del_all)
+{
+	struct drxtrack t;
+	uint8_t a[16];
+
+	drx_addr(a, 3);
+	ck_assert_int_eq(drxtrack_init(&t, 3), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 2, 2, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 4, 4, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 6, 6, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 8, 8, a, 1, false), -ENOBUFS);
+	ck_assert_ptr_null(drxtrack_find(&t, 8));
+	ck_assert_uint_eq(t.n, 3);
+	ck_assert(drxtrack_del(&t, 4));
+	ck_assert_int_eq(drxtrack_add(&t, 8, 8, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 10, 10, a, 1, false), -ENOBUFS);
+	ck_assert_uint_eq(drxtrack_find(&t, 8)->cookie, 8);
+	/* 0: every entry. */
+	ck_assert(drxtrack_del(&t, 0));
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_ptr_null(drxtrack_find(&t, 2));
+	ck_assert_ptr_null(drxtrack_find(&t, 6));
+	ck_assert_ptr_null(drxtrack_find(&t, 8));
+	ck_assert(!drxtrack_del(&t, 0)); /* none left */
+	ck_assert(!drxtrack_del(&t, 2));
+	/* Every entry is free again. */
+	ck_assert_int_eq(drxtrack_add(&t, 12, 12, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 14, 14, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 16, 16, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 18, 18, a, 1, false), -ENOBUFS);
+	ck_assert(drxtrack_del(&t, 0));
+	/* A table of one. */
+	drxtrack_destroy(&t);
+	ck_assert_int_eq(drxtrack_init(&t, 1), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 2, 2, a, 1, false), 0);
+	ck_assert_int_eq(drxtrack_add(&t, 4, 4, a, 1, false), -ENOBUFS);
+	ck_assert(drxtrack_del(&t, 2));
+	ck_assert_int_eq(drxtrack_add(&t, 4, 4, a, 1, false), 0);
+	drxtrack_destroy(&t);
+}
+END_TEST
+
+/* The reference model of a drxtrack: a plain array, searched linearly. */
+struct drxt_model {
+	bool used;
+	uint64_t id, cookie;
+	uint8_t addr[16];
+	uint16_t port;
+	bool priv;
+};
+
+#define DRXT_POOL 64
+
+/* Every id of the pool is found exactly as the model holds it. */
+static void drxt_check(const struct drxtrack *t, const struct drxt_model *m,
+		       uint32_t cap, const uint64_t *pool)
+{
+	uint32_t n = 0;
+
+	for (uint32_t j = 0; j < cap; j++)
+		n += m[j].used;
+	ck_assert_uint_eq(t->n, n);
+	for (unsigned k = 0; k < DRXT_POOL; k++) {
+		const struct drxt_e *e = drxtrack_find(t, pool[k]);
+		const struct drxt_model *want = NULL;
+
+		for (uint32_t j = 0; j < cap; j++)
+			if (m[j].used && m[j].id == pool[k])
+				want = &m[j];
+		if (want == NULL) {
+			ck_assert_ptr_null(e);
+			continue;
+		}
+		ck_assert_ptr_nonnull(e);
+		ck_assert_uint_eq(e->id, want->id);
+		ck_assert_uint_eq(e->cookie, want->cookie);
+		ck_assert_int_eq(memcmp(e->addr, want->addr, 16), 0);
+		ck_assert_uint_eq(e->port, want->port);
+		ck_assert_int_eq(e->priv, want->priv);
+	}
+}
+
+/* steps random add/del against the model, in a table of cap entries. */
+static void drxt_model_run(uint32_t cap, unsigned steps, uint64_t seed)
+{
+	struct drxt_model *m = calloc(cap, sizeof(*m));
+	uint64_t pool[DRXT_POOL], r = seed;
+	struct drxtrack t;
+
+	ck_assert_ptr_nonnull(m);
+	/* Small ids, and keyed ones (bit 63, a key in 62..32) with the same
+	 * low bits: far more ids than buckets, so chains are long and often
+	 * cut in the middle. */
+	for (unsigned k = 0; k < DRXT_POOL; k++)
+		pool[k] = 2 * (uint64_t)(k % (DRXT_POOL / 2) + 1);
+	for (unsigned k = DRXT_POOL / 2; k < DRXT_POOL; k++)
+		pool[k] |= k % 2 ? 1ull << 63 | (uint64_t)0x1234567 << 32
+				 : (uint64_t)0x1234567 << 32;
+	ck_assert_int_eq(drxtrack_init(&t, cap), 0);
+	for (unsigned s = 0; s < steps; s++) {
+		uint64_t x = drx_rand(&r);
+		uint64_t id = pool[(x >> 8) % DRXT_POOL];
+		unsigned op = (unsigned)(x % 100);
+		int where = -1, hole = -1;
+		uint32_t n = 0;
+
+		for (uint32_t j = 0; j < cap; j++) {
+			if (m[j].used && m[j].id == id)
+				where = (int)j;
+			if (!m[j].used && hole < 0)
+				hole = (int)j;
+			n += m[j].used;
+		}
+		if (op < 2) {
+			/* Now and then: forget all. */
+			ck_assert_int_eq(drxtrack_del(&t, 0), n > 0);
+			memset(m, 0, cap * sizeof(*m));
+		} else if (op < 55) {
+			struct drxt_model e = {
+				.used = true,
+				.id = id,
+				.cookie = drx_rand(&r),
+				.port = (uint16_t)(x >> 40),
+				.priv = (x >> 60) & 1,
+			};
+			int want = where >= 0 ? -EEXIST
+				   : hole < 0 ? -ENOBUFS
+					      : 0;
+
+			drx_addr(e.addr, (unsigned)(x >> 16));
+			ck_assert_int_eq(drxtrack_add(&t, id, e.cookie, e.addr,
+						      e.port, e.priv),
+					 want);
+			if (want == 0)
+				m[hole] = e;
+		} else {
+			ck_assert_int_eq(drxtrack_del(&t, id), where >= 0);
+			if (where >= 0)
+				m[where].used = false;
+		}
+		drxt_check(&t, m, cap, pool);
+	}
+	ck_assert(drxtrack_del(&t, 0) || t.n == 0);
+	ck_assert_uint_eq(t.n, 0);
+	drxtrack_destroy(&t);
+	free(m);
+}
+
+START_TEST(drxtrack__random_against_a_model)
+{
+	drxt_model_run(8, 1000, 0x5eed0001);
+	drxt_model_run(1, 300, 0x5eed0002);
+	drxt_model_run(5, 1000, 0x5eed0003); /* cap not a power of two */
+	drxt_model_run(40, 2000, 0x5eed0004);
+}
+END_TEST
+
+START_TEST(drxslots_init__limits_and_rounding)
+{
+	static const struct {
+		uint32_t size, want;
+	} round[] = {
+		{1, 64},	{63, 64},	{64, 64},     {65, 128},
+		{1424, 1472},	{1472, 1472},	{8960, 8960}, {30000, 30016},
+		{65535, 65536}, {65536, 65536},
+	};
+	struct drxslots sl;
+
+	ck_assert_int_eq(drxslots_init(&sl, 0, 1), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, 65537, 1), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, 65600, 1), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, 1u << 20, 1), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, UINT32_MAX, 1), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, UINT32_MAX - 62, 1), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, 1472, 0), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, 1472, DRX_SLOTS_MAX + 1), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, 1472, UINT32_MAX), -EINVAL);
+	ck_assert_int_eq(drxslots_init(&sl, 1472, DRX_SLOTS_MAX), 0);
+	ck_assert_uint_eq(sl.n, DRX_SLOTS_MAX);
+	ck_assert_uint_eq(sl.used, 0);
+	for (unsigned k = 0; k < sizeof(round) / sizeof(round[0]); k++) {
+		ck_assert_int_eq(drxslots_init(&sl, round[k].size, 1), 0);
+		ck_assert_uint_eq(sl.size, round[k].want);
+		ck_assert_uint_eq(sl.per_page, 65536 / round[k].want);
+	}
+}
+END_TEST
+
+START_TEST(drxslots_offset__within_64k_pages)
+{
+	static const uint32_t sizes[] = {1,	64,    1424,  1472,  8960,
+					 21846, 30000, 32768, 32769, 65536};
+	static const uint32_t ns[] = {1, 2, 7, 63, 64, 65, 256, DRX_SLOTS_MAX};
+
+	for (unsigned a = 0; a < sizeof(sizes) / sizeof(sizes[0]); a++) {
+		for (unsigned b = 0; b < sizeof(ns) / sizeof(ns[0]); b++) {
+			struct drxslots sl;
+			uint64_t bytes, prev_end = 0, off = 0;
+			uint32_t size;
+
+			ck_assert_int_eq(drxslots_init(&sl, sizes[a], ns[b]),
+					 0);
+			size = sl.size;
+			ck_assert_uint_ge(size, sizes[a]);
+			bytes = drxslots_bytes(&sl);
+			ck_assert_uint_eq(bytes % 65536, 0);
+			for (uint32_t i = 0; i < ns[b]; i++) {
+				off = drxslots_offset(&sl, i);
+				ck_assert_uint_eq(off % 64, 0);
+				/* No slot crosses a 64 KiB boundary. */
+				ck_assert_uint_le(off % 65536 + size, 65536);
+				/* In order, none overlapping. */
+				ck_assert_uint_ge(off, prev_end);
+				prev_end = off + size;
+				ck_assert_uint_le(prev_end, bytes);
+			}
+			/* No page beyond the last slot's. */
+			ck_assert_uint_eq(bytes, (off / 65536 + 1) * 65536);
+		}
+	}
+}
+END_TEST
+
+START_TEST(drxslots_alloc__all_then_enospc_and_reuse)
+{
+	static const uint32_t ns[] = {1, 63, 64, 100, DRX_SLOTS_MAX};
+
+	for (unsigned k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		uint32_t n = ns[k];
+		bool seen[DRX_SLOTS_MAX] = {false};
+		struct drxslots sl;
+		int i;
+
+		ck_assert_int_eq(drxslots_init(&sl, 1472, n), 0);
+		for (uint32_t j = 0; j < n; j++) {
+			i = drxslots_alloc(&sl);
+			ck_assert_int_ge(i, 0);
+			ck_assert_int_lt(i, (int)n);
+			ck_assert(!seen[i]);
+			seen[i] = true;
+		}
+		ck_assert_uint_eq(sl.used, n);
+		ck_assert_int_eq(drxslots_alloc(&sl), -ENOSPC);
+		ck_assert_int_eq(drxslots_alloc(&sl), -ENOSPC);
+		ck_assert_uint_eq(sl.used, n);
+		/* A freed slot is the one handed out next. */
+		ck_assert_int_eq(
+			drxslots_free(&sl, drxslots_offset(&sl, n / 2)), 0);
+		ck_assert_uint_eq(sl.used, n - 1);
+		ck_assert_int_eq(drxslots_alloc(&sl), (int)(n / 2));
+		ck_assert_int_eq(drxslots_alloc(&sl), -ENOSPC);
+		/* Free three (or what there is), get the same three back. */
+		memset(seen, 0, sizeof(seen));
+		for (uint32_t j = n - 1, c = 0; c < 3 && c < n; j /= 2, c++) {
+			ck_assert_int_eq(
+				drxslots_free(&sl, drxslots_offset(&sl, j)), 0);
+			seen[j] = true;
+			if (j == 0)
+				break;
+		}
+		while ((i = drxslots_alloc(&sl)) >= 0) {
+			ck_assert(seen[i]);
+			seen[i] = false;
+		}
+		ck_assert_int_eq(i, -ENOSPC);
+		for (uint32_t j = 0; j < n; j++)
+			ck_assert(!seen[j]);
+		ck_assert_uint_eq(sl.used, n);
+		/* Everything freed: all of them again. */
+		for (uint32_t j = 0; j < n; j++)
+			ck_assert_int_eq(
+				drxslots_free(&sl, drxslots_offset(&sl, j)), 0);
+		ck_assert_uint_eq(sl.used, 0);
+		for (uint32_t j = 0; j < n; j++)
+			ck_assert_int_ge(drxslots_alloc(&sl), 0);
+		ck_assert_int_eq(drxslots_alloc(&sl), -ENOSPC);
+	}
+}
+END_TEST
+
+/* off is no taken slot: -EINVAL, and nothing changed. */
+static void drxslots_free_refused(struct drxslots *sl, uint64_t off)
+{
+	struct drxslots before = *sl;
+
+	ck_assert_msg(drxslots_free(sl, off) == -EINVAL,
+		      "free of %llu (size %u) not refused",
+		      (unsigned long long)off, sl->size);
+	ck_assert_int_eq(memcmp(&before, sl, sizeof(before)), 0);
+}
+
+START_TEST(drxslots_free__refuses_what_is_no_taken_slot)
+{
+	static const uint32_t sizes[] = {1472, 8960, 30000, 65536};
+
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct drxslots sl;
+		uint32_t n = 100, size, per;
+		uint64_t off;
+
+		ck_assert_int_eq(drxslots_init(&sl, sizes[k], n), 0);
+		size = sl.size;
+		per = sl.per_page;
+		for (uint32_t j = 0; j < n - 1; j++) /* the last one stays */
+			ck_assert_int_eq(drxslots_alloc(&sl), (int)j);
+		ck_assert_uint_eq(sl.used, n - 1);
+		/* Misaligned: inside a taken slot. */
+		off = drxslots_offset(&sl, 3);
+		drxslots_free_refused(&sl, off + 1);
+		drxslots_free_refused(&sl, off + 64);
+		drxslots_free_refused(&sl, off + size - 1);
+		drxslots_free_refused(&sl, off - 64);
+		/* Beyond n: the slot after the last, far away. */
+		drxslots_free_refused(&sl, drxslots_offset(&sl, n));
+		drxslots_free_refused(&sl, drxslots_offset(&sl, n + 1));
+		drxslots_free_refused(&sl, drxslots_bytes(&sl));
+		drxslots_free_refused(&sl, (uint64_t)DRX_SLOTS_MAX * 65536);
+		drxslots_free_refused(&sl, 1ull << 40);
+		drxslots_free_refused(&sl, UINT64_MAX & ~0xffffull);
+		drxslots_free_refused(&sl, UINT64_MAX);
+		/* The unused tail of a page (where slot per_page would be). */
+		if ((uint64_t)per * size < 65536) {
+			drxslots_free_refused(&sl, (uint64_t)per * size);
+			drxslots_free_refused(&sl,
+					      65536 + (uint64_t)per * size);
+			drxslots_free_refused(&sl, 65536 - 64);
+		}
+		/* Never taken: the last slot. */
+		drxslots_free_refused(&sl, drxslots_offset(&sl, n - 1));
+		/* Double free. */
+		ck_assert_int_eq(drxslots_free(&sl, drxslots_offset(&sl, 5)),
+				 0);
+		ck_assert_uint_eq(sl.used, n - 2);
+		drxslots_free_refused(&sl, drxslots_offset(&sl, 5));
+		ck_assert_uint_eq(sl.used, n - 2);
+		/* The slot is taken again, once. */
+		ck_assert_int_eq(drxslots_alloc(&sl), 5);
+		ck_assert_int_eq(drxslots_alloc(&sl), (int)(n - 1));
+		ck_assert_int_eq(drxslots_alloc(&sl), -ENOSPC);
+		ck_assert_uint_eq(sl.used, n);
+	}
+}
+END_TEST
+
+/* ---- drx_parse --------------------------------------------------------- */
+
+#define DRX_SPORT 4000
+#define DRX_DPORT 33001
+#define DRX_SID	  (1ull << 63 | (uint64_t)0x2345 << 32 | 0x1001)
+
+/* A single-packet response of plen bytes (payload: its bytes). */
+static struct homa_pkt drx_resp(const uint8_t *payload, uint32_t plen)
+{
+	struct homa_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_DATA;
+	pkt.sport = DRX_SPORT;
+	pkt.dport = DRX_DPORT;
+	pkt.sender_id = DRX_SID;
+	pkt.u.data.message_length = plen;
+	pkt.u.data.incoming = plen;
+	pkt.u.data.cutoff_version = 0xbeef;
+	pkt.u.data.pad[0] = 0xa5;
+	pkt.u.data.pad[1] = 0x5a;
+	pkt.u.data.pad[2] = 0x03;
+	pkt.u.data.payload = payload;
+	pkt.u.data.payload_len = plen;
+	return pkt;
+}
+
+/*
+ * pkt behind an IPv4 header of ihl words (from 192.0.2.77), then extra
+ * junk bytes past the IP total length: a buffer of exactly *len bytes.
+ */
+static uint8_t *drx_ip(const struct homa_pkt *pkt, unsigned ihl, size_t extra,
+		       size_t *len)
+{
+	size_t hlen = wire_header_len(pkt->type), n, tot;
+	uint8_t *b;
+
+	if (pkt->type == HOMA_DATA)
+		hlen += pkt->u.data.payload_len;
+	tot = ihl * 4 + hlen;
+	*len = tot + extra;
+	b = malloc(*len);
+	ck_assert_ptr_nonnull(b);
+	memset(b, 0, ihl * 4);
+	b[0] = (uint8_t)(0x40 | ihl);
+	b[2] = (uint8_t)(tot >> 8);
+	b[3] = (uint8_t)tot;
+	b[6] = 0x40;
+	b[8] = 64;
+	b[9] = HOMA_IPPROTO;
+	b[12] = 192;
+	b[13] = 0;
+	b[14] = 2;
+	b[15] = 77;
+	b[16] = 10;
+	b[19] = 1;
+	for (unsigned i = 20; i < ihl * 4; i++)
+		b[i] = 0x01; /* NOP options */
+	n = wire_encode(pkt, b + ihl * 4, hlen);
+	ck_assert_uint_eq(n, hlen);
+	for (size_t i = 0; i < extra; i++)
+		b[tot + i] = (uint8_t)(0xc3 ^ i);
+	return b;
+}
+
+static void drx_check_ok(const uint8_t *b, size_t len, unsigned ihl,
+			 uint32_t plen, const uint8_t *payload)
+{
+	static const uint8_t src[16] = {0, 0, 0,    0,	  0,   0, 0, 0,
+					0, 0, 0xff, 0xff, 192, 0, 2, 77};
+	struct drx_in in;
+
+	memset(&in, 0x5c, sizeof(in));
+	ck_assert_int_eq(drx_parse(b, len, &in), 0);
+	ck_assert_int_eq(memcmp(in.src, src, 16), 0);
+	ck_assert_uint_eq(in.sport, DRX_SPORT);
+	ck_assert_uint_eq(in.dport, DRX_DPORT);
+	ck_assert_uint_eq(in.id, DRX_SID ^ 1);
+	ck_assert_uint_eq(in.id & 1, 0);
+	ck_assert_uint_eq(in.length, plen);
+	ck_assert_uint_eq(in.cutoff_version, 0xbeef);
+	ck_assert_uint_eq(in.pad[0], 0xa5);
+	ck_assert_uint_eq(in.pad[1], 0x5a);
+	ck_assert_uint_eq(in.pad[2], 0x03);
+	ck_assert_ptr_eq(in.homa, b + ihl * 4);
+	ck_assert_uint_eq(in.homa_len, HOMA_DATA_LEN + plen);
+	ck_assert_ptr_eq(in.payload, b + ihl * 4 + HOMA_DATA_LEN);
+	ck_assert_int_eq(memcmp(in.payload, payload, plen), 0);
+}
+
+START_TEST(drx_parse__single_packet_response)
+{
+	static const uint32_t plens[] = {1, 2, 100, 1416, 8904};
+	uint8_t *payload = malloc(8904), *b;
+	size_t len;
+
+	ck_assert_ptr_nonnull(payload);
+	for (uint32_t i = 0; i < 8904; i++)
+		payload[i] = (uint8_t)(i * 7 + 1);
+	for (unsigned k = 0; k < sizeof(plens) / sizeof(plens[0]); k++) {
+		struct homa_pkt pkt = drx_resp(payload, plens[k]);
+
+		b = drx_ip(&pkt, 5, 0, &len);
+		ck_assert_uint_eq(len, 20 + HOMA_DATA_LEN + plens[k]);
+		drx_check_ok(b, len, 5, plens[k], payload);
+		free(b);
+		/* IP options: the Homa header after them. */
+		b = drx_ip(&pkt, 6, 0, &len);
+		drx_check_ok(b, len, 6, plens[k], payload);
+		free(b);
+		b = drx_ip(&pkt, 15, 0, &len);
+		drx_check_ok(b, len, 15, plens[k], payload);
+		free(b);
+	}
+	free(payload);
+}
+END_TEST
+
+START_TEST(drx_parse__bytes_past_the_ip_length_ignored)
+{
+	static const uint8_t payload[] = "hello, direct receive";
+	struct homa_pkt pkt = drx_resp(payload, sizeof(payload));
+	size_t len;
+	uint8_t *b;
+
+	for (size_t extra = 1; extra <= 64; extra += 21) {
+		b = drx_ip(&pkt, 5, extra, &len);
+		ck_assert_uint_eq(len,
+				  20 + HOMA_DATA_LEN + sizeof(payload) + extra);
+		drx_check_ok(b, len, 5, sizeof(payload), payload);
+		free(b);
+	}
+	/* Junk that would make a longer message of it: still ignored. */
+	b = drx_ip(&pkt, 5, 10, &len);
+	memset(b + len - 10, 'x', 10);
+	drx_check_ok(b, len, 5, sizeof(payload), payload);
+	free(b);
+}
+END_TEST
+
+/* drx_parse refuses b[0..len), copied to a buffer of exactly len bytes
+ * (an overread shows in ASan builds). */
+static void drx_refused(const uint8_t *b, size_t len, const char *what)
+{
+	uint8_t *c = malloc(len > 0 ? len : 1);
+	struct drx_in in;
+
+	ck_assert_ptr_nonnull(c);
+	if (len > 0)
+		memcpy(c, b, len);
+	ck_assert_msg(drx_parse(c, len, &in) == -EINVAL, "%s: not refused",
+		      what);
+	free(c);
+}
+
+/* pkt, in a fresh exact-sized IPv4 packet, is refused. */
+static void drx_pkt_refused(const struct homa_pkt *pkt, const char *what)
+{
+	size_t len;
+	uint8_t *b = drx_ip(pkt, 5, 0, &len);
+
+	drx_refused(b, len, what);
+	free(b);
+}
+
+START_TEST(drx_parse__refuses_the_ip_header)
+{
+	static const uint8_t payload[40] = {1, 2, 3};
+	struct homa_pkt pkt = drx_resp(payload, sizeof(payload));
+	size_t len, tot;
+	uint8_t *b;
+
+	b = drx_ip(&pkt, 5, 0, &len);
+	tot = len;
+	drx_check_ok(b, len, 5, sizeof(payload), payload);
+	/* Shorter than an IP header. */
+	for (size_t n = 0; n < 20; n++)
+		drx_refused(b, n, "len < 20");
+	/* The whole packet, but len cut: total length > len. */
+	drx_refused(b, len - 1, "total length > len");
+	drx_refused(b, 20, "total length > len (header only)");
+	b[0] = 0x65;
+	drx_refused(b, len, "version 6");
+	b[0] = 0x05;
+	drx_refused(b, len, "version 0");
+	for (uint8_t ihl = 0; ihl < 5; ihl++) {
+		b[0] = (uint8_t)(0x40 | ihl);
+		drx_refused(b, len, "IHL < 5");
+	}
+	b[0] = 0x45;
+	b[2] = (uint8_t)((tot + 1) >> 8);
+	b[3] = (uint8_t)(tot + 1);
+	drx_refused(b, len, "total length = len + 1");
+	b[2] = 0xff;
+	b[3] = 0xff;
+	drx_refused(b, len, "total length 65535");
+	b[2] = 0;
+	b[3] = 19;
+	drx_refused(b, len, "total length < IHL");
+	b[3] = 0;
+	drx_refused(b, len, "total length 0");
+	b[0] = 0x4f; /* IHL 15: 60 bytes */
+	b[3] = 59;
+	drx_refused(b, len, "total length < IHL 15");
+	b[3] = 60;
+	drx_refused(b, len, "IHL 15, no Homa header");
+	b[0] = 0x45;
+	b[2] = (uint8_t)(tot >> 8);
+	b[3] = (uint8_t)tot;
+	drx_check_ok(b, len, 5, sizeof(payload), payload);
+	b[9] = 17;
+	drx_refused(b, len, "protocol 17");
+	b[9] = 0;
+	drx_refused(b, len, "protocol 0");
+	b[9] = HOMA_IPPROTO + 1;
+	drx_refused(b, len, "protocol 147");
+	b[9] = HOMA_IPPROTO;
+	drx_check_ok(b, len, 5, sizeof(payload), payload);
+	/* A good Homa packet right after a short IP header (IHL 4 and 3,
+	 * the protocol byte kept): still refused. */
+	for (unsigned ihl = 4; ihl >= 3; ihl--) {
+		memmove(b + ihl * 4, b + 20, len - 20);
+		b[0] = (uint8_t)(0x40 | ihl);
+		b[2] = (uint8_t)((tot - 20 + ihl * 4) >> 8);
+		b[3] = (uint8_t)(tot - 20 + ihl * 4);
+		drx_refused(b, tot - 20 + ihl * 4, "a good packet, IHL < 5");
+		memmove(b + 20, b + ihl * 4, len - 20);
+		b[0] = 0x45;
+		b[2] = (uint8_t)(tot >> 8);
+		b[3] = (uint8_t)tot;
+	}
+	free(b);
+}
+END_TEST
+
+START_TEST(drx_parse__refuses_what_is_no_single_packet_response)
+{
+	static const uint8_t payload[100] = {9, 8, 7};
+	struct homa_pkt pkt, ok = drx_resp(payload, sizeof(payload));
+	size_t len, tot;
+	uint8_t *b;
+
+	pkt = ok;
+	pkt.type = HOMA_GRANT;
+	memset(&pkt.u, 0, sizeof(pkt.u));
+	pkt.u.grant.offset = 1000;
+	drx_pkt_refused(&pkt, "GRANT");
+	pkt = ok;
+	pkt.type = HOMA_RESEND;
+	memset(&pkt.u, 0, sizeof(pkt.u));
+	drx_pkt_refused(&pkt, "RESEND");
+	pkt = ok;
+	pkt.type = HOMA_BUSY;
+	memset(&pkt.u, 0, sizeof(pkt.u));
+	drx_pkt_refused(&pkt, "BUSY");
+	/* A CUTOFFS whose fields, read as a DATA's, would make a response. */
+	pkt = ok;
+	pkt.type = HOMA_CUTOFFS;
+	memset(&pkt.u, 0, sizeof(pkt.u));
+	for (unsigned i = 0; i < HOMA_NUM_PRIORITIES; i++)
+		pkt.u.cutoffs.unsched_cutoffs[i] = i == 0 || i == 1 ? 100 : 0;
+	pkt.u.cutoffs.cutoff_version = 100;
+	drx_pkt_refused(&pkt, "CUTOFFS");
+	/* An ACK, its entries as odd as a DATA's fields could be. */
+	pkt = ok;
+	pkt.type = HOMA_ACK;
+	memset(&pkt.u, 0, sizeof(pkt.u));
+	pkt.u.ack.num_acks = 3;
+	pkt.u.ack.acks[1].client_id = 0;
+	pkt.u.ack.acks[2].client_id = 3;
+	pkt.u.ack.acks[2].server_port = 3;
+	drx_pkt_refused(&pkt, "ACK");
+	pkt = ok;
+	pkt.sender_id = DRX_SID ^ 1;
+	drx_pkt_refused(&pkt, "even sender_id (a request)");
+	pkt.sender_id = 0;
+	drx_pkt_refused(&pkt, "sender_id 0");
+	/* A later packet of a longer message. */
+	pkt = ok;
+	pkt.u.data.offset = 1400;
+	pkt.u.data.message_length = 1400 + sizeof(payload);
+	pkt.u.data.incoming = pkt.u.data.message_length;
+	drx_pkt_refused(&pkt, "offset 1400");
+	pkt = ok;
+	pkt.u.data.ack.client_id = 42;
+	pkt.u.data.ack.server_port = DRX_SPORT;
+	drx_pkt_refused(&pkt, "an ack");
+	pkt.u.data.ack.server_port = 0;
+	drx_pkt_refused(&pkt, "an ack without port");
+	/* The first packet of a longer message. */
+	pkt = ok;
+	pkt.u.data.message_length = sizeof(payload) + 1;
+	drx_pkt_refused(&pkt, "message_length = payload + 1");
+	pkt.u.data.message_length = 1000000;
+	drx_pkt_refused(&pkt, "message_length 1000000");
+	pkt.u.data.message_length = sizeof(payload) - 1;
+	drx_pkt_refused(&pkt, "message_length < payload");
+	pkt = ok;
+	pkt.u.data.payload_len = 0;
+	pkt.u.data.message_length = 1;
+	drx_pkt_refused(&pkt, "no payload");
+	pkt.u.data.message_length = 0;
+	drx_pkt_refused(&pkt, "no payload, message_length 0");
+	/* The Homa part cut short (total length says so, the buffer is
+	 * exactly that long). */
+	pkt = ok;
+	for (size_t cut = 20; cut < 20 + HOMA_DATA_LEN; cut++) {
+		b = drx_ip(&pkt, 5, 0, &len);
+		b[2] = (uint8_t)(cut >> 8);
+		b[3] = (uint8_t)cut;
+		drx_refused(b, cut, "Homa part shorter than its header");
+		free(b);
+	}
+	/* ... or cut in its payload: message_length says more. */
+	b = drx_ip(&pkt, 5, 0, &len);
+	tot = len - 1;
+	b[2] = (uint8_t)(tot >> 8);
+	b[3] = (uint8_t)tot;
+	drx_refused(b, len, "payload cut by total length");
+	free(b);
+	/* A bad type byte. */
+	b = drx_ip(&pkt, 5, 0, &len);
+	b[20 + offsetof(struct homa_wire_common, type)] = 0x20;
+	drx_refused(b, len, "type 0x20");
+	free(b);
+	/* The good one, for contrast. */
+	b = drx_ip(&ok, 5, 0, &len);
+	drx_check_ok(b, len, 5, sizeof(payload), payload);
+	free(b);
+}
+END_TEST
+
+/*
+ * Random bytes, and mutations of a good packet, in exact-sized buffers:
+ * never a crash or an overread (ASan builds), and whatever is accepted is
+ * consistent with its bytes.
+ */
+START_TEST(drx_parse__random_bytes)
+{
+	static const uint8_t payload[120] = {5};
+	struct homa_pkt ok = drx_resp(payload, sizeof(payload));
+	uint64_t r = 0xd1ce5eedull;
+	unsigned accepted = 0;
+	size_t glen;
+	uint8_t *good = drx_ip(&ok, 5, 0, &glen);
+
+	for (unsigned it = 0; it < 100000; it++) {
+		uint64_t x = drx_rand(&r);
+		size_t len = (size_t)(x % 201), ihl, tot;
+		uint8_t *b = malloc(len > 0 ? len : 1);
+		struct drx_in in;
+		int rc;
+
+		ck_assert_ptr_nonnull(b);
+		for (size_t i = 0; i < len; i++)
+			b[i] = (uint8_t)drx_rand(&r);
+		switch ((x >> 32) % 4) {
+		case 0: /* pure noise */
+			break;
+		case 1: /* a plausible IP header over noise */
+			if (len >= 20) {
+				b[0] = 0x45;
+				b[2] = (uint8_t)(len >> 8);
+				b[3] = (uint8_t)len;
+				b[9] = HOMA_IPPROTO;
+			}
+			if (len > 20 + HOMA_COMMON_LEN)
+				b[20 + offsetof(struct homa_wire_common,
+						type)] = HOMA_DATA;
+			break;
+		default: /* the good packet, cut and a few bits flipped */
+			memcpy(b, good, len < glen ? len : glen);
+			for (unsigned f = 0; len > 0 && f < (x >> 40) % 4;
+			     f++) {
+				uint64_t y = drx_rand(&r);
+
+				b[y % len] ^= (uint8_t)(1u << (y >> 60) % 8);
+			}
+			break;
+		}
+		rc = drx_parse(b, len, &in);
+		if (rc != 0) {
+			if (rc != -EINVAL)
+				ck_abort_msg("iteration %u: rc %d", it, rc);
+			free(b);
+			continue;
+		}
+		accepted++;
+		ihl = (size_t)(b[0] & 0x0f) * 4;
+		tot = (size_t)b[2] << 8 | b[3];
+		if ((b[0] >> 4) != 4 || ihl < 20 || tot > len ||
+		    b[9] != HOMA_IPPROTO || in.homa != b + ihl ||
+		    in.homa_len != tot - ihl ||
+		    in.homa_len != HOMA_DATA_LEN + (size_t)in.length ||
+		    in.length == 0 || in.payload != in.homa + HOMA_DATA_LEN ||
+		    (in.id & 1) != 0 || memcmp(in.src + 12, b + 12, 4) != 0)
+			ck_abort_msg("iteration %u: accepted inconsistently",
+				     it);
+		free(b);
+	}
+	/* The mutations do reach the accepting path. */
+	ck_assert_uint_gt(accepted, 100);
+	free(good);
 }
 END_TEST
 
@@ -1677,6 +2545,31 @@ static Suite *client_suite(void)
 	tc = tcase_create("addr");
 	tcase_add_test(tc, addr_from_sockaddr__families);
 	tcase_add_test(tc, addr_to_sockaddr__mapping);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("drxtrack");
+	tcase_add_test(tc, drxtrack_init__cap_zero);
+	tcase_add_test(tc, drxtrack__add_find_del);
+	tcase_add_test(tc, drxtrack_add__bad_ids_and_duplicates);
+	tcase_add_test(tc, drxtrack_add__full_table_and_del_all);
+	tcase_add_test(tc, drxtrack__random_against_a_model);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("drxslots");
+	tcase_add_test(tc, drxslots_init__limits_and_rounding);
+	tcase_add_test(tc, drxslots_offset__within_64k_pages);
+	tcase_add_test(tc, drxslots_alloc__all_then_enospc_and_reuse);
+	tcase_add_test(tc, drxslots_free__refuses_what_is_no_taken_slot);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("drx_parse");
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, drx_parse__single_packet_response);
+	tcase_add_test(tc, drx_parse__bytes_past_the_ip_length_ignored);
+	tcase_add_test(tc, drx_parse__refuses_the_ip_header);
+	tcase_add_test(tc,
+		       drx_parse__refuses_what_is_no_single_packet_response);
+	tcase_add_test(tc, drx_parse__random_bytes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("api");

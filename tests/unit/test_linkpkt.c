@@ -1227,6 +1227,1002 @@ START_TEST(linkpkt__random_bytes)
 }
 END_TEST
 
+/* ---- direct receive's socket filters ------------------------------------ */
+
+/*
+ * A classic BPF interpreter that runs a socket filter as the kernel does
+ * on a raw IPv4 socket: the packet starts at the IP header, its length
+ * (BPF_LEN) is what the kernel trimmed it to, the IP total length.
+ * Registers A and X, scratch M[16]; loads are big-endian and one past the
+ * packet ends the program with 0 (the packet dropped).  SKF_NET_OFF loads
+ * read from the packet's start.  It knows only the instructions the
+ * builders and link.c's class program use; anything else, a jump past the
+ * program, a scratch word read before it is written and a program that
+ * runs off its end without a RET are errors (test failures).
+ */
+enum tbpf_status {
+	TBPF_OK,
+	TBPF_BAD_OP,   /* an instruction it does not know */
+	TBPF_BAD_JUMP, /* a jump past the last instruction */
+	TBPF_BAD_MEM,  /* M[k] out of range, or read before written */
+	TBPF_BAD_OFF,  /* a negative offset other than SKF_NET_OFF's */
+	TBPF_FELL_OFF, /* past the last instruction without a RET */
+};
+
+static const char *const tbpf_status_name[] = {
+	"ok",	       "unknown instruction", "jump past the end",
+	"bad scratch", "bad negative offset", "fell off the end",
+};
+
+/* Bytes a load of code reads (BPF_W, BPF_H, BPF_B). */
+static unsigned tbpf_size(uint16_t code)
+{
+	return BPF_SIZE(code) == BPF_W ? 4 : BPF_SIZE(code) == BPF_H ? 2 : 1;
+}
+
+/*
+ * Load size bytes at offset off (the kernel's int offset: X + k or k) of
+ * p[0..len) into *v: 1, or 0 if past the packet, -1 for an offset the
+ * interpreter does not know.
+ */
+static int tbpf_load(const uint8_t *p, size_t len, uint32_t off, unsigned size,
+		     uint32_t *v)
+{
+	int32_t s = (int32_t)off;
+	uint64_t at;
+
+	if (s >= 0)
+		at = (uint64_t)s;
+	else if (s >= SKF_NET_OFF && s < SKF_AD_OFF)
+		at = (uint64_t)(s - SKF_NET_OFF);
+	else
+		return -1;
+	if (at + size > len)
+		return 0;
+	*v = 0;
+	for (unsigned i = 0; i < size; i++)
+		*v = *v << 8 | p[at + i];
+	return 1;
+}
+
+/* Whether code is an instruction the interpreter knows. */
+static bool tbpf_known(uint16_t code)
+{
+	switch (code) {
+	case BPF_LD | BPF_W | BPF_ABS:
+	case BPF_LD | BPF_H | BPF_ABS:
+	case BPF_LD | BPF_B | BPF_ABS:
+	case BPF_LD | BPF_W | BPF_IND:
+	case BPF_LD | BPF_H | BPF_IND:
+	case BPF_LD | BPF_B | BPF_IND:
+	case BPF_LD | BPF_W | BPF_LEN:
+	case BPF_LDX | BPF_B | BPF_MSH:
+	case BPF_LDX | BPF_W | BPF_IMM:
+	case BPF_LDX | BPF_W | BPF_MEM:
+	case BPF_ST:
+	case BPF_ALU | BPF_ADD | BPF_K:
+	case BPF_ALU | BPF_ADD | BPF_X:
+	case BPF_ALU | BPF_SUB | BPF_K:
+	case BPF_ALU | BPF_SUB | BPF_X:
+	case BPF_ALU | BPF_AND | BPF_K:
+	case BPF_ALU | BPF_AND | BPF_X:
+	case BPF_ALU | BPF_RSH | BPF_K:
+	case BPF_ALU | BPF_RSH | BPF_X:
+	case BPF_JMP | BPF_JEQ | BPF_K:
+	case BPF_JMP | BPF_JEQ | BPF_X:
+	case BPF_JMP | BPF_JGE | BPF_K:
+	case BPF_JMP | BPF_JGE | BPF_X:
+	case BPF_JMP | BPF_JGT | BPF_K:
+	case BPF_JMP | BPF_JGT | BPF_X:
+	case BPF_JMP | BPF_JSET | BPF_K:
+	case BPF_JMP | BPF_JSET | BPF_X:
+	case BPF_RET | BPF_K:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The kernel's checks of a program before it attaches it: instructions
+ * known, both targets of every jump within it, scratch indices below 16,
+ * the last instruction a RET.
+ */
+static enum tbpf_status tbpf_check(const struct sock_filter *f, size_t n)
+{
+	if (n == 0)
+		return TBPF_FELL_OFF;
+	for (size_t pc = 0; pc < n; pc++) {
+		uint16_t code = f[pc].code;
+
+		if (!tbpf_known(code))
+			return TBPF_BAD_OP;
+		if (BPF_CLASS(code) == BPF_JMP &&
+		    (pc + 1 + f[pc].jt >= n || pc + 1 + f[pc].jf >= n))
+			return TBPF_BAD_JUMP;
+		if ((code == BPF_ST || code == (BPF_LDX | BPF_W | BPF_MEM)) &&
+		    f[pc].k >= BPF_MEMWORDS)
+			return TBPF_BAD_MEM;
+		if (code == (BPF_ALU | BPF_RSH | BPF_K) && f[pc].k >= 32)
+			return TBPF_BAD_OP;
+	}
+	return BPF_CLASS(f[n - 1].code) == BPF_RET ? TBPF_OK : TBPF_FELL_OFF;
+}
+
+/* Run f[0..n) over p[0..len): TBPF_OK and what it returned in *ret. */
+static enum tbpf_status tbpf_run(const struct sock_filter *f, size_t n,
+				 const uint8_t *p, size_t len, uint32_t *ret)
+{
+	uint32_t a = 0, x = 0, m[BPF_MEMWORDS] = {0}, src, v = 0;
+	unsigned written = 0; /* bit i: M[i] was stored */
+	size_t pc = 0;
+	bool jump;
+	int r;
+
+	while (pc < n) {
+		const struct sock_filter *i = &f[pc++];
+
+		src = BPF_SRC(i->code) == BPF_X ? x : i->k;
+		switch (i->code) {
+		case BPF_LD | BPF_W | BPF_ABS:
+		case BPF_LD | BPF_H | BPF_ABS:
+		case BPF_LD | BPF_B | BPF_ABS:
+		case BPF_LD | BPF_W | BPF_IND:
+		case BPF_LD | BPF_H | BPF_IND:
+		case BPF_LD | BPF_B | BPF_IND:
+			r = tbpf_load(p, len,
+				      BPF_MODE(i->code) == BPF_IND ? x + i->k
+								   : i->k,
+				      tbpf_size(i->code), &v);
+			if (r < 0)
+				return TBPF_BAD_OFF;
+			if (r == 0) {
+				*ret = 0;
+				return TBPF_OK;
+			}
+			a = v;
+			break;
+		case BPF_LD | BPF_W | BPF_LEN:
+			a = (uint32_t)len;
+			break;
+		case BPF_LDX | BPF_B | BPF_MSH:
+			r = tbpf_load(p, len, i->k, 1, &v);
+			if (r < 0)
+				return TBPF_BAD_OFF;
+			if (r == 0) {
+				*ret = 0;
+				return TBPF_OK;
+			}
+			x = (v & 0x0f) * 4;
+			break;
+		case BPF_LDX | BPF_W | BPF_IMM:
+			x = i->k;
+			break;
+		case BPF_LDX | BPF_W | BPF_MEM:
+			if (i->k >= BPF_MEMWORDS || !(written >> i->k & 1))
+				return TBPF_BAD_MEM;
+			x = m[i->k];
+			break;
+		case BPF_ST:
+			if (i->k >= BPF_MEMWORDS)
+				return TBPF_BAD_MEM;
+			m[i->k] = a;
+			written |= 1u << i->k;
+			break;
+		case BPF_ALU | BPF_ADD | BPF_K:
+		case BPF_ALU | BPF_ADD | BPF_X:
+			a += src;
+			break;
+		case BPF_ALU | BPF_SUB | BPF_K:
+		case BPF_ALU | BPF_SUB | BPF_X:
+			a -= src;
+			break;
+		case BPF_ALU | BPF_AND | BPF_K:
+		case BPF_ALU | BPF_AND | BPF_X:
+			a &= src;
+			break;
+		case BPF_ALU | BPF_RSH | BPF_K:
+		case BPF_ALU | BPF_RSH | BPF_X:
+			if (src >= 32)
+				return TBPF_BAD_OP;
+			a >>= src;
+			break;
+		case BPF_JMP | BPF_JEQ | BPF_K:
+		case BPF_JMP | BPF_JEQ | BPF_X:
+		case BPF_JMP | BPF_JGE | BPF_K:
+		case BPF_JMP | BPF_JGE | BPF_X:
+		case BPF_JMP | BPF_JGT | BPF_K:
+		case BPF_JMP | BPF_JGT | BPF_X:
+		case BPF_JMP | BPF_JSET | BPF_K:
+		case BPF_JMP | BPF_JSET | BPF_X:
+			if (pc + i->jt >= n || pc + i->jf >= n)
+				return TBPF_BAD_JUMP;
+			switch (BPF_OP(i->code)) {
+			case BPF_JEQ:
+				jump = a == src;
+				break;
+			case BPF_JGE:
+				jump = a >= src;
+				break;
+			case BPF_JGT:
+				jump = a > src;
+				break;
+			default:
+				jump = (a & src) != 0;
+				break;
+			}
+			pc += jump ? i->jt : i->jf;
+			break;
+		case BPF_RET | BPF_K:
+			*ret = i->k;
+			return TBPF_OK;
+		default:
+			return TBPF_BAD_OP;
+		}
+	}
+	return TBPF_FELL_OFF;
+}
+
+/* What f[0..n) returns for p[0..len); any interpreter error fails. */
+static uint32_t tbpf_ret(const struct sock_filter *f, size_t n,
+			 const uint8_t *p, size_t len, const char *what)
+{
+	uint32_t ret = 0xdeadbeefu;
+	enum tbpf_status s = tbpf_run(f, n, p, len, &ret);
+
+	REQUIRE(s == TBPF_OK, "%s: BPF: %s", what, tbpf_status_name[s]);
+	return ret;
+}
+
+#define TBPF_S(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
+#define TBPF_J(code, k, jt, jf) \
+	((struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
+
+/* The interpreter itself, on programs whose answers are known. */
+START_TEST(linkpkt_drx__interpreter)
+{
+	static const uint8_t p[8] = {0x46, 0xa0, 0x03, 0x04,
+				     0x05, 0x06, 0x07, 0x88};
+	struct sock_filter f[9];
+	uint32_t ret;
+
+	/* Big-endian word, half-word and byte; X + k for IND. */
+	f[0] = TBPF_S(BPF_LD | BPF_W | BPF_ABS, 4);
+	f[1] = TBPF_J(BPF_JMP | BPF_JEQ | BPF_K, 0x05060788u, 0, 5);
+	f[2] = TBPF_S(BPF_LDX | BPF_W | BPF_IMM, 5);
+	f[3] = TBPF_S(BPF_LD | BPF_H | BPF_IND, 1);
+	f[4] = TBPF_J(BPF_JMP | BPF_JEQ | BPF_K, 0x0788, 0, 2);
+	f[5] = TBPF_S(BPF_LD | BPF_B | BPF_ABS, 0);
+	f[6] = TBPF_S(BPF_RET | BPF_K, 1);
+	f[7] = TBPF_S(BPF_RET | BPF_K, 2);
+	ck_assert_int_eq(tbpf_check(f, 8), TBPF_OK);
+	ck_assert_uint_eq(tbpf_ret(f, 8, p, sizeof(p), "loads"), 1);
+	/* A load past the packet ends the program with 0. */
+	ck_assert_uint_eq(tbpf_ret(f, 8, p, 7, "past"), 0);
+	f[0] = TBPF_S(BPF_LD | BPF_H | BPF_ABS, 7);
+	ck_assert_uint_eq(tbpf_ret(f, 8, p, sizeof(p), "past"), 0);
+	/* MSH: X = 4 * (byte & 0xf); LEN; SUB X; SKF_NET_OFF; RSH. */
+	f[0] = TBPF_S(BPF_LDX | BPF_B | BPF_MSH, 0);
+	f[1] = TBPF_S(BPF_LD | BPF_W | BPF_LEN, 0);
+	f[2] = TBPF_S(BPF_ALU | BPF_SUB | BPF_X, 0);
+	f[3] = TBPF_J(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(8 - 24), 0, 3);
+	f[4] = TBPF_S(BPF_LD | BPF_B | BPF_ABS, (uint32_t)(SKF_NET_OFF + 1));
+	f[5] = TBPF_S(BPF_ALU | BPF_RSH | BPF_K, 5);
+	f[6] = TBPF_J(BPF_JMP | BPF_JEQ | BPF_K, 5, 1, 0);
+	f[7] = TBPF_S(BPF_RET | BPF_K, 0);
+	f[8] = TBPF_S(BPF_RET | BPF_K, 3);
+	ck_assert_int_eq(tbpf_check(f, 9), TBPF_OK);
+	ck_assert_uint_eq(tbpf_ret(f, 9, p, sizeof(p), "msh"), 3);
+	/* A jump past the end, running off it, unknown instructions,
+	 * scratch misuse. */
+	ck_assert_int_eq(tbpf_check(f, 8), TBPF_BAD_JUMP);
+	ck_assert_int_eq(tbpf_run(f, 8, p, sizeof(p), &ret), TBPF_BAD_JUMP);
+	ck_assert_int_eq(tbpf_check(f + 1, 1), TBPF_FELL_OFF);
+	ck_assert_int_eq(tbpf_run(f + 1, 1, p, sizeof(p), &ret), TBPF_FELL_OFF);
+	f[0] = TBPF_S(BPF_RET | BPF_A, 0);
+	ck_assert_int_eq(tbpf_check(f, 9), TBPF_BAD_OP);
+	ck_assert_int_eq(tbpf_run(f, 9, p, sizeof(p), &ret), TBPF_BAD_OP);
+	f[0] = TBPF_S(BPF_LDX | BPF_W | BPF_MEM, 3);
+	ck_assert_int_eq(tbpf_run(f, 9, p, sizeof(p), &ret), TBPF_BAD_MEM);
+	f[0] = TBPF_S(BPF_ST, BPF_MEMWORDS);
+	ck_assert_int_eq(tbpf_check(f, 9), TBPF_BAD_MEM);
+	f[0] = TBPF_S(BPF_LD | BPF_B | BPF_ABS, (uint32_t)SKF_AD_OFF);
+	ck_assert_int_eq(tbpf_run(f, 9, p, sizeof(p), &ret), TBPF_BAD_OFF);
+}
+END_TEST
+
+/*
+ * The documented rule (linkpkt.h, proto/homa_shm.h), written from the
+ * Homa DATA layout of spec/wire.md: offsets in the Homa header.
+ */
+#define DRX_OFF_DPORT  2
+#define DRX_OFF_SEQ    4
+#define DRX_OFF_TYPE   11
+#define DRX_OFF_ID     20
+#define DRX_OFF_MSGLEN 28
+#define DRX_OFF_ACK    36
+#define DRX_OFF_SEG    52
+_Static_assert(offsetof(struct homa_wire_common, dport) == DRX_OFF_DPORT, "");
+_Static_assert(offsetof(struct homa_wire_common, sequence) == DRX_OFF_SEQ, "");
+_Static_assert(offsetof(struct homa_wire_common, type) == DRX_OFF_TYPE, "");
+_Static_assert(offsetof(struct homa_wire_common, sender_id) == DRX_OFF_ID, "");
+_Static_assert(offsetof(struct homa_wire_data, message_length) ==
+		       DRX_OFF_MSGLEN,
+	       "");
+_Static_assert(offsetof(struct homa_wire_data, ack) == DRX_OFF_ACK, "");
+_Static_assert(offsetof(struct homa_wire_data, seg_offset) == DRX_OFF_SEG, "");
+
+static uint64_t drx_get(const uint8_t *p, unsigned bytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void drx_put(uint8_t *p, unsigned bytes, uint64_t v)
+{
+	for (unsigned i = bytes; i-- > 0; v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/*
+ * Whether p[0..len), a raw IPv4 read, is direct; if so its port and key.
+ * len is the packet's length as the filter sees it (the kernel trimmed it
+ * to the IP total length), so the total length field is not read.
+ */
+static bool drx_ref(const uint8_t *p, size_t len, uint16_t *port, uint32_t *key)
+{
+	size_t ihl, homa;
+	const uint8_t *h;
+	uint64_t id;
+	uint32_t seg;
+
+	if (len < 1)
+		return false;
+	ihl = (size_t)(p[0] & 0x0f) * 4;
+	if (len < ihl || len - ihl < HOMA_DATA_LEN + 1)
+		return false;
+	h = p + ihl;
+	homa = len - ihl;
+	id = drx_get(h + DRX_OFF_ID, 8);
+	seg = (uint32_t)drx_get(h + DRX_OFF_SEG, 4);
+	if (h[DRX_OFF_TYPE] != HOMA_DATA || !(id & 1) || !(id >> 63) ||
+	    drx_get(h + DRX_OFF_SEQ, 4) != 0 ||
+	    (seg != 0 && seg != 0xffffffffu) ||
+	    drx_get(h + DRX_OFF_ACK, 8) != 0 ||
+	    drx_get(h + DRX_OFF_MSGLEN, 4) != homa - HOMA_DATA_LEN)
+		return false;
+	*port = (uint16_t)drx_get(h + DRX_OFF_DPORT, 2);
+	*key = (uint32_t)(id >> 32) & 0x7fffffffu;
+	return true;
+}
+
+/* Most bytes of IP header, options included, and of payload used. */
+#define DRX_PAYLOAD_MAX 1400
+#define DRX_PKT_MAX	(60 + HOMA_DATA_LEN + DRX_PAYLOAD_MAX + 64)
+/* What the drop prefix's fall-through reaches in these tests. */
+#define DRX_PASS 0x12345u
+/* The low word of the sender_id of the packets built (odd). */
+#define DRX_ID_LOW 0x0badf00du
+
+/*
+ * A direct packet for (port, key) into b: an IPv4 header of ihl words
+ * (options NOPs), protocol 146, then a DATA header at offset 0 holding
+ * the whole message, payload bytes.  Returns its length.
+ */
+static size_t drx_make(uint8_t *b, unsigned ihl, uint16_t port, uint32_t key,
+		       size_t payload)
+{
+	struct homa_wire_data d;
+	size_t hl = (size_t)ihl * 4, len = hl + HOMA_DATA_LEN + payload;
+
+	memset(b, 0, hl);
+	memset(b + 20, 1, hl - 20);
+	b[0] = (uint8_t)(0x40 | ihl);
+	b[1] = 0xa0;
+	drx_put(b + 2, 2, len);
+	b[8] = 64;
+	b[9] = HOMA_IPPROTO;
+	memcpy(b + 12, "\x0a\x92\x00\x02", 4);
+	memcpy(b + 16, "\x0a\x92\x00\x01", 4);
+	memset(&d, 0, sizeof(d));
+	d.common.sport = htons(4000);
+	d.common.dport = htons(port);
+	d.common.type = HOMA_DATA;
+	d.common.doff = (HOMA_DATA_LEN / 4) << 4;
+	d.common.sender_id =
+		htobe64(1ull << 63 | (uint64_t)key << 32 | DRX_ID_LOW);
+	d.message_length = htonl((uint32_t)payload);
+	d.incoming = htonl((uint32_t)payload);
+	d.cutoff_version = htons(3);
+	memcpy(b + hl, &d, sizeof(d));
+	for (size_t i = 0; i < payload; i++)
+		b[hl + HOMA_DATA_LEN + i] = (uint8_t)(i * 7 + 1);
+	return len;
+}
+
+/* The client's program for (port, key), checked as the kernel would. */
+static size_t drx_client_make(struct sock_filter *f, uint16_t port,
+			      uint32_t key)
+{
+	size_t n =
+		linkpkt_drx_client_build(f, LINKPKT_DRX_CLIENT_LEN, port, key);
+	enum tbpf_status s;
+
+	REQUIRE(n == LINKPKT_DRX_CLIENT_LEN, "client: length %zu", n);
+	s = tbpf_check(f, n);
+	REQUIRE(s == TBPF_OK, "client: %s", tbpf_status_name[s]);
+	for (size_t i = 0; i < n; i++)
+		REQUIRE(f[i].code != (BPF_RET | BPF_K) || f[i].k == 0 ||
+				f[i].k == 0xffffffffu,
+			"client: RET %u", f[i].k);
+	return n;
+}
+
+/*
+ * homad's prefix for ports[0..n) followed by tail[0..tn): checked as the
+ * kernel would; the prefix's only return is 0.  Returns the whole length.
+ */
+static size_t drx_drop_make(struct sock_filter *f, const uint16_t *ports,
+			    unsigned n, const struct sock_filter *tail,
+			    size_t tn)
+{
+	size_t len =
+		linkpkt_drx_drop_build(f, LINKPKT_DRX_DROP_LEN(n), ports, n);
+	enum tbpf_status s;
+
+	REQUIRE(len == LINKPKT_DRX_DROP_LEN(n), "drop: %u ports: length %zu", n,
+		len);
+	for (size_t i = 0; i < len; i++)
+		REQUIRE(f[i].code != (BPF_RET | BPF_K) || f[i].k == 0,
+			"drop: RET %u", f[i].k);
+	memcpy(f + len, tail, tn * sizeof(*tail));
+	s = tbpf_check(f, len + tn);
+	REQUIRE(s == TBPF_OK, "drop: %s", tbpf_status_name[s]);
+	return len + tn;
+}
+
+static const struct sock_filter drx_sentinel[] = {
+	BPF_STMT(BPF_RET | BPF_K, DRX_PASS),
+};
+static const struct sock_filter drx_accept_all[] = {
+	BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+};
+
+/*
+ * A class program in the manner of link.c's (IPv4): too short for a type
+ * or not DATA: 0x111; DATA of priority (TOS >> 5) 4 or more: 0x222; else
+ * 0x333.  It must be reached, from its start, by what the prefix keeps.
+ */
+#define DRX_CLASS_TYPE_OFF 11
+static const struct sock_filter drx_class[] = {
+	BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
+	BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+	BPF_STMT(BPF_ALU | BPF_SUB | BPF_X, 0),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, DRX_CLASS_TYPE_OFF + 1, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, 0x111),
+	BPF_STMT(BPF_LD | BPF_B | BPF_IND, DRX_CLASS_TYPE_OFF),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, HOMA_DATA, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, 0x111),
+	BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (uint32_t)(SKF_NET_OFF + 1)),
+	BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 5),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 4, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, 0x222),
+	BPF_STMT(BPF_RET | BPF_K, 0x333),
+};
+
+/* What drx_class returns for p[0..len) (4 * IHL <= len). */
+static uint32_t drx_class_ref(const uint8_t *p, size_t len)
+{
+	size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+
+	if (len - ihl < DRX_CLASS_TYPE_OFF + 1 ||
+	    p[ihl + DRX_CLASS_TYPE_OFF] != HOMA_DATA)
+		return 0x111;
+	return p[1] >> 5 >= 4 ? 0x222 : 0x333;
+}
+
+#define DRX_TAIL(t) (t), sizeof(t) / sizeof((t)[0])
+
+/* A drop prefix for up to the most ports, with a tail after it. */
+#define DRX_DROP_ROOM (LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS) + 16)
+
+/*
+ * p[0..len) through the client's program of (port, key) and homad's
+ * prefix of ports[0..n) (alone, before a RET of all and before
+ * drx_class): the client keeps it (0xffffffff) iff client_yes, the prefix
+ * drops it (0) iff drop_yes, else falls through to what follows it.  The
+ * reference must agree.
+ */
+static void drx_expect(const uint8_t *p, size_t len, uint16_t port,
+		       uint32_t key, const uint16_t *ports, unsigned n,
+		       bool client_yes, bool drop_yes, const char *what)
+{
+	struct sock_filter c[LINKPKT_DRX_CLIENT_LEN], d[DRX_DROP_ROOM];
+	uint16_t rp = 0;
+	uint32_t rk = 0, r;
+	bool direct = drx_ref(p, len, &rp, &rk), in = false;
+	size_t cn, dn;
+
+	for (unsigned i = 0; i < n; i++)
+		in = in || (direct && ports[i] == rp);
+	ck_assert_msg(client_yes == (direct && rp == port && rk == key),
+		      "%s: the reference disagrees (client)", what);
+	ck_assert_msg(drop_yes == in, "%s: the reference disagrees (drop)",
+		      what);
+	cn = drx_client_make(c, port, key);
+	r = tbpf_ret(c, cn, p, len, what);
+	ck_assert_msg(r == (client_yes ? 0xffffffffu : 0),
+		      "%s: client (%u, %#x): 0x%x", what, port, key, r);
+	dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_sentinel));
+	r = tbpf_ret(d, dn, p, len, what);
+	ck_assert_msg(r == (drop_yes ? 0 : DRX_PASS), "%s: drop: 0x%x", what,
+		      r);
+	dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_accept_all));
+	r = tbpf_ret(d, dn, p, len, what);
+	ck_assert_msg(r == (drop_yes ? 0 : 0xffffffffu),
+		      "%s: drop + RET all: 0x%x", what, r);
+	dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_class));
+	r = tbpf_ret(d, dn, p, len, what);
+	ck_assert_msg(r == (drop_yes ? 0 : drx_class_ref(p, len)),
+		      "%s: drop + class: 0x%x", what, r);
+}
+
+START_TEST(linkpkt_drx__lengths)
+{
+	static const unsigned ns[] = {1, 2, 64, LINKPKT_DRX_MAX_PORTS};
+	struct sock_filter
+		f[LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS + 1) + 4];
+	uint16_t ports[LINKPKT_DRX_MAX_PORTS + 1];
+
+	for (unsigned i = 0; i <= LINKPKT_DRX_MAX_PORTS; i++)
+		ports[i] = (uint16_t)(1000 + 3 * i);
+
+	/* The client's: its length, nothing written past it; too little
+	 * room: nothing written. */
+	memset(f, 0xee, sizeof(f));
+	ck_assert_uint_eq(
+		linkpkt_drx_client_build(f, LINKPKT_DRX_CLIENT_LEN, 4000, 7),
+		LINKPKT_DRX_CLIENT_LEN);
+	ck_assert_int_eq(tbpf_check(f, LINKPKT_DRX_CLIENT_LEN), TBPF_OK);
+	memset(f, 0xee, sizeof(f));
+	ck_assert_uint_eq(
+		linkpkt_drx_client_build(f, sizeof(f) / sizeof(f[0]), 4000, 7),
+		LINKPKT_DRX_CLIENT_LEN);
+	ck_assert_uint_eq(f[LINKPKT_DRX_CLIENT_LEN].code, 0xeeee);
+	memset(f, 0xee, sizeof(f));
+	ck_assert_uint_eq(linkpkt_drx_client_build(
+				  f, LINKPKT_DRX_CLIENT_LEN - 1, 4000, 7),
+			  0);
+	ck_assert_uint_eq(linkpkt_drx_client_build(f, 0, 4000, 7), 0);
+	ck_assert_uint_eq(f[0].code, 0xeeee);
+
+	/* homad's, for 1 to the most ports. */
+	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(0), 0);
+	for (unsigned i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		size_t want = LINKPKT_DRX_DROP_LEN(ns[i]);
+
+		memset(f, 0xee, sizeof(f));
+		ck_assert_uint_eq(linkpkt_drx_drop_build(f, want, ports, ns[i]),
+				  want);
+		f[want] = drx_sentinel[0];
+		ck_assert_int_eq(tbpf_check(f, want + 1), TBPF_OK);
+		memset(f, 0xee, sizeof(f));
+		ck_assert_uint_eq(
+			linkpkt_drx_drop_build(f, want + 3, ports, ns[i]),
+			want);
+		ck_assert_uint_eq(f[want].code, 0xeeee);
+		memset(f, 0xee, sizeof(f));
+		ck_assert_uint_eq(
+			linkpkt_drx_drop_build(f, want - 1, ports, ns[i]), 0);
+		ck_assert_uint_eq(f[0].code, 0xeeee);
+	}
+	/* No ports, too many, no room. */
+	ck_assert_uint_eq(
+		linkpkt_drx_drop_build(f, sizeof(f) / sizeof(f[0]), ports, 0),
+		0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, sizeof(f) / sizeof(f[0]),
+						 ports,
+						 LINKPKT_DRX_MAX_PORTS + 1),
+			  0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, 0, ports, 1), 0);
+	ck_assert_uint_eq(f[0].code, 0xeeee);
+}
+END_TEST
+
+/* A direct packet: kept by its client, dropped by homad's prefix when it
+ * names the port, alone or among others, let through when it does not. */
+static void drx_direct_case(unsigned ihl, size_t payload, uint16_t port,
+			    uint32_t key, uint32_t seg_offset)
+{
+	uint16_t in[4] = {(uint16_t)(port + 1), 7, port, (uint16_t)(port - 1)};
+	uint16_t out[2] = {(uint16_t)(port + 1), (uint16_t)(port - 1)};
+	uint8_t b[DRX_PKT_MAX];
+	size_t len = drx_make(b, ihl, port, key, payload);
+	char what[128];
+
+	drx_put(b + ihl * 4 + DRX_OFF_SEG, 4, seg_offset);
+	snprintf(what, sizeof(what),
+		 "ihl %u, %zu bytes, port %u, key %#x, seg_offset %#x", ihl,
+		 payload, port, key, seg_offset);
+	drx_expect(b, len, port, key, &port, 1, true, true, what);
+	drx_expect(b, len, port, key, in, 4, true, true, what);
+	drx_expect(b, len, port, key, out, 2, true, false, what);
+}
+
+START_TEST(linkpkt_drx__direct)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	static const size_t payloads[] = {1, 2, 100, DRX_PAYLOAD_MAX};
+	static const uint16_t portv[] = {0, 1, 4000, 65535};
+	static const uint32_t keys[] = {0, 1, 0x12345, 0x7fffffff};
+
+	for (unsigned i = 0; i < 3 * 4 * 4 * 2; i++)
+		drx_direct_case(ihls[i % 3], payloads[i / 3 % 4],
+				portv[i / 12 % 4], keys[(i / 3 + i / 12) % 4],
+				i / 48 ? HOMA_SEG_OFFSET_NONE : 0);
+}
+END_TEST
+
+/* One change to a direct packet of (port, key); its new length. */
+static size_t drx_mutate(uint8_t *b, size_t len, unsigned ihl, unsigned which,
+			 const char **name)
+{
+	uint8_t *h = b + ihl * 4;
+	size_t payload = len - ihl * 4 - HOMA_DATA_LEN;
+
+	switch (which) {
+	case 0:
+		*name = "type GRANT";
+		h[DRX_OFF_TYPE] = HOMA_GRANT;
+		return len;
+	case 1:
+		*name = "type DATA | 0x80";
+		h[DRX_OFF_TYPE] = HOMA_DATA | 0x80;
+		return len;
+	case 2:
+		*name = "sender_id even";
+		h[DRX_OFF_ID + 7] &= 0xfe;
+		return len;
+	case 3:
+		*name = "sender_id bit 63 clear";
+		h[DRX_OFF_ID] &= 0x7f;
+		return len;
+	case 17:
+		*name = "sender_id bit 63 clear, bit 62 set";
+		h[DRX_OFF_ID] = 0x40;
+		return len;
+	case 4:
+		*name = "sequence 1";
+		drx_put(h + DRX_OFF_SEQ, 4, 1);
+		return len;
+	case 5:
+		*name = "sequence 0x80000000";
+		drx_put(h + DRX_OFF_SEQ, 4, 0x80000000u);
+		return len;
+	case 6:
+		*name = "seg_offset 1400";
+		drx_put(h + DRX_OFF_SEG, 4, 1400);
+		return len;
+	case 7:
+		*name = "seg_offset 0xfffffffe";
+		drx_put(h + DRX_OFF_SEG, 4, 0xfffffffeu);
+		return len;
+	case 8:
+		*name = "ack.client_id high half";
+		drx_put(h + DRX_OFF_ACK, 4, 0x100);
+		return len;
+	case 9:
+		*name = "ack.client_id low half";
+		drx_put(h + DRX_OFF_ACK + 4, 4, 2);
+		return len;
+	case 10:
+		*name = "message_length + 1";
+		drx_put(h + DRX_OFF_MSGLEN, 4, payload + 1);
+		return len;
+	case 11:
+		*name = "message_length - 1";
+		drx_put(h + DRX_OFF_MSGLEN, 4, payload - 1);
+		return len;
+	case 12:
+		*name = "message_length 0xffffffff";
+		drx_put(h + DRX_OFF_MSGLEN, 4, 0xffffffffu);
+		return len;
+	case 13:
+		*name = "no payload";
+		return ihl * 4 + HOMA_DATA_LEN;
+	case 14:
+		*name = "no payload, message_length 0";
+		drx_put(h + DRX_OFF_MSGLEN, 4, 0);
+		return ihl * 4 + HOMA_DATA_LEN;
+	case 15:
+		*name = "a byte short";
+		return len - 1;
+	case 16:
+		*name = "a byte more";
+		b[len] = 0x5a;
+		return len + 1;
+	default:
+		*name = NULL;
+		return 0;
+	}
+}
+
+/* Every single change that makes a packet not direct. */
+START_TEST(linkpkt_drx__not_direct)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	static const size_t payloads[] = {1, 100, DRX_PAYLOAD_MAX};
+	uint8_t b[DRX_PKT_MAX];
+	char what[160];
+	unsigned cases = 0;
+
+	for (unsigned a = 0; a < sizeof(ihls) / sizeof(ihls[0]); a++)
+		for (unsigned c = 0; c < sizeof(payloads) / sizeof(payloads[0]);
+		     c++)
+			for (unsigned m = 0;; m++) {
+				uint16_t port = 4000, key = 0x2a;
+				uint16_t ports[3] = {1, port, 65535};
+				size_t len = drx_make(b, ihls[a], port, key,
+						      payloads[c]);
+				const char *name;
+
+				len = drx_mutate(b, len, ihls[a], m, &name);
+				if (name == NULL)
+					break;
+				snprintf(what, sizeof(what),
+					 "ihl %u, %zu bytes: %s", ihls[a],
+					 payloads[c], name);
+				drx_expect(b, len, port, key, ports, 3, false,
+					   false, what);
+				cases++;
+			}
+	ck_assert_uint_eq(cases, 9 * 18);
+}
+END_TEST
+
+/* Another key: the client's program refuses, homad's still drops. */
+START_TEST(linkpkt_drx__key_and_port)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	uint8_t b[DRX_PKT_MAX];
+	uint16_t ports[2] = {4000, 4001};
+	uint16_t others[3] = {3999, 4002, 0};
+	size_t len;
+
+	for (unsigned a = 0; a < sizeof(ihls) / sizeof(ihls[0]); a++) {
+		len = drx_make(b, ihls[a], 4000, 0x1234, 10);
+		drx_expect(b, len, 4000, 0x1234, ports, 2, true, true, "right");
+		drx_expect(b, len, 4000, 0x1235, ports, 2, false, true,
+			   "key + 1");
+		drx_expect(b, len, 4000, 0x1234 | 0x40000000, ports, 2, false,
+			   true, "key bit 30");
+		drx_expect(b, len, 4000, 0, ports, 2, false, true, "key 0");
+		drx_expect(b, len, 4001, 0x1234, ports, 2, false, true,
+			   "client port 4001");
+		drx_expect(b, len, 4000, 0x1234, others, 3, true, false,
+			   "ports not named");
+		/* The packet's key is any 31 bits. */
+		len = drx_make(b, ihls[a], 4001, 0x7fffffff, 1);
+		drx_expect(b, len, 4001, 0x7fffffff, ports, 2, true, true,
+			   "key 0x7fffffff");
+		drx_expect(b, len, 4001, 0x3fffffff, ports, 2, false, true,
+			   "key 0x3fffffff");
+		len = drx_make(b, ihls[a], 4001, 0, 1);
+		drx_expect(b, len, 4001, 0, ports, 2, true, true, "key 0");
+		drx_expect(b, len, 4001, 1, ports, 2, false, true, "key 1");
+	}
+}
+END_TEST
+
+/*
+ * Short packets, down to an IP header alone, and every cut of a direct
+ * one: the client refuses, homad's prefix lets each through (a load past
+ * the packet would end it with 0 and drop it from homad's socket).
+ */
+START_TEST(linkpkt_drx__short)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	uint8_t b[DRX_PKT_MAX], full[DRX_PKT_MAX];
+	uint16_t ports[1] = {4000};
+	char what[96];
+	size_t len, cut;
+
+	len = drx_make(b, 5, 4000, 9, 1);
+	drx_expect(b, 20, 4000, 9, ports, 1, false, false, "IP header alone");
+	drx_expect(b, 30, 4000, 9, ports, 1, false, false, "30 bytes");
+	memset(b + 20, 0xff, 40);
+	drx_expect(b, 30, 4000, 9, ports, 1, false, false, "30 bytes of 0xff");
+	drx_expect(b, 20 + HOMA_DATA_LEN, 4000, 9, ports, 1, false, false,
+		   "a DATA header of 0xff");
+	for (unsigned a = 0; a < sizeof(ihls) / sizeof(ihls[0]); a++) {
+		len = drx_make(full, ihls[a], 4000, 9, 3);
+		for (cut = ihls[a] * 4; cut < len; cut++) {
+			memcpy(b, full, len);
+			drx_put(b + 2, 2, cut);
+			snprintf(what, sizeof(what), "ihl %u: cut at %zu",
+				 ihls[a], cut);
+			drx_expect(b, cut, 4000, 9, ports, 1, false, false,
+				   what);
+		}
+		drx_expect(full, len, 4000, 9, ports, 1, true, true, "whole");
+	}
+}
+END_TEST
+
+/* The most ports homad names: each dropped, wherever in the list. */
+START_TEST(linkpkt_drx__many_ports)
+{
+	static const unsigned ns[] = {1, 2, 3, 64, 127, LINKPKT_DRX_MAX_PORTS};
+	uint16_t ports[LINKPKT_DRX_MAX_PORTS];
+	uint8_t b[DRX_PKT_MAX];
+	char what[64];
+	size_t len;
+
+	for (unsigned i = 0; i < LINKPKT_DRX_MAX_PORTS; i++)
+		ports[i] = (uint16_t)(40000 + 11 * i);
+	for (unsigned k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		unsigned n = ns[k];
+
+		for (unsigned i = 0; i < n; i++) {
+			len = drx_make(b, 5 + i % 11, ports[i], i, 1 + i);
+			snprintf(what, sizeof(what), "%u ports: port %u", n, i);
+			drx_expect(b, len, ports[i], i, ports, n, true, true,
+				   what);
+		}
+		len = drx_make(b, 5, 39999, 1, 5);
+		drx_expect(b, len, 39999, 1, ports, n, true, false,
+			   "below the ports");
+		len = drx_make(b, 5, (uint16_t)(ports[n - 1] + 1), 1, 5);
+		drx_expect(b, len, (uint16_t)(ports[n - 1] + 1), 1, ports, n,
+			   true, false, "past the last port");
+	}
+}
+END_TEST
+
+static uint64_t drx_rnd_state;
+
+static uint32_t drx_rnd(void)
+{
+	drx_rnd_state ^= drx_rnd_state << 13;
+	drx_rnd_state ^= drx_rnd_state >> 7;
+	drx_rnd_state ^= drx_rnd_state << 17;
+	return (uint32_t)(drx_rnd_state >> 32);
+}
+
+#define DRX_ROUNDS 200000
+
+/*
+ * Packets made by changing random bytes, fields and lengths of a direct
+ * one, and random ones: for random ports and (port, key), the client's
+ * program keeps exactly the direct packets of its (port, key), homad's
+ * prefix drops exactly the direct ones to its ports and lets every other
+ * through to what follows.  The kernel hands a raw socket only packets
+ * whose IP header lies within them (4 * IHL <= the total length, to
+ * which it trims the packet), so only those are made.
+ */
+START_TEST(linkpkt_drx__random)
+{
+	static const uint16_t port_pool[] = {0, 1, 4000, 4001, 0x8000, 65535};
+	static const uint32_t key_pool[] = {0, 1, 0x2a, 0x40000000, 0x7fffffff};
+	static const uint32_t field_vals[] = {
+		0, 1, 0xffffffffu, 0x80000000u, HOMA_DATA, HOMA_GRANT};
+	static const unsigned field_off[] = {
+		DRX_OFF_DPORT, DRX_OFF_SEQ,	DRX_OFF_TYPE - 3,
+		DRX_OFF_ID,    DRX_OFF_ID + 4,	DRX_OFF_MSGLEN,
+		DRX_OFF_ACK,   DRX_OFF_ACK + 4, DRX_OFF_SEG};
+	struct sock_filter c[LINKPKT_DRX_CLIENT_LEN], d[DRX_DROP_ROOM],
+		e[DRX_DROP_ROOM];
+	unsigned direct = 0, kept = 0, dropped = 0, passed = 0;
+
+	drx_rnd_state = 0x2545f4914f6cdd1dull;
+	for (unsigned round = 0; round < DRX_ROUNDS; round++) {
+		uint8_t b[DRX_PKT_MAX];
+		unsigned ihl = drx_rnd() % 4 ? 5 : 5 + drx_rnd() % 11, n;
+		uint16_t port = port_pool[drx_rnd() % 6], ports[8], rp = 0, cp;
+		uint32_t key = drx_rnd() % 2 ? key_pool[drx_rnd() % 5]
+					     : drx_rnd() & 0x7fffffff;
+		uint32_t rk = 0, ck, r, want;
+		size_t payload = drx_rnd() % 8
+					 ? 1 + drx_rnd() % 64
+					 : 1 + drx_rnd() % DRX_PAYLOAD_MAX;
+		size_t len, cn, dn, en, hl = (size_t)ihl * 4, max;
+		bool is, in = false;
+
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)drx_rnd();
+		len = drx_make(b, ihl, port, key, payload);
+		max = hl + HOMA_DATA_LEN + 8;
+		switch (round % 8) {
+		case 0: /* as made, or random bytes */
+			if (round % 16 == 8) {
+				len = 20 + drx_rnd() % 120;
+				for (size_t i = 0; i < len; i++)
+					b[i] = (uint8_t)drx_rnd();
+			}
+			break;
+		case 1:
+		case 2: /* a few bytes, mostly in the headers */
+			for (unsigned k = 1 + drx_rnd() % 3; k > 0; k--) {
+				size_t at = drx_rnd() % (len < max ? len : max);
+				uint8_t flip = (uint8_t)(1u << drx_rnd() % 8);
+
+				b[at] = drx_rnd() % 2 ? (uint8_t)drx_rnd()
+						      : b[at] ^ flip;
+			}
+			break;
+		case 3:
+		case 4: /* one field a value that matters */
+			drx_put(b + hl + field_off[drx_rnd() % 9], 4,
+				drx_rnd() % 2 ? field_vals[drx_rnd() % 6]
+					      : payload + drx_rnd() % 3 - 1);
+			break;
+		case 5: /* another length */
+			len = drx_rnd() % 2 ? 20 + drx_rnd() % (len + 8 - 19)
+					    : len + drx_rnd() % 3 - 1;
+			break;
+		case 6: /* the IP header's length */
+			b[0] = (uint8_t)(0x40 | drx_rnd() % 16);
+			break;
+		default: /* several of these */
+			b[drx_rnd() % max] = (uint8_t)drx_rnd();
+			drx_put(b + hl + field_off[drx_rnd() % 9], 4,
+				field_vals[drx_rnd() % 6]);
+			len = len + drx_rnd() % 5 - 2;
+			break;
+		}
+		/* The IP header within the packet, as the kernel ensures. */
+		if ((size_t)(b[0] & 0x0f) * 4 > len)
+			b[0] = (uint8_t)((b[0] & 0xf0) |
+					 drx_rnd() % (len / 4 < 15 ? len / 4 + 1
+								   : 16));
+		is = drx_ref(b, len, &rp, &rk);
+
+		/* homad's ports, and the client's (port, key). */
+		n = 1 + drx_rnd() % 8;
+		for (unsigned i = 0; i < n; i++)
+			ports[i] = port_pool[drx_rnd() % 6];
+		if (is && drx_rnd() % 2)
+			ports[drx_rnd() % n] = rp;
+		for (unsigned i = 0; i < n; i++)
+			in = in || (is && ports[i] == rp);
+		cp = is && drx_rnd() % 4 ? rp : port_pool[drx_rnd() % 6];
+		ck = is && drx_rnd() % 4 ? rk : key_pool[drx_rnd() % 5];
+
+		cn = drx_client_make(c, cp, ck);
+		r = tbpf_ret(c, cn, b, len, "random client");
+		want = is && rp == cp && rk == ck ? 0xffffffffu : 0;
+		REQUIRE(r == want,
+			"round %u: %zu bytes, client (%u, %#x): 0x%x, not "
+			"0x%x",
+			round, len, cp, ck, r, want);
+		dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_sentinel));
+		r = tbpf_ret(d, dn, b, len, "random drop");
+		REQUIRE(r == (in ? 0 : DRX_PASS),
+			"round %u: %zu bytes, direct %d, %u ports: drop 0x%x",
+			round, len, is, n, r);
+		en = drx_drop_make(e, ports, n, DRX_TAIL(drx_class));
+		r = tbpf_ret(e, en, b, len, "random drop + class");
+		REQUIRE(r == (in ? 0 : drx_class_ref(b, len)),
+			"round %u: drop + class 0x%x", round, r);
+		direct += is;
+		kept += want != 0;
+		dropped += in;
+		passed += !in;
+	}
+	printf("drx: %u rounds: %u direct, %u kept by a client, %u dropped "
+	       "by homad, %u let through\n",
+	       DRX_ROUNDS, direct, kept, dropped, passed);
+	/* Every outcome seen often. */
+	ck_assert_uint_gt(kept, DRX_ROUNDS / 50);
+	ck_assert_uint_gt(dropped, DRX_ROUNDS / 50);
+	ck_assert_uint_gt(direct - dropped, DRX_ROUNDS / 100);
+	ck_assert_uint_gt(passed - (direct - dropped), DRX_ROUNDS / 4);
+}
+END_TEST
+
 static Suite *linkpkt_suite(void)
 {
 	Suite *s = suite_create("linkpkt");
@@ -1262,6 +2258,18 @@ static Suite *linkpkt_suite(void)
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, linkpkt__random_bytes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("drx");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, linkpkt_drx__interpreter);
+	tcase_add_test(tc, linkpkt_drx__lengths);
+	tcase_add_test(tc, linkpkt_drx__direct);
+	tcase_add_test(tc, linkpkt_drx__not_direct);
+	tcase_add_test(tc, linkpkt_drx__key_and_port);
+	tcase_add_test(tc, linkpkt_drx__short);
+	tcase_add_test(tc, linkpkt_drx__many_ports);
+	tcase_add_test(tc, linkpkt_drx__random);
 	suite_add_tcase(s, tc);
 	return s;
 }

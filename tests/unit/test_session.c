@@ -49,6 +49,12 @@ struct st {
 	struct homa_direct_ring *ring;
 	struct homa_direct_table *table;
 	unsigned direct_opens, direct_closes;
+	/* Direct receive: asked, the shell refuses, its calls. */
+	bool ask_drx;
+	bool drx_fail;
+	unsigned drx_opens, drx_changes;
+	uint16_t drx_port;
+	uint32_t drx_key;
 	/* Decoded events, in order. */
 	Homa__Client__DaemonMsg *ev[ST_MAX];
 	unsigned nev;
@@ -219,6 +225,7 @@ static void st_open_with(struct st *t, uint32_t version, uint32_t family,
 	o.rx_pool_bytes = rx;
 	o.tx_area_bytes = tx;
 	o.direct_send = t->ask_direct;
+	o.direct_receive = t->ask_drx;
 	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_OPEN;
 	cm.open = &o;
 	st_recv_fds(t, &cm, fds, nfds);
@@ -1516,11 +1523,15 @@ static bool st_open_direct(struct st *t, int family, const char **why)
 	ck_assert_int_eq(m->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_OPEN);
 	ck_assert_int_eq(m->open->error, 0);
 	granted = m->open->direct_send;
-	/* The descriptors go with the answer, only when granted; a fourth
-	 * (the IPv6 socket) with direct_v6. */
-	ck_assert_uint_eq(ev->n_fds,
-			  granted ? (m->open->direct_v6 ? 4 : 3) : 0);
+	/* The descriptors go with the answer, only when granted; one more
+	 * (the IPv6 socket) with direct_v6, one more (the receive socket)
+	 * with direct_receive. */
+	ck_assert_uint_eq(ev->n_fds, granted ? 3 + m->open->direct_v6 +
+						       m->open->direct_receive
+					     : 0);
 	ck_assert(!m->open->direct_v6 || granted);
+	ck_assert(!m->open->direct_receive || granted);
+	ck_assert_int_eq(t->s.drx, m->open->direct_receive);
 	ck_assert_int_eq(t->s.direct_v6, m->open->direct_v6);
 	snprintf(text, sizeof(text), "%s",
 		 m->open->direct_refusal ? m->open->direct_refusal : "");
@@ -2358,6 +2369,340 @@ START_TEST(direct__peer_table)
 }
 END_TEST
 
+/* ---- direct receive ------------------------------------------------------
+ */
+
+static int st_drx_open(void *arg, struct session *s, uint16_t port,
+		       uint32_t key, int *fd, char *why, size_t whylen)
+{
+	struct st *t = arg;
+
+	(void)s;
+	if (t->drx_fail) {
+		snprintf(why, whylen, "test refusal");
+		return EIO;
+	}
+	*fd = st_memfd(64, 0);
+	t->drx_port = port;
+	t->drx_key = key;
+	t->drx_opens++;
+	return 0;
+}
+
+static void st_drx_changed(void *arg)
+{
+	((struct st *)arg)->drx_changes++;
+}
+
+/* st_setup_direct, with direct receive offered and asked for. */
+static void st_setup_drx(struct st *t)
+{
+	st_setup_direct(t, 1000, 64);
+	t->ops.direct_rx_open = st_drx_open;
+	t->ops.direct_rx_changed = st_drx_changed;
+	t->ask_drx = true;
+}
+
+/* A session with direct receive, its library view, one adopted request
+ * (returned) of 500 bytes to 10.0.0.2:4000. */
+static uint64_t st_start_drx(struct st *t, struct hc_sock *hs)
+{
+	struct direct_pkt d;
+	const char *why;
+	uint64_t id;
+
+	st_setup_drx(t);
+	ck_assert(st_open_direct(t, AF_INET, &why));
+	ck_assert(t->s.drx);
+	st_lib(t, hs);
+	id = st_first_id(t);
+	ck_assert_int_eq(st_lib_request(t, hs, id, 0, 500, &d), 0);
+	ck_assert_uint_eq(session_host_direct_drain(&t->h, t->now), 1);
+	ck_assert(engine_client_rpc_known(t->e, id));
+	return id;
+}
+
+/* The record the library writes for a response of 300 bytes to id. */
+static void st_drx_rec(struct homa_direct_rec *rec, uint64_t id)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = HOMA_DIRECT_RECEIVED;
+	rec->id = id;
+	rec->port = 4000;
+	rec->length = 300;
+	rec->cookie = 1;				/* cutoff version */
+	rec->tx_offset = 0x48 | 0x44 << 8 | 0x01 << 16; /* marker, flags */
+	rec->addr[10] = rec->addr[11] = 0xff;
+	memcpy(rec->addr + 12, st_v4, 4);
+}
+
+/* Granted: a socket for the port, keyed ids, the port in the shell's list;
+ * a bind ends it; each refusal leaves direct send working. */
+START_TEST(drx__granted_keyed_ids)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__MoreIds mi = HOMA__CLIENT__MORE_IDS__INIT;
+	Homa__Client__Reply *r;
+	uint16_t ports[4];
+	const char *why;
+	uint64_t first;
+	struct st t;
+
+	st_setup_drx(&t);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	ck_assert(t.s.drx);
+	ck_assert_uint_eq(t.drx_opens, 1);
+	ck_assert_uint_eq(t.drx_changes, 1);
+	ck_assert_uint_eq(t.drx_port, engine_sock_port(t.s.sock));
+	ck_assert_uint_ne(t.drx_key, 0);
+	ck_assert_uint_eq(t.drx_key, t.s.drx_key);
+	ck_assert_uint_eq(t.h.stats.chan_direct_rx_granted, 1);
+	/* Keyed: bit 63 set, then the key; the next block follows. */
+	first = st_first_id(&t);
+	ck_assert_uint_eq(first >> 32, (HOMA_DIRECT_KEY_BIT >> 32) | t.drx_key);
+	cm.seq = 5;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_MORE_IDS;
+	cm.more_ids = &mi;
+	st_recv(&t, &cm);
+	r = st_reply(&t, 5);
+	ck_assert_ptr_nonnull(r->ids);
+	ck_assert_uint_eq(r->ids->first, first + 2ull * SESSION_ID_BLOCK);
+	st_free_events(&t);
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, ports, 4), 1);
+	ck_assert_uint_eq(ports[0], t.drx_port);
+	/* A bind: the filter names the old port, so it ends. */
+	st_bind(&t, 6, 100);
+	ck_assert_int_eq(st_reply(&t, 6)->error, 0);
+	ck_assert(!t.s.drx);
+	ck_assert_uint_eq(t.drx_changes, 2);
+	ck_assert_uint_eq(t.h.n_direct_rx, 0);
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, ports, 4), 0);
+	st_teardown_direct(&t);
+	ck_assert_uint_eq(t.drx_changes, 2);
+
+	/* Refused: switched off, not offered, the shell fails, the limit;
+	 * not asked.  Direct send is granted each time. */
+	for (int k = 0; k < 5; k++) {
+		st_setup_drx(&t);
+		if (k == 0)
+			t.h.cfg.direct_receive = false;
+		else if (k == 1)
+			t.ops.direct_rx_open = NULL;
+		else if (k == 2)
+			t.drx_fail = true;
+		else if (k == 3)
+			t.h.n_direct_rx = SESSION_MAX_DIRECT_RX;
+		else
+			t.ask_drx = false;
+		ck_assert(st_open_direct(&t, AF_INET, &why));
+		ck_assert(!t.s.drx);
+		ck_assert_uint_eq(t.h.stats.chan_direct_rx_granted, 0);
+		ck_assert_uint_eq(t.h.stats.chan_direct_rx_refused,
+				  k == 4 ? 0 : 1);
+		ck_assert_int_eq(t.s.drx_why != NULL, k != 4);
+		/* Keyed only when the shell failed (decided before). */
+		ck_assert_int_eq((st_first_id(&t) & HOMA_DIRECT_KEY_BIT) != 0,
+				 k == 2);
+		ck_assert_uint_eq(t.drx_changes, 0);
+		if (k == 3)
+			t.h.n_direct_rx = 0;
+		st_teardown_direct(&t);
+	}
+}
+END_TEST
+
+/* The library received the response itself: its record ends the RPC as
+ * homad's delivery would (ack queued, peer heard, marker seen), reports
+ * no release of the request's bytes (the client freed them), and a late
+ * second record is only counted. */
+START_TEST(drx__received_ends_rpc_quietly)
+{
+	struct homa_direct_rec rec;
+	struct hc_sock hs;
+	struct st t;
+	uint64_t id = st_start_drx(&t, &hs);
+
+	st_drx_rec(&rec, id);
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 1);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.h.stats.chan_direct_rx_records, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_responses, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_response_bytes, 300);
+	ck_assert_uint_eq(engine_metrics(t.e)->client_responses_done, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->homad_peers_seen, 1);
+	ck_assert_uint_eq(st_acks_pending(&t), 1);
+	/* Reaped at the next entry point: released, but not reported. */
+	t.now += 1000000;
+	engine_tick(t.e, t.now);
+	ck_assert(!engine_client_rpc_known(t.e, id));
+	ck_assert_uint_eq(t.s.n_tx, 0);
+	ck_assert_uint_eq(t.cl->n_requests, 0);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 0);
+	/* A late copy's record: counted, nothing else. */
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_rx_stale, 1);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	st_drain(&t);
+	ck_assert_uint_eq(t.nev, 0);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* Bad RECEIVED records end the connection, and end no RPC. */
+START_TEST(drx__received_forged)
+{
+	struct homa_direct_rec rec;
+	struct hc_sock hs;
+	struct st t;
+	uint64_t id = st_start_drx(&t, &hs);
+
+	st_drx_rec(&rec, id);
+	switch (_i) {
+	case 0:
+		rec.flags = HOMA_DIRECT_F_PRIVATE;
+		break;
+	case 1:
+		rec.ack_id = id + 2;
+		break;
+	case 2: /* a server id */
+		rec.id = id + 1;
+		break;
+	case 3:
+		rec.id = 0;
+		break;
+	case 4: /* an IPv6 server: the receive socket is IPv4 */
+		memcpy(rec.addr, st_v6, 16);
+		break;
+	case 5:
+		rec.length = 0;
+		break;
+	case 6: /* longer than a packet */
+		rec.length = 1500 - 20 - HOMA_DATA_LEN + 1;
+		break;
+	case 7: /* a cutoff version beyond 16 bits */
+		rec.cookie = 0x10000;
+		break;
+	case 8: /* pad beyond 3 bytes */
+		rec.tx_offset = 1u << 24;
+		break;
+	case 9:
+		rec.port = 0;
+		break;
+	default: /* from a session that has no direct receive */
+		t.s.drx_key = 0;
+		break;
+	}
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	session_host_direct_drain(&t.h, t.now);
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_rx_records, 0);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_responses, 0);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* A DirectPacket command with the response packet encoded. */
+static void st_direct_packet(struct st *t, const uint8_t *src, size_t src_len,
+			     uint16_t dport, uint64_t sender_id,
+			     enum homa_type type)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__DirectPacket dp = HOMA__CLIENT__DIRECT_PACKET__INIT;
+	static uint8_t payload[200], buf[1024];
+	struct homa_pkt p;
+	size_t n;
+
+	for (unsigned i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7 + 1);
+	memset(&p, 0, sizeof(p));
+	p.type = type;
+	p.sport = 4000;
+	p.dport = dport;
+	p.sender_id = sender_id;
+	if (type == HOMA_DATA) {
+		p.u.data.message_length = sizeof(payload);
+		p.u.data.incoming = sizeof(payload);
+		p.u.data.payload_len = sizeof(payload);
+		p.u.data.payload = payload;
+	} else {
+		p.u.grant.offset = 1000;
+	}
+	n = wire_encode(&p, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	dp.src.data = (uint8_t *)src;
+	dp.src.len = src_len;
+	dp.packet.data = buf;
+	dp.packet.len = n;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_DIRECT_PACKET;
+	cm.direct_packet = &dp;
+	st_recv(t, &cm);
+}
+
+/* The fallback: homad handles the packet as if it had read it (the
+ * response Delivered through the pool); anything the receive socket's
+ * filter would not have passed ends the connection. */
+START_TEST(drx__direct_packet)
+{
+	struct hc_sock hs;
+	struct st t;
+	uint64_t id = st_start_drx(&t, &hs);
+	uint16_t port = engine_sock_port(t.s.sock);
+
+	switch (_i) {
+	case 0: /* good */
+		st_direct_packet(&t, st_v4, 4, port, id | 1, HOMA_DATA);
+		ck_assert_int_eq(t.s.state, SESS_OPEN);
+		st_drain(&t);
+		ck_assert_uint_eq(t.nev, 1);
+		ck_assert_int_eq(t.ev[0]->ev_case,
+				 HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED);
+		ck_assert_uint_eq(t.ev[0]->delivered->id, id);
+		ck_assert_uint_eq(t.ev[0]->delivered->length, 200);
+		ck_assert_uint_eq(t.ev[0]->delivered->cookie, 77);
+		ck_assert_uint_eq(t.h.stats.chan_direct_rx_fallback, 1);
+		ck_assert_uint_eq(engine_metrics(t.e)->direct_fallback_packets,
+				  1);
+		break;
+	case 1: /* an RPC gone: ignored */
+		st_direct_packet(&t, st_v4, 4, port, (id + 2) | 1, HOMA_DATA);
+		ck_assert_int_eq(t.s.state, SESS_OPEN);
+		st_drain(&t);
+		ck_assert_uint_eq(t.nev, 0);
+		ck_assert_uint_eq(engine_metrics(t.e)->direct_fallback_packets,
+				  0);
+		break;
+	default:
+		if (_i == 2) /* another port */
+			st_direct_packet(&t, st_v4, 4, port + 1, id | 1,
+					 HOMA_DATA);
+		else if (_i == 3) /* a request */
+			st_direct_packet(&t, st_v4, 4, port, id, HOMA_DATA);
+		else if (_i == 4) /* not keyed with its key */
+			st_direct_packet(&t, st_v4, 4, port,
+					 (id ^ (1ull << 40)) | 1, HOMA_DATA);
+		else if (_i == 5) /* not DATA */
+			st_direct_packet(&t, st_v4, 4, port, id | 1,
+					 HOMA_GRANT);
+		else if (_i == 6) /* an IPv6 source */
+			st_direct_packet(&t, st_v6, 16, port, id | 1,
+					 HOMA_DATA);
+		else /* a session without direct receive */
+			t.s.drx_key = 0,
+			st_direct_packet(&t, st_v4, 4, port, id | 1, HOMA_DATA);
+		ck_assert_int_eq(t.s.state, SESS_DOOMED);
+		ck_assert_uint_eq(t.h.stats.chan_bad_messages, 1);
+		ck_assert_uint_eq(engine_metrics(t.e)->direct_fallback_packets,
+				  0);
+		break;
+	}
+	st_teardown_direct(&t);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -2407,6 +2752,10 @@ static Suite *session_suite(void)
 	tcase_add_loop_test(tc, direct__forged_records, 0, 13);
 	tcase_add_test(tc, direct__id_used_twice);
 	tcase_add_test(tc, direct__peer_table);
+	tcase_add_test(tc, drx__granted_keyed_ids);
+	tcase_add_test(tc, drx__received_ends_rpc_quietly);
+	tcase_add_loop_test(tc, drx__received_forged, 0, 11);
+	tcase_add_loop_test(tc, drx__direct_packet, 0, 8);
 	suite_add_tcase(s, tc);
 	return s;
 }
