@@ -1123,6 +1123,8 @@ unsigned chan_sockets(const struct chan *c, struct chan_sock_entry *out,
 		out[n].pool_bytes = cn->s.rx_len;
 		out[n].direct = cn->s.ring != NULL;
 		out[n].direct_records = cn->s.direct_records;
+		out[n].drx = cn->s.drx;
+		out[n].drx_records = cn->s.drx_records;
 		engine_sock_info(cn->s.sock, &out[n].info);
 		n++;
 	}

@@ -152,6 +152,8 @@ struct chan_sock_entry {
 	uint64_t pool_bytes;	    /* its receive pool's size */
 	bool direct;		    /* granted direct send */
 	uint64_t direct_records;    /* direct-send records taken */
+	bool drx;		    /* direct receive in use */
+	uint64_t drx_records;	    /* responses received directly */
 	struct homa_sock_info info; /* the engine's view */
 };
 

@@ -833,6 +833,8 @@ static int ctl_answer_sockets(struct ctl_conn *c, const struct dp_list *l)
 		x[i].shutdown = in[i].info.shutdown;
 		x[i].direct_send = in[i].direct;
 		x[i].direct_messages = in[i].direct_records;
+		x[i].direct_receive = in[i].drx;
+		x[i].direct_received = in[i].drx_records;
 		ptrs[i] = &x[i];
 	}
 	body.n_sockets = l->n;

@@ -502,22 +502,26 @@ static void homactl_set_json(const Homa__Ctl__SetResult *r)
 
 static void homactl_sockets_text(const Homa__Ctl__Sockets *m)
 {
-	fprintf(hout, "%8s %6s %5s %-6s %7s %12s %12s %12s %10s\n", "pid",
+	fprintf(hout, "%8s %6s %5s %-6s %7s %12s %12s %12s %10s %10s\n", "pid",
 		"uid", "port", "role", "rpcs", "pool", "pool_free", "tx_bytes",
-		"direct");
+		"direct", "direct_rx");
 	for (size_t i = 0; i < m->n_sockets; i++) {
 		const Homa__Ctl__SocketInfo *x = m->sockets[i];
-		char direct[24] = "-";
+		char direct[24] = "-", rx[24] = "-";
 
 		if (x->direct_send)
 			snprintf(direct, sizeof(direct), "%" PRIu64,
 				 x->direct_messages);
+		if (x->direct_receive || x->direct_received > 0)
+			snprintf(rx, sizeof(rx), "%" PRIu64,
+				 x->direct_received);
 		fprintf(hout,
 			"%8" PRIu32 " %6" PRIu32 " %5" PRIu32 " %-6s %7" PRIu32
-			" %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10s%s\n",
+			" %12" PRIu64 " %12" PRIu64 " %12" PRIu64
+			" %10s %10s%s\n",
 			x->pid, x->uid, x->port,
 			x->server ? "server" : "client", x->rpcs, x->pool_bytes,
-			x->pool_free_bytes, x->tx_bytes, direct,
+			x->pool_free_bytes, x->tx_bytes, direct, rx,
 			x->shutdown ? " shutdown" : "");
 	}
 	if (m->total > m->n_sockets)
@@ -548,6 +552,10 @@ static void homactl_sockets_json(const Homa__Ctl__Sockets *m)
 		json_object_object_add(e, "direct_send",
 				       json_object_new_boolean(x->direct_send));
 		homactl_json_u64(e, "direct_messages", x->direct_messages);
+		json_object_object_add(
+			e, "direct_receive",
+			json_object_new_boolean(x->direct_receive));
+		homactl_json_u64(e, "direct_received", x->direct_received);
 		json_object_array_add(a, e);
 	}
 	json_object_object_add(o, "sockets", a);

@@ -1908,7 +1908,7 @@ static void session_direct_received(struct session *s,
 		session_direct_bad(s, "direct record: a bad received response");
 		return;
 	}
-	s->direct_records++;
+	s->drx_records++;
 	d.length = r->length;
 	d.cutoff_version = (uint16_t)r->cookie;
 	d.pad[0] = (uint8_t)r->tx_offset;

@@ -254,8 +254,9 @@ struct session {
 	uint32_t drx_key;
 	uint16_t drx_port;
 	bool drx;
-	uint32_t drx_blocks; /* keyed id blocks handed out */
-	const char *drx_why; /* asked, not granted: why (static) */
+	uint32_t drx_blocks;  /* keyed id blocks handed out */
+	uint64_t drx_records; /* RECEIVED records (homactl sockets) */
+	const char *drx_why;  /* asked, not granted: why (static) */
 
 	bool loud;	    /* log the disconnection at info level */
 	bool internal;	    /* homad's failure, not the client's: warn */

@@ -1396,6 +1396,30 @@ static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id,
 		tc_fail("forging a DATA: %s", strerror(errno));
 }
 
+/*
+ * Wait for the Delivered response of id (failing with what if none comes
+ * in time, or another one does), give its bpages back; other events are
+ * passed over.
+ */
+static void tc_await_response(struct tc *t, uint64_t id, const char *what)
+{
+	Homa__Client__DaemonMsg *d;
+
+	for (;;) {
+		if (tc_event(t, &d, TC_TIMEOUT_MS) <= 0)
+			tc_fail("%s", what);
+		if (d->ev_case == HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED) {
+			if (d->delivered->id != id)
+				tc_fail("a response not ours");
+			tc_recycle(t, d->delivered->bpage_offsets,
+				   d->delivered->n_bpage_offsets);
+			homa__client__daemon_msg__free_unpacked(d, NULL);
+			return;
+		}
+		homa__client__daemon_msg__free_unpacked(d, NULL);
+	}
+}
+
 static int tc_direct(const char *path, int family, const char *name,
 		     const char *dest, uint32_t port)
 {
@@ -1477,7 +1501,6 @@ static int tc_direct(const char *path, int family, const char *name,
 	/* Traffic through homad (echoes), and forged packets about the
 	 * previous connection's ids, while the socket is watched. */
 	for (int round = 0; round < 20; round++) {
-		Homa__Client__DaemonMsg *d;
 		uint64_t id = tc_next_id(&t);
 		struct pollfd pfd[2] = {{.fd = t.dfds[0], .events = POLLIN},
 					{.fd = t.n_dfds == 4 ? t.dfds[3] : -1,
@@ -1492,21 +1515,7 @@ static int tc_direct(const char *path, int family, const char *name,
 				 first - 2 - 2 * (uint64_t)round,
 				 v == IPPROTO_UDP ? (uint16_t)tab->udp_port
 						  : 0);
-		for (;;) {
-			if (tc_event(&t, &d, TC_TIMEOUT_MS) <= 0)
-				tc_fail("no response to an echo");
-			if (d->ev_case ==
-			    HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED) {
-				if (d->delivered->id != id)
-					tc_fail("a response not ours");
-				tc_recycle(&t, d->delivered->bpage_offsets,
-					   d->delivered->n_bpage_offsets);
-				homa__client__daemon_msg__free_unpacked(d,
-									NULL);
-				break;
-			}
-			homa__client__daemon_msg__free_unpacked(d, NULL);
-		}
+		tc_await_response(&t, id, "no response to an echo");
 		if (poll(pfd, 2, round == 19 ? 200 : 0) != 0)
 			tc_fail("a direct socket became readable");
 		for (unsigned k = 0; k < 2; k++)
@@ -1778,8 +1787,6 @@ static int tc_rxprobe(const char *path, const char *dest, uint32_t port)
 	rfd2 = tc_drx_fd(&t2);
 	tc_open(&t3, path, AF_INET, 4u * HOMA_SHM_BPAGE_SIZE, TC_SLOT);
 	for (int round = 0; round < 10; round++) {
-		Homa__Client__DaemonMsg *d;
-
 		id = tc_next_id(&t2);
 		memset(t2.tx, 'A' + round, 100);
 		if (tc_send_request(&t2, id, addr, alen, port, 1, false, 0, 100,
@@ -1792,21 +1799,7 @@ static int tc_rxprobe(const char *path, const char *dest, uint32_t port)
 		if (tc_send_request(&t3, id, addr, alen, port, 1, false, 0, 100,
 				    false) < 0)
 			tc_fail("send: %s", strerror(errno));
-		for (;;) {
-			if (tc_event(&t3, &d, TC_TIMEOUT_MS) <= 0)
-				tc_fail("no response through homad");
-			if (d->ev_case ==
-			    HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED) {
-				if (d->delivered->id != id)
-					tc_fail("a response not ours");
-				tc_recycle(&t3, d->delivered->bpage_offsets,
-					   d->delivered->n_bpage_offsets);
-				homa__client__daemon_msg__free_unpacked(d,
-									NULL);
-				break;
-			}
-			homa__client__daemon_msg__free_unpacked(d, NULL);
-		}
+		tc_await_response(&t3, id, "no response through homad");
 		tc_drx_none(rfd, 0, key, "another connection's response");
 	}
 	tc_drx_none(rfd, 200, key, "another connection's response");

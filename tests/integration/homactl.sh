@@ -106,7 +106,7 @@ s = [x for x in d["sockets"] if x.get("port") == 4000]
 if not s:
     print("no socket on port 4000: %s" % d)
 else:
-    keys(s[0], "pid uid port server rpcs pool_bytes pool_free_bytes tx_bytes shutdown direct_send direct_messages", "a socket")
+    keys(s[0], "pid uid port server rpcs pool_bytes pool_free_bytes tx_bytes shutdown direct_send direct_messages direct_receive direct_received", "a socket")
     if not s[0]["server"] or s[0]["direct_send"] or s[0]["rpcs"] < 20 or s[0]["pool_bytes"] == 0 or s[0]["pid"] != '"$SRV"':
         print("port 4000: %s (server pid '"$SRV"')" % s[0])'
 else

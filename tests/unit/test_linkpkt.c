@@ -2082,16 +2082,6 @@ START_TEST(linkpkt_drx__many_ports)
 }
 END_TEST
 
-static uint64_t drx_rnd_state;
-
-static uint32_t drx_rnd(void)
-{
-	drx_rnd_state ^= drx_rnd_state << 13;
-	drx_rnd_state ^= drx_rnd_state >> 7;
-	drx_rnd_state ^= drx_rnd_state << 17;
-	return (uint32_t)(drx_rnd_state >> 32);
-}
-
 #define DRX_ROUNDS 200000
 
 /*
@@ -2117,79 +2107,78 @@ START_TEST(linkpkt_drx__random)
 		e[DRX_DROP_ROOM];
 	unsigned direct = 0, kept = 0, dropped = 0, passed = 0;
 
-	drx_rnd_state = 0x2545f4914f6cdd1dull;
+	rnd_state = 0x2545f4914f6cdd1dull; /* its own sequence */
 	for (unsigned round = 0; round < DRX_ROUNDS; round++) {
 		uint8_t b[DRX_PKT_MAX];
-		unsigned ihl = drx_rnd() % 4 ? 5 : 5 + drx_rnd() % 11, n;
-		uint16_t port = port_pool[drx_rnd() % 6], ports[8], rp = 0, cp;
-		uint32_t key = drx_rnd() % 2 ? key_pool[drx_rnd() % 5]
-					     : drx_rnd() & 0x7fffffff;
+		unsigned ihl = rnd() % 4 ? 5 : 5 + rnd() % 11, n;
+		uint16_t port = port_pool[rnd() % 6], ports[8], rp = 0, cp;
+		uint32_t key =
+			rnd() % 2 ? key_pool[rnd() % 5] : rnd() & 0x7fffffff;
 		uint32_t rk = 0, ck, r, want;
-		size_t payload = drx_rnd() % 8
-					 ? 1 + drx_rnd() % 64
-					 : 1 + drx_rnd() % DRX_PAYLOAD_MAX;
+		size_t payload = rnd() % 8 ? 1 + rnd() % 64
+					   : 1 + rnd() % DRX_PAYLOAD_MAX;
 		size_t len, cn, dn, en, hl = (size_t)ihl * 4, max;
 		bool is, in = false;
 
 		for (size_t i = 0; i < sizeof(b); i++)
-			b[i] = (uint8_t)drx_rnd();
+			b[i] = (uint8_t)rnd();
 		len = drx_make(b, ihl, port, key, payload);
 		max = hl + HOMA_DATA_LEN + 8;
 		switch (round % 8) {
 		case 0: /* as made, or random bytes */
 			if (round % 16 == 8) {
-				len = 20 + drx_rnd() % 120;
+				len = 20 + rnd() % 120;
 				for (size_t i = 0; i < len; i++)
-					b[i] = (uint8_t)drx_rnd();
+					b[i] = (uint8_t)rnd();
 			}
 			break;
 		case 1:
 		case 2: /* a few bytes, mostly in the headers */
-			for (unsigned k = 1 + drx_rnd() % 3; k > 0; k--) {
-				size_t at = drx_rnd() % (len < max ? len : max);
-				uint8_t flip = (uint8_t)(1u << drx_rnd() % 8);
+			for (unsigned k = 1 + rnd() % 3; k > 0; k--) {
+				size_t at = rnd() % (len < max ? len : max);
+				uint8_t flip = (uint8_t)(1u << rnd() % 8);
 
-				b[at] = drx_rnd() % 2 ? (uint8_t)drx_rnd()
-						      : b[at] ^ flip;
+				b[at] = rnd() % 2 ? (uint8_t)rnd()
+						  : b[at] ^ flip;
 			}
 			break;
 		case 3:
 		case 4: /* one field a value that matters */
-			drx_put(b + hl + field_off[drx_rnd() % 9], 4,
-				drx_rnd() % 2 ? field_vals[drx_rnd() % 6]
-					      : payload + drx_rnd() % 3 - 1);
+			drx_put(b + hl + field_off[rnd() % 9], 4,
+				rnd() % 2 ? field_vals[rnd() % 6]
+					  : payload + rnd() % 3 - 1);
 			break;
 		case 5: /* another length */
-			len = drx_rnd() % 2 ? 20 + drx_rnd() % (len + 8 - 19)
-					    : len + drx_rnd() % 3 - 1;
+			len = rnd() % 2 ? 20 + rnd() % (len + 8 - 19)
+					: len + rnd() % 3 - 1;
 			break;
 		case 6: /* the IP header's length */
-			b[0] = (uint8_t)(0x40 | drx_rnd() % 16);
+			b[0] = (uint8_t)(0x40 | rnd() % 16);
 			break;
 		default: /* several of these */
-			b[drx_rnd() % max] = (uint8_t)drx_rnd();
-			drx_put(b + hl + field_off[drx_rnd() % 9], 4,
-				field_vals[drx_rnd() % 6]);
-			len = len + drx_rnd() % 5 - 2;
+			b[rnd() % max] = (uint8_t)rnd();
+			drx_put(b + hl + field_off[rnd() % 9], 4,
+				field_vals[rnd() % 6]);
+			len = len + rnd() % 5 - 2;
 			break;
 		}
 		/* The IP header within the packet, as the kernel ensures. */
 		if ((size_t)(b[0] & 0x0f) * 4 > len)
 			b[0] = (uint8_t)((b[0] & 0xf0) |
-					 drx_rnd() % (len / 4 < 15 ? len / 4 + 1
-								   : 16));
+					 rnd() % (len / 4 < 15 ? len / 4 + 1
+							       : 16));
 		is = drx_ref(b, len, &rp, &rk);
 
 		/* homad's ports, and the client's (port, key). */
-		n = 1 + drx_rnd() % 8;
+		n = 1 + rnd() % 8;
 		for (unsigned i = 0; i < n; i++)
-			ports[i] = port_pool[drx_rnd() % 6];
-		if (is && drx_rnd() % 2)
-			ports[drx_rnd() % n] = rp;
+			ports[i] = port_pool[rnd() % 6];
+		if (is && rnd() % 2)
+			ports[rnd() % n] = rp;
 		for (unsigned i = 0; i < n; i++)
 			in = in || (is && ports[i] == rp);
-		cp = is && drx_rnd() % 4 ? rp : port_pool[drx_rnd() % 6];
-		ck = is && drx_rnd() % 4 ? rk : key_pool[drx_rnd() % 5];
+		cp = is && rnd() % 4 ? rp : port_pool[rnd() % 6];
+		ck = is && rnd() % 4 ? rk : key_pool[rnd() % 5];
 
 		cn = drx_client_make(c, cp, ck);
 		r = tbpf_ret(c, cn, b, len, "random client");
