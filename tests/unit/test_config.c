@@ -197,6 +197,7 @@ static void assert_same(const struct homa_config *a,
 	SAME(n_direct_gids);
 	for (unsigned i = 0; i < a->n_direct_gids; i++)
 		SAME(direct_gids[i]);
+	SAME(direct_receive);
 	SAME(max_inline);
 	ck_assert_str_eq(a->user, b->user);
 	SAME(log_level);
@@ -376,10 +377,10 @@ START_TEST(config_load__shipped_conf_uncommented)
 	}
 	fclose(f);
 	/*
-	 * 35 protocol, 14 network, 3 control, 7 clients, 2 daemon and 8
+	 * 35 protocol, 14 network, 3 control, 8 clients, 2 daemon and 8
 	 * limits keys, peers, and 14 test keys.
 	 */
-	ck_assert_int_eq(settings, 84);
+	ck_assert_int_eq(settings, 85);
 	tmp_write(text);
 	free(text);
 	config_defaults(&d);
@@ -433,6 +434,7 @@ START_TEST(config_load__every_key)
 		"  bind_users = [\"root\", \"1001\", \"nobody\"];\n"
 		"  bind_groups = (\"root\", 1002, \"4000000000\");\n"
 		"  direct_send_groups = (\"root\", 77);\n"
+		"  direct_receive = false;\n"
 		"  max_inline = 16384; };\n"
 		"peers = ( { prefix = \"10.0.0.0/24\"; rate_mbps = 1000; },\n"
 		"  { rate_mbps = 500; prefix = \"FD00::/64\"; },\n"
@@ -456,6 +458,7 @@ START_TEST(config_load__every_key)
 	ck_assert_uint_eq(c.n_direct_gids, 2);
 	ck_assert_uint_eq(c.direct_gids[0], 0);
 	ck_assert_uint_eq(c.direct_gids[1], 77);
+	ck_assert(!c.direct_receive);
 	ck_assert_uint_eq(c.max_direct_sockets, 0);
 	ck_assert_uint_eq(c.proto.link_mbps, 100000);
 	ck_assert_uint_eq(c.proto.unsched_bytes, 60000);
