@@ -1378,7 +1378,7 @@ static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id,
 	h[12] = 0x50;
 	memcpy(h + 20, &be, 8);
 	/* RESEND: offset 0, length all, priority 7. */
-	h[13] = 0x12;
+	h[11] = 0x12;
 	memset(h + 32, 0xff, 4);
 	h[36] = 7;
 	/* udp link: the kernel writes IP and UDP headers. */
@@ -1386,7 +1386,7 @@ static void tc_forge(int fd, const uint8_t dest[4], uint32_t port, uint64_t id,
 		   (struct sockaddr *)&sin, sizeof(sin)) < 0)
 		tc_fail("forging a RESEND: %s", strerror(errno));
 	/* DATA: 100 bytes of a 100-byte message. */
-	h[13] = 0x10;
+	h[11] = 0x10;
 	h[12] = 0xe0;
 	memset(h + 28, 0, 28);
 	h[31] = 100;
