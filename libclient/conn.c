@@ -481,8 +481,9 @@ static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
 			return errno == EINTR ? -EAGAIN : -errno;
 		if (drx && (pfd[1].revents & POLLIN))
 			s->drx_n = (unsigned)drx_read(s);
+		/* Packets of the receive socket alone: progress too. */
 		if (rc == 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			return -EAGAIN;
+			return s->drx_n > 0 ? 0 : -EAGAIN;
 	} else if (drx) {
 		s->drx_n = (unsigned)drx_read(s);
 	}
@@ -498,7 +499,7 @@ static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
 	n = recvmmsg(s->fd, mm, max, flags, NULL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return -EAGAIN;
+			return s->drx_n > 0 ? 0 : -EAGAIN;
 		return -errno;
 	}
 	for (int i = 0; i < n; i++)

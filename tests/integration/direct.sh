@@ -18,7 +18,8 @@
 #     chan_direct_rx_records, none handed back); 600 responses held
 #     unrecycled at once, more than the library's own area takes: the rest
 #     handed to B's homad (DirectPacket, direct_fallback_packets), all
-#     exact; the receive socket as a hostile client sees it (chan_test
+#     exact; an event loop polling hc_fd gets every response without a
+#     stall; the receive socket as a hostile client sees it (chan_test
 #     rxprobe): its filter locked, its own responses arrive, no other
 #     connection's nor forged ones of another key, port or shape, nothing
 #     of a later connection through a descriptor kept after its own;
@@ -241,6 +242,11 @@ else
 	failed "$name" "received directly $rx, handed to homad $fb (>= 256 \
 and > 0, 600 in all expected), stale $st"
 fi
+# An event loop: hc_recv(0) until -EAGAIN, then poll on hc_fd (epoll over
+# the connection and the receive socket); a message read from the receive
+# socket must not be left behind while the loop sleeps.
+run_case "direct receive: an event loop polling hc_fd" b "$E2E" hoard -f 4 \
+	-d "$A4" -p 100 -n 100 --sizes 1,100,1000 --poll
 name="direct receive: the receive socket as a hostile client sees it"
 if out=$(ip netns exec "$B" timeout 60 "$CHAN_TEST" rxprobe \
 	-s "$(sock b)" -f 4 -d "$A4" -p 100 2>&1); then

@@ -39,11 +39,13 @@
  *   e2e_test pool -f 4|6 -d ADDR -p PORT
  *   e2e_test einval -f 4|6 -d ADDR -p PORT
  *       The cases of their names; see each function.
- *   e2e_test hoard -f 4|6 -d ADDR -p PORT -n N --sizes N,N,...
+ *   e2e_test hoard -f 4|6 -d ADDR -p PORT -n N --sizes N,N,... [--poll]
  *       N requests to an echo server (sizes in turn) outstanding at once,
  *       then every response received and kept (none recycled) before
  *       all are checked byte-exact and recycled: more messages held at
- *       once than direct receive's own area has room for.
+ *       once than direct receive's own area has room for.  --poll: wait
+ *       as an event loop does (hc_recv(0) until -EAGAIN, then poll on
+ *       hc_fd), a poll that times out (10 s) failing.
  *   e2e_test hold -f 4|6 -d ADDR --sink PORT -n N --size BYTES
  *                 --ready FILE
  *       N requests to a sink, then FILE, then sleep (e2e.sh kills it).
@@ -89,7 +91,7 @@ static struct {
 	const char *ready;
 	const char *ports_file;
 	unsigned port, sink, echo, taken, bind_base, tagged;
-	bool idle, priv;
+	bool idle, priv, poll;
 	unsigned long count, size, procs;
 	size_t rx_pool; /* server --echo socket's pool, 0: default */
 	int expect;
@@ -534,11 +536,26 @@ static int cmd_hoard(void)
 	for (unsigned long i = 0; i < n; i++)
 		ids[i] = e2e_send(s, &d, dlen, opt.sizes[i % opt.n_sizes],
 				  i + 7, 5000 + i, 0);
-	for (unsigned long k = 0; k < n; k++) {
-		e2e_recv(s, 0, E2E_TIMEOUT_MS, &m[k], false);
+	for (unsigned long k = 0; k < n;) {
+		struct pollfd pfd = {.fd = hc_fd(s), .events = POLLIN};
+		int rc;
+
+		if (!opt.poll) {
+			e2e_recv(s, 0, E2E_TIMEOUT_MS, &m[k], false);
+		} else if ((rc = hc_recv(s, 0, 0, &m[k])) == -EAGAIN) {
+			/* Nothing held: only now may the loop sleep. */
+			if (poll(&pfd, 1, E2E_TIMEOUT_MS) == 0)
+				e2e_fail("%lu of %lu responses, then nothing "
+					 "woke the poll on hc_fd for %d ms",
+					 k, n, E2E_TIMEOUT_MS);
+			continue;
+		} else if (rc < 0) {
+			e2e_fail("hc_recv: %s", hc_strerror(rc));
+		}
 		if (m[k].error != 0)
 			e2e_fail("RPC %" PRIu64 " failed: %s", m[k].id,
 				 e2e_errname(m[k].error));
+		k++;
 	}
 	for (unsigned long k = 0; k < n; k++) {
 		unsigned long i = (unsigned long)(m[k].cookie - 5000);
@@ -1674,6 +1691,7 @@ int main(int argc, char **argv)
 		{"within", required_argument, NULL, 'w'},
 		{"ports-file", required_argument, NULL, 'F'},
 		{"taken", required_argument, NULL, 't'},
+		{"poll", no_argument, NULL, 'Q'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -1724,6 +1742,9 @@ int main(int argc, char **argv)
 			break;
 		case 'E':
 			opt.echo = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'Q':
+			opt.poll = true;
 			break;
 		case 'I':
 			opt.idle = true;
