@@ -605,7 +605,7 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
  * Write s's state (everything but its regions and connection: ids, events
  * and private responses not yet collected, outgoing messages homad may
  * still read, bpages to give back) to fd, a file at its current offset.
- * Takes s->lock.  0, -errno.
+ * Takes s->lock.  0, -errno (-EOPNOTSUPP: s has had direct receive).
  */
 int handoff_export(struct hc_sock *s, int fd);
 /*

@@ -94,6 +94,10 @@ int handoff_export(struct hc_sock *s, int fd)
 	struct handoff_hdr h;
 	int rc = 0;
 
+	/* Messages in the library's own area (direct receive) and RPCs only
+	 * it tracks cannot be handed over; the preload never asks for it. */
+	if (s->drx_ever)
+		return -EOPNOTSUPP;
 	pthread_mutex_lock(&s->lock);
 	memset(&h, 0, sizeof(h));
 	h.magic = HANDOFF_MAGIC;
@@ -211,8 +215,10 @@ int handoff_import(struct hc_sock **out, int statefd, int fd, int rx_fd,
 		return -ENOMEM;
 	}
 	s->fd = fd;
-	s->dfd = -1; /* direct send is not handed over */
+	s->dfd = -1; /* direct send and receive are not handed over */
 	s->dfd6 = -1;
+	s->rfd = -1;
+	s->epfd = -1;
 	s->rx_fd = fcntl(rx_fd, F_DUPFD_CLOEXEC, 0);
 	s->tx_fd = fcntl(tx_fd, F_DUPFD_CLOEXEC, 0);
 	s->family = h.family;

@@ -1594,6 +1594,8 @@ static void st_lib(struct st *t, struct hc_sock *hs)
 	hs->dtab = t->table;
 	hs->dfd = -1;
 	hs->dfd6 = -1;
+	hs->rfd = -1;
+	hs->epfd = -1;
 	hs->port = engine_sock_port(t->s.sock);
 	hs->dhead = t->ring->head;
 }
