@@ -552,6 +552,25 @@ fail:
 }
 
 /*
+ * Give fd (a client's direct socket) the locked filter prog, then throw
+ * away what it queued before: that is not the client's to read.  0 or a
+ * positive errno.
+ */
+static int chan_lock_filter(int fd, const struct sock_fprog *prog)
+{
+	int one = 1;
+	char junk[1];
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, sizeof(*prog)) <
+		    0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) < 0)
+		return errno;
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_TRUNC) >= 0)
+		;
+	return 0;
+}
+
+/*
  * Bind fd (a client's direct socket of family) to homad's own address of
  * that family and its one interface, if it has them: 0, or a positive
  * errno with a reason in why.
@@ -620,7 +639,6 @@ static int chan_direct_sock(struct chan *c, int family, int *fd, char *why,
 	const char *what = c->udp ? (family == AF_INET6 ? "udp6" : "udp")
 				  : (family == AF_INET6 ? "raw6" : "raw");
 	int one = 1, small = 1, e;
-	char junk[1];
 
 	if (c->udp)
 		*fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
@@ -633,21 +651,17 @@ static int chan_direct_sock(struct chan *c, int family, int *fd, char *why,
 		snprintf(why, whylen, "%s socket: %s", what, strerror(e));
 		return e;
 	}
-	if ((c->udp || family == AF_INET6) &&
-	    (setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
-			sizeof(prog)) < 0 ||
-	     setsockopt(*fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) <
-		     0 ||
-	     setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) <
-		     0)) {
-		e = errno;
-		snprintf(why, whylen, "%s socket: drop-all filter: %s", what,
-			 strerror(e));
-		goto fail;
+	if (c->udp || family == AF_INET6) {
+		e = chan_lock_filter(*fd, &prog);
+		if (e == 0 && setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &small,
+					 sizeof(small)) < 0)
+			e = errno;
+		if (e != 0) {
+			snprintf(why, whylen, "%s socket: drop-all filter: %s",
+				 what, strerror(e));
+			goto fail;
+		}
 	}
-	/* Packets queued before the filter are not the client's to read. */
-	while (recv(*fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_TRUNC) >= 0)
-		;
 	if (c->udp && family == AF_INET6 &&
 	    setsockopt(*fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
 		e = errno;
@@ -736,8 +750,7 @@ static int chan_direct_rx_open(void *arg, struct session *s, uint16_t port,
 	struct chan *c = arg;
 	struct sock_filter f[LINKPKT_DRX_CLIENT_LEN];
 	struct sock_fprog prog = {.filter = f};
-	int one = 1, e;
-	char junk[1];
+	int e;
 
 	(void)s;
 	*fd = -1;
@@ -753,19 +766,12 @@ static int chan_direct_rx_open(void *arg, struct session *s, uint16_t port,
 		snprintf(why, whylen, "receive socket: %s", strerror(e));
 		return e;
 	}
-	if (prog.len == 0 ||
-	    setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) <
-		    0 ||
-	    setsockopt(*fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) <
-		    0) {
-		e = prog.len == 0 ? EINVAL : errno;
+	e = prog.len == 0 ? EINVAL : chan_lock_filter(*fd, &prog);
+	if (e != 0) {
 		snprintf(why, whylen, "receive socket: filter: %s",
 			 strerror(e));
 		goto fail;
 	}
-	/* What came before the filter is not the client's to read. */
-	while (recv(*fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_TRUNC) >= 0)
-		;
 	e = chan_direct_bind(c, *fd, AF_INET, "receive", why, whylen);
 	if (e == 0)
 		return 0;

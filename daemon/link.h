@@ -319,7 +319,6 @@ unsigned link_confirm(struct link *l, unsigned sq_head);
 /* Sends that post no completion on success, not yet confirmed. */
 unsigned link_tx_unconfirmed(const struct link *l);
 
-/* The MTU in effect. */
 /*
  * Direct receive (proto/homa_shm.h): from now on the IPv4 sockets of the
  * ip link drop the packets that are direct for ports[0..n) (their clients'
@@ -330,6 +329,7 @@ unsigned link_tx_unconfirmed(const struct link *l);
  */
 int link_set_direct_rx(struct link *l, const uint16_t *ports, unsigned n);
 
+/* The MTU in effect. */
 uint32_t link_mtu(const struct link *l);
 
 /* Number of socket groups; family and a description ("ip 10.0.0.1",

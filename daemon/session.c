@@ -3,8 +3,6 @@
  */
 #include <config.h>
 
-#include <arpa/inet.h>
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1047,12 +1045,11 @@ static void session_open(struct session *s, const Homa__Client__Open *o,
 	}
 	engine_sock_set_v4only(s->sock, s->family == AF_INET);
 	/* Direct receive's key goes into the first id block already. */
-	if (o->direct_send && o->direct_receive) {
-		s->drx_why = session_direct_allowed(s) ? session_drx_refusal(s)
-						       : NULL;
-		if (session_direct_allowed(s) && s->drx_why == NULL)
+	if (o->direct_send && o->direct_receive && session_direct_allowed(s)) {
+		s->drx_why = session_drx_refusal(s);
+		if (s->drx_why == NULL)
 			s->drx_key = session_drx_key(h);
-		else if (s->drx_why != NULL)
+		else
 			h->stats.chan_direct_rx_refused++;
 	}
 	r = engine_sock_set_pool(h->e, s->sock, s->rx_base, s->rx_len);
@@ -1422,22 +1419,19 @@ static void session_cmd_direct_packet(struct session *s,
 				      const Homa__Client__DirectPacket *d,
 				      uint64_t now)
 {
-	const struct homa_wire_data *h = (const void *)d->packet.data;
 	struct homa_addr src;
-	uint64_t sid;
+	struct homa_pkt pkt;
 	int rc;
 
 	if (s->drx_key == 0 || s->drx_port == 0)
 		return (void)session_bad(s, "DirectPacket without direct "
 					    "receive");
-	if (d->src.len != 4 || d->packet.len <= sizeof(*h) ||
-	    d->packet.len > 65535)
+	if (d->src.len != 4 || d->packet.len > 65535)
 		return (void)session_bad(s, "DirectPacket of a bad size");
-	memcpy(&sid, &h->common.sender_id, sizeof(sid));
-	sid = be64toh(sid);
-	if (h->common.type != HOMA_DATA ||
-	    ntohs(h->common.dport) != s->drx_port || (sid & 1) == 0 ||
-	    (sid >> 32) != ((HOMA_DIRECT_KEY_BIT >> 32) | s->drx_key))
+	/* The socket's port and key (the engine checks the rest). */
+	if (wire_decode(d->packet.data, d->packet.len, &pkt) < 0 ||
+	    pkt.dport != s->drx_port ||
+	    (pkt.sender_id >> 32) != ((HOMA_DIRECT_KEY_BIT >> 32) | s->drx_key))
 		return (void)session_bad(s, "DirectPacket its filter would "
 					    "not pass");
 	memset(&src, 0, sizeof(src));
@@ -1901,14 +1895,13 @@ static void session_direct_received(struct session *s,
 				      "without direct receive");
 		return;
 	}
-	if (r->flags != 0 || r->ack_id != 0 || r->port == 0 || r->id == 0 ||
-	    (r->id & 1) != 0 || !IN6_IS_ADDR_V4MAPPED(&server.in6) ||
-	    r->length == 0 || r->length > engine_packet_payload(h->e, false) ||
-	    r->cookie > 0xffff || r->tx_offset > 0xffffff) {
+	/* (The engine checks the id and the length.) */
+	if (r->flags != 0 || r->ack_id != 0 || r->port == 0 ||
+	    !IN6_IS_ADDR_V4MAPPED(&server.in6) || r->cookie > 0xffff ||
+	    r->tx_offset > 0xffffff) {
 		session_direct_bad(s, "direct record: a bad received response");
 		return;
 	}
-	s->drx_records++;
 	d.length = r->length;
 	d.cutoff_version = (uint16_t)r->cookie;
 	d.pad[0] = (uint8_t)r->tx_offset;
@@ -1916,6 +1909,11 @@ static void session_direct_received(struct session *s,
 	d.pad[2] = (uint8_t)(r->tx_offset >> 16);
 	rc = engine_direct_response(h->e, s->sock, r->id, &server, &d, now,
 				    &cookie);
+	if (rc == -EINVAL) {
+		session_direct_bad(s, "direct record: a bad received response");
+		return;
+	}
+	s->drx_records++;
 	if (rc == 0) {
 		h->stats.chan_direct_rx_records++;
 		/* The client freed the request's bytes with the record. */

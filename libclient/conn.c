@@ -312,8 +312,7 @@ static void conn_reply(struct hc_sock *s, Homa__Client__DaemonMsg *m,
 	case CONN_CMD_ABORT:
 		if (c->error == 0 && c->abort_err == 0) {
 			evq_priv_forget(&s->q, c->abort_id);
-			if (s->drx_ever)
-				drxtrack_del(&s->drx_rpcs, c->abort_id);
+			drxtrack_del(&s->drx_rpcs, c->abort_id);
 		}
 		break;
 	case CONN_CMD_INFO:
@@ -339,8 +338,7 @@ static void conn_reply(struct hc_sock *s, Homa__Client__DaemonMsg *m,
 		s->shut = true;
 		s->port = 0;
 		drx_stop(s);
-		if (s->drx_ever)
-			drxtrack_del(&s->drx_rpcs, 0);
+		drxtrack_del(&s->drx_rpcs, 0);
 		s->nrecycle = 0;
 		s->pins = 0;
 		/* Nothing queued can be collected (nor recycled) any more. */
@@ -919,27 +917,9 @@ int conn_flush_wait(struct hc_sock *s)
 
 void conn_recycle_add(struct hc_sock *s, const uint32_t *off, unsigned n)
 {
-	if (s->drx_bytes != 0) {
-		/* The library's own messages are freed here, not sent. */
-		uint32_t keep[HC_MAX_BPAGES];
-		unsigned k = 0;
-
-		if (n > HC_MAX_BPAGES) {
-			for (unsigned i = 0; i < n; i += HC_MAX_BPAGES)
-				conn_recycle_add(s, off + i,
-						 n - i < HC_MAX_BPAGES
-							 ? n - i
-							 : HC_MAX_BPAGES);
-			return;
-		}
-		for (unsigned i = 0; i < n; i++)
-			if (!drx_recycle(s, off[i]))
-				keep[k++] = off[i];
-		if (k < n) {
-			off = keep;
-			n = k;
-		}
-	}
+	/* A message of the library's own area is freed here, not sent. */
+	if (n == 1 && drx_recycle(s, off[0]))
+		return;
 	if (s->dead || s->shut || n == 0)
 		return;
 	/*
@@ -974,7 +954,7 @@ void conn_recycle_ev(void *arg, const struct evq_ev *ev)
 	 * batch here; the batch goes out with the next send or wait.
 	 */
 	if (ev->num_bpages == 1 && drx_recycle(s, ev->bpage_offsets[0]))
-		return;
+		return; /* the library's own area */
 	if (s->dead || s->shut || ev->num_bpages == 0)
 		return;
 	if (conn_recycle_room(s, ev->num_bpages) < 0) {

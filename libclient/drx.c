@@ -525,18 +525,17 @@ int drx_track(struct hc_sock *s, uint64_t id, uint64_t cookie,
 	      const uint8_t *addr, uint8_t addr_len, uint16_t port, bool priv)
 {
 	uint8_t a16[16];
-	int rc;
 
 	if (!s->drx_ever)
 		return 0;
 	addr_to16(a16, addr, addr_len);
-	rc = drxtrack_add(&s->drx_rpcs, id, cookie, a16, port, priv);
-	return rc;
+	return drxtrack_add(&s->drx_rpcs, id, cookie, a16, port, priv);
 }
 
 bool drx_settled(struct hc_sock *s, uint64_t id)
 {
-	if (!s->drx_ever || (id & 1) != 0)
+	/* (id 0 would forget every RPC.) */
+	if (!s->drx_ever || id == 0 || (id & 1) != 0)
 		return true;
 	return drxtrack_del(&s->drx_rpcs, id);
 }

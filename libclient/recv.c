@@ -95,17 +95,28 @@ int hc_recv(struct hc_sock *s, uint64_t id, int timeout_ms, struct hc_msg *msg)
 	return rc;
 }
 
+/*
+ * Whether msg's bpage offsets lie in s's pool, or (a message of one
+ * bpage) in the library's own area after it (direct receive).
+ */
+static bool recv_offsets_ok(const struct hc_sock *s, const struct hc_msg *msg)
+{
+	uint64_t end = s->rx_size + (msg->num_bpages == 1 ? s->drx_bytes : 0);
+
+	for (uint32_t i = 0; i < msg->num_bpages; i++)
+		if (msg->bpage_offsets[i] >= end)
+			return false;
+	return true;
+}
+
 /* Whether msg's bpages lie in s's pool (msg is the caller's memory). */
 static bool recv_msg_ok(const struct hc_sock *s, const struct hc_msg *msg)
 {
-	if (msg == NULL || msg->error != 0 || msg->num_bpages > HC_MAX_BPAGES ||
-	    msg->length > HC_MAX_MESSAGE_LENGTH ||
-	    (uint64_t)msg->num_bpages * HC_BPAGE_SIZE < msg->length)
-		return false;
-	for (uint32_t i = 0; i < msg->num_bpages; i++)
-		if (msg->bpage_offsets[i] >= s->rx_size + s->drx_bytes)
-			return false;
-	return true;
+	return msg != NULL && msg->error == 0 &&
+	       msg->num_bpages <= HC_MAX_BPAGES &&
+	       msg->length <= HC_MAX_MESSAGE_LENGTH &&
+	       (uint64_t)msg->num_bpages * HC_BPAGE_SIZE >= msg->length &&
+	       recv_offsets_ok(s, msg);
 }
 
 /* Bytes of bpage i of msg, and where they start. */
@@ -175,11 +186,8 @@ int hc_recycle(struct hc_sock *s, struct hc_msg *msg)
 		return -EINVAL;
 	if (msg->num_bpages == 0)
 		return 0;
-	if (msg->num_bpages > HC_MAX_BPAGES)
+	if (msg->num_bpages > HC_MAX_BPAGES || !recv_offsets_ok(s, msg))
 		return -EINVAL;
-	for (uint32_t i = 0; i < msg->num_bpages; i++)
-		if (msg->bpage_offsets[i] >= s->rx_size + s->drx_bytes)
-			return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	if (s->dead) {
 		rc = -ECONNRESET;

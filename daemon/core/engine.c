@@ -428,7 +428,6 @@ int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
 	struct homa_peer *peer;
 	struct homa_rpc *rpc;
 	struct homa_pkt pkt;
-	int err;
 
 	*cookie = NULL;
 	if (id == 0 || (id & 1) != 0 || d->length == 0 ||
@@ -455,8 +454,7 @@ int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
 	engine_note_marker(e, peer, &pkt);
 	/* Not reaped here: *cookie stays valid until a later entry point
 	 * reaps the RPC and hands it to tx_release. */
-	err = msgin_direct(e, rpc, &pkt, now, cookie);
-	return err;
+	return msgin_direct(e, rpc, &pkt, now, cookie);
 }
 
 int engine_direct_packet(struct homa_engine *e, struct homa_sock *s,

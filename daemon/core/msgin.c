@@ -466,17 +466,27 @@ static void msgin_maybe_send_cutoffs(struct homa_engine *e,
 	engine_xmit_control(e, peer, &c, now);
 }
 
+/*
+ * Response or request bytes for rpc arrived (here or at the application):
+ * rpc heard; a client's response has begun, so its request is no longer
+ * sent.
+ */
+static void msgin_heard(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	rpc_heard(rpc);
+	if (rpc_is_client(rpc) && rpc->state == RPC_OUTGOING) {
+		rpc_set_state(e, rpc, RPC_INCOMING);
+		pacer_remove(e, rpc);
+	}
+}
+
 int msgin_direct(struct homa_engine *e, struct homa_rpc *rpc,
 		 const struct homa_pkt *pkt, uint64_t now, void **cookie)
 {
 	uint32_t len = pkt->u.data.message_length;
 
 	*cookie = NULL;
-	rpc_heard(rpc);
-	if (rpc->state == RPC_OUTGOING) {
-		rpc_set_state(e, rpc, RPC_INCOMING);
-		pacer_remove(e, rpc);
-	}
+	msgin_heard(e, rpc);
 	if (rpc->state != RPC_INCOMING)
 		return -ENOENT;
 	if (rpc->msgin.present)
@@ -508,12 +518,7 @@ void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 	uint32_t len = pkt->u.data.payload_len;
 	int err;
 
-	rpc_heard(rpc);
-	if (rpc_is_client(rpc) && rpc->state == RPC_OUTGOING) {
-		/* The response has begun: the request is no longer sent. */
-		rpc_set_state(e, rpc, RPC_INCOMING);
-		pacer_remove(e, rpc);
-	}
+	msgin_heard(e, rpc);
 	if (rpc->state != RPC_INCOMING) {
 		/* At-most-once: a server past receiving drops request data. */
 		e->metrics.packet_discards++;
