@@ -456,7 +456,8 @@ struct hc_sock {
 	int rfd;
 	int epfd;
 	uint16_t drx_port;
-	bool drx_ever; /* granted once: client RPCs are tracked */
+	bool drx_ever;	 /* granted once: client RPCs are tracked */
+	bool drx_parked; /* rfd bound to DRX_PARK_ADDR (drx.c) */
 	struct drxtrack drx_rpcs;
 	struct drxslots drx_slots;
 	uint64_t drx_bytes; /* the area mapped after the pool (0: none) */
@@ -552,7 +553,8 @@ void drx_handle(struct hc_sock *s, unsigned n);
 /* Send the packets queued for homad, as far as the socket takes them. */
 void drx_flush(struct hc_sock *s);
 /* Track client RPC id, sent to addr:port (no-op without direct
- * receive): 0, -ENOBUFS, -EEXIST, -EINVAL. */
+ * receive), unparking the receive socket first: 0, -ENOBUFS, -EEXIST,
+ * -EINVAL, or the unparking bind's -errno. */
 int drx_track(struct hc_sock *s, uint64_t id, uint64_t cookie,
 	      const uint8_t *addr, uint8_t addr_len, uint16_t port, bool priv);
 /*
@@ -561,6 +563,9 @@ int drx_track(struct hc_sock *s, uint64_t id, uint64_t cookie,
  * has (a response received directly: drop it).  Odd ids: true.
  */
 bool drx_settled(struct hc_sock *s, uint64_t id);
+/* No client RPC waits for a response any more: park the receive socket
+ * (drx.c: a parked socket costs the host's packets nothing). */
+void drx_idle(struct hc_sock *s);
 /* off is in the library's area: its slot freed (true); else false. */
 bool drx_recycle(struct hc_sock *s, uint32_t off);
 

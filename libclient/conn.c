@@ -312,7 +312,9 @@ static void conn_reply(struct hc_sock *s, Homa__Client__DaemonMsg *m,
 	case CONN_CMD_ABORT:
 		if (c->error == 0 && c->abort_err == 0) {
 			evq_priv_forget(&s->q, c->abort_id);
+			/* (id 0: all of them) */
 			drxtrack_del(&s->drx_rpcs, c->abort_id);
+			drx_idle(s);
 		}
 		break;
 	case CONN_CMD_INFO:

@@ -228,9 +228,12 @@ fi
 
 # More responses held at once than the library's own area takes (256):
 # the rest go to B's homad (DirectPacket) and come back through the pool.
+# --parked: the receive socket is parked (bound to 224.0.0.0, passed over
+# by the kernel before its clone) whenever no response is awaited.
 snap h0
-run_case "direct receive: 600 responses held at once" b "$E2E" hoard -f 4 \
-	-d "$A4" -p 100 -n 600 --sizes 1,100,1000,$MAX
+run_case "direct receive: 600 responses held at once, parked when idle" b \
+	"$E2E" hoard -f 4 -d "$A4" -p 100 -n 600 --sizes 1,100,1000,$MAX \
+	--parked
 snap h1
 name="direct receive: the library's area full, homad takes the rest"
 rx=$(delta b direct_responses h0 h1)
@@ -246,7 +249,7 @@ fi
 # the connection and the receive socket); a message read from the receive
 # socket must not be left behind while the loop sleeps.
 run_case "direct receive: an event loop polling hc_fd" b "$E2E" hoard -f 4 \
-	-d "$A4" -p 100 -n 100 --sizes 1,100,1000 --poll
+	-d "$A4" -p 100 -n 100 --sizes 1,100,1000 --poll --parked
 name="direct receive: the receive socket as a hostile client sees it"
 if out=$(ip netns exec "$B" timeout 60 "$CHAN_TEST" rxprobe \
 	-s "$(sock b)" -f 4 -d "$A4" -p 100 2>&1); then

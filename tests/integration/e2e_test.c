@@ -45,7 +45,11 @@
  *       all are checked byte-exact and recycled: more messages held at
  *       once than direct receive's own area has room for.  --poll: wait
  *       as an event loop does (hc_recv(0) until -EAGAIN, then poll on
- *       hc_fd), a poll that times out (10 s) failing.
+ *       hc_fd), a poll that times out (10 s) failing.  --parked: the
+ *       socket must have a direct-receive socket, parked (bound to
+ *       224.0.0.0) before the first request and after the last response,
+ *       bound to any address while one is outstanding; checked again
+ *       after a second round of one RPC.
  *   e2e_test hold -f 4|6 -d ADDR --sink PORT -n N --size BYTES
  *                 --ready FILE
  *       N requests to a sink, then FILE, then sleep (e2e.sh kills it).
@@ -71,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,7 +96,7 @@ static struct {
 	const char *ready;
 	const char *ports_file;
 	unsigned port, sink, echo, taken, bind_base, tagged;
-	bool idle, priv, poll;
+	bool idle, priv, poll, parked;
 	unsigned long count, size, procs;
 	size_t rx_pool; /* server --echo socket's pool, 0: default */
 	int expect;
@@ -518,6 +523,50 @@ gone:
 /* ---- echo ------------------------------------------------------------- */
 
 /* N echoes outstanding, every response held until all are in. */
+/*
+ * --parked: the library's direct-receive socket (this process's only raw
+ * IPv4 socket of protocol 146) must be parked (bound to 224.0.0.0) or
+ * not (bound to any address), as want says.
+ */
+static void e2e_check_parked(bool want, const char *when)
+{
+	int found = -1;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		int type = 0, proto = 0, dom = 0;
+		socklen_t l = sizeof(int);
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+		    type != SOCK_RAW)
+			continue;
+		l = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ||
+		    dom != AF_INET)
+			continue;
+		l = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 ||
+		    proto != 146)
+			continue;
+		if (found >= 0)
+			e2e_fail("two raw sockets of protocol 146: %d, %d",
+				 found, fd);
+		found = fd;
+		memset(&a, 0, sizeof(a));
+		if (getsockname(fd, (struct sockaddr *)&a, &al) < 0)
+			e2e_fail("getsockname: %s", strerror(errno));
+		if (want && a.sin_addr.s_addr != htonl(0xe0000000u))
+			e2e_fail("%s: the receive socket is not parked (%s)",
+				 when, inet_ntoa(a.sin_addr));
+		if (!want && a.sin_addr.s_addr != htonl(INADDR_ANY))
+			e2e_fail("%s: the receive socket is parked (%s)", when,
+				 inet_ntoa(a.sin_addr));
+	}
+	if (found < 0)
+		e2e_fail("%s: no direct-receive socket", when);
+}
+
 static int cmd_hoard(void)
 {
 	struct hc_sock *s = e2e_open(0);
@@ -533,9 +582,13 @@ static int cmd_hoard(void)
 		e2e_fail("no --sizes or -n");
 	if (ids == NULL || m == NULL || got == NULL)
 		e2e_fail("out of memory");
+	if (opt.parked)
+		e2e_check_parked(true, "before the first request");
 	for (unsigned long i = 0; i < n; i++)
 		ids[i] = e2e_send(s, &d, dlen, opt.sizes[i % opt.n_sizes],
 				  i + 7, 5000 + i, 0);
+	if (opt.parked)
+		e2e_check_parked(false, "requests outstanding");
 	for (unsigned long k = 0; k < n;) {
 		struct pollfd pfd = {.fd = hc_fd(s), .events = POLLIN};
 		int rc;
@@ -557,6 +610,8 @@ static int cmd_hoard(void)
 				 e2e_errname(m[k].error));
 		k++;
 	}
+	if (opt.parked)
+		e2e_check_parked(true, "all answered");
 	for (unsigned long k = 0; k < n; k++) {
 		unsigned long i = (unsigned long)(m[k].cookie - 5000);
 
@@ -570,6 +625,21 @@ static int cmd_hoard(void)
 	}
 	for (unsigned long k = 0; k < n; k++)
 		hc_recycle(s, &m[k]);
+	if (opt.parked) {
+		/* A second busy spell unparks and parks it again. */
+		struct hc_msg r;
+
+		ids[0] = e2e_send(s, &d, dlen, opt.sizes[0], 7, 5000, 0);
+		e2e_check_parked(false, "second round outstanding");
+		e2e_recv(s, 0, E2E_TIMEOUT_MS, &r, false);
+		why = r.error != 0 ? e2e_errname(r.error)
+				   : e2e_check(s, &r, ids[0], 5000, 0,
+					       opt.sizes[0], 7, false);
+		if (why != NULL)
+			e2e_fail("second round: %s", why);
+		hc_recycle(s, &r);
+		e2e_check_parked(true, "second round answered");
+	}
 	printf("%lu responses held at once, byte-exact, in %.1f ms\n", n,
 	       e2e_ms(homad_now_ns() - t0));
 	free(ids);
@@ -1692,6 +1762,7 @@ int main(int argc, char **argv)
 		{"ports-file", required_argument, NULL, 'F'},
 		{"taken", required_argument, NULL, 't'},
 		{"poll", no_argument, NULL, 'Q'},
+		{"parked", no_argument, NULL, 'k'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -1745,6 +1816,9 @@ int main(int argc, char **argv)
 			break;
 		case 'Q':
 			opt.poll = true;
+			break;
+		case 'k':
+			opt.parked = true;
 			break;
 		case 'I':
 			opt.idle = true;
