@@ -456,8 +456,9 @@ struct hc_sock {
 	int rfd;
 	int epfd;
 	uint16_t drx_port;
-	bool drx_ever;	 /* granted once: client RPCs are tracked */
-	bool drx_parked; /* rfd bound to DRX_PARK_ADDR (drx.c) */
+	bool drx_ever;	   /* granted once: client RPCs are tracked */
+	bool drx_parked;   /* rfd bound to DRX_PARK_ADDR (drx.c) */
+	uint32_t drx_home; /* rfd's own address, network order */
 	struct drxtrack drx_rpcs;
 	struct drxslots drx_slots;
 	uint64_t drx_bytes; /* the area mapped after the pool (0: none) */

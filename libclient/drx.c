@@ -279,9 +279,9 @@ void *drx_reserve(uint64_t rx_size, uint64_t *drx_bytes)
  * 64 half).  While no RPC of the socket waits for a response, the
  * library binds its receive socket to a multicast address that no Homa
  * packet is sent to: the kernel then passes it over before the clone.
- * Bound back to any address before the first request of a busy spell
- * leaves, so a response cannot come first.  bind() on it needs no
- * privilege and can only narrow what the locked filter passes.
+ * Bound back to its own address (homad's, or any) before the first
+ * request of a busy spell leaves, so a response cannot come first.  bind() on
+ * it needs no privilege and can only narrow what the locked filter passes.
  */
 #define DRX_PARK_ADDR 0xe0000000u /* 224.0.0.0 */
 
@@ -291,8 +291,7 @@ static int drx_park(struct hc_sock *s, bool park)
 
 	if (s->rfd < 0 || s->drx_parked == park)
 		return 0;
-	if (park)
-		a.sin_addr.s_addr = htonl(DRX_PARK_ADDR);
+	a.sin_addr.s_addr = park ? htonl(DRX_PARK_ADDR) : s->drx_home;
 	if (bind(s->rfd, (const struct sockaddr *)&a, sizeof(a)) < 0) {
 		int e = errno;
 
@@ -314,6 +313,8 @@ int drx_setup(struct hc_sock *s, int fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	uint32_t size = __atomic_load_n(&s->dtab->max_v4, __ATOMIC_RELAXED);
+	struct sockaddr_in home;
+	socklen_t hlen = sizeof(home);
 	const char *drx;
 
 	if (s->drx_bytes == 0 || s->dring == NULL)
@@ -339,6 +340,12 @@ int drx_setup(struct hc_sock *s, int fd)
 	ev.data.fd = fd;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
+	/* The address homad bound it to (its own, or any): unparking
+	 * binds it there again. */
+	if (getsockname(fd, (struct sockaddr *)&home, &hlen) < 0 ||
+	    home.sin_family != AF_INET)
+		return -EINVAL;
+	s->drx_home = home.sin_addr.s_addr;
 	s->rfd = fd;
 	s->drx_parked = false;
 	if (drx_park(s, true) < 0) {

@@ -76,10 +76,11 @@ both() {
 	echo $(($(delta a "$1" "$2" "$3") + $(delta b "$1" "$2" "$3")))
 }
 
-# conf LINK GID [EXTRA]: a homa.conf for both homads.
+# conf LINK GID [EXTRA [NETWORK]]: a homa.conf for both homads (NETWORK:
+# more settings of its network group).
 conf() {
-	printf 'network = {\n\tlink = "%s";\n};\nclients = {\n\tdirect_send_groups = [%s];\n};\n%s\n' \
-		"$1" "$2" "${3:-}" >"$T_TMP/homa.conf"
+	printf 'network = {\n\tlink = "%s";\n%s\n};\nclients = {\n\tdirect_send_groups = [%s];\n};\n%s\n' \
+		"$1" "${4:-}" "$2" "${3:-}" >"$T_TMP/homa.conf"
 }
 stop_homads() {
 	kill -TERM "$HA" "$HB" 2>/dev/null
@@ -298,9 +299,11 @@ fi
 stop_homads
 
 # ---- limits.max_direct_sockets, and a group not listed --------------------
+# (B's homad bound to its address: its receive sockets are too, and the
+# library unparks them there.)
 conf ip 0 'limits = {
 	max_direct_sockets = 1;
-};'
+};' "addresses = [\"$B4\"];"
 cp "$T_TMP/homa.conf" "$T_TMP/b.conf"
 conf ip 4242
 start_homads_conf "$T_TMP/homa.conf" "$T_TMP/b.conf"
@@ -318,6 +321,9 @@ if [ "$gb" -ge 1 ] && [ $((gb + rf)) -eq 10 ] && [ "$rf" -ge 1 ]; then
 else
 	failed "$name" "granted $gb, refused $rf (10 in all expected)"
 fi
+run_case "direct receive: parked, unparked at homad's own address" b \
+	"$E2E" hoard -f 4 -d "$A4" -p 100 -n 20 --sizes 1,100,1000 --parked \
+	--home "$B4"
 name="group not in direct_send_groups"
 dn=$(delta a chan_direct_denied l0 l1)
 rs=$(delta a direct_messages l0 l1)

@@ -40,6 +40,7 @@
  *   e2e_test einval -f 4|6 -d ADDR -p PORT
  *       The cases of their names; see each function.
  *   e2e_test hoard -f 4|6 -d ADDR -p PORT -n N --sizes N,N,... [--poll]
+ *                  [--parked [--home ADDR]]
  *       N requests to an echo server (sizes in turn) outstanding at once,
  *       then every response received and kept (none recycled) before
  *       all are checked byte-exact and recycled: more messages held at
@@ -48,8 +49,9 @@
  *       hc_fd), a poll that times out (10 s) failing.  --parked: the
  *       socket must have a direct-receive socket, parked (bound to
  *       224.0.0.0) before the first request and after the last response,
- *       bound to any address while one is outstanding; checked again
- *       after a second round of one RPC.
+ *       bound to its own address (the same each time; --home ADDR: that
+ *       one) while one is outstanding; checked again after a second
+ *       round of one RPC.
  *   e2e_test hold -f 4|6 -d ADDR --sink PORT -n N --size BYTES
  *                 --ready FILE
  *       N requests to a sink, then FILE, then sleep (e2e.sh kills it).
@@ -95,6 +97,7 @@ static struct {
 	const char *socket_path;
 	const char *ready;
 	const char *ports_file;
+	const char *home; /* --home: the receive socket's own address */
 	unsigned port, sink, echo, taken, bind_base, tagged;
 	bool idle, priv, poll, parked;
 	unsigned long count, size, procs;
@@ -530,6 +533,7 @@ gone:
  */
 static void e2e_check_parked(bool want, const char *when)
 {
+	static in_addr_t home; /* where it was unparked first (0: any) */
 	int found = -1;
 
 	for (int fd = 0; fd < 4096; fd++) {
@@ -559,9 +563,19 @@ static void e2e_check_parked(bool want, const char *when)
 		if (want && a.sin_addr.s_addr != htonl(0xe0000000u))
 			e2e_fail("%s: the receive socket is not parked (%s)",
 				 when, inet_ntoa(a.sin_addr));
-		if (!want && a.sin_addr.s_addr != htonl(INADDR_ANY))
-			e2e_fail("%s: the receive socket is parked (%s)", when,
-				 inet_ntoa(a.sin_addr));
+		if (!want && a.sin_addr.s_addr == htonl(0xe0000000u))
+			e2e_fail("%s: the receive socket is parked", when);
+		/* Unparked: bound where homad bound it (--home), every
+		 * time. */
+		if (!want && home == 0 && opt.home != NULL &&
+		    inet_pton(AF_INET, opt.home, &home) != 1)
+			e2e_fail("--home %s: not an IPv4 address", opt.home);
+		if (!want && home != 0 && a.sin_addr.s_addr != home)
+			e2e_fail("%s: the receive socket is bound to %s, "
+				 "not where it was",
+				 when, inet_ntoa(a.sin_addr));
+		if (!want)
+			home = a.sin_addr.s_addr;
 	}
 	if (found < 0)
 		e2e_fail("%s: no direct-receive socket", when);
@@ -1763,6 +1777,7 @@ int main(int argc, char **argv)
 		{"taken", required_argument, NULL, 't'},
 		{"poll", no_argument, NULL, 'Q'},
 		{"parked", no_argument, NULL, 'k'},
+		{"home", required_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -1819,6 +1834,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			opt.parked = true;
+			break;
+		case 'H':
+			opt.home = optarg;
 			break;
 		case 'I':
 			opt.idle = true;
