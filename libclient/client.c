@@ -555,7 +555,7 @@ int hc_ready(struct hc_sock *s)
 		conn_flush_locked(s);
 	if (s->q.count > 0 || s->shut || s->dead)
 		mask |= HC_READY_RECV;
-	if (!s->shut && !s->dead && s->tx.free_head != TXTRACK_NONE &&
+	if (!s->shut && !s->dead && txtrack_has_free(&s->tx) &&
 	    s->tx.area.free_bytes > 0 &&
 	    txtrack_wmem_ok(&s->tx, 1, s->wmem_max))
 		mask |= HC_READY_SEND;

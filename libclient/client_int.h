@@ -61,6 +61,13 @@ void txarea_free(struct txarea *a, uint64_t off, uint64_t len);
  */
 int txarea_take(struct txarea *a, uint64_t off, uint64_t len);
 
+/* ---- zmem.c: zero-filled tables backed only where written ----------- */
+
+/* n entries of size bytes, zeroed; NULL (errno) on failure. */
+void *zmem_alloc(size_t n, size_t size);
+/* Unmap what zmem_alloc(n, size) gave (NULL: nothing). */
+void zmem_free(void *p, size_t n, size_t size);
+
 /* ---- txtrack: outgoing messages until homad releases them ------------ */
 
 #define TXTRACK_NONE   UINT32_MAX
@@ -97,7 +104,8 @@ struct txtrack {
 	struct txe *e;
 	uint32_t cap;
 	uint32_t nused;	    /* entries not free */
-	uint32_t free_head; /* free list */
+	uint32_t free_head; /* free list (of entries used before) */
+	uint32_t fresh;	    /* entries [fresh, cap) never used */
 	uint32_t *bucket;   /* hash of SENT entries by id */
 	uint32_t nbucket;   /* a power of two */
 	uint64_t out_bytes; /* sum of len of SENT entries */
@@ -126,6 +134,11 @@ void txtrack_uncommit(struct txtrack *t, uint32_t slot);
 unsigned txtrack_release(struct txtrack *t, uint64_t id);
 /* Whether a message of len bytes fits under wmem_max now (homad's rule). */
 bool txtrack_wmem_ok(const struct txtrack *t, uint64_t len, uint64_t wmem_max);
+/* An entry is free (reserve would not fail with -ENOSPC for want of one). */
+static inline bool txtrack_has_free(const struct txtrack *t)
+{
+	return t->free_head != TXTRACK_NONE || t->fresh < t->cap;
+}
 /* slot with generation gen, if it is RESERVED; else NULL. */
 struct txe *txtrack_reserved(struct txtrack *t, uint32_t slot, uint32_t gen);
 
@@ -168,7 +181,8 @@ struct evq {
 	struct evq_priv *priv;
 	uint32_t priv_cap;
 	uint32_t npriv;
-	uint32_t priv_free;
+	uint32_t priv_free;  /* freed slots */
+	uint32_t priv_fresh; /* slots [priv_fresh, priv_cap) never used */
 	uint32_t *bucket;
 	uint32_t nbucket;
 };
@@ -221,7 +235,8 @@ struct drxtrack {
 	struct drxt_e *e;
 	uint32_t cap;
 	uint32_t n;
-	uint32_t free_head;
+	uint32_t free_head; /* freed entries */
+	uint32_t fresh;	    /* entries [fresh, cap) never used */
 	uint32_t *bucket;
 	uint32_t nbucket; /* a power of two */
 };

@@ -53,24 +53,24 @@ int drxtrack_init(struct drxtrack *t, uint32_t cap)
 	t->nbucket = 1;
 	while (t->nbucket < cap)
 		t->nbucket <<= 1;
-	t->e = calloc(cap, sizeof(*t->e));
+	t->cap = cap;
+	t->e = zmem_alloc(cap, sizeof(*t->e));
 	t->bucket = malloc(t->nbucket * sizeof(*t->bucket));
 	if (t->e == NULL || t->bucket == NULL) {
 		drxtrack_destroy(t);
 		return -ENOMEM;
 	}
-	t->cap = cap;
 	for (uint32_t i = 0; i < t->nbucket; i++)
 		t->bucket[i] = DRXT_NONE;
-	for (uint32_t i = 0; i < cap; i++)
-		t->e[i].next = i + 1 < cap ? i + 1 : DRXT_NONE;
-	t->free_head = 0;
+	/* Entries are taken from fresh on first use (zmem.c). */
+	t->free_head = DRXT_NONE;
+	t->fresh = 0;
 	return 0;
 }
 
 void drxtrack_destroy(struct drxtrack *t)
 {
-	free(t->e);
+	zmem_free(t->e, t->cap, sizeof(*t->e));
 	free(t->bucket);
 	memset(t, 0, sizeof(*t));
 }
@@ -84,10 +84,14 @@ int drxtrack_add(struct drxtrack *t, uint64_t id, uint64_t cookie,
 		return -EINVAL;
 	if (drxtrack_find(t, id) != NULL)
 		return -EEXIST;
-	if (t->free_head == DRXT_NONE)
+	if (t->free_head != DRXT_NONE) {
+		i = t->free_head;
+		t->free_head = t->e[i].next;
+	} else if (t->fresh < t->cap) {
+		i = t->fresh++;
+	} else {
 		return -ENOBUFS;
-	i = t->free_head;
-	t->free_head = t->e[i].next;
+	}
 	h = drxtrack_hash(t, id);
 	t->e[i].id = id;
 	t->e[i].cookie = cookie;

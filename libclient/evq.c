@@ -33,7 +33,8 @@ int evq_init(struct evq *q, uint32_t limit, uint32_t priv_cap)
 	q->nbucket = 1;
 	while (q->nbucket < priv_cap)
 		q->nbucket <<= 1;
-	q->priv = calloc(priv_cap, sizeof(*q->priv));
+	q->priv_cap = priv_cap;
+	q->priv = zmem_alloc(priv_cap, sizeof(*q->priv));
 	q->bucket = malloc(q->nbucket * sizeof(*q->bucket));
 	if (q->priv == NULL || q->bucket == NULL) {
 		evq_destroy(q);
@@ -41,10 +42,9 @@ int evq_init(struct evq *q, uint32_t limit, uint32_t priv_cap)
 	}
 	for (uint32_t i = 0; i < q->nbucket; i++)
 		q->bucket[i] = EVQ_NONE;
-	q->priv_cap = priv_cap;
-	for (uint32_t i = 0; i < priv_cap; i++)
-		q->priv[i].next = i + 1 < priv_cap ? i + 1 : EVQ_NONE;
-	q->priv_free = 0;
+	/* Slots [priv_fresh, priv_cap) never used: untouched (zmem.c). */
+	q->priv_free = EVQ_NONE;
+	q->priv_fresh = 0;
 	return 0;
 }
 
@@ -53,7 +53,7 @@ void evq_destroy(struct evq *q)
 	if (q == NULL)
 		return;
 	free(q->ring);
-	free(q->priv);
+	zmem_free(q->priv, q->priv_cap, sizeof(*q->priv));
 	free(q->bucket);
 	memset(q, 0, sizeof(*q));
 }
@@ -134,10 +134,14 @@ int evq_priv_add(struct evq *q, uint64_t id)
 
 	if (evq_priv_find(q, id, NULL) != EVQ_NONE)
 		return -EEXIST;
-	if (q->priv_free == EVQ_NONE)
+	if (q->priv_free != EVQ_NONE) {
+		i = q->priv_free;
+		q->priv_free = q->priv[i].next;
+	} else if (q->priv_fresh < q->priv_cap) {
+		i = q->priv_fresh++;
+	} else {
 		return -ENOBUFS;
-	i = q->priv_free;
-	q->priv_free = q->priv[i].next;
+	}
 	h = evq_hash(q, id);
 	q->priv[i].id = id;
 	q->priv[i].ready = false;

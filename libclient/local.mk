@@ -5,7 +5,7 @@ LIBCLIENT_SOURCES = libclient/client_int.h libclient/client.c \
 	libclient/conn.c libclient/send.c libclient/recv.c \
 	libclient/evq.c libclient/txarea.c libclient/txtrack.c \
 	libclient/addr.c libclient/handoff.c libclient/direct.c \
-	libclient/drx.c \
+	libclient/drx.c libclient/zmem.c \
 	daemon/core/wire.c
 
 noinst_LTLIBRARIES += libhomaclient_core.la

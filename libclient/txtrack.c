@@ -40,7 +40,8 @@ int txtrack_init(struct txtrack *t, uint64_t area_size, uint32_t cap)
 	t->nbucket = 1;
 	while (t->nbucket < cap)
 		t->nbucket <<= 1;
-	t->e = calloc(cap, sizeof(*t->e));
+	t->cap = cap;
+	t->e = zmem_alloc(cap, sizeof(*t->e));
 	t->bucket = malloc(t->nbucket * sizeof(*t->bucket));
 	if (t->e == NULL || t->bucket == NULL) {
 		txtrack_destroy(t);
@@ -48,12 +49,10 @@ int txtrack_init(struct txtrack *t, uint64_t area_size, uint32_t cap)
 	}
 	for (uint32_t i = 0; i < t->nbucket; i++)
 		t->bucket[i] = TXTRACK_NONE;
-	t->cap = cap;
-	for (uint32_t i = 0; i < cap; i++) {
-		t->e[i].state = TXE_FREE;
-		t->e[i].next = i + 1 < cap ? i + 1 : TXTRACK_NONE;
-	}
-	t->free_head = 0;
+	/* Entries [fresh, cap) are free (zeroed: TXE_FREE is 0) and
+	 * untouched until first used (zmem.c). */
+	t->free_head = TXTRACK_NONE;
+	t->fresh = 0;
 	return 0;
 }
 
@@ -62,7 +61,7 @@ void txtrack_destroy(struct txtrack *t)
 	if (t == NULL)
 		return;
 	txarea_destroy(&t->area);
-	free(t->e);
+	zmem_free(t->e, t->cap, sizeof(*t->e));
 	free(t->bucket);
 	memset(t, 0, sizeof(*t));
 }
@@ -75,15 +74,19 @@ int txtrack_reserve(struct txtrack *t, uint64_t size, uint32_t *slot)
 
 	if (size > t->area.size)
 		return -EMSGSIZE;
-	if (t->free_head == TXTRACK_NONE)
+	if (!txtrack_has_free(t))
 		return -ENOSPC;
 	if (size > 0) {
 		rc = txarea_alloc(&t->area, size, &off);
 		if (rc < 0)
 			return rc;
 	}
-	i = t->free_head;
-	t->free_head = t->e[i].next;
+	if (t->free_head != TXTRACK_NONE) {
+		i = t->free_head;
+		t->free_head = t->e[i].next;
+	} else {
+		i = t->fresh++;
+	}
 	t->e[i].state = TXE_RESERVED;
 	t->e[i].off = off;
 	t->e[i].alloc = size;

@@ -3,7 +3,8 @@
  * the tx area allocator (txarea.c), outgoing-message tracking
  * (txtrack.c), the event queue and private-response slots (evq.c),
  * address conversion (addr.c), direct receive's tables and packet check
- * (drx.c), argument validation of the API, and the library's side of the
+ * (drx.c), the tables' memory (zmem.c: backed only where used), argument
+ * validation of the API, and the library's side of the
  * client protocol (conn.c, send.c, recv.c, client.c) against a peer
  * played by the test itself on a unix socket:
  * the test reads the library's ClientMsgs and writes DaemonMsgs as homad
@@ -29,6 +30,115 @@
 #include "homa_shm.h"
 /* The engine codec the library compiles in (daemon/core/wire.c). */
 #include "wire.h"
+
+/* ---- zmem: the tables' memory ---------------------------------------- */
+
+/* Pages of [p, p + len) backed by memory now (mincore). */
+static size_t resident_pages(const void *p, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n, r = 0;
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+	unsigned char *v;
+
+	n = ((uintptr_t)p + len - a + pg - 1) / pg;
+	v = malloc(n);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(mincore((void *)a, n * pg, v), 0);
+	for (size_t i = 0; i < n; i++)
+		r += v[i] & 1;
+	free(v);
+	return r;
+}
+
+/*
+ * A socket's three tables sized for max_outstanding (16,384) are backed
+ * only up to the entries used, also after the process freed a large
+ * block (which makes glibc serve the next from the heap, zeroed: every
+ * page backed).  Used entries come from the front.
+ */
+START_TEST(tables__backed_only_where_used)
+{
+	const uint32_t cap = 16384;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	struct txtrack t;
+	struct evq q;
+	struct drxtrack d;
+	uint8_t a[16] = {0};
+	uint32_t slot;
+	void *big = calloc(cap, 256);
+
+	ck_assert_ptr_nonnull(big);
+	free(big); /* glibc's mmap threshold goes up */
+	ck_assert_int_eq(txtrack_init(&t, 1 << 20, cap), 0);
+	ck_assert_int_eq(evq_init(&q, 64, cap), 0);
+	ck_assert_int_eq(drxtrack_init(&d, cap), 0);
+	ck_assert_uint_eq(resident_pages(t.e, cap * sizeof(*t.e)), 0);
+	ck_assert_uint_eq(resident_pages(q.priv, cap * sizeof(*q.priv)), 0);
+	ck_assert_uint_eq(resident_pages(d.e, cap * sizeof(*d.e)), 0);
+	for (uint32_t i = 0; i < 100; i++) {
+		ck_assert_int_eq(txtrack_reserve(&t, 0, &slot), 0);
+		ck_assert_uint_eq(slot, i);
+		ck_assert_int_eq(evq_priv_add(&q, 2 * i + 2), 0);
+		ck_assert_int_eq(drxtrack_add(&d, 2 * i + 2, i, a, 1, false),
+				 0);
+	}
+	ck_assert_uint_le(resident_pages(t.e, cap * sizeof(*t.e)),
+			  100 * sizeof(*t.e) / pg + 2);
+	ck_assert_uint_le(resident_pages(q.priv, cap * sizeof(*q.priv)),
+			  100 * sizeof(*q.priv) / pg + 2);
+	ck_assert_uint_le(resident_pages(d.e, cap * sizeof(*d.e)),
+			  100 * sizeof(*d.e) / pg + 2);
+	ck_assert_uint_ge(resident_pages(t.e, cap * sizeof(*t.e)), 1);
+	txtrack_destroy(&t);
+	evq_destroy(&q);
+	drxtrack_destroy(&d);
+}
+END_TEST
+
+/* Freed entries are reused before untouched ones; full is full. */
+START_TEST(tables__freed_entries_first_then_fresh)
+{
+	struct txtrack t;
+	struct evq q;
+	uint32_t s[4], x;
+
+	ck_assert_int_eq(txtrack_init(&t, 1024, 4), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(txtrack_reserve(&t, 0, &s[i]), 0);
+	ck_assert_uint_eq(t.fresh, 3);
+	txtrack_cancel(&t, s[1]);
+	ck_assert_int_eq(txtrack_reserve(&t, 0, &x), 0);
+	ck_assert_uint_eq(x, s[1]); /* the freed one */
+	ck_assert_uint_eq(t.fresh, 3);
+	ck_assert(txtrack_has_free(&t));
+	ck_assert_int_eq(txtrack_reserve(&t, 0, &s[3]), 0);
+	ck_assert_uint_eq(s[3], 3); /* the last untouched one */
+	ck_assert(!txtrack_has_free(&t));
+	ck_assert_int_eq(txtrack_reserve(&t, 0, &x), -ENOSPC);
+	for (int i = 0; i < 4; i++)
+		txtrack_cancel(&t, i == 1 ? x : s[i]);
+	ck_assert_uint_eq(t.nused, 0);
+	ck_assert(txtrack_has_free(&t));
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(txtrack_reserve(&t, 0, &s[i]), 0);
+	ck_assert_int_eq(txtrack_reserve(&t, 0, &x), -ENOSPC);
+	txtrack_destroy(&t);
+
+	ck_assert_int_eq(evq_init(&q, 8, 3), 0);
+	ck_assert_int_eq(evq_priv_add(&q, 2), 0);
+	ck_assert_int_eq(evq_priv_add(&q, 4), 0);
+	ck_assert_uint_eq(evq_priv_forget(&q, 2), 1);
+	ck_assert_int_eq(evq_priv_add(&q, 6), 0);
+	ck_assert_uint_eq(q.priv_fresh, 2);
+	ck_assert_int_eq(evq_priv_add(&q, 8), 0);
+	ck_assert_int_eq(evq_priv_add(&q, 10), -ENOBUFS);
+	ck_assert(evq_priv_has(&q, 4));
+	ck_assert(evq_priv_has(&q, 6));
+	ck_assert(evq_priv_has(&q, 8));
+	ck_assert(!evq_priv_has(&q, 2));
+	evq_destroy(&q);
+}
+END_TEST
 
 /* ---- txarea ---------------------------------------------------------- */
 
@@ -2521,6 +2631,11 @@ static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
 	TCase *tc;
+
+	tc = tcase_create("zmem");
+	tcase_add_test(tc, tables__backed_only_where_used);
+	tcase_add_test(tc, tables__freed_entries_first_then_fresh);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("txarea");
 	tcase_add_test(tc, txarea_alloc__first_fit_and_coalesce);
