@@ -163,6 +163,9 @@ struct homa_peer {
 	/* RESEND rounds sent to it in tick resend_tick (resend_peer_limit). */
 	uint64_t resend_tick;
 	uint32_t resends_in_tick;
+	/* NEED_ACKs sent to it in tick need_ack_tick (timer.c). */
+	uint64_t need_ack_tick;
+	uint32_t need_acks_in_tick;
 	/* Bytes its RPCs' last RESEND rounds asked for and have not heard
 	 * about since (the sum of their resend_asked; timer.c caps it). */
 	uint64_t resend_bytes;
@@ -436,8 +439,12 @@ struct homa_rpc {
 	 * owed us then (timer_resend_deferred). */
 	uint64_t rx_mark, ahead;
 	uint32_t done_ticks; /* server: ticks since response sent */
-	bool incast;	     /* server: the request asked for an incast
-				response (HOMAD_FLAG_INCAST) */
+	/* Server: NEED_ACK back-off (timer.c): done_ticks of the next one
+	 * (0: the first, at request_ack_ticks) and the gap after it. */
+	uint32_t need_ack_next;
+	uint32_t need_ack_gap;
+	bool incast; /* server: the request asked for an incast
+			response (HOMAD_FLAG_INCAST) */
 	struct homa_msgin msgin;
 	struct homa_msgout msgout;
 	struct homa_rpc *hash_next;	 /* e->rpc_buckets chain */

@@ -4,8 +4,11 @@
  *
  * Every tick_usecs each live RPC is checked:
  *   - a server whose response is fully sent asks for an ack: NEED_ACK
- *     after request_ack_ticks ticks, then every tick (and, a homad bound,
- *     gives up silently after need_ack_timeout x timeout_ticks);
+ *     after request_ack_ticks ticks, then backing off (a homad rule:
+ *     gaps of 1, 2, 4 ... ticks up to timeout_ticks / 4; per peer and
+ *     tick at most resend_peer_limit, 1 while the peer is silent), and,
+ *     a homad bound, gives up silently after need_ack_timeout x
+ *     timeout_ticks;
  *   - an RPC that expects nothing (granted bytes still to send, all
  *     granted bytes received, waiting for bpages, server computing) has
  *     its silence forgiven;
@@ -32,6 +35,43 @@ void timer_arm(struct homa_engine *e, uint64_t now)
 {
 	if (e->next_tick == 0)
 		e->next_tick = now + (uint64_t)e->params.tick_usecs * 1000;
+}
+
+static uint32_t timer_resend_cap(const struct homa_params *p);
+
+/*
+ * A homad rule (the module asks every tick): NEED_ACKs back off, and one
+ * peer gets at most resend_peer_limit of them per tick, only one while it
+ * has been silent since the last tick; the rest stay due.  A client whose
+ * homad stalls is otherwise buried when it wakes: 1,000 answered RPCs
+ * asking every tick during a 2 s stall were 150,000 packets, and its
+ * full socket dropped 114,000 packets, the data it lacked among them.
+ */
+static bool timer_need_ack_due(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	const struct homa_params *p = &e->params;
+	struct homa_peer *peer = rpc->peer;
+	uint32_t gap, cap, limit = p->resend_peer_limit;
+
+	if (rpc->done_ticks < p->request_ack_ticks ||
+	    rpc->done_ticks < rpc->need_ack_next)
+		return false;
+	if (e->ticks - peer->heard_tick > 1)
+		limit = 1;
+	if (peer->need_ack_tick != e->ticks) {
+		peer->need_ack_tick = e->ticks;
+		peer->need_acks_in_tick = 0;
+	}
+	if (limit != 0 && peer->need_acks_in_tick >= limit)
+		return false;
+	peer->need_acks_in_tick++;
+	cap = timer_resend_cap(p);
+	gap = rpc->need_ack_gap == 0 ? 1 : 2 * rpc->need_ack_gap;
+	if (gap > cap)
+		gap = cap;
+	rpc->need_ack_gap = gap;
+	rpc->need_ack_next = rpc->done_ticks + gap;
+	return true;
 }
 
 static void timer_need_ack(struct homa_engine *e, struct homa_rpc *rpc,
@@ -263,7 +303,7 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 			rpc_end(e, rpc, now);
 			return;
 		}
-		if (rpc->done_ticks >= p->request_ack_ticks)
+		if (timer_need_ack_due(e, rpc))
 			timer_need_ack(e, rpc, now);
 		return;
 	}

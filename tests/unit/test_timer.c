@@ -767,14 +767,56 @@ START_TEST(timer_tick__need_ack_after_response)
 	ck_assert_uint_eq(n->pkt.sport, ET_SERVER_PORT);
 	ck_assert_uint_eq(n->pkt.dport, ET_PEER_PORT);
 	ck_assert_uint_eq(n->len, 28);
+	/* Then backing off: done ticks 3, 5, 9, 17, 33, then every 25
+	 * (timeout_ticks / 4). */
 	et_ticks(&t, 3);
-	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 4);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 3);
+	et_ticks(&t, 28);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 6);
+	et_ticks(&t, 49);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 7);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 8);
 	/* Never a timeout while waiting for the ack... */
 	et_ticks(&t, 200);
 	ck_assert_uint_eq(nrpcs(), 1);
 	/* ...which ends it. */
 	et_ctrl(&t, HOMA_ACK, ET_SERVER_PORT, 10);
 	ck_assert_uint_eq(nrpcs(), 0);
+}
+END_TEST
+
+/*
+ * Many answered RPCs of one client: while it is silent, one NEED_ACK per
+ * tick; once it talks, resend_peer_limit (16) per tick; all stay due.
+ */
+START_TEST(timer_tick__need_acks_per_peer_limited)
+{
+	struct homa_msgbuf mb = {resp, sizeof(resp), NULL};
+
+	for (uint64_t i = 0; i < 40; i++) {
+		et_data(&t, ET_SERVER_PORT, 10 + 2 * i, 100, 100, 0, 100);
+		ck_assert_int_eq(engine_send_response(t.e, t.srv, 11 + 2 * i,
+						      &et_peer, &mb, t.now),
+				 0);
+	}
+	et_clear(&t);
+	et_ticks(&t, 2);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 1);
+	et_ticks(&t, 10);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 11);
+	/* The client talks (a new request): 16 in the next tick. */
+	et_data(&t, ET_SERVER_PORT, 1000, 100, 100, 0, 100);
+	et_clear(&t);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 16);
+	/* Silent again: one per tick. */
+	et_clear(&t);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 1);
+	et_ticks(&t, 1);
+	ck_assert_uint_eq(et_count(&t, HOMA_NEED_ACK), 2);
+	ck_assert_uint_eq(nrpcs(), 41);
 }
 END_TEST
 
@@ -849,6 +891,7 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc,
 		       timer_tick__server_waiting_for_grants_does_not_time_out);
 	tcase_add_test(tc, timer_tick__need_ack_after_response);
+	tcase_add_test(tc, timer_tick__need_acks_per_peer_limited);
 	tcase_add_test(tc, timer_tick__need_ack_gives_up_eventually);
 	tcase_add_test(tc, engine_rx_need_ack__client_answers);
 	suite_add_tcase(s, tc);
