@@ -37,43 +37,6 @@ void timer_arm(struct homa_engine *e, uint64_t now)
 		e->next_tick = now + (uint64_t)e->params.tick_usecs * 1000;
 }
 
-static uint32_t timer_resend_cap(const struct homa_params *p);
-
-/*
- * A homad rule (the module asks every tick): NEED_ACKs back off, and one
- * peer gets at most resend_peer_limit of them per tick, only one while it
- * has been silent since the last tick; the rest stay due.  A client whose
- * homad stalls is otherwise buried when it wakes: 1,000 answered RPCs
- * asking every tick during a 2 s stall were 150,000 packets, and its
- * full socket dropped 114,000 packets, the data it lacked among them.
- */
-static bool timer_need_ack_due(struct homa_engine *e, struct homa_rpc *rpc)
-{
-	const struct homa_params *p = &e->params;
-	struct homa_peer *peer = rpc->peer;
-	uint32_t gap, cap, limit = p->resend_peer_limit;
-
-	if (rpc->done_ticks < p->request_ack_ticks ||
-	    rpc->done_ticks < rpc->need_ack_next)
-		return false;
-	if (e->ticks - peer->heard_tick > 1)
-		limit = 1;
-	if (peer->need_ack_tick != e->ticks) {
-		peer->need_ack_tick = e->ticks;
-		peer->need_acks_in_tick = 0;
-	}
-	if (limit != 0 && peer->need_acks_in_tick >= limit)
-		return false;
-	peer->need_acks_in_tick++;
-	cap = timer_resend_cap(p);
-	gap = rpc->need_ack_gap == 0 ? 1 : 2 * rpc->need_ack_gap;
-	if (gap > cap)
-		gap = cap;
-	rpc->need_ack_gap = gap;
-	rpc->need_ack_next = rpc->done_ticks + gap;
-	return true;
-}
-
 static void timer_need_ack(struct homa_engine *e, struct homa_rpc *rpc,
 			   uint64_t now)
 {
@@ -130,12 +93,36 @@ static bool timer_resend_deferred(struct homa_engine *e,
 	return false;
 }
 
-/* The longest gap between two RESEND rounds of one RPC (back-off cap). */
-static uint32_t timer_resend_cap(const struct homa_params *p)
+/*
+ * The next gap of a back-off (RESEND rounds, NEED_ACKs): first, then twice
+ * the last, up to timeout_ticks / 4 (at least resend_interval), so that a
+ * live peer still hears from us a few times before we would time out.
+ */
+static uint32_t timer_next_gap(const struct homa_params *p, uint32_t last,
+			       uint32_t first)
 {
-	uint32_t cap = p->timeout_ticks / 4;
+	uint32_t cap = p->timeout_ticks / 4, gap = last == 0 ? first : 2 * last;
 
-	return cap > p->resend_interval ? cap : p->resend_interval;
+	if (cap < p->resend_interval)
+		cap = p->resend_interval;
+	return gap < cap ? gap : cap;
+}
+
+/*
+ * One more from a per-peer budget of limit per tick (0: no limit), kept in
+ * *tick (the tick it counts) and *used: false when it is spent.
+ */
+static bool timer_budget(const struct homa_engine *e, uint64_t *tick,
+			 uint32_t *used, uint32_t limit)
+{
+	if (*tick != e->ticks) {
+		*tick = e->ticks;
+		*used = 0;
+	}
+	if (limit != 0 && *used >= limit)
+		return false;
+	(*used)++;
+	return true;
 }
 
 /*
@@ -244,19 +231,36 @@ static bool timer_timeout(struct homa_engine *e, struct homa_rpc *rpc,
  */
 static bool timer_peer_allows(struct homa_engine *e, struct homa_peer *peer)
 {
-	uint32_t limit = e->params.resend_peer_limit;
-
-	if (limit == 0)
+	if (timer_budget(e, &peer->resend_tick, &peer->resends_in_tick,
+			 e->params.resend_peer_limit))
 		return true;
-	if (peer->resend_tick != e->ticks) {
-		peer->resend_tick = e->ticks;
-		peer->resends_in_tick = 0;
-	}
-	if (peer->resends_in_tick >= limit) {
-		e->metrics.resends_peer_limited++;
+	e->metrics.resends_peer_limited++;
+	return false;
+}
+
+/*
+ * A homad rule (the module asks every tick): NEED_ACKs back off (1, 2, 4
+ * ... ticks after the first), and one peer gets at most resend_peer_limit
+ * of them per tick, only one while it has been silent since the last
+ * tick; the rest stay due.  A client whose homad stalls is otherwise
+ * buried when it wakes: 1,000 answered RPCs asking every tick during a
+ * 2 s stall were 150,000 packets, and its full socket dropped 114,000
+ * packets, the data it lacked among them.
+ */
+static bool timer_need_ack_due(struct homa_engine *e, struct homa_rpc *rpc)
+{
+	const struct homa_params *p = &e->params;
+	struct homa_peer *peer = rpc->peer;
+	uint32_t limit =
+		e->ticks - peer->heard_tick > 1 ? 1 : p->resend_peer_limit;
+
+	if (rpc->done_ticks < p->request_ack_ticks ||
+	    rpc->done_ticks < rpc->need_ack_next ||
+	    !timer_budget(e, &peer->need_ack_tick, &peer->need_acks_in_tick,
+			  limit))
 		return false;
-	}
-	peer->resends_in_tick++;
+	rpc->need_ack_gap = timer_next_gap(p, rpc->need_ack_gap, 1);
+	rpc->need_ack_next = rpc->done_ticks + rpc->need_ack_gap;
 	return true;
 }
 
@@ -291,7 +295,6 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	struct homa_msgout *out = &rpc->msgout;
 	struct homa_msgin *in = &rpc->msgin;
 	uint64_t asked;
-	uint32_t gap, cap;
 
 	if (!rpc_is_client(rpc) && rpc->state == RPC_OUTGOING &&
 	    out->next_xmit >= out->length) {
@@ -357,10 +360,9 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	if (timer_resend_deferred(e, rpc))
 		return;
 	/*
-	 * A homad rule: the rounds of one silence back off, resend_interval,
-	 * then twice the last gap, up to timeout_ticks / 4 (so a live peer
-	 * still hears from us a few times before we would time out); BUSY
-	 * keeps the gap (rpc_busy), progress resets it (rpc_heard).
+	 * A homad rule: the rounds of one silence back off from
+	 * resend_interval (timer_next_gap); BUSY keeps the gap (rpc_busy),
+	 * progress resets it (rpc_heard).
 	 */
 	if (rpc->next_resend != 0 && rpc->silent_ticks < rpc->next_resend)
 		return;
@@ -368,12 +370,9 @@ static void timer_check_rpc(struct homa_engine *e, struct homa_rpc *rpc,
 	if (timer_bytes_capped(e, rpc, asked) ||
 	    !timer_peer_allows(e, rpc->peer))
 		return;
-	cap = timer_resend_cap(p);
-	gap = rpc->resend_gap == 0 ? p->resend_interval : 2 * rpc->resend_gap;
-	if (gap > cap)
-		gap = cap;
-	rpc->resend_gap = gap;
-	rpc->next_resend = rpc->silent_ticks + gap;
+	rpc->resend_gap =
+		timer_next_gap(p, rpc->resend_gap, p->resend_interval);
+	rpc->next_resend = rpc->silent_ticks + rpc->resend_gap;
 	/*
 	 * The last round is unanswered only if the peer talked since it went
 	 * out (it could have answered): rounds to a silent peer (stalled, or
