@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,8 @@ struct chan {
 	/* Direct receive: the link's filters (NULL: not offered). */
 	chan_drx_fn drx_fn;
 	void *drx_arg;
+	/* homad can revoke a request socket (chan_srx_revocable). */
+	bool can_revoke;
 };
 
 static struct chan_conn *chan_conn_of(struct session *s)
@@ -781,26 +784,130 @@ fail:
 	return e;
 }
 
-_Static_assert(SESSION_MAX_DIRECT_RX <= LINKPKT_DRX_MAX_PORTS,
+_Static_assert(SESSION_MAX_DIRECT_RX <= LINKPKT_DRX_MAX_PORTS &&
+		       SESSION_MAX_DIRECT_SRX <= LINKPKT_DRX_MAX_PORTS,
 	       "homad's filter names every direct-receive port");
+
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62
+#endif
+/* A request socket's receive buffer: bursts of requests wait there. */
+#define CHAN_SRX_RCVBUF (4 << 20)
+/* The device index a revoked request socket is bound to: none has it. */
+#define CHAN_SRX_NOWHERE INT_MAX
+
+/*
+ * Can homad revoke a request socket?  That is binding a socket that is
+ * bound to a device already to another, which takes CAP_NET_RAW: tried
+ * once on a socket of its own.
+ */
+static bool chan_srx_revocable(void)
+{
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
+	int none = CHAN_SRX_NOWHERE;
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = setsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &none,
+			sizeof(none)) == 0 &&
+	     setsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &none,
+			sizeof(none)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * session_ops.direct_srx_open: a raw IPv4 socket of protocol 146 whose
+ * locked filter keeps only the whole requests to port (linkpkt.h),
+ * emptied of what it queued before the filter, bound as the send socket,
+ * and a second descriptor of it for homad.
+ */
+static int chan_direct_srx_open(void *arg, struct session *s, uint16_t port,
+				int *fd, int *keep, char *why, size_t whylen)
+{
+	struct chan *c = arg;
+	struct sock_filter f[LINKPKT_DRX_SERVER_LEN];
+	struct sock_fprog prog = {.filter = f};
+	int e, big = CHAN_SRX_RCVBUF;
+
+	(void)s;
+	*fd = *keep = -1;
+	if (!c->drx_fn || !c->can_revoke) {
+		snprintf(why, whylen,
+			 c->drx_fn ? "homad could not revoke it (it needs "
+				     "CAP_NET_RAW)"
+				   : "the link takes no direct receive");
+		return EOPNOTSUPP;
+	}
+	prog.len = (unsigned short)linkpkt_drx_server_build(
+		f, LINKPKT_DRX_SERVER_LEN, port);
+	*fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
+	if (*fd < 0) {
+		e = errno;
+		snprintf(why, whylen, "request socket: %s", strerror(e));
+		return e;
+	}
+	e = prog.len == 0 ? EINVAL : chan_lock_filter(*fd, &prog);
+	if (e != 0) {
+		snprintf(why, whylen, "request socket: filter: %s",
+			 strerror(e));
+		goto fail;
+	}
+	if (setsockopt(*fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
+		(void)setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	e = chan_direct_bind(c, *fd, AF_INET, "request", why, whylen);
+	if (e != 0)
+		goto fail;
+	*keep = fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+	if (*keep >= 0)
+		return 0;
+	e = errno;
+	snprintf(why, whylen, "request socket: dup: %s", strerror(e));
+fail:
+	close(*fd);
+	*fd = -1;
+	return e;
+}
+
+/*
+ * session_ops.direct_srx_revoke: keep's socket, wherever its descriptors
+ * are, receives nothing more (bound to a device no interface is); what
+ * it had queued arrived while the port was its holder's.
+ */
+static void chan_direct_srx_revoke(void *arg, struct session *s, int keep)
+{
+	int none = CHAN_SRX_NOWHERE;
+
+	(void)arg;
+	if (setsockopt(keep, SOL_SOCKET, SO_BINDTOIFINDEX, &none,
+		       sizeof(none)) < 0)
+		log_warnx("client %" PRIu64 " (pid %d): cannot revoke its "
+			  "request socket: %s",
+			  s->serial, (int)s->pid, strerror(errno));
+	close(keep);
+}
 
 /* session_ops.direct_rx_changed: the link's filters follow. */
 static void chan_direct_rx_changed(void *arg)
 {
 	struct chan *c = arg;
 	uint16_t ports[SESSION_MAX_DIRECT_RX];
+	uint16_t req[SESSION_MAX_DIRECT_SRX];
 	unsigned n = session_host_direct_rx_ports(&c->h, ports,
 						  SESSION_MAX_DIRECT_RX);
+	unsigned m = session_host_direct_srx_ports(&c->h, req,
+						   SESSION_MAX_DIRECT_SRX);
 	int r;
 
 	if (!c->drx_fn)
 		return;
-	r = c->drx_fn(c->drx_arg, ports, n);
+	r = c->drx_fn(c->drx_arg, ports, n, req, m);
 	if (r < 0)
 		log_warnx("client channel: direct receive: cannot set the "
-			  "link's filters for %u ports: %s (homad reads "
-			  "those responses too)",
-			  n, strerror(-r));
+			  "link's filters for %u + %u ports: %s (homad reads "
+			  "those packets too)",
+			  n, m, strerror(-r));
 }
 
 void chan_set_direct_rx(struct chan *c, chan_drx_fn fn, void *arg)
@@ -811,6 +918,15 @@ void chan_set_direct_rx(struct chan *c, chan_drx_fn fn, void *arg)
 	c->drx_arg = arg;
 	c->ops.direct_rx_open = chan_direct_rx_open;
 	c->ops.direct_rx_changed = chan_direct_rx_changed;
+	c->can_revoke = chan_srx_revocable();
+	if (c->can_revoke) {
+		c->ops.direct_srx_open = chan_direct_srx_open;
+		c->ops.direct_srx_revoke = chan_direct_srx_revoke;
+	} else {
+		log_notice("client channel: no direct receive of requests: "
+			   "homad cannot revoke a request socket (it needs "
+			   "CAP_NET_RAW)");
+	}
 }
 
 static void chan_direct_close(void *arg, struct session *s,
@@ -856,6 +972,11 @@ void chan_direct_awake(struct chan *c)
 bool chan_direct_active(const struct chan *c)
 {
 	return c && !TAILQ_EMPTY(&c->h.direct);
+}
+
+bool chan_direct_serving(const struct chan *c)
+{
+	return c && c->h.n_direct_srx > 0;
 }
 
 void chan_direct_publish(struct chan *c, const struct homa_peer_pub *p)
@@ -1129,8 +1250,9 @@ unsigned chan_sockets(const struct chan *c, struct chan_sock_entry *out,
 		out[n].pool_bytes = cn->s.rx_len;
 		out[n].direct = cn->s.ring != NULL;
 		out[n].direct_records = cn->s.direct_records;
-		out[n].drx = cn->s.drx;
-		out[n].drx_records = cn->s.drx_records;
+		/* Responses (a client) or requests (a server) read directly. */
+		out[n].drx = cn->s.drx || cn->s.srx;
+		out[n].drx_records = cn->s.drx_records + cn->s.srx_records;
 		engine_sock_info(cn->s.sock, &out[n].info);
 		n++;
 	}

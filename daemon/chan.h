@@ -189,6 +189,10 @@ void chan_destroy(struct chan *c);
  */
 void chan_direct_drain(struct chan *c, uint64_t now);
 bool chan_direct_active(const struct chan *c);
+/* Whether any session has a request socket (its requests reach homad as
+ * ring records: a packet about a server RPC the engine does not know may
+ * follow one not drained yet). */
+bool chan_direct_serving(const struct chan *c);
 /*
  * homad is about to block until wake (UINT64_MAX: no timer): false if a
  * ring holds records (take them first); else true, with the peer table's
@@ -201,10 +205,12 @@ void chan_direct_publish(struct chan *c, const struct homa_peer_pub *p);
 
 /*
  * Direct receive (proto/homa_shm.h), offered on the ip link once this is
- * called: fn(arg, ports, n) makes the link's own sockets drop the direct
- * packets of those ports (link_set_direct_rx), whenever the set changes.
+ * called: fn(arg, ports, n, req, m) makes the link's own sockets drop the
+ * direct responses to ports[0..n) and the direct requests to req[0..m)
+ * (link_set_direct_rx), whenever the sets change.
  */
-typedef int (*chan_drx_fn)(void *arg, const uint16_t *ports, unsigned n);
+typedef int (*chan_drx_fn)(void *arg, const uint16_t *ports, unsigned n,
+			   const uint16_t *req, unsigned m);
 void chan_set_direct_rx(struct chan *c, chan_drx_fn fn, void *arg);
 
 #endif /* HOMAD_CHAN_H */

@@ -365,7 +365,9 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 	 * Direct send: a packet about a client RPC the engine does not know
 	 * may answer a request whose ring record came after the last drain;
 	 * a client's ack of a server RPC still in service, a response sent
-	 * the same way.
+	 * the same way.  Direct receive of requests: a packet about a server
+	 * RPC the engine does not know (a RESEND, the rest of a request) may
+	 * follow the record of its request.
 	 */
 	if (chan_direct_active(dp->chan) && len >= HOMA_COMMON_LEN) {
 		uint64_t sender;
@@ -374,7 +376,10 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 		sender = be64toh(sender);
 		if ((sender & 1) != 0
 			    ? !engine_client_rpc_known(dp->engine, sender ^ 1)
-			    : engine_acks_waiting(dp->engine, pkt, len, src))
+			    : engine_acks_waiting(dp->engine, pkt, len, src) ||
+				      (chan_direct_serving(dp->chan) &&
+				       !engine_server_rpc_known(
+					       dp->engine, sender ^ 1, src)))
 			chan_direct_drain(dp->chan, now);
 	}
 	/* With faults on, a held packet is copied (pkt is borrowed). */
@@ -388,11 +393,12 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 }
 
 /* chan_drx_fn: direct receive's ports, into the link's filters. */
-static int dp_direct_rx(void *arg, const uint16_t *ports, unsigned n)
+static int dp_direct_rx(void *arg, const uint16_t *ports, unsigned n,
+			const uint16_t *req, unsigned m)
 {
 	struct dp *dp = arg;
 
-	return link_set_direct_rx(dp->link, ports, n);
+	return link_set_direct_rx(dp->link, ports, n, req, m);
 }
 
 /* Completion queue large enough for everything that can be in flight. */

@@ -231,6 +231,8 @@ struct link {
 	 * filters drop (link_set_direct_rx). */
 	uint16_t drx_ports[LINKPKT_DRX_MAX_PORTS];
 	unsigned n_drx;
+	uint16_t drx_req_ports[LINKPKT_DRX_MAX_PORTS]; /* requests' */
+	unsigned n_drx_req;
 };
 
 uint32_t link_rx_buf_size(enum homa_link_kind kind, uint32_t mtu)
@@ -436,13 +438,15 @@ static int link_bpf_attach(int fd, int name, struct sock_filter *f, unsigned n)
  */
 static int link_filter_attach(const struct link *l, const struct link_sock *s)
 {
-	struct sock_filter
-		f[LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS) + LINK_BPF_MAX];
+	struct sock_filter f[LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS,
+						  LINKPKT_DRX_MAX_PORTS) +
+			     LINK_BPF_MAX];
 	size_t n = 0;
 
-	if (s->family == AF_INET && l->n_drx > 0) {
-		n = linkpkt_drx_drop_build(f, LINKPKT_DRX_DROP_LEN(l->n_drx),
-					   l->drx_ports, l->n_drx);
+	if (s->family == AF_INET && l->n_drx + l->n_drx_req > 0) {
+		n = linkpkt_drx_drop_build(
+			f, LINKPKT_DRX_DROP_LEN(l->n_drx, l->n_drx_req),
+			l->drx_ports, l->n_drx, l->drx_req_ports, l->n_drx_req);
 		if (n == 0)
 			return -EINVAL;
 	}
@@ -2119,16 +2123,20 @@ unsigned link_tx_in_flight(const struct link *l)
 	return l->in_flight;
 }
 
-int link_set_direct_rx(struct link *l, const uint16_t *ports, unsigned n)
+int link_set_direct_rx(struct link *l, const uint16_t *ports, unsigned n,
+		       const uint16_t *req, unsigned m)
 {
 	int r, first = 0;
 
 	if (l->kind != HOMA_LINK_IP)
-		return n == 0 ? 0 : -EOPNOTSUPP;
-	if (n > LINKPKT_DRX_MAX_PORTS)
+		return n + m == 0 ? 0 : -EOPNOTSUPP;
+	if (n > LINKPKT_DRX_MAX_PORTS || m > LINKPKT_DRX_MAX_PORTS)
 		return -E2BIG;
 	memcpy(l->drx_ports, ports, n * sizeof(*ports));
 	l->n_drx = n;
+	if (m > 0)
+		memcpy(l->drx_req_ports, req, m * sizeof(*req));
+	l->n_drx_req = m;
 	for (unsigned i = 0; i < l->n_socks; i++) {
 		const struct link_sock *s = &l->socks[i];
 

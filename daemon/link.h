@@ -321,13 +321,15 @@ unsigned link_tx_unconfirmed(const struct link *l);
 
 /*
  * Direct receive (proto/homa_shm.h): from now on the IPv4 sockets of the
- * ip link drop the packets that are direct for ports[0..n) (their clients'
- * receive sockets read those); n 0 drops none.  Each socket's filter is
- * replaced as a whole.  0, -EOPNOTSUPP (udp link, n > 0), -E2BIG (n over
- * LINKPKT_DRX_MAX_PORTS), or the first socket's -errno (the others are
- * still set).
+ * ip link drop the responses that are direct for ports[0..n) and the
+ * requests that are direct for req[0..m) (their clients' receive and
+ * request sockets read those); n + m 0 drops none.  Each socket's filter
+ * is replaced as a whole.  0, -EOPNOTSUPP (udp link, n + m > 0), -E2BIG
+ * (n or m over LINKPKT_DRX_MAX_PORTS), or the first socket's -errno (the
+ * others are still set).
  */
-int link_set_direct_rx(struct link *l, const uint16_t *ports, unsigned n);
+int link_set_direct_rx(struct link *l, const uint16_t *ports, unsigned n,
+		       const uint16_t *req, unsigned m);
 
 /* The MTU in effect. */
 uint32_t link_mtu(const struct link *l);

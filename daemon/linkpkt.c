@@ -444,14 +444,61 @@ int linkpkt_echo_parse(int family, const void *p, size_t len,
 
 /* ---- direct receive ---------------------------------------------------- */
 
-/* Jump targets resolved once a program's end is known. */
-#define LINKPKT_DRX_YES 0x100u
-#define LINKPKT_DRX_NO	0x101u
+/*
+ * Where a builder's jumps go, resolved once the program's end is known:
+ * YES (the packet is direct), NO (it is not), NEXT (the section cannot
+ * tell: on to the section that follows it, which starts afresh).
+ */
+enum linkpkt_drx_to {
+	LINKPKT_DRX_YES,
+	LINKPKT_DRX_NO,
+	LINKPKT_DRX_NEXT,
+	LINKPKT_DRX_TARGETS
+};
 
+/* The kind of direct packet a section of a program recognises. */
+enum linkpkt_drx_kind {
+	LINKPKT_DRX_RESPONSE, /* odd sender_id, bit 63 (or a key), no ack */
+	LINKPKT_DRX_REQUEST,  /* even sender_id, any high bits, any ack */
+};
+
+/* Most jumps a program leaves to resolve: 11 a section, two sections. */
+#define LINKPKT_DRX_FIXES 32u
+
+/* A jump (its true or false branch) to point at a target later. */
+struct linkpkt_drx_fix {
+	size_t at;
+	bool jt;
+	enum linkpkt_drx_to to;
+};
+
+/* A program being built into f, and the jumps it leaves to resolve. */
 struct linkpkt_bpf {
 	struct sock_filter *f;
 	size_t n;
+	struct linkpkt_drx_fix fx[LINKPKT_DRX_FIXES];
+	unsigned nfx;
+	bool overflow; /* more than LINKPKT_DRX_FIXES jumps (a bug) */
 };
+
+/*
+ * homad's prefix: a response section, a request section, a RET 0.  A
+ * jump lands within its own section, at the start of the next one, on
+ * the RET (from the last jump of a section, over the other one if it
+ * follows) or just past it: no offset exceeds the longer section's
+ * length, which with the RET must fit in 256 instructions (offsets of at
+ * most 255).
+ */
+#define LINKPKT_DRX_RESP_SECTION(n) (LINKPKT_DRX_DROP_LEN((n), 0) - 1u)
+#define LINKPKT_DRX_REQ_SECTION(m)  (LINKPKT_DRX_DROP_LEN(0, (m)) - 1u)
+_Static_assert(LINKPKT_DRX_RESP_SECTION(LINKPKT_DRX_MAX_PORTS) + 1u <= 256u &&
+		       LINKPKT_DRX_REQ_SECTION(LINKPKT_DRX_MAX_PORTS) + 1u <=
+			       256u,
+	       "LINKPKT_DRX_MAX_PORTS too large for 8-bit jumps");
+_Static_assert(LINKPKT_DRX_DROP_LEN(3, 5) ==
+		       LINKPKT_DRX_RESP_SECTION(3) +
+			       LINKPKT_DRX_REQ_SECTION(5) + 1u,
+	       "LINKPKT_DRX_DROP_LEN: two sections and a RET");
 
 static void linkpkt_bpf_op(struct linkpkt_bpf *b, uint16_t code, uint32_t k,
 			   unsigned jt, unsigned jf)
@@ -463,156 +510,204 @@ static void linkpkt_bpf_op(struct linkpkt_bpf *b, uint16_t code, uint32_t k,
 	b->n++;
 }
 
-/* A jump (its true or false branch) to point at YES or NO later. */
-struct linkpkt_drx_fix {
-	size_t at;
-	bool jt;
-	unsigned target;
-};
-
-static void linkpkt_drx_fix(struct linkpkt_drx_fix *fx, unsigned *nfx,
-			    size_t at, bool jt, unsigned target)
+/* Branch jt (else jf) of the next instruction goes to `to`. */
+static void linkpkt_drx_fix(struct linkpkt_bpf *b, bool jt,
+			    enum linkpkt_drx_to to)
 {
-	fx[*nfx].at = at;
-	fx[*nfx].jt = jt;
-	fx[*nfx].target = target;
-	(*nfx)++;
+	if (b->nfx == LINKPKT_DRX_FIXES) {
+		b->overflow = true;
+		return;
+	}
+	b->fx[b->nfx].at = b->n;
+	b->fx[b->nfx].jt = jt;
+	b->fx[b->nfx].to = to;
+	b->nfx++;
 }
 
-/* A jump whose false branch goes to NO, true falls through. */
-static void linkpkt_drx_need(struct linkpkt_bpf *b, struct linkpkt_drx_fix *fx,
-			     unsigned *nfx, uint16_t code, uint32_t k)
+/* A jump whose false branch goes to fail, true falls through. */
+static void linkpkt_drx_need(struct linkpkt_bpf *b, uint16_t code, uint32_t k,
+			     enum linkpkt_drx_to fail)
 {
-	linkpkt_drx_fix(fx, nfx, b->n, false, LINKPKT_DRX_NO);
+	linkpkt_drx_fix(b, false, fail);
 	linkpkt_bpf_op(b, BPF_JMP | code | BPF_K, k, 0, 0);
 }
 
 /*
- * The tests every direct packet passes, up to loading the port: X = the IP
- * header's length, M[0] = the Homa bytes; NO for what fails.  key_k: the
- * client's exact id high word, or 0 for "bit 63 set" (homad's).
+ * The tests every direct packet of kind passes, up to loading the port
+ * into A: X = the IP header's length, M[0] = the Homa bytes; what fails
+ * goes to fail.  Responses: key_k is the client's exact id high word, or
+ * 0 for "bit 63 set" (homad's); requests: key_k is unused.
  */
 static void linkpkt_drx_common(struct linkpkt_bpf *b,
-			       struct linkpkt_drx_fix *fx, unsigned *nfx,
-			       uint32_t key_k)
+			       enum linkpkt_drx_kind kind, uint32_t key_k,
+			       enum linkpkt_drx_to fail)
 {
+	bool resp = kind == LINKPKT_DRX_RESPONSE;
+
 	linkpkt_bpf_op(b, BPF_LDX | BPF_B | BPF_MSH, 0, 0, 0);
 	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
 	linkpkt_bpf_op(b, BPF_ALU | BPF_SUB | BPF_X, 0, 0, 0);
-	linkpkt_drx_need(b, fx, nfx, BPF_JGE, HOMA_DATA_LEN + 1);
+	linkpkt_drx_need(b, BPF_JGE, HOMA_DATA_LEN + 1, fail);
 	linkpkt_bpf_op(b, BPF_ST, 0, 0, 0);
 	linkpkt_bpf_op(b, BPF_LD | BPF_B | BPF_IND,
 		       offsetof(struct homa_wire_common, type), 0, 0);
-	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, HOMA_DATA);
-	/* The last byte of the big-endian sender_id: odd = a response. */
+	linkpkt_drx_need(b, BPF_JEQ, HOMA_DATA, fail);
+	/* The last byte of the big-endian sender_id: odd = a response,
+	 * even = a request. */
 	linkpkt_bpf_op(b, BPF_LD | BPF_B | BPF_IND,
 		       offsetof(struct homa_wire_common, sender_id) + 7, 0, 0);
-	linkpkt_drx_need(b, fx, nfx, BPF_JSET, 1);
-	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
-		       offsetof(struct homa_wire_common, sender_id), 0, 0);
-	if (key_k != 0)
-		linkpkt_drx_need(b, fx, nfx, BPF_JEQ, key_k);
-	else
-		linkpkt_drx_need(b, fx, nfx, BPF_JSET, 0x80000000u);
+	if (resp) {
+		linkpkt_drx_need(b, BPF_JSET, 1, fail);
+		linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+			       offsetof(struct homa_wire_common, sender_id), 0,
+			       0);
+		if (key_k != 0)
+			linkpkt_drx_need(b, BPF_JEQ, key_k, fail);
+		else
+			linkpkt_drx_need(b, BPF_JSET, 0x80000000u, fail);
+	} else {
+		linkpkt_drx_fix(b, true, fail);
+		linkpkt_bpf_op(b, BPF_JMP | BPF_JSET | BPF_K, 1, 0, 0);
+	}
 	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
 		       offsetof(struct homa_wire_common, sequence), 0, 0);
-	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, 0);
+	linkpkt_drx_need(b, BPF_JEQ, 0, fail);
 	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
 		       offsetof(struct homa_wire_data, seg_offset), 0, 0);
 	linkpkt_bpf_op(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
-	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, HOMA_SEG_OFFSET_NONE);
-	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
-		       offsetof(struct homa_wire_data, ack), 0, 0);
-	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, 0);
-	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
-		       offsetof(struct homa_wire_data, ack) + 4, 0, 0);
-	linkpkt_drx_need(b, fx, nfx, BPF_JEQ, 0);
+	linkpkt_drx_need(b, BPF_JEQ, HOMA_SEG_OFFSET_NONE, fail);
+	if (resp) {
+		linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+			       offsetof(struct homa_wire_data, ack), 0, 0);
+		linkpkt_drx_need(b, BPF_JEQ, 0, fail);
+		linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
+			       offsetof(struct homa_wire_data, ack) + 4, 0, 0);
+		linkpkt_drx_need(b, BPF_JEQ, 0, fail);
+	}
 	linkpkt_bpf_op(b, BPF_LD | BPF_H | BPF_IND,
 		       offsetof(struct homa_wire_common, dport), 0, 0);
 }
 
-/* message_length == the payload's bytes: YES, else NO. */
-static void linkpkt_drx_length(struct linkpkt_bpf *b,
-			       struct linkpkt_drx_fix *fx, unsigned *nfx)
+/* message_length == the payload's bytes: YES, else fail. */
+static void linkpkt_drx_length(struct linkpkt_bpf *b, enum linkpkt_drx_to fail)
 {
 	linkpkt_bpf_op(b, BPF_LD | BPF_W | BPF_IND,
 		       offsetof(struct homa_wire_data, message_length), 0, 0);
 	linkpkt_bpf_op(b, BPF_ALU | BPF_ADD | BPF_K, HOMA_DATA_LEN, 0, 0);
 	linkpkt_bpf_op(b, BPF_LDX | BPF_MEM, 0, 0, 0);
-	linkpkt_drx_fix(fx, nfx, b->n, true, LINKPKT_DRX_YES);
-	linkpkt_drx_fix(fx, nfx, b->n, false, LINKPKT_DRX_NO);
+	linkpkt_drx_fix(b, true, LINKPKT_DRX_YES);
+	linkpkt_drx_fix(b, false, fail);
 	linkpkt_bpf_op(b, BPF_JMP | BPF_JEQ | BPF_X, 0, 0, 0);
 }
 
-/* Point the recorded jumps at yes and no (indices into b). */
-static bool linkpkt_drx_resolve(struct linkpkt_bpf *b,
-				const struct linkpkt_drx_fix *fx, unsigned nfx,
-				size_t yes, size_t no)
+/*
+ * One section of homad's prefix: a direct packet of kind to one of
+ * ports[0..n) (n >= 1) goes to YES, anything else to fail.
+ */
+static void linkpkt_drx_section(struct linkpkt_bpf *b,
+				enum linkpkt_drx_kind kind,
+				const uint16_t *ports, unsigned n,
+				enum linkpkt_drx_to fail)
 {
-	for (unsigned i = 0; i < nfx; i++) {
-		size_t to = fx[i].target == LINKPKT_DRX_YES ? yes : no;
-		size_t off = to - fx[i].at - 1;
+	size_t len_at;
 
-		if (to <= fx[i].at || off > 255)
+	linkpkt_drx_common(b, kind, 0, fail);
+	/* One of the ports: on to the length test; none: fail. */
+	len_at = b->n + n;
+	for (unsigned i = 0; i < n; i++) {
+		if (i + 1 == n)
+			linkpkt_drx_fix(b, false, fail);
+		linkpkt_bpf_op(b, BPF_JMP | BPF_JEQ | BPF_K, ports[i],
+			       (unsigned)(len_at - b->n - 1), 0);
+	}
+	linkpkt_drx_length(b, fail);
+}
+
+/* Point the recorded jumps at their targets' indices into b. */
+static bool linkpkt_drx_resolve(struct linkpkt_bpf *b,
+				const size_t to[LINKPKT_DRX_TARGETS])
+{
+	if (b->overflow)
+		return false;
+	for (unsigned i = 0; i < b->nfx; i++) {
+		const struct linkpkt_drx_fix *fx = &b->fx[i];
+		size_t at = to[fx->to], off = at - fx->at - 1;
+
+		if (at <= fx->at || off > 255)
 			return false;
-		if (fx[i].jt)
-			b->f[fx[i].at].jt = (uint8_t)off;
+		if (fx->jt)
+			b->f[fx->at].jt = (uint8_t)off;
 		else
-			b->f[fx[i].at].jf = (uint8_t)off;
+			b->f[fx->at].jf = (uint8_t)off;
 	}
 	return true;
 }
 
-/* Room for the fix-ups of a program with n ports. */
-#define LINKPKT_DRX_FIXES(n) (16u + (n))
+/* A locked filter: keeps (YES) or refuses (NO) with two RETs at its end. */
+static size_t linkpkt_drx_locked_end(struct linkpkt_bpf *b)
+{
+	size_t to[LINKPKT_DRX_TARGETS];
+
+	linkpkt_bpf_op(b, BPF_RET | BPF_K, 0xffffffffu, 0, 0);
+	linkpkt_bpf_op(b, BPF_RET | BPF_K, 0, 0, 0);
+	to[LINKPKT_DRX_YES] = b->n - 2;
+	to[LINKPKT_DRX_NO] = b->n - 1;
+	to[LINKPKT_DRX_NEXT] = b->n - 1;
+	return linkpkt_drx_resolve(b, to) ? b->n : 0;
+}
 
 size_t linkpkt_drx_client_build(struct sock_filter *f, size_t room,
 				uint16_t port, uint32_t key)
 {
-	struct linkpkt_drx_fix fx[LINKPKT_DRX_FIXES(1)];
-	struct linkpkt_bpf b = {.f = f, .n = 0};
-	unsigned nfx = 0;
+	struct linkpkt_bpf b = {.f = f};
 
 	if (room < LINKPKT_DRX_CLIENT_LEN)
 		return 0;
-	linkpkt_drx_common(&b, fx, &nfx,
-			   0x80000000u | (key & HOMA_DIRECT_KEY_MASK));
-	linkpkt_drx_need(&b, fx, &nfx, BPF_JEQ, port);
-	linkpkt_drx_length(&b, fx, &nfx);
-	linkpkt_bpf_op(&b, BPF_RET | BPF_K, 0xffffffffu, 0, 0);
-	linkpkt_bpf_op(&b, BPF_RET | BPF_K, 0, 0, 0);
-	if (!linkpkt_drx_resolve(&b, fx, nfx, b.n - 2, b.n - 1))
+	linkpkt_drx_common(&b, LINKPKT_DRX_RESPONSE,
+			   0x80000000u | (key & HOMA_DIRECT_KEY_MASK),
+			   LINKPKT_DRX_NO);
+	linkpkt_drx_need(&b, BPF_JEQ, port, LINKPKT_DRX_NO);
+	linkpkt_drx_length(&b, LINKPKT_DRX_NO);
+	return linkpkt_drx_locked_end(&b);
+}
+
+size_t linkpkt_drx_server_build(struct sock_filter *f, size_t room,
+				uint16_t port)
+{
+	struct linkpkt_bpf b = {.f = f};
+
+	if (room < LINKPKT_DRX_SERVER_LEN)
 		return 0;
-	return b.n;
+	linkpkt_drx_common(&b, LINKPKT_DRX_REQUEST, 0, LINKPKT_DRX_NO);
+	linkpkt_drx_need(&b, BPF_JEQ, port, LINKPKT_DRX_NO);
+	linkpkt_drx_length(&b, LINKPKT_DRX_NO);
+	return linkpkt_drx_locked_end(&b);
 }
 
 size_t linkpkt_drx_drop_build(struct sock_filter *f, size_t room,
-			      const uint16_t *ports, unsigned n)
+			      const uint16_t *ports, unsigned n,
+			      const uint16_t *req_ports, unsigned m)
 {
-	struct linkpkt_drx_fix fx[LINKPKT_DRX_FIXES(LINKPKT_DRX_MAX_PORTS)];
-	struct linkpkt_bpf b = {.f = f, .n = 0};
-	unsigned nfx = 0;
-	size_t len_at;
+	struct linkpkt_bpf b = {.f = f};
+	size_t to[LINKPKT_DRX_TARGETS];
 
-	if (n == 0 || n > LINKPKT_DRX_MAX_PORTS ||
-	    room < LINKPKT_DRX_DROP_LEN(n))
+	if (n > LINKPKT_DRX_MAX_PORTS || m > LINKPKT_DRX_MAX_PORTS ||
+	    n + m == 0 || room < LINKPKT_DRX_DROP_LEN(n, m))
 		return 0;
-	linkpkt_drx_common(&b, fx, &nfx, 0);
-	/* One of the ports: on to the length test; none: NO. */
-	len_at = b.n + n;
-	for (unsigned i = 0; i < n; i++) {
-		b.f[b.n].code = BPF_JMP | BPF_JEQ | BPF_K;
-		b.f[b.n].k = ports[i];
-		b.f[b.n].jt = (uint8_t)(len_at - b.n - 1);
-		b.f[b.n].jf = 0;
-		if (i + 1 == n)
-			linkpkt_drx_fix(fx, &nfx, b.n, false, LINKPKT_DRX_NO);
-		b.n++;
-	}
-	linkpkt_drx_length(&b, fx, &nfx);
+	/* Responses, then requests: a packet the first section refuses
+	 * may still be one of the second's. */
+	if (n > 0)
+		linkpkt_drx_section(&b, LINKPKT_DRX_RESPONSE, ports, n,
+				    m > 0 ? LINKPKT_DRX_NEXT : LINKPKT_DRX_NO);
+	to[LINKPKT_DRX_NEXT] = b.n;
+	if (m > 0)
+		linkpkt_drx_section(&b, LINKPKT_DRX_REQUEST, req_ports, m,
+				    LINKPKT_DRX_NO);
 	linkpkt_bpf_op(&b, BPF_RET | BPF_K, 0, 0, 0);
-	/* NO is the instruction after the prefix. */
-	if (!linkpkt_drx_resolve(&b, fx, nfx, b.n - 1, b.n))
+	/* YES drops; NO is the instruction after the prefix. */
+	to[LINKPKT_DRX_YES] = b.n - 1;
+	to[LINKPKT_DRX_NO] = b.n;
+	if (!linkpkt_drx_resolve(&b, to))
 		return 0;
 	return b.n;
 }

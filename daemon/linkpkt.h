@@ -22,8 +22,8 @@
  *   - the ICMP / ICMPv6 echo requests the link probes a peer host with
  *     (linkpkt_echo4_build, linkpkt_echo6_build) and the echo replies its
  *     raw ICMP sockets read (linkpkt_echo_parse);
- *   - direct receive's two socket filters (linkpkt_drx_client_build,
- *     linkpkt_drx_drop_build).
+ *   - direct receive's socket filters (linkpkt_drx_client_build,
+ *     linkpkt_drx_server_build, linkpkt_drx_drop_build).
  *
  * Parsers return 0 or a negated enum linkpkt_err, the reason the bytes
  * were refused (linkpkt_err_name names it).
@@ -275,40 +275,83 @@ int linkpkt_echo_parse(int family, const void *p, size_t len,
 /*
  * ---- direct receive (proto/homa_shm.h) --------------------------------
  *
- * A packet is "direct" for (port, key) when, read by a raw IPv4 socket
- * (from the IP header on), its Homa part is a DATA packet of at least
- * HOMA_DATA_LEN + 1 bytes to port whose sender_id is odd (a response)
- * with bit 63 set and bits 62..32 equal to key, at offset 0 (sequence 0,
- * seg_offset 0 or HOMA_SEG_OFFSET_NONE), with no ack (ack.client_id 0),
- * whose message_length is exactly its payload.  The client's filter keeps
- * exactly the direct packets of its (port, key); homad's drops the
- * packets that would be direct for some key and one of its ports, and
- * lets the rest through to the class program that follows it.  Every load
- * lies within the HOMA_DATA_LEN + 1 bytes checked first, so neither
- * program ends early on a short packet (which would drop it).
+ * Both kinds of direct packet are judged as a raw IPv4 socket reads them,
+ * from the IP header on; the Homa part starts 4 * IHL bytes in, and the
+ * packet's length is what the kernel trimmed it to (the IP total length).
+ * Either kind is a DATA packet (type HOMA_DATA) of at least
+ * HOMA_DATA_LEN + 1 Homa bytes that holds a whole message: sequence 0,
+ * seg_offset 0 or HOMA_SEG_OFFSET_NONE, and message_length exactly its
+ * payload (the packet's length - 4 * IHL - HOMA_DATA_LEN).  Then:
+ *
+ *   - a direct response for (port, key): dport is port, sender_id is odd
+ *     (bit 0 of its last, big-endian byte set) with bit 63 set and bits
+ *     62..32 equal to key, and there is no ack (ack.client_id 0);
+ *   - a direct request for port: dport is port, sender_id is even (bit 0
+ *     clear), its other bits anything, and the ack anything (not read).
+ *
+ * No packet is both.  A client's receive socket gets the locked filter
+ * of linkpkt_drx_client_build, which keeps exactly the direct responses
+ * of its (port, key); a server's request socket gets that of
+ * linkpkt_drx_server_build, which keeps exactly the direct requests to
+ * its port.  homad's own sockets get, before their class program, the
+ * prefix of linkpkt_drx_drop_build: it drops every direct response (of
+ * any key) to one of a list of ports and every direct request to one of
+ * another list, and lets the rest go on to the class program.  Each
+ * program (each section of the prefix) first checks the HOMA_DATA_LEN + 1
+ * bytes and loads nothing past them, so none ends early on a short packet
+ * (which would drop it).
  */
 
-/* Ports homad's drop program names at most (its jumps are 8-bit). */
+/*
+ * Most ports in each of the prefix's lists.  Its jumps are 8-bit (at most
+ * 255 instructions ahead); the longest goes from the end of the response
+ * section over the whole request section to the final RET, and none
+ * leaves its own section for further than that RET: each section, with
+ * the RET, must fit in 256 instructions (linkpkt.c asserts it).  With 128
+ * ports the sections are 153 and 147 instructions long, so both lists may
+ * be full at once.
+ */
 #define LINKPKT_DRX_MAX_PORTS 128u
-/* Instructions of the client's program; of homad's prefix for n ports. */
-#define LINKPKT_DRX_CLIENT_LEN	28u
-#define LINKPKT_DRX_DROP_LEN(n) ((n) ? 26u + (n) : 0u)
+/* Instructions of the client's and the server's programs. */
+#define LINKPKT_DRX_CLIENT_LEN 28u
+#define LINKPKT_DRX_SERVER_LEN 22u
+/*
+ * Instructions of homad's prefix for n response and m request ports: a
+ * section of 25 + n for the responses (if n), one of 19 + m for the
+ * requests (if m), a RET 0; none at all for n + m == 0.
+ */
+#define LINKPKT_DRX_DROP_LEN(n, m)                         \
+	(((n) ? 25u + (n) : 0u) + ((m) ? 19u + (m) : 0u) + \
+	 ((n) || (m) ? 1u : 0u))
 
 /*
- * The client's locked filter for (port, key) into f[0..room): returns its
+ * The client's locked filter for (port, key) into f[0..room): returns
+ * 0xffffffff for a direct response of (port, key), else 0.  Returns its
  * length (LINKPKT_DRX_CLIENT_LEN), or 0 if room is too small.
  */
 size_t linkpkt_drx_client_build(struct sock_filter *f, size_t room,
 				uint16_t port, uint32_t key);
 
 /*
- * homad's prefix for ports[0..n) (n <= LINKPKT_DRX_MAX_PORTS) into
- * f[0..room): returns 0 (drops) for a direct packet of any key to one of
- * the ports, else goes on at the instruction after it.  Returns its length
- * (LINKPKT_DRX_DROP_LEN(n); 0 for n 0), or 0 if n or room is too large
- * or small.
+ * The server's locked filter for port into f[0..room): returns 0xffffffff
+ * for a direct request to port, else 0.  Returns its length
+ * (LINKPKT_DRX_SERVER_LEN), or 0 if room is too small.
+ */
+size_t linkpkt_drx_server_build(struct sock_filter *f, size_t room,
+				uint16_t port);
+
+/*
+ * homad's prefix into f[0..room): returns 0 (drops) for a direct response
+ * of any key to one of ports[0..n) and for a direct request to one of
+ * req_ports[0..m), else goes on at the instruction after it (the
+ * registers and scratch memory then hold nothing of use).  n and m are
+ * each at most LINKPKT_DRX_MAX_PORTS; a list of 0 ports may be NULL.
+ * With m 0 the program is the response section alone, as before requests
+ * were received directly.  Returns its length (LINKPKT_DRX_DROP_LEN(n,
+ * m)), or 0 if n + m is 0, n or m too large, or room too small.
  */
 size_t linkpkt_drx_drop_build(struct sock_filter *f, size_t room,
-			      const uint16_t *ports, unsigned n);
+			      const uint16_t *ports, unsigned n,
+			      const uint16_t *req_ports, unsigned m);
 
 #endif /* HOMAD_LINKPKT_H */

@@ -848,6 +848,87 @@ static void session_drx_stop(struct session *s)
 		h->ops->direct_rx_changed(h->ops_arg);
 }
 
+/*
+ * s, bound to its port, asked for a request socket with its Bind: into
+ * *fd (for the Reply), else -1 and why not in *why.
+ */
+static void session_srx_grant(struct session *s, int *fd, const char **why)
+{
+	struct session_host *h = s->h;
+	static char text[200];
+	uint16_t port = engine_sock_port(s->sock);
+	int err, keep = -1;
+
+	*fd = -1;
+	*why = NULL;
+	if (s->srx)
+		return; /* (the same port again: it has one) */
+	if (s->drx_key == 0 || s->ring == NULL)
+		*why = "no direct receive (granted at Open)";
+	else if (!h->ops->direct_srx_open)
+		*why = "direct receive of requests is not available";
+	else if (port == 0 || port >= HOMA_MIN_DEFAULT_PORT)
+		*why = "the socket is not bound";
+	else if (h->n_direct_srx >= SESSION_MAX_DIRECT_SRX)
+		*why = "too many request sockets";
+	if (*why != NULL) {
+		h->stats.chan_direct_srx_refused++;
+		return;
+	}
+	err = h->ops->direct_srx_open(h->ops_arg, s, port, fd, &keep, text,
+				      sizeof(text));
+	if (err != 0) {
+		*fd = -1;
+		h->stats.chan_direct_srx_refused++;
+		log_notice("client %" PRIu64 " (pid %d uid %u): no request "
+			   "socket for port %u: %s",
+			   s->serial, (int)s->pid, (unsigned)s->uid,
+			   (unsigned)port, text);
+		*why = text;
+		return;
+	}
+	s->srx = true;
+	s->srx_ever = true;
+	s->srx_port = port;
+	s->srx_keep = keep;
+	h->n_direct_srx++;
+	h->stats.chan_direct_srx_granted++;
+	if (h->ops->direct_rx_changed)
+		h->ops->direct_rx_changed(h->ops_arg);
+}
+
+/* s's port is released (a Bind elsewhere, Shutdown, its end): revoke. */
+static void session_srx_stop(struct session *s)
+{
+	struct session_host *h = s->h;
+
+	if (!s->srx)
+		return;
+	s->srx = false;
+	h->n_direct_srx--;
+	h->stats.chan_direct_srx_revoked++;
+	/* Revoked before homad's sockets take the port's requests again. */
+	if (h->ops->direct_srx_revoke)
+		h->ops->direct_srx_revoke(h->ops_arg, s, s->srx_keep);
+	else
+		h->ops->close_fd(h->ops_arg, s->srx_keep);
+	s->srx_keep = -1;
+	if (h->ops->direct_rx_changed)
+		h->ops->direct_rx_changed(h->ops_arg);
+}
+
+unsigned session_host_direct_srx_ports(const struct session_host *h,
+				       uint16_t *ports, unsigned max)
+{
+	const struct session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &h->direct, direct_link)
+	if (s->srx && n < max)
+		ports[n++] = s->srx_port;
+	return n;
+}
+
 unsigned session_host_direct_rx_ports(const struct session_host *h,
 				      uint16_t *ports, unsigned max)
 {
@@ -919,6 +1000,7 @@ static void session_direct_end(struct session *s)
 	if (!s->ring)
 		return;
 	session_drx_stop(s);
+	session_srx_stop(s);
 	TAILQ_REMOVE(&h->direct, s, direct_link);
 	h->n_direct--;
 	if (h->ops->direct_close)
@@ -1325,6 +1407,29 @@ static void session_reply(struct session *s, uint64_t seq, int error,
 	session_ev_add_packed(s, &msg);
 }
 
+/* A successful Reply with descriptor fd (-1: none), closed if it cannot
+ * be queued. */
+static void session_reply_fd(struct session *s, uint64_t seq,
+			     Homa__Client__Reply *r, int fd)
+{
+	Homa__Client__DaemonMsg msg = HOMA__CLIENT__DAEMON_MSG__INIT;
+	struct session_ev *ev;
+
+	r->seq = seq;
+	msg.ev_case = HOMA__CLIENT__DAEMON_MSG__EV_REPLY;
+	msg.reply = r;
+	ev = session_ev_add_packed(s, &msg);
+	if (fd < 0)
+		return;
+	if (!ev) {
+		s->h->ops->close_fd(s->h->ops_arg, fd);
+		return;
+	}
+	ev->fds[0] = fd;
+	ev->n_fds = 1;
+	ev->h = s->h;
+}
+
 static void session_cmd_info(struct session *s, uint64_t seq,
 			     const Homa__Client__Info *req)
 {
@@ -1423,23 +1528,39 @@ static void session_cmd_direct_packet(struct session *s,
 	struct homa_pkt pkt;
 	int rc;
 
-	if (s->drx_key == 0 || s->drx_port == 0)
+	if (s->drx_key == 0 || (s->drx_port == 0 && !s->srx_ever))
 		return (void)session_bad(s, "DirectPacket without direct "
 					    "receive");
-	if (d->src.len != 4 || d->packet.len > 65535)
+	if (d->src.len != 4 || d->packet.len > 65535 ||
+	    wire_decode(d->packet.data, d->packet.len, &pkt) < 0)
 		return (void)session_bad(s, "DirectPacket of a bad size");
-	/* The socket's port and key (the engine checks the rest). */
-	if (wire_decode(d->packet.data, d->packet.len, &pkt) < 0 ||
-	    pkt.dport != s->drx_port ||
-	    (pkt.sender_id >> 32) != ((HOMA_DIRECT_KEY_BIT >> 32) | s->drx_key))
-		return (void)session_bad(s, "DirectPacket its filter would "
-					    "not pass");
 	memset(&src, 0, sizeof(src));
 	src.in6.s6_addr[10] = src.in6.s6_addr[11] = 0xff;
 	memcpy(&src.in6.s6_addr[12], d->src.data, 4);
+	if (pkt.type == HOMA_DATA && (pkt.sender_id & 1) == 0 && s->srx_ever) {
+		/* A request its request socket passed (the engine checks
+		 * that one packet holds it whole). */
+		if (!s->srx || pkt.dport != s->srx_port) {
+			/* Read before the socket was revoked. */
+			s->h->stats.chan_direct_srx_late++;
+			return;
+		}
+		s->h->stats.chan_direct_rx_fallback++;
+		rc = engine_direct_packet(s->h->e, s->sock, d->packet.data,
+					  d->packet.len, &src, true, now);
+		if (rc == -EINVAL)
+			session_bad(s, "DirectPacket its filter would not "
+				       "pass");
+		return;
+	}
+	/* The socket's port and key (the engine checks the rest). */
+	if (s->drx_port == 0 || pkt.dport != s->drx_port ||
+	    (pkt.sender_id >> 32) != ((HOMA_DIRECT_KEY_BIT >> 32) | s->drx_key))
+		return (void)session_bad(s, "DirectPacket its filter would "
+					    "not pass");
 	s->h->stats.chan_direct_rx_fallback++;
 	rc = engine_direct_packet(s->h->e, s->sock, d->packet.data,
-				  d->packet.len, &src, now);
+				  d->packet.len, &src, false, now);
 	if (rc == -EINVAL)
 		session_bad(s, "DirectPacket not a response of its own");
 }
@@ -1503,11 +1624,27 @@ static void session_command(struct session *s,
 
 			rc = engine_sock_bind(h->e, s->sock,
 					      (uint16_t)cm->bind->port);
-			/* The receive socket's filter names the old port. */
-			if (rc == 0 && engine_sock_port(s->sock) != was)
+			/* The receive sockets' filters name the old port. */
+			if (rc == 0 && engine_sock_port(s->sock) != was) {
 				session_drx_stop(s);
+				session_srx_stop(s);
+			}
 		}
 		r.port = engine_sock_port(s->sock);
+		/* A Bind without it gives the request socket back (the
+		 * library lost the descriptor). */
+		if (rc == 0 && !cm->bind->direct_requests)
+			session_srx_stop(s);
+		if (rc == 0 && cm->bind->direct_requests) {
+			const char *why;
+			int fd;
+
+			session_srx_grant(s, &fd, &why);
+			r.direct_requests = fd >= 0;
+			r.direct_requests_refusal = (char *)(why ? why : "");
+			session_reply_fd(s, cm->seq, &r, fd);
+			return;
+		}
 		session_reply(s, cm->seq, -rc, &r);
 		return;
 	case HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER:
@@ -1539,6 +1676,7 @@ static void session_command(struct session *s,
 	}
 	case HOMA__CLIENT__CLIENT_MSG__CMD_SHUTDOWN:
 		session_drx_stop(s);
+		session_srx_stop(s);
 		engine_sock_shutdown(h->e, s->sock, now);
 		session_reply(s, cm->seq, 0, &r);
 		return;
@@ -1623,7 +1761,12 @@ void session_recv(struct session *s, int res, const uint8_t *buf, int *fds,
 		}
 	} else {
 		st->chan_commands++;
-		session_command(s, cm, now);
+		/* Its records first: a command may be about an RPC one of
+		 * them made (a response to a request received directly). */
+		if (s->ring != NULL)
+			session_direct_drain(s, now);
+		if (s->state == SESS_OPEN)
+			session_command(s, cm, now);
 	}
 	homa__client__client_msg__free_unpacked(cm, NULL);
 }
@@ -1726,6 +1869,7 @@ void session_init(struct session *s, struct session_host *h,
 	s->pid = pid;
 	s->uid = uid;
 	s->gid = gid;
+	s->srx_keep = -1;
 	TAILQ_INIT(&s->evq);
 	h->stats.chan_connects++;
 }
@@ -1925,6 +2069,61 @@ static void session_direct_received(struct session *s,
 }
 
 /*
+ * An ARRIVED record: the server read request r->id itself.  homad makes
+ * the server RPC as its own delivery would; a copy of an RPC homad has or
+ * had, or one for a socket that serves no more, is counted.
+ */
+static void session_direct_arrived(struct session *s,
+				   const struct homa_direct_rec *r,
+				   uint64_t now)
+{
+	struct session_host *h = s->h;
+	struct engine_direct_rx d;
+	struct homa_addr client;
+	struct homa_ack ack;
+	int rc;
+
+	if (!s->srx_ever) {
+		session_direct_bad(s, "direct record: a received request "
+				      "without a request socket");
+		return;
+	}
+	memcpy(&client.in6, r->addr, sizeof(client.in6));
+	/* (The engine checks the id and the length.) */
+	if (r->flags != 0 || (r->ack_id & 1) != 0 || r->port == 0 ||
+	    !IN6_IS_ADDR_V4MAPPED(&client.in6) || r->cookie > 0xffffffffu ||
+	    r->tx_offset > 0xffffff) {
+		session_direct_bad(s, "direct record: a bad received request");
+		return;
+	}
+	if (!s->srx) {
+		/* Read before its port was released: that request was for
+		 * the old port (the client's RPC times out or is retried). */
+		s->srx_records++;
+		h->stats.chan_direct_srx_stale++;
+		return;
+	}
+	d.length = r->length;
+	d.cutoff_version = (uint16_t)r->cookie;
+	d.pad[0] = (uint8_t)r->tx_offset;
+	d.pad[1] = (uint8_t)(r->tx_offset >> 8);
+	d.pad[2] = (uint8_t)(r->tx_offset >> 16);
+	ack.client_id = r->ack_id;
+	ack.server_port = (uint16_t)(r->cookie >> 16);
+	rc = engine_direct_request(h->e, s->sock, r->id, &client, r->port, &d,
+				   &ack, now);
+	if (rc == -EINVAL) {
+		session_direct_bad(s, "direct record: a bad received request");
+		return;
+	}
+	s->srx_records++;
+	if (rc == 0)
+		h->stats.chan_direct_srx_records++;
+	else
+		h->stats.chan_direct_srx_stale++;
+}
+
+/*
  * One record r (a private copy: the client may change the ring while it
  * is read), standing for a SendRequest or a SendResponse.
  */
@@ -1939,6 +2138,10 @@ static void session_direct_one(struct session *s,
 
 	if (r->kind == HOMA_DIRECT_RECEIVED) {
 		session_direct_received(s, r, now);
+		return;
+	}
+	if (r->kind == HOMA_DIRECT_ARRIVED) {
+		session_direct_arrived(s, r, now);
 		return;
 	}
 

@@ -71,6 +71,8 @@
 #define SESSION_DIRECT_FDS 5
 /* Sessions with direct receive at once (homad's filter names each port). */
 #define SESSION_MAX_DIRECT_RX 128
+/* Sessions with a request socket at once (homad's filter names each). */
+#define SESSION_MAX_DIRECT_SRX 64
 
 /* The reason of a session the client closed (never a warning). */
 #define SESSION_CLOSED_BY_CLIENT "closed by the client"
@@ -128,6 +130,21 @@ struct session_ops {
 	 * those packets again).
 	 */
 	void (*direct_rx_changed)(void *arg);
+	/*
+	 * Direct receive of requests for s, bound to port (NULL: homad
+	 * offers none): the request socket into *fd, given to the client
+	 * with the Bind's Reply (then closed with close_fd), and a
+	 * descriptor of the same socket that homad keeps into *keep, for
+	 * direct_srx_revoke.  0, or a positive errno with a reason in why.
+	 */
+	int (*direct_srx_open)(void *arg, struct session *s, uint16_t port,
+			       int *fd, int *keep, char *why, size_t whylen);
+	/*
+	 * The port of keep's socket is released: make the socket receive
+	 * nothing more, whoever holds it, then close keep.  Called before
+	 * direct_rx_changed gives the port back to homad's sockets.
+	 */
+	void (*direct_srx_revoke)(void *arg, struct session *s, int keep);
 };
 
 /* Real memfds: fcntl(F_GET_SEALS), fstat, fstatfs, mmap, munmap, close. */
@@ -162,6 +179,7 @@ struct session_host {
 	struct session_q direct; /* sessions with a direct-send ring */
 	unsigned n_direct;	 /* on it (limits.max_direct_sockets) */
 	unsigned n_direct_rx;	 /* of which with direct receive */
+	unsigned n_direct_srx;	 /* ... with a request socket */
 	uint32_t next_key;	 /* the next direct receive key */
 };
 
@@ -257,6 +275,12 @@ struct session {
 	uint32_t drx_blocks;  /* keyed id blocks handed out */
 	uint64_t drx_records; /* RECEIVED records (homactl sockets) */
 	const char *drx_why;  /* asked, not granted: why (static) */
+	/* Direct receive of requests (a request socket, given at Bind). */
+	bool srx;
+	bool srx_ever;	      /* had one: late DirectPackets are dropped */
+	uint16_t srx_port;    /* its filter's port */
+	int srx_keep;	      /* homad's descriptor of it (revocation) */
+	uint64_t srx_records; /* ARRIVED records (homactl sockets) */
 
 	bool loud;	    /* log the disconnection at info level */
 	bool internal;	    /* homad's failure, not the client's: warn */
@@ -381,6 +405,10 @@ bool session_host_direct_pending(const struct session_host *h);
  * ports[0..max): how many. */
 unsigned session_host_direct_rx_ports(const struct session_host *h,
 				      uint16_t *ports, unsigned max);
+/* The ports of the sessions with a request socket, into ports[0..max):
+ * how many. */
+unsigned session_host_direct_srx_ports(const struct session_host *h,
+				       uint16_t *ports, unsigned max);
 
 /*
  * Write what DATA to peer p carries into homad's peer table t (seqlock per

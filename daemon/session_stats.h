@@ -46,6 +46,12 @@ struct session_stats {
 	uint64_t chan_direct_rx_records;  /* RECEIVED records: RPCs ended */
 	uint64_t chan_direct_rx_stale;	  /* ... for RPCs no longer there */
 	uint64_t chan_direct_rx_fallback; /* DirectPacket commands taken */
+	uint64_t chan_direct_srx_granted; /* request sockets given (Bind) */
+	uint64_t chan_direct_srx_refused; /* asked, not given */
+	uint64_t chan_direct_srx_records; /* ARRIVED records taken */
+	uint64_t chan_direct_srx_stale;	  /* ... refused by the engine */
+	uint64_t chan_direct_srx_revoked; /* request sockets revoked */
+	uint64_t chan_direct_srx_late;	  /* requests handed over after */
 	uint64_t transitions;		  /* legal state changes */
 	uint64_t illegal_transitions;	  /* refused state changes */
 	uint64_t entered[SESS_N_STATES];  /* legal changes into each state */

@@ -373,6 +373,7 @@ int conn_open(struct hc_sock **out, int family, const struct hc_options *opts,
 	s->dfd6 = -1;
 	s->rfd = -1;
 	s->epfd = -1;
+	s->in_fd = -1;
 	s->rx_fixed = ext->rx_at != NULL;
 	s->family = family;
 	s->rx_size = o.rx_pool_bytes;
@@ -494,6 +495,7 @@ int hc_bind(struct hc_sock *s, unsigned port)
 	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
 	Homa__Client__Bind b = HOMA__CLIENT__BIND__INIT;
 	struct conn_call c = {.kind = CONN_CMD_BIND};
+	bool lost;
 	int rc;
 
 	if (port >= HC_MIN_DEFAULT_PORT) {
@@ -506,9 +508,24 @@ int hc_bind(struct hc_sock *s, unsigned port)
 	if (port == 0)
 		return 0;
 	b.port = port;
+	pthread_mutex_lock(&s->lock);
+	b.direct_requests = drx_may_serve(s);
+	s->srx_lost = false;
+	pthread_mutex_unlock(&s->lock);
 	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_BIND;
 	m.bind = &b;
 	rc = conn_call(s, &m, &c);
+	pthread_mutex_lock(&s->lock);
+	lost = s->srx_lost;
+	s->srx_lost = false;
+	pthread_mutex_unlock(&s->lock);
+	if (rc == 0 && lost) {
+		/* Else homad's sockets would drop requests nobody reads. */
+		struct conn_call c2 = {.kind = CONN_CMD_BIND};
+
+		b.direct_requests = false;
+		rc = conn_call(s, &m, &c2);
+	}
 	return rc;
 }
 
@@ -517,11 +534,20 @@ int hc_set_server(struct hc_sock *s, bool on)
 	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
 	Homa__Client__SetServer ss = HOMA__CLIENT__SET_SERVER__INIT;
 	struct conn_call c = {.kind = CONN_CMD_PLAIN};
+	int rc;
 
 	ss.on = on;
 	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SET_SERVER;
 	m.set_server = &ss;
-	return conn_call(s, &m, &c);
+	rc = conn_call(s, &m, &c);
+	if (rc == 0) {
+		/* Requests its request socket reads go to homad then (which
+		 * refuses them as it would its own). */
+		pthread_mutex_lock(&s->lock);
+		s->srx_off = !on;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return rc;
 }
 
 unsigned hc_port(struct hc_sock *s)

@@ -280,7 +280,11 @@ int drxslots_free(struct drxslots *sl, uint64_t off);
 struct drx_in {
 	uint8_t src[16]; /* the sender, v4-mapped */
 	uint16_t sport, dport;
-	uint64_t id; /* sender_id ^ 1: our (even) client id */
+	bool request; /* a request (even sender_id), else a response */
+	/* sender_id ^ 1: our (even) client id, or the (odd) server RPC's */
+	uint64_t id;
+	uint64_t ack_id; /* requests: the ack's client id (0: none) */
+	uint16_t ack_port;
 	uint32_t length;
 	uint16_t cutoff_version;
 	uint8_t pad[3];
@@ -290,12 +294,40 @@ struct drx_in {
 };
 
 /*
- * Check p[0..len), a raw IPv4 read (IP header on), for what the receive
+ * Check p[0..len), a raw IPv4 read (IP header on), for what a receive
  * socket's filter lets through (proto/homa_shm.h: a whole single-packet
- * response, no ack; its key and port are the filter's to check): 0 with
- * *in, or -EINVAL.  Never trusts the bytes.
+ * response with no ack, or a whole single-packet request; its key and
+ * port are the filter's to check): 0 with *in, or -EINVAL.  Never trusts
+ * the bytes.
  */
 int drx_parse(const void *p, size_t len, struct drx_in *in);
+
+/*
+ * The requests a request socket took lately (drx.c): (id, client, port)
+ * of the last cap, oldest forgotten first.  A copy of one of those (the
+ * client sent it again) is not handed to the application twice; homad
+ * refuses the older ones it still knows.
+ */
+struct srxseen_e {
+	uint64_t id;
+	uint8_t addr[16];
+	uint16_t port;
+	uint32_t next; /* in its bucket */
+};
+struct srxseen {
+	struct srxseen_e *e;
+	uint32_t *bucket; /* 2 * cap, a power of two */
+	uint32_t cap, n;
+	uint32_t pos; /* the entry taken next (the oldest once full) */
+};
+int srxseen_init(struct srxseen *t, uint32_t cap);
+void srxseen_destroy(struct srxseen *t);
+/* Was (id, addr, port) taken lately? */
+bool srxseen_has(const struct srxseen *t, uint64_t id, const uint8_t addr[16],
+		 uint16_t port);
+/* It is taken now (not had): the oldest is forgotten when full. */
+void srxseen_add(struct srxseen *t, uint64_t id, const uint8_t addr[16],
+		 uint16_t port);
 
 /* ---- addr: sockaddr <-> protocol addresses --------------------------- */
 
@@ -333,6 +365,8 @@ int addr_to_sockaddr(int family, const uint8_t *addr, size_t addr_len,
 #define DRX_SLOT_MAX 8960u
 /* Packets waiting to go to homad at most. */
 #define DRX_FALLBACK_MAX 32
+/* Requests a request socket remembers having taken (srxseen). */
+#define SRX_SEEN 1024u
 
 /* A packet for homad (DirectPacket). */
 struct drx_fb {
@@ -376,6 +410,8 @@ struct conn_deadline {
 
 /* Datagrams one read of the connection takes at most (recvmmsg). */
 #define CONN_RX_BATCH 4
+/* Descriptors one datagram from homad may bring (a Bind's Reply: 1). */
+#define CONN_MAX_FDS 4
 
 struct hc_sock {
 	pthread_mutex_t lock; /* protects everything below but the consts */
@@ -433,6 +469,7 @@ struct hc_sock {
 	 */
 	uint8_t *rbuf;
 	uint32_t rlen[CONN_RX_BATCH];
+	int rfds[CONN_RX_BATCH]; /* the descriptor each brought, or -1 */
 	bool rx_more;
 	/*
 	 * The reader's (no lock): the connection's SO_RCVTIMEO as the library
@@ -485,6 +522,16 @@ struct hc_sock {
 	struct drx_fb fb[DRX_FALLBACK_MAX];
 	unsigned nfb;
 	uint64_t drx_received, drx_fallback, drx_stale, drx_dropped;
+	/* Direct receive of requests: rfd is the request socket (after a
+	 * Bind; never parked), what it took lately, requests received
+	 * directly, copies dropped.  in_fd: a descriptor that came with the
+	 * datagram being handled (conn.c), -1. */
+	bool srx;
+	bool srx_off;  /* hc_set_server(false) */
+	bool srx_lost; /* granted, but its descriptor did not come */
+	struct srxseen srx_seen;
+	uint64_t srx_received, srx_copies;
+	int in_fd;
 	/* Tests: drop this share (per 2^32) of what the socket reads
 	 * ($HOMA_TEST_DRX_DROP), as homad's test.rx_drop does. */
 	uint32_t drx_test_drop;
@@ -560,6 +607,11 @@ void *drx_reserve(uint64_t rx_size, uint64_t *drx_bytes);
 int drx_setup(struct hc_sock *s, int fd);
 /* Close the receive socket (a bind or shutdown ended direct receive). */
 void drx_stop(struct hc_sock *s);
+/* homad gave a request socket with the Bind's Reply: read it from now on
+ * (it replaces rfd). */
+void drx_serve(struct hc_sock *s, int fd);
+/* Ask for a request socket with a Bind? */
+bool drx_may_serve(const struct hc_sock *s);
 void drx_teardown(struct hc_sock *s);
 /* Read what the receive socket has, without waiting (the reader, no
  * lock): how many packets (in s->drx_buf, lengths in s->drx_len). */

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "client_int.h"
 #include "homa_shm.h"
@@ -307,6 +308,19 @@ static void conn_reply(struct hc_sock *s, Homa__Client__DaemonMsg *m,
 			if (r->port != s->port)
 				drx_stop(s);
 			s->port = r->port;
+			if (r->direct_requests && s->in_fd >= 0) {
+				drx_serve(s, s->in_fd);
+				s->in_fd = -1;
+			} else if (r->direct_requests) {
+				/* The descriptor did not come (no room for
+				 * it): hc_bind gives the socket back. */
+				s->srx_lost = true;
+			} else if (r->direct_requests_refusal != NULL &&
+				   r->direct_requests_refusal[0] != 0) {
+				conn_log(s, HC_LOG_INFO,
+					 "no direct receive of requests: %s",
+					 r->direct_requests_refusal);
+			}
 		}
 		break;
 	case CONN_CMD_ABORT:
@@ -448,6 +462,34 @@ static bool conn_timeo(struct hc_sock *s, int timeout_ms)
 }
 
 /*
+ * The one descriptor a datagram from homad may bring (a Bind's Reply), or
+ * -1; any others are closed.
+ */
+static int conn_take_fd(struct msghdr *mh)
+{
+	int fd = -1;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+	     c = CMSG_NXTHDR(mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int x;
+
+			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(x));
+			if (fd < 0)
+				fd = x;
+			else
+				close(x);
+		}
+	}
+	return fd;
+}
+
+/*
  * Read up to max datagrams (1..CONN_RX_BATCH) into s->rbuf's slots without
  * the lock (the caller is the reader): what the connection has, waiting
  * for the first.  timeout_ms: -1 forever, 0 not at all, else at most that
@@ -462,6 +504,10 @@ static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
 {
 	struct mmsghdr mm[CONN_RX_BATCH];
 	struct iovec iov[CONN_RX_BATCH];
+	union {
+		char buf[CMSG_SPACE(CONN_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl[CONN_RX_BATCH];
 	int n, flags = MSG_TRUNC;
 	bool block = false, drx = s->rfd >= 0;
 
@@ -488,6 +534,7 @@ static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
 		s->drx_n = (unsigned)drx_read(s);
 	}
 	flags |= block ? MSG_WAITFORONE : MSG_DONTWAIT;
+	flags |= MSG_CMSG_CLOEXEC;
 	memset(mm, 0, sizeof(mm));
 	for (unsigned i = 0; i < max; i++) {
 		iov[i].iov_base =
@@ -495,6 +542,9 @@ static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
 		iov[i].iov_len = HOMA_CLIENT_MAX_DATAGRAM;
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
+		/* A Bind's Reply may bring a descriptor. */
+		mm[i].msg_hdr.msg_control = ctl[i].buf;
+		mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 	}
 	n = recvmmsg(s->fd, mm, max, flags, NULL);
 	if (n < 0) {
@@ -502,8 +552,10 @@ static int conn_read(struct hc_sock *s, int timeout_ms, bool want_out,
 			return s->drx_n > 0 ? 0 : -EAGAIN;
 		return -errno;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		s->rlen[i] = mm[i].msg_len;
+		s->rfds[i] = conn_take_fd(&mm[i].msg_hdr);
+	}
 	return n;
 }
 
@@ -525,15 +577,24 @@ static void conn_handle_read(struct hc_sock *s, int n, unsigned max)
 	s->nsend = 0;
 	if (s->drx_n > 0 && !s->dead)
 		drx_handle(s, s->drx_n);
-	for (int i = 0; i < n && !s->dead; i++) {
+	for (int i = 0; i < n; i++) {
 		uint8_t *buf = s->rbuf + (size_t)i * HOMA_CLIENT_MAX_DATAGRAM;
 
-		if (s->rlen[i] > HOMA_CLIENT_MAX_DATAGRAM)
+		s->in_fd = s->rfds[i];
+		s->rfds[i] = -1;
+		if (s->dead) {
+			/* The connection is lost: only the descriptor. */
+		} else if (s->rlen[i] > HOMA_CLIENT_MAX_DATAGRAM) {
 			conn_bad(s, "datagram too long");
-		else if (s->rlen[i] > 0)
+		} else if (s->rlen[i] > 0) {
 			conn_dispatch(s, buf, s->rlen[i]);
-		else
+		} else {
 			conn_lost(s, ECONNRESET);
+		}
+		/* Not taken (not a Reply granting it): not ours. */
+		if (s->in_fd >= 0)
+			close(s->in_fd);
+		s->in_fd = -1;
 	}
 	if (n < 0 && n != -EAGAIN)
 		conn_lost(s, -n);

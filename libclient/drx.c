@@ -217,6 +217,86 @@ int drxslots_free(struct drxslots *sl, uint64_t off)
 	return 0;
 }
 
+/* ---- the requests taken lately ------------------------------------------ */
+
+#define SRXS_NONE UINT32_MAX
+
+int srxseen_init(struct srxseen *t, uint32_t cap)
+{
+	memset(t, 0, sizeof(*t));
+	if (cap == 0 || cap > (1u << 24) || (cap & (cap - 1)) != 0)
+		return -EINVAL;
+	t->e = calloc(cap, sizeof(*t->e));
+	t->bucket = malloc(2u * cap * sizeof(*t->bucket));
+	if (t->e == NULL || t->bucket == NULL) {
+		srxseen_destroy(t);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < 2u * cap; i++)
+		t->bucket[i] = SRXS_NONE;
+	t->cap = cap;
+	return 0;
+}
+
+void srxseen_destroy(struct srxseen *t)
+{
+	free(t->e);
+	free(t->bucket);
+	memset(t, 0, sizeof(*t));
+}
+
+static uint32_t srxseen_hash(const struct srxseen *t, uint64_t id,
+			     const uint8_t addr[16])
+{
+	uint64_t h = id;
+
+	for (int i = 12; i < 16; i++)
+		h = (h ^ addr[i]) * 0x100000001b3ull;
+	return (uint32_t)((h * 0x9E3779B97F4A7C15ull) >> 32) &
+	       (2u * t->cap - 1);
+}
+
+bool srxseen_has(const struct srxseen *t, uint64_t id, const uint8_t addr[16],
+		 uint16_t port)
+{
+	if (t->cap == 0)
+		return false;
+	for (uint32_t i = t->bucket[srxseen_hash(t, id, addr)]; i != SRXS_NONE;
+	     i = t->e[i].next)
+		if (t->e[i].id == id && t->e[i].port == port &&
+		    memcmp(t->e[i].addr, addr, 16) == 0)
+			return true;
+	return false;
+}
+
+void srxseen_add(struct srxseen *t, uint64_t id, const uint8_t addr[16],
+		 uint16_t port)
+{
+	uint32_t h, i, *p;
+	struct srxseen_e *e;
+
+	if (t->cap == 0)
+		return;
+	h = srxseen_hash(t, id, addr);
+	i = t->pos;
+	t->pos = (i + 1) & (t->cap - 1);
+	e = &t->e[i];
+	if (t->n == t->cap) {
+		/* Forget the oldest, which this entry holds. */
+		for (p = &t->bucket[srxseen_hash(t, e->id, e->addr)]; *p != i;
+		     p = &t->e[*p].next)
+			;
+		*p = e->next;
+	} else {
+		t->n++;
+	}
+	e->id = id;
+	e->port = port;
+	memcpy(e->addr, addr, 16);
+	e->next = t->bucket[h];
+	t->bucket[h] = i;
+}
+
 /* ---- the packet ---------------------------------------------------------- */
 
 int drx_parse(const void *p, size_t len, struct drx_in *in)
@@ -232,12 +312,20 @@ int drx_parse(const void *p, size_t len, struct drx_in *in)
 	if (ihl < 20 || tot < ihl || tot > len || b[9] != HOMA_IPPROTO)
 		return -EINVAL;
 	if (wire_decode(b + ihl, tot - ihl, &pkt) < 0 ||
-	    pkt.type != HOMA_DATA || (pkt.sender_id & 1) == 0 ||
-	    pkt.u.data.offset != 0 || pkt.u.data.ack.client_id != 0 ||
-	    pkt.u.data.payload_len == 0 ||
+	    pkt.type != HOMA_DATA || pkt.sender_id == 0 ||
+	    pkt.u.data.offset != 0 || pkt.u.data.payload_len == 0 ||
 	    pkt.u.data.message_length != pkt.u.data.payload_len)
 		return -EINVAL;
+	/* A response carries no ack; a request's names a client RPC. */
+	if ((pkt.sender_id & 1) != 0 ? pkt.u.data.ack.client_id != 0
+				     : (pkt.u.data.ack.client_id & 1) != 0)
+		return -EINVAL;
 	memset(in, 0, sizeof(*in));
+	in->request = (pkt.sender_id & 1) == 0;
+	if (in->request && pkt.u.data.ack.client_id != 0) {
+		in->ack_id = pkt.u.data.ack.client_id;
+		in->ack_port = pkt.u.data.ack.server_port;
+	}
 	in->src[10] = in->src[11] = 0xff;
 	memcpy(in->src + 12, b + 12, 4);
 	in->sport = pkt.sport;
@@ -293,7 +381,8 @@ static int drx_park(struct hc_sock *s, bool park)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 
-	if (s->rfd < 0 || s->drx_parked == park)
+	/* A request socket is read whenever the port is bound. */
+	if (s->rfd < 0 || s->drx_parked == park || s->srx)
 		return 0;
 	a.sin_addr.s_addr = park ? htonl(DRX_PARK_ADDR) : s->drx_home;
 	if (bind(s->rfd, (const struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -393,6 +482,38 @@ void drx_stop(struct hc_sock *s)
 	close(s->rfd);
 	s->rfd = -1;
 	s->drx_parked = false;
+	s->srx = false;
+}
+
+bool drx_may_serve(const struct hc_sock *s)
+{
+	const char *e = getenv("HOMA_DIRECT_REQUESTS");
+
+	return s->drx_ever && s->drx_buf != NULL && s->epfd >= 0 &&
+	       s->dring != NULL && !(e != NULL && strcmp(e, "0") == 0);
+}
+
+void drx_serve(struct hc_sock *s, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	/* homad's own sockets drop what this one passes: it is read from
+	 * now on, whatever fails here. */
+	drx_stop(s);
+	s->rfd = fd;
+	s->srx = true;
+	s->drx_parked = false;
+	s->drx_port = (uint16_t)s->port;
+	if (s->srx_seen.cap == 0 && srxseen_init(&s->srx_seen, SRX_SEEN) < 0)
+		conn_log(s, HC_LOG_WARNING,
+			 "direct receive of requests: no memory to remember "
+			 "them (copies reach the application)");
+	ev.data.fd = fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		conn_log(s, HC_LOG_WARNING,
+			 "direct receive of requests: epoll: %s (hc_fd does "
+			 "not show its requests)",
+			 strerror(errno));
 }
 
 void drx_teardown(struct hc_sock *s)
@@ -407,6 +528,7 @@ void drx_teardown(struct hc_sock *s)
 	free(s->drx_buf);
 	s->drx_buf = NULL;
 	drxtrack_destroy(&s->drx_rpcs);
+	srxseen_destroy(&s->srx_seen);
 }
 
 int drx_read(struct hc_sock *s)
@@ -432,27 +554,94 @@ int drx_read(struct hc_sock *s)
 	return n;
 }
 
-/* Queue the packet in for homad (DirectPacket); dropped when full. */
-static void drx_fallback(struct hc_sock *s, const struct drx_in *in)
+/* Queue the packet in for homad (DirectPacket); dropped when full:
+ * false. */
+static bool drx_fallback(struct hc_sock *s, const struct drx_in *in)
 {
 	struct drx_fb *f;
 
 	if (s->nfb >= DRX_FALLBACK_MAX) {
 		/* homad's RESEND brings it again. */
 		s->drx_dropped++;
-		return;
+		return false;
 	}
 	f = &s->fb[s->nfb];
 	f->pkt = malloc(in->homa_len);
 	if (f->pkt == NULL) {
 		s->drx_dropped++;
-		return;
+		return false;
 	}
 	memcpy(f->pkt, in->homa, in->homa_len);
 	f->len = in->homa_len;
 	memcpy(f->src, in->src + 12, 4);
 	s->nfb++;
 	s->drx_fallback++;
+	return true;
+}
+
+/*
+ * A whole request the request socket let through (lock held): to the
+ * application, homad told first; what cannot be placed goes to homad.
+ */
+static void drx_request(struct hc_sock *s, const struct drx_in *in)
+{
+	struct homa_direct_rec rec;
+	struct evq_ev ev;
+	int slot;
+
+	if (srxseen_has(&s->srx_seen, in->id, in->src, in->sport)) {
+		/* Taken lately (the client sent it again): homad has it, or
+		 * has the record or the packet that makes it. */
+		s->srx_copies++;
+		return;
+	}
+	slot = -ENOSPC;
+	if (!s->shut && !s->srx_off && in->length <= s->drx_slots.size &&
+	    s->q.count < s->hard_events)
+		slot = drxslots_alloc(&s->drx_slots);
+	if (slot < 0) {
+		/* (One dropped here is not taken: a copy may come.) */
+		if (drx_fallback(s, in))
+			srxseen_add(&s->srx_seen, in->id, in->src, in->sport);
+		return;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = HOMA_DIRECT_ARRIVED;
+	rec.id = in->id;
+	rec.port = in->sport;
+	rec.length = in->length;
+	rec.cookie = (uint64_t)in->cutoff_version | (uint64_t)in->ack_port
+							    << 16;
+	rec.tx_offset = (uint64_t)in->pad[0] | (uint64_t)in->pad[1] << 8 |
+			(uint64_t)in->pad[2] << 16;
+	rec.ack_id = in->ack_id;
+	memcpy(rec.addr, in->src, 16);
+	if (direct_record(s, &rec) < 0) {
+		drxslots_free(&s->drx_slots,
+			      drxslots_offset(&s->drx_slots, (uint32_t)slot));
+		if (drx_fallback(s, in))
+			srxseen_add(&s->srx_seen, in->id, in->src, in->sport);
+		return;
+	}
+	srxseen_add(&s->srx_seen, in->id, in->src, in->sport);
+	memset(&ev, 0, sizeof(ev));
+	ev.id = in->id;
+	if (s->family == AF_INET) {
+		memcpy(ev.addr, in->src + 12, 4);
+		ev.addr_len = 4;
+	} else {
+		memcpy(ev.addr, in->src, 16);
+		ev.addr_len = 16;
+	}
+	ev.port = in->sport;
+	ev.length = in->length;
+	ev.num_bpages = 1;
+	ev.bpage_offsets[0] =
+		(uint32_t)(s->rx_size +
+			   drxslots_offset(&s->drx_slots, (uint32_t)slot));
+	memcpy(s->rxmap + ev.bpage_offsets[0], in->payload, in->length);
+	s->srx_received++;
+	conn_route(s, &ev, false);
 }
 
 /* One packet the receive socket let through (lock held). */
@@ -465,13 +654,17 @@ static void drx_packet(struct hc_sock *s, const uint8_t *p, size_t len)
 	int slot;
 
 	if (len > DRX_PKT_MAX || drx_parse(p, len, &in) < 0 ||
-	    in.dport != s->drx_port) {
+	    in.dport != s->drx_port || in.request != s->srx) {
 		/* The filter passed it: only a truncated read gets here. */
 		s->drx_dropped++;
 		return;
 	}
 	if (drx_test_drops(s)) {
 		s->drx_dropped++;
+		return;
+	}
+	if (in.request) {
+		drx_request(s, &in);
 		return;
 	}
 	r = drxtrack_find(&s->drx_rpcs, in.id);

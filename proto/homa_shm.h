@@ -84,6 +84,40 @@
  * below 2^62.  A session that used up its keyed ids (2^31 RPCs) goes on
  * with unkeyed ones, received through homad.
  */
+/*
+ * ---- Direct receive of requests (Bind.direct_requests) ------------------
+ *
+ * A session with direct receive that binds a port (and so serves
+ * requests) may get, with the Bind's Reply, a request socket: a raw IPv4
+ * socket of protocol 146 whose locked filter lets through exactly the
+ * DATA packets to that port that hold a whole request (even sender_id,
+ * offset 0, message_length = its payload; any ack), which homad's own
+ * sockets then drop.  The library reads them, drops copies of requests it
+ * has taken lately (its own bounded memory of them; homad refuses any it
+ * still knows), puts the message in its own area and tells homad with a
+ * HOMA_DIRECT_ARRIVED record before it hands the request to the
+ * application: homad then holds the server RPC as if it had delivered the
+ * request (the response is sent as any other, and homad drains the ring
+ * before it takes a command or a packet).  What the library cannot place
+ * goes to homad in a DirectPacket command.
+ *
+ * Revocation: a server's port and its requests' ids are not its own (the
+ * ids are the clients'), so a descriptor kept after the port was released
+ * (dup, fork, SCM_RIGHTS) would read a later server's requests.  homad
+ * keeps a copy of the socket and, when the port is released (Bind
+ * elsewhere, Shutdown, the session's end), binds it to a device index no
+ * interface has (SO_BINDTOIFINDEX, INT_MAX): it receives nothing more,
+ * and only a process with CAP_NET_RAW could bind it back.  homad gives
+ * request sockets only when it can do that (it checks at start).
+ *
+ * A request received directly: id = the server RPC's (odd) id, the DATA's
+ * sender_id ^ 1; port = the client's port (the DATA's source port); addr =
+ * the client; length; cookie = the DATA's cutoff_version | the port of
+ * its ack << 16; tx_offset = its bytes pad[0] | pad[1] << 8 | pad[2] << 16;
+ * ack_id = its ack's client id (0: none); flags 0.
+ */
+#define HOMA_DIRECT_ARRIVED 4
+
 #define HOMA_DIRECT_KEY_BIT  (1ull << 63)
 #define HOMA_DIRECT_KEY_MASK 0x7fffffffu /* key bits (62..32 of an id) */
 
@@ -109,7 +143,7 @@ struct homa_direct_rec {
 	uint64_t tx_offset; /* in the tx area */
 	uint32_t length;    /* 1 .. one packet's payload */
 	uint16_t port;	    /* destination (request) or client (response) */
-	uint8_t kind;	    /* HOMA_DIRECT_REQUEST or HOMA_DIRECT_RESPONSE */
+	uint8_t kind;	    /* HOMA_DIRECT_REQUEST, _RESPONSE, _RECEIVED... */
 	uint8_t flags;	    /* HOMA_DIRECT_F_* */
 	uint8_t addr[16];   /* peer: IPv6, IPv4 v4-mapped */
 	/* request: 0, or a finished RPC of this socket to the same addr and

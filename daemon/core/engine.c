@@ -457,16 +457,88 @@ int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
 	return msgin_direct(e, rpc, &pkt, now, cookie);
 }
 
+int engine_direct_request(struct homa_engine *e, struct homa_sock *s,
+			  uint64_t id, const struct homa_addr *client,
+			  uint16_t cport, const struct engine_direct_rx *d,
+			  const struct homa_ack *ack, uint64_t now)
+{
+	struct homa_peer *peer;
+	struct homa_rpc *rpc;
+	struct homa_pkt pkt;
+
+	if ((id & 1) == 0 || cport == 0 || d->length == 0 ||
+	    d->length > engine_packet_payload(e, !addr_is_v4(client)))
+		return -EINVAL;
+	if (s->shutdown || !s->server || s->port == 0 ||
+	    (s->v4only && !addr_is_v4(client))) {
+		e->metrics.direct_requests_stale++;
+		return -ENOENT;
+	}
+	/* What engine_rx_one and engine_rx_data do for any DATA. */
+	peer = peer_find(e, client);
+	if (peer != NULL)
+		peer->heard_tick = e->ticks;
+	peer = peer != NULL ? peer_touch(e, peer, now)
+			    : peer_get(e, client, now);
+	if (peer == NULL)
+		return -ENOMEM;
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = HOMA_DATA;
+	pkt.sport = cport;
+	pkt.dport = s->port;
+	pkt.sender_id = id ^ 1;
+	pkt.u.data.message_length = d->length;
+	pkt.u.data.incoming = d->length;
+	pkt.u.data.payload_len = d->length;
+	pkt.u.data.cutoff_version = d->cutoff_version;
+	memcpy(pkt.u.data.pad, d->pad, sizeof(d->pad));
+	peer_rx_sample(e, peer, d->length, now);
+	engine_note_marker(e, peer, &pkt);
+	if (engine_lookup(e, s, id, peer, client) != NULL ||
+	    rpc_ended_find(e, client, id, now)) {
+		/* A copy of a request homad has, or delivered already. */
+		e->metrics.direct_requests_stale++;
+		return -EALREADY;
+	}
+	if (rpc_new_server(e, s, peer, id, cport, now, &rpc) < 0) {
+		e->metrics.server_cant_create_rpcs++;
+		return -ENOMEM;
+	}
+	if (peer->homad && (d->pad[2] & HOMAD_FLAG_INCAST) != 0)
+		rpc->incast = true;
+	if (ack->client_id != 0) {
+		rpc_acked(e, peer, ack, now);
+		if (rpc->state == RPC_DEAD) {
+			engine_done(e, now);
+			return 0;
+		}
+	}
+	msgin_direct_request(e, rpc, &pkt, now);
+	engine_done(e, now);
+	return 0;
+}
+
 int engine_direct_packet(struct homa_engine *e, struct homa_sock *s,
 			 const void *buf, size_t len,
-			 const struct homa_addr *src, uint64_t now)
+			 const struct homa_addr *src, bool requests,
+			 uint64_t now)
 {
 	struct homa_peer *peer;
 	struct homa_pkt pkt;
 
 	if (wire_decode(buf, len, &pkt) < 0 || pkt.type != HOMA_DATA ||
-	    (pkt.sender_id & 1) == 0 || s->shutdown || pkt.dport != s->port)
+	    s->shutdown || pkt.dport != s->port)
 		return -EINVAL;
+	if ((pkt.sender_id & 1) == 0) {
+		/* A request the socket's request filter passed: as if read
+		 * here (a copy of one homad has is dropped there). */
+		if (!requests || pkt.u.data.offset != 0 ||
+		    pkt.u.data.message_length != pkt.u.data.payload_len)
+			return -EINVAL;
+		e->metrics.direct_fallback_packets++;
+		engine_rx(e, buf, len, src, 0, now);
+		return 0;
+	}
 	peer = peer_find(e, src);
 	if (peer == NULL ||
 	    engine_lookup(e, s, pkt.sender_id ^ 1, peer, src) == NULL)
@@ -1034,6 +1106,16 @@ bool engine_incast_on(const struct homa_engine *e)
 bool engine_client_rpc_known(const struct homa_engine *e, uint64_t id)
 {
 	return (id & 1) == 0 && rpc_find(e, id, NULL) != NULL;
+}
+
+bool engine_server_rpc_known(const struct homa_engine *e, uint64_t id,
+			     const struct homa_addr *client)
+{
+	struct homa_peer *peer;
+
+	if ((id & 1) == 0 || (peer = peer_find(e, client)) == NULL)
+		return false;
+	return rpc_find(e, id, peer) != NULL;
 }
 
 bool engine_acks_waiting(const struct homa_engine *e, const void *buf,

@@ -617,18 +617,40 @@ int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
 			   void **cookie);
 
 /*
+ * Direct receive of requests (proto/homa_shm.h): the application of server
+ * socket s read the whole request id (the server RPC's, odd) from client
+ * at port cport, in one DATA packet, itself; ack is what the DATA
+ * carried (client_id 0: none).  The engine makes the server RPC as its
+ * own receipt and delivery would (the peer heard, the ack taken, CUTOFFS
+ * sent if the client's version is stale), now waiting for its response,
+ * but delivers nothing.  0; -EINVAL (id even, length 0 or over a packet,
+ * cport 0); -ENOENT (s serves no requests: shut down, not a server);
+ * -EALREADY (the engine has, or had, that RPC: a copy of the request);
+ * -ENOMEM (no peer or RPC could be made).
+ */
+int engine_direct_request(struct homa_engine *e, struct homa_sock *s,
+			  uint64_t id, const struct homa_addr *client,
+			  uint16_t cport, const struct engine_direct_rx *d,
+			  const struct homa_ack *ack, uint64_t now);
+
+/*
  * Direct receive's fallback: buf[0..len), a packet from src that the
  * application read and could not keep.  Handled as engine_rx would when
  * it is a DATA packet to s's port answering one of s's client RPCs from
- * src: 0.  -ENOENT: no such RPC (gone: ignored); -EINVAL: not such a
+ * src, or (requests: true) a request to s's port that one packet holds
+ * whole: 0.  -ENOENT: no such RPC (gone: ignored); -EINVAL: not such a
  * packet (nothing done).
  */
 int engine_direct_packet(struct homa_engine *e, struct homa_sock *s,
 			 const void *buf, size_t len,
-			 const struct homa_addr *src, uint64_t now);
+			 const struct homa_addr *src, bool requests,
+			 uint64_t now);
 
 /* Is even id a live (or not yet reaped) client RPC? */
 bool engine_client_rpc_known(const struct homa_engine *e, uint64_t id);
+/* Is odd id a live (or not yet reaped) server RPC with client? */
+bool engine_server_rpc_known(const struct homa_engine *e, uint64_t id,
+			     const struct homa_addr *client);
 
 /*
  * HOMAIOCABORT: end client RPC id (0: all the socket's client RPCs).  err

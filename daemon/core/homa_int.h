@@ -355,6 +355,14 @@ int msgin_add_packet(struct homa_engine *e, struct homa_msgin *m,
  */
 int msgin_direct(struct homa_engine *e, struct homa_rpc *rpc,
 		 const struct homa_pkt *pkt, uint64_t now, void **cookie);
+/*
+ * Direct receive of requests: the whole request of the new server rpc,
+ * described by the DATA header pkt (no payload: the application has it),
+ * reached the application.  rpc becomes RPC_IN_SERVICE as rpc_deliver
+ * would make it, with nothing delivered and no bpages.
+ */
+void msgin_direct_request(struct homa_engine *e, struct homa_rpc *rpc,
+			  const struct homa_pkt *pkt, uint64_t now);
 void msgin_data(struct homa_engine *e, struct homa_rpc *rpc,
 		const struct homa_pkt *pkt, uint64_t now);
 bool msgin_get_bufs(struct homa_engine *e, struct homa_rpc *rpc, uint64_t now);

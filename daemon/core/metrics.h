@@ -128,6 +128,12 @@ struct homa_metrics {
 	/* Responses the application received itself (direct receive). */
 	uint64_t direct_responses;
 	uint64_t direct_response_bytes;
+	/* Requests a server received itself (direct receive of requests). */
+	uint64_t direct_requests;
+	uint64_t direct_request_bytes;
+	/* ... refused: homad had or has that RPC (a copy the library let
+	 * through), or the socket serves no requests now. */
+	uint64_t direct_requests_stale;
 	/* Packets it read but handed to homad (no room, ring full). */
 	uint64_t direct_fallback_packets;
 	/* DATA dropped: no memory for the gap it would open. */

@@ -505,6 +505,27 @@ int msgin_direct(struct homa_engine *e, struct homa_rpc *rpc,
 	return 0;
 }
 
+void msgin_direct_request(struct homa_engine *e, struct homa_rpc *rpc,
+			  const struct homa_pkt *pkt, uint64_t now)
+{
+	struct homa_msgin *m = &rpc->msgin;
+	uint32_t len = pkt->u.data.message_length;
+
+	msgin_heard(e, rpc);
+	msgin_init(rpc, len, len, now);
+	m->bytes_remaining = 0;
+	m->recv_end = len;
+	m->delivered = true;
+	msgin_maybe_send_cutoffs(e, rpc, pkt, now);
+	e->metrics.server_requests_started++;
+	e->metrics.server_request_bytes_started += len;
+	e->metrics.server_requests_done++;
+	e->metrics.server_request_bytes_done += len;
+	e->metrics.direct_requests++;
+	e->metrics.direct_request_bytes += len;
+	rpc_set_state(e, rpc, RPC_IN_SERVICE);
+}
+
 /*
  * A DATA packet for rpc (already found or created by the dispatcher).
  * Drops what it must (counted), stores the rest, delivers a complete

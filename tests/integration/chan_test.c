@@ -44,6 +44,13 @@
  *       keeps it), forge-id (a ring record with the previous connection's
  *       id), forge-extent (tx bytes outside its area), torn (a head over
  *       a record of another lap): homad must disconnect it.
+ *   chan_test srxprobe -s SOCK -f 4 -p PORT
+ *       Without any capability, a direct-receive client bound to PORT
+ *       with a request socket (Bind.direct_requests): its filter is
+ *       locked, it reads the whole requests to PORT that the client
+ *       forges through its own send socket and nothing else, and a
+ *       descriptor kept after the connection ends reads nothing of the
+ *       next server's requests to PORT and cannot be bound back.
  *   chan_test info -s SOCK -f 4|6
  *       Open, Info, MoreIds, Bind, SetServer, Shutdown; check the replies.
  *   chan_test limit -s SOCK -f 4|6 -n N
@@ -74,6 +81,7 @@
 #include <grp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -1834,11 +1842,156 @@ static int tc_rxprobe(const char *path, const char *dest, uint32_t port)
 	return 0;
 }
 
+/* ---- direct receive of requests ---------------------------------------- */
+
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62
+#endif
+
+/* Drop every capability (CAP_NET_RAW too), as an unprivileged client. */
+static void tc_drop_caps(void)
+{
+	struct {
+		uint32_t version;
+		int pid;
+	} hdr = {0x20080522, 0}; /* _LINUX_CAPABILITY_VERSION_3 */
+	uint32_t data[6] = {0};
+	int fd;
+
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		tc_fail("capset: %s", strerror(errno));
+	fd = socket(AF_INET, SOCK_RAW, 146);
+	if (fd >= 0)
+		tc_fail("a raw socket could still be opened: capabilities "
+			"not dropped");
+}
+
+/* Bind t to port asking for a request socket: it, or a failure. */
+static int tc_srx_bind(struct tc *t, uint32_t port)
+{
+	Homa__Client__ClientMsg m = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Bind b = HOMA__CLIENT__BIND__INIT;
+	Homa__Client__DaemonMsg *d;
+	unsigned had = t->n_dfds;
+
+	b.port = port;
+	b.direct_requests = true;
+	m.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_BIND;
+	m.bind = &b;
+	d = tc_call(t, &m);
+	if (d->reply->error != 0 || d->reply->port != port)
+		tc_fail("bind %u: %s (port %u)", port,
+			strerror(d->reply->error), d->reply->port);
+	if (!d->reply->direct_requests)
+		tc_fail("bind %u: no request socket: %s", port,
+			d->reply->direct_requests_refusal);
+	if (t->n_dfds != had + 1)
+		tc_fail("bind %u: %u descriptors came with the Reply", port,
+			t->n_dfds - had);
+	homa__client__daemon_msg__free_unpacked(d, NULL);
+	return t->dfds[t->n_dfds - 1];
+}
+
+/* Read fd for ms: fail on any packet at all. */
+static void tc_srx_none(int fd, int ms, const char *what)
+{
+	uint8_t buf[2048];
+	ssize_t n = tc_drx_read(fd, ms, buf, sizeof(buf));
+
+	if (n > 0)
+		tc_fail("the request socket read %s (id %" PRIx64 ")", what,
+			tc_drx_sid(buf, n));
+}
+
+/*
+ * A request socket as a hostile server sees it, without CAP_NET_RAW: its
+ * filter locked; whole requests to its port arrive (with or without an
+ * ack), nothing else (another port, a response, a longer message, an
+ * offset); once its port is released (the connection closes) a kept
+ * descriptor receives nothing, not even requests to that port for the
+ * next server bound there, and cannot be bound back.
+ */
+static int tc_srxprobe(const char *path, uint32_t port)
+{
+	struct sock_filter all = BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+	struct sock_fprog prog = {.len = 1, .filter = &all};
+	struct tc t, t2;
+	uint8_t buf[2048];
+	int srx, srx2, stale, raw, v = 0;
+	uint16_t p = (uint16_t)port;
+
+	tc_drop_caps();
+	tc_drx_open(&t, path);
+	raw = t.dfds[0];
+	srx = tc_srx_bind(&t, port);
+	tc_must_fail(setsockopt(srx, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0),
+		     "detaching the request socket's filter");
+	tc_must_fail(setsockopt(srx, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+				sizeof(prog)),
+		     "replacing the request socket's filter");
+
+	/* Whole requests to its port, with and without an ack. */
+	tc_drx_forge(raw, p, TC_FORGED | 0x10, TC_FORGE_OK);
+	tc_drx_expect(srx, TC_FORGED | 0x10, buf, sizeof(buf),
+		      "a whole request");
+	tc_drx_forge(raw, p, TC_FORGED | 0x12, TC_FORGE_ACK);
+	tc_drx_expect(srx, TC_FORGED | 0x12, buf, sizeof(buf),
+		      "a whole request with an ack");
+	/* Nothing else. */
+	tc_drx_forge(raw, (uint16_t)(p + 1), TC_FORGED | 0x14, TC_FORGE_OK);
+	tc_drx_forge(raw, p, TC_FORGED | 0x15, TC_FORGE_OK);
+	tc_drx_forge(raw, p, TC_FORGED | 0x16, TC_FORGE_MULTI);
+	tc_drx_forge(raw, p, TC_FORGED | 0x18, TC_FORGE_OFFSET);
+	tc_srx_none(srx, 300, "a packet its filter must not pass");
+
+	/* Revoked with the port: a kept descriptor reads nothing more and
+	 * cannot be bound back to any device. */
+	stale = dup(srx);
+	if (stale < 0)
+		tc_fail("dup: %s", strerror(errno));
+	tc_close(&t);
+	/* homad revokes it when it sees the connection end. */
+	for (uint64_t end = tc_now_ms() + TC_TIMEOUT_MS;;) {
+		socklen_t vl = sizeof(v);
+
+		if (getsockopt(stale, SOL_SOCKET, SO_BINDTOIFINDEX, &v, &vl) <
+		    0)
+			tc_fail("SO_BINDTOIFINDEX: %s", strerror(errno));
+		if (v != 0)
+			break;
+		if (tc_now_ms() > end)
+			tc_fail("the request socket was not revoked");
+		usleep(1000);
+	}
+	v = 0;
+	tc_must_fail(
+		setsockopt(stale, SOL_SOCKET, SO_BINDTOIFINDEX, &v, sizeof(v)),
+		"binding a revoked request socket back");
+	v = 1;
+	tc_must_fail(
+		setsockopt(stale, SOL_SOCKET, SO_BINDTOIFINDEX, &v, sizeof(v)),
+		"binding a revoked request socket to loopback");
+	tc_drx_open(&t2, path);
+	srx2 = tc_srx_bind(&t2, port);
+	tc_drx_forge(t2.dfds[0], p, TC_FORGED | 0x20, TC_FORGE_OK);
+	tc_drx_expect(srx2, TC_FORGED | 0x20, buf, sizeof(buf),
+		      "the next server's request");
+	tc_srx_none(stale, 300, "the next server's request");
+	printf("srxprobe: whole requests to its port received, nothing "
+	       "else; the filter locked; revoked with the port (a kept "
+	       "descriptor reads nothing of the next server's, cannot be "
+	       "bound back without CAP_NET_RAW)\n");
+	close(stale);
+	tc_close(&t2);
+	return 0;
+}
+
 static void tc_usage(void)
 {
 	fprintf(stderr,
 		"usage: chan_test "
-		"server|client|hold|unbound|hostile|direct|rxprobe|info "
+		"server|client|hold|unbound|hostile|direct|rxprobe|srxprobe|"
+		"info "
 		"-s SOCK -f 4|6 [options] (see the source)\n");
 	exit(2);
 }
@@ -1952,6 +2105,8 @@ int main(int argc, char **argv)
 			tc_usage();
 		return tc_hostile(sock, family, hcase, dest, port ? port : 1);
 	}
+	if (strcmp(cmd, "srxprobe") == 0 && port != 0)
+		return tc_srxprobe(sock, port);
 	if (!dest || port == 0)
 		tc_usage();
 	if (strcmp(cmd, "client") == 0)

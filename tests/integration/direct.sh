@@ -15,16 +15,23 @@
 #     arrives (tests/integration/chan_test direct -f 6);
 #   - direct receive (ip link, IPv4 peers): B's library reads the
 #     single-packet responses itself (B's direct_responses and
-#     chan_direct_rx_records, none handed back); 600 responses held
+#     chan_direct_rx_records, none handed back), and A's server library
+#     the single-packet requests (its request socket: A's direct_requests
+#     and chan_direct_srx_records); 600 responses held
 #     unrecycled at once, more than the library's own area takes: the rest
 #     handed to B's homad (DirectPacket, direct_fallback_packets), all
 #     exact; an event loop polling hc_fd gets every response without a
 #     stall; the receive socket as a hostile client sees it (chan_test
 #     rxprobe): its filter locked, its own responses arrive, no other
 #     connection's nor forged ones of another key, port or shape, nothing
-#     of a later connection through a descriptor kept after its own;
-#   - loss: A and B drop 30% of what they receive (test.rx_drop), and B's
-#     library 30% of what its receive socket reads ($HOMA_TEST_DRX_DROP):
+#     of a later connection through a descriptor kept after its own; the
+#     request socket as a hostile server without CAP_NET_RAW sees it
+#     (chan_test srxprobe): its filter locked, only whole requests to its
+#     port, revoked with its port (a kept descriptor reads nothing of the
+#     next server's requests and cannot be bound back);
+#   - loss: A and B drop 30% of what they receive (test.rx_drop), B's
+#     library 30% of what its receive socket reads and A's server 30% of
+#     what its request socket reads ($HOMA_TEST_DRX_DROP):
 #     every echo exact, recovered by homad's retransmission of directly
 #     sent requests and responses (both hosts' resent_packets grow), no
 #     bad ring record;
@@ -94,9 +101,11 @@ stop_homads() {
 	SRVS=
 }
 
-# loss_case LINK MAX: both homads drop 30% of what they receive while 8
-# echoes of 1, 700 and MAX bytes run: all exact, every request and
-# response sent directly, both homads retransmit (their resent_packets).
+# loss_case LINK MAX PORT: both homads drop 30% of what they receive (and
+# the libraries' receive sockets as the servers and clients say, see
+# $HOMA_TEST_DRX_DROP) while 8 echoes of 1, 700 and MAX bytes to PORT run:
+# all exact, every request and response sent directly, both homads
+# retransmit (their resent_packets).
 loss_case() {
 	name="loss $1: directly sent messages retransmitted by homad"
 	for h in a b; do
@@ -108,7 +117,7 @@ loss_case() {
 	for i in 1 2 3 4 5 6 7 8; do
 		if ! HOMA_SOCKET=$(sock b) HOMA_TEST_DRX_DROP=0.3 \
 			ip netns exec "$B" timeout 40 \
-			"$E2E" echo -f 4 -d "$A4" -p 100 --sizes 1,700,$2 \
+			"$E2E" echo -f 4 -d "$A4" -p "$3" --sizes 1,700,$2 \
 			>/dev/null 2>"$T_TMP/case.err"; then
 			ok=false
 			break
@@ -140,7 +149,8 @@ $(tr '\n' ' ' <"$T_TMP/case.err")"
 # echoes SIZES (each twice) byte-exact; N requests went from B's library
 # and N responses from A's (those up to LIMIT bytes), the client was
 # granted, no bad record; R of the responses (default 0) B's library read
-# itself (direct receive), none handed to B's homad.
+# itself (direct receive), none handed to B's homad, and R of the requests
+# A's library read itself (its request socket).
 direct_echo() {
 	snap e0
 	run_case "direct echo $1" b "$E2E" echo -f "$2" -d "$3" -p "$4" \
@@ -155,16 +165,20 @@ direct_echo() {
 	rx=$(delta b direct_responses e0 e1)
 	rr=$(delta b chan_direct_rx_records e0 e1)
 	fb=$(delta b direct_fallback_packets e0 e1)
+	qx=$(delta a direct_requests e0 e1)
+	qr=$(delta a chan_direct_srx_records e0 e1)
 	if [ "$rq" -eq "$6" ] && [ "$rs" -eq "$6" ] && [ "$gb" -eq 1 ] &&
 		[ "$bad" -eq 0 ] && [ "$rx" -eq "${8:-0}" ] &&
-		[ "$rr" -eq "${8:-0}" ] && [ "$fb" -eq 0 ]; then
+		[ "$rr" -eq "${8:-0}" ] && [ "$fb" -eq 0 ] &&
+		[ "$qx" -eq "${8:-0}" ] && [ "$qr" -eq "${8:-0}" ]; then
 		pass "$name" "B's library sent $rq requests, A's $rs \
-responses directly (<= $7 bytes), B's library received $rx itself, B's \
-homad took $cb commands"
+responses directly (<= $7 bytes), B's library received $rx responses \
+itself, A's $qx requests, B's homad took $cb commands"
 	else
 		failed "$name" "requests $rq, responses $rs ($6 each \
-expected), granted $gb, bad $bad, received directly $rx and records $rr \
-(${8:-0} expected), handed back $fb"
+expected), granted $gb, bad $bad, received directly $rx and records $rr, \
+requests received directly $qx and records $qr (${8:-0} expected), handed \
+back $fb"
 	fi
 }
 
@@ -268,7 +282,30 @@ direct_echo "ip AF_INET6 to IPv4" 6 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX \
 	$((2 * NDIRECT))
 probe_case "ip: the IPv6 direct socket receives nothing" 6 "$A6" 101
 
-loss_case ip $MAX
+# A server whose request socket drops 30% of what it reads: A's homad no
+# longer sees those requests, so B's must resend them.
+HOMA_TEST_DRX_DROP=0.3
+export HOMA_TEST_DRX_DROP
+start_server a srvl -f 4 --echo 102
+unset HOMA_TEST_DRX_DROP
+SRVS="$SRVS $SRV"
+loss_case ip $MAX 102
+
+# The request socket as a hostile server without CAP_NET_RAW sees it.
+snap r0
+name="direct receive: a request socket as a hostile server sees it"
+if out=$(ip netns exec "$A" timeout 60 "$CHAN_TEST" srxprobe \
+	-s "$(sock a)" -f 4 -p 103 2>&1); then
+	snap r1
+	rv=$(delta a chan_direct_srx_revoked r0 r1)
+	if [ "$rv" -ge 1 ]; then
+		pass "$name" "$out; $rv revoked"
+	else
+		failed "$name" "$out; but A revoked $rv request sockets"
+	fi
+else
+	failed "$name" "$(echo "$out" | tr '\n' ' ')"
+fi
 
 # An idle client host: its homad sleeps with no timer, so the library rings
 # (proto/homa_shm.h's doorbell) after its record; A drops everything for
@@ -348,7 +385,7 @@ direct_echo "udp IPv4" 4 "$A4" 100 \
 UMAX6=$((MAX6 - 8))
 direct_echo "udp IPv6" 6 "$A6" 101 \
 	1,100,1000,$((UMAX6 - 1)),$UMAX6,$((UMAX6 + 1)),1500,40000 10 $UMAX6
-loss_case udp $UMAX
+loss_case udp $UMAX 100
 probe_case "udp: the direct socket receives nothing" 4 "$A4" 100
 probe_case "udp: the IPv6 direct socket receives nothing" 6 "$A6" 101
 stop_homads

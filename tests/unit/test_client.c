@@ -1088,6 +1088,82 @@ START_TEST(drx_parse__single_packet_response)
 }
 END_TEST
 
+/* A whole request, with or without an ack: what a request socket reads. */
+START_TEST(drx_parse__single_packet_request)
+{
+	static const uint8_t payload[] = "a request, read directly";
+	struct homa_pkt pkt = drx_resp(payload, sizeof(payload));
+	struct drx_in in;
+	size_t len;
+	uint8_t *b;
+
+	pkt.sender_id = DRX_SID ^ 1; /* even: the client's id */
+	for (int acked = 0; acked < 2; acked++) {
+		pkt.u.data.ack.client_id = acked ? 0x1234 : 0;
+		pkt.u.data.ack.server_port = acked ? 4321 : 0;
+		b = drx_ip(&pkt, 5, 0, &len);
+		memset(&in, 0x5c, sizeof(in));
+		ck_assert_int_eq(drx_parse(b, len, &in), 0);
+		ck_assert(in.request);
+		ck_assert_uint_eq(in.id, DRX_SID);
+		ck_assert_uint_eq(in.id & 1, 1);
+		ck_assert_uint_eq(in.sport, DRX_SPORT);
+		ck_assert_uint_eq(in.dport, DRX_DPORT);
+		ck_assert_uint_eq(in.length, sizeof(payload));
+		ck_assert_uint_eq(in.cutoff_version, 0xbeef);
+		ck_assert_uint_eq(in.ack_id, acked ? 0x1234 : 0);
+		ck_assert_uint_eq(in.ack_port, acked ? 4321 : 0);
+		ck_assert_int_eq(memcmp(in.payload, payload, sizeof(payload)),
+				 0);
+		free(b);
+	}
+	/* A response is not one. */
+	pkt = drx_resp(payload, sizeof(payload));
+	b = drx_ip(&pkt, 5, 0, &len);
+	ck_assert_int_eq(drx_parse(b, len, &in), 0);
+	ck_assert(!in.request);
+	ck_assert_uint_eq(in.ack_id, 0);
+	free(b);
+}
+END_TEST
+
+/* The requests taken lately: found by (id, client, port), the oldest
+ * forgotten first once full, each bucket chain intact after evictions. */
+START_TEST(srxseen__remembers_the_last_cap)
+{
+	struct srxseen t;
+	uint8_t a[16] = {[10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1};
+	uint8_t b[16];
+
+	memcpy(b, a, 16);
+	b[15] = 2;
+	ck_assert_int_eq(srxseen_init(&t, 0), -EINVAL);
+	ck_assert_int_eq(srxseen_init(&t, 12), -EINVAL); /* not 2^k */
+	ck_assert(!srxseen_has(&t, 1, a, 1));		 /* cap 0: nothing */
+	ck_assert_int_eq(srxseen_init(&t, 16), 0);
+	ck_assert(!srxseen_has(&t, 11, a, 5));
+	srxseen_add(&t, 11, a, 5);
+	ck_assert(srxseen_has(&t, 11, a, 5));
+	/* Another client, port or id is another request. */
+	ck_assert(!srxseen_has(&t, 11, b, 5));
+	ck_assert(!srxseen_has(&t, 11, a, 6));
+	ck_assert(!srxseen_has(&t, 13, a, 5));
+	srxseen_add(&t, 11, b, 5);
+	ck_assert(srxseen_has(&t, 11, b, 5));
+	/* 100 more: only the last 16 stay. */
+	for (uint64_t id = 101; id < 301; id += 2)
+		srxseen_add(&t, id, (id & 2) ? a : b, 7);
+	ck_assert(!srxseen_has(&t, 11, a, 5));
+	ck_assert(!srxseen_has(&t, 11, b, 5));
+	for (uint64_t id = 101; id < 301; id += 2)
+		ck_assert_int_eq(srxseen_has(&t, id, (id & 2) ? a : b, 7),
+				 id >= 301 - 2 * 16);
+	ck_assert_uint_eq(t.n, 16);
+	srxseen_destroy(&t);
+	ck_assert_ptr_null(t.e);
+}
+END_TEST
+
 START_TEST(drx_parse__bytes_past_the_ip_length_ignored)
 {
 	static const uint8_t payload[] = "hello, direct receive";
@@ -1243,10 +1319,13 @@ START_TEST(drx_parse__refuses_what_is_no_single_packet_response)
 	pkt.u.ack.acks[2].server_port = 3;
 	drx_pkt_refused(&pkt, "ACK");
 	pkt = ok;
-	pkt.sender_id = DRX_SID ^ 1;
-	drx_pkt_refused(&pkt, "even sender_id (a request)");
 	pkt.sender_id = 0;
 	drx_pkt_refused(&pkt, "sender_id 0");
+	/* A request's ack names a client RPC (an even id). */
+	pkt.sender_id = DRX_SID ^ 1;
+	pkt.u.data.ack.client_id = 7;
+	pkt.u.data.ack.server_port = 9;
+	drx_pkt_refused(&pkt, "a request acking an odd id");
 	/* A later packet of a longer message. */
 	pkt = ok;
 	pkt.u.data.offset = 1400;
@@ -1365,7 +1444,9 @@ START_TEST(drx_parse__random_bytes)
 		    in.homa_len != tot - ihl ||
 		    in.homa_len != HOMA_DATA_LEN + (size_t)in.length ||
 		    in.length == 0 || in.payload != in.homa + HOMA_DATA_LEN ||
-		    (in.id & 1) != 0 || memcmp(in.src + 12, b + 12, 4) != 0)
+		    (in.id & 1) != (in.request ? 1u : 0u) ||
+		    (!in.request && (in.ack_id | in.ack_port) != 0) ||
+		    (in.ack_id & 1) != 0 || memcmp(in.src + 12, b + 12, 4) != 0)
 			ck_abort_msg("iteration %u: accepted inconsistently",
 				     it);
 		free(b);
@@ -2680,6 +2761,8 @@ static Suite *client_suite(void)
 	tc = tcase_create("drx_parse");
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, drx_parse__single_packet_response);
+	tcase_add_test(tc, drx_parse__single_packet_request);
+	tcase_add_test(tc, srxseen__remembers_the_last_cap);
 	tcase_add_test(tc, drx_parse__bytes_past_the_ip_length_ignored);
 	tcase_add_test(tc, drx_parse__refuses_the_ip_header);
 	tcase_add_test(tc,

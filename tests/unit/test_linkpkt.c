@@ -1599,6 +1599,60 @@ static bool drx_ref(const uint8_t *p, size_t len, uint16_t *port, uint32_t *key)
 	return true;
 }
 
+/*
+ * Whether p[0..len), a raw IPv4 read, is a direct request; if so its
+ * port.  As drx_ref: a whole message in one DATA packet, but an even
+ * sender_id (its other bits anything) and the ack not looked at.
+ */
+static bool drx_req_ref(const uint8_t *p, size_t len, uint16_t *port)
+{
+	size_t ihl, homa;
+	const uint8_t *h;
+	uint32_t seg;
+
+	if (len < 1)
+		return false;
+	ihl = (size_t)(p[0] & 0x0f) * 4;
+	if (len < ihl || len - ihl < HOMA_DATA_LEN + 1)
+		return false;
+	h = p + ihl;
+	homa = len - ihl;
+	seg = (uint32_t)drx_get(h + DRX_OFF_SEG, 4);
+	if (h[DRX_OFF_TYPE] != HOMA_DATA || (h[DRX_OFF_ID + 7] & 1) ||
+	    drx_get(h + DRX_OFF_SEQ, 4) != 0 ||
+	    (seg != 0 && seg != 0xffffffffu) ||
+	    drx_get(h + DRX_OFF_MSGLEN, 4) != homa - HOMA_DATA_LEN)
+		return false;
+	*port = (uint16_t)drx_get(h + DRX_OFF_DPORT, 2);
+	return true;
+}
+
+/* Whether port is one of ports[0..n). */
+static bool drx_in(uint16_t port, const uint16_t *ports, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ports[i] == port)
+			return true;
+	return false;
+}
+
+/*
+ * Whether homad's prefix for response ports[0..n) and request
+ * req_ports[0..m) must drop p[0..len): a direct response to one of the
+ * first or a direct request to one of the second.
+ */
+static bool drx_drop_ref(const uint8_t *p, size_t len, const uint16_t *ports,
+			 unsigned n, const uint16_t *req_ports, unsigned m)
+{
+	uint16_t rp = 0, rq = 0;
+	uint32_t rk = 0;
+	bool resp = drx_ref(p, len, &rp, &rk), req = drx_req_ref(p, len, &rq);
+
+	REQUIRE(!(resp && req), "a response and a request at once");
+	return (resp && drx_in(rp, ports, n)) ||
+	       (req && drx_in(rq, req_ports, m));
+}
+
 /* Most bytes of IP header, options included, and of payload used. */
 #define DRX_PAYLOAD_MAX 1400
 #define DRX_PKT_MAX	(60 + HOMA_DATA_LEN + DRX_PAYLOAD_MAX + 64)
@@ -1607,13 +1661,17 @@ static bool drx_ref(const uint8_t *p, size_t len, uint16_t *port, uint32_t *key)
 /* The low word of the sender_id of the packets built (odd). */
 #define DRX_ID_LOW 0x0badf00du
 
+/* The sender_id of the requests built (even, bit 63 clear). */
+#define DRX_REQ_ID 0x2a0badf00cull
+
 /*
- * A direct packet for (port, key) into b: an IPv4 header of ihl words
- * (options NOPs), protocol 146, then a DATA header at offset 0 holding
- * the whole message, payload bytes.  Returns its length.
+ * A DATA packet into b: an IPv4 header of ihl words (options NOPs),
+ * protocol 146, then a DATA header to port with sender_id id, at offset
+ * 0, no ack, holding the whole message, payload bytes.  Returns its
+ * length.
  */
-static size_t drx_make(uint8_t *b, unsigned ihl, uint16_t port, uint32_t key,
-		       size_t payload)
+static size_t drx_make_id(uint8_t *b, unsigned ihl, uint16_t port, uint64_t id,
+			  size_t payload)
 {
 	struct homa_wire_data d;
 	size_t hl = (size_t)ihl * 4, len = hl + HOMA_DATA_LEN + payload;
@@ -1632,14 +1690,36 @@ static size_t drx_make(uint8_t *b, unsigned ihl, uint16_t port, uint32_t key,
 	d.common.dport = htons(port);
 	d.common.type = HOMA_DATA;
 	d.common.doff = (HOMA_DATA_LEN / 4) << 4;
-	d.common.sender_id =
-		htobe64(1ull << 63 | (uint64_t)key << 32 | DRX_ID_LOW);
+	d.common.sender_id = htobe64(id);
 	d.message_length = htonl((uint32_t)payload);
 	d.incoming = htonl((uint32_t)payload);
 	d.cutoff_version = htons(3);
 	memcpy(b + hl, &d, sizeof(d));
 	for (size_t i = 0; i < payload; i++)
 		b[hl + HOMA_DATA_LEN + i] = (uint8_t)(i * 7 + 1);
+	return len;
+}
+
+/* A direct response for (port, key) into b (drx_make_id). */
+static size_t drx_make(uint8_t *b, unsigned ihl, uint16_t port, uint32_t key,
+		       size_t payload)
+{
+	return drx_make_id(b, ihl, port,
+			   1ull << 63 | (uint64_t)key << 32 | DRX_ID_LOW,
+			   payload);
+}
+
+/*
+ * A direct request to port with sender_id id (even) into b, with an ack
+ * of the client RPC ack_id (0: none) at server port 4100.
+ */
+static size_t drx_make_req(uint8_t *b, unsigned ihl, uint16_t port, uint64_t id,
+			   uint64_t ack_id, size_t payload)
+{
+	size_t len = drx_make_id(b, ihl, port, id, payload);
+
+	drx_put(b + ihl * 4 + DRX_OFF_ACK, 8, ack_id);
+	drx_put(b + ihl * 4 + DRX_OFF_ACK + 8, 2, ack_id ? 4100 : 0);
 	return len;
 }
 
@@ -1661,20 +1741,38 @@ static size_t drx_client_make(struct sock_filter *f, uint16_t port,
 	return n;
 }
 
-/*
- * homad's prefix for ports[0..n) followed by tail[0..tn): checked as the
- * kernel would; the prefix's only return is 0.  Returns the whole length.
- */
-static size_t drx_drop_make(struct sock_filter *f, const uint16_t *ports,
-			    unsigned n, const struct sock_filter *tail,
-			    size_t tn)
+/* The server's program for port, checked as the kernel would. */
+static size_t drx_server_make(struct sock_filter *f, uint16_t port)
 {
-	size_t len =
-		linkpkt_drx_drop_build(f, LINKPKT_DRX_DROP_LEN(n), ports, n);
+	size_t n = linkpkt_drx_server_build(f, LINKPKT_DRX_SERVER_LEN, port);
 	enum tbpf_status s;
 
-	REQUIRE(len == LINKPKT_DRX_DROP_LEN(n), "drop: %u ports: length %zu", n,
-		len);
+	REQUIRE(n == LINKPKT_DRX_SERVER_LEN, "server: length %zu", n);
+	s = tbpf_check(f, n);
+	REQUIRE(s == TBPF_OK, "server: %s", tbpf_status_name[s]);
+	for (size_t i = 0; i < n; i++)
+		REQUIRE(f[i].code != (BPF_RET | BPF_K) || f[i].k == 0 ||
+				f[i].k == 0xffffffffu,
+			"server: RET %u", f[i].k);
+	return n;
+}
+
+/*
+ * homad's prefix for response ports[0..n) and request req_ports[0..m)
+ * (n + m > 0) followed by tail[0..tn): checked as the kernel would; the
+ * prefix's only return is 0.  Returns the whole length.
+ */
+static size_t drx_drop_make(struct sock_filter *f, const uint16_t *ports,
+			    unsigned n, const uint16_t *req_ports, unsigned m,
+			    const struct sock_filter *tail, size_t tn)
+{
+	size_t len = linkpkt_drx_drop_build(f, LINKPKT_DRX_DROP_LEN(n, m),
+					    ports, n, req_ports, m);
+	enum tbpf_status s;
+
+	REQUIRE(n + m > 0, "drop: no ports");
+	REQUIRE(len == LINKPKT_DRX_DROP_LEN(n, m),
+		"drop: %u + %u ports: length %zu", n, m, len);
 	for (size_t i = 0; i < len; i++)
 		REQUIRE(f[i].code != (BPF_RET | BPF_K) || f[i].k == 0,
 			"drop: RET %u", f[i].k);
@@ -1727,24 +1825,56 @@ static uint32_t drx_class_ref(const uint8_t *p, size_t len)
 #define DRX_TAIL(t) (t), sizeof(t) / sizeof((t)[0])
 
 /* A drop prefix for up to the most ports, with a tail after it. */
-#define DRX_DROP_ROOM (LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS) + 16)
+#define DRX_DROP_ROOM                                                         \
+	(LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS, LINKPKT_DRX_MAX_PORTS) + \
+	 16)
+
+/*
+ * p[0..len) through homad's prefix for response ports[0..n) and request
+ * req_ports[0..m), alone (before a RET of DRX_PASS), before a RET of all
+ * and before drx_class: it drops it (0) iff drop_yes, else falls through
+ * to what follows it.
+ */
+static void drx_drop_check(const uint8_t *p, size_t len, const uint16_t *ports,
+			   unsigned n, const uint16_t *req_ports, unsigned m,
+			   bool drop_yes, const char *what)
+{
+	struct sock_filter d[DRX_DROP_ROOM];
+	size_t dn;
+	uint32_t r;
+
+	dn = drx_drop_make(d, ports, n, req_ports, m, DRX_TAIL(drx_sentinel));
+	r = tbpf_ret(d, dn, p, len, what);
+	ck_assert_msg(r == (drop_yes ? 0 : DRX_PASS),
+		      "%s: drop (%u, %u ports): 0x%x", what, n, m, r);
+	dn = drx_drop_make(d, ports, n, req_ports, m, DRX_TAIL(drx_accept_all));
+	r = tbpf_ret(d, dn, p, len, what);
+	ck_assert_msg(r == (drop_yes ? 0 : 0xffffffffu),
+		      "%s: drop (%u, %u ports) + RET all: 0x%x", what, n, m, r);
+	dn = drx_drop_make(d, ports, n, req_ports, m, DRX_TAIL(drx_class));
+	r = tbpf_ret(d, dn, p, len, what);
+	ck_assert_msg(r == (drop_yes ? 0 : drx_class_ref(p, len)),
+		      "%s: drop (%u, %u ports) + class: 0x%x", what, n, m, r);
+}
 
 /*
  * p[0..len) through the client's program of (port, key) and homad's
- * prefix of ports[0..n) (alone, before a RET of all and before
- * drx_class): the client keeps it (0xffffffff) iff client_yes, the prefix
- * drops it (0) iff drop_yes, else falls through to what follows it.  The
- * reference must agree.
+ * prefix of response ports[0..n) (drx_drop_check): the client keeps it
+ * (0xffffffff) iff client_yes, the prefix drops it (0) iff drop_yes, else
+ * falls through to what follows it.  The reference must agree.  Then, as
+ * the references say: the server's program of port, and the prefix with
+ * the same ports as request ports too, and as request ports alone.
  */
 static void drx_expect(const uint8_t *p, size_t len, uint16_t port,
 		       uint32_t key, const uint16_t *ports, unsigned n,
 		       bool client_yes, bool drop_yes, const char *what)
 {
-	struct sock_filter c[LINKPKT_DRX_CLIENT_LEN], d[DRX_DROP_ROOM];
-	uint16_t rp = 0;
+	struct sock_filter c[LINKPKT_DRX_CLIENT_LEN], s[LINKPKT_DRX_SERVER_LEN];
+	uint16_t rp = 0, rq = 0;
 	uint32_t rk = 0, r;
 	bool direct = drx_ref(p, len, &rp, &rk), in = false;
-	size_t cn, dn;
+	bool req = drx_req_ref(p, len, &rq);
+	size_t cn, sn;
 
 	for (unsigned i = 0; i < n; i++)
 		in = in || (direct && ports[i] == rp);
@@ -1756,25 +1886,51 @@ static void drx_expect(const uint8_t *p, size_t len, uint16_t port,
 	r = tbpf_ret(c, cn, p, len, what);
 	ck_assert_msg(r == (client_yes ? 0xffffffffu : 0),
 		      "%s: client (%u, %#x): 0x%x", what, port, key, r);
-	dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_sentinel));
-	r = tbpf_ret(d, dn, p, len, what);
-	ck_assert_msg(r == (drop_yes ? 0 : DRX_PASS), "%s: drop: 0x%x", what,
-		      r);
-	dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_accept_all));
-	r = tbpf_ret(d, dn, p, len, what);
-	ck_assert_msg(r == (drop_yes ? 0 : 0xffffffffu),
-		      "%s: drop + RET all: 0x%x", what, r);
-	dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_class));
-	r = tbpf_ret(d, dn, p, len, what);
-	ck_assert_msg(r == (drop_yes ? 0 : drx_class_ref(p, len)),
-		      "%s: drop + class: 0x%x", what, r);
+	drx_drop_check(p, len, ports, n, NULL, 0, drop_yes, what);
+
+	sn = drx_server_make(s, port);
+	r = tbpf_ret(s, sn, p, len, what);
+	ck_assert_msg(r == (req && rq == port ? 0xffffffffu : 0),
+		      "%s: server %u: 0x%x", what, port, r);
+	drx_drop_check(p, len, ports, n, ports, n,
+		       drop_yes || (req && drx_in(rq, ports, n)), what);
+	drx_drop_check(p, len, NULL, 0, ports, n, req && drx_in(rq, ports, n),
+		       what);
+}
+
+/*
+ * p[0..len) through the server's program of port and homad's prefix of
+ * response ports[0..n) and request req_ports[0..m) (drx_drop_check): the
+ * server keeps it (0xffffffff) iff server_yes, the prefix drops it iff
+ * drop_yes.  The references must agree.
+ */
+static void drx_expect_req(const uint8_t *p, size_t len, uint16_t port,
+			   const uint16_t *ports, unsigned n,
+			   const uint16_t *req_ports, unsigned m,
+			   bool server_yes, bool drop_yes, const char *what)
+{
+	struct sock_filter s[LINKPKT_DRX_SERVER_LEN];
+	uint16_t rq = 0;
+	bool req = drx_req_ref(p, len, &rq);
+	uint32_t r;
+	size_t sn;
+
+	ck_assert_msg(server_yes == (req && rq == port),
+		      "%s: the reference disagrees (server)", what);
+	ck_assert_msg(drop_yes == drx_drop_ref(p, len, ports, n, req_ports, m),
+		      "%s: the reference disagrees (drop)", what);
+	sn = drx_server_make(s, port);
+	r = tbpf_ret(s, sn, p, len, what);
+	ck_assert_msg(r == (server_yes ? 0xffffffffu : 0),
+		      "%s: server %u: 0x%x", what, port, r);
+	drx_drop_check(p, len, ports, n, req_ports, m, drop_yes, what);
 }
 
 START_TEST(linkpkt_drx__lengths)
 {
 	static const unsigned ns[] = {1, 2, 64, LINKPKT_DRX_MAX_PORTS};
 	struct sock_filter
-		f[LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS + 1) + 4];
+		f[LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS + 1, 0) + 4];
 	uint16_t ports[LINKPKT_DRX_MAX_PORTS + 1];
 
 	for (unsigned i = 0; i <= LINKPKT_DRX_MAX_PORTS; i++)
@@ -1799,36 +1955,153 @@ START_TEST(linkpkt_drx__lengths)
 	ck_assert_uint_eq(linkpkt_drx_client_build(f, 0, 4000, 7), 0);
 	ck_assert_uint_eq(f[0].code, 0xeeee);
 
-	/* homad's, for 1 to the most ports. */
-	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(0), 0);
+	/* homad's, for 1 to the most response ports. */
+	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(0, 0), 0);
 	for (unsigned i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
-		size_t want = LINKPKT_DRX_DROP_LEN(ns[i]);
+		size_t want = LINKPKT_DRX_DROP_LEN(ns[i], 0);
 
 		memset(f, 0xee, sizeof(f));
-		ck_assert_uint_eq(linkpkt_drx_drop_build(f, want, ports, ns[i]),
-				  want);
+		ck_assert_uint_eq(
+			linkpkt_drx_drop_build(f, want, ports, ns[i], NULL, 0),
+			want);
 		f[want] = drx_sentinel[0];
 		ck_assert_int_eq(tbpf_check(f, want + 1), TBPF_OK);
 		memset(f, 0xee, sizeof(f));
-		ck_assert_uint_eq(
-			linkpkt_drx_drop_build(f, want + 3, ports, ns[i]),
-			want);
+		ck_assert_uint_eq(linkpkt_drx_drop_build(f, want + 3, ports,
+							 ns[i], NULL, 0),
+				  want);
 		ck_assert_uint_eq(f[want].code, 0xeeee);
 		memset(f, 0xee, sizeof(f));
-		ck_assert_uint_eq(
-			linkpkt_drx_drop_build(f, want - 1, ports, ns[i]), 0);
+		ck_assert_uint_eq(linkpkt_drx_drop_build(f, want - 1, ports,
+							 ns[i], NULL, 0),
+				  0);
 		ck_assert_uint_eq(f[0].code, 0xeeee);
 	}
 	/* No ports, too many, no room. */
-	ck_assert_uint_eq(
-		linkpkt_drx_drop_build(f, sizeof(f) / sizeof(f[0]), ports, 0),
-		0);
 	ck_assert_uint_eq(linkpkt_drx_drop_build(f, sizeof(f) / sizeof(f[0]),
-						 ports,
+						 ports, 0, NULL, 0),
+			  0);
+	ck_assert_uint_eq(
+		linkpkt_drx_drop_build(f, sizeof(f) / sizeof(f[0]), ports,
+				       LINKPKT_DRX_MAX_PORTS + 1, NULL, 0),
+		0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, 0, ports, 1, NULL, 0), 0);
+	ck_assert_uint_eq(f[0].code, 0xeeee);
+}
+END_TEST
+
+/*
+ * The server's program and homad's prefix with request ports: the lengths
+ * the header gives, nothing written past them, nothing at all with one
+ * instruction less room, and lists too long refused.
+ */
+START_TEST(linkpkt_drx__server_lengths)
+{
+	static const unsigned ns[] = {0, 1, 2, 64, 127, LINKPKT_DRX_MAX_PORTS};
+	struct sock_filter f[LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS + 1,
+						  LINKPKT_DRX_MAX_PORTS + 1) +
+			     4];
+	uint16_t ports[LINKPKT_DRX_MAX_PORTS + 1];
+	uint16_t req[LINKPKT_DRX_MAX_PORTS + 1];
+	const size_t room = sizeof(f) / sizeof(f[0]);
+	unsigned combos = 0;
+
+	for (unsigned i = 0; i <= LINKPKT_DRX_MAX_PORTS; i++) {
+		ports[i] = (uint16_t)(1000 + 3 * i);
+		req[i] = (uint16_t)(3000 + 5 * i);
+	}
+
+	/* The layout linkpkt.h documents: 25 + n, 19 + m, a RET. */
+	ck_assert_uint_eq(LINKPKT_DRX_SERVER_LEN, 22);
+	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(0, 0), 0);
+	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(5, 0), 26 + 5);
+	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(0, 5), 20 + 5);
+	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(5, 7), 45 + 5 + 7);
+	ck_assert_uint_eq(LINKPKT_DRX_DROP_LEN(LINKPKT_DRX_MAX_PORTS,
+					       LINKPKT_DRX_MAX_PORTS),
+			  45 + 2 * LINKPKT_DRX_MAX_PORTS);
+
+	/* The server's. */
+	memset(f, 0xee, sizeof(f));
+	ck_assert_uint_eq(
+		linkpkt_drx_server_build(f, LINKPKT_DRX_SERVER_LEN, 4000),
+		LINKPKT_DRX_SERVER_LEN);
+	ck_assert_int_eq(tbpf_check(f, LINKPKT_DRX_SERVER_LEN), TBPF_OK);
+	memset(f, 0xee, sizeof(f));
+	ck_assert_uint_eq(linkpkt_drx_server_build(f, room, 4000),
+			  LINKPKT_DRX_SERVER_LEN);
+	ck_assert_uint_eq(f[LINKPKT_DRX_SERVER_LEN].code, 0xeeee);
+	memset(f, 0xee, sizeof(f));
+	ck_assert_uint_eq(
+		linkpkt_drx_server_build(f, LINKPKT_DRX_SERVER_LEN - 1, 4000),
+		0);
+	ck_assert_uint_eq(linkpkt_drx_server_build(f, 0, 4000), 0);
+	ck_assert_uint_eq(f[0].code, 0xeeee);
+
+	/* homad's, for every pair of list sizes. */
+	for (unsigned i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		for (unsigned j = 0; j < sizeof(ns) / sizeof(ns[0]); j++) {
+			unsigned n = ns[i], m = ns[j];
+			size_t want = LINKPKT_DRX_DROP_LEN(n, m);
+
+			if (n + m == 0)
+				continue;
+			memset(f, 0xee, sizeof(f));
+			ck_assert_uint_eq(linkpkt_drx_drop_build(f, want, ports,
+								 n, req, m),
+					  want);
+			f[want] = drx_sentinel[0];
+			ck_assert_int_eq(tbpf_check(f, want + 1), TBPF_OK);
+			memset(f, 0xee, sizeof(f));
+			ck_assert_uint_eq(linkpkt_drx_drop_build(f, want + 3,
+								 ports, n, req,
+								 m),
+					  want);
+			ck_assert_uint_eq(f[want].code, 0xeeee);
+			memset(f, 0xee, sizeof(f));
+			ck_assert_uint_eq(linkpkt_drx_drop_build(f, want - 1,
+								 ports, n, req,
+								 m),
+					  0);
+			ck_assert_uint_eq(f[0].code, 0xeeee);
+			combos++;
+		}
+	ck_assert_uint_eq(combos, 6 * 6 - 1);
+
+	/* Either list too long, neither, no room: nothing written. */
+	memset(f, 0xee, sizeof(f));
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, ports, 0, req,
 						 LINKPKT_DRX_MAX_PORTS + 1),
 			  0);
-	ck_assert_uint_eq(linkpkt_drx_drop_build(f, 0, ports, 1), 0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, ports,
+						 LINKPKT_DRX_MAX_PORTS + 1, req,
+						 0),
+			  0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, ports, 1, req,
+						 LINKPKT_DRX_MAX_PORTS + 1),
+			  0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, ports,
+						 LINKPKT_DRX_MAX_PORTS + 1, req,
+						 1),
+			  0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, ports,
+						 LINKPKT_DRX_MAX_PORTS, req,
+						 LINKPKT_DRX_MAX_PORTS + 1),
+			  0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, ports,
+						 LINKPKT_DRX_MAX_PORTS + 1, req,
+						 LINKPKT_DRX_MAX_PORTS),
+			  0);
+	ck_assert_uint_eq(
+		linkpkt_drx_drop_build(f, room, ports, UINT32_MAX, req, 1), 0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, NULL, 0, NULL, 0), 0);
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, 0, ports, 1, req, 1), 0);
 	ck_assert_uint_eq(f[0].code, 0xeeee);
+	/* An empty list may be NULL. */
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, NULL, 0, req, 3),
+			  LINKPKT_DRX_DROP_LEN(0, 3));
+	ck_assert_uint_eq(linkpkt_drx_drop_build(f, room, ports, 3, NULL, 0),
+			  LINKPKT_DRX_DROP_LEN(3, 0));
 }
 END_TEST
 
@@ -2082,6 +2355,445 @@ START_TEST(linkpkt_drx__many_ports)
 }
 END_TEST
 
+/* ---- direct requests ---- */
+
+/*
+ * A direct request: kept by its server's program; dropped by homad's
+ * prefix when its request ports name the port, alone or among others,
+ * let through when only its response ports do, or neither.
+ */
+static void drx_request_case(unsigned ihl, size_t payload, uint16_t port,
+			     uint64_t id, uint64_t ack_id, uint32_t seg_offset)
+{
+	uint16_t in[4] = {(uint16_t)(port + 1), 7, port, (uint16_t)(port - 1)};
+	uint16_t out[2] = {(uint16_t)(port + 1), (uint16_t)(port - 1)};
+	uint8_t b[DRX_PKT_MAX];
+	size_t len = drx_make_req(b, ihl, port, id, ack_id, payload);
+	char what[160];
+
+	drx_put(b + ihl * 4 + DRX_OFF_SEG, 4, seg_offset);
+	snprintf(what, sizeof(what),
+		 "request: ihl %u, %zu bytes, port %u, id %#llx, ack %#llx, "
+		 "seg_offset %#x",
+		 ihl, payload, port, (unsigned long long)id,
+		 (unsigned long long)ack_id, seg_offset);
+	drx_expect_req(b, len, port, NULL, 0, &port, 1, true, true, what);
+	drx_expect_req(b, len, port, out, 2, in, 4, true, true, what);
+	drx_expect_req(b, len, port, in, 4, in, 4, true, true, what);
+	drx_expect_req(b, len, port, in, 4, out, 2, true, false, what);
+	drx_expect_req(b, len, port, in, 4, NULL, 0, true, false, what);
+	drx_expect_req(b, len, (uint16_t)(port + 1), out, 2, out, 2, false,
+		       false, what);
+}
+
+START_TEST(linkpkt_drx__request_direct)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	static const size_t payloads[] = {1, 2, 100, DRX_PAYLOAD_MAX};
+	static const uint16_t portv[] = {0, 1, 4000, 65535};
+	/* Any high bits, even a keyed response's; bit 0 clear. */
+	static const uint64_t ids[] = {
+		0,
+		2,
+		DRX_REQ_ID,
+		0x123456789abcdef0ull,
+		1ull << 63 | 0x2aull << 32 | (DRX_ID_LOW & ~1u),
+		0xfffffffffffffffeull,
+	};
+	static const uint64_t acks[] = {0, 2, 0x8000002a0badf00cull,
+					0xffffffffffffffffull};
+	unsigned cases = 0;
+
+	for (unsigned a = 0; a < sizeof(ihls) / sizeof(ihls[0]); a++)
+		for (unsigned c = 0; c < sizeof(payloads) / sizeof(payloads[0]);
+		     c++)
+			for (unsigned i = 0; i < 6 * 4 * 2; i++) {
+				drx_request_case(ihls[a], payloads[c],
+						 portv[(i + a + c) % 4],
+						 ids[i % 6], acks[i / 6 % 4],
+						 i / 24 ? HOMA_SEG_OFFSET_NONE
+							: 0);
+				cases++;
+			}
+	ck_assert_uint_eq(cases, 3 * 4 * 48);
+}
+END_TEST
+
+/* One change to a direct request to port; its new length. */
+static size_t drx_req_mutate(uint8_t *b, size_t len, unsigned ihl,
+			     unsigned which, const char **name)
+{
+	uint8_t *h = b + ihl * 4;
+	size_t payload = len - ihl * 4 - HOMA_DATA_LEN;
+
+	switch (which) {
+	case 0:
+		*name = "type GRANT";
+		h[DRX_OFF_TYPE] = HOMA_GRANT;
+		return len;
+	case 1:
+		*name = "type DATA | 0x80";
+		h[DRX_OFF_TYPE] = HOMA_DATA | 0x80;
+		return len;
+	case 2:
+		*name = "type 0";
+		h[DRX_OFF_TYPE] = 0;
+		return len;
+	case 3:
+		*name = "sender_id odd";
+		h[DRX_OFF_ID + 7] |= 1;
+		return len;
+	case 4:
+		*name = "sequence 1";
+		drx_put(h + DRX_OFF_SEQ, 4, 1);
+		return len;
+	case 5:
+		*name = "sequence 0x80000000";
+		drx_put(h + DRX_OFF_SEQ, 4, 0x80000000u);
+		return len;
+	case 6:
+		*name = "seg_offset 1";
+		drx_put(h + DRX_OFF_SEG, 4, 1);
+		return len;
+	case 7:
+		*name = "seg_offset 1400";
+		drx_put(h + DRX_OFF_SEG, 4, 1400);
+		return len;
+	case 8:
+		*name = "seg_offset 0xfffffffe";
+		drx_put(h + DRX_OFF_SEG, 4, 0xfffffffeu);
+		return len;
+	case 9:
+		*name = "message_length + 1";
+		drx_put(h + DRX_OFF_MSGLEN, 4, payload + 1);
+		return len;
+	case 10:
+		*name = "message_length - 1";
+		drx_put(h + DRX_OFF_MSGLEN, 4, payload - 1);
+		return len;
+	case 11:
+		*name = "message_length 0xffffffff";
+		drx_put(h + DRX_OFF_MSGLEN, 4, 0xffffffffu);
+		return len;
+	case 12:
+		*name = "message_length 0xffffffc8 (+ 56 wraps to 0)";
+		drx_put(h + DRX_OFF_MSGLEN, 4, 0u - HOMA_DATA_LEN);
+		return len;
+	case 13:
+		*name = "no payload";
+		return ihl * 4 + HOMA_DATA_LEN;
+	case 14:
+		*name = "no payload, message_length 0";
+		drx_put(h + DRX_OFF_MSGLEN, 4, 0);
+		return ihl * 4 + HOMA_DATA_LEN;
+	case 15:
+		*name = "a byte short";
+		return len - 1;
+	case 16:
+		*name = "a byte more";
+		b[len] = 0x5a;
+		return len + 1;
+	case 17:
+		*name = "dport + 1";
+		drx_put(h + DRX_OFF_DPORT, 2,
+			drx_get(h + DRX_OFF_DPORT, 2) + 1);
+		return len;
+	case 18:
+		*name = "dport byte-swapped";
+		drx_put(h + DRX_OFF_DPORT, 2,
+			__builtin_bswap16(
+				(uint16_t)drx_get(h + DRX_OFF_DPORT, 2)));
+		return len;
+	default:
+		*name = NULL;
+		return 0;
+	}
+}
+
+/*
+ * Every single change that makes a request not direct for its port: its
+ * server refuses it, homad's prefix lets it through whichever lists name
+ * the port (with an id of bit 63 clear, or an ack, an odd id is no direct
+ * response either).
+ */
+START_TEST(linkpkt_drx__request_not_direct)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	static const size_t payloads[] = {1, 100, DRX_PAYLOAD_MAX};
+	static const uint64_t ids[] = {DRX_REQ_ID,
+				       1ull << 63 | 0x2aull << 32 | 0x10};
+	static const uint64_t acks[] = {0, 0x44};
+	uint8_t b[DRX_PKT_MAX];
+	char what[200];
+	unsigned cases = 0;
+
+	for (unsigned a = 0; a < sizeof(ihls) / sizeof(ihls[0]); a++)
+		for (unsigned c = 0; c < sizeof(payloads) / sizeof(payloads[0]);
+		     c++)
+			for (unsigned k = 0; k < 4; k++)
+				for (unsigned m = 0;; m++) {
+					uint16_t port = 4003;
+					uint16_t ports[3] = {1, port, 65535};
+					uint16_t other[2] = {2, 3};
+					uint64_t id = ids[k % 2];
+					size_t len = drx_make_req(
+						b, ihls[a], port, id,
+						acks[k / 2], payloads[c]);
+					const char *name;
+
+					len = drx_req_mutate(b, len, ihls[a], m,
+							     &name);
+					if (name == NULL)
+						break;
+					/* An odd keyed id with no ack: a
+					 * direct response (linkpkt_drx__both).
+					 */
+					if (m == 3 && id >> 63 && k / 2 == 0)
+						continue;
+					snprintf(what, sizeof(what),
+						 "request: ihl %u, %zu bytes, "
+						 "id %#llx, ack %d: %s",
+						 ihls[a], payloads[c],
+						 (unsigned long long)id, k / 2,
+						 name);
+					drx_expect_req(b, len, port, NULL, 0,
+						       ports, 3, false, false,
+						       what);
+					drx_expect_req(b, len, port, ports, 3,
+						       ports, 3, false, false,
+						       what);
+					drx_expect_req(b, len, port, other, 2,
+						       ports, 3, false, false,
+						       what);
+					cases++;
+				}
+	ck_assert_uint_eq(cases, 9 * (4 * 19 - 1));
+}
+END_TEST
+
+/*
+ * Short packets and every cut of a direct request: its server refuses,
+ * homad's prefix lets each through (a load past the packet would end it
+ * with 0 and drop it).
+ */
+START_TEST(linkpkt_drx__request_short)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	uint8_t b[DRX_PKT_MAX], full[DRX_PKT_MAX];
+	uint16_t ports[1] = {4000};
+	char what[96];
+	size_t len, cut;
+
+	len = drx_make_req(b, 5, 4000, DRX_REQ_ID, 0, 1);
+	drx_expect_req(b, 20, 4000, NULL, 0, ports, 1, false, false,
+		       "IP header alone");
+	drx_expect_req(b, 30, 4000, ports, 1, ports, 1, false, false,
+		       "30 bytes");
+	memset(b + 20, 0, 80);
+	b[20 + DRX_OFF_TYPE] = HOMA_DATA;
+	drx_expect_req(b, 30, 4000, ports, 1, ports, 1, false, false,
+		       "30 bytes of DATA, all 0");
+	drx_expect_req(b, 20 + HOMA_DATA_LEN, 4000, ports, 1, ports, 1, false,
+		       false, "a DATA header, all 0");
+	/* One payload byte more, and it is a direct request to port 0. */
+	drx_expect_req(b, 20 + HOMA_DATA_LEN + 1, 0, ports, 1, NULL, 0, false,
+		       false, "a DATA header, all 0, 1 byte: port 0");
+	drx_put(b + 20 + DRX_OFF_MSGLEN, 4, 1);
+	drx_expect_req(b, 20 + HOMA_DATA_LEN + 1, 0, ports, 1, NULL, 0, true,
+		       false, "a DATA header, all 0 but length 1: port 0");
+	for (unsigned a = 0; a < sizeof(ihls) / sizeof(ihls[0]); a++) {
+		len = drx_make_req(full, ihls[a], 4000, DRX_REQ_ID, 6, 3);
+		for (cut = ihls[a] * 4; cut < len; cut++) {
+			memcpy(b, full, len);
+			drx_put(b + 2, 2, cut);
+			snprintf(what, sizeof(what),
+				 "request: ihl %u: cut at %zu", ihls[a], cut);
+			drx_expect_req(b, cut, 4000, NULL, 0, ports, 1, false,
+				       false, what);
+			drx_expect_req(b, cut, 4000, ports, 1, ports, 1, false,
+				       false, what);
+		}
+		drx_expect_req(full, len, 4000, ports, 1, ports, 1, true, true,
+			       "whole");
+	}
+}
+END_TEST
+
+/*
+ * homad's prefix with both lists, disjoint and overlapping: each kind is
+ * dropped when its own list names its port, never for the other list.
+ */
+START_TEST(linkpkt_drx__both)
+{
+	static const unsigned ihls[] = {5, 6, 15};
+	enum { P = 4000, Q = 5000 };
+	uint16_t p1[1] = {P}, q1[1] = {Q}, pq[2] = {P, Q}, qp[2] = {Q, P};
+	uint16_t none[2] = {1, 2};
+	uint8_t b[DRX_PKT_MAX];
+	size_t len;
+
+	for (unsigned a = 0; a < sizeof(ihls) / sizeof(ihls[0]); a++) {
+		unsigned ihl = ihls[a];
+		uint8_t *h = b + ihl * 4;
+
+		/* A direct response to P. */
+		len = drx_make(b, ihl, P, 7, 20);
+		drx_expect_req(b, len, P, p1, 1, q1, 1, false, true,
+			       "response to P; P / Q");
+		drx_expect_req(b, len, P, q1, 1, p1, 1, false, false,
+			       "response to P; Q / P");
+		drx_expect_req(b, len, P, pq, 2, qp, 2, false, true,
+			       "response to P; PQ / QP");
+		drx_expect_req(b, len, P, none, 2, pq, 2, false, false,
+			       "response to P; - / PQ");
+		drx_expect_req(b, len, P, NULL, 0, pq, 2, false, false,
+			       "response to P; none / PQ");
+		drx_expect_req(b, len, P, qp, 2, NULL, 0, false, true,
+			       "response to P; QP / none");
+		/* ... with an ack: neither kind. */
+		drx_put(h + DRX_OFF_ACK, 8, 0x1000);
+		drx_expect_req(b, len, P, pq, 2, qp, 2, false, false,
+			       "response to P with an ack; PQ / QP");
+		/* ... made even: a request, whatever the ack and id. */
+		h[DRX_OFF_ID + 7] &= 0xfe;
+		drx_expect_req(b, len, P, pq, 2, none, 2, true, false,
+			       "even response to P; PQ / -");
+		drx_expect_req(b, len, P, none, 2, qp, 2, true, true,
+			       "even response to P; - / QP");
+
+		/* A direct request to Q. */
+		len = drx_make_req(b, ihl, Q, DRX_REQ_ID, 0, 30);
+		drx_expect_req(b, len, Q, p1, 1, q1, 1, true, true,
+			       "request to Q; P / Q");
+		drx_expect_req(b, len, Q, q1, 1, p1, 1, true, false,
+			       "request to Q; Q / P");
+		drx_expect_req(b, len, Q, pq, 2, qp, 2, true, true,
+			       "request to Q; PQ / QP");
+		drx_expect_req(b, len, Q, pq, 2, none, 2, true, false,
+			       "request to Q; PQ / -");
+		drx_expect_req(b, len, Q, pq, 2, NULL, 0, true, false,
+			       "request to Q; PQ / none");
+		drx_expect_req(b, len, P, NULL, 0, qp, 2, false, true,
+			       "request to Q, server P; none / QP");
+		/* ... with an ack: still. */
+		len = drx_make_req(b, ihl, Q, DRX_REQ_ID, 0x3002, 30);
+		drx_expect_req(b, len, Q, p1, 1, q1, 1, true, true,
+			       "request to Q with an ack; P / Q");
+		drx_expect_req(b, len, Q, q1, 1, p1, 1, true, false,
+			       "request to Q with an ack; Q / P");
+		/* ... with sequence 1: neither. */
+		drx_put(h + DRX_OFF_SEQ, 4, 1);
+		drx_expect_req(b, len, Q, pq, 2, pq, 2, false, false,
+			       "request to Q at sequence 1; PQ / PQ");
+
+		/* A request with a keyed id (bit 63), no ack. */
+		len = drx_make_req(b, ihl, P,
+				   1ull << 63 | 7ull << 32 | (DRX_ID_LOW & ~1u),
+				   0, 5);
+		drx_expect_req(b, len, P, pq, 2, none, 2, true, false,
+			       "keyed request to P; PQ / -");
+		drx_expect_req(b, len, P, none, 2, pq, 2, true, true,
+			       "keyed request to P; - / PQ");
+		/* ... made odd: a direct response. */
+		h[DRX_OFF_ID + 7] |= 1;
+		drx_expect_req(b, len, P, pq, 2, none, 2, false, true,
+			       "odd keyed request to P; PQ / -");
+		drx_expect_req(b, len, P, none, 2, pq, 2, false, false,
+			       "odd keyed request to P; - / PQ");
+		drx_expect(b, len, P, 7, pq, 2, true, true,
+			   "odd keyed request to P: client");
+
+		/* Other types and a short DATA: neither. */
+		len = drx_make_req(b, ihl, P, DRX_REQ_ID, 0, 5);
+		h[DRX_OFF_TYPE] = HOMA_GRANT;
+		drx_expect_req(b, len, P, pq, 2, pq, 2, false, false,
+			       "GRANT to P; PQ / PQ");
+		drx_expect_req(b, ihl * 4 + HOMA_DATA_LEN, P, pq, 2, pq, 2,
+			       false, false, "DATA header alone; PQ / PQ");
+	}
+}
+END_TEST
+
+/*
+ * The longest lists, disjoint or the same: each port of each list drops
+ * its kind, wherever it is, and only its kind (unless the other list
+ * names it too); ports named by neither list pass.
+ */
+START_TEST(linkpkt_drx__both_many_ports)
+{
+	static const struct {
+		unsigned n, m;
+	} sizes[] = {
+		{LINKPKT_DRX_MAX_PORTS, 0},
+		{0, LINKPKT_DRX_MAX_PORTS},
+		{1, LINKPKT_DRX_MAX_PORTS},
+		{LINKPKT_DRX_MAX_PORTS, 1},
+		{LINKPKT_DRX_MAX_PORTS, LINKPKT_DRX_MAX_PORTS},
+		{127, 3},
+		{64, 64},
+	};
+	uint16_t ports[LINKPKT_DRX_MAX_PORTS], reqs[LINKPKT_DRX_MAX_PORTS];
+	uint8_t b[DRX_PKT_MAX];
+	char what[96];
+	size_t len;
+
+	for (unsigned i = 0; i < LINKPKT_DRX_MAX_PORTS; i++) {
+		ports[i] = (uint16_t)(40000 + 11 * i);
+		reqs[i] = (uint16_t)(20000 + 7 * i);
+	}
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]) * 2; k++) {
+		unsigned n = sizes[k / 2].n, m = sizes[k / 2].m;
+		const uint16_t *rl = k % 2 ? ports : reqs;
+
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t port = ports[i];
+
+			snprintf(what, sizeof(what),
+				 "%u / %u%s ports: response port %u", n, m,
+				 k % 2 ? " same" : "", i);
+			len = drx_make(b, 5 + i % 11, port, i, 1 + i);
+			drx_expect_req(b, len, port, ports, n, rl, m, false,
+				       true, what);
+			snprintf(what, sizeof(what),
+				 "%u / %u%s ports: request to response "
+				 "port %u",
+				 n, m, k % 2 ? " same" : "", i);
+			len = drx_make_req(b, 5 + i % 11, port, 2 * i, i,
+					   1 + i);
+			drx_expect_req(b, len, port, ports, n, rl, m, true,
+				       drx_in(port, rl, m), what);
+		}
+		for (unsigned j = 0; j < m; j++) {
+			uint16_t port = rl[j];
+
+			snprintf(what, sizeof(what),
+				 "%u / %u%s ports: request port %u", n, m,
+				 k % 2 ? " same" : "", j);
+			len = drx_make_req(b, 5 + j % 11, port, 4 * j, j,
+					   1 + j);
+			drx_expect_req(b, len, port, ports, n, rl, m, true,
+				       true, what);
+			snprintf(what, sizeof(what),
+				 "%u / %u%s ports: response to request "
+				 "port %u",
+				 n, m, k % 2 ? " same" : "", j);
+			len = drx_make(b, 5 + j % 11, port, j, 1 + j);
+			drx_expect_req(b, len, port, ports, n, rl, m, false,
+				       drx_in(port, ports, n), what);
+		}
+		len = drx_make_req(b, 5, 19999, DRX_REQ_ID, 0, 5);
+		drx_expect_req(b, len, 19999, ports, n, rl, m, true, false,
+			       "request to a port of neither list");
+		len = drx_make(b, 5, 39999, 1, 5);
+		drx_expect_req(b, len, 39999, ports, n, rl, m, false, false,
+			       "response to a port of neither list");
+		len = drx_make_req(b, 5, 65535, DRX_REQ_ID, 0, 5);
+		drx_expect_req(b, len, 65535, ports, n, rl, m, true, false,
+			       "request past the ports");
+	}
+}
+END_TEST
+
 #define DRX_ROUNDS 200000
 
 /*
@@ -2187,12 +2899,13 @@ START_TEST(linkpkt_drx__random)
 			"round %u: %zu bytes, client (%u, %#x): 0x%x, not "
 			"0x%x",
 			round, len, cp, ck, r, want);
-		dn = drx_drop_make(d, ports, n, DRX_TAIL(drx_sentinel));
+		dn = drx_drop_make(d, ports, n, NULL, 0,
+				   DRX_TAIL(drx_sentinel));
 		r = tbpf_ret(d, dn, b, len, "random drop");
 		REQUIRE(r == (in ? 0 : DRX_PASS),
 			"round %u: %zu bytes, direct %d, %u ports: drop 0x%x",
 			round, len, is, n, r);
-		en = drx_drop_make(e, ports, n, DRX_TAIL(drx_class));
+		en = drx_drop_make(e, ports, n, NULL, 0, DRX_TAIL(drx_class));
 		r = tbpf_ret(e, en, b, len, "random drop + class");
 		REQUIRE(r == (in ? 0 : drx_class_ref(b, len)),
 			"round %u: drop + class 0x%x", round, r);
@@ -2209,6 +2922,179 @@ START_TEST(linkpkt_drx__random)
 	ck_assert_uint_gt(dropped, DRX_ROUNDS / 50);
 	ck_assert_uint_gt(direct - dropped, DRX_ROUNDS / 100);
 	ck_assert_uint_gt(passed - (direct - dropped), DRX_ROUNDS / 4);
+}
+END_TEST
+
+#define DRX_ROUNDS_BOTH 100000
+
+/*
+ * As linkpkt_drx__random, from direct responses and direct requests (of
+ * any id and ack), with both lists of homad's prefix (either may be
+ * empty, sometimes the longest): the server's program keeps exactly the
+ * direct requests to its port, the prefix drops exactly what either
+ * reference says and lets every other through to what follows.
+ */
+START_TEST(linkpkt_drx__random_both)
+{
+	static const uint16_t port_pool[] = {0, 1, 4000, 4001, 0x8000, 65535};
+	static const uint32_t field_vals[] = {
+		0, 1, 0xffffffffu, 0x80000000u, HOMA_DATA, HOMA_GRANT};
+	static const unsigned field_off[] = {
+		DRX_OFF_DPORT, DRX_OFF_SEQ,	DRX_OFF_TYPE - 3,
+		DRX_OFF_ID,    DRX_OFF_ID + 4,	DRX_OFF_MSGLEN,
+		DRX_OFF_ACK,   DRX_OFF_ACK + 4, DRX_OFF_SEG};
+	struct sock_filter s[LINKPKT_DRX_SERVER_LEN], d[DRX_DROP_ROOM],
+		e[DRX_DROP_ROOM];
+	uint16_t ports[LINKPKT_DRX_MAX_PORTS], reqs[LINKPKT_DRX_MAX_PORTS];
+	unsigned resps = 0, requests = 0, kept = 0, drop_resp = 0;
+	unsigned drop_req = 0, passed_direct = 0, passed = 0;
+
+	rnd_state = 0x5851f42d4c957f2dull; /* its own sequence */
+	for (unsigned round = 0; round < DRX_ROUNDS_BOTH; round++) {
+		uint8_t b[DRX_PKT_MAX];
+		unsigned ihl = rnd() % 4 ? 5 : 5 + rnd() % 11, n, m;
+		uint16_t port = port_pool[rnd() % 6], rp = 0, rq = 0, sp;
+		uint32_t rk = 0, r, want;
+		size_t payload = rnd() % 8 ? 1 + rnd() % 64
+					   : 1 + rnd() % DRX_PAYLOAD_MAX;
+		size_t len, sn, dn, en, hl = (size_t)ihl * 4, max;
+		bool resp, req, drop;
+
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)rnd();
+		if (rnd() % 2) {
+			len = drx_make(b, ihl, port, rnd() & 0x7fffffff,
+				       payload);
+		} else {
+			uint64_t id = (uint64_t)rnd() << 32 | rnd();
+
+			switch (rnd() % 3) {
+			case 0:
+				id &= 0xffffffffull;
+				break;
+			case 1:
+				id |= 1ull << 63;
+				break;
+			}
+			len = drx_make_req(
+				b, ihl, port, id & ~1ull,
+				rnd() % 2 ? 0 : (uint64_t)rnd() << 32 | rnd(),
+				payload);
+		}
+		max = hl + HOMA_DATA_LEN + 8;
+		switch (round % 8) {
+		case 0: /* as made, or random bytes */
+			if (round % 16 == 8) {
+				len = 20 + rnd() % 120;
+				for (size_t i = 0; i < len; i++)
+					b[i] = (uint8_t)rnd();
+			}
+			break;
+		case 1:
+		case 2: /* a few bytes, mostly in the headers */
+			for (unsigned k = 1 + rnd() % 3; k > 0; k--) {
+				size_t at = rnd() % (len < max ? len : max);
+				uint8_t flip = (uint8_t)(1u << rnd() % 8);
+
+				b[at] = rnd() % 2 ? (uint8_t)rnd()
+						  : b[at] ^ flip;
+			}
+			break;
+		case 3:
+		case 4: /* one field a value that matters */
+			drx_put(b + hl + field_off[rnd() % 9], 4,
+				rnd() % 2 ? field_vals[rnd() % 6]
+					  : payload + rnd() % 3 - 1);
+			break;
+		case 5: /* another length */
+			len = rnd() % 2 ? 20 + rnd() % (len + 8 - 19)
+					: len + rnd() % 3 - 1;
+			break;
+		case 6: /* the IP header's length, or the id's parity */
+			if (rnd() % 2)
+				b[0] = (uint8_t)(0x40 | rnd() % 16);
+			else
+				b[hl + DRX_OFF_ID + 7] ^= 1;
+			break;
+		default: /* several of these */
+			b[rnd() % max] = (uint8_t)rnd();
+			drx_put(b + hl + field_off[rnd() % 9], 4,
+				field_vals[rnd() % 6]);
+			len = len + rnd() % 5 - 2;
+			break;
+		}
+		/* The IP header within the packet, as the kernel ensures. */
+		if ((size_t)(b[0] & 0x0f) * 4 > len)
+			b[0] = (uint8_t)((b[0] & 0xf0) |
+					 rnd() % (len / 4 < 15 ? len / 4 + 1
+							       : 16));
+		resp = drx_ref(b, len, &rp, &rk);
+		req = drx_req_ref(b, len, &rq);
+
+		/* homad's lists (one may be empty, or the longest), and the
+		 * server's port; each kind's port in its list, in the other,
+		 * or in neither. */
+		n = rnd() % 5;
+		m = rnd() % 5;
+		if (rnd() % 32 == 0)
+			n = LINKPKT_DRX_MAX_PORTS;
+		if (rnd() % 32 == 0)
+			m = LINKPKT_DRX_MAX_PORTS;
+		if (n + m == 0)
+			*(rnd() % 2 ? &n : &m) = 1;
+		for (unsigned i = 0; i < n; i++)
+			ports[i] = n > 8 ? (uint16_t)(40000 + 11 * i)
+					 : port_pool[rnd() % 6];
+		for (unsigned i = 0; i < m; i++)
+			reqs[i] = m > 8 ? (uint16_t)(20000 + 7 * i)
+					: port_pool[rnd() % 6];
+		if (resp && n > 0 && rnd() % 2)
+			ports[rnd() % n] = rp;
+		if (resp && m > 0 && rnd() % 4 == 0)
+			reqs[rnd() % m] = rp;
+		if (req && m > 0 && rnd() % 2)
+			reqs[rnd() % m] = rq;
+		if (req && n > 0 && rnd() % 4 == 0)
+			ports[rnd() % n] = rq;
+		sp = req && rnd() % 4 ? rq : port_pool[rnd() % 6];
+
+		sn = drx_server_make(s, sp);
+		r = tbpf_ret(s, sn, b, len, "random server");
+		want = req && rq == sp ? 0xffffffffu : 0;
+		REQUIRE(r == want,
+			"round %u: %zu bytes, server %u: 0x%x, not 0x%x", round,
+			len, sp, r, want);
+		drop = drx_drop_ref(b, len, ports, n, reqs, m);
+		dn = drx_drop_make(d, ports, n, reqs, m,
+				   DRX_TAIL(drx_sentinel));
+		r = tbpf_ret(d, dn, b, len, "random drop");
+		REQUIRE(r == (drop ? 0 : DRX_PASS),
+			"round %u: %zu bytes, response %d, request %d, "
+			"%u / %u ports: drop 0x%x",
+			round, len, resp, req, n, m, r);
+		en = drx_drop_make(e, ports, n, reqs, m, DRX_TAIL(drx_class));
+		r = tbpf_ret(e, en, b, len, "random drop + class");
+		REQUIRE(r == (drop ? 0 : drx_class_ref(b, len)),
+			"round %u: drop + class 0x%x", round, r);
+		resps += resp;
+		requests += req;
+		kept += want != 0;
+		drop_resp += drop && resp;
+		drop_req += drop && req;
+		passed_direct += !drop && (resp || req);
+		passed += !drop;
+	}
+	printf("drx both: %u rounds: %u direct responses, %u direct requests, "
+	       "%u kept by a server, %u responses and %u requests dropped by "
+	       "homad, %u let through (%u direct)\n",
+	       DRX_ROUNDS_BOTH, resps, requests, kept, drop_resp, drop_req,
+	       passed, passed_direct);
+	/* Every outcome seen often. */
+	ck_assert_uint_gt(kept, DRX_ROUNDS_BOTH / 50);
+	ck_assert_uint_gt(drop_resp, DRX_ROUNDS_BOTH / 50);
+	ck_assert_uint_gt(drop_req, DRX_ROUNDS_BOTH / 50);
+	ck_assert_uint_gt(passed_direct, DRX_ROUNDS_BOTH / 50);
+	ck_assert_uint_gt(passed - passed_direct, DRX_ROUNDS_BOTH / 4);
 }
 END_TEST
 
@@ -2259,6 +3145,13 @@ static Suite *linkpkt_suite(void)
 	tcase_add_test(tc, linkpkt_drx__short);
 	tcase_add_test(tc, linkpkt_drx__many_ports);
 	tcase_add_test(tc, linkpkt_drx__random);
+	tcase_add_test(tc, linkpkt_drx__server_lengths);
+	tcase_add_test(tc, linkpkt_drx__request_direct);
+	tcase_add_test(tc, linkpkt_drx__request_not_direct);
+	tcase_add_test(tc, linkpkt_drx__request_short);
+	tcase_add_test(tc, linkpkt_drx__both);
+	tcase_add_test(tc, linkpkt_drx__both_many_ports);
+	tcase_add_test(tc, linkpkt_drx__random_both);
 	suite_add_tcase(s, tc);
 	return s;
 }

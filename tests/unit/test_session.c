@@ -55,6 +55,11 @@ struct st {
 	unsigned drx_opens, drx_changes;
 	uint16_t drx_port;
 	uint32_t drx_key;
+	/* Request sockets: opened, revoked (each revoke before the
+	 * filters change: revoked_first), the last port. */
+	unsigned srx_opens, srx_revokes;
+	bool srx_revoked_first;
+	uint16_t srx_port;
 	/* Decoded events, in order. */
 	Homa__Client__DaemonMsg *ev[ST_MAX];
 	unsigned nev;
@@ -2393,7 +2398,37 @@ static int st_drx_open(void *arg, struct session *s, uint16_t port,
 
 static void st_drx_changed(void *arg)
 {
-	((struct st *)arg)->drx_changes++;
+	struct st *t = arg;
+
+	t->drx_changes++;
+	/* The filters give a port back only after its socket was revoked. */
+	if (t->srx_opens > 0 && t->srx_revokes > 0 && t->s.srx == false)
+		t->srx_revoked_first = t->srx_revokes == t->srx_opens;
+}
+
+static int st_srx_open(void *arg, struct session *s, uint16_t port, int *fd,
+		       int *keep, char *why, size_t whylen)
+{
+	struct st *t = arg;
+
+	(void)s;
+	(void)why;
+	(void)whylen;
+	*fd = st_memfd(64, 0);
+	*keep = dup(*fd);
+	t->srx_opens++;
+	t->srx_port = port;
+	return 0;
+}
+
+static void st_srx_revoke(void *arg, struct session *s, int keep)
+{
+	struct st *t = arg;
+
+	ck_assert(!s->srx);
+	ck_assert_int_ge(keep, 0);
+	close(keep);
+	t->srx_revokes++;
 }
 
 /* st_setup_direct, with direct receive offered and asked for. */
@@ -2607,6 +2642,287 @@ START_TEST(drx__received_forged)
 }
 END_TEST
 
+/* ---- direct receive of requests ------------------------------------------ */
+
+/* A Bind asking (or not) for a request socket; its Reply, which must
+ * carry a descriptor exactly when it grants one. */
+static Homa__Client__Reply *st_bind_srx(struct st *t, uint64_t seq,
+					uint32_t port, bool ask)
+{
+	Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+	Homa__Client__Bind b = HOMA__CLIENT__BIND__INIT;
+	Homa__Client__DaemonMsg *m;
+	struct session_ev *ev;
+	unsigned nfds;
+
+	b.port = port;
+	b.direct_requests = ask;
+	cm.seq = seq;
+	cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_BIND;
+	cm.bind = &b;
+	st_recv(t, &cm);
+	session_queue_pending(&t->s);
+	ev = session_ev_next(&t->s);
+	ck_assert_ptr_nonnull(ev);
+	nfds = ev->n_fds;
+	m = homa__client__daemon_msg__unpack(NULL, ev->len, ev->buf);
+	ck_assert_ptr_nonnull(m);
+	session_ev_done(&t->s, ev, (int)ev->len, t->now);
+	ck_assert_int_eq(m->ev_case, HOMA__CLIENT__DAEMON_MSG__EV_REPLY);
+	ck_assert_uint_eq(m->reply->seq, seq);
+	ck_assert_uint_eq(nfds, m->reply->direct_requests ? 1 : 0);
+	ck_assert_uint_lt(t->nev, ST_MAX);
+	t->ev[t->nev++] = m;
+	return m->reply;
+}
+
+/* st_setup_drx with request sockets offered. */
+static void st_setup_srx(struct st *t)
+{
+	st_setup_drx(t);
+	t->ops.direct_srx_open = st_srx_open;
+	t->ops.direct_srx_revoke = st_srx_revoke;
+}
+
+/* Granted with a Bind that asks, to the bound port only; given back by a
+ * Bind that does not ask, a Bind elsewhere, Shutdown and the session's
+ * end, each revoked before homad's filters take the port again. */
+START_TEST(srx__granted_at_bind_revoked_on_release)
+{
+	Homa__Client__Reply *r;
+	uint16_t ports[4];
+	const char *why;
+	struct st t;
+
+	st_setup_srx(&t);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	/* Not bound: refused (the default port serves no requests). */
+	r = st_bind_srx(&t, 1, 0, true);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert(!r->direct_requests);
+	ck_assert_str_eq(r->direct_requests_refusal, "the socket is not bound");
+	r = st_bind_srx(&t, 2, 100, true);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert(r->direct_requests);
+	ck_assert(t.s.srx);
+	ck_assert_uint_eq(t.srx_opens, 1);
+	ck_assert_uint_eq(t.srx_port, 100);
+	ck_assert_uint_eq(t.h.stats.chan_direct_srx_granted, 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_srx_refused, 1);
+	ck_assert_uint_eq(session_host_direct_srx_ports(&t.h, ports, 4), 1);
+	ck_assert_uint_eq(ports[0], 100);
+	/* The response socket's port is gone with the bind. */
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, ports, 4), 0);
+	/* Asked again for the same port: it has one. */
+	r = st_bind_srx(&t, 3, 100, true);
+	ck_assert(!r->direct_requests);
+	ck_assert_uint_eq(t.srx_opens, 1);
+	ck_assert(t.s.srx);
+	/* A Bind that does not ask gives it back. */
+	r = st_bind_srx(&t, 4, 100, false);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert(!t.s.srx);
+	ck_assert_uint_eq(t.srx_revokes, 1);
+	ck_assert(t.srx_revoked_first);
+	ck_assert_uint_eq(session_host_direct_srx_ports(&t.h, ports, 4), 0);
+	/* A bind elsewhere. */
+	st_bind_srx(&t, 5, 100, true);
+	ck_assert_uint_eq(t.srx_opens, 2);
+	st_bind_srx(&t, 6, 101, true);
+	ck_assert_uint_eq(t.srx_revokes, 2);
+	ck_assert_uint_eq(t.srx_opens, 3);
+	ck_assert_uint_eq(t.srx_port, 101);
+	/* Shutdown. */
+	{
+		Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+		Homa__Client__Shutdown sd = HOMA__CLIENT__SHUTDOWN__INIT;
+
+		cm.seq = 7;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_SHUTDOWN;
+		cm.shutdown = &sd;
+		st_recv(&t, &cm);
+	}
+	ck_assert(!t.s.srx);
+	ck_assert_uint_eq(t.srx_revokes, 3);
+	ck_assert_uint_eq(t.h.n_direct_srx, 0);
+	st_teardown_direct(&t);
+	ck_assert_uint_eq(t.srx_revokes, 3);
+
+	/* The session's end revokes it. */
+	st_setup_srx(&t);
+	ck_assert(st_open_direct(&t, AF_INET, &why));
+	ck_assert(st_bind_srx(&t, 1, 200, true)->direct_requests);
+	st_teardown_direct(&t);
+	ck_assert_uint_eq(t.srx_revokes, 1);
+	ck_assert(t.srx_revoked_first);
+	ck_assert_uint_eq(t.h.n_direct_srx, 0);
+
+	/* Refused: not offered; no direct receive at Open; the limit. */
+	for (int k = 0; k < 3; k++) {
+		st_setup_srx(&t);
+		if (k == 0)
+			t.ops.direct_srx_open = NULL;
+		else if (k == 1)
+			t.ask_drx = false;
+		ck_assert(st_open_direct(&t, AF_INET, &why));
+		if (k == 2)
+			t.h.n_direct_srx = SESSION_MAX_DIRECT_SRX;
+		r = st_bind_srx(&t, 1, 100, true);
+		ck_assert_int_eq(r->error, 0);
+		ck_assert(!r->direct_requests);
+		ck_assert_str_ne(r->direct_requests_refusal, "");
+		ck_assert(!t.s.srx);
+		ck_assert_uint_eq(t.srx_opens, 0);
+		ck_assert_uint_eq(t.h.stats.chan_direct_srx_refused, 1);
+		if (k == 2)
+			t.h.n_direct_srx = 0;
+		st_teardown_direct(&t);
+	}
+}
+END_TEST
+
+/* A session bound to port 100 with a request socket, its library view. */
+static void st_start_srx(struct st *t, struct hc_sock *hs)
+{
+	const char *why;
+
+	st_setup_srx(t);
+	ck_assert(st_open_direct(t, AF_INET, &why));
+	ck_assert(st_bind_srx(t, 1, 100, true)->direct_requests);
+	st_free_events(t);
+	st_lib(t, hs);
+}
+
+/* The ARRIVED record of request id (odd) of 300 bytes from 10.0.0.2:4000,
+ * acking ack_id (0: none) of port 100. */
+static void st_srx_rec(struct homa_direct_rec *rec, uint64_t id,
+		       uint64_t ack_id)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = HOMA_DIRECT_ARRIVED;
+	rec->id = id;
+	rec->port = 4000;
+	rec->length = 300;
+	rec->cookie = 1 | (ack_id ? 100u << 16 : 0); /* cutoffs, ack port */
+	rec->tx_offset = 0x48 | 0x44 << 8;	     /* the marker */
+	rec->ack_id = ack_id;
+	rec->addr[10] = rec->addr[11] = 0xff;
+	memcpy(rec->addr + 12, st_v4, 4);
+}
+
+/* The record makes the server RPC as homad's delivery would: a response
+ * command right after it (the ring drained first) is sent; a copy is
+ * counted; the next request's ack ends the answered RPC. */
+START_TEST(srx__arrived_makes_the_server_rpc)
+{
+	struct homa_direct_rec rec;
+	struct homa_pkt out;
+	struct hc_sock hs;
+	struct st t;
+	unsigned sent;
+
+	st_start_srx(&t, &hs);
+	st_srx_rec(&rec, 0x501, 0);
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	/* Not drained yet: the command drains it first. */
+	sent = t.sent;
+	st_response(&t, 0x501, st_v4, 4);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.h.stats.chan_direct_srx_records, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_requests, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_request_bytes, 300);
+	ck_assert_uint_eq(engine_metrics(t.e)->server_requests_done, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->homad_peers_seen, 1);
+	ck_assert_uint_eq(t.sent, sent + 1);
+	ck_assert_int_eq(wire_decode(t.last, t.last_len, &out), 0);
+	ck_assert_int_eq(out.type, HOMA_DATA);
+	ck_assert_uint_eq(out.sender_id, 0x501);
+	ck_assert_uint_eq(out.dport, 4000);
+	ck_assert_uint_eq(out.sport, 100);
+	st_free_events(&t);
+	/* A copy: counted, the session goes on. */
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 1);
+	ck_assert_uint_eq(t.h.stats.chan_direct_srx_stale, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_requests_stale, 1);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	/* The next request acks it: a response to it now is refused. */
+	st_srx_rec(&rec, 0x503, 0x500);
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_requests, 2);
+	st_response(&t, 0x501, st_v4, 4);
+	st_drain(&t);
+	ck_assert_uint_ge(t.nev, 1);
+	ck_assert_int_eq(t.ev[t.nev - 1]->ev_case,
+			 HOMA__CLIENT__DAEMON_MSG__EV_TX_RELEASED);
+	/* ... and the new one is answered. */
+	sent = t.sent;
+	st_response(&t, 0x503, st_v4, 4);
+	ck_assert_uint_eq(t.sent, sent + 1);
+	/* Once the socket serves no more: counted (stale), not bad. */
+	st_bind_srx(&t, 9, 101, false);
+	st_srx_rec(&rec, 0x505, 0);
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	ck_assert_uint_eq(session_host_direct_drain(&t.h, t.now), 1);
+	ck_assert_int_eq(t.s.state, SESS_OPEN);
+	ck_assert_uint_eq(t.h.stats.chan_direct_srx_records, 2);
+	ck_assert_uint_eq(t.h.stats.chan_direct_srx_stale, 2);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_requests, 2);
+	st_teardown_direct(&t);
+}
+END_TEST
+
+/* Bad ARRIVED records end the connection and make no RPC. */
+START_TEST(srx__arrived_forged)
+{
+	struct homa_direct_rec rec;
+	struct hc_sock hs;
+	struct st t;
+
+	st_start_srx(&t, &hs);
+	st_srx_rec(&rec, 0x501, 0);
+	switch (_i) {
+	case 0:
+		rec.flags = HOMA_DIRECT_F_PRIVATE;
+		break;
+	case 1: /* an ack of a server id */
+		rec.ack_id = 0x701;
+		break;
+	case 2: /* a client id */
+		rec.id = 0x500;
+		break;
+	case 3:
+		rec.port = 0;
+		break;
+	case 4:
+		memcpy(rec.addr, st_v6, 16);
+		break;
+	case 5:
+		rec.cookie = 1ull << 32;
+		break;
+	case 6:
+		rec.tx_offset = 1u << 24;
+		break;
+	case 7:
+		rec.length = 0;
+		break;
+	case 8:
+		rec.length = 1500 - 20 - HOMA_DATA_LEN + 1;
+		break;
+	default: /* a session that never had a request socket */
+		t.s.srx_ever = false;
+		break;
+	}
+	ck_assert_int_eq(direct_record(&hs, &rec), 0);
+	session_host_direct_drain(&t.h, t.now);
+	ck_assert_int_eq(t.s.state, SESS_DOOMED);
+	ck_assert_uint_eq(t.h.stats.chan_direct_bad, 1);
+	ck_assert_uint_eq(engine_metrics(t.e)->direct_requests, 0);
+	st_teardown_direct(&t);
+}
+END_TEST
+
 /* A DirectPacket command with the response packet encoded. */
 static void st_direct_packet(struct st *t, const uint8_t *src, size_t src_len,
 			     uint16_t dport, uint64_t sender_id,
@@ -2643,6 +2959,54 @@ static void st_direct_packet(struct st *t, const uint8_t *src, size_t src_len,
 	cm.direct_packet = &dp;
 	st_recv(t, &cm);
 }
+
+/* A request the library could not place: handled as read by homad (the
+ * request Delivered through the pool); one read before its socket was
+ * revoked is dropped; one its filter would not pass ends the connection. */
+START_TEST(srx__direct_packet)
+{
+	struct hc_sock hs;
+	struct st t;
+
+	st_start_srx(&t, &hs);
+	switch (_i) {
+	case 0:
+		st_direct_packet(&t, st_v4, 4, 100, 0x600, HOMA_DATA);
+		ck_assert_int_eq(t.s.state, SESS_OPEN);
+		st_drain(&t);
+		ck_assert_uint_eq(t.nev, 1);
+		ck_assert_int_eq(t.ev[0]->ev_case,
+				 HOMA__CLIENT__DAEMON_MSG__EV_DELIVERED);
+		ck_assert_uint_eq(t.ev[0]->delivered->id, 0x601);
+		ck_assert_uint_eq(t.ev[0]->delivered->length, 200);
+		ck_assert_uint_eq(t.h.stats.chan_direct_rx_fallback, 1);
+		break;
+	case 1: /* revoked; or read by an earlier one, of another port */
+	case 2:
+		if (_i == 1) {
+			st_bind_srx(&t, 2, 100, false);
+			st_free_events(&t);
+		}
+		st_direct_packet(&t, st_v4, 4, _i == 1 ? 100 : 101, 0x600,
+				 HOMA_DATA);
+		ck_assert_int_eq(t.s.state, SESS_OPEN);
+		ck_assert_uint_eq(t.h.stats.chan_direct_srx_late, 1);
+		st_drain(&t);
+		ck_assert_uint_eq(t.nev, 0);
+		break;
+	default:
+		if (_i == 3) /* never had a request socket */
+			t.s.srx_ever = false,
+			st_direct_packet(&t, st_v4, 4, 100, 0x600, HOMA_DATA);
+		else /* not DATA */
+			st_direct_packet(&t, st_v4, 4, 100, 0x600, HOMA_GRANT);
+		ck_assert_int_eq(t.s.state, SESS_DOOMED);
+		ck_assert_uint_eq(engine_metrics(t.e)->server_requests_done, 0);
+		break;
+	}
+	st_teardown_direct(&t);
+}
+END_TEST
 
 /* The fallback: homad handles the packet as if it had read it (the
  * response Delivered through the pool); anything the receive socket's
@@ -2758,6 +3122,10 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, drx__received_ends_rpc_quietly);
 	tcase_add_loop_test(tc, drx__received_forged, 0, 11);
 	tcase_add_loop_test(tc, drx__direct_packet, 0, 8);
+	tcase_add_test(tc, srx__granted_at_bind_revoked_on_release);
+	tcase_add_test(tc, srx__arrived_makes_the_server_rpc);
+	tcase_add_loop_test(tc, srx__arrived_forged, 0, 10);
+	tcase_add_loop_test(tc, srx__direct_packet, 0, 5);
 	suite_add_tcase(s, tc);
 	return s;
 }
