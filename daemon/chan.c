@@ -743,6 +743,43 @@ fail:
 }
 
 /*
+ * A raw IPv4 socket of protocol 146 for a client into *fd: the locked
+ * filter prog (emptied of what it queued before), a receive buffer of
+ * rcvbuf bytes (0: the default), bound as the send socket.  0, or a
+ * positive errno with a reason (what socket) in why.
+ */
+static int chan_raw_locked(struct chan *c, const struct sock_fprog *prog,
+			   int rcvbuf, const char *what, int *fd, char *why,
+			   size_t whylen)
+{
+	int e;
+
+	*fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
+	if (*fd < 0) {
+		e = errno;
+		snprintf(why, whylen, "%s socket: %s", what, strerror(e));
+		return e;
+	}
+	e = prog->len == 0 ? EINVAL : chan_lock_filter(*fd, prog);
+	if (e != 0) {
+		snprintf(why, whylen, "%s socket: filter: %s", what,
+			 strerror(e));
+		goto fail;
+	}
+	if (rcvbuf > 0 && setsockopt(*fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+				     sizeof(rcvbuf)) < 0)
+		(void)setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+				 sizeof(rcvbuf));
+	e = chan_direct_bind(c, *fd, AF_INET, what, why, whylen);
+	if (e == 0)
+		return 0;
+fail:
+	close(*fd);
+	*fd = -1;
+	return e;
+}
+
+/*
  * session_ops.direct_rx_open: a raw IPv4 socket of protocol 146 whose
  * locked filter keeps only the direct packets of (port, key) (linkpkt.h),
  * emptied of what it queued before the filter, bound as the send socket.
@@ -753,7 +790,6 @@ static int chan_direct_rx_open(void *arg, struct session *s, uint16_t port,
 	struct chan *c = arg;
 	struct sock_filter f[LINKPKT_DRX_CLIENT_LEN];
 	struct sock_fprog prog = {.filter = f};
-	int e;
 
 	(void)s;
 	*fd = -1;
@@ -763,25 +799,7 @@ static int chan_direct_rx_open(void *arg, struct session *s, uint16_t port,
 	}
 	prog.len = (unsigned short)linkpkt_drx_client_build(
 		f, LINKPKT_DRX_CLIENT_LEN, port, key);
-	*fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
-	if (*fd < 0) {
-		e = errno;
-		snprintf(why, whylen, "receive socket: %s", strerror(e));
-		return e;
-	}
-	e = prog.len == 0 ? EINVAL : chan_lock_filter(*fd, &prog);
-	if (e != 0) {
-		snprintf(why, whylen, "receive socket: filter: %s",
-			 strerror(e));
-		goto fail;
-	}
-	e = chan_direct_bind(c, *fd, AF_INET, "receive", why, whylen);
-	if (e == 0)
-		return 0;
-fail:
-	close(*fd);
-	*fd = -1;
-	return e;
+	return chan_raw_locked(c, &prog, 0, "receive", fd, why, whylen);
 }
 
 _Static_assert(SESSION_MAX_DIRECT_RX <= LINKPKT_DRX_MAX_PORTS &&
@@ -829,7 +847,7 @@ static int chan_direct_srx_open(void *arg, struct session *s, uint16_t port,
 	struct chan *c = arg;
 	struct sock_filter f[LINKPKT_DRX_SERVER_LEN];
 	struct sock_fprog prog = {.filter = f};
-	int e, big = CHAN_SRX_RCVBUF;
+	int e;
 
 	(void)s;
 	*fd = *keep = -1;
@@ -842,29 +860,15 @@ static int chan_direct_srx_open(void *arg, struct session *s, uint16_t port,
 	}
 	prog.len = (unsigned short)linkpkt_drx_server_build(
 		f, LINKPKT_DRX_SERVER_LEN, port);
-	*fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, HOMA_IPPROTO);
-	if (*fd < 0) {
-		e = errno;
-		snprintf(why, whylen, "request socket: %s", strerror(e));
-		return e;
-	}
-	e = prog.len == 0 ? EINVAL : chan_lock_filter(*fd, &prog);
-	if (e != 0) {
-		snprintf(why, whylen, "request socket: filter: %s",
-			 strerror(e));
-		goto fail;
-	}
-	if (setsockopt(*fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
-		(void)setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-	e = chan_direct_bind(c, *fd, AF_INET, "request", why, whylen);
+	e = chan_raw_locked(c, &prog, CHAN_SRX_RCVBUF, "request", fd, why,
+			    whylen);
 	if (e != 0)
-		goto fail;
+		return e;
 	*keep = fcntl(*fd, F_DUPFD_CLOEXEC, 0);
 	if (*keep >= 0)
 		return 0;
 	e = errno;
 	snprintf(why, whylen, "request socket: dup: %s", strerror(e));
-fail:
 	close(*fd);
 	*fd = -1;
 	return e;
@@ -894,10 +898,10 @@ static void chan_direct_rx_changed(void *arg)
 	struct chan *c = arg;
 	uint16_t ports[SESSION_MAX_DIRECT_RX];
 	uint16_t req[SESSION_MAX_DIRECT_SRX];
-	unsigned n = session_host_direct_rx_ports(&c->h, ports,
+	unsigned n = session_host_direct_rx_ports(&c->h, false, ports,
 						  SESSION_MAX_DIRECT_RX);
-	unsigned m = session_host_direct_srx_ports(&c->h, req,
-						   SESSION_MAX_DIRECT_SRX);
+	unsigned m = session_host_direct_rx_ports(&c->h, true, req,
+						  SESSION_MAX_DIRECT_SRX);
 	int r;
 
 	if (!c->drx_fn)

@@ -917,27 +917,16 @@ static void session_srx_stop(struct session *s)
 		h->ops->direct_rx_changed(h->ops_arg);
 }
 
-unsigned session_host_direct_srx_ports(const struct session_host *h,
-				       uint16_t *ports, unsigned max)
-{
-	const struct session *s;
-	unsigned n = 0;
-
-	TAILQ_FOREACH(s, &h->direct, direct_link)
-	if (s->srx && n < max)
-		ports[n++] = s->srx_port;
-	return n;
-}
-
 unsigned session_host_direct_rx_ports(const struct session_host *h,
-				      uint16_t *ports, unsigned max)
+				      bool requests, uint16_t *ports,
+				      unsigned max)
 {
 	const struct session *s;
 	unsigned n = 0;
 
 	TAILQ_FOREACH(s, &h->direct, direct_link)
-	if (s->drx && n < max)
-		ports[n++] = s->drx_port;
+	if (n < max && (requests ? s->srx : s->drx))
+		ports[n++] = requests ? s->srx_port : s->drx_port;
 	return n;
 }
 

@@ -401,14 +401,11 @@ unsigned session_direct_drain(struct session *s, uint64_t now);
 unsigned session_host_direct_drain(struct session_host *h, uint64_t now);
 /* Does an OPEN session's ring hold records not yet taken? */
 bool session_host_direct_pending(const struct session_host *h);
-/* The ports of the sessions using a direct receive socket, into
- * ports[0..max): how many. */
+/* The ports of the sessions using a direct receive socket (requests: a
+ * request socket), into ports[0..max): how many. */
 unsigned session_host_direct_rx_ports(const struct session_host *h,
-				      uint16_t *ports, unsigned max);
-/* The ports of the sessions with a request socket, into ports[0..max):
- * how many. */
-unsigned session_host_direct_srx_ports(const struct session_host *h,
-				       uint16_t *ports, unsigned max);
+				      bool requests, uint16_t *ports,
+				      unsigned max);
 
 /*
  * Write what DATA to peer p carries into homad's peer table t (seqlock per

@@ -420,6 +420,29 @@ static void engine_rx_data(struct homa_engine *e, struct homa_sock *s,
 	msgin_data(e, rpc, pkt, now);
 }
 
+/*
+ * A message the application received itself, as one DATA packet: its
+ * header into *pkt (no payload), sampled and its marker noted for peer.
+ */
+static void engine_direct_heard(struct homa_engine *e, struct homa_peer *peer,
+				struct homa_pkt *pkt, uint16_t sport,
+				uint16_t dport, uint64_t sender_id,
+				const struct engine_direct_rx *d, uint64_t now)
+{
+	memset(pkt, 0, sizeof(*pkt));
+	pkt->type = HOMA_DATA;
+	pkt->sport = sport;
+	pkt->dport = dport;
+	pkt->sender_id = sender_id;
+	pkt->u.data.message_length = d->length;
+	pkt->u.data.incoming = d->length;
+	pkt->u.data.payload_len = d->length;
+	pkt->u.data.cutoff_version = d->cutoff_version;
+	memcpy(pkt->u.data.pad, d->pad, sizeof(d->pad));
+	peer_rx_sample(e, peer, d->length, now);
+	engine_note_marker(e, peer, pkt);
+}
+
 int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
 			   uint64_t id, const struct homa_addr *server,
 			   const struct engine_direct_rx *d, uint64_t now,
@@ -440,18 +463,7 @@ int engine_direct_response(struct homa_engine *e, struct homa_sock *s,
 	/* What engine_rx_one and engine_rx_data do for any DATA. */
 	peer->heard_tick = e->ticks;
 	peer = peer_touch(e, peer, now);
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = HOMA_DATA;
-	pkt.sport = rpc->dport;
-	pkt.dport = s->port;
-	pkt.sender_id = id | 1;
-	pkt.u.data.message_length = d->length;
-	pkt.u.data.incoming = d->length;
-	pkt.u.data.payload_len = d->length;
-	pkt.u.data.cutoff_version = d->cutoff_version;
-	memcpy(pkt.u.data.pad, d->pad, sizeof(d->pad));
-	peer_rx_sample(e, peer, d->length, now);
-	engine_note_marker(e, peer, &pkt);
+	engine_direct_heard(e, peer, &pkt, rpc->dport, s->port, id | 1, d, now);
 	/* Not reaped here: *cookie stays valid until a later entry point
 	 * reaps the RPC and hands it to tx_release. */
 	return msgin_direct(e, rpc, &pkt, now, cookie);
@@ -482,18 +494,7 @@ int engine_direct_request(struct homa_engine *e, struct homa_sock *s,
 			    : peer_get(e, client, now);
 	if (peer == NULL)
 		return -ENOMEM;
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = HOMA_DATA;
-	pkt.sport = cport;
-	pkt.dport = s->port;
-	pkt.sender_id = id ^ 1;
-	pkt.u.data.message_length = d->length;
-	pkt.u.data.incoming = d->length;
-	pkt.u.data.payload_len = d->length;
-	pkt.u.data.cutoff_version = d->cutoff_version;
-	memcpy(pkt.u.data.pad, d->pad, sizeof(d->pad));
-	peer_rx_sample(e, peer, d->length, now);
-	engine_note_marker(e, peer, &pkt);
+	engine_direct_heard(e, peer, &pkt, cport, s->port, id ^ 1, d, now);
 	if (engine_lookup(e, s, id, peer, client) != NULL ||
 	    rpc_ended_find(e, client, id, now)) {
 		/* A copy of a request homad has, or delivered already. */

@@ -45,19 +45,22 @@
 #include "homa_shm.h"
 #include "session.h"
 
-#define FC_RX	      (1u << 20) /* the pretend rx pool memfd's size */
-#define FC_TX	      (1u << 20) /* the pretend tx area memfd's size */
-#define FC_FD_RX      1000
-#define FC_FD_TX      1001
-#define FC_FD_D0      1002   /* the direct-send descriptors: 1002 .. 1005 */
-#define FC_FD_RX_SOCK 1006   /* direct receive's socket */
-#define FC_KEY	      0x1234 /* the direct receive key of fc_direct's */
+#define FC_RX	       (1u << 20) /* the pretend rx pool memfd's size */
+#define FC_TX	       (1u << 20) /* the pretend tx area memfd's size */
+#define FC_FD_RX       1000
+#define FC_FD_TX       1001
+#define FC_FD_D0       1002 /* the direct-send descriptors: 1002 .. 1005 */
+#define FC_FD_RX_SOCK  1006 /* direct receive's socket */
+#define FC_FD_SRX      1007 /* a request socket, and homad's copy */
+#define FC_FD_SRX_KEEP 1008
+#define FC_KEY	       0x1234 /* the direct receive key of fc_direct's */
 
 static struct homa_engine *fc_engine;
 static struct homa_config fc_cfg;
 static struct session_host fc_host;
 static uint64_t fc_now = 1000000000ull;
-static unsigned fc_closed[7]; /* closes of FC_FD_RX .. FC_FD_RX_SOCK */
+static unsigned fc_closed[9]; /* closes of FC_FD_RX .. FC_FD_SRX_KEEP */
+static unsigned fc_srx_opens, fc_srx_revokes;
 static unsigned fc_drx_changes;
 static _Alignas(64) struct homa_direct_ring fc_ring;
 static bool fc_ring_mapped;
@@ -121,7 +124,7 @@ static void fc_unmap(void *arg, void *p, uint64_t size)
 static void fc_close(void *arg, int fd)
 {
 	(void)arg;
-	FUZZ_CHECK(fd >= FC_FD_RX && fd <= FC_FD_RX_SOCK);
+	FUZZ_CHECK(fd >= FC_FD_RX && fd <= FC_FD_SRX);
 	fc_closed[fd - FC_FD_RX]++;
 }
 
@@ -170,10 +173,36 @@ static void fc_direct_rx_changed(void *arg)
 	uint16_t ports[SESSION_MAX_DIRECT_RX];
 
 	(void)arg;
-	FUZZ_CHECK(session_host_direct_rx_ports(&fc_host, ports,
+	FUZZ_CHECK(session_host_direct_rx_ports(&fc_host, false, ports,
 						SESSION_MAX_DIRECT_RX) ==
 		   fc_host.n_direct_rx);
+	FUZZ_CHECK(session_host_direct_rx_ports(&fc_host, true, ports,
+						SESSION_MAX_DIRECT_RX) ==
+		   fc_host.n_direct_srx);
+	/* A port goes back to homad only once its socket is revoked. */
+	FUZZ_CHECK(fc_srx_opens - fc_srx_revokes == fc_host.n_direct_srx);
 	fc_drx_changes++;
+}
+
+static int fc_direct_srx_open(void *arg, struct session *s, uint16_t port,
+			      int *fd, int *keep, char *why, size_t whylen)
+{
+	(void)arg;
+	(void)why;
+	(void)whylen;
+	FUZZ_CHECK(port != 0 && port < HOMA_MIN_DEFAULT_PORT && !s->srx);
+	*fd = FC_FD_SRX;
+	*keep = FC_FD_SRX_KEEP;
+	fc_srx_opens++;
+	return 0;
+}
+
+static void fc_direct_srx_revoke(void *arg, struct session *s, int keep)
+{
+	(void)arg;
+	FUZZ_CHECK(keep == FC_FD_SRX_KEEP && !s->srx);
+	fc_closed[keep - FC_FD_RX]++;
+	fc_srx_revokes++;
 }
 
 static const struct session_ops fc_ops = {
@@ -185,6 +214,8 @@ static const struct session_ops fc_ops = {
 	.direct_close = fc_direct_close,
 	.direct_rx_open = fc_direct_rx_open,
 	.direct_rx_changed = fc_direct_rx_changed,
+	.direct_srx_open = fc_direct_srx_open,
+	.direct_srx_revoke = fc_direct_srx_revoke,
 };
 
 static void fc_setup(void)
@@ -289,6 +320,7 @@ static void fc_direct(const uint8_t *data, size_t size)
 	size_t open_len =
 		fc_open_msg(open, true, (mode & 128) ? AF_INET6 : AF_INET);
 	size_t n = (size > 1 ? size - 1 : 0) / sizeof(struct homa_direct_rec);
+	unsigned revokes0 = fc_srx_revokes;
 	struct session c;
 
 	if (n > HOMA_DIRECT_RING_ENTRIES)
@@ -309,13 +341,33 @@ static void fc_direct(const uint8_t *data, size_t size)
 	FUZZ_CHECK(fc_closed[5] == ((mode & 128) ? 1u : 0u));
 	FUZZ_CHECK(fc_closed[6] == 1);
 	FUZZ_CHECK(c.direct_v6 == ((mode & 128) != 0));
+	if (n % 2 == 1) {
+		/* An odd number of records: a server with a request socket
+		 * (ARRIVED records are its). */
+		Homa__Client__ClientMsg cm = HOMA__CLIENT__CLIENT_MSG__INIT;
+		Homa__Client__Bind b = HOMA__CLIENT__BIND__INIT;
+		uint8_t buf[64];
+
+		b.port = 100;
+		b.direct_requests = true;
+		cm.seq = 1;
+		cm.cmd_case = HOMA__CLIENT__CLIENT_MSG__CMD_BIND;
+		cm.bind = &b;
+		session_recv(&c, (int)homa__client__client_msg__pack(&cm, buf),
+			     buf, NULL, 0, false, fc_now);
+		FUZZ_CHECK(c.state == SESS_OPEN && c.srx && !c.drx);
+		fc_drain(&c);
+		FUZZ_CHECK(fc_closed[FC_FD_SRX - FC_FD_RX] == 1);
+	}
 	memcpy(fc_ring.rec, data + 1, n * sizeof(struct homa_direct_rec));
 	for (size_t i = 0; i < n; i++) {
 		struct homa_direct_rec *r = &fc_ring.rec[i];
 
 		if (mode & 1)
 			r->seq = i;
-		if (mode & 2)
+		if ((mode & 2) && r->kind == HOMA_DIRECT_ARRIVED)
+			r->id = 2 * (r->id % 64) + 1;
+		else if (mode & 2)
 			r->id = c.ids[0].first + 2 * (r->id % 64) +
 				(r->kind == HOMA_DIRECT_RESPONSE ? 1 : 0);
 		if (mode & 4) {
@@ -340,12 +392,20 @@ static void fc_direct(const uint8_t *data, size_t size)
 	if (c.state == SESS_OPEN && size <= HOMA_CLIENT_MAX_DATAGRAM) {
 		before = fc_host.stats;
 		memset(fc_closed, 0, sizeof(fc_closed));
+		revokes0 = fc_srx_revokes;
 		session_recv(&c, (int)size, data, NULL, 0, false, fc_now);
 		FUZZ_CHECK(c.state == SESS_OPEN || c.state == SESS_DOOMED);
 		fc_drain(&c);
 	}
 	fc_end(&c);
-	FUZZ_CHECK(fc_host.n_direct_rx == 0);
+	FUZZ_CHECK(fc_host.n_direct_rx == 0 && fc_host.n_direct_srx == 0);
+	/* Every request socket revoked, homad's copy closed then (the
+	 * input as a command may be a Bind that gives one back or takes
+	 * one). */
+	FUZZ_CHECK(fc_srx_opens == fc_srx_revokes);
+	FUZZ_CHECK(fc_closed[FC_FD_SRX_KEEP - FC_FD_RX] ==
+		   fc_srx_revokes - revokes0);
+	FUZZ_CHECK(n % 2 == 0 || fc_srx_revokes > revokes0);
 }
 
 static void fc_sessions(const uint8_t *data, size_t size)

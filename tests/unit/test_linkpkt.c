@@ -2797,6 +2797,72 @@ END_TEST
 #define DRX_ROUNDS 200000
 
 /*
+ * Change b[0..len) (a packet made with an IP header of hl bytes and payload
+ * bytes) the way round says: random bytes, a few bytes, one field, the
+ * length, the IP header's length (or, parity, the id's parity), several of
+ * these; then keep the IP header within the packet, as the kernel ensures.
+ * Returns the new length.
+ */
+static size_t drx_scramble(uint8_t *b, size_t len, size_t hl, size_t payload,
+			   unsigned round, bool parity)
+{
+	static const uint32_t field_vals[] = {
+		0, 1, 0xffffffffu, 0x80000000u, HOMA_DATA, HOMA_GRANT};
+	static const unsigned field_off[] = {
+		DRX_OFF_DPORT, DRX_OFF_SEQ,	DRX_OFF_TYPE - 3,
+		DRX_OFF_ID,    DRX_OFF_ID + 4,	DRX_OFF_MSGLEN,
+		DRX_OFF_ACK,   DRX_OFF_ACK + 4, DRX_OFF_SEG};
+	size_t max;
+
+	max = hl + HOMA_DATA_LEN + 8;
+	switch (round % 8) {
+	case 0: /* as made, or random bytes */
+		if (round % 16 == 8) {
+			len = 20 + rnd() % 120;
+			for (size_t i = 0; i < len; i++)
+				b[i] = (uint8_t)rnd();
+		}
+		break;
+	case 1:
+	case 2: /* a few bytes, mostly in the headers */
+		for (unsigned k = 1 + rnd() % 3; k > 0; k--) {
+			size_t at = rnd() % (len < max ? len : max);
+			uint8_t flip = (uint8_t)(1u << rnd() % 8);
+
+			b[at] = rnd() % 2 ? (uint8_t)rnd() : b[at] ^ flip;
+		}
+		break;
+	case 3:
+	case 4: /* one field a value that matters */
+		drx_put(b + hl + field_off[rnd() % 9], 4,
+			rnd() % 2 ? field_vals[rnd() % 6]
+				  : payload + rnd() % 3 - 1);
+		break;
+	case 5: /* another length */
+		len = rnd() % 2 ? 20 + rnd() % (len + 8 - 19)
+				: len + rnd() % 3 - 1;
+		break;
+	case 6: /* the IP header's length, or the id's parity */
+		if (!parity || rnd() % 2)
+			b[0] = (uint8_t)(0x40 | rnd() % 16);
+		else
+			b[hl + DRX_OFF_ID + 7] ^= 1;
+		break;
+	default: /* several of these */
+		b[rnd() % max] = (uint8_t)rnd();
+		drx_put(b + hl + field_off[rnd() % 9], 4,
+			field_vals[rnd() % 6]);
+		len = len + rnd() % 5 - 2;
+		break;
+	}
+	/* The IP header within the packet, as the kernel ensures. */
+	if ((size_t)(b[0] & 0x0f) * 4 > len)
+		b[0] = (uint8_t)((b[0] & 0xf0) |
+				 rnd() % (len / 4 < 15 ? len / 4 + 1 : 16));
+	return len;
+}
+
+/*
  * Packets made by changing random bytes, fields and lengths of a direct
  * one, and random ones: for random ports and (port, key), the client's
  * program keeps exactly the direct packets of its (port, key), homad's
@@ -2809,12 +2875,6 @@ START_TEST(linkpkt_drx__random)
 {
 	static const uint16_t port_pool[] = {0, 1, 4000, 4001, 0x8000, 65535};
 	static const uint32_t key_pool[] = {0, 1, 0x2a, 0x40000000, 0x7fffffff};
-	static const uint32_t field_vals[] = {
-		0, 1, 0xffffffffu, 0x80000000u, HOMA_DATA, HOMA_GRANT};
-	static const unsigned field_off[] = {
-		DRX_OFF_DPORT, DRX_OFF_SEQ,	DRX_OFF_TYPE - 3,
-		DRX_OFF_ID,    DRX_OFF_ID + 4,	DRX_OFF_MSGLEN,
-		DRX_OFF_ACK,   DRX_OFF_ACK + 4, DRX_OFF_SEG};
 	struct sock_filter c[LINKPKT_DRX_CLIENT_LEN], d[DRX_DROP_ROOM],
 		e[DRX_DROP_ROOM];
 	unsigned direct = 0, kept = 0, dropped = 0, passed = 0;
@@ -2829,56 +2889,13 @@ START_TEST(linkpkt_drx__random)
 		uint32_t rk = 0, ck, r, want;
 		size_t payload = rnd() % 8 ? 1 + rnd() % 64
 					   : 1 + rnd() % DRX_PAYLOAD_MAX;
-		size_t len, cn, dn, en, hl = (size_t)ihl * 4, max;
+		size_t len, cn, dn, en, hl = (size_t)ihl * 4;
 		bool is, in = false;
 
 		for (size_t i = 0; i < sizeof(b); i++)
 			b[i] = (uint8_t)rnd();
 		len = drx_make(b, ihl, port, key, payload);
-		max = hl + HOMA_DATA_LEN + 8;
-		switch (round % 8) {
-		case 0: /* as made, or random bytes */
-			if (round % 16 == 8) {
-				len = 20 + rnd() % 120;
-				for (size_t i = 0; i < len; i++)
-					b[i] = (uint8_t)rnd();
-			}
-			break;
-		case 1:
-		case 2: /* a few bytes, mostly in the headers */
-			for (unsigned k = 1 + rnd() % 3; k > 0; k--) {
-				size_t at = rnd() % (len < max ? len : max);
-				uint8_t flip = (uint8_t)(1u << rnd() % 8);
-
-				b[at] = rnd() % 2 ? (uint8_t)rnd()
-						  : b[at] ^ flip;
-			}
-			break;
-		case 3:
-		case 4: /* one field a value that matters */
-			drx_put(b + hl + field_off[rnd() % 9], 4,
-				rnd() % 2 ? field_vals[rnd() % 6]
-					  : payload + rnd() % 3 - 1);
-			break;
-		case 5: /* another length */
-			len = rnd() % 2 ? 20 + rnd() % (len + 8 - 19)
-					: len + rnd() % 3 - 1;
-			break;
-		case 6: /* the IP header's length */
-			b[0] = (uint8_t)(0x40 | rnd() % 16);
-			break;
-		default: /* several of these */
-			b[rnd() % max] = (uint8_t)rnd();
-			drx_put(b + hl + field_off[rnd() % 9], 4,
-				field_vals[rnd() % 6]);
-			len = len + rnd() % 5 - 2;
-			break;
-		}
-		/* The IP header within the packet, as the kernel ensures. */
-		if ((size_t)(b[0] & 0x0f) * 4 > len)
-			b[0] = (uint8_t)((b[0] & 0xf0) |
-					 rnd() % (len / 4 < 15 ? len / 4 + 1
-							       : 16));
+		len = drx_scramble(b, len, hl, payload, round, false);
 		is = drx_ref(b, len, &rp, &rk);
 
 		/* homad's ports, and the client's (port, key). */
@@ -2937,12 +2954,6 @@ END_TEST
 START_TEST(linkpkt_drx__random_both)
 {
 	static const uint16_t port_pool[] = {0, 1, 4000, 4001, 0x8000, 65535};
-	static const uint32_t field_vals[] = {
-		0, 1, 0xffffffffu, 0x80000000u, HOMA_DATA, HOMA_GRANT};
-	static const unsigned field_off[] = {
-		DRX_OFF_DPORT, DRX_OFF_SEQ,	DRX_OFF_TYPE - 3,
-		DRX_OFF_ID,    DRX_OFF_ID + 4,	DRX_OFF_MSGLEN,
-		DRX_OFF_ACK,   DRX_OFF_ACK + 4, DRX_OFF_SEG};
 	struct sock_filter s[LINKPKT_DRX_SERVER_LEN], d[DRX_DROP_ROOM],
 		e[DRX_DROP_ROOM];
 	uint16_t ports[LINKPKT_DRX_MAX_PORTS], reqs[LINKPKT_DRX_MAX_PORTS];
@@ -2957,7 +2968,7 @@ START_TEST(linkpkt_drx__random_both)
 		uint32_t rk = 0, r, want;
 		size_t payload = rnd() % 8 ? 1 + rnd() % 64
 					   : 1 + rnd() % DRX_PAYLOAD_MAX;
-		size_t len, sn, dn, en, hl = (size_t)ihl * 4, max;
+		size_t len, sn, dn, en, hl = (size_t)ihl * 4;
 		bool resp, req, drop;
 
 		for (size_t i = 0; i < sizeof(b); i++)
@@ -2981,53 +2992,7 @@ START_TEST(linkpkt_drx__random_both)
 				rnd() % 2 ? 0 : (uint64_t)rnd() << 32 | rnd(),
 				payload);
 		}
-		max = hl + HOMA_DATA_LEN + 8;
-		switch (round % 8) {
-		case 0: /* as made, or random bytes */
-			if (round % 16 == 8) {
-				len = 20 + rnd() % 120;
-				for (size_t i = 0; i < len; i++)
-					b[i] = (uint8_t)rnd();
-			}
-			break;
-		case 1:
-		case 2: /* a few bytes, mostly in the headers */
-			for (unsigned k = 1 + rnd() % 3; k > 0; k--) {
-				size_t at = rnd() % (len < max ? len : max);
-				uint8_t flip = (uint8_t)(1u << rnd() % 8);
-
-				b[at] = rnd() % 2 ? (uint8_t)rnd()
-						  : b[at] ^ flip;
-			}
-			break;
-		case 3:
-		case 4: /* one field a value that matters */
-			drx_put(b + hl + field_off[rnd() % 9], 4,
-				rnd() % 2 ? field_vals[rnd() % 6]
-					  : payload + rnd() % 3 - 1);
-			break;
-		case 5: /* another length */
-			len = rnd() % 2 ? 20 + rnd() % (len + 8 - 19)
-					: len + rnd() % 3 - 1;
-			break;
-		case 6: /* the IP header's length, or the id's parity */
-			if (rnd() % 2)
-				b[0] = (uint8_t)(0x40 | rnd() % 16);
-			else
-				b[hl + DRX_OFF_ID + 7] ^= 1;
-			break;
-		default: /* several of these */
-			b[rnd() % max] = (uint8_t)rnd();
-			drx_put(b + hl + field_off[rnd() % 9], 4,
-				field_vals[rnd() % 6]);
-			len = len + rnd() % 5 - 2;
-			break;
-		}
-		/* The IP header within the packet, as the kernel ensures. */
-		if ((size_t)(b[0] & 0x0f) * 4 > len)
-			b[0] = (uint8_t)((b[0] & 0xf0) |
-					 rnd() % (len / 4 < 15 ? len / 4 + 1
-							       : 16));
+		len = drx_scramble(b, len, hl, payload, round, true);
 		resp = drx_ref(b, len, &rp, &rk);
 		req = drx_req_ref(b, len, &rq);
 

@@ -2505,7 +2505,8 @@ START_TEST(drx__granted_keyed_ids)
 	ck_assert_ptr_nonnull(r->ids);
 	ck_assert_uint_eq(r->ids->first, first + 2ull * SESSION_ID_BLOCK);
 	st_free_events(&t);
-	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, ports, 4), 1);
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, false, ports, 4),
+			  1);
 	ck_assert_uint_eq(ports[0], t.drx_port);
 	/* A bind: the filter names the old port, so it ends. */
 	st_bind(&t, 6, 100);
@@ -2513,7 +2514,8 @@ START_TEST(drx__granted_keyed_ids)
 	ck_assert(!t.s.drx);
 	ck_assert_uint_eq(t.drx_changes, 2);
 	ck_assert_uint_eq(t.h.n_direct_rx, 0);
-	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, ports, 4), 0);
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, false, ports, 4),
+			  0);
 	st_teardown_direct(&t);
 	ck_assert_uint_eq(t.drx_changes, 2);
 
@@ -2709,10 +2711,12 @@ START_TEST(srx__granted_at_bind_revoked_on_release)
 	ck_assert_uint_eq(t.srx_port, 100);
 	ck_assert_uint_eq(t.h.stats.chan_direct_srx_granted, 1);
 	ck_assert_uint_eq(t.h.stats.chan_direct_srx_refused, 1);
-	ck_assert_uint_eq(session_host_direct_srx_ports(&t.h, ports, 4), 1);
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, true, ports, 4),
+			  1);
 	ck_assert_uint_eq(ports[0], 100);
 	/* The response socket's port is gone with the bind. */
-	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, ports, 4), 0);
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, false, ports, 4),
+			  0);
 	/* Asked again for the same port: it has one. */
 	r = st_bind_srx(&t, 3, 100, true);
 	ck_assert(!r->direct_requests);
@@ -2724,7 +2728,8 @@ START_TEST(srx__granted_at_bind_revoked_on_release)
 	ck_assert(!t.s.srx);
 	ck_assert_uint_eq(t.srx_revokes, 1);
 	ck_assert(t.srx_revoked_first);
-	ck_assert_uint_eq(session_host_direct_srx_ports(&t.h, ports, 4), 0);
+	ck_assert_uint_eq(session_host_direct_rx_ports(&t.h, true, ports, 4),
+			  0);
 	/* A bind elsewhere. */
 	st_bind_srx(&t, 5, 100, true);
 	ck_assert_uint_eq(t.srx_opens, 2);
