@@ -598,6 +598,10 @@ static void conn_handle_read(struct hc_sock *s, int n, unsigned max)
 	}
 	if (n < 0 && n != -EAGAIN)
 		conn_lost(s, -n);
+	/* homad is gone and cannot revoke our request socket (proto/
+	 * homa_shm.h): close it ourselves (no other thread reads now). */
+	if (s->dead && s->rfd >= 0)
+		drx_stop(s);
 	s->rx_more = (n > 0 && (unsigned)n == max) || s->drx_n == DRX_BATCH;
 	s->drx_n = 0;
 	pthread_cond_broadcast(&s->cond);

@@ -108,7 +108,11 @@
  * elsewhere, Shutdown, the session's end), binds it to a device index no
  * interface has (SO_BINDTOIFINDEX, INT_MAX): it receives nothing more,
  * and only a process with CAP_NET_RAW could bind it back.  homad gives
- * request sockets only when it can do that (it checks at start).
+ * request sockets only when it can do that (it checks at start).  If
+ * homad itself exits, nothing revokes them: the library closes its own
+ * once the connection is lost, but a client that keeps one reads the
+ * requests to that port until it closes it, also those of a server that
+ * binds the port under a later homad (a trust cost of direct send).
  *
  * A request received directly: id = the server RPC's (odd) id, the DATA's
  * sender_id ^ 1; port = the client's port (the DATA's source port); addr =

@@ -307,6 +307,15 @@ else
 	failed "$name" "$(echo "$out" | tr '\n' ' ')"
 fi
 
+# homad gone: nothing revokes a request socket then, so the library closes
+# its own as soon as it sees the connection lost (A's homad killed last).
+HOMA_SOCKET=$(sock a) ip netns exec "$A" timeout 60 "$E2E" srxloss -f 4 \
+	-p 104 --ready "$T_TMP/srxloss.ready" >"$T_TMP/srxloss.out" 2>&1 &
+SRXLOSS=$!
+T_PIDS="$T_PIDS $SRXLOSS"
+wait_for test -f "$T_TMP/srxloss.ready" ||
+	fail "srxloss did not start: $(cat "$T_TMP/srxloss.out")"
+
 # An idle client host: its homad sleeps with no timer, so the library rings
 # (proto/homa_shm.h's doorbell) after its record; A drops everything for
 # 300 ms, so the request is lost and only B's homad can resend it.
@@ -332,6 +341,13 @@ resent $(delta b resent_packets i0 i1)"
 else
 	failed "$name" "after $(($(now_ms) - t0)) ms: \
 $(tr '\n' ' ' <"$T_TMP/idle.out")"
+fi
+name="direct receive: homad gone, the library closes its request socket"
+kill -KILL "$HA"
+if wait "$SRXLOSS"; then
+	pass "$name" "$(cat "$T_TMP/srxloss.out")"
+else
+	failed "$name" "$(tr '\n' ' ' <"$T_TMP/srxloss.out")"
 fi
 stop_homads
 

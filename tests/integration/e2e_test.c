@@ -52,6 +52,10 @@
  *       bound to its own address (the same each time; --home ADDR: that
  *       one) while one is outstanding; checked again after a second
  *       round of one RPC.
+ *   e2e_test srxloss -f 4 -p PORT --ready FILE
+ *       Bind PORT with a request socket (direct receive of requests),
+ *       write FILE, wait until the connection to homad is lost: the
+ *       library must have closed the request socket by then.
  *   e2e_test hold -f 4|6 -d ADDR --sink PORT -n N --size BYTES
  *                 --ready FILE
  *       N requests to a sink, then FILE, then sleep (e2e.sh kills it).
@@ -579,6 +583,62 @@ static void e2e_check_parked(bool want, const char *when)
 	}
 	if (found < 0)
 		e2e_fail("%s: no direct-receive socket", when);
+}
+
+/* This process's raw IPv4 sockets of protocol 146: how many. */
+static int e2e_raw146_count(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		int type = 0, proto = 0, dom = 0;
+		socklen_t l = sizeof(int);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+		    type != SOCK_RAW)
+			continue;
+		l = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ||
+		    dom != AF_INET)
+			continue;
+		l = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 &&
+		    proto == 146)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * srxloss: bound to -p with a request socket (this process's one raw
+ * IPv4 socket of protocol 146 once bound), then wait until the
+ * connection to homad is lost (the test kills homad): the library must
+ * have closed the request socket itself (homad cannot revoke it now).
+ */
+static int cmd_srxloss(void)
+{
+	struct hc_sock *s = e2e_open(0);
+	struct hc_msg m;
+	int rc;
+
+	if ((rc = hc_bind(s, opt.port)) != 0)
+		e2e_fail("bind %u: %s", opt.port, hc_strerror(rc));
+	if (e2e_raw146_count() != 1)
+		e2e_fail("bound: %d raw sockets of protocol 146, not the one "
+			 "request socket",
+			 e2e_raw146_count());
+	e2e_write_ready("bound");
+	while ((rc = hc_recv(s, 0, 30000, &m)) >= 0)
+		hc_recycle(s, &m);
+	if (rc == -EAGAIN || rc == -ETIMEDOUT)
+		e2e_fail("homad did not go away");
+	if (e2e_raw146_count() != 0)
+		e2e_fail("homad gone (%s), the request socket still open",
+			 hc_strerror(rc));
+	printf("the request socket closed with the connection (%s)\n",
+	       hc_strerror(rc));
+	hc_close(s);
+	return 0;
 }
 
 static int cmd_hoard(void)
@@ -1791,7 +1851,7 @@ int main(int argc, char **argv)
 		{"shutdown", cmd_shutdown}, {"bind", cmd_bind},
 		{"pool", cmd_pool},	    {"einval", cmd_einval},
 		{"hold", cmd_hold},	    {"block", cmd_block},
-		{"hoard", cmd_hoard},
+		{"hoard", cmd_hoard},	    {"srxloss", cmd_srxloss},
 	};
 	int c;
 
