@@ -28,7 +28,9 @@
 #     request socket as a hostile server without CAP_NET_RAW sees it
 #     (chan_test srxprobe): its filter locked, only whole requests to its
 #     port, revoked with its port (a kept descriptor reads nothing of the
-#     next server's requests and cannot be bound back);
+#     next server's requests and cannot be bound back); with A's homad
+#     killed, a server's library closes its request socket itself
+#     (e2e_test srxloss);
 #   - loss: A and B drop 30% of what they receive (test.rx_drop), B's
 #     library 30% of what its receive socket reads and A's server 30% of
 #     what its request socket reads ($HOMA_TEST_DRX_DROP):
