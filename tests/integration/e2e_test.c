@@ -531,20 +531,18 @@ gone:
 
 /* N echoes outstanding, every response held until all are in. */
 /*
- * --parked: the library's direct-receive socket (this process's only raw
- * IPv4 socket of protocol 146) must be parked (bound to 224.0.0.0) or
- * not (bound to any address), as want says.
+ * This process's raw IPv4 sockets of protocol 146: how many, the first
+ * one's descriptor in *first (if not NULL; -1: none).
  */
-static void e2e_check_parked(bool want, const char *when)
+static int e2e_raw146(int *first)
 {
-	static in_addr_t home; /* where it was unparked first (0: any) */
-	int found = -1;
+	int n = 0;
 
+	if (first != NULL)
+		*first = -1;
 	for (int fd = 0; fd < 4096; fd++) {
 		int type = 0, proto = 0, dom = 0;
 		socklen_t l = sizeof(int);
-		struct sockaddr_in a;
-		socklen_t al = sizeof(a);
 
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
 		    type != SOCK_RAW)
@@ -557,56 +555,46 @@ static void e2e_check_parked(bool want, const char *when)
 		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 ||
 		    proto != 146)
 			continue;
-		if (found >= 0)
-			e2e_fail("two raw sockets of protocol 146: %d, %d",
-				 found, fd);
-		found = fd;
-		memset(&a, 0, sizeof(a));
-		if (getsockname(fd, (struct sockaddr *)&a, &al) < 0)
-			e2e_fail("getsockname: %s", strerror(errno));
-		if (want && a.sin_addr.s_addr != htonl(0xe0000000u))
-			e2e_fail("%s: the receive socket is not parked (%s)",
-				 when, inet_ntoa(a.sin_addr));
-		if (!want && a.sin_addr.s_addr == htonl(0xe0000000u))
-			e2e_fail("%s: the receive socket is parked", when);
-		/* Unparked: bound where homad bound it (--home), every
-		 * time. */
-		if (!want && home == 0 && opt.home != NULL &&
-		    inet_pton(AF_INET, opt.home, &home) != 1)
-			e2e_fail("--home %s: not an IPv4 address", opt.home);
-		if (!want && home != 0 && a.sin_addr.s_addr != home)
-			e2e_fail("%s: the receive socket is bound to %s, "
-				 "not where it was",
-				 when, inet_ntoa(a.sin_addr));
-		if (!want)
-			home = a.sin_addr.s_addr;
-	}
-	if (found < 0)
-		e2e_fail("%s: no direct-receive socket", when);
-}
-
-/* This process's raw IPv4 sockets of protocol 146: how many. */
-static int e2e_raw146_count(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 4096; fd++) {
-		int type = 0, proto = 0, dom = 0;
-		socklen_t l = sizeof(int);
-
-		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
-		    type != SOCK_RAW)
-			continue;
-		l = sizeof(int);
-		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ||
-		    dom != AF_INET)
-			continue;
-		l = sizeof(int);
-		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 &&
-		    proto == 146)
-			n++;
+		if (n++ == 0 && first != NULL)
+			*first = fd;
 	}
 	return n;
+}
+
+/*
+ * --parked: the library's direct-receive socket (this process's only raw
+ * IPv4 socket of protocol 146) must be parked (bound to 224.0.0.0) or
+ * not (bound to any address), as want says.
+ */
+static void e2e_check_parked(bool want, const char *when)
+{
+	static in_addr_t home; /* where it was unparked first (0: any) */
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int fd, n = e2e_raw146(&fd);
+
+	if (n == 0)
+		e2e_fail("%s: no direct-receive socket", when);
+	if (n > 1)
+		e2e_fail("%s: %d raw sockets of protocol 146", when, n);
+	memset(&a, 0, sizeof(a));
+	if (getsockname(fd, (struct sockaddr *)&a, &al) < 0)
+		e2e_fail("getsockname: %s", strerror(errno));
+	if (want && a.sin_addr.s_addr != htonl(0xe0000000u))
+		e2e_fail("%s: the receive socket is not parked (%s)", when,
+			 inet_ntoa(a.sin_addr));
+	if (!want && a.sin_addr.s_addr == htonl(0xe0000000u))
+		e2e_fail("%s: the receive socket is parked", when);
+	/* Unparked: bound where homad bound it (--home), every time. */
+	if (!want && home == 0 && opt.home != NULL &&
+	    inet_pton(AF_INET, opt.home, &home) != 1)
+		e2e_fail("--home %s: not an IPv4 address", opt.home);
+	if (!want && home != 0 && a.sin_addr.s_addr != home)
+		e2e_fail("%s: the receive socket is bound to %s, not where it "
+			 "was",
+			 when, inet_ntoa(a.sin_addr));
+	if (!want)
+		home = a.sin_addr.s_addr;
 }
 
 /*
@@ -623,16 +611,16 @@ static int cmd_srxloss(void)
 
 	if ((rc = hc_bind(s, opt.port)) != 0)
 		e2e_fail("bind %u: %s", opt.port, hc_strerror(rc));
-	if (e2e_raw146_count() != 1)
+	if (e2e_raw146(NULL) != 1)
 		e2e_fail("bound: %d raw sockets of protocol 146, not the one "
 			 "request socket",
-			 e2e_raw146_count());
+			 e2e_raw146(NULL));
 	e2e_write_ready("bound");
 	while ((rc = hc_recv(s, 0, 30000, &m)) >= 0)
 		hc_recycle(s, &m);
 	if (rc == -EAGAIN || rc == -ETIMEDOUT)
 		e2e_fail("homad did not go away");
-	if (e2e_raw146_count() != 0)
+	if (e2e_raw146(NULL) != 0)
 		e2e_fail("homad gone (%s), the request socket still open",
 			 hc_strerror(rc));
 	printf("the request socket closed with the connection (%s)\n",
