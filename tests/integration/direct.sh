@@ -17,7 +17,8 @@
 #     single-packet responses itself (B's direct_responses and
 #     chan_direct_rx_records, none handed back), and A's server library
 #     the single-packet requests (its request socket: A's direct_requests
-#     and chan_direct_srx_records); 600 responses held
+#     and chan_direct_srx_records), also an AF_INET6 server's from IPv4
+#     clients (v4-mapped); 600 responses held
 #     unrecycled at once, more than the library's own area takes: the rest
 #     handed to B's homad (DirectPacket, direct_fallback_packets), all
 #     exact; an event loop polling hc_fd gets every response without a
@@ -282,6 +283,9 @@ direct_echo "ip IPv6" 6 "$A6" 101 "$SIZES6" $((2 * NDIRECT)) $MAX6
 # An AF_INET6 socket's IPv4 peer (v4-mapped): the IPv4 send socket.
 direct_echo "ip AF_INET6 to IPv4" 6 "$A4" 100 "$SIZES" $((2 * NDIRECT)) $MAX \
 	$((2 * NDIRECT))
+# An AF_INET6 server's IPv4 clients (v4-mapped): its request socket.
+direct_echo "ip IPv4 to an AF_INET6 server" 4 "$A4" 101 "$SIZES" \
+	$((2 * NDIRECT)) $MAX $((2 * NDIRECT))
 probe_case "ip: the IPv6 direct socket receives nothing" 6 "$A6" 101
 
 # A server whose request socket drops 30% of what it reads: A's homad no
