@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,19 +366,26 @@ static void dp_rx(void *arg, const void *pkt, size_t len,
 	 * Direct send: a packet about a client RPC the engine does not know
 	 * may answer a request whose ring record came after the last drain;
 	 * a client's ack of a server RPC still in service, a response sent
-	 * the same way.  Direct receive of requests: a packet about a server
-	 * RPC the engine does not know (a RESEND, the rest of a request) may
-	 * follow the record of its request.
+	 * the same way.  Direct receive of requests: a control packet about
+	 * a server RPC the engine does not know (a RESEND) may follow the
+	 * record of its request; DATA never does (homad's filters drop the
+	 * requests the libraries read, and no other DATA makes such a
+	 * record), so request DATA costs no lookup here.
 	 */
 	if (chan_direct_active(dp->chan) && len >= HOMA_COMMON_LEN) {
+		const uint8_t *p = pkt;
 		uint64_t sender;
 
-		memcpy(&sender, (const uint8_t *)pkt + 20, sizeof(sender));
+		memcpy(&sender,
+		       p + offsetof(struct homa_wire_common, sender_id),
+		       sizeof(sender));
 		sender = be64toh(sender);
 		if ((sender & 1) != 0
 			    ? !engine_client_rpc_known(dp->engine, sender ^ 1)
 			    : engine_acks_waiting(dp->engine, pkt, len, src) ||
-				      (chan_direct_serving(dp->chan) &&
+				      (p[offsetof(struct homa_wire_common,
+						  type)] != HOMA_DATA &&
+				       chan_direct_serving(dp->chan) &&
 				       !engine_server_rpc_known(
 					       dp->engine, sender ^ 1, src)))
 			chan_direct_drain(dp->chan, now);
